@@ -1,0 +1,14 @@
+//! origuard: a streaming, policy-driven privacy proxy between a state's
+//! criminal-justice message switch and the Nlets interstate network.
+//!
+//! Layout:
+//! * pure core (no I/O, no tokio): [`framing`], [`message`], [`redact`];
+//! * tools: [`tools`] (command implementations; `main.rs` only wires).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod framing;
+pub mod message;
+pub mod redact;
+pub mod tools;

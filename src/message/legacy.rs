@@ -1,0 +1,349 @@
+//! Legacy (text) Nlets message headers, parsed with nom over the raw bytes.
+//!
+//! Two header forms exist (see `specs/legacy.md`):
+//!
+//! * **input** — what a member sends to Nlets, on one line:
+//!   `MKE.SENDER.DEST[,DEST...][.*CONTROL].TXT`
+//! * **output** — what Nlets delivers:
+//!   ```text
+//!   MKE.SENDER
+//!   HH:MM MM/DD/CCYY ISN
+//!   HH:MM MM/DD/CCYY OSN DEST
+//!   [*CONTROL]
+//!   TXT
+//!   ```
+//!   (the control field may also follow the destination as `DEST.*CONTROL.TXT`).
+//!
+//! Control characters (CR, LF, DEL, ...) are ignored between tokens, as Nlets
+//! receivers ignore them. The body is everything after `TXT`.
+
+use super::tiny::Tiny;
+use super::{Control, Dests, ErrorCode, Mke, Ori, ParseError};
+use nom::bytes::complete::{tag, take_while, take_while_m_n};
+use nom::IResult;
+
+/// Which header form a legacy message uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeaderForm {
+    /// One-line form a member sends to Nlets.
+    Input,
+    /// Multi-line form Nlets delivers to the destination.
+    Output,
+}
+
+/// A parsed legacy header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LegacyHeader {
+    /// Header form.
+    pub form: HeaderForm,
+    /// Message key.
+    pub mke: Mke,
+    /// Originating (sender) ORI.
+    pub sender: Ori,
+    /// Destinations (2-character member codes or 9-character ORIs).
+    pub dests: Dests,
+    /// Control field, when present.
+    pub control: Option<Control>,
+    /// Offset of the first body byte (just after `TXT`).
+    pub body_offset: usize,
+}
+
+fn is_ctl(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
+fn is_token(b: u8) -> bool {
+    b.is_ascii_uppercase() || b.is_ascii_digit()
+}
+
+/// Skips control characters (which receivers ignore).
+fn ctl0(i: &[u8]) -> IResult<&[u8], &[u8]> {
+    take_while(is_ctl)(i)
+}
+
+/// Skips spaces and control characters (token separators in the output header).
+fn sep0(i: &[u8]) -> IResult<&[u8], &[u8]> {
+    take_while(|b| b == b' ' || is_ctl(b))(i)
+}
+
+fn token(i: &[u8]) -> IResult<&[u8], &[u8]> {
+    take_while_m_n(1, 16, is_token)(i)
+}
+
+fn digits(n: usize) -> impl Fn(&[u8]) -> IResult<&[u8], &[u8]> {
+    move |i| take_while_m_n(n, n, |b: u8| b.is_ascii_digit())(i)
+}
+
+/// `HH:MM MM/DD/CCYY NNNNN`: a time, a date and a sequence number.
+fn stamp(i: &[u8]) -> IResult<&[u8], ()> {
+    let (i, _) = digits(2)(i)?;
+    let (i, _) = tag(&b":"[..])(i)?;
+    let (i, _) = digits(2)(i)?;
+    let (i, _) = take_while_m_n(1, 8, |b| b == b' ')(i)?;
+    let (i, _) = digits(2)(i)?;
+    let (i, _) = tag(&b"/"[..])(i)?;
+    let (i, _) = digits(2)(i)?;
+    let (i, _) = tag(&b"/"[..])(i)?;
+    let (i, _) = digits(4)(i)?;
+    let (i, _) = take_while_m_n(1, 8, |b| b == b' ')(i)?;
+    let (i, _) = take_while_m_n(1, 6, |b: u8| b.is_ascii_digit())(i)?;
+    Ok((i, ()))
+}
+
+/// A parser that skips separator bytes.
+type Skipper = for<'x> fn(&'x [u8]) -> IResult<&'x [u8], &'x [u8]>;
+
+struct Cursor<'a> {
+    all: &'a [u8],
+    rest: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn at(&self) -> usize {
+        self.all.len() - self.rest.len()
+    }
+
+    fn err(&self, what: &'static str) -> ParseError {
+        ParseError::new(ErrorCode::LegacyHeader, self.at(), what)
+    }
+
+    fn run<O>(
+        &mut self,
+        mut p: impl FnMut(&'a [u8]) -> IResult<&'a [u8], O>,
+        what: &'static str,
+    ) -> Result<O, ParseError> {
+        match p(self.rest) {
+            Ok((rest, o)) => {
+                self.rest = rest;
+                Ok(o)
+            }
+            Err(_) => Err(self.err(what)),
+        }
+    }
+
+    fn skip(&mut self, p: Skipper) {
+        if let Ok((rest, _)) = p(self.rest) {
+            self.rest = rest;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.rest = &self.rest[1..];
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn ori(c: &Cursor<'_>, raw: &[u8], what: &'static str) -> Result<Ori, ParseError> {
+    if raw.len() != 9 {
+        return Err(ParseError::new(
+            ErrorCode::LegacyHeader,
+            c.at() - raw.len(),
+            what,
+        ));
+    }
+    Tiny::new(raw).ok_or(ParseError::new(
+        ErrorCode::LegacyHeader,
+        c.at() - raw.len(),
+        what,
+    ))
+}
+
+fn dest(c: &Cursor<'_>, raw: &[u8]) -> Result<Ori, ParseError> {
+    if raw.len() != 2 && raw.len() != 9 {
+        return Err(ParseError::new(
+            ErrorCode::LegacyHeader,
+            c.at() - raw.len(),
+            "destination must be a 2-character code or a 9-character ORI",
+        ));
+    }
+    Tiny::new(raw).ok_or(c.err("bad destination"))
+}
+
+fn control_field(c: &mut Cursor<'_>, stop: fn(u8) -> bool) -> Result<Control, ParseError> {
+    let raw = c.run(take_while(move |b| !stop(b)), "control field")?;
+    if raw.is_empty() {
+        return Err(c.err("empty control field after '*'"));
+    }
+    if raw.len() > super::MAX_CONTROL {
+        return Err(ParseError::new(
+            ErrorCode::LegacyHeader,
+            c.at() - raw.len(),
+            "control field longer than 10 characters",
+        ));
+    }
+    Tiny::new(raw).ok_or(ParseError::new(
+        ErrorCode::LegacyHeader,
+        c.at() - raw.len(),
+        "control field has a non-printable character",
+    ))
+}
+
+/// Parses a legacy header. `raw` is the whole message.
+pub fn parse_header(raw: &[u8]) -> Result<LegacyHeader, ParseError> {
+    let mut c = Cursor {
+        all: raw,
+        rest: raw,
+    };
+    c.skip(sep0);
+    let mke_raw = c.run(token, "expected a message key (A-Z, 0-9)")?;
+    if mke_raw.len() > 4 {
+        return Err(ParseError::new(
+            ErrorCode::LegacyHeader,
+            c.at() - mke_raw.len(),
+            "message key longer than 4 characters",
+        ));
+    }
+    let mke = Tiny::new(mke_raw).ok_or(c.err("bad message key"))?;
+    c.run(tag(&b"."[..]), "expected '.' after the message key")?;
+    c.skip(ctl0);
+    let sender_raw = c.run(token, "expected the originating ORI")?;
+    let sender = ori(
+        &c,
+        sender_raw,
+        "originating ORI must be 9 characters A-Z 0-9",
+    )?;
+    c.skip(ctl0);
+    let mut dests = Dests::default();
+    let mut control = None;
+    let form;
+    if c.eat(b'.') {
+        form = HeaderForm::Input;
+        loop {
+            c.skip(ctl0);
+            let d = c.run(token, "expected a destination")?;
+            let d = dest(&c, d)?;
+            if !dests.push(d) {
+                return Err(c.err("more than 5 destinations"));
+            }
+            c.skip(ctl0);
+            if !c.eat(b',') {
+                break;
+            }
+        }
+        c.run(tag(&b"."[..]), "expected '.' after the destination(s)")?;
+        c.skip(ctl0);
+        if c.eat(b'*') {
+            control = Some(control_field(&mut c, |b| b == b'.' || is_ctl(b))?);
+            c.skip(ctl0);
+            c.run(tag(&b"."[..]), "expected '.' after the control field")?;
+            c.skip(ctl0);
+        }
+    } else {
+        form = HeaderForm::Output;
+        c.skip(sep0);
+        c.run(
+            stamp,
+            "expected 'HH:MM MM/DD/CCYY NNNNN' (receive time, date, input number)",
+        )?;
+        c.skip(sep0);
+        c.run(
+            stamp,
+            "expected 'HH:MM MM/DD/CCYY NNNNN DEST' (send time, date, output number)",
+        )?;
+        c.run(
+            take_while_m_n(1, 8, |b| b == b' '),
+            "expected a space before the destination",
+        )?;
+        let d = c.run(token, "expected the destination")?;
+        dests.push(dest(&c, d)?);
+        c.skip(ctl0);
+        if c.eat(b'.') {
+            c.skip(ctl0);
+            if c.eat(b'*') {
+                control = Some(control_field(&mut c, |b| b == b'.' || is_ctl(b))?);
+                c.skip(ctl0);
+                c.run(tag(&b"."[..]), "expected '.' after the control field")?;
+            }
+        } else {
+            c.skip(sep0);
+            if c.eat(b'*') {
+                control = Some(control_field(&mut c, is_ctl)?);
+            }
+        }
+        c.skip(sep0);
+    }
+    c.run(tag(&b"TXT"[..]), "expected 'TXT' ending the header")?;
+    Ok(LegacyHeader {
+        form,
+        mke,
+        sender,
+        dests,
+        control,
+        body_offset: c.at(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> LegacyHeader {
+        parse_header(s.as_bytes()).unwrap_or_else(|e| panic!("{s:?}: {e}"))
+    }
+
+    #[test]
+    fn input_forms() {
+        let h = ok("DQ.AZNLETS20.CO.*A0TRM0042.TXT\r\nRSN/V.NAM/DOE,JANE.DOB/19800115.SEX/F");
+        assert_eq!(h.form, HeaderForm::Input);
+        assert_eq!(h.mke.as_str(), "DQ");
+        assert_eq!(h.sender.as_str(), "AZNLETS20");
+        assert_eq!(h.dests.as_slice().len(), 1);
+        assert_eq!(h.dests.as_slice()[0].as_str(), "CO");
+        assert_eq!(h.control.unwrap().as_str(), "A0TRM0042");
+        let h = ok("KQ.AZNLETS20.AZ.TXT\nOLN/D11111111");
+        assert_eq!(h.control, None);
+        assert_eq!(
+            &b"KQ.AZNLETS20.AZ.TXT\nOLN/D11111111"[h.body_offset..],
+            b"\nOLN/D11111111"
+        );
+        let h = ok("DQ.AZNLETS20.CO,NM,UT.TXT\r\n\x7fNAM/X");
+        assert_eq!(h.dests.len(), 3);
+        let h = ok("YQ.AZNLETS20.AZ0000000.TXT");
+        assert_eq!(h.dests.as_slice()[0].as_str(), "AZ0000000");
+        let h = ok("\r\n\x7fDQ.\x07AZNLETS20.\x07CO.TXT");
+        assert_eq!(h.mke.as_str(), "DQ");
+    }
+
+    #[test]
+    fn output_forms() {
+        let h = ok("DR.COOLN0000\r\n10:15 03/04/2025 22890\r\n10:15 03/04/2025 08112 AZNLETS20\r\n*A0TRM0042\r\nTXT\r\nBODY");
+        assert_eq!(h.form, HeaderForm::Output);
+        assert_eq!(h.mke.as_str(), "DR");
+        assert_eq!(h.sender.as_str(), "COOLN0000");
+        assert_eq!(h.dests.as_slice()[0].as_str(), "AZNLETS20");
+        assert_eq!(h.control.unwrap().as_str(), "A0TRM0042");
+        let h = ok("ER.NL0000000\n08:00 01/01/2010 01239\n08:00 01/01/2011 01233 AZNLETS20\nTXT\n.22. INVALID");
+        assert_eq!(h.control, None);
+        assert_eq!(h.mke.as_str(), "ER");
+        let h =
+            ok("DQ.AZNLETS20\n10:15 03/04/2025 41873\n10:15 03/04/2025 07711 CO.*A0TRM0042.TXT\nX");
+        assert_eq!(h.control.unwrap().as_str(), "A0TRM0042");
+        assert_eq!(h.dests.as_slice()[0].as_str(), "CO");
+    }
+
+    #[test]
+    fn errors_say_where() {
+        let e = parse_header(b"DQ.AZNLETS2.CO.TXT").unwrap_err();
+        assert_eq!(e.offset, 3);
+        let e = parse_header(b"DQ.AZNLETS20.CO.*A0TRM0042XYZ.TXT").unwrap_err();
+        assert!(e.what.contains("10"), "{e}");
+        let e = parse_header(b"DQ.AZNLETS20.CO.XYZ").unwrap_err();
+        assert!(e.what.contains("TXT"), "{e}");
+        let e = parse_header(b"DQ.AZNLETS20.C.TXT").unwrap_err();
+        assert_eq!(e.offset, 13);
+        assert!(parse_header(b"").is_err());
+        assert!(parse_header(b"DQ.AZNLETS20.CO,A,B,C,D,E.TXT").is_err());
+        assert!(parse_header(b"DQ.AZNLETS20.CO,NM,UT,WY,ID,MT.TXT").is_err());
+        assert!(parse_header(b"DQX12.AZNLETS20.CO.TXT").is_err());
+        assert!(parse_header(b"DR.COOLN0000\n10:15 03/04/2025\nTXT").is_err());
+    }
+}

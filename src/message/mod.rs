@@ -1,0 +1,288 @@
+//! Nlets messages: format detection, header parsing and protected-field
+//! detection, for legacy text ([`legacy`]) and NIEM XML ([`xml`]).
+//!
+//! [`parse`] is pure and zero-copy: it reads the header values into small
+//! inline strings and keeps the raw message as the same `Bytes`. It also
+//! reports which protected fields (from the [`fields::Catalogue`]) the message
+//! carries, so the decision can tell a photo response from a plain one.
+
+pub mod fields;
+pub mod keys;
+pub mod legacy;
+pub mod text;
+pub mod tiny;
+pub mod xml;
+
+use bytes::Bytes;
+use fields::{Catalogue, FieldSet};
+pub use keys::Class;
+pub use legacy::HeaderForm;
+use std::borrow::Cow;
+use tiny::Tiny;
+
+/// Message key: 1–4 characters A–Z 0–9.
+pub type Mke = Tiny<4>;
+/// An ORI (9 characters) or a 2-character member code.
+pub type Ori = Tiny<9>;
+/// Control field: at most [`MAX_CONTROL`] printable characters.
+pub type Control = Tiny<10>;
+
+/// Longest control field accepted (Nlets: `*` plus up to 10 characters).
+pub const MAX_CONTROL: usize = 10;
+/// Most destinations one message may name (DQ/RQ allow five).
+pub const MAX_DESTS: usize = 5;
+
+/// The destinations of a message, inline (no allocation).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Dests {
+    n: u8,
+    d: [Ori; MAX_DESTS],
+}
+
+impl Dests {
+    /// Adds one; false when full.
+    pub fn push(&mut self, o: Ori) -> bool {
+        if (self.n as usize) < MAX_DESTS {
+            self.d[self.n as usize] = o;
+            self.n += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The destinations in order.
+    pub fn as_slice(&self) -> &[Ori] {
+        &self.d[..self.n as usize]
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    /// True when none.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The first destination, if any.
+    pub fn first(&self) -> Option<Ori> {
+        self.as_slice().first().copied()
+    }
+}
+
+impl std::fmt::Debug for Dests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+/// Kind of parse failure; one-to-one with a metric label and audit reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Legacy header does not follow either header form.
+    LegacyHeader,
+    /// XML is not well-formed.
+    XmlSyntax,
+    /// A DOCTYPE / DTD was present (refused, never expanded).
+    XmlDtd,
+    /// An entity other than the five predefined ones, or a bad character reference.
+    XmlEntity,
+    /// A configured bound (depth, attributes, name or text size) was exceeded.
+    XmlLimit,
+    /// Not UTF-8, a non-UTF-8 encoding declaration, or an illegal character.
+    Encoding,
+    /// Well-formed, but not an Nlets message (root, header, trailing content).
+    XmlStructure,
+    /// An element or attribute uses an undeclared namespace prefix.
+    XmlNamespace,
+    /// A header value is missing or malformed (MKE, ORI, control field).
+    XmlHeader,
+}
+
+impl ErrorCode {
+    /// Stable reason code for metrics and audit.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ErrorCode::LegacyHeader => "legacy_header",
+            ErrorCode::XmlSyntax => "xml_syntax",
+            ErrorCode::XmlDtd => "xml_dtd",
+            ErrorCode::XmlEntity => "xml_entity",
+            ErrorCode::XmlLimit => "xml_limit",
+            ErrorCode::Encoding => "encoding",
+            ErrorCode::XmlStructure => "xml_structure",
+            ErrorCode::XmlNamespace => "xml_namespace",
+            ErrorCode::XmlHeader => "xml_header",
+        }
+    }
+}
+
+/// A message that could not be parsed: what and where.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{what} at byte {offset}")]
+pub struct ParseError {
+    /// Byte offset within the message.
+    pub offset: usize,
+    /// Human-readable description.
+    pub what: Cow<'static, str>,
+    /// Machine code.
+    pub code: ErrorCode,
+}
+
+impl ParseError {
+    pub(crate) fn new(code: ErrorCode, offset: usize, what: impl Into<Cow<'static, str>>) -> Self {
+        ParseError {
+            offset,
+            what: what.into(),
+            code,
+        }
+    }
+}
+
+/// The two encodings of an Nlets message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Legacy text (`MKE.ORI...TXT`).
+    Legacy,
+    /// NIEM XML (`n2:NLETS`).
+    Xml,
+}
+
+impl Format {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Legacy => "legacy",
+            Format::Xml => "xml",
+        }
+    }
+}
+
+/// Parser bounds. Anything beyond them is refused, never processed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Deepest element nesting accepted.
+    pub max_depth: usize,
+    /// Most attributes (namespace declarations included) on one element.
+    pub max_attributes: usize,
+    /// Longest element or attribute name, in bytes.
+    pub max_name: usize,
+    /// Largest text run (text, CDATA and references between two tags), in bytes.
+    pub max_text: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 64,
+            max_attributes: 32,
+            max_name: 256,
+            max_text: crate::framing::DEFAULT_MAX_MESSAGE,
+        }
+    }
+}
+
+/// A parsed message. Header values are inline copies; `raw` is the original
+/// bytes, untouched.
+#[derive(Clone, Debug)]
+pub struct Message {
+    /// The message exactly as received.
+    pub raw: Bytes,
+    /// Legacy or XML.
+    pub format: Format,
+    /// Legacy header form (None for XML).
+    pub form: Option<HeaderForm>,
+    /// Message key.
+    pub mke: Mke,
+    /// Class of the key.
+    pub class: Class,
+    /// Originating ORI.
+    pub originating: Ori,
+    /// Destinations.
+    pub dests: Dests,
+    /// Control field, when present.
+    pub control: Option<Control>,
+    /// Protected fields present (catalogue-wide), including look-alikes.
+    pub found: FieldSet,
+    /// Offset of the legacy body (after `TXT`); 0 for XML.
+    pub body_offset: usize,
+}
+
+impl Message {
+    /// True when the message carries the built-in photo field.
+    pub fn has_photo(&self) -> bool {
+        self.found.contains(fields::PHOTO)
+    }
+
+    /// True when the message carries the built-in place-of-birth field.
+    pub fn has_pob(&self) -> bool {
+        self.found.contains(fields::POB)
+    }
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Decides the format: XML when, after an optional UTF-8 BOM and whitespace,
+/// the message starts with `<`; legacy text otherwise.
+pub fn detect(raw: &[u8]) -> Format {
+    let s = raw.strip_prefix(BOM).unwrap_or(raw);
+    match s.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => Format::Xml,
+        _ => Format::Legacy,
+    }
+}
+
+/// Parses a message: format, header, protected fields present.
+pub fn parse(raw: Bytes, cat: &Catalogue, limits: &Limits) -> Result<Message, ParseError> {
+    if raw.starts_with(b"\xFF\xFE") || raw.starts_with(b"\xFE\xFF") {
+        return Err(ParseError::new(
+            ErrorCode::Encoding,
+            0,
+            "UTF-16/32 byte-order mark: only UTF-8 and ASCII are accepted",
+        ));
+    }
+    match detect(&raw) {
+        Format::Xml => {
+            let w = xml::walk(&raw, cat, limits, FieldSet::EMPTY, None).map_err(|e| match e {
+                xml::Failure::Parse(p) => p,
+                xml::Failure::Refuse(_) => ParseError::new(
+                    ErrorCode::XmlStructure,
+                    0,
+                    "internal: refusal without redaction",
+                ),
+            })?;
+            let h = w.header;
+            Ok(Message {
+                raw,
+                format: Format::Xml,
+                form: None,
+                mke: h.mke,
+                class: keys::class_of(h.mke.as_str()),
+                originating: h.originating,
+                dests: h.dests,
+                control: h.control,
+                found: w.found,
+                body_offset: 0,
+            })
+        }
+        Format::Legacy => {
+            let h = legacy::parse_header(&raw)?;
+            let body = &raw[h.body_offset..];
+            let found = text::present(cat, cat.all(), body);
+            Ok(Message {
+                format: Format::Legacy,
+                form: Some(h.form),
+                mke: h.mke,
+                class: keys::class_of(h.mke.as_str()),
+                originating: h.sender,
+                dests: h.dests,
+                control: h.control,
+                found,
+                body_offset: h.body_offset,
+                raw,
+            })
+        }
+    }
+}

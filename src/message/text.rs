@@ -1,0 +1,295 @@
+//! Legacy-text field rules: finding and cutting `POB/value.`-style fields and
+//! `PLACE OF BIRTH ...` labels in legacy bodies and in XML free text.
+//!
+//! Matching is as permissive as the most permissive receiver: prefixes are
+//! case-insensitive, and control characters (which Nlets receivers ignore)
+//! may sit anywhere inside a prefix or between it and its `/`. A value ends at
+//! a period that terminates the field (followed by the end, a line end, or
+//! another `XXX/` prefix), at a line end, or at the end of the text; a period
+//! inside a value (`ST. LOUIS`) does not end it. This errs towards removing
+//! too much, never too little.
+
+use super::fields::{Catalogue, CompiledRule, FieldId, FieldSet, TextRuleKind};
+
+/// A match of one rule: the byte range to remove and its field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextMatch {
+    /// First byte to remove.
+    pub start: usize,
+    /// One past the last byte to remove.
+    pub end: usize,
+    /// The field the rule belongs to.
+    pub field: FieldId,
+}
+
+/// Most rounds of re-scanning after a cut before giving up (a cut can join
+/// two halves into a new prefix; each round removes at least one match).
+pub const MAX_ROUNDS: usize = 8;
+
+fn is_ctl(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
+fn is_eol(b: u8) -> bool {
+    b == b'\n' || b == b'\r'
+}
+
+/// Matches `label` at `i`; returns the index just past it.
+fn match_label(text: &[u8], i: usize, label: &[u8]) -> Option<usize> {
+    let mut j = i;
+    for (k, &c) in label.iter().enumerate() {
+        if c == b' ' {
+            while j < text.len() && (is_ctl(text[j]) || text[j] == b' ' || text[j] == b'\t') {
+                j += 1;
+            }
+            continue;
+        }
+        if k > 0 {
+            while j < text.len() && is_ctl(text[j]) {
+                j += 1;
+            }
+        }
+        if j >= text.len() || text[j].to_ascii_uppercase() != c {
+            return None;
+        }
+        j += 1;
+    }
+    Some(j)
+}
+
+/// True when a period just before `k` ends a field.
+fn period_terminates(text: &[u8], mut k: usize) -> bool {
+    while k < text.len() && is_ctl(text[k]) && !is_eol(text[k]) {
+        k += 1;
+    }
+    if k >= text.len() || is_eol(text[k]) {
+        return true;
+    }
+    let start = k;
+    while k < text.len() && k - start < 5 && text[k].is_ascii_alphanumeric() {
+        k += 1;
+    }
+    if k == start {
+        return false;
+    }
+    while k < text.len() && (text[k] == b' ' || (is_ctl(text[k]) && !is_eol(text[k]))) {
+        k += 1;
+    }
+    k < text.len() && text[k] == b'/'
+}
+
+fn match_rule(text: &[u8], i: usize, rule: &CompiledRule) -> Option<TextMatch> {
+    let mut j = match_label(text, i, &rule.label)?;
+    match rule.kind {
+        TextRuleKind::Field => {
+            while j < text.len() && (is_ctl(text[j]) || text[j] == b' ') && !is_eol(text[j]) {
+                j += 1;
+            }
+            if j >= text.len() || (text[j] != b'/' && text[j] != b':') {
+                return None;
+            }
+            j += 1;
+            let mut k = j;
+            let mut end = text.len();
+            let mut by_period = false;
+            while k < text.len() {
+                let b = text[k];
+                if is_eol(b) {
+                    end = k;
+                    break;
+                }
+                if b == b'.' && period_terminates(text, k + 1) {
+                    end = k + 1;
+                    by_period = true;
+                    break;
+                }
+                k += 1;
+            }
+            // A last field loses the period that separated it from the one
+            // before, so `SEX/F.POB/MX` becomes `SEX/F`, not `SEX/F.`.
+            let start = if !by_period && i > 0 && text[i - 1] == b'.' {
+                i - 1
+            } else {
+                i
+            };
+            Some(TextMatch {
+                start,
+                end,
+                field: rule.field,
+            })
+        }
+        TextRuleKind::Label => {
+            let end = memchr::memchr2(b'\n', b'\r', &text[j..]).map_or(text.len(), |e| j + e);
+            Some(TextMatch {
+                start: i,
+                end,
+                field: rule.field,
+            })
+        }
+    }
+}
+
+/// The first match at or after `from` of a rule of a field in `fields`.
+pub fn find(cat: &Catalogue, fields: FieldSet, text: &[u8], from: usize) -> Option<TextMatch> {
+    if fields.is_empty() {
+        return None;
+    }
+    let mask = fields.0;
+    let first = &*cat.first;
+    let mut i = from;
+    while i < text.len() {
+        let m = first[text[i] as usize] & mask;
+        if m != 0 {
+            for rule in &cat.rules {
+                if mask & (1 << rule.field.0) != 0 {
+                    if let Some(found) = match_rule(text, i, rule) {
+                        return Some(found);
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Fields of `fields` with a rule or a marker present anywhere in `text`.
+pub fn present(cat: &Catalogue, fields: FieldSet, text: &[u8]) -> FieldSet {
+    let mut out = FieldSet::EMPTY;
+    let mut from = 0;
+    while let Some(m) = find(cat, fields.intersect(FieldSet(!out.0)), text, from) {
+        out.insert(m.field);
+        from = m.start.max(from) + 1;
+    }
+    out.union(markers(cat, fields, text))
+}
+
+/// Fields of `fields` whose markers occur in `text` (case-sensitive).
+pub fn markers(cat: &Catalogue, fields: FieldSet, text: &[u8]) -> FieldSet {
+    let mut out = FieldSet::EMPTY;
+    for (m, id) in &cat.markers {
+        if fields.contains(*id) && memchr::memmem::find(text, m).is_some() {
+            out.insert(*id);
+        }
+    }
+    out
+}
+
+/// Why a text could not be redacted with certainty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextRefusal {
+    /// A marker of a field to remove is present (e.g. an embedded image).
+    Marker(FieldId),
+    /// Cutting kept creating new matches.
+    NoFixpoint,
+}
+
+/// Removes every match of a field in `fields` from `text`, appending the
+/// result to `out`. Returns the fields removed. Repeats until nothing matches
+/// (a cut can join two halves into a new prefix).
+pub fn redact(
+    cat: &Catalogue,
+    fields: FieldSet,
+    text: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<FieldSet, TextRefusal> {
+    if let Some(id) = markers(cat, fields, text).iter().next() {
+        return Err(TextRefusal::Marker(id));
+    }
+    let mut removed = FieldSet::EMPTY;
+    let base = out.len();
+    if !cut_once(cat, fields, text, out, &mut removed) {
+        return Ok(removed);
+    }
+    let mut scratch = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        scratch.clear();
+        scratch.extend_from_slice(&out[base..]);
+        out.truncate(base);
+        if !cut_once(cat, fields, &scratch, out, &mut removed) {
+            return Ok(removed);
+        }
+    }
+    Err(TextRefusal::NoFixpoint)
+}
+
+/// One pass: copies `text` to `out` without the matches. True if anything was cut.
+fn cut_once(
+    cat: &Catalogue,
+    fields: FieldSet,
+    text: &[u8],
+    out: &mut Vec<u8>,
+    removed: &mut FieldSet,
+) -> bool {
+    let mut copied = 0;
+    let mut from = 0;
+    let mut cut = false;
+    while let Some(m) = find(cat, fields, text, from) {
+        let start = m.start.max(copied);
+        out.extend_from_slice(&text[copied..start]);
+        copied = m.end.max(copied);
+        from = m.end.max(m.start + 1);
+        removed.insert(m.field);
+        cut = true;
+    }
+    out.extend_from_slice(&text[copied..]);
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::fields::{PHOTO, POB};
+
+    fn pob() -> FieldSet {
+        let mut s = FieldSet::EMPTY;
+        s.insert(POB);
+        s
+    }
+
+    fn cut(text: &str) -> String {
+        let cat = Catalogue::builtin();
+        let mut out = Vec::new();
+        redact(&cat, pob(), text.as_bytes(), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn field_forms() {
+        assert_eq!(cut("NAM/DOE.POB/MX.SEX/F"), "NAM/DOE.SEX/F");
+        assert_eq!(cut("SEX/F.POB/MX"), "SEX/F");
+        assert_eq!(cut("A\r\nPOB/MX\r\nB"), "A\r\n\r\nB");
+        assert_eq!(cut("pob/mx.SEX/F"), "SEX/F");
+        assert_eq!(cut("Pob/mx.SEX/F"), "SEX/F");
+        assert_eq!(cut("P\x07OB/MX.SEX/F"), "SEX/F");
+        assert_eq!(cut("PO\r\nB/MX.SEX/F"), "SEX/F");
+        assert_eq!(cut("P\x7fOB /MX.SEX/F"), "SEX/F");
+        assert_eq!(cut("POB: MX\nX"), "\nX");
+        assert_eq!(cut("POB/ST. LOUIS MO\nNEXT"), "\nNEXT");
+        assert_eq!(cut("POB/MX. "), "");
+        assert_eq!(cut("PLACE OF BIRTH: MEXICO CITY, MX\r\nOLN/1"), "\r\nOLN/1");
+        assert_eq!(cut("place  of\x07birth MEXICO"), "");
+        assert_eq!(cut("BIRTHPLACE: X\nY"), "\nY");
+        assert_eq!(cut("POBOX 12"), "POBOX 12");
+        assert_eq!(cut("NO FIELD HERE"), "NO FIELD HERE");
+    }
+
+    #[test]
+    fn cut_creates_new_match_then_fixpoint() {
+        assert_eq!(cut("PPOB/X.OB/Y.Z/1"), "Z/1");
+    }
+
+    #[test]
+    fn markers_refuse() {
+        let cat = Catalogue::builtin();
+        let mut photo = FieldSet::EMPTY;
+        photo.insert(PHOTO);
+        let mut out = Vec::new();
+        assert_eq!(
+            redact(&cat, photo, b"IMG /9j/4AAQSkZJRg", &mut out),
+            Err(TextRefusal::Marker(PHOTO))
+        );
+        assert!(present(&cat, cat.all(), b"x POB/MX").contains(POB));
+        assert!(present(&cat, cat.all(), b"/9j/4AAQ").contains(PHOTO));
+    }
+}

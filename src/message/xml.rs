@@ -1,0 +1,850 @@
+//! NIEM XML messages: one streaming walk (quick-xml `NsReader`) that
+//! validates the document, reads the `n2:NLETSMessageHeader`, finds protected
+//! fields and — when asked — writes a redacted copy by copying the untouched
+//! byte spans around what it removes.
+//!
+//! Elements are identified by namespace URI + local name, never by prefix.
+//! DOCTYPE/DTDs and entities other than the five predefined ones are refused,
+//! never expanded. Depth, attribute count, name length and text size are
+//! bounded. Text rules (legacy `POB/` etc.) run on the *logical* text of each
+//! text run — text, CDATA and references coalesced, comments and processing
+//! instructions dropped — the same view a receiving terminal renders.
+
+use super::fields::{Catalogue, FieldId, FieldSet};
+use super::text;
+use super::tiny::Tiny;
+use super::{Control, Dests, ErrorCode, Limits, Mke, Ori, ParseError, MAX_CONTROL};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+
+/// Namespace of the Nlets envelope (`n2`).
+pub const NS_N2: &[u8] = b"http://www.nlets.org/niem/1.0";
+/// Namespace of the Nlets header elements (`nh2`).
+pub const NS_NH2: &[u8] = b"http://www.nlets.org/niem/nlets-hdr/1.0";
+
+/// Header values read from `n2:NLETSMessageHeader`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XmlHeader {
+    /// `nh2:MessageKeyCodeText`.
+    pub mke: Mke,
+    /// `nh2:OriginatingORIID`.
+    pub originating: Ori,
+    /// `nh2:DestinationORIID` (may repeat).
+    pub dests: Dests,
+    /// `nh2:DocumentControlFieldText`.
+    pub control: Option<Control>,
+}
+
+/// Why a redaction was refused although the document parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// An element looks like a protected one (same local name, other case or
+    /// namespace): it cannot be removed or passed with certainty.
+    Lookalike(FieldId),
+    /// A protected field's text rule matches inside an attribute value.
+    InAttribute(FieldId),
+    /// A field's marker (e.g. embedded JPEG base64) is in free text.
+    Marker(FieldId),
+    /// Cutting text kept creating new matches.
+    NoFixpoint(FieldId),
+}
+
+/// Failure of a walk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The bytes are not an acceptable Nlets XML message.
+    Parse(ParseError),
+    /// The message parsed but cannot be redacted with certainty.
+    Refuse(Refusal),
+}
+
+impl From<ParseError> for Failure {
+    fn from(e: ParseError) -> Self {
+        Failure::Parse(e)
+    }
+}
+
+/// What a walk found.
+#[derive(Clone, Debug, Default)]
+pub struct Walk {
+    /// The header.
+    pub header: XmlHeader,
+    /// Protected fields present (in parse mode) — all of the catalogue.
+    pub found: FieldSet,
+    /// Fields removed (in redact mode).
+    pub removed: FieldSet,
+    /// True when the output differs from the input.
+    pub changed: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HdrField {
+    Mke,
+    Orig,
+    Dest,
+    Control,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RunKind {
+    Text,
+    CData,
+    Other,
+}
+
+/// A text run: consecutive text, CDATA, references, comments and PIs.
+struct Run {
+    start: usize,
+    end: usize,
+    events: usize,
+    first: RunKind,
+    /// Content range of the first event (text or CDATA body).
+    first_content: (usize, usize),
+    /// Logical text, filled once the run is not a single plain event.
+    logical: Vec<u8>,
+    complex: bool,
+}
+
+impl Run {
+    fn new() -> Self {
+        Run {
+            start: 0,
+            end: 0,
+            events: 0,
+            first: RunKind::Other,
+            first_content: (0, 0),
+            logical: Vec::new(),
+            complex: false,
+        }
+    }
+}
+
+fn perr(
+    code: ErrorCode,
+    offset: usize,
+    what: impl Into<std::borrow::Cow<'static, str>>,
+) -> Failure {
+    Failure::Parse(ParseError::new(code, offset, what))
+}
+
+fn is_illegal_xml_byte(b: u8) -> bool {
+    b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r'
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let s = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let e = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(s, |e| e + 1);
+    &b[s..e.max(s)]
+}
+
+struct Walker<'a, 'o> {
+    raw: &'a [u8],
+    cat: &'a Catalogue,
+    limits: &'a Limits,
+    remove: FieldSet,
+    out: Option<&'o mut Vec<u8>>,
+    copied: usize,
+    depth: usize,
+    root_seen: bool,
+    root_closed: bool,
+    header_seen: bool,
+    header_depth: Option<usize>,
+    hdr_open: Option<HdrField>,
+    hdr_seen: [bool; 4],
+    /// Depth at which a binary element (text rules off) was opened.
+    binary_depth: Option<usize>,
+    /// (start offset, depth, field) of an element being removed.
+    skip: Option<(usize, usize, FieldId)>,
+    run: Run,
+    res: Walk,
+}
+
+/// Walks an XML message. With `remove` non-empty and `out` given, writes the
+/// message without those fields to `out` (only when something changed; check
+/// [`Walk::changed`]).
+pub fn walk(
+    raw: &[u8],
+    cat: &Catalogue,
+    limits: &Limits,
+    remove: FieldSet,
+    out: Option<&mut Vec<u8>>,
+) -> Result<Walk, Failure> {
+    if let Err(e) = std::str::from_utf8(raw) {
+        return Err(perr(
+            ErrorCode::Encoding,
+            e.valid_up_to(),
+            "not valid UTF-8",
+        ));
+    }
+    if let Some(i) = raw.iter().position(|&b| is_illegal_xml_byte(b)) {
+        return Err(perr(
+            ErrorCode::Encoding,
+            i,
+            "control character not allowed in XML 1.0",
+        ));
+    }
+    let mut w = Walker {
+        raw,
+        cat,
+        limits,
+        remove,
+        out,
+        copied: 0,
+        depth: 0,
+        root_seen: false,
+        root_closed: false,
+        header_seen: false,
+        header_depth: None,
+        hdr_open: None,
+        hdr_seen: [false; 4],
+        binary_depth: None,
+        skip: None,
+        run: Run::new(),
+        res: Walk::default(),
+    };
+    w.go()?;
+    if w.res.changed {
+        if let Some(out) = w.out.as_deref_mut() {
+            out.extend_from_slice(&raw[w.copied..]);
+        }
+    }
+    Ok(w.res)
+}
+
+impl<'a, 'o> Walker<'a, 'o> {
+    fn go(&mut self) -> Result<(), Failure> {
+        let body = self.raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(self.raw);
+        let base = self.raw.len() - body.len();
+        let mut r = NsReader::from_reader(body);
+        {
+            let c = r.config_mut();
+            c.check_end_names = true;
+            c.check_comments = true;
+            c.expand_empty_elements = false;
+            c.trim_text(false);
+        }
+        let mut first_event = true;
+        loop {
+            let before = base + r.buffer_position() as usize;
+            let ev = match r.read_event() {
+                Ok(ev) => ev,
+                Err(e) => {
+                    return Err(perr(
+                        ErrorCode::XmlSyntax,
+                        base + r.error_position() as usize,
+                        format!("XML syntax: {e}"),
+                    ))
+                }
+            };
+            let after = base + r.buffer_position() as usize;
+            match ev {
+                Event::Decl(d) => {
+                    if !first_event {
+                        return Err(perr(
+                            ErrorCode::XmlSyntax,
+                            before,
+                            "XML declaration not at the start",
+                        ));
+                    }
+                    if let Ok(v) = d.version() {
+                        if v.as_ref() != b"1.0" {
+                            return Err(perr(
+                                ErrorCode::XmlStructure,
+                                before,
+                                "only XML 1.0 is accepted",
+                            ));
+                        }
+                    }
+                    if let Some(enc) = d.encoding() {
+                        let ok = enc.as_ref().is_ok_and(|e| {
+                            e.eq_ignore_ascii_case(b"utf-8") || e.eq_ignore_ascii_case(b"us-ascii")
+                        });
+                        if !ok {
+                            return Err(perr(
+                                ErrorCode::Encoding,
+                                before,
+                                "declared encoding is not UTF-8",
+                            ));
+                        }
+                    }
+                }
+                Event::DocType(_) => {
+                    return Err(perr(ErrorCode::XmlDtd, before, "DOCTYPE/DTD refused"));
+                }
+                Event::Start(e) => {
+                    self.flush_run()?;
+                    self.start(&r, &e, before, after, false)?;
+                }
+                Event::Empty(e) => {
+                    self.flush_run()?;
+                    self.start(&r, &e, before, after, true)?;
+                }
+                Event::End(_) => {
+                    self.flush_run()?;
+                    self.end(after);
+                }
+                Event::Text(t) => {
+                    if memchr::memchr(b'&', &t).is_some() {
+                        return Err(perr(ErrorCode::XmlSyntax, before, "unexpected '&' in text"));
+                    }
+                    if self.depth == 0 {
+                        if !t.iter().all(|b| b.is_ascii_whitespace()) {
+                            let what = if self.root_closed {
+                                "content after the root element"
+                            } else {
+                                "text before the root element"
+                            };
+                            return Err(perr(ErrorCode::XmlStructure, before, what));
+                        }
+                    } else {
+                        self.extend_run(RunKind::Text, before, after, (before, after))?;
+                    }
+                }
+                Event::CData(_) => {
+                    if self.depth == 0 {
+                        return Err(perr(
+                            ErrorCode::XmlStructure,
+                            before,
+                            "CDATA outside the root element",
+                        ));
+                    }
+                    self.extend_run(RunKind::CData, before, after, (before + 9, after - 3))?;
+                }
+                Event::GeneralRef(g) => {
+                    if self.depth == 0 {
+                        return Err(perr(
+                            ErrorCode::XmlStructure,
+                            before,
+                            "reference outside the root element",
+                        ));
+                    }
+                    let ch = if g.is_char_ref() {
+                        match g.resolve_char_ref() {
+                            Ok(Some(c)) => c,
+                            _ => {
+                                return Err(perr(
+                                    ErrorCode::XmlEntity,
+                                    before,
+                                    "invalid character reference",
+                                ))
+                            }
+                        }
+                    } else {
+                        match g.as_ref() {
+                            b"lt" => '<',
+                            b"gt" => '>',
+                            b"amp" => '&',
+                            b"apos" => '\'',
+                            b"quot" => '"',
+                            _ => {
+                                return Err(perr(
+                                    ErrorCode::XmlEntity,
+                                    before,
+                                    "undefined entity reference",
+                                ))
+                            }
+                        }
+                    };
+                    if (ch as u32) < 0x20 && !matches!(ch, '\t' | '\n' | '\r') {
+                        return Err(perr(
+                            ErrorCode::Encoding,
+                            before,
+                            "reference to a character not allowed in XML 1.0",
+                        ));
+                    }
+                    self.extend_run(RunKind::Other, before, after, (0, 0))?;
+                    if self.run.complex {
+                        let mut b = [0u8; 4];
+                        self.run
+                            .logical
+                            .extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
+                    }
+                }
+                Event::Comment(_) | Event::PI(_) => {
+                    if self.depth > 0 {
+                        self.extend_run(RunKind::Other, before, after, (0, 0))?;
+                    }
+                }
+                Event::Eof => {
+                    self.flush_run()?;
+                    if !self.root_seen {
+                        return Err(perr(ErrorCode::XmlStructure, before, "no root element"));
+                    }
+                    if self.depth != 0 {
+                        return Err(perr(
+                            ErrorCode::XmlSyntax,
+                            before,
+                            "document ends inside an element",
+                        ));
+                    }
+                    break;
+                }
+            }
+            first_event = false;
+        }
+        self.finish_header()
+    }
+
+    fn finish_header(&mut self) -> Result<(), Failure> {
+        if !self.header_seen {
+            return Err(perr(ErrorCode::XmlHeader, 0, "no n2:NLETSMessageHeader"));
+        }
+        let h = &self.res.header;
+        if h.mke.is_empty() {
+            return Err(perr(
+                ErrorCode::XmlHeader,
+                0,
+                "header has no nh2:MessageKeyCodeText",
+            ));
+        }
+        if h.originating.is_empty() {
+            return Err(perr(
+                ErrorCode::XmlHeader,
+                0,
+                "header has no nh2:OriginatingORIID",
+            ));
+        }
+        if h.dests.is_empty() {
+            return Err(perr(
+                ErrorCode::XmlHeader,
+                0,
+                "header has no nh2:DestinationORIID",
+            ));
+        }
+        Ok(())
+    }
+
+    fn start(
+        &mut self,
+        r: &NsReader<&[u8]>,
+        e: &BytesStart<'_>,
+        before: usize,
+        after: usize,
+        empty: bool,
+    ) -> Result<(), Failure> {
+        let qname = e.name();
+        if qname.as_ref().len() > self.limits.max_name {
+            return Err(perr(ErrorCode::XmlLimit, before, "element name too long"));
+        }
+        if self.depth + 1 > self.limits.max_depth {
+            return Err(perr(
+                ErrorCode::XmlLimit,
+                before,
+                "elements nested too deeply",
+            ));
+        }
+        if self.root_closed {
+            return Err(perr(ErrorCode::XmlStructure, before, "second root element"));
+        }
+        let (res, local) = r.resolve_element(qname);
+        let ns: &[u8] = match res {
+            ResolveResult::Bound(n) => n.into_inner(),
+            ResolveResult::Unbound => b"",
+            ResolveResult::Unknown(_) => {
+                return Err(perr(
+                    ErrorCode::XmlNamespace,
+                    before,
+                    "undeclared namespace prefix",
+                ))
+            }
+        };
+        let local = local.into_inner();
+        self.attributes(r, e, before)?;
+
+        if self.hdr_open.is_some() {
+            return Err(perr(
+                ErrorCode::XmlHeader,
+                before,
+                "element inside a header value",
+            ));
+        }
+        if self.skip.is_some() {
+            if !empty {
+                self.depth += 1;
+            }
+            return Ok(());
+        }
+
+        // Envelope and header structure.
+        let is_header = ns == NS_N2 && local == b"NLETSMessageHeader";
+        if self.depth == 0 {
+            if ns != NS_N2 || local != b"NLETS" {
+                return Err(perr(
+                    ErrorCode::XmlStructure,
+                    before,
+                    "root element is not n2:NLETS",
+                ));
+            }
+            self.root_seen = true;
+        } else if is_header {
+            if self.depth != 1 || self.header_seen {
+                return Err(perr(
+                    ErrorCode::XmlStructure,
+                    before,
+                    "misplaced or repeated n2:NLETSMessageHeader",
+                ));
+            }
+            self.header_seen = true;
+            if !empty {
+                self.header_depth = Some(self.depth);
+            }
+        } else if self.header_depth == Some(self.depth - 1) && ns == NS_NH2 {
+            let f = match local {
+                b"MessageKeyCodeText" => Some(HdrField::Mke),
+                b"OriginatingORIID" => Some(HdrField::Orig),
+                b"DestinationORIID" => Some(HdrField::Dest),
+                b"DocumentControlFieldText" => Some(HdrField::Control),
+                _ => None,
+            };
+            if let Some(f) = f {
+                let idx = f as usize;
+                if f != HdrField::Dest && self.hdr_seen[idx] {
+                    return Err(perr(
+                        ErrorCode::XmlHeader,
+                        before,
+                        "repeated header element",
+                    ));
+                }
+                self.hdr_seen[idx] = true;
+                if empty {
+                    return Err(perr(ErrorCode::XmlHeader, before, "empty header element"));
+                }
+                self.hdr_open = Some(f);
+            }
+        }
+
+        let in_header = self.header_depth.is_some();
+        if !in_header {
+            if let Some(f) = self.cat.element(ns, local) {
+                self.res.found.insert(f);
+                if self.remove.contains(f) {
+                    if empty {
+                        self.cut(before, after, f);
+                    } else {
+                        self.skip = Some((before, self.depth + 1, f));
+                    }
+                } else if self.cat.get(f).binary && self.binary_depth.is_none() && !empty {
+                    self.binary_depth = Some(self.depth + 1);
+                }
+            } else if let Some(f) = self.cat.lookalike(local) {
+                self.res.found.insert(f);
+                if self.remove.contains(f) {
+                    return Err(Failure::Refuse(Refusal::Lookalike(f)));
+                }
+            }
+        }
+        if !empty {
+            self.depth += 1;
+        }
+        Ok(())
+    }
+
+    fn attributes(
+        &mut self,
+        r: &NsReader<&[u8]>,
+        e: &BytesStart<'_>,
+        before: usize,
+    ) -> Result<(), Failure> {
+        let mut n = 0;
+        for a in e.attributes().with_checks(true) {
+            let a = a.map_err(|err| {
+                perr(
+                    ErrorCode::XmlSyntax,
+                    before,
+                    format!("bad attribute: {err}"),
+                )
+            })?;
+            n += 1;
+            if n > self.limits.max_attributes {
+                return Err(perr(ErrorCode::XmlLimit, before, "too many attributes"));
+            }
+            let key = a.key;
+            if key.as_ref().len() > self.limits.max_name {
+                return Err(perr(ErrorCode::XmlLimit, before, "attribute name too long"));
+            }
+            if key.as_namespace_binding().is_none() {
+                if let (ResolveResult::Unknown(_), _) = r.resolve_attribute(key) {
+                    return Err(perr(
+                        ErrorCode::XmlNamespace,
+                        before,
+                        "undeclared attribute prefix",
+                    ));
+                }
+            } else if a.value.is_empty() && key.as_ref() != b"xmlns" {
+                return Err(perr(
+                    ErrorCode::XmlNamespace,
+                    before,
+                    "namespace prefix undeclaration (XML 1.1) refused",
+                ));
+            }
+            let value = a.unescape_value().map_err(|_| {
+                perr(
+                    ErrorCode::XmlEntity,
+                    before,
+                    "bad reference in attribute value",
+                )
+            })?;
+            if self.skip.is_none() && self.header_depth.is_none() {
+                let found = text::present(self.cat, self.cat.all(), value.as_bytes());
+                self.res.found = self.res.found.union(found);
+                if let Some(f) = found.intersect(self.remove).iter().next() {
+                    return Err(Failure::Refuse(Refusal::InAttribute(f)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, after: usize) {
+        self.depth = self.depth.saturating_sub(1);
+        if let Some((start, d, f)) = self.skip {
+            if self.depth + 1 == d {
+                self.skip = None;
+                self.cut(start, after, f);
+            }
+            return;
+        }
+        if self.binary_depth == Some(self.depth + 1) {
+            self.binary_depth = None;
+        }
+        if self.header_depth == Some(self.depth) {
+            self.header_depth = None;
+        }
+        if self.depth == 0 {
+            self.root_closed = true;
+        }
+        self.hdr_open = None;
+    }
+
+    /// Removes `[start, end)` from the output.
+    fn cut(&mut self, start: usize, end: usize, f: FieldId) {
+        self.res.removed.insert(f);
+        self.res.changed = true;
+        if let Some(out) = self.out.as_deref_mut() {
+            if out.capacity() == 0 {
+                out.reserve(self.raw.len());
+            }
+            out.extend_from_slice(&self.raw[self.copied..start]);
+        }
+        self.copied = end;
+    }
+
+    fn extend_run(
+        &mut self,
+        kind: RunKind,
+        before: usize,
+        after: usize,
+        content: (usize, usize),
+    ) -> Result<(), Failure> {
+        if self.skip.is_some() {
+            return Ok(());
+        }
+        let run = &mut self.run;
+        if run.events == 0 {
+            run.start = before;
+            run.first = kind;
+            run.first_content = content;
+            run.complex = kind == RunKind::Other;
+            run.logical.clear();
+        } else if !run.complex {
+            // A second event: switch to building the logical text.
+            run.complex = true;
+            run.logical.clear();
+            let (s, e) = run.first_content;
+            run.logical.extend_from_slice(&self.raw[s..e]);
+        }
+        run.events += 1;
+        run.end = after;
+        if run.end - run.start > self.limits.max_text {
+            return Err(perr(ErrorCode::XmlLimit, before, "text run too large"));
+        }
+        if run.events > 1 && kind != RunKind::Other {
+            let (s, e) = content;
+            run.logical.extend_from_slice(&self.raw[s..e]);
+        }
+        Ok(())
+    }
+
+    fn flush_run(&mut self) -> Result<(), Failure> {
+        if self.run.events == 0 {
+            return Ok(());
+        }
+        self.run.events = 0;
+        if self.skip.is_some() {
+            return Ok(());
+        }
+        let complex = self.run.complex;
+        let (cs, ce) = self.run.first_content;
+        // Header values.
+        if let Some(f) = self.hdr_open {
+            let value: Vec<u8> = if complex {
+                self.run.logical.clone()
+            } else {
+                self.raw[cs..ce].to_vec()
+            };
+            return self.header_value(f, trim(&value), self.run.start);
+        }
+        if self.header_depth.is_some() || self.binary_depth.is_some() {
+            return Ok(());
+        }
+        let (start, end) = (self.run.start, self.run.end);
+        if !complex {
+            let content = &self.raw[cs..ce];
+            self.text_rules_simple(content, cs, ce)?;
+        } else {
+            let logical = std::mem::take(&mut self.run.logical);
+            let r = self.text_rules_complex(&logical, start, end);
+            self.run.logical = logical;
+            r?;
+        }
+        Ok(())
+    }
+
+    fn text_rules_simple(
+        &mut self,
+        content: &'a [u8],
+        cs: usize,
+        ce: usize,
+    ) -> Result<(), Failure> {
+        if self.remove.is_empty() {
+            let found = text::present(self.cat, self.cat.all(), content);
+            self.res.found = self.res.found.union(found);
+            return Ok(());
+        }
+        let marked = text::markers(self.cat, self.remove, content);
+        if let Some(f) = marked.iter().next() {
+            return Err(Failure::Refuse(Refusal::Marker(f)));
+        }
+        if text::find(self.cat, self.remove, content, 0).is_none() {
+            return Ok(());
+        }
+        self.res.changed = true;
+        let raw = self.raw;
+        let copied = self.copied;
+        let Some(out) = self.out.as_deref_mut() else {
+            let mut sink = Vec::new();
+            let removed =
+                text::redact(self.cat, self.remove, content, &mut sink).map_err(refusal)?;
+            self.res.removed = self.res.removed.union(removed);
+            return Ok(());
+        };
+        if out.capacity() == 0 {
+            out.reserve(raw.len());
+        }
+        out.extend_from_slice(&raw[copied..cs]);
+        let removed = text::redact(self.cat, self.remove, content, out).map_err(refusal)?;
+        self.res.removed = self.res.removed.union(removed);
+        self.copied = ce;
+        Ok(())
+    }
+
+    fn text_rules_complex(
+        &mut self,
+        logical: &[u8],
+        start: usize,
+        end: usize,
+    ) -> Result<(), Failure> {
+        if self.remove.is_empty() {
+            let found = text::present(self.cat, self.cat.all(), logical);
+            self.res.found = self.res.found.union(found);
+            return Ok(());
+        }
+        let marked = text::markers(self.cat, self.remove, logical);
+        if let Some(f) = marked.iter().next() {
+            return Err(Failure::Refuse(Refusal::Marker(f)));
+        }
+        if text::find(self.cat, self.remove, logical, 0).is_none() {
+            return Ok(());
+        }
+        let mut cleaned = Vec::with_capacity(logical.len());
+        let removed =
+            text::redact(self.cat, self.remove, logical, &mut cleaned).map_err(refusal)?;
+        self.res.removed = self.res.removed.union(removed);
+        self.res.changed = true;
+        if let Some(out) = self.out.as_deref_mut() {
+            if out.capacity() == 0 {
+                out.reserve(self.raw.len());
+            }
+            out.extend_from_slice(&self.raw[self.copied..start]);
+            escape_into(&cleaned, out);
+        }
+        self.copied = end;
+        Ok(())
+    }
+
+    fn header_value(&mut self, f: HdrField, v: &[u8], at: usize) -> Result<(), Failure> {
+        let bad = |what: &'static str| perr(ErrorCode::XmlHeader, at, what);
+        let h = &mut self.res.header;
+        match f {
+            HdrField::Mke => {
+                if v.is_empty()
+                    || v.len() > 4
+                    || !v
+                        .iter()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                {
+                    return Err(bad("message key must be 1-4 characters A-Z 0-9"));
+                }
+                h.mke = Tiny::new(v).ok_or(bad("bad message key"))?;
+            }
+            HdrField::Orig => {
+                if v.len() != 9
+                    || !v
+                        .iter()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                {
+                    return Err(bad("originating ORI must be 9 characters A-Z 0-9"));
+                }
+                h.originating = Tiny::new(v).ok_or(bad("bad ORI"))?;
+            }
+            HdrField::Dest => {
+                if (v.len() != 2 && v.len() != 9)
+                    || !v
+                        .iter()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                {
+                    return Err(bad(
+                        "destination must be a 2-character code or a 9-character ORI",
+                    ));
+                }
+                let d = Tiny::new(v).ok_or(bad("bad destination"))?;
+                if !h.dests.push(d) {
+                    return Err(bad("more than 5 destinations"));
+                }
+            }
+            HdrField::Control => {
+                if v.len() > MAX_CONTROL {
+                    return Err(bad("control field longer than 10 characters"));
+                }
+                h.control = Some(Tiny::new(v).ok_or(bad("control field must be printable ASCII"))?);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn refusal(e: text::TextRefusal) -> Failure {
+    match e {
+        text::TextRefusal::Marker(f) => Failure::Refuse(Refusal::Marker(f)),
+        text::TextRefusal::NoFixpoint => Failure::Refuse(Refusal::NoFixpoint(FieldId(0))),
+    }
+}
+
+/// Escapes text for element content.
+pub fn escape_into(text: &[u8], out: &mut Vec<u8>) {
+    for &b in text {
+        match b {
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            b'&' => out.extend_from_slice(b"&amp;"),
+            _ => out.push(b),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Redaction: remove protected fields from a parsed message, or refuse.
+//!
+//! The first pass ([`crate::message::xml::walk`] for XML,
+//! [`crate::message::text::redact`] for legacy bodies) copies the untouched
+//! byte spans around what it removes; nothing else is re-serialised. A second,
+//! independent check ([`verify`]) — a different XML parser (roxmltree) and a
+//! different text matcher — then confirms that no protected field remains.
+//! If it finds one, or cannot parse the output, the message is refused: the
+//! caller must not forward it.
+
+pub mod verify;
+
+use crate::message::fields::{Catalogue, FieldId, FieldSet};
+use crate::message::xml::{self, Failure, Refusal};
+use crate::message::{text, Format, Limits, Message, ParseError};
+use bytes::Bytes;
+
+/// A successfully redacted message.
+#[derive(Clone, Debug)]
+pub struct Redacted {
+    /// The bytes to forward: the very same `Bytes` when nothing was removed.
+    pub bytes: Bytes,
+    /// Fields actually removed.
+    pub removed: FieldSet,
+}
+
+/// Why a message could not be redacted with certainty. The message must not
+/// be forwarded to a restricted counterparty.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RedactError {
+    /// The message does not parse (redaction re-walks it strictly).
+    #[error("cannot parse: {0}")]
+    Parse(ParseError),
+    /// The first pass could not remove a field with certainty.
+    #[error("redaction refused: {reason}")]
+    Refused {
+        /// Reason code (`redact_*`).
+        reason: &'static str,
+        /// The field concerned.
+        field: FieldId,
+    },
+    /// The independent check found a protected field after redaction.
+    #[error("verifier found field #{} after redaction", field.0)]
+    VerifierFound {
+        /// The field found.
+        field: FieldId,
+    },
+    /// The independent check could not parse the redacted output.
+    #[error("verifier cannot parse the redacted output: {0}")]
+    VerifierUnparseable(String),
+}
+
+impl RedactError {
+    /// Stable reason code for metrics and audit.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RedactError::Parse(p) => p.code.reason(),
+            RedactError::Refused { reason, .. } => reason,
+            RedactError::VerifierFound { .. } => "verifier_found",
+            RedactError::VerifierUnparseable(_) => "verifier_unparseable",
+        }
+    }
+}
+
+fn refused(r: Refusal) -> RedactError {
+    match r {
+        Refusal::Lookalike(field) => RedactError::Refused {
+            reason: "redact_lookalike",
+            field,
+        },
+        Refusal::InAttribute(field) => RedactError::Refused {
+            reason: "redact_in_attribute",
+            field,
+        },
+        Refusal::Marker(field) => RedactError::Refused {
+            reason: "redact_marker",
+            field,
+        },
+        Refusal::NoFixpoint(field) => RedactError::Refused {
+            reason: "redact_no_fixpoint",
+            field,
+        },
+    }
+}
+
+/// Removes `fields` from `msg`. Returns the same bytes when none is present.
+/// Every output (changed or not) has passed the independent [`verify`] check.
+pub fn redact(
+    msg: &Message,
+    cat: &Catalogue,
+    fields: FieldSet,
+    limits: &Limits,
+) -> Result<Redacted, RedactError> {
+    if fields.is_empty() {
+        return Ok(Redacted {
+            bytes: msg.raw.clone(),
+            removed: FieldSet::EMPTY,
+        });
+    }
+    let raw = &msg.raw;
+    let (bytes, removed) = match msg.format {
+        Format::Legacy => {
+            let body = &raw[msg.body_offset..];
+            if text::find(cat, fields, body, 0).is_none() {
+                if let Some(f) = text::markers(cat, fields, body).iter().next() {
+                    return Err(refused(Refusal::Marker(f)));
+                }
+                (raw.clone(), FieldSet::EMPTY)
+            } else {
+                let mut out = Vec::with_capacity(raw.len());
+                out.extend_from_slice(&raw[..msg.body_offset]);
+                let removed = text::redact(cat, fields, body, &mut out).map_err(|e| match e {
+                    text::TextRefusal::Marker(f) => refused(Refusal::Marker(f)),
+                    text::TextRefusal::NoFixpoint => refused(Refusal::NoFixpoint(
+                        fields.iter().next().unwrap_or(FieldId(0)),
+                    )),
+                })?;
+                (Bytes::from(out), removed)
+            }
+        }
+        Format::Xml => {
+            let mut out = Vec::new();
+            let w = xml::walk(raw, cat, limits, fields, Some(&mut out)).map_err(|e| match e {
+                Failure::Parse(p) => RedactError::Parse(p),
+                Failure::Refuse(r) => refused(r),
+            })?;
+            if w.changed {
+                (Bytes::from(out), w.removed)
+            } else {
+                (raw.clone(), FieldSet::EMPTY)
+            }
+        }
+    };
+    verify::check(&bytes, msg.format, cat, fields)?;
+    Ok(Redacted { bytes, removed })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,5 @@
+//! Command implementations. Each tool is a plain function over paths and
+//! writers; `main.rs` only parses arguments and maps results to exit codes.
+
+pub mod inspect;
+pub mod stream;
