@@ -110,9 +110,10 @@ pub struct FieldDef {
     /// is there in a form that cannot be cut out with certainty (e.g. the start
     /// of a base64 JPEG). Redaction refuses such messages.
     pub markers: Vec<String>,
-    /// The elements hold binary data: text rules never look inside them (a
-    /// base64 photo must not be mistaken for a `POB/` field).
-    pub binary: bool,
+    /// Elements whose own text is binary data (base64): text rules do not
+    /// look at that text (a base64 photo must not be mistaken for a `POB/`
+    /// field), but they still apply to every other element of the field.
+    pub binary: Vec<XmlName>,
 }
 
 /// A text rule compiled for matching: upper-case label bytes.
@@ -132,12 +133,17 @@ pub struct Catalogue {
     /// For each byte value, the fields that have a rule starting with it
     /// (either case): the text scanner's first-byte filter.
     pub(crate) first: Box<[u32; 256]>,
-    /// Markers with their field.
-    pub(crate) markers: Vec<(Vec<u8>, FieldId)>,
+    /// Markers with their field, as prebuilt searchers.
+    pub(crate) markers: Vec<(memchr::memmem::Finder<'static>, FieldId)>,
+    /// Length of the shortest marker (texts shorter than this cannot hold one).
+    pub(crate) min_marker: usize,
     /// Lower-cased local names of every element in the catalogue, with the
     /// field they belong to: an element whose name matches one of these only
     /// case-insensitively, or in another namespace, is suspicious.
     lower_locals: Vec<(String, FieldId)>,
+    /// Bit `n` set when some protected local name is `n` bytes long (names of
+    /// 64 bytes or more set bit 63): a one-instruction filter before comparing.
+    local_lens: u64,
 }
 
 /// Index of the built-in photo field.
@@ -167,7 +173,7 @@ impl Catalogue {
             .concat(),
             text_rules: vec![],
             markers: vec!["/9j/4".into(), "iVBORw0KGgo".into()],
-            binary: true,
+            binary: nc("BinaryBase64Object"),
         };
         let pob = FieldDef {
             name: "pob".into(),
@@ -187,7 +193,7 @@ impl Catalogue {
                 },
             ],
             markers: vec![],
-            binary: false,
+            binary: vec![],
         };
         Catalogue::new(vec![photo, pob])
             .unwrap_or_else(|_| unreachable!("builtin catalogue is valid"))
@@ -243,14 +249,21 @@ impl Catalogue {
                 if m.is_empty() {
                     return Err(format!("field {:?} has an empty marker", f.name));
                 }
-                markers.push((m.as_bytes().to_vec(), id));
+                markers.push((memchr::memmem::Finder::new(m.as_bytes()).into_owned(), id));
             }
         }
+        let min_marker = markers.iter().map(|(m, _)| m.needle().len()).min().unwrap_or(usize::MAX);
+        let mut local_lens = 0u64;
+        for (l, _) in &lower_locals {
+            local_lens |= 1 << l.len().min(63);
+        }
         Ok(Catalogue {
+            local_lens,
             fields,
             rules,
             first,
             markers,
+            min_marker,
             lower_locals,
         })
     }
@@ -296,6 +309,9 @@ impl Catalogue {
 
     /// The field an element is, by exact namespace URI and local name.
     pub fn element(&self, ns: &[u8], local: &[u8]) -> Option<FieldId> {
+        if self.local_lens & (1 << local.len().min(63)) == 0 {
+            return None;
+        }
         self.fields.iter().enumerate().find_map(|(i, f)| {
             f.elements
                 .iter()
@@ -307,21 +323,23 @@ impl Catalogue {
     /// The field an element *looks like* (same local name ignoring case) when
     /// it is not an exact match: a relocated or re-cased protected element.
     pub fn lookalike(&self, local: &[u8]) -> Option<FieldId> {
+        if self.local_lens & (1 << local.len().min(63)) == 0 {
+            return None;
+        }
         self.lower_locals
             .iter()
             .find(|(l, _)| l.as_bytes().eq_ignore_ascii_case(local))
             .map(|(_, id)| *id)
     }
 
-    /// Fields whose elements hold binary content.
-    pub fn binary_fields(&self) -> FieldSet {
-        let mut s = FieldSet::EMPTY;
-        for (i, f) in self.fields.iter().enumerate() {
-            if f.binary {
-                s.insert(FieldId(i as u8));
-            }
-        }
-        s
+    /// The field whose binary-content element this is, if any.
+    pub fn binary(&self, ns: &[u8], local: &[u8]) -> Option<FieldId> {
+        self.fields.iter().enumerate().find_map(|(i, f)| {
+            f.binary
+                .iter()
+                .any(|e| e.local.as_bytes() == local && e.ns.as_bytes() == ns)
+                .then_some(FieldId(i as u8))
+        })
     }
 }
 
@@ -372,7 +390,7 @@ mod tests {
                 kind: TextRuleKind::Field,
             }],
             markers: vec![],
-            binary: false,
+            binary: vec![],
         };
         let c2 = c.with_field(ssn.clone()).unwrap();
         assert_eq!(c2.id("ssn"), Some(FieldId(2)));

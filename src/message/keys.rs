@@ -115,6 +115,8 @@ pub static KEYS: &[KeyInfo] = &[
     q("RQG", "RR", "vehicle registration query to a region"),
     r("RR", "vehicle registration response"),
     o("SM", Class::Status, "Nlets status message"),
+    q("YQ", "YR", "hit confirmation request"),
+    r("YR", "hit confirmation response"),
 ];
 
 /// Looks a key up; `None` for keys not in the table.

@@ -234,6 +234,60 @@ pub fn detect(raw: &[u8]) -> Format {
     }
 }
 
+/// The routing part of a message, from [`parse_header`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Legacy or XML.
+    pub format: Format,
+    /// Message key.
+    pub mke: Mke,
+    /// Class of the key.
+    pub class: Class,
+    /// Originating ORI.
+    pub originating: Ori,
+    /// Destinations.
+    pub dests: Dests,
+    /// Control field.
+    pub control: Option<Control>,
+}
+
+/// Reads only the header (fast path): for XML it stops at the end of
+/// `n2:NLETSMessageHeader`, so the body is not validated. Use [`parse`] when
+/// the body matters (restricted counterparties, `on_parse_error = drop`).
+pub fn parse_header(raw: &[u8], cat: &Catalogue, limits: &Limits) -> Result<Header, ParseError> {
+    if raw.starts_with(b"\xFF\xFE") || raw.starts_with(b"\xFE\xFF") {
+        return Err(ParseError::new(ErrorCode::Encoding, 0, "UTF-16/32 byte-order mark: only UTF-8 and ASCII are accepted"));
+    }
+    match detect(raw) {
+        Format::Xml => {
+            let w = xml::walk_header(raw, cat, limits).map_err(|e| match e {
+                xml::Failure::Parse(p) => p,
+                xml::Failure::Refuse(_) => ParseError::new(ErrorCode::XmlStructure, 0, "internal: refusal without redaction"),
+            })?;
+            let h = w.header;
+            Ok(Header {
+                format: Format::Xml,
+                mke: h.mke,
+                class: keys::class_of(h.mke.as_str()),
+                originating: h.originating,
+                dests: h.dests,
+                control: h.control,
+            })
+        }
+        Format::Legacy => {
+            let h = legacy::parse_header(raw)?;
+            Ok(Header {
+                format: Format::Legacy,
+                mke: h.mke,
+                class: keys::class_of(h.mke.as_str()),
+                originating: h.sender,
+                dests: h.dests,
+                control: h.control,
+            })
+        }
+    }
+}
+
 /// Parses a message: format, header, protected fields present.
 pub fn parse(raw: Bytes, cat: &Catalogue, limits: &Limits) -> Result<Message, ParseError> {
     if raw.starts_with(b"\xFF\xFE") || raw.starts_with(b"\xFE\xFF") {
@@ -284,5 +338,35 @@ pub fn parse(raw: Bytes, cat: &Catalogue, limits: &Limits) -> Result<Message, Pa
                 raw,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_fast_path_agrees_with_full_parse() {
+        let cat = Catalogue::builtin();
+        let limits = Limits::default();
+        let mut n = 0;
+        for dir in ["legacy", "xml"] {
+            let d = format!("{}/testdata/messages/{dir}", env!("CARGO_MANIFEST_DIR"));
+            for e in std::fs::read_dir(d).unwrap() {
+                let raw = Bytes::from(std::fs::read(e.unwrap().path()).unwrap());
+                let m = parse(raw.clone(), &cat, &limits).unwrap();
+                let h = parse_header(&raw, &cat, &limits).unwrap();
+                assert_eq!(
+                    (h.format, h.mke, h.class, h.originating, h.dests, h.control),
+                    (m.format, m.mke, m.class, m.originating, m.dests, m.control)
+                );
+                n += 1;
+            }
+        }
+        assert!(n > 30);
+        // The fast path does not see a broken body; the full parse does.
+        let raw = b"<n2:NLETS xmlns:n2=\"http://www.nlets.org/niem/1.0\" xmlns:nh2=\"http://www.nlets.org/niem/nlets-hdr/1.0\"><n2:NLETSMessageHeader><nh2:MessageKeyCodeText>DQ</nh2:MessageKeyCodeText><nh2:OriginatingORIID>AZNLETS20</nh2:OriginatingORIID><nh2:DestinationORIID>CO</nh2:DestinationORIID></n2:NLETSMessageHeader><x>&bad;</x></n2:NLETS>";
+        assert!(parse_header(raw, &cat, &limits).is_ok());
+        assert_eq!(parse(Bytes::from_static(raw), &cat, &limits).unwrap_err().code, ErrorCode::XmlEntity);
     }
 }

@@ -167,8 +167,11 @@ pub fn present(cat: &Catalogue, fields: FieldSet, text: &[u8]) -> FieldSet {
 /// Fields of `fields` whose markers occur in `text` (case-sensitive).
 pub fn markers(cat: &Catalogue, fields: FieldSet, text: &[u8]) -> FieldSet {
     let mut out = FieldSet::EMPTY;
+    if text.len() < cat.min_marker {
+        return out;
+    }
     for (m, id) in &cat.markers {
-        if fields.contains(*id) && memchr::memmem::find(text, m).is_some() {
+        if fields.contains(*id) && m.find(text).is_some() {
             out.insert(*id);
         }
     }
@@ -180,8 +183,8 @@ pub fn markers(cat: &Catalogue, fields: FieldSet, text: &[u8]) -> FieldSet {
 pub enum TextRefusal {
     /// A marker of a field to remove is present (e.g. an embedded image).
     Marker(FieldId),
-    /// Cutting kept creating new matches.
-    NoFixpoint,
+    /// Cutting kept creating new matches (of this field).
+    NoFixpoint(FieldId),
 }
 
 /// Removes every match of a field in `fields` from `text`, appending the
@@ -198,39 +201,42 @@ pub fn redact(
     }
     let mut removed = FieldSet::EMPTY;
     let base = out.len();
-    if !cut_once(cat, fields, text, out, &mut removed) {
+    if cut_once(cat, fields, text, out, &mut removed).is_none() {
         return Ok(removed);
     }
     let mut scratch = Vec::new();
+    let mut last = None;
     for _ in 0..MAX_ROUNDS {
         scratch.clear();
         scratch.extend_from_slice(&out[base..]);
         out.truncate(base);
-        if !cut_once(cat, fields, &scratch, out, &mut removed) {
+        last = cut_once(cat, fields, &scratch, out, &mut removed);
+        if last.is_none() {
             return Ok(removed);
         }
     }
-    Err(TextRefusal::NoFixpoint)
+    Err(TextRefusal::NoFixpoint(last.unwrap_or(FieldId(0))))
 }
 
-/// One pass: copies `text` to `out` without the matches. True if anything was cut.
+/// One pass: copies `text` to `out` without the matches. Returns the field
+/// of the last match cut, if anything was cut.
 fn cut_once(
     cat: &Catalogue,
     fields: FieldSet,
     text: &[u8],
     out: &mut Vec<u8>,
     removed: &mut FieldSet,
-) -> bool {
+) -> Option<FieldId> {
     let mut copied = 0;
     let mut from = 0;
-    let mut cut = false;
+    let mut cut = None;
     while let Some(m) = find(cat, fields, text, from) {
         let start = m.start.max(copied);
         out.extend_from_slice(&text[copied..start]);
         copied = m.end.max(copied);
         from = m.end.max(m.start + 1);
         removed.insert(m.field);
-        cut = true;
+        cut = Some(m.field);
     }
     out.extend_from_slice(&text[copied..]);
     cut

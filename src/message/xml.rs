@@ -128,8 +128,25 @@ fn perr(
     Failure::Parse(ParseError::new(code, offset, what))
 }
 
+/// XML 1.0 `Char` production.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
 fn is_illegal_xml_byte(b: u8) -> bool {
     b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r'
+}
+
+/// Offset of the first C0 control character XML 1.0 forbids. Checks 64-byte
+/// blocks without early exit (the compiler vectorises it), then locates.
+fn first_illegal_byte(raw: &[u8]) -> Option<usize> {
+    for (ci, chunk) in raw.chunks(64).enumerate() {
+        let bad = chunk.iter().fold(false, |acc, &b| acc | is_illegal_xml_byte(b));
+        if bad {
+            return chunk.iter().position(|&b| is_illegal_xml_byte(b)).map(|i| ci * 64 + i);
+        }
+    }
+    None
 }
 
 fn trim(b: &[u8]) -> &[u8] {
@@ -157,6 +174,10 @@ struct Walker<'a, 'o> {
     header_seen: bool,
     header_depth: Option<usize>,
     hdr_open: Option<HdrField>,
+    /// Offset of the open header element (for errors).
+    hdr_value_at: usize,
+    /// True once the open header element had a value.
+    hdr_value_set: bool,
     hdr_seen: [bool; 4],
     /// Depth at which a binary element (text rules off) was opened.
     binary_depth: Option<usize>,
@@ -164,6 +185,8 @@ struct Walker<'a, 'o> {
     skip: Option<(usize, usize, FieldId)>,
     run: Run,
     res: Walk,
+    /// Stop once the header has been read.
+    header_only: bool,
 }
 
 /// Walks an XML message. With `remove` non-empty and `out` given, writes the
@@ -176,14 +199,35 @@ pub fn walk(
     remove: FieldSet,
     out: Option<&mut Vec<u8>>,
 ) -> Result<Walk, Failure> {
-    if let Err(e) = std::str::from_utf8(raw) {
+    walk_inner(raw, cat, limits, remove, out, false)
+}
+
+/// Reads only the envelope and the header, stopping at the end of
+/// `n2:NLETSMessageHeader`: the body is neither validated nor scanned, and
+/// [`Walk::found`] covers the header only. For routing decisions where the
+/// policy does not need the body checked.
+pub fn walk_header(raw: &[u8], cat: &Catalogue, limits: &Limits) -> Result<Walk, Failure> {
+    walk_inner(raw, cat, limits, FieldSet::EMPTY, None, true)
+}
+
+fn walk_inner(
+    raw: &[u8],
+    cat: &Catalogue,
+    limits: &Limits,
+    remove: FieldSet,
+    out: Option<&mut Vec<u8>>,
+    header_only: bool,
+) -> Result<Walk, Failure> {
+    if header_only {
+        // Header values are checked as printable ASCII when read.
+    } else if let Err(e) = std::str::from_utf8(raw) {
         return Err(perr(
             ErrorCode::Encoding,
             e.valid_up_to(),
             "not valid UTF-8",
         ));
     }
-    if let Some(i) = raw.iter().position(|&b| is_illegal_xml_byte(b)) {
+    if let Some(i) = (!header_only).then(|| first_illegal_byte(raw)).flatten() {
         return Err(perr(
             ErrorCode::Encoding,
             i,
@@ -203,11 +247,14 @@ pub fn walk(
         header_seen: false,
         header_depth: None,
         hdr_open: None,
+        hdr_value_at: 0,
+        hdr_value_set: false,
         hdr_seen: [false; 4],
         binary_depth: None,
         skip: None,
         run: Run::new(),
         res: Walk::default(),
+        header_only,
     };
     w.go()?;
     if w.res.changed {
@@ -288,7 +335,10 @@ impl<'a, 'o> Walker<'a, 'o> {
                 }
                 Event::End(_) => {
                     self.flush_run()?;
-                    self.end(after);
+                    self.end(after)?;
+                    if self.header_only && self.header_seen && self.header_depth.is_none() {
+                        break;
+                    }
                 }
                 Event::Text(t) => {
                     if memchr::memchr(b'&', &t).is_some() {
@@ -352,7 +402,7 @@ impl<'a, 'o> Walker<'a, 'o> {
                             }
                         }
                     };
-                    if (ch as u32) < 0x20 && !matches!(ch, '\t' | '\n' | '\r') {
+                    if !is_xml_char(ch) {
                         return Err(perr(
                             ErrorCode::Encoding,
                             before,
@@ -434,38 +484,25 @@ impl<'a, 'o> Walker<'a, 'o> {
             return Err(perr(ErrorCode::XmlLimit, before, "element name too long"));
         }
         if self.depth + 1 > self.limits.max_depth {
-            return Err(perr(
-                ErrorCode::XmlLimit,
-                before,
-                "elements nested too deeply",
-            ));
+            return Err(perr(ErrorCode::XmlLimit, before, "elements nested too deeply"));
         }
         if self.root_closed {
             return Err(perr(ErrorCode::XmlStructure, before, "second root element"));
+        }
+        if self.hdr_open.is_some() {
+            return Err(perr(ErrorCode::XmlHeader, before, "element inside a header value"));
         }
         let (res, local) = r.resolve_element(qname);
         let ns: &[u8] = match res {
             ResolveResult::Bound(n) => n.into_inner(),
             ResolveResult::Unbound => b"",
             ResolveResult::Unknown(_) => {
-                return Err(perr(
-                    ErrorCode::XmlNamespace,
-                    before,
-                    "undeclared namespace prefix",
-                ))
+                return Err(perr(ErrorCode::XmlNamespace, before, "undeclared namespace prefix"))
             }
         };
         let local = local.into_inner();
-        self.attributes(r, e, before)?;
-
-        if self.hdr_open.is_some() {
-            return Err(perr(
-                ErrorCode::XmlHeader,
-                before,
-                "element inside a header value",
-            ));
-        }
         if self.skip.is_some() {
+            self.attributes(r, e, before, false)?;
             if !empty {
                 self.depth += 1;
             }
@@ -473,17 +510,12 @@ impl<'a, 'o> Walker<'a, 'o> {
         }
 
         // Envelope and header structure.
-        let is_header = ns == NS_N2 && local == b"NLETSMessageHeader";
         if self.depth == 0 {
             if ns != NS_N2 || local != b"NLETS" {
-                return Err(perr(
-                    ErrorCode::XmlStructure,
-                    before,
-                    "root element is not n2:NLETS",
-                ));
+                return Err(perr(ErrorCode::XmlStructure, before, "root element is not n2:NLETS"));
             }
             self.root_seen = true;
-        } else if is_header {
+        } else if ns == NS_N2 && local == b"NLETSMessageHeader" {
             if self.depth != 1 || self.header_seen {
                 return Err(perr(
                     ErrorCode::XmlStructure,
@@ -493,9 +525,9 @@ impl<'a, 'o> Walker<'a, 'o> {
             }
             self.header_seen = true;
             if !empty {
-                self.header_depth = Some(self.depth);
+                self.header_depth = Some(self.depth + 1);
             }
-        } else if self.header_depth == Some(self.depth - 1) && ns == NS_NH2 {
+        } else if self.header_depth == Some(self.depth) && ns == NS_NH2 {
             let f = match local {
                 b"MessageKeyCodeText" => Some(HdrField::Mke),
                 b"OriginatingORIID" => Some(HdrField::Orig),
@@ -506,61 +538,50 @@ impl<'a, 'o> Walker<'a, 'o> {
             if let Some(f) = f {
                 let idx = f as usize;
                 if f != HdrField::Dest && self.hdr_seen[idx] {
-                    return Err(perr(
-                        ErrorCode::XmlHeader,
-                        before,
-                        "repeated header element",
-                    ));
+                    return Err(perr(ErrorCode::XmlHeader, before, "repeated header element"));
                 }
                 self.hdr_seen[idx] = true;
                 if empty {
                     return Err(perr(ErrorCode::XmlHeader, before, "empty header element"));
                 }
                 self.hdr_open = Some(f);
+                self.hdr_value_at = before;
+                self.hdr_value_set = false;
             }
         }
 
-        let in_header = self.header_depth.is_some();
-        if !in_header {
-            if let Some(f) = self.cat.element(ns, local) {
-                self.res.found.insert(f);
-                if self.remove.contains(f) {
-                    if empty {
-                        self.cut(before, after, f);
-                    } else {
-                        self.skip = Some((before, self.depth + 1, f));
-                    }
-                } else if self.cat.get(f).binary && self.binary_depth.is_none() && !empty {
-                    self.binary_depth = Some(self.depth + 1);
+        // Protected elements: everywhere, the header included.
+        let mut removing = false;
+        if let Some(f) = self.cat.element(ns, local) {
+            self.res.found.insert(f);
+            if self.remove.contains(f) {
+                removing = true;
+                if empty {
+                    self.cut(before, after, f);
+                } else {
+                    self.skip = Some((before, self.depth + 1, f));
                 }
-            } else if let Some(f) = self.cat.lookalike(local) {
-                self.res.found.insert(f);
-                if self.remove.contains(f) {
-                    return Err(Failure::Refuse(Refusal::Lookalike(f)));
-                }
+            } else if !empty && self.binary_depth.is_none() && self.cat.binary(ns, local).is_some() {
+                self.binary_depth = Some(self.depth + 1);
+            }
+        } else if let Some(f) = self.cat.lookalike(local) {
+            self.res.found.insert(f);
+            if self.remove.contains(f) {
+                return Err(Failure::Refuse(Refusal::Lookalike(f)));
             }
         }
+        self.attributes(r, e, before, !removing && !self.header_only)?;
         if !empty {
             self.depth += 1;
         }
         Ok(())
     }
 
-    fn attributes(
-        &mut self,
-        r: &NsReader<&[u8]>,
-        e: &BytesStart<'_>,
-        before: usize,
-    ) -> Result<(), Failure> {
+    /// Validates attributes; when `scan`, applies the text rules to their values.
+    fn attributes(&mut self, r: &NsReader<&[u8]>, e: &BytesStart<'_>, before: usize, scan: bool) -> Result<(), Failure> {
         let mut n = 0;
         for a in e.attributes().with_checks(true) {
-            let a = a.map_err(|err| {
-                perr(
-                    ErrorCode::XmlSyntax,
-                    before,
-                    format!("bad attribute: {err}"),
-                )
-            })?;
+            let a = a.map_err(|err| perr(ErrorCode::XmlSyntax, before, format!("bad attribute: {err}")))?;
             n += 1;
             if n > self.limits.max_attributes {
                 return Err(perr(ErrorCode::XmlLimit, before, "too many attributes"));
@@ -571,11 +592,7 @@ impl<'a, 'o> Walker<'a, 'o> {
             }
             if key.as_namespace_binding().is_none() {
                 if let (ResolveResult::Unknown(_), _) = r.resolve_attribute(key) {
-                    return Err(perr(
-                        ErrorCode::XmlNamespace,
-                        before,
-                        "undeclared attribute prefix",
-                    ));
+                    return Err(perr(ErrorCode::XmlNamespace, before, "undeclared attribute prefix"));
                 }
             } else if a.value.is_empty() && key.as_ref() != b"xmlns" {
                 return Err(perr(
@@ -584,15 +601,19 @@ impl<'a, 'o> Walker<'a, 'o> {
                     "namespace prefix undeclaration (XML 1.1) refused",
                 ));
             }
-            let value = a.unescape_value().map_err(|_| {
-                perr(
-                    ErrorCode::XmlEntity,
-                    before,
-                    "bad reference in attribute value",
-                )
-            })?;
-            if self.skip.is_none() && self.header_depth.is_none() {
-                let found = text::present(self.cat, self.cat.all(), value.as_bytes());
+            let value: std::borrow::Cow<'_, [u8]> = if memchr::memchr(b'&', &a.value).is_some() {
+                let v = a
+                    .unescape_value()
+                    .map_err(|_| perr(ErrorCode::XmlEntity, before, "bad reference in attribute value"))?;
+                if !v.chars().all(is_xml_char) {
+                    return Err(perr(ErrorCode::Encoding, before, "attribute references a character not allowed in XML 1.0"));
+                }
+                std::borrow::Cow::Owned(v.into_owned().into_bytes())
+            } else {
+                a.value
+            };
+            if scan && !value.is_empty() {
+                let found = text::present(self.cat, self.cat.all(), &value);
                 self.res.found = self.res.found.union(found);
                 if let Some(f) = found.intersect(self.remove).iter().next() {
                     return Err(Failure::Refuse(Refusal::InAttribute(f)));
@@ -602,25 +623,29 @@ impl<'a, 'o> Walker<'a, 'o> {
         Ok(())
     }
 
-    fn end(&mut self, after: usize) {
+    fn end(&mut self, after: usize) -> Result<(), Failure> {
+        let closing = self.depth;
         self.depth = self.depth.saturating_sub(1);
         if let Some((start, d, f)) = self.skip {
-            if self.depth + 1 == d {
+            if closing == d {
                 self.skip = None;
                 self.cut(start, after, f);
             }
-            return;
+            return Ok(());
         }
-        if self.binary_depth == Some(self.depth + 1) {
+        if self.binary_depth == Some(closing) {
             self.binary_depth = None;
         }
-        if self.header_depth == Some(self.depth) {
+        if self.header_depth == Some(closing) {
             self.header_depth = None;
         }
         if self.depth == 0 {
             self.root_closed = true;
         }
-        self.hdr_open = None;
+        if self.hdr_open.take().is_some() && !self.hdr_value_set {
+            return Err(perr(ErrorCode::XmlHeader, self.hdr_value_at, "empty header element"));
+        }
+        Ok(())
     }
 
     /// Removes `[start, end)` from the output.
@@ -682,16 +707,23 @@ impl<'a, 'o> Walker<'a, 'o> {
         }
         let complex = self.run.complex;
         let (cs, ce) = self.run.first_content;
-        // Header values.
+        // Header values: read, never subject to text rules (the control
+        // field must pass unchanged).
         if let Some(f) = self.hdr_open {
-            let value: Vec<u8> = if complex {
-                self.run.logical.clone()
+            let at = self.run.start;
+            return if complex {
+                let logical = std::mem::take(&mut self.run.logical);
+                let r = self.header_value(f, trim(&logical), at);
+                self.run.logical = logical;
+                r
             } else {
-                self.raw[cs..ce].to_vec()
+                let raw = self.raw;
+                self.header_value(f, trim(&raw[cs..ce]), at)
             };
-            return self.header_value(f, trim(&value), self.run.start);
         }
-        if self.header_depth.is_some() || self.binary_depth.is_some() {
+        // Binary content (base64 photo data) is not text; header-only walks
+        // do not scan.
+        if self.header_only || (self.binary_depth.is_some() && self.binary_depth == Some(self.depth)) {
             return Ok(());
         }
         let (start, end) = (self.run.start, self.run.end);
@@ -781,6 +813,11 @@ impl<'a, 'o> Walker<'a, 'o> {
 
     fn header_value(&mut self, f: HdrField, v: &[u8], at: usize) -> Result<(), Failure> {
         let bad = |what: &'static str| perr(ErrorCode::XmlHeader, at, what);
+        if v.is_empty() {
+            // Whitespace only (e.g. indentation): no value yet.
+            return Ok(());
+        }
+        self.hdr_value_set = true;
         let h = &mut self.res.header;
         match f {
             HdrField::Mke => {
@@ -833,7 +870,7 @@ impl<'a, 'o> Walker<'a, 'o> {
 fn refusal(e: text::TextRefusal) -> Failure {
     match e {
         text::TextRefusal::Marker(f) => Failure::Refuse(Refusal::Marker(f)),
-        text::TextRefusal::NoFixpoint => Failure::Refuse(Refusal::NoFixpoint(FieldId(0))),
+        text::TextRefusal::NoFixpoint(f) => Failure::Refuse(Refusal::NoFixpoint(f)),
     }
 }
 

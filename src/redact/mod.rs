@@ -111,9 +111,7 @@ pub fn redact(
                 out.extend_from_slice(&raw[..msg.body_offset]);
                 let removed = text::redact(cat, fields, body, &mut out).map_err(|e| match e {
                     text::TextRefusal::Marker(f) => refused(Refusal::Marker(f)),
-                    text::TextRefusal::NoFixpoint => refused(Refusal::NoFixpoint(
-                        fields.iter().next().unwrap_or(FieldId(0)),
-                    )),
+                    text::TextRefusal::NoFixpoint(f) => refused(Refusal::NoFixpoint(f)),
                 })?;
                 (Bytes::from(out), removed)
             }

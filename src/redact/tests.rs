@@ -279,3 +279,59 @@ proptest! {
         }
     }
 }
+
+fn envelope(header_extra: &str, body: &str) -> Bytes {
+    Bytes::from(format!(
+        r#"<n2:NLETS xmlns:n2="http://www.nlets.org/niem/1.0" xmlns:nh2="http://www.nlets.org/niem/nlets-hdr/1.0" xmlns:nc="http://niem.gov/niem/niem-core/2.0"><n2:NLETSMessageHeader><nh2:MessageKeyCodeText>DR</nh2:MessageKeyCodeText><nh2:OriginatingORIID>COOLN0000</nh2:OriginatingORIID><nh2:DestinationORIID>VTICE0900</nh2:DestinationORIID><nh2:DocumentControlFieldText>POB/X</nh2:DocumentControlFieldText>{header_extra}</n2:NLETSMessageHeader><n2:NLETSResponseData>{body}</n2:NLETSResponseData></n2:NLETS>"#
+    ))
+}
+
+#[test]
+fn header_is_not_a_hiding_place() {
+    // A photo or POB text smuggled into the header is removed like anywhere
+    // else; the header's own values (even a control field that looks like a
+    // POB field) pass unchanged.
+    let raw = envelope(
+        "<nc:PersonDigitalImage><nc:BinaryBase64Object>QUJD</nc:BinaryBase64Object></nc:PersonDigitalImage><nh2:Note>POB/MX</nh2:Note>",
+        "",
+    );
+    let r = run(raw, both()).unwrap();
+    let s = std::str::from_utf8(&r.bytes).unwrap();
+    assert!(!s.contains("PersonDigitalImage") && !s.contains("POB/MX"), "{s}");
+    assert!(s.contains("<nh2:DocumentControlFieldText>POB/X</nh2:DocumentControlFieldText>"), "{s}");
+}
+
+#[test]
+fn kept_photo_does_not_shelter_pob_text() {
+    // Only POB is removed; the photo stays, but POB text in the photo's
+    // description is still found (only the base64 data itself is exempt).
+    let raw = envelope(
+        "",
+        "<nc:Image><nc:BinaryBase64Object>UE9CL01Y</nc:BinaryBase64Object><nc:BinaryDescriptionText>POB/MX</nc:BinaryDescriptionText></nc:Image>",
+    );
+    let r = run(raw, only(POB)).unwrap();
+    let s = std::str::from_utf8(&r.bytes).unwrap();
+    assert!(s.contains("UE9CL01Y") && !s.contains("POB/MX"), "{s}");
+}
+
+#[test]
+fn non_characters_and_empty_header_values_refused() {
+    for (body, code) in [
+        ("<x>&#xFFFE;</x>", ErrorCode::Encoding),
+        (r#"<x a="&#1;"/>"#, ErrorCode::Encoding),
+    ] {
+        match run(envelope("", body), both()) {
+            Err(RedactError::Parse(p)) => assert_eq!(p.code, code, "{body}"),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+    let raw = Bytes::from(
+        std::str::from_utf8(&envelope("", ""))
+            .unwrap()
+            .replace("<nh2:OriginatingORIID>COOLN0000</nh2:OriginatingORIID>", "<nh2:OriginatingORIID> </nh2:OriginatingORIID>"),
+    );
+    match run(raw, both()) {
+        Err(RedactError::Parse(p)) => assert_eq!(p.code, ErrorCode::XmlHeader),
+        other => panic!("{other:?}"),
+    }
+}

@@ -10,7 +10,15 @@
 
 use super::RedactError;
 use crate::message::fields::{Catalogue, FieldId, FieldSet, TextRuleKind};
-use crate::message::xml::NS_N2;
+use crate::message::xml::NS_NH2;
+
+/// Header elements whose values are read, never redacted.
+const HEADER_VALUES: [&[u8]; 4] = [
+    b"MessageKeyCodeText",
+    b"OriginatingORIID",
+    b"DestinationORIID",
+    b"DocumentControlFieldText",
+];
 use crate::message::Format;
 
 /// Most XML nodes the verifier will build (bounds its memory).
@@ -40,10 +48,8 @@ pub fn check(
 
 /// The first field of `fields` whose label or marker occurs in `text`.
 pub fn scan_text(cat: &Catalogue, fields: FieldSet, text: &[u8]) -> Option<FieldId> {
-    for (m, id) in &cat.markers {
-        if fields.contains(*id) && memchr::memmem::find(text, m).is_some() {
-            return Some(*id);
-        }
+    if let Some(id) = crate::message::text::markers(cat, fields, text).iter().next() {
+        return Some(id);
     }
     let mut norm: Vec<u8> = Vec::new();
     let mut pattern: Vec<u8> = Vec::new();
@@ -122,23 +128,16 @@ fn check_xml(bytes: &[u8], cat: &Catalogue, fields: FieldSet) -> Result<(), Reda
     };
     let doc = roxmltree::Document::parse_with_options(s, opts)
         .map_err(|e| RedactError::VerifierUnparseable(e.to_string()))?;
-    let binary = cat.binary_fields();
     let mut stack = vec![doc.root_element()];
     let mut text = String::new();
     while let Some(node) = stack.pop() {
         let tag = node.tag_name();
         let ns = tag.namespace().unwrap_or("").as_bytes();
         let local = tag.name().as_bytes();
-        if ns == NS_N2 && local == b"NLETSMessageHeader" {
-            continue;
-        }
         let field = cat.element(ns, local).or_else(|| cat.lookalike(local));
         if let Some(f) = field {
             if fields.contains(f) {
                 return Err(RedactError::VerifierFound { field: f });
-            }
-            if binary.contains(f) {
-                continue;
             }
         }
         for a in node.attributes() {
@@ -146,10 +145,15 @@ fn check_xml(bytes: &[u8], cat: &Catalogue, fields: FieldSet) -> Result<(), Reda
                 return Err(RedactError::VerifierFound { field: f });
             }
         }
+        // Own text is exempt only for the header values (passed unchanged)
+        // and binary content (base64 data); child elements are always checked.
+        let exempt = (ns == NS_NH2 && HEADER_VALUES.contains(&local)) || cat.binary(ns, local).is_some();
         text.clear();
         for c in node.children() {
             if c.is_text() {
-                text.push_str(c.text().unwrap_or(""));
+                if !exempt {
+                    text.push_str(c.text().unwrap_or(""));
+                }
             } else if c.is_element() {
                 stack.push(c);
             }

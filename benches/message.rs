@@ -1,0 +1,90 @@
+//! Message-core benchmarks (issue 2 targets, one core):
+//! legacy header parse ≥ 2 M msg/s, XML parse ≥ 1 M msg/s (≈0.5 KB messages),
+//! redaction of a ≈50 KB photo response ≥ 1 GB/s (input bytes, including the
+//! independent verifier).
+//! Run: cargo bench --bench message
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use origuard::framing::{split_all, FrameCodec, Framing};
+use origuard::message::fields::Catalogue;
+use origuard::message::{legacy, parse, parse_header, Limits};
+use origuard::redact::redact;
+use std::hint::black_box;
+
+fn fixture(name: &str) -> Bytes {
+    let p = format!("{}/testdata/messages/{name}", env!("CARGO_MANIFEST_DIR"));
+    Bytes::from(std::fs::read(p).expect("fixture"))
+}
+
+/// A ≈500-byte legacy response (output header + fields).
+fn legacy_500() -> Bytes {
+    let mut s = String::from(
+        "DR.COOLN0000\r\n10:15 03/04/2025 22890\r\n10:15 03/04/2025 08112 AZNLETS20\r\n*A0TRM0042\r\nTXT\r\n",
+    );
+    while s.len() < 480 {
+        s.push_str("NAM/DOE,JANE Q.DOB/19800115.SEX/F.OLN/000000000.STATUS/VALID\r\n");
+    }
+    Bytes::from(s)
+}
+
+fn bench(c: &mut Criterion) {
+    let cat = Catalogue::builtin();
+    let limits = Limits::default();
+
+    let leg = legacy_500();
+    let mut g = c.benchmark_group("parse");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(format!("legacy_header_{}B", leg.len()), |b| {
+        b.iter(|| black_box(legacy::parse_header(black_box(&leg)).unwrap()))
+    });
+    g.bench_function(format!("legacy_full_{}B", leg.len()), |b| {
+        b.iter(|| black_box(parse(black_box(leg.clone()), &cat, &limits).unwrap()))
+    });
+    let dq = fixture("xml/dq.xml");
+    let xml_500 = fixture("xml/dr_not_on_file.xml");
+    for (name, m) in [("xml_dq", &dq), ("xml_dr", &xml_500)] {
+        g.bench_function(format!("{name}_header_{}B", m.len()), |b| {
+            b.iter(|| black_box(parse_header(black_box(m), &cat, &limits).unwrap()))
+        });
+        g.bench_function(format!("{name}_full_validating_{}B", m.len()), |b| {
+            b.iter(|| black_box(parse(black_box(m.clone()), &cat, &limits).unwrap()))
+        });
+    }
+    g.finish();
+
+    let photo = fixture("xml/dr_photo_to_ice.xml");
+    let parsed = parse(photo.clone(), &cat, &limits).unwrap();
+    let mut g = c.benchmark_group("redact");
+    g.throughput(Throughput::Bytes(photo.len() as u64));
+    g.bench_function(format!("photo_and_pob_{}KB", photo.len() / 1024), |b| {
+        b.iter(|| black_box(redact(black_box(&parsed), &cat, cat.all(), &limits).unwrap()))
+    });
+    g.bench_function(format!("parse_then_redact_{}KB", photo.len() / 1024), |b| {
+        b.iter(|| {
+            let m = parse(black_box(photo.clone()), &cat, &limits).unwrap();
+            black_box(redact(&m, &cat, cat.all(), &limits).unwrap())
+        })
+    });
+    g.finish();
+
+    // Framing: split a stream of 1,000 ≈500-byte messages.
+    let mut stream = Vec::new();
+    for _ in 0..1000 {
+        stream.extend_from_slice(&origuard::framing::encode(Framing::Len4, &leg).unwrap());
+    }
+    let mut g = c.benchmark_group("framing");
+    g.throughput(Throughput::Bytes(stream.len() as u64));
+    g.bench_function("len4_split_1000x500B", |b| {
+        b.iter(|| black_box(split_all(Framing::Len4, black_box(&stream), 1 << 20).0.len()))
+    });
+    g.finish();
+    let _ = FrameCodec::new(Framing::Len4, 1);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);
