@@ -76,7 +76,13 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("framing");
     g.throughput(Throughput::Bytes(stream.len() as u64));
     g.bench_function("len4_split_1000x500B", |b| {
-        b.iter(|| black_box(split_all(Framing::Len4, black_box(&stream), 1 << 20).0.len()))
+        b.iter(|| {
+            black_box(
+                split_all(Framing::Len4, black_box(&stream), 1 << 20)
+                    .0
+                    .len(),
+            )
+        })
     });
     g.finish();
     let _ = FrameCodec::new(Framing::Len4, 1);

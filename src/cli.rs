@@ -2,6 +2,7 @@
 //! there stays short and the definitions are testable.
 
 use crate::framing::DEFAULT_MAX_MESSAGE;
+use crate::policy::explain::Direction;
 use crate::tools::stream::InputFraming;
 use clap::{Parser, Subcommand};
 
@@ -27,5 +28,39 @@ pub enum Command {
         max_message: usize,
         /// Input file, or - for stdin.
         file: String,
+    },
+    /// Check, explain or compare policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `origuard policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy: exit 0 and a summary, or exit 1 with file:line errors.
+    Check {
+        /// The policy file (TOML).
+        file: String,
+    },
+    /// Show the action for an ORI, the entry that decided it and the entries that lost.
+    Explain {
+        /// The policy file (TOML).
+        #[arg(long)]
+        policy: String,
+        /// The ORI (9 characters) or member code to explain.
+        ori: String,
+        /// Apply the key scope for this message key (e.g. DQ).
+        #[arg(long)]
+        mke: Option<String>,
+        /// Say what a deny does in this direction.
+        #[arg(long)]
+        direction: Option<Direction>,
+    },
+    /// Compare two policies: entries added/removed per list, actions that change.
+    Diff {
+        /// The running (old) policy.
+        old: String,
+        /// The proposed (new) policy.
+        new: String,
     },
 }

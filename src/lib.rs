@@ -10,5 +10,6 @@
 pub mod cli;
 pub mod framing;
 pub mod message;
+pub mod policy;
 pub mod redact;
 pub mod tools;

@@ -4,7 +4,8 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use origuard::cli::{Cli, Command};
+use origuard::cli::{Cli, Command, PolicyCommand};
+use origuard::tools::policy_cmd::{self, Outcome};
 use std::process::ExitCode;
 
 /// Exit code for bad usage or configuration (BSD `EX_USAGE`).
@@ -20,6 +21,28 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Policy(cmd) => {
+            let out = match cmd {
+                PolicyCommand::Check { file } => policy_cmd::check(&file),
+                PolicyCommand::Explain {
+                    policy,
+                    ori,
+                    mke,
+                    direction,
+                } => policy_cmd::explain_cmd(&policy, &ori, mke.as_deref(), direction),
+                PolicyCommand::Diff { old, new } => match policy_cmd::diff_cmd(&old, &new) {
+                    Ok((_, _, text)) => Outcome {
+                        code: 0,
+                        stdout: text,
+                        stderr: String::new(),
+                    },
+                    Err(o) => o,
+                },
+            };
+            print!("{}", out.stdout);
+            eprint!("{}", out.stderr);
+            ExitCode::from(out.code)
+        }
         Command::Inspect {
             framing,
             max_message,

@@ -14,7 +14,8 @@ fn root() -> &'static Path {
 
 #[test]
 fn every_fixture_matches_golden_output() {
-    let expected = std::fs::read_to_string(root().join("testdata/messages/inspect.expected")).unwrap();
+    let expected =
+        std::fs::read_to_string(root().join("testdata/messages/inspect.expected")).unwrap();
     let mut n = 0;
     for line in expected.lines() {
         let (name, want) = line.split_once('\t').unwrap();
@@ -31,7 +32,9 @@ fn every_fixture_matches_golden_output() {
     // Every fixture file is covered.
     let mut files = 0;
     for dir in ["legacy", "xml", "hostile"] {
-        files += std::fs::read_dir(root().join("testdata/messages").join(dir)).unwrap().count();
+        files += std::fs::read_dir(root().join("testdata/messages").join(dir))
+            .unwrap()
+            .count();
     }
     assert_eq!(n, files, "inspect.expected does not list every fixture");
 }
@@ -53,7 +56,11 @@ fn framed_capture_from_stdin_and_truncation() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("cap.len4");
     std::fs::write(&p, &cap).unwrap();
-    let out = bin().args(["inspect", "--framing", "len4"]).arg(&p).output().unwrap();
+    let out = bin()
+        .args(["inspect", "--framing", "len4"])
+        .arg(&p)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let s = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = s.lines().collect();
@@ -65,14 +72,26 @@ fn framed_capture_from_stdin_and_truncation() {
     // Truncated last frame: what was read is printed, exit is non-zero.
     cap.extend_from_slice(&[0, 0, 1, 0, b'D']);
     std::fs::write(&p, &cap).unwrap();
-    let out = bin().args(["inspect", "--framing", "len4"]).arg(&p).output().unwrap();
+    let out = bin()
+        .args(["inspect", "--framing", "len4"])
+        .arg(&p)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 3);
-    assert!(String::from_utf8(out.stderr).unwrap().contains("stopped after 3"));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("stopped after 3"));
 
     // Usage errors: exit 64.
-    let out = bin().args(["inspect", "--framing", "bogus", "x"]).output().unwrap();
+    let out = bin()
+        .args(["inspect", "--framing", "bogus", "x"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(64));
-    let out = bin().args(["inspect", "/nonexistent/file"]).output().unwrap();
+    let out = bin()
+        .args(["inspect", "/nonexistent/file"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(64));
 }

@@ -252,7 +252,11 @@ impl Catalogue {
                 markers.push((memchr::memmem::Finder::new(m.as_bytes()).into_owned(), id));
             }
         }
-        let min_marker = markers.iter().map(|(m, _)| m.needle().len()).min().unwrap_or(usize::MAX);
+        let min_marker = markers
+            .iter()
+            .map(|(m, _)| m.needle().len())
+            .min()
+            .unwrap_or(usize::MAX);
         let mut local_lens = 0u64;
         for (l, _) in &lower_locals {
             local_lens |= 1 << l.len().min(63);

@@ -256,13 +256,21 @@ pub struct Header {
 /// the body matters (restricted counterparties, `on_parse_error = drop`).
 pub fn parse_header(raw: &[u8], cat: &Catalogue, limits: &Limits) -> Result<Header, ParseError> {
     if raw.starts_with(b"\xFF\xFE") || raw.starts_with(b"\xFE\xFF") {
-        return Err(ParseError::new(ErrorCode::Encoding, 0, "UTF-16/32 byte-order mark: only UTF-8 and ASCII are accepted"));
+        return Err(ParseError::new(
+            ErrorCode::Encoding,
+            0,
+            "UTF-16/32 byte-order mark: only UTF-8 and ASCII are accepted",
+        ));
     }
     match detect(raw) {
         Format::Xml => {
             let w = xml::walk_header(raw, cat, limits).map_err(|e| match e {
                 xml::Failure::Parse(p) => p,
-                xml::Failure::Refuse(_) => ParseError::new(ErrorCode::XmlStructure, 0, "internal: refusal without redaction"),
+                xml::Failure::Refuse(_) => ParseError::new(
+                    ErrorCode::XmlStructure,
+                    0,
+                    "internal: refusal without redaction",
+                ),
             })?;
             let h = w.header;
             Ok(Header {
@@ -367,6 +375,11 @@ mod tests {
         // The fast path does not see a broken body; the full parse does.
         let raw = b"<n2:NLETS xmlns:n2=\"http://www.nlets.org/niem/1.0\" xmlns:nh2=\"http://www.nlets.org/niem/nlets-hdr/1.0\"><n2:NLETSMessageHeader><nh2:MessageKeyCodeText>DQ</nh2:MessageKeyCodeText><nh2:OriginatingORIID>AZNLETS20</nh2:OriginatingORIID><nh2:DestinationORIID>CO</nh2:DestinationORIID></n2:NLETSMessageHeader><x>&bad;</x></n2:NLETS>";
         assert!(parse_header(raw, &cat, &limits).is_ok());
-        assert_eq!(parse(Bytes::from_static(raw), &cat, &limits).unwrap_err().code, ErrorCode::XmlEntity);
+        assert_eq!(
+            parse(Bytes::from_static(raw), &cat, &limits)
+                .unwrap_err()
+                .code,
+            ErrorCode::XmlEntity
+        );
     }
 }

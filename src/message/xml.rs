@@ -141,9 +141,14 @@ fn is_illegal_xml_byte(b: u8) -> bool {
 /// blocks without early exit (the compiler vectorises it), then locates.
 fn first_illegal_byte(raw: &[u8]) -> Option<usize> {
     for (ci, chunk) in raw.chunks(64).enumerate() {
-        let bad = chunk.iter().fold(false, |acc, &b| acc | is_illegal_xml_byte(b));
+        let bad = chunk
+            .iter()
+            .fold(false, |acc, &b| acc | is_illegal_xml_byte(b));
         if bad {
-            return chunk.iter().position(|&b| is_illegal_xml_byte(b)).map(|i| ci * 64 + i);
+            return chunk
+                .iter()
+                .position(|&b| is_illegal_xml_byte(b))
+                .map(|i| ci * 64 + i);
         }
     }
     None
@@ -203,9 +208,10 @@ pub fn walk(
 }
 
 /// Reads only the envelope and the header, stopping at the end of
-/// `n2:NLETSMessageHeader`: the body is neither validated nor scanned, and
-/// [`Walk::found`] covers the header only. For routing decisions where the
-/// policy does not need the body checked.
+/// `n2:NLETSMessageHeader`: the body is neither validated nor scanned (no
+/// text rules or attribute scans at all; protected elements met before the
+/// header ends are still recorded in [`Walk::found`]). For routing decisions
+/// where the policy does not need the body checked.
 pub fn walk_header(raw: &[u8], cat: &Catalogue, limits: &Limits) -> Result<Walk, Failure> {
     walk_inner(raw, cat, limits, FieldSet::EMPTY, None, true)
 }
@@ -387,7 +393,7 @@ impl<'a, 'o> Walker<'a, 'o> {
                             }
                         }
                     } else {
-                        match g.as_ref() {
+                        match &g[..] {
                             b"lt" => '<',
                             b"gt" => '>',
                             b"amp" => '&',
@@ -484,20 +490,32 @@ impl<'a, 'o> Walker<'a, 'o> {
             return Err(perr(ErrorCode::XmlLimit, before, "element name too long"));
         }
         if self.depth + 1 > self.limits.max_depth {
-            return Err(perr(ErrorCode::XmlLimit, before, "elements nested too deeply"));
+            return Err(perr(
+                ErrorCode::XmlLimit,
+                before,
+                "elements nested too deeply",
+            ));
         }
         if self.root_closed {
             return Err(perr(ErrorCode::XmlStructure, before, "second root element"));
         }
         if self.hdr_open.is_some() {
-            return Err(perr(ErrorCode::XmlHeader, before, "element inside a header value"));
+            return Err(perr(
+                ErrorCode::XmlHeader,
+                before,
+                "element inside a header value",
+            ));
         }
         let (res, local) = r.resolve_element(qname);
         let ns: &[u8] = match res {
             ResolveResult::Bound(n) => n.into_inner(),
             ResolveResult::Unbound => b"",
             ResolveResult::Unknown(_) => {
-                return Err(perr(ErrorCode::XmlNamespace, before, "undeclared namespace prefix"))
+                return Err(perr(
+                    ErrorCode::XmlNamespace,
+                    before,
+                    "undeclared namespace prefix",
+                ))
             }
         };
         let local = local.into_inner();
@@ -512,7 +530,11 @@ impl<'a, 'o> Walker<'a, 'o> {
         // Envelope and header structure.
         if self.depth == 0 {
             if ns != NS_N2 || local != b"NLETS" {
-                return Err(perr(ErrorCode::XmlStructure, before, "root element is not n2:NLETS"));
+                return Err(perr(
+                    ErrorCode::XmlStructure,
+                    before,
+                    "root element is not n2:NLETS",
+                ));
             }
             self.root_seen = true;
         } else if ns == NS_N2 && local == b"NLETSMessageHeader" {
@@ -538,7 +560,11 @@ impl<'a, 'o> Walker<'a, 'o> {
             if let Some(f) = f {
                 let idx = f as usize;
                 if f != HdrField::Dest && self.hdr_seen[idx] {
-                    return Err(perr(ErrorCode::XmlHeader, before, "repeated header element"));
+                    return Err(perr(
+                        ErrorCode::XmlHeader,
+                        before,
+                        "repeated header element",
+                    ));
                 }
                 self.hdr_seen[idx] = true;
                 if empty {
@@ -561,7 +587,8 @@ impl<'a, 'o> Walker<'a, 'o> {
                 } else {
                     self.skip = Some((before, self.depth + 1, f));
                 }
-            } else if !empty && self.binary_depth.is_none() && self.cat.binary(ns, local).is_some() {
+            } else if !empty && self.binary_depth.is_none() && self.cat.binary(ns, local).is_some()
+            {
                 self.binary_depth = Some(self.depth + 1);
             }
         } else if let Some(f) = self.cat.lookalike(local) {
@@ -578,10 +605,22 @@ impl<'a, 'o> Walker<'a, 'o> {
     }
 
     /// Validates attributes; when `scan`, applies the text rules to their values.
-    fn attributes(&mut self, r: &NsReader<&[u8]>, e: &BytesStart<'_>, before: usize, scan: bool) -> Result<(), Failure> {
+    fn attributes(
+        &mut self,
+        r: &NsReader<&[u8]>,
+        e: &BytesStart<'_>,
+        before: usize,
+        scan: bool,
+    ) -> Result<(), Failure> {
         let mut n = 0;
         for a in e.attributes().with_checks(true) {
-            let a = a.map_err(|err| perr(ErrorCode::XmlSyntax, before, format!("bad attribute: {err}")))?;
+            let a = a.map_err(|err| {
+                perr(
+                    ErrorCode::XmlSyntax,
+                    before,
+                    format!("bad attribute: {err}"),
+                )
+            })?;
             n += 1;
             if n > self.limits.max_attributes {
                 return Err(perr(ErrorCode::XmlLimit, before, "too many attributes"));
@@ -592,7 +631,11 @@ impl<'a, 'o> Walker<'a, 'o> {
             }
             if key.as_namespace_binding().is_none() {
                 if let (ResolveResult::Unknown(_), _) = r.resolve_attribute(key) {
-                    return Err(perr(ErrorCode::XmlNamespace, before, "undeclared attribute prefix"));
+                    return Err(perr(
+                        ErrorCode::XmlNamespace,
+                        before,
+                        "undeclared attribute prefix",
+                    ));
                 }
             } else if a.value.is_empty() && key.as_ref() != b"xmlns" {
                 return Err(perr(
@@ -602,11 +645,19 @@ impl<'a, 'o> Walker<'a, 'o> {
                 ));
             }
             let value: std::borrow::Cow<'_, [u8]> = if memchr::memchr(b'&', &a.value).is_some() {
-                let v = a
-                    .unescape_value()
-                    .map_err(|_| perr(ErrorCode::XmlEntity, before, "bad reference in attribute value"))?;
+                let v = a.unescape_value().map_err(|_| {
+                    perr(
+                        ErrorCode::XmlEntity,
+                        before,
+                        "bad reference in attribute value",
+                    )
+                })?;
                 if !v.chars().all(is_xml_char) {
-                    return Err(perr(ErrorCode::Encoding, before, "attribute references a character not allowed in XML 1.0"));
+                    return Err(perr(
+                        ErrorCode::Encoding,
+                        before,
+                        "attribute references a character not allowed in XML 1.0",
+                    ));
                 }
                 std::borrow::Cow::Owned(v.into_owned().into_bytes())
             } else {
@@ -643,7 +694,11 @@ impl<'a, 'o> Walker<'a, 'o> {
             self.root_closed = true;
         }
         if self.hdr_open.take().is_some() && !self.hdr_value_set {
-            return Err(perr(ErrorCode::XmlHeader, self.hdr_value_at, "empty header element"));
+            return Err(perr(
+                ErrorCode::XmlHeader,
+                self.hdr_value_at,
+                "empty header element",
+            ));
         }
         Ok(())
     }
@@ -723,7 +778,9 @@ impl<'a, 'o> Walker<'a, 'o> {
         }
         // Binary content (base64 photo data) is not text; header-only walks
         // do not scan.
-        if self.header_only || (self.binary_depth.is_some() && self.binary_depth == Some(self.depth)) {
+        if self.header_only
+            || (self.binary_depth.is_some() && self.binary_depth == Some(self.depth))
+        {
             return Ok(());
         }
         let (start, end) = (self.run.start, self.run.end);

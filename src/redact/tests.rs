@@ -297,8 +297,14 @@ fn header_is_not_a_hiding_place() {
     );
     let r = run(raw, both()).unwrap();
     let s = std::str::from_utf8(&r.bytes).unwrap();
-    assert!(!s.contains("PersonDigitalImage") && !s.contains("POB/MX"), "{s}");
-    assert!(s.contains("<nh2:DocumentControlFieldText>POB/X</nh2:DocumentControlFieldText>"), "{s}");
+    assert!(
+        !s.contains("PersonDigitalImage") && !s.contains("POB/MX"),
+        "{s}"
+    );
+    assert!(
+        s.contains("<nh2:DocumentControlFieldText>POB/X</nh2:DocumentControlFieldText>"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -325,11 +331,10 @@ fn non_characters_and_empty_header_values_refused() {
             other => panic!("{body}: {other:?}"),
         }
     }
-    let raw = Bytes::from(
-        std::str::from_utf8(&envelope("", ""))
-            .unwrap()
-            .replace("<nh2:OriginatingORIID>COOLN0000</nh2:OriginatingORIID>", "<nh2:OriginatingORIID> </nh2:OriginatingORIID>"),
-    );
+    let raw = Bytes::from(std::str::from_utf8(&envelope("", "")).unwrap().replace(
+        "<nh2:OriginatingORIID>COOLN0000</nh2:OriginatingORIID>",
+        "<nh2:OriginatingORIID> </nh2:OriginatingORIID>",
+    ));
     match run(raw, both()) {
         Err(RedactError::Parse(p)) => assert_eq!(p.code, ErrorCode::XmlHeader),
         other => panic!("{other:?}"),

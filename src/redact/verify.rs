@@ -1,6 +1,7 @@
 //! The independent second check after redaction.
 //!
-//! It shares nothing with the first pass but the catalogue (data): XML is
+//! It shares nothing with the first pass but the catalogue (data) and the
+//! marker search (plain substring search): XML is
 //! re-parsed with a different parser (roxmltree, DTDs refused), and text is
 //! matched by a different, stricter method — all whitespace and control
 //! characters are dropped and the text upper-cased before searching for each
@@ -11,6 +12,9 @@
 use super::RedactError;
 use crate::message::fields::{Catalogue, FieldId, FieldSet, TextRuleKind};
 use crate::message::xml::NS_NH2;
+
+/// The envelope namespace as text (roxmltree reports namespaces as `&str`).
+const NS_N2_STR: &str = "http://www.nlets.org/niem/1.0";
 
 /// Header elements whose values are read, never redacted.
 const HEADER_VALUES: [&[u8]; 4] = [
@@ -48,7 +52,10 @@ pub fn check(
 
 /// The first field of `fields` whose label or marker occurs in `text`.
 pub fn scan_text(cat: &Catalogue, fields: FieldSet, text: &[u8]) -> Option<FieldId> {
-    if let Some(id) = crate::message::text::markers(cat, fields, text).iter().next() {
+    if let Some(id) = crate::message::text::markers(cat, fields, text)
+        .iter()
+        .next()
+    {
         return Some(id);
     }
     let mut norm: Vec<u8> = Vec::new();
@@ -147,7 +154,12 @@ fn check_xml(bytes: &[u8], cat: &Catalogue, fields: FieldSet) -> Result<(), Reda
         }
         // Own text is exempt only for the header values (passed unchanged)
         // and binary content (base64 data); child elements are always checked.
-        let exempt = (ns == NS_NH2 && HEADER_VALUES.contains(&local)) || cat.binary(ns, local).is_some();
+        let in_header = node.parent_element().is_some_and(|p| {
+            p.tag_name().namespace() == Some(NS_N2_STR)
+                && p.tag_name().name() == "NLETSMessageHeader"
+        });
+        let exempt = (in_header && ns == NS_NH2 && HEADER_VALUES.contains(&local))
+            || cat.binary(ns, local).is_some();
         text.clear();
         for c in node.children() {
             if c.is_text() {

@@ -2,4 +2,5 @@
 //! writers; `main.rs` only parses arguments and maps results to exit codes.
 
 pub mod inspect;
+pub mod policy_cmd;
 pub mod stream;

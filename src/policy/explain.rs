@@ -1,0 +1,155 @@
+//! `policy explain`: why an ORI gets the action it gets.
+
+use super::{Action, DenyMode, Policy};
+use crate::message::keys;
+use std::fmt::Write;
+
+/// Traffic direction, as seen from the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Nlets → state (queries from other agencies, responses to the state's queries).
+    Inbound,
+    /// State → Nlets (the state's responses and its agencies' queries).
+    Outbound,
+}
+
+impl Direction {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+impl std::str::FromStr for Direction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "inbound" => Ok(Direction::Inbound),
+            "outbound" => Ok(Direction::Outbound),
+            o => Err(format!(
+                "unknown direction {o:?} (expected inbound or outbound)"
+            )),
+        }
+    }
+}
+
+/// Renders the explanation for `ori`, optionally for a message key and direction.
+pub fn explain(
+    p: &Policy,
+    ori: &str,
+    mke: Option<&str>,
+    dir: Option<Direction>,
+) -> (Action, String) {
+    let mut out = String::new();
+    let v = p.lookup(ori.as_bytes());
+    let mut action = v.action;
+    let _ = writeln!(out, "policy {} (version {})", p.source, p.short_version());
+    match v.entry {
+        Some(e) => {
+            let info = &p.entries[e as usize];
+            let list = &p.lists[info.list as usize];
+            let _ = writeln!(
+                out,
+                "{ori}: {} — {} entry {} in list {:?} ({}:{})",
+                v.action,
+                info.entry.kind.name(),
+                info.entry.text,
+                list.name,
+                info.file,
+                info.line
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "{ori}: {} — in no list; the default action applies",
+                v.action
+            );
+        }
+    }
+    let matches = p.matches(ori.as_bytes());
+    let losers: Vec<_> = matches.iter().filter(|&&m| Some(m) != v.entry).collect();
+    if !losers.is_empty() {
+        let _ = writeln!(out, "also matched, and lost:");
+        for &&m in &losers {
+            let info = &p.entries[m as usize];
+            let list = &p.lists[info.list as usize];
+            let why = match v.entry.map(|w| &p.entries[w as usize]) {
+                Some(w) if w.entry.kind > info.entry.kind => {
+                    format!("{} beats {}", w.entry.kind.name(), info.entry.kind.name())
+                }
+                Some(w)
+                    if w.entry.kind == info.entry.kind
+                        && w.entry.literal_prefix() > info.entry.literal_prefix() =>
+                {
+                    "longer literal prefix wins".to_string()
+                }
+                Some(w)
+                    if p.lists[w.list as usize].action.strictness() > list.action.strictness() =>
+                {
+                    "stricter action wins".to_string()
+                }
+                _ => "earlier entry wins".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {} entry {} in list {:?} ({}) at {}:{} — {why}",
+                info.entry.kind.name(),
+                info.entry.text,
+                list.name,
+                list.action,
+                info.file,
+                info.line
+            );
+        }
+    }
+    if let Some(mke) = mke {
+        let scoped = p.scoped(v.action, mke);
+        let class = keys::class_of(mke);
+        if scoped != v.action {
+            let _ = writeln!(
+                out,
+                "for {mke}: {scoped} — {} does not govern message key {mke}",
+                v.action
+            );
+        } else {
+            let _ = writeln!(out, "for {mke} ({}): {scoped}", class.name());
+        }
+        action = scoped;
+        if scoped == Action::Deny {
+            let what = match (dir, class) {
+                (Some(Direction::Inbound), keys::Class::Query) => {
+                    Some(match p.deny_inbound_query {
+                        DenyMode::Reply => {
+                            "the query is not forwarded; a decline reply goes back to the requester"
+                        }
+                        DenyMode::Drop => "the query is dropped silently",
+                    })
+                }
+                (Some(Direction::Outbound), keys::Class::Response) => {
+                    Some(match p.deny_outbound_response {
+                        DenyMode::Reply => "the response is replaced by a decline reply",
+                        DenyMode::Drop => "the response is dropped",
+                    })
+                }
+                (Some(_), _) => Some("the message is dropped"),
+                (None, _) => None,
+            };
+            if let Some(w) = what {
+                let _ = writeln!(out, "{}: {w}", dir.map_or("", |d| d.name()));
+            }
+        } else if scoped == Action::Redact {
+            let fields: Vec<&str> = p
+                .redact_fields
+                .iter()
+                .map(|f| p.catalogue.name(f))
+                .collect();
+            let _ = writeln!(out, "removed fields: {}", fields.join(", "));
+        }
+    }
+    (action, out)
+}

@@ -1,0 +1,690 @@
+//! The policy file (TOML) and its list files: reading, validation with
+//! `file:line` diagnostics, and compilation into a [`Policy`].
+//!
+//! Pure: file contents arrive through a reader function, so the same code
+//! serves the CLI, the runtime store and the tests. A policy is validated
+//! whole; every error is reported at once; nothing partial is ever returned.
+
+use super::entry::{Entry, Kind};
+use super::{
+    Action, DenyMode, EntryInfo, KeySet, List, OnError, Policy, DEFAULT_DECLINE_TEXT,
+    DEFAULT_QUERY_KEYS, DEFAULT_RESPONSE_KEYS,
+};
+use crate::message::fields::{Catalogue, FieldDef, FieldSet, TextRule, TextRuleKind, XmlName};
+use crate::message::keys::KEYS;
+use crate::message::tiny::Tiny;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use toml::Spanned;
+
+/// Severity of a diagnostic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The policy is refused.
+    Error,
+    /// Legal but suspicious.
+    Warning,
+}
+
+/// One problem, located.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    /// File the problem is in.
+    pub file: String,
+    /// 1-based line (0 when the file as a whole is concerned).
+    pub line: u32,
+    /// Error or warning.
+    pub severity: Severity,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        if self.line > 0 {
+            write!(f, "{}:{}: {sev}: {}", self.file, self.line, self.message)
+        } else {
+            write!(f, "{}: {sev}: {}", self.file, self.message)
+        }
+    }
+}
+
+/// Why a policy was refused: every error (and the warnings seen so far).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// Errors (at least one).
+    pub errors: Vec<Diagnostic>,
+    /// Warnings.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Refused {}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    description: Option<String>,
+    default: Option<Spanned<String>>,
+    on_parse_error: Option<Spanned<String>>,
+    on_unknown_ori: Option<Spanned<String>>,
+    #[serde(default)]
+    redact: RawRedact,
+    #[serde(default)]
+    deny: RawDeny,
+    #[serde(default)]
+    list: Vec<RawList>,
+    #[serde(default)]
+    field: Vec<RawField>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRedact {
+    keys: Option<Vec<Spanned<String>>>,
+    fields: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDeny {
+    keys: Option<Vec<Spanned<String>>>,
+    inbound_query: Option<Spanned<String>>,
+    outbound_response: Option<Spanned<String>>,
+    reply_text: Option<Spanned<String>>,
+    reply_ori: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawList {
+    name: Spanned<String>,
+    action: Spanned<String>,
+    description: Option<String>,
+    #[serde(default)]
+    entries: Vec<Spanned<String>>,
+    #[serde(default)]
+    files: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawField {
+    name: Spanned<String>,
+    #[serde(default)]
+    xml: Vec<Spanned<String>>,
+    #[serde(default)]
+    text_fields: Vec<Spanned<String>>,
+    #[serde(default)]
+    text_labels: Vec<Spanned<String>>,
+    #[serde(default)]
+    markers: Vec<Spanned<String>>,
+}
+
+/// Reads a file by path (relative paths are already resolved against the
+/// policy file's directory).
+pub type Reader<'a> = dyn FnMut(&str) -> io::Result<Vec<u8>> + 'a;
+
+struct Ctx {
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Ctx {
+    fn err(&mut self, file: &str, line: u32, message: impl Into<String>) {
+        self.errors.push(Diagnostic {
+            file: file.into(),
+            line,
+            severity: Severity::Error,
+            message: message.into(),
+        });
+    }
+
+    fn warn(&mut self, file: &str, line: u32, message: impl Into<String>) {
+        self.warnings.push(Diagnostic {
+            file: file.into(),
+            line,
+            severity: Severity::Warning,
+            message: message.into(),
+        });
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(src: &str, offset: usize) -> u32 {
+    1 + src.as_bytes()[..offset.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u32
+}
+
+/// Resolves `rel` against the directory of `base`.
+pub fn resolve(base: &str, rel: &str) -> String {
+    let p = std::path::Path::new(rel);
+    if p.is_absolute() {
+        return rel.to_string();
+    }
+    match std::path::Path::new(base).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(p).to_string_lossy().into_owned(),
+        _ => rel.to_string(),
+    }
+}
+
+fn parse_action(s: &str) -> Option<Action> {
+    match s {
+        "deny" => Some(Action::Deny),
+        "redact" => Some(Action::Redact),
+        "allow" => Some(Action::Allow),
+        _ => None,
+    }
+}
+
+/// Loads, validates and compiles a policy from `path`, reading files with `read`.
+pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
+    let mut cx = Ctx {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let bytes = match read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            cx.err(path, 0, format!("cannot read the policy file: {e}"));
+            return Err(Refused {
+                errors: cx.errors,
+                warnings: cx.warnings,
+            });
+        }
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(b"origuard-policy-v1\0");
+    hasher.update(&bytes);
+    let src = match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            cx.err(path, 0, format!("not UTF-8 text: {e}"));
+            return Err(Refused {
+                errors: cx.errors,
+                warnings: cx.warnings,
+            });
+        }
+    };
+    let raw: RawPolicy = match toml::from_str(&src) {
+        Ok(r) => r,
+        Err(e) => {
+            let line = e.span().map_or(0, |s| line_of(&src, s.start));
+            cx.err(path, line, e.message().to_string());
+            return Err(Refused {
+                errors: cx.errors,
+                warnings: cx.warnings,
+            });
+        }
+    };
+    let _ = &raw.description;
+    let ln = |s: &std::ops::Range<usize>| line_of(&src, s.start);
+
+    // Top-level settings.
+    let default = match &raw.default {
+        None => Action::Pass,
+        Some(s) => {
+            match s.get_ref().as_str() {
+                "pass" => Action::Pass,
+                other => {
+                    match parse_action(other) {
+                        Some(a) if a != Action::Allow => a,
+                        _ => {
+                            cx.err(path, ln(&s.span()), format!("unknown default action {other:?} (expected pass, redact or deny)"));
+                            Action::Pass
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let on_error = |cx: &mut Ctx, v: &Option<Spanned<String>>, what: &str| match v {
+        None => OnError::Drop,
+        Some(s) => match s.get_ref().as_str() {
+            "drop" => OnError::Drop,
+            "pass" => OnError::Pass,
+            other => {
+                cx.err(
+                    path,
+                    ln(&s.span()),
+                    format!("unknown {what} {other:?} (expected drop or pass)"),
+                );
+                OnError::Drop
+            }
+        },
+    };
+    let on_parse_error = on_error(&mut cx, &raw.on_parse_error, "on_parse_error");
+    let on_unknown_ori = on_error(&mut cx, &raw.on_unknown_ori, "on_unknown_ori");
+
+    // Extra protected fields.
+    let mut catalogue = Catalogue::builtin();
+    for f in &raw.field {
+        let line = ln(&f.name.span());
+        let mut elements = Vec::new();
+        for x in &f.xml {
+            match x.get_ref().split_once(' ') {
+                Some((ns, local)) if !ns.is_empty() && !local.trim().is_empty() => {
+                    elements.push(XmlName {
+                        ns: ns.to_string(),
+                        local: local.trim().to_string(),
+                    })
+                }
+                _ => cx.err(
+                    path,
+                    ln(&x.span()),
+                    format!(
+                        "xml element {:?} must be \"NAMESPACE-URI LOCAL-NAME\"",
+                        x.get_ref()
+                    ),
+                ),
+            }
+        }
+        let rules = |v: &Vec<Spanned<String>>, kind| {
+            v.iter()
+                .map(|s| TextRule {
+                    label: s.get_ref().clone(),
+                    kind,
+                })
+                .collect::<Vec<_>>()
+        };
+        let def = FieldDef {
+            name: f.name.get_ref().clone(),
+            elements,
+            text_rules: [
+                rules(&f.text_fields, TextRuleKind::Field),
+                rules(&f.text_labels, TextRuleKind::Label),
+            ]
+            .concat(),
+            markers: f.markers.iter().map(|m| m.get_ref().clone()).collect(),
+            binary: vec![],
+        };
+        match catalogue.with_field(def) {
+            Ok(c) => catalogue = c,
+            Err(e) => cx.err(path, line, e),
+        }
+    }
+
+    // Key scopes.
+    let keys = |cx: &mut Ctx, v: &Option<Vec<Spanned<String>>>, default: &[&[&str]]| -> KeySet {
+        match v {
+            None => {
+                let mut s = KeySet::default();
+                for group in default {
+                    for k in *group {
+                        s.insert(k);
+                    }
+                }
+                s
+            }
+            Some(list) => {
+                let mut s = KeySet::default();
+                for k in list {
+                    if !s.insert(k.get_ref()) {
+                        let known: Vec<&str> = KEYS.iter().map(|k| k.key).collect();
+                        cx.err(
+                            path,
+                            ln(&k.span()),
+                            format!(
+                                "unknown message key {:?} (known: {})",
+                                k.get_ref(),
+                                known.join(", ")
+                            ),
+                        );
+                    }
+                }
+                s
+            }
+        }
+    };
+    let deny_keys = keys(
+        &mut cx,
+        &raw.deny.keys,
+        &[DEFAULT_QUERY_KEYS, DEFAULT_RESPONSE_KEYS],
+    );
+    let redact_keys = keys(&mut cx, &raw.redact.keys, &[DEFAULT_RESPONSE_KEYS]);
+    let mut redact_fields = FieldSet::EMPTY;
+    match &raw.redact.fields {
+        None => {
+            for name in ["photo", "pob"] {
+                if let Some(id) = catalogue.id(name) {
+                    redact_fields.insert(id);
+                }
+            }
+        }
+        Some(v) => {
+            for f in v {
+                match catalogue.id(f.get_ref()) {
+                    Some(id) => redact_fields.insert(id),
+                    None => {
+                        let known: Vec<&str> =
+                            catalogue.fields().iter().map(|f| f.name.as_str()).collect();
+                        cx.err(
+                            path,
+                            ln(&f.span()),
+                            format!(
+                                "unknown field {:?} (known: {})",
+                                f.get_ref(),
+                                known.join(", ")
+                            ),
+                        )
+                    }
+                }
+            }
+            if v.is_empty() {
+                cx.warn(
+                    path,
+                    0,
+                    "redact.fields is empty: redact lists remove nothing",
+                );
+            }
+        }
+    }
+    let deny_mode = |cx: &mut Ctx, v: &Option<Spanned<String>>, what: &str| match v {
+        None => DenyMode::Reply,
+        Some(s) => match s.get_ref().as_str() {
+            "reply" => DenyMode::Reply,
+            "drop" => DenyMode::Drop,
+            other => {
+                cx.err(
+                    path,
+                    ln(&s.span()),
+                    format!("unknown deny.{what} {other:?} (expected reply or drop)"),
+                );
+                DenyMode::Reply
+            }
+        },
+    };
+    let deny_inbound_query = deny_mode(&mut cx, &raw.deny.inbound_query, "inbound_query");
+    let deny_outbound_response =
+        deny_mode(&mut cx, &raw.deny.outbound_response, "outbound_response");
+    let decline_text = match &raw.deny.reply_text {
+        None => DEFAULT_DECLINE_TEXT.to_string(),
+        Some(t) => {
+            let v = t.get_ref();
+            if v.trim().is_empty() || !v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                cx.err(
+                    path,
+                    ln(&t.span()),
+                    "deny.reply_text must be non-empty printable ASCII on one line",
+                );
+            }
+            if v.to_ascii_uppercase().contains("NOT ON FILE") {
+                cx.err(
+                    path,
+                    ln(&t.span()),
+                    "deny.reply_text must not say NOT ON FILE: a decline must not misstate the record",
+                );
+            }
+            v.clone()
+        }
+    };
+    let reply_ori = match &raw.deny.reply_ori {
+        None => None,
+        Some(s) => match Entry::parse(s.get_ref()) {
+            Ok(e) if e.kind == Kind::Exact => Tiny::new(e.text.as_bytes()),
+            Ok(_) | Err(_) => {
+                cx.err(
+                    path,
+                    ln(&s.span()),
+                    format!("deny.reply_ori {:?} must be a 9-character ORI", s.get_ref()),
+                );
+                None
+            }
+        },
+    };
+    if reply_ori.is_none()
+        && raw.deny.reply_ori.is_none()
+        && (deny_inbound_query == DenyMode::Reply || deny_outbound_response == DenyMode::Reply)
+    {
+        cx.err(
+            path,
+            0,
+            "deny.reply_ori (the state's ORI that sends decline replies) is required while a deny replies; \
+             set it, or set deny.inbound_query and deny.outbound_response to \"drop\"",
+        );
+    }
+
+    // Lists and entries.
+    let mut lists: Vec<List> = Vec::new();
+    let mut entries: Vec<EntryInfo> = Vec::new();
+    let policy_file: Arc<str> = Arc::from(path);
+    for l in &raw.list {
+        let name = l.name.get_ref();
+        let line = ln(&l.name.span());
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            cx.err(
+                path,
+                line,
+                format!("list name {name:?} must be letters, digits, '_' or '-'"),
+            );
+        }
+        if let Some(prev) = lists.iter().find(|p| p.name == *name) {
+            cx.err(
+                path,
+                line,
+                format!(
+                    "duplicate list name {name:?} (first defined at line {})",
+                    prev.line
+                ),
+            );
+        }
+        let action = match parse_action(l.action.get_ref()) {
+            Some(a) => a,
+            None => {
+                cx.err(
+                    path,
+                    ln(&l.action.span()),
+                    format!(
+                        "unknown action {:?} (expected deny, redact or allow)",
+                        l.action.get_ref()
+                    ),
+                );
+                Action::Deny
+            }
+        };
+        let li = lists.len() as u16;
+        lists.push(List {
+            name: name.clone(),
+            action,
+            description: l.description.clone().unwrap_or_default(),
+            file: policy_file.clone(),
+            line,
+        });
+        for e in &l.entries {
+            let line = ln(&e.span());
+            match Entry::parse(e.get_ref()) {
+                Ok(entry) => entries.push(EntryInfo {
+                    entry,
+                    list: li,
+                    file: policy_file.clone(),
+                    line,
+                }),
+                Err(m) => cx.err(path, line, m),
+            }
+        }
+        for f in &l.files {
+            let rel = f.get_ref();
+            let full = resolve(path, rel);
+            match read(&full) {
+                Err(e) => cx.err(
+                    path,
+                    ln(&f.span()),
+                    format!("cannot read list file {rel:?} ({full}): {e}"),
+                ),
+                Ok(bytes) => {
+                    hasher.update(b"\0");
+                    hasher.update(full.as_bytes());
+                    hasher.update(b"\0");
+                    hasher.update(&bytes);
+                    let file: Arc<str> = Arc::from(full.as_str());
+                    match String::from_utf8(bytes) {
+                        Err(_) => cx.err(&full, 0, "list file is not UTF-8 text"),
+                        Ok(text) => {
+                            for (n, raw_line) in text.lines().enumerate() {
+                                let content = raw_line.split('#').next().unwrap_or("").trim();
+                                if content.is_empty() {
+                                    continue;
+                                }
+                                let line = n as u32 + 1;
+                                match Entry::parse(content) {
+                                    Ok(entry) => entries.push(EntryInfo {
+                                        entry,
+                                        list: li,
+                                        file: file.clone(),
+                                        line,
+                                    }),
+                                    Err(m) => cx.err(&full, line, m),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    warnings(&mut cx, &lists, &entries);
+    if !cx.errors.is_empty() {
+        return Err(Refused {
+            errors: cx.errors,
+            warnings: cx.warnings,
+        });
+    }
+    let version = hex::encode(hasher.finalize());
+    Ok(Policy {
+        version,
+        source: path.to_string(),
+        default,
+        on_parse_error,
+        on_unknown_ori,
+        deny_keys,
+        redact_keys,
+        redact_fields,
+        catalogue,
+        deny_inbound_query,
+        deny_outbound_response,
+        decline_text,
+        reply_ori,
+        lists,
+        entries,
+        warnings: cx.warnings,
+        exact: Default::default(),
+        member: Box::new([]),
+        patterns: Default::default(),
+    }
+    .compile())
+}
+
+fn warnings(cx: &mut Ctx, lists: &[List], entries: &[EntryInfo]) {
+    let action = |e: &EntryInfo| lists[e.list as usize].action;
+    let loc = |e: &EntryInfo| format!("{}:{}", e.file, e.line);
+    let mut seen: std::collections::HashMap<(&str, Kind), usize> = std::collections::HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(&j) = seen.get(&(e.entry.text.as_str(), e.entry.kind)) {
+            let p = &entries[j];
+            if p.list == e.list {
+                cx.warn(
+                    &e.file,
+                    e.line,
+                    format!(
+                        "{} is listed twice in {:?} (also {})",
+                        e.entry.text,
+                        lists[e.list as usize].name,
+                        loc(p)
+                    ),
+                );
+            } else if action(p) != action(e) {
+                let win = if action(p).strictness() >= action(e).strictness() {
+                    action(p)
+                } else {
+                    action(e)
+                };
+                cx.warn(
+                    &e.file,
+                    e.line,
+                    format!(
+                        "{} is in list {:?} ({}) and in list {:?} ({}, {}); {} wins",
+                        e.entry.text,
+                        lists[e.list as usize].name,
+                        action(e),
+                        lists[p.list as usize].name,
+                        action(p),
+                        loc(p),
+                        win
+                    ),
+                );
+            }
+        } else {
+            seen.insert((e.entry.text.as_str(), e.entry.kind), i);
+        }
+        if e.entry.matches_everything() {
+            cx.warn(
+                &e.file,
+                e.line,
+                format!("pattern {} matches every ORI: list {:?} ({}) applies to all agencies not listed more specifically", e.entry.text, lists[e.list as usize].name, action(e)),
+            );
+        }
+    }
+    // An allow entry that overrides a deny entry of lower rank.
+    for a in entries
+        .iter()
+        .filter(|e| action(e) == Action::Allow && e.entry.kind != Kind::Pattern)
+    {
+        for d in entries
+            .iter()
+            .filter(|d| action(d) == Action::Deny && d.entry.kind < a.entry.kind)
+        {
+            let overlaps = match a.entry.kind {
+                Kind::Exact => d.entry.matches(a.entry.text.as_bytes()),
+                // A member code overlaps a pattern whose first two positions admit it.
+                _ => {
+                    let t = d.entry.text.as_bytes();
+                    let c = a.entry.text.as_bytes();
+                    (0..2).all(|i| {
+                        t.get(i)
+                            .is_none_or(|&p| p == b'?' || p == b'*' || p == c[i])
+                    })
+                }
+            };
+            if overlaps {
+                cx.warn(
+                    &a.file,
+                    a.line,
+                    format!(
+                        "allow entry {} (list {:?}) overrides deny {} {} (list {:?}, {})",
+                        a.entry.text,
+                        lists[a.list as usize].name,
+                        d.entry.kind.name(),
+                        d.entry.text,
+                        lists[d.list as usize].name,
+                        loc(d)
+                    ),
+                );
+            }
+        }
+    }
+}

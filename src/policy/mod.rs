@@ -1,0 +1,483 @@
+//! The policy: which agencies (by ORI) get what, compiled for allocation-free
+//! lookup, plus what each action means (scope of message keys, fields to
+//! remove, how a deny answers).
+//!
+//! * [`file`] reads and validates the TOML policy and its list files into a
+//!   [`Policy`] (pure: file contents come in through a reader function);
+//! * [`Policy::lookup`] resolves an ORI: exact entry beats member code beats
+//!   pattern (longer literal prefix first); among equals the stricter action
+//!   wins; no match gives the default action;
+//! * [`explain`] and [`diff`] serve administrators; [`store`] holds the live
+//!   policy for the runtime and swaps it atomically.
+
+pub mod diff;
+pub mod entry;
+pub mod explain;
+pub mod file;
+pub mod store;
+
+use crate::message::fields::{Catalogue, FieldSet};
+use crate::message::keys::KEYS;
+use crate::message::Ori;
+use entry::{char_index, ori_key, Entry, Kind, ALPHABET, ORI_LEN};
+use rustc_hash::FxHashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// What the policy says about an agency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// In no list: the default applies (normally forward unchanged).
+    Pass,
+    /// Explicitly exempted: forward unchanged.
+    Allow,
+    /// Forward responses with the protected fields removed.
+    Redact,
+    /// Do not forward; answer with a decline or drop, per direction.
+    Deny,
+}
+
+impl Action {
+    /// Lowercase name (metrics label, audit, output).
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Pass => "pass",
+            Action::Allow => "allow",
+            Action::Redact => "redact",
+            Action::Deny => "deny",
+        }
+    }
+
+    /// Strictness for tie-breaking: deny > redact > allow.
+    pub fn strictness(self) -> u8 {
+        match self {
+            Action::Pass => 0,
+            Action::Allow => 1,
+            Action::Redact => 2,
+            Action::Deny => 3,
+        }
+    }
+
+    /// True when the action restricts what is forwarded.
+    pub fn restricts(self) -> bool {
+        matches!(self, Action::Redact | Action::Deny)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What to do with a message in some situation: forward it or drop it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Do not forward (fail closed).
+    Drop,
+    /// Forward unchanged (fail open; counted).
+    Pass,
+}
+
+impl OnError {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnError::Drop => "drop",
+            OnError::Pass => "pass",
+        }
+    }
+}
+
+/// How a deny answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DenyMode {
+    /// Drop and send a decline reply (inbound query: back to the requester;
+    /// outbound response: in place of the response).
+    Reply,
+    /// Drop silently.
+    Drop,
+}
+
+impl DenyMode {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DenyMode::Reply => "reply",
+            DenyMode::Drop => "drop",
+        }
+    }
+}
+
+/// A set of message keys, as a bitset over the key table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeySet(u64);
+
+impl KeySet {
+    /// Index of a key in the table.
+    pub fn index(key: &str) -> Option<usize> {
+        KEYS.binary_search_by(|k| k.key.cmp(key)).ok()
+    }
+
+    /// Adds a key (must be in the table).
+    pub fn insert(&mut self, key: &str) -> bool {
+        match Self::index(key) {
+            Some(i) => {
+                self.0 |= 1 << i;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// True when `key` is in the set.
+    pub fn contains(self, key: &str) -> bool {
+        Self::index(key).is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+
+    /// The keys, in table order.
+    pub fn keys(self) -> impl Iterator<Item = &'static str> {
+        KEYS.iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, k)| k.key)
+    }
+
+    /// Builds a set from keys (unknown keys are ignored; validation reports them).
+    pub fn of(keys: &[&str]) -> KeySet {
+        let mut s = KeySet::default();
+        for k in keys {
+            s.insert(k);
+        }
+        s
+    }
+}
+
+/// Default keys a deny governs: the driver-license, history, registration and
+/// photo queries and their responses.
+pub const DEFAULT_QUERY_KEYS: &[&str] =
+    &["DQ", "DQG", "DNQ", "KQ", "RQ", "RQG", "RNQ", "RPQ", "CPQ"];
+/// Default response keys.
+pub const DEFAULT_RESPONSE_KEYS: &[&str] = &["DR", "DRG", "DNR", "KR", "RR", "RNR", "RPR", "CPR"];
+
+/// Default decline text: says who declined and whom to ask, never pretends
+/// the record does not exist.
+pub const DEFAULT_DECLINE_TEXT: &str = "REQUEST DECLINED BY THE STATE OF RECORD UNDER STATE LAW. \
+THIS IS NOT A NOT-ON-FILE RESPONSE. CONTACT THE STATE CJIS SYSTEMS AGENCY FOR INFORMATION.";
+
+/// A named list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct List {
+    /// Its name (metrics label, audit).
+    pub name: String,
+    /// Its action.
+    pub action: Action,
+    /// Free text from the file.
+    pub description: String,
+    /// Where it is defined.
+    pub file: Arc<str>,
+    /// Line of its definition.
+    pub line: u32,
+}
+
+/// One entry with its provenance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryInfo {
+    /// The entry.
+    pub entry: Entry,
+    /// Index into [`Policy::lists`].
+    pub list: u16,
+    /// File it came from.
+    pub file: Arc<str>,
+    /// Line in that file.
+    pub line: u32,
+}
+
+/// The result of a lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The list action (before key scope), or the default.
+    pub action: Action,
+    /// The deciding entry (index into [`Policy::entries`]); None for the default.
+    pub entry: Option<u32>,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Patterns compiled to per-position bitsets: a lookup ANDs nine words per
+/// 64 patterns and takes the first set bit (patterns are sorted best first).
+#[derive(Clone, Debug, Default)]
+struct PatternSet {
+    /// Entry index of each pattern, best first.
+    order: Vec<u32>,
+    words: usize,
+    /// `[pos][char][word]`: patterns accepting `char` at `pos`.
+    pos: Vec<u64>,
+    /// `[len][word]`: patterns accepting strings of length `len` (0..=9).
+    len: Vec<u64>,
+}
+
+impl PatternSet {
+    fn build(entries: &[EntryInfo], lists: &[List], mut idx: Vec<u32>) -> PatternSet {
+        idx.sort_by_key(|&i| {
+            let e = &entries[i as usize];
+            (
+                std::cmp::Reverse(e.entry.literal_prefix()),
+                std::cmp::Reverse(lists[e.list as usize].action.strictness()),
+                i,
+            )
+        });
+        let words = idx.len().div_ceil(64);
+        let mut pos = vec![0u64; ORI_LEN * ALPHABET * words];
+        let mut len = vec![0u64; (ORI_LEN + 1) * words];
+        for (bit, &i) in idx.iter().enumerate() {
+            let (w, m) = (bit / 64, 1u64 << (bit % 64));
+            let t = entries[i as usize].entry.text.as_bytes();
+            let star = t.last() == Some(&b'*');
+            let fixed = if star { &t[..t.len() - 1] } else { t };
+            for (p, slot) in (0..ORI_LEN).map(|p| (p, fixed.get(p))) {
+                for c in 0..ALPHABET {
+                    let ok = match slot {
+                        None => star,
+                        Some(b'?') => true,
+                        Some(&b) => char_index(b) == Some(c),
+                    };
+                    if ok {
+                        pos[(p * ALPHABET + c) * words + w] |= m;
+                    }
+                }
+            }
+            for l in 0..=ORI_LEN {
+                if (star && l >= fixed.len()) || (!star && l == fixed.len()) {
+                    len[l * words + w] |= m;
+                }
+            }
+        }
+        PatternSet {
+            order: idx,
+            words,
+            pos,
+            len,
+        }
+    }
+
+    fn first(&self, ori: &[u8]) -> Option<u32> {
+        if self.words == 0 || ori.len() > ORI_LEN {
+            return None;
+        }
+        let mut chars = [0usize; ORI_LEN];
+        for (i, &b) in ori.iter().enumerate() {
+            chars[i] = char_index(b)?;
+        }
+        for w in 0..self.words {
+            let mut acc = self.len[ori.len() * self.words + w];
+            for (p, &c) in chars.iter().enumerate().take(ori.len()) {
+                acc &= self.pos[(p * ALPHABET + c) * self.words + w];
+                if acc == 0 {
+                    break;
+                }
+            }
+            if acc != 0 {
+                return Some(self.order[w * 64 + acc.trailing_zeros() as usize]);
+            }
+        }
+        None
+    }
+}
+
+/// A validated, compiled policy. Immutable; shared behind an `Arc`.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// SHA-256 (hex) of the canonical content: the policy file's bytes and
+    /// every list file's path and bytes, in order of reference.
+    pub version: String,
+    /// The policy file's path as given.
+    pub source: String,
+    /// Action for ORIs in no list.
+    pub default: Action,
+    /// Unrestricted messages that do not parse.
+    pub on_parse_error: OnError,
+    /// Messages whose counterparty ORI cannot be determined.
+    pub on_unknown_ori: OnError,
+    /// Keys a deny applies to.
+    pub deny_keys: KeySet,
+    /// Keys a redact applies to.
+    pub redact_keys: KeySet,
+    /// Fields a redact removes.
+    pub redact_fields: FieldSet,
+    /// The protected-field catalogue (built-in plus policy-defined fields).
+    pub catalogue: Catalogue,
+    /// Deny of an inbound query.
+    pub deny_inbound_query: DenyMode,
+    /// Deny of an outbound response.
+    pub deny_outbound_response: DenyMode,
+    /// Text of decline replies.
+    pub decline_text: String,
+    /// ORI decline replies are sent from (the state's).
+    pub reply_ori: Option<Ori>,
+    /// The lists, in file order.
+    pub lists: Vec<List>,
+    /// Every entry, in file order.
+    pub entries: Vec<EntryInfo>,
+    /// Warnings found while validating.
+    pub warnings: Vec<file::Diagnostic>,
+    exact: FxHashMap<u64, u32>,
+    member: Box<[u32]>,
+    patterns: PatternSet,
+}
+
+impl Policy {
+    /// First 12 hex digits of the version, for display.
+    pub fn short_version(&self) -> &str {
+        &self.version[..12]
+    }
+
+    /// Resolves an ORI (or 2-character code) to its list action, without
+    /// allocating.
+    pub fn lookup(&self, ori: &[u8]) -> Verdict {
+        if let Some(k) = ori_key(ori) {
+            if let Some(&e) = self.exact.get(&k) {
+                return self.verdict(e);
+            }
+        }
+        if ori.len() >= 2 {
+            if let (Some(a), Some(b)) = (char_index(ori[0]), char_index(ori[1])) {
+                let e = self.member[a * ALPHABET + b];
+                if e != NONE {
+                    return self.verdict(e);
+                }
+            }
+        }
+        match self.patterns.first(ori) {
+            Some(e) => self.verdict(e),
+            None => Verdict {
+                action: self.default,
+                entry: None,
+            },
+        }
+    }
+
+    fn verdict(&self, e: u32) -> Verdict {
+        let info = &self.entries[e as usize];
+        Verdict {
+            action: self.lists[info.list as usize].action,
+            entry: Some(e),
+        }
+    }
+
+    /// The action that actually applies to a message with key `mke`: a deny
+    /// or redact outside its key scope becomes `Pass`.
+    pub fn scoped(&self, action: Action, mke: &str) -> Action {
+        match action {
+            Action::Deny if !self.deny_keys.contains(mke) => Action::Pass,
+            Action::Redact if !self.redact_keys.contains(mke) => Action::Pass,
+            a => a,
+        }
+    }
+
+    /// Name of the list that decided a verdict ("" for the default).
+    pub fn list_name(&self, v: Verdict) -> &str {
+        v.entry
+            .map(|e| {
+                self.lists[self.entries[e as usize].list as usize]
+                    .name
+                    .as_str()
+            })
+            .unwrap_or("")
+    }
+
+    /// The deciding entry's text ("" for the default).
+    pub fn entry_text(&self, v: Verdict) -> &str {
+        v.entry
+            .map(|e| self.entries[e as usize].entry.text.as_str())
+            .unwrap_or("")
+    }
+
+    /// Every entry matching `ori`, best first (for `explain`).
+    pub fn matches(&self, ori: &[u8]) -> Vec<u32> {
+        let mut m: Vec<u32> = (0..self.entries.len() as u32)
+            .filter(|&i| self.entries[i as usize].entry.matches(ori))
+            .collect();
+        m.sort_by_key(|&i| self.rank(i));
+        m
+    }
+
+    /// Sort key: lower is better.
+    fn rank(
+        &self,
+        i: u32,
+    ) -> (
+        std::cmp::Reverse<Kind>,
+        std::cmp::Reverse<usize>,
+        std::cmp::Reverse<u8>,
+        u32,
+    ) {
+        let e = &self.entries[i as usize];
+        (
+            std::cmp::Reverse(e.entry.kind),
+            std::cmp::Reverse(if e.entry.kind == Kind::Pattern {
+                e.entry.literal_prefix()
+            } else {
+                0
+            }),
+            std::cmp::Reverse(self.lists[e.list as usize].action.strictness()),
+            i,
+        )
+    }
+
+    /// Builds the lookup structures. Called by [`file`] after validation.
+    pub(crate) fn compile(mut self) -> Policy {
+        let mut exact: FxHashMap<u64, u32> = FxHashMap::default();
+        let mut member = vec![NONE; ALPHABET * ALPHABET];
+        let mut pats = Vec::new();
+        let stricter = |p: &Policy, a: u32, b: u32| {
+            let sa = p.lists[p.entries[a as usize].list as usize]
+                .action
+                .strictness();
+            let sb = p.lists[p.entries[b as usize].list as usize]
+                .action
+                .strictness();
+            if sb > sa {
+                b
+            } else {
+                a
+            }
+        };
+        for i in 0..self.entries.len() as u32 {
+            let e = &self.entries[i as usize].entry;
+            match e.kind {
+                Kind::Exact => {
+                    if let Some(k) = ori_key(e.text.as_bytes()) {
+                        let v = match exact.get(&k) {
+                            Some(&old) => stricter(&self, old, i),
+                            None => i,
+                        };
+                        exact.insert(k, v);
+                    }
+                }
+                Kind::Member => {
+                    let t = e.text.as_bytes();
+                    if let (Some(a), Some(b)) = (char_index(t[0]), char_index(t[1])) {
+                        let slot = a * ALPHABET + b;
+                        member[slot] = if member[slot] == NONE {
+                            i
+                        } else {
+                            stricter(&self, member[slot], i)
+                        };
+                    }
+                }
+                Kind::Pattern => pats.push(i),
+            }
+        }
+        self.patterns = PatternSet::build(&self.entries, &self.lists, pats);
+        self.exact = exact;
+        self.member = member.into_boxed_slice();
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests;

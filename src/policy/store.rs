@@ -1,0 +1,81 @@
+//! The live policy for the runtime: an `ArcSwap` read once per message
+//! (no lock on the message path), replaced atomically by a reload. A failed
+//! load leaves the running policy in place and returns every error.
+
+use super::file::{self, Refused};
+use super::Policy;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+
+/// Loads and validates a policy from the file system.
+pub fn load_path(path: &str) -> Result<Policy, Refused> {
+    file::load(path, &mut |p: &str| std::fs::read(p))
+}
+
+/// Result of a reload attempt.
+#[derive(Debug)]
+pub enum Reload {
+    /// The new policy is live (it may have the same version as before).
+    Applied {
+        /// Version before.
+        old: String,
+        /// Version now live.
+        new: String,
+    },
+    /// The file was refused; the old policy stays.
+    Refused {
+        /// Version still live.
+        kept: String,
+        /// Why.
+        errors: Refused,
+    },
+}
+
+/// Holds the live policy and the path it is reloaded from.
+pub struct PolicyStore {
+    path: String,
+    live: ArcSwap<Policy>,
+}
+
+impl PolicyStore {
+    /// Loads the initial policy; fails if it is invalid.
+    pub fn open(path: &str) -> Result<PolicyStore, Refused> {
+        let p = load_path(path)?;
+        Ok(PolicyStore::with(path, p))
+    }
+
+    /// A store around an already loaded policy.
+    pub fn with(path: &str, policy: Policy) -> PolicyStore {
+        PolicyStore {
+            path: path.to_string(),
+            live: ArcSwap::from_pointee(policy),
+        }
+    }
+
+    /// The current policy (cheap: an atomic load and a reference count).
+    pub fn current(&self) -> Arc<Policy> {
+        self.live.load_full()
+    }
+
+    /// Path the policy is reloaded from.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Re-reads the file; swaps it in only when it validates whole.
+    pub fn reload(&self) -> Reload {
+        let old = self.live.load();
+        match load_path(&self.path) {
+            Ok(p) => {
+                let new = p.version.clone();
+                let old_v = old.version.clone();
+                self.live.store(Arc::new(p));
+                Reload::Applied { old: old_v, new }
+            }
+            Err(errors) => Reload::Refused {
+                kept: old.version.clone(),
+                errors,
+            },
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! `origuard policy check|explain|diff`.
+
+use crate::policy::entry::Kind;
+use crate::policy::explain::{explain, Direction};
+use crate::policy::file::Refused;
+use crate::policy::store::load_path;
+use crate::policy::{diff, Policy};
+use std::fmt::Write;
+
+/// Output and exit code of a policy command.
+pub struct Outcome {
+    /// Exit code: 0 ok, 1 policy invalid (or explain of an invalid policy).
+    pub code: u8,
+    /// Text for stdout.
+    pub stdout: String,
+    /// Text for stderr (diagnostics).
+    pub stderr: String,
+}
+
+fn refused(path: &str, r: &Refused) -> Outcome {
+    let mut err = String::new();
+    for d in r.errors.iter().chain(&r.warnings) {
+        let _ = writeln!(err, "{d}");
+    }
+    let _ = writeln!(
+        err,
+        "{path}: refused: {} error(s), {} warning(s)",
+        r.errors.len(),
+        r.warnings.len()
+    );
+    Outcome {
+        code: 1,
+        stdout: String::new(),
+        stderr: err,
+    }
+}
+
+/// A summary of a valid policy.
+pub fn summary(p: &Policy) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: valid, version {} ({})",
+        p.source,
+        p.short_version(),
+        p.version
+    );
+    let _ = writeln!(
+        out,
+        "default {}, on_parse_error {}, on_unknown_ori {}",
+        p.default,
+        p.on_parse_error.name(),
+        p.on_unknown_ori.name()
+    );
+    let fields: Vec<&str> = p
+        .redact_fields
+        .iter()
+        .map(|f| p.catalogue.name(f))
+        .collect();
+    let _ = writeln!(
+        out,
+        "redact removes {} from {}",
+        fields.join(", "),
+        p.redact_keys.keys().collect::<Vec<_>>().join(" ")
+    );
+    let _ = writeln!(
+        out,
+        "deny governs {}; inbound query -> {}, outbound response -> {}, replies from {}",
+        p.deny_keys.keys().collect::<Vec<_>>().join(" "),
+        p.deny_inbound_query.name(),
+        p.deny_outbound_response.name(),
+        p.reply_ori.map_or("(none)".to_string(), |o| o.to_string())
+    );
+    let _ = writeln!(
+        out,
+        "{:<28} {:<7} {:>7} {:>7} {:>8}",
+        "list", "action", "exact", "member", "pattern"
+    );
+    for (i, l) in p.lists.iter().enumerate() {
+        let count = |k: Kind| {
+            p.entries
+                .iter()
+                .filter(|e| e.list as usize == i && e.entry.kind == k)
+                .count()
+        };
+        let _ = writeln!(
+            out,
+            "{:<28} {:<7} {:>7} {:>7} {:>8}",
+            l.name,
+            l.action.name(),
+            count(Kind::Exact),
+            count(Kind::Member),
+            count(Kind::Pattern)
+        );
+    }
+    out
+}
+
+/// `policy check FILE`.
+pub fn check(path: &str) -> Outcome {
+    match load_path(path) {
+        Ok(p) => {
+            let mut err = String::new();
+            for w in &p.warnings {
+                let _ = writeln!(err, "{w}");
+            }
+            Outcome {
+                code: 0,
+                stdout: summary(&p),
+                stderr: err,
+            }
+        }
+        Err(r) => refused(path, &r),
+    }
+}
+
+/// `policy explain --policy FILE ORI [--mke KEY] [--direction D]`.
+pub fn explain_cmd(path: &str, ori: &str, mke: Option<&str>, dir: Option<Direction>) -> Outcome {
+    match load_path(path) {
+        Ok(p) => {
+            let (_, text) = explain(&p, &ori.trim().to_ascii_uppercase(), mke, dir);
+            Outcome {
+                code: 0,
+                stdout: text,
+                stderr: String::new(),
+            }
+        }
+        Err(r) => refused(path, &r),
+    }
+}
+
+/// `policy diff OLD NEW`.
+pub fn diff_cmd(old: &str, new: &str) -> Result<(Policy, Policy, String), Outcome> {
+    let o = load_path(old).map_err(|r| refused(old, &r))?;
+    let n = load_path(new).map_err(|r| refused(new, &r))?;
+    let (_, text) = diff::diff(&o, &n);
+    Ok((o, n, text))
+}

@@ -1,0 +1,135 @@
+//! `origuard policy check|explain|diff` as an administrator runs them.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_origuard"))
+}
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml");
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let o = bin().args(args).output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn check_valid_and_invalid() {
+    let (code, out, err) = run(&["policy", "check", EXAMPLE]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("valid, version "), "{out}");
+    assert!(
+        out.contains("immigration_enforcement      deny          3       1        0"),
+        "{out}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"x\"\naction = \"deny\"\nentries = [\"VTICE09\", \"OK\"]\nfiles = [\"nope.txt\"]\n").unwrap();
+    let (code, out, err) = run(&["policy", "check", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(
+        err.contains("bad.toml:6: error: \"VTICE09\" is 7 characters"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.toml:7: error: cannot read list file \"nope.txt\""),
+        "{err}"
+    );
+    assert!(err.contains("refused: 2 error(s)"), "{err}");
+}
+
+#[test]
+fn explain_names_the_winner_and_the_losers() {
+    let (code, out, _) = run(&[
+        "policy",
+        "explain",
+        "--policy",
+        EXAMPLE,
+        "VTICE0900",
+        "--mke",
+        "DQ",
+        "--direction",
+        "inbound",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("VTICE0900: deny — exact entry VTICE0900 in list \"immigration_enforcement\""),
+        "{out}"
+    );
+    assert!(out.contains("colorado.toml:"), "{out}");
+    assert!(
+        out.contains("pattern entry ??ICE???? in list \"immigration_pattern\" (deny)"),
+        "{out}"
+    );
+    assert!(out.contains("exact beats pattern"), "{out}");
+    assert!(
+        out.contains("decline reply goes back to the requester"),
+        "{out}"
+    );
+    let (_, out, _) = run(&[
+        "policy",
+        "explain",
+        "--policy",
+        EXAMPLE,
+        "VADEADX00",
+        "--mke",
+        "DR",
+    ]);
+    assert!(
+        out.contains("VADEADX00: redact") && out.contains("removed fields: photo, pob"),
+        "{out}"
+    );
+    let (_, out, _) = run(&["policy", "explain", "--policy", EXAMPLE, "azNLETS20"]);
+    assert!(out.contains("AZNLETS20: pass — in no list"), "{out}");
+    let (code, _, _) = run(&[
+        "policy",
+        "explain",
+        "--policy",
+        EXAMPLE,
+        "X",
+        "--direction",
+        "sideways",
+    ]);
+    assert_eq!(code, 64);
+}
+
+#[test]
+fn diff_shows_entries_and_action_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.toml");
+    let text = std::fs::read_to_string(EXAMPLE).unwrap();
+    let text = text
+        .replace("files = [\"lists/immigration.txt\"]", "")
+        .replace(
+            "action = \"redact\"\ndescription = \"Federal",
+            "action = \"deny\"\ndescription = \"Federal",
+        )
+        .replace(
+            "files = [\"lists/federal_redact.txt\"]",
+            "entries = [\"VADEADX00\", \"MNICE0000\"]",
+        );
+    std::fs::write(&new, text).unwrap();
+    let (code, out, err) = run(&["policy", "diff", EXAMPLE, new.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("list \"federal_redact\": action redact -> deny"),
+        "{out}"
+    );
+    assert!(
+        out.contains("list \"federal_redact\": + MNICE0000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("list \"immigration_enforcement\": - CAICE1000 TXICE2000"),
+        "{out}"
+    );
+    assert!(out.contains("  VADEADX00: redact -> deny"), "{out}");
+    assert!(out.contains("  DCFBI0000: redact -> pass"), "{out}");
+    // CAICE1000 left the exact list but the ??ICE???? pattern still denies it.
+    assert!(!out.contains("CAICE1000: deny"), "{out}");
+}
