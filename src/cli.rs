@@ -32,6 +32,48 @@ pub enum Command {
     /// Check, explain or compare policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Apply a policy to a capture offline: forwarded messages to OUT, decline
+    /// replies to --replies, audit records to --audit, a summary to stderr.
+    Filter {
+        /// The policy file.
+        #[arg(long)]
+        policy: String,
+        /// Direction of the capture: inbound (Nlets to state) or outbound.
+        #[arg(long)]
+        direction: Direction,
+        /// Framing of the input (the output uses the same).
+        #[arg(long, default_value = "auto")]
+        framing: InputFraming,
+        /// Largest message accepted, in bytes.
+        #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE)]
+        max_message: usize,
+        /// Where to write decline replies.
+        #[arg(long)]
+        replies: Option<String>,
+        /// Audit log to append to (created if missing).
+        #[arg(long)]
+        audit: Option<String>,
+        /// Input capture, or - for stdin.
+        input: String,
+        /// Output, or - for stdout.
+        output: String,
+    },
+    /// Audit log tools.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `origuard audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain; exit 1 with the first bad record.
+    Verify {
+        /// The audit log (JSON Lines).
+        file: String,
+        /// A head hash published earlier: fail if no record has it (truncation).
+        #[arg(long)]
+        expect_head: Option<String>,
+    },
 }
 
 /// `origuard policy ...`.
@@ -56,11 +98,22 @@ pub enum PolicyCommand {
         #[arg(long)]
         direction: Option<Direction>,
     },
-    /// Compare two policies: entries added/removed per list, actions that change.
+    /// Compare two policies: settings, entries added/removed per list, actions
+    /// that change; with --capture, replay a capture through both and list the
+    /// messages whose outcome changes.
     Diff {
         /// The running (old) policy.
         old: String,
         /// The proposed (new) policy.
         new: String,
+        /// A capture to replay through both policies (what-if).
+        #[arg(long)]
+        capture: Option<String>,
+        /// Direction of the capture (required with --capture).
+        #[arg(long, requires = "capture")]
+        direction: Option<Direction>,
+        /// Framing of the capture.
+        #[arg(long, default_value = "auto")]
+        framing: InputFraming,
     },
 }

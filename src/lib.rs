@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod cli;
+pub mod decision;
 pub mod framing;
 pub mod message;
 pub mod policy;

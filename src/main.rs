@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use origuard::cli::{Cli, Command, PolicyCommand};
+use origuard::cli::{AuditCommand, Cli, Command, PolicyCommand};
 use origuard::tools::policy_cmd::{self, Outcome};
 use std::process::ExitCode;
 
@@ -21,6 +21,60 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Filter {
+            policy,
+            direction,
+            framing,
+            max_message,
+            replies,
+            audit,
+            input,
+            output,
+        } => {
+            let p = match origuard::policy::store::load_path(&policy) {
+                Ok(p) => p,
+                Err(r) => {
+                    eprintln!("{r}");
+                    eprintln!("origuard filter: policy {policy} refused");
+                    return ExitCode::from(EX_USAGE);
+                }
+            };
+            let args = origuard::tools::filter::FilterArgs {
+                policy: &p,
+                direction,
+                framing,
+                max_message,
+                input: &input,
+                output: &output,
+                replies: replies.as_deref(),
+                audit: audit.as_deref(),
+            };
+            let (sum, err) = origuard::tools::filter::run(&args);
+            eprintln!(
+                "origuard filter: policy {} ({}), direction {}",
+                p.short_version(),
+                policy,
+                direction.name()
+            );
+            eprint!("{}", sum.render());
+            match err {
+                None => ExitCode::SUCCESS,
+                Some(e) => {
+                    eprintln!("origuard filter: stopped: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Audit(AuditCommand::Verify { file, expect_head }) => {
+            let (code, text) =
+                origuard::tools::audit_cmd::verify_cmd(&file, expect_head.as_deref());
+            if code == 0 {
+                println!("{text}");
+            } else {
+                eprintln!("{text}");
+            }
+            ExitCode::from(code)
+        }
         Command::Policy(cmd) => {
             let out = match cmd {
                 PolicyCommand::Check { file } => policy_cmd::check(&file),
@@ -30,11 +84,39 @@ fn main() -> ExitCode {
                     mke,
                     direction,
                 } => policy_cmd::explain_cmd(&policy, &ori, mke.as_deref(), direction),
-                PolicyCommand::Diff { old, new } => match policy_cmd::diff_cmd(&old, &new) {
-                    Ok((_, _, text)) => Outcome {
-                        code: 0,
-                        stdout: text,
-                        stderr: String::new(),
+                PolicyCommand::Diff {
+                    old,
+                    new,
+                    capture,
+                    direction,
+                    framing,
+                } => match policy_cmd::diff_cmd(&old, &new) {
+                    Ok((o, n, mut text)) => match (capture, direction) {
+                        (Some(cap), Some(dir)) => match policy_cmd::what_if(&o, &n, &cap, dir, framing) {
+                            Ok(w) => {
+                                text.push_str(&w);
+                                Outcome {
+                                    code: 0,
+                                    stdout: text,
+                                    stderr: String::new(),
+                                }
+                            }
+                            Err(e) => Outcome {
+                                code: 2,
+                                stdout: text,
+                                stderr: format!("origuard policy diff: {e}\n"),
+                            },
+                        },
+                        (Some(_), None) => Outcome {
+                            code: EX_USAGE,
+                            stdout: String::new(),
+                            stderr: "origuard policy diff: --capture needs --direction inbound|outbound\n".into(),
+                        },
+                        _ => Outcome {
+                            code: 0,
+                            stdout: text,
+                            stderr: String::new(),
+                        },
                     },
                     Err(o) => o,
                 },

@@ -186,3 +186,58 @@ if __name__ == "__main__":
     legacy()
     xml()
     hostile()
+
+
+def frame(msgs):
+    import struct
+    return b"".join(struct.pack(">I", len(m)) + m for m in msgs)
+
+
+def captures():
+    """Synthetic captures (len4 framing) built from the fixtures above."""
+    os.makedirs("testdata/captures", exist_ok=True)
+    r = lambda n: open(os.path.join(OUT, n), "rb").read()
+    inbound = [
+        r("legacy/dq_input.txt"),                       # AZ test ORI: pass
+        r("legacy/dq_output.txt"),                      # pass
+        r("legacy/dq_from_ice.txt"),                    # VTICE0900: deny + reply
+        r("xml/dq.xml"),                                # pass
+        r("xml/dq_from_ice.xml"),                       # deny + reply (xml)
+        r("legacy/kq_input.txt"),                       # pass
+        r("legacy/rq_input.txt"),                       # pass
+        b"DQ.TXICE2000.CO.*T0000001.TXT\r\nNAM/DOE,JANE.DOB/19800115",   # list file: deny
+        b"KQ.CAICE7777.CO.TXT\r\nOLN/000000000",        # pattern ??ICE????: deny
+        b"DQ.VADEADX00.CO.TXT\r\nNAM/DOE,JANE",         # redact list: query passes
+        b"DQ.AXADMHELP.CO.TXT\r\nNAM/DOE,JANE",         # member code AX: deny
+        b"AM.VTICE0900.CO.TXT\r\nSYNTHETIC ADMIN",      # not governed: pass
+        r("xml/cpq.xml").replace(b">AZNLETS20<", b">VTICE0900<"),  # CPQ deny + reply
+        r("legacy/sm_output.txt"),                      # Nlets: allow
+        r("legacy/er_output.txt"),                      # pass
+        r("hostile/billion_laughs.xml"),                # restricted + DTD: drop
+        r("hostile/binary_garbage.bin"),                # unknown ORI: drop
+        r("legacy/unknown_key.txt"),                    # pass
+    ]
+    outbound = [
+        r("xml/dr_photo.xml"),                          # to AZNLETS20: pass
+        r("xml/dr_photo_to_ice.xml"),                   # to VTICE0900: deny + reply
+        r("xml/dr_photo.xml").replace(b">AZNLETS20<", b">VADEADX00<"),   # redact photo + pob
+        r("xml/dr_freetext.xml").replace(b">AZNLETS20<", b">VADEADX00<"),  # redact pob in CDATA
+        r("xml/kr_photo.xml").replace(b">AZNLETS20<", b">DCFBI0000<"),   # redact
+        r("xml/cpr_photo.xml").replace(b">AZNLETS20<", b">VAHSI0001<"),  # pattern redact
+        r("legacy/dr_output.txt"),                      # legacy to AZ: pass
+        r("legacy/dr_input.txt").replace(b"AZNLETS20", b"VAHSI1234"),    # legacy redact pob
+        r("legacy/dr_input.txt").replace(b"AZNLETS20", b"TXICE2000"),    # legacy deny + reply
+        r("hostile/lookalike_case.xml").replace(b"VTICE0900", b"VADEADX00"),  # redact refused: drop
+        r("xml/dr_not_on_file.xml"),                    # pass
+        b"DQ.CODENVER0.AZ,NM.TXT\r\nNAM/DOE,JANE",      # CO agency's query out: pass
+        b"DQ.CODENVER0.AX.TXT\r\nNAM/DOE,JANE",         # query to ICE LESC: deny, no reply
+        r("xml/dr_hidden_pob.xml").replace(b">VTICE0900<", b">VADEADX00<"),  # hidden POB: redact
+    ]
+    with open("testdata/captures/inbound.len4", "wb") as f:
+        f.write(frame(inbound))
+    with open("testdata/captures/outbound.len4", "wb") as f:
+        f.write(frame(outbound))
+
+
+if __name__ == "__main__":
+    captures()

@@ -18,7 +18,7 @@ use fields::{Catalogue, FieldSet};
 pub use keys::Class;
 pub use legacy::HeaderForm;
 use std::borrow::Cow;
-use tiny::Tiny;
+pub use tiny::Tiny;
 
 /// Message key: 1–4 characters A–Z 0–9.
 pub type Mke = Tiny<4>;

@@ -23,8 +23,58 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
     let mut out = String::new();
     let _ = writeln!(out, "old {} (version {})", old.source, old.short_version());
     let _ = writeln!(out, "new {} (version {})", new.source, new.short_version());
-    if old.default != new.default {
-        let _ = writeln!(out, "default action: {} -> {}", old.default, new.default);
+    let keys = |k: super::KeySet| k.keys().collect::<Vec<_>>().join(" ");
+    let fields = |p: &Policy| {
+        p.redact_fields
+            .iter()
+            .map(|f| p.catalogue.name(f).to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let settings: [(&str, String, String); 10] = [
+        (
+            "default action",
+            old.default.to_string(),
+            new.default.to_string(),
+        ),
+        (
+            "on_parse_error",
+            old.on_parse_error.name().into(),
+            new.on_parse_error.name().into(),
+        ),
+        (
+            "on_unknown_ori",
+            old.on_unknown_ori.name().into(),
+            new.on_unknown_ori.name().into(),
+        ),
+        ("deny.keys", keys(old.deny_keys), keys(new.deny_keys)),
+        ("redact.keys", keys(old.redact_keys), keys(new.redact_keys)),
+        ("redact.fields", fields(old), fields(new)),
+        (
+            "deny.inbound_query",
+            old.deny_inbound_query.name().into(),
+            new.deny_inbound_query.name().into(),
+        ),
+        (
+            "deny.outbound_response",
+            old.deny_outbound_response.name().into(),
+            new.deny_outbound_response.name().into(),
+        ),
+        (
+            "deny.reply_ori",
+            old.reply_ori.map(|o| o.to_string()).unwrap_or_default(),
+            new.reply_ori.map(|o| o.to_string()).unwrap_or_default(),
+        ),
+        (
+            "deny.reply_text",
+            old.decline_text.clone(),
+            new.decline_text.clone(),
+        ),
+    ];
+    for (name, o, n) in settings {
+        if o != n {
+            let _ = writeln!(out, "{name}: {o:?} -> {n:?}");
+        }
     }
     let names: BTreeSet<&str> = old
         .lists
@@ -100,18 +150,27 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
         }
     }
     let (oa, na) = (entry_actions(old), entry_actions(new));
-    let keys: BTreeSet<&str> = oa.keys().chain(na.keys()).copied().collect();
+    let all_keys: BTreeSet<&str> = oa.keys().chain(na.keys()).copied().collect();
     let mut changed = 0;
     let mut lines = String::new();
-    for k in keys {
+    // An entry listed on one side only: an exact ORI can be looked up on the
+    // other side; a pattern or member code cannot (it is not one agency).
+    let other = |p: &Policy, k: &str| -> String {
+        if k.len() == 9 && !k.contains(['?', '*']) {
+            p.lookup(k.as_bytes()).action.to_string()
+        } else {
+            "(not listed)".to_string()
+        }
+    };
+    for k in all_keys {
         let o = oa
             .get(k)
-            .copied()
-            .unwrap_or_else(|| old.lookup(k.as_bytes()).action);
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| other(old, k));
         let n = na
             .get(k)
-            .copied()
-            .unwrap_or_else(|| new.lookup(k.as_bytes()).action);
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| other(new, k));
         if o != n {
             changed += 1;
             let _ = writeln!(lines, "  {k}: {o} -> {n}");

@@ -216,6 +216,7 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
     };
     let mut hasher = Sha256::new();
     hasher.update(b"origuard-policy-v1\0");
+    hasher.update((bytes.len() as u64).to_be_bytes());
     hasher.update(&bytes);
     let src = match String::from_utf8(bytes) {
         Ok(s) => s,
@@ -537,9 +538,13 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
                     format!("cannot read list file {rel:?} ({full}): {e}"),
                 ),
                 Ok(bytes) => {
-                    hasher.update(b"\0");
-                    hasher.update(full.as_bytes());
-                    hasher.update(b"\0");
+                    // The path as written (not as resolved from the working
+                    // directory), with lengths, so the version does not depend
+                    // on where the tool runs and no two file sets collide.
+                    hasher.update(b"\0file\0");
+                    hasher.update((rel.len() as u64).to_be_bytes());
+                    hasher.update(rel.as_bytes());
+                    hasher.update((bytes.len() as u64).to_be_bytes());
                     hasher.update(&bytes);
                     let file: Arc<str> = Arc::from(full.as_str());
                     match String::from_utf8(bytes) {

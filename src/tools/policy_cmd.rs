@@ -118,7 +118,21 @@ pub fn check(path: &str) -> Outcome {
 pub fn explain_cmd(path: &str, ori: &str, mke: Option<&str>, dir: Option<Direction>) -> Outcome {
     match load_path(path) {
         Ok(p) => {
-            let (_, text) = explain(&p, &ori.trim().to_ascii_uppercase(), mke, dir);
+            let ori = ori.trim().to_ascii_uppercase();
+            let valid = (2..=9).contains(&ori.len())
+                && ori
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if !valid {
+                return Outcome {
+                    code: 64,
+                    stdout: String::new(),
+                    stderr: format!(
+                        "{ori:?} is not an ORI (9 characters A-Z 0-9) or a member code (2)\n"
+                    ),
+                };
+            }
+            let (_, text) = explain(&p, &ori, mke, dir);
             Outcome {
                 code: 0,
                 stdout: text,
@@ -135,4 +149,60 @@ pub fn diff_cmd(old: &str, new: &str) -> Result<(Policy, Policy, String), Outcom
     let n = load_path(new).map_err(|r| refused(new, &r))?;
     let (_, text) = diff::diff(&o, &n);
     Ok((o, n, text))
+}
+
+/// `policy diff OLD NEW --capture FILE --direction D`: replays the capture
+/// through both policies and lists the messages whose outcome changes.
+pub fn what_if(
+    old: &Policy,
+    new: &Policy,
+    capture: &str,
+    direction: Direction,
+    framing: crate::tools::stream::InputFraming,
+) -> Result<String, String> {
+    use crate::decision::{decide, Category};
+    use crate::tools::stream::{open_input, FrameReader};
+    let limits = crate::message::Limits::default();
+    let label = |d: &crate::decision::Decision| match d.category {
+        Category::Passed => d.action.map_or("pass", |a| a.name()).to_string(),
+        Category::Redacted => "redact".to_string(),
+        Category::Denied => "deny".to_string(),
+        Category::Dropped => format!("drop({})", d.reason),
+    };
+    let input = open_input(capture).map_err(|e| e.to_string())?;
+    let mut reader = FrameReader::new(input, framing, crate::framing::DEFAULT_MAX_MESSAGE);
+    let mut out = String::new();
+    let (mut total, mut changed) = (0u64, 0u64);
+    let mut moves: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    while let Some(item) = reader.next_message() {
+        let raw = item.map_err(|e| format!("{capture}: after {total} messages: {e}"))?;
+        let a = decide(direction, raw.clone(), old, &limits);
+        let b = decide(direction, raw, new, &limits);
+        let (la, lb) = (label(&a), label(&b));
+        if la != lb {
+            changed += 1;
+            let h = a.header.or(b.header);
+            let _ = writeln!(
+                out,
+                "  #{total} {} {}: {la} -> {lb}",
+                h.map_or("?".to_string(), |h| h.mke.to_string()),
+                a.counterparty
+                    .or(b.counterparty)
+                    .map_or("?".to_string(), |o| o.to_string()),
+            );
+            *moves.entry((la, lb)).or_default() += 1;
+        }
+        total += 1;
+    }
+    let mut head = format!(
+        "what-if over {capture} ({}): {changed} of {total} messages change outcome\n",
+        direction.name()
+    );
+    for ((a, b), n) in &moves {
+        let _ = writeln!(head, "  {a} -> {b}: {n}");
+    }
+    if changed > 0 {
+        head.push_str("messages:\n");
+    }
+    Ok(head + &out)
 }

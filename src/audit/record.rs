@@ -1,0 +1,209 @@
+//! Audit record content and the line encoding of the hash chain.
+//!
+//! One JSON object per line. Every record carries `seq` (0, 1, 2, ...),
+//! `ts` (UTC, RFC 3339 with milliseconds), `kind`, its fields, `prev` (the
+//! previous record's hash; for the first record the SHA-256 of the anchor
+//! string with the random log id) and, last, `hash`: the SHA-256 (hex) of the
+//! line's bytes up to `,"hash":` with `}` appended. Records hold header
+//! metadata and policy facts only — never a name, date of birth, license
+//! number, address or image from a message body.
+
+use crate::decision::{Category, Decision};
+use crate::policy::explain::Direction;
+use crate::policy::Policy;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Domain tag hashed with the log id to anchor the chain.
+pub const ANCHOR_TAG: &str = "origuard-audit-v1\0";
+
+/// The anchor `prev` of the first record.
+pub fn anchor(log_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(ANCHOR_TAG.as_bytes());
+    h.update(log_id.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// One decision, as audited.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DecisionRecord {
+    /// Link name (proxy) or null (offline tools).
+    pub link: Option<String>,
+    /// `inbound` or `outbound`.
+    pub direction: &'static str,
+    /// `legacy` or `xml` (null when the header did not parse).
+    pub format: Option<&'static str>,
+    /// Message key.
+    pub mke: Option<String>,
+    /// Key class.
+    pub class: Option<&'static str>,
+    /// Originating ORI.
+    pub originating_ori: Option<String>,
+    /// Destination ORIs / codes.
+    pub destination_ori: Vec<String>,
+    /// The counterparty the policy was evaluated on.
+    pub counterparty_ori: Option<String>,
+    /// Control field.
+    pub control: Option<String>,
+    /// Policy action applied (after key scope).
+    pub action: Option<&'static str>,
+    /// Counting category: passed, redacted, denied, dropped.
+    pub category: &'static str,
+    /// Reason code.
+    pub reason: &'static str,
+    /// Detail code (parse or redaction error), when any.
+    pub detail: Option<&'static str>,
+    /// Deciding list, when a list matched.
+    pub list: Option<String>,
+    /// Deciding entry, when a list matched.
+    pub entry: Option<String>,
+    /// Fields removed.
+    pub fields_removed: Vec<String>,
+    /// Bytes received.
+    pub bytes_in: usize,
+    /// Bytes forwarded.
+    pub bytes_out: usize,
+    /// Bytes of the decline reply sent, if any.
+    pub reply_bytes: usize,
+    /// Full policy version in force.
+    pub policy: String,
+}
+
+impl DecisionRecord {
+    /// Builds the record of a decision.
+    pub fn of(d: &Decision, dir: Direction, p: &Policy, link: Option<&str>) -> DecisionRecord {
+        let h = d.header.as_ref();
+        DecisionRecord {
+            link: link.map(str::to_string),
+            direction: dir.name(),
+            format: h.map(|h| h.format.name()),
+            mke: h.map(|h| h.mke.to_string()),
+            class: h.map(|h| h.class.name()),
+            originating_ori: h.map(|h| h.originating.to_string()),
+            destination_ori: h
+                .map(|h| h.dests.as_slice().iter().map(|d| d.to_string()).collect())
+                .unwrap_or_default(),
+            counterparty_ori: d.counterparty.map(|o| o.to_string()),
+            control: h.and_then(|h| h.control).map(|c| c.to_string()),
+            action: d.action.map(|a| a.name()),
+            category: d.category.name(),
+            reason: d.reason,
+            detail: d.detail,
+            list: d.verdict.map(|v| p.list_name(v).to_string()),
+            entry: d.verdict.map(|v| p.entry_text(v).to_string()),
+            fields_removed: d
+                .removed
+                .iter()
+                .map(|f| p.catalogue.name(f).to_string())
+                .collect(),
+            bytes_in: d.bytes_in,
+            bytes_out: d.bytes_out,
+            reply_bytes: match &d.outcome {
+                crate::decision::Outcome::Deny { reply: Some(r) } => r.len(),
+                _ => 0,
+            },
+            policy: p.version.clone(),
+        }
+    }
+
+    /// Its counting category.
+    pub fn category(&self) -> Category {
+        match self.category {
+            "passed" => Category::Passed,
+            "redacted" => Category::Redacted,
+            "denied" => Category::Denied,
+            _ => Category::Dropped,
+        }
+    }
+}
+
+/// What a record says.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// First record of a log: its random identity.
+    LogStart {
+        /// Random 128-bit id (hex).
+        log_id: String,
+        /// origuard version that created the log.
+        software: String,
+    },
+    /// A decision on a message.
+    Decision(Box<DecisionRecord>),
+    /// A policy load or reload attempt.
+    PolicyLoad {
+        /// `applied` or `refused`.
+        result: &'static str,
+        /// Version now in force.
+        policy: String,
+        /// Version that was tried (differs from `policy` when refused).
+        attempted: Option<String>,
+        /// Policy file.
+        source: String,
+        /// What triggered it: startup, sighup, file_watch, admin, cli.
+        trigger: String,
+        /// Number of errors (refused loads).
+        errors: usize,
+    },
+    /// The log was reopened after a crash and a torn tail was cut off.
+    Recovery {
+        /// Bytes of incomplete record removed.
+        truncated_bytes: u64,
+    },
+    /// The process started or stopped writing to this log.
+    Lifecycle {
+        /// `start`, `stop`.
+        what: &'static str,
+    },
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    seq: u64,
+    ts: &'a str,
+    #[serde(flatten)]
+    event: &'a Event,
+    prev: &'a str,
+}
+
+/// Encodes one record line (with its trailing newline) into `out`; returns
+/// its hash (hex).
+pub fn encode(seq: u64, ts: &str, event: &Event, prev: &str, out: &mut Vec<u8>) -> String {
+    let start = out.len();
+    // Serialising plain data into a Vec cannot fail.
+    let _ = serde_json::to_writer(
+        &mut *out,
+        &Line {
+            seq,
+            ts,
+            event,
+            prev,
+        },
+    );
+    let hash = hex::encode(Sha256::digest(&out[start..]));
+    out.pop(); // the closing brace
+    out.extend_from_slice(b",\"hash\":\"");
+    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(b"\"}\n");
+    hash
+}
+
+/// Current UTC time, RFC 3339 with milliseconds.
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// A fresh random log id (128 bits, hex).
+pub fn new_log_id() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        // No OS randomness: fall back to time and pid, still unique per run.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b = (t ^ ((std::process::id() as u128) << 64)).to_le_bytes();
+    }
+    hex::encode(b)
+}

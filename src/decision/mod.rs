@@ -1,0 +1,311 @@
+//! The decision: the one place where a message meets the policy.
+//!
+//! [`decide`] is pure — `(direction, raw bytes, policy) → Decision` — and is
+//! exactly what the proxy, `filter` and `policy diff --capture` call.
+//!
+//! The counterparty is the agency outside the state: the originating ORI of
+//! an inbound message, the destination ORI(s) of an outbound one (with several
+//! destinations the strictest verdict wins). Fail closed: a restricted
+//! counterparty plus anything uncertain (parse failure, refused redaction,
+//! verifier finding) means the message is not forwarded. An unrestricted
+//! message that does not parse follows `on_parse_error`; a message whose
+//! counterparty cannot be read at all follows `on_unknown_ori`.
+
+pub mod decline;
+
+use crate::message::fields::FieldSet;
+use crate::message::{
+    parse, parse_header, Class, Control, Dests, Format, Header, Limits, Mke, Ori,
+};
+use crate::policy::explain::Direction;
+use crate::policy::{Action, DenyMode, OnError, Policy, Verdict};
+use crate::redact::redact;
+use bytes::Bytes;
+
+/// What happens to the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Forward these bytes (the very same `Bytes` when unchanged).
+    Forward(Bytes),
+    /// Do not forward. When `reply` is set, send it to Nlets (toward the
+    /// requester): for a denied inbound query it answers the query; for a
+    /// denied outbound response it takes the response's place.
+    Deny {
+        /// The decline reply, if the policy asks for one.
+        reply: Option<Bytes>,
+    },
+    /// Do not forward.
+    Drop,
+}
+
+/// The counting category of a decision. received = passed + redacted +
+/// denied + dropped, always.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Forwarded unchanged.
+    Passed,
+    /// Forwarded after the redact action (fields may or may not have been present).
+    Redacted,
+    /// Not forwarded because the policy denies it.
+    Denied,
+    /// Not forwarded because it could not be handled with certainty.
+    Dropped,
+}
+
+impl Category {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Passed => "passed",
+            Category::Redacted => "redacted",
+            Category::Denied => "denied",
+            Category::Dropped => "dropped",
+        }
+    }
+}
+
+/// Everything known about one decision: what to do, why, and the metadata
+/// (never message content) that metrics and the audit record need.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    /// What to do.
+    pub outcome: Outcome,
+    /// Counting category.
+    pub category: Category,
+    /// The policy action that applied (after key scope), if the counterparty was known.
+    pub action: Option<Action>,
+    /// Reason code shared by metrics and audit.
+    pub reason: &'static str,
+    /// Finer detail (e.g. the parse error code), when there is one.
+    pub detail: Option<&'static str>,
+    /// Header values, when the header could be read.
+    pub header: Option<HeaderInfo>,
+    /// The counterparty ORI the policy was evaluated on.
+    pub counterparty: Option<Ori>,
+    /// The deciding verdict (list entry) when a list matched.
+    pub verdict: Option<Verdict>,
+    /// Fields removed.
+    pub removed: FieldSet,
+    /// Size of the received message.
+    pub bytes_in: usize,
+    /// Size of what is forwarded (0 when nothing is).
+    pub bytes_out: usize,
+}
+
+/// Header values kept for metrics and audit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderInfo {
+    /// Format.
+    pub format: Format,
+    /// Message key.
+    pub mke: Mke,
+    /// Key class.
+    pub class: Class,
+    /// Originating ORI.
+    pub originating: Ori,
+    /// Destinations.
+    pub dests: Dests,
+    /// Control field.
+    pub control: Option<Control>,
+}
+
+impl From<&Header> for HeaderInfo {
+    fn from(h: &Header) -> Self {
+        HeaderInfo {
+            format: h.format,
+            mke: h.mke,
+            class: h.class,
+            originating: h.originating,
+            dests: h.dests,
+            control: h.control,
+        }
+    }
+}
+
+/// Reason codes that are not parse or redaction codes.
+pub mod reason {
+    /// Counterparty in no list; default pass.
+    pub const PASS: &str = "pass";
+    /// Counterparty explicitly allowed.
+    pub const ALLOW: &str = "allow";
+    /// Restricted list, but the message key is outside the action's scope.
+    pub const NOT_GOVERNED: &str = "not_governed";
+    /// Redact action applied.
+    pub const REDACT: &str = "redact";
+    /// Deny action applied.
+    pub const DENY: &str = "deny";
+    /// The header could not be read; `on_unknown_ori = drop`.
+    pub const UNKNOWN_ORI: &str = "unknown_ori";
+    /// The header could not be read; forwarded because `on_unknown_ori = pass`.
+    pub const UNKNOWN_ORI_PASS: &str = "unknown_ori_pass";
+    /// Unrestricted and unparseable; `on_parse_error = drop`.
+    pub const PARSE_ERROR: &str = "parse_error";
+    /// Unrestricted and unparseable; forwarded because `on_parse_error = pass`.
+    pub const PARSE_ERROR_PASS: &str = "parse_error_pass";
+    /// Restricted counterparty and the message does not parse.
+    pub const RESTRICTED_PARSE_ERROR: &str = "restricted_parse_error";
+    /// Restricted counterparty and the redaction was refused or failed verification.
+    pub const REDACT_FAILED: &str = "redact_failed";
+}
+
+fn counterparty(dir: Direction, h: &Header, p: &Policy) -> (Option<Ori>, Verdict) {
+    match dir {
+        Direction::Inbound => (Some(h.originating), p.lookup(h.originating.as_bytes())),
+        Direction::Outbound => {
+            let mut best: Option<(Ori, Verdict)> = None;
+            for d in h.dests.as_slice() {
+                let v = p.lookup(d.as_bytes());
+                let scoped = p.scoped(v.action, h.mke.as_str());
+                let better = match &best {
+                    None => true,
+                    Some((_, b)) => {
+                        scoped.strictness() > p.scoped(b.action, h.mke.as_str()).strictness()
+                    }
+                };
+                if better {
+                    best = Some((*d, v));
+                }
+            }
+            match best {
+                Some((o, v)) => (Some(o), v),
+                None => (
+                    None,
+                    Verdict {
+                        action: p.default,
+                        entry: None,
+                    },
+                ),
+            }
+        }
+    }
+}
+
+/// Decides what happens to one message.
+pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decision {
+    let bytes_in = raw.len();
+    let mut d = Decision {
+        outcome: Outcome::Drop,
+        category: Category::Dropped,
+        action: None,
+        reason: reason::UNKNOWN_ORI,
+        detail: None,
+        header: None,
+        counterparty: None,
+        verdict: None,
+        removed: FieldSet::EMPTY,
+        bytes_in,
+        bytes_out: 0,
+    };
+    let cat = &p.catalogue;
+    let h = match parse_header(&raw, cat, limits) {
+        Ok(h) => h,
+        Err(e) => {
+            d.detail = Some(e.code.reason());
+            if p.on_unknown_ori == OnError::Pass {
+                d.reason = reason::UNKNOWN_ORI_PASS;
+                return forward(d, raw, Category::Passed);
+            }
+            return d;
+        }
+    };
+    d.header = Some(HeaderInfo::from(&h));
+    let (cp, verdict) = counterparty(dir, &h, p);
+    d.counterparty = cp;
+    d.verdict = verdict.entry.is_some().then_some(verdict);
+    let action = p.scoped(verdict.action, h.mke.as_str());
+    d.action = Some(action);
+    match action {
+        Action::Pass | Action::Allow => {
+            d.reason = if verdict.action.restricts() {
+                reason::NOT_GOVERNED
+            } else if action == Action::Allow {
+                reason::ALLOW
+            } else {
+                reason::PASS
+            };
+            // A listed (restricted) counterparty is fail-closed even for keys
+            // its action does not govern; otherwise `on_parse_error` decides
+            // whether the body must parse whole.
+            let restricted = verdict.action.restricts();
+            if restricted || p.on_parse_error == OnError::Drop {
+                if let Err(e) = parse(raw.clone(), cat, limits) {
+                    d.reason = if restricted {
+                        reason::RESTRICTED_PARSE_ERROR
+                    } else {
+                        reason::PARSE_ERROR
+                    };
+                    d.detail = Some(e.code.reason());
+                    return d;
+                }
+            }
+            forward(d, raw, Category::Passed)
+        }
+        Action::Redact => {
+            let m = match parse(raw, cat, limits) {
+                Ok(m) => m,
+                Err(e) => {
+                    d.reason = reason::RESTRICTED_PARSE_ERROR;
+                    d.detail = Some(e.code.reason());
+                    return d;
+                }
+            };
+            match redact(&m, cat, p.redact_fields, limits) {
+                Ok(r) => {
+                    d.reason = reason::REDACT;
+                    d.removed = r.removed;
+                    forward(d, r.bytes, Category::Redacted)
+                }
+                Err(e) => {
+                    d.reason = reason::REDACT_FAILED;
+                    d.detail = Some(e.reason());
+                    d
+                }
+            }
+        }
+        Action::Deny => {
+            d.reason = reason::DENY;
+            d.category = Category::Denied;
+            let mode = match (dir, h.class) {
+                (Direction::Inbound, Class::Query) => Some(p.deny_inbound_query),
+                (Direction::Outbound, Class::Response) => Some(p.deny_outbound_response),
+                _ => None,
+            };
+            let reply = match (mode, p.reply_ori) {
+                (Some(DenyMode::Reply), Some(from)) => {
+                    let (mke, to) = match dir {
+                        Direction::Inbound => (
+                            crate::message::keys::response_key(h.mke.as_str()),
+                            Some(h.originating),
+                        ),
+                        Direction::Outbound => (Some(h.mke.as_str()), cp),
+                    };
+                    match (mke, to) {
+                        (Some(mke), Some(to)) => Some(decline::build(&decline::DeclineSpec {
+                            format: h.format,
+                            mke,
+                            from,
+                            to,
+                            control: h.control,
+                            text: &p.decline_text,
+                        })),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            d.outcome = Outcome::Deny { reply };
+            d
+        }
+    }
+}
+
+fn forward(mut d: Decision, bytes: Bytes, category: Category) -> Decision {
+    d.bytes_out = bytes.len();
+    d.category = category;
+    d.outcome = Outcome::Forward(bytes);
+    d
+}
+
+#[cfg(test)]
+mod tests;

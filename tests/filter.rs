@@ -1,0 +1,286 @@
+//! End-to-end: `origuard filter` over the testdata captures in both
+//! directions, `audit verify` on its log (and on tampered copies), and the
+//! what-if `policy diff --capture`.
+
+use origuard::framing::{split_all, Framing};
+use origuard::message::{fields::Catalogue, parse, Limits};
+use std::path::Path;
+use std::process::Command;
+
+const POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml");
+
+fn cap(name: &str) -> String {
+    format!("{}/testdata/captures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_origuard"))
+}
+
+struct Run {
+    stderr: String,
+    input: Vec<bytes::Bytes>,
+    out: Vec<bytes::Bytes>,
+    replies: Vec<bytes::Bytes>,
+    audit: String,
+}
+
+fn filter(dir: &Path, direction: &str, capture: &str) -> Run {
+    let out = dir.join(format!("{direction}.out"));
+    let replies = dir.join(format!("{direction}.replies"));
+    let audit = dir.join(format!("{direction}.audit"));
+    let o = bin()
+        .args([
+            "filter",
+            "--policy",
+            POLICY,
+            "--direction",
+            direction,
+            "--framing",
+            "len4",
+        ])
+        .arg("--replies")
+        .arg(&replies)
+        .arg("--audit")
+        .arg(&audit)
+        .arg(cap(capture))
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(o.stderr).unwrap();
+    assert!(o.status.success(), "{stderr}");
+    let read = |p: &Path| {
+        let (f, e) = split_all(Framing::Len4, &std::fs::read(p).unwrap(), 1 << 24);
+        assert!(e.is_none());
+        f
+    };
+    Run {
+        stderr,
+        input: read(Path::new(&cap(capture))),
+        out: read(&out),
+        replies: read(&replies),
+        audit: audit.to_str().unwrap().to_string(),
+    }
+}
+
+fn count(stderr: &str, what: &str) -> u64 {
+    let line = stderr.lines().find(|l| l.starts_with(what)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+const MARKERS: [&str; 5] = [
+    "BinaryBase64Object",
+    "/9j/",
+    "POB/",
+    "PLACE OF BIRTH",
+    "EXAMPLE CITY",
+];
+
+#[test]
+fn outbound_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = filter(dir.path(), "outbound", "outbound.len4");
+    let (rec, pass, red, den, drop) = (
+        count(&r.stderr, "received"),
+        count(&r.stderr, "passed"),
+        count(&r.stderr, "redacted"),
+        count(&r.stderr, "denied"),
+        count(&r.stderr, "dropped"),
+    );
+    assert_eq!(
+        (rec, pass, red, den, drop),
+        (14, 4, 6, 3, 1),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("(ok)"));
+    assert!(
+        r.stderr.contains("redact_failed:redact_lookalike 1"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.out.len() as u64, pass + red);
+    let cat = Catalogue::builtin();
+    let lim = Limits::default();
+    let mut passed_seen = 0;
+    for o in &r.out {
+        let m = parse(o.clone(), &cat, &lim).unwrap();
+        let dest = m.dests.as_slice()[0].to_string();
+        if ["AZNLETS20", "AZ"].contains(&dest.as_str()) {
+            // Pass-through: byte-identical to an input message.
+            assert!(r.input.iter().any(|i| i == o), "{dest}: not byte-identical");
+            passed_seen += 1;
+        } else {
+            // Redacted for a restricted agency: no protected field remains,
+            // header and control field intact.
+            for mk in MARKERS {
+                assert!(
+                    memchr::memmem::find(o, mk.as_bytes()).is_none(),
+                    "{dest} got {mk}"
+                );
+            }
+            assert!(!m.has_photo() && !m.has_pob());
+        }
+    }
+    assert_eq!(passed_seen, 4);
+    // Decline replies replace the two denied responses (the denied outbound query gets none).
+    assert_eq!(r.replies.len(), 2);
+    for rep in &r.replies {
+        let m = parse(rep.clone(), &cat, &lim).unwrap();
+        assert_eq!(m.mke.as_str(), "DR");
+        assert_eq!(m.originating.as_str(), "COOLN0000");
+        assert!(["VTICE0900", "TXICE2000"].contains(&m.dests.as_slice()[0].as_str()));
+        assert!(m.control.is_some());
+        for mk in MARKERS {
+            assert!(memchr::memmem::find(rep, mk.as_bytes()).is_none());
+        }
+    }
+    // Audit: one policy record + one per message, chain intact, no content.
+    let o = bin().args(["audit", "verify", &r.audit]).output().unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        o.status.success() && text.contains("intact, 16 records"),
+        "{text}"
+    );
+    let log = std::fs::read_to_string(&r.audit).unwrap();
+    for mk in ["DOE", "19800115", "EXAMPLE", "MEXICO", "/9j/", "000000000"] {
+        assert!(!log.contains(mk), "audit holds {mk}");
+    }
+}
+
+#[test]
+fn inbound_capture_and_declines() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = filter(dir.path(), "inbound", "inbound.len4");
+    assert_eq!(count(&r.stderr, "received"), 18);
+    assert_eq!(count(&r.stderr, "denied"), 6, "{}", r.stderr);
+    assert_eq!(count(&r.stderr, "dropped"), 2, "{}", r.stderr);
+    assert_eq!(count(&r.stderr, "passed"), 10, "{}", r.stderr);
+    // Every forwarded inbound message is byte-identical to its input.
+    for o in &r.out {
+        assert!(r.input.iter().any(|i| i == o));
+    }
+    let cat = Catalogue::builtin();
+    let mut keys: Vec<String> = Vec::new();
+    for rep in &r.replies {
+        let m = parse(rep.clone(), &cat, &Limits::default()).unwrap();
+        assert_eq!(m.originating.as_str(), "COOLN0000");
+        keys.push(format!("{}>{}", m.mke, m.dests.as_slice()[0]));
+    }
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "CPR>VTICE0900",
+            "DR>AXADMHELP",
+            "DR>TXICE2000",
+            "DR>VTICE0900",
+            "DR>VTICE0900",
+            "KR>CAICE7777"
+        ]
+    );
+}
+
+#[test]
+fn tampered_audit_log_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = filter(dir.path(), "outbound", "outbound.len4");
+    let orig = std::fs::read_to_string(&r.audit).unwrap();
+    let ok = bin().args(["audit", "verify", &r.audit]).output().unwrap();
+    let ok_text = String::from_utf8(ok.stdout).unwrap();
+    let head = ok_text
+        .split("head ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let lines: Vec<&str> = orig.lines().collect();
+    let write = |ls: &[&str]| {
+        let p = dir.path().join("t.audit");
+        std::fs::write(&p, ls.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        p
+    };
+    let verify = |p: &Path, extra: &[&str]| {
+        let o = bin()
+            .args(["audit", "verify"])
+            .arg(p)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap(),
+            String::from_utf8(o.stderr).unwrap(),
+        )
+    };
+    // Altered: a denied decision rewritten as passed.
+    let mut t = lines.clone();
+    let altered = t[3].replace("\"category\":\"denied\"", "\"category\":\"passed\"");
+    t[3] = &altered;
+    let (c, e) = verify(&write(&t), &[]);
+    assert!(c == 1 && e.contains("BROKEN at record 3"), "{e}");
+    // Removed.
+    let mut t = lines.clone();
+    t.remove(5);
+    let (c, e) = verify(&write(&t), &[]);
+    assert!(c == 1 && e.contains("BROKEN at record 5"), "{e}");
+    // Reordered.
+    let mut t = lines.clone();
+    t.swap(7, 8);
+    let (c, e) = verify(&write(&t), &[]);
+    assert!(c == 1 && e.contains("BROKEN at record 7"), "{e}");
+    // Inserted.
+    let mut t = lines.clone();
+    t.insert(9, lines[9]);
+    let (c, e) = verify(&write(&t), &[]);
+    assert!(c == 1 && e.contains("BROKEN at record 10"), "{e}");
+    // Truncated: only the published head catches it.
+    let t = &lines[..lines.len() - 2];
+    let p = write(t);
+    assert_eq!(verify(&p, &[]).0, 0);
+    let (c, e) = verify(&p, &["--expect-head", &head]);
+    assert!(c == 1 && e.contains("removed from the end"), "{e}");
+    let (c, _) = verify(Path::new(&r.audit), &["--expect-head", &head]);
+    assert_eq!(c, 0);
+}
+
+#[test]
+fn what_if_lists_changed_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.toml");
+    let text = std::fs::read_to_string(POLICY).unwrap().replace(
+        "action = \"redact\"\ndescription = \"Federal",
+        "action = \"deny\"\ndescription = \"Federal",
+    );
+    std::fs::write(&new, text).unwrap();
+    std::fs::create_dir_all(dir.path().join("lists")).unwrap();
+    for f in ["immigration.txt", "federal_redact.txt"] {
+        std::fs::copy(
+            format!("{}/deploy/policy/lists/{f}", env!("CARGO_MANIFEST_DIR")),
+            dir.path().join("lists").join(f),
+        )
+        .unwrap();
+    }
+    let o = bin()
+        .args(["policy", "diff", POLICY])
+        .arg(&new)
+        .args([
+            "--capture",
+            &cap("outbound.len4"),
+            "--direction",
+            "outbound",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("list \"federal_redact\": action redact -> deny"),
+        "{out}"
+    );
+    assert!(out.contains("7 of 14 messages change outcome"), "{out}");
+    assert!(out.contains("redact -> deny: 6"), "{out}");
+    assert!(out.contains("drop(redact_failed) -> deny: 1"), "{out}");
+    assert!(out.contains("#2 DR VADEADX00: redact -> deny"), "{out}");
+}
