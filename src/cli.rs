@@ -61,6 +61,43 @@ pub enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Run the proxy: from a config file, or one plaintext link from flags.
+    Serve(ServeArgs),
+}
+
+/// `origuard serve` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML); see specs/config.md.
+    #[arg(long, conflicts_with_all = ["listen", "upstream", "policy"])]
+    pub config: Option<String>,
+    /// Quick start: address the switch connects to.
+    #[arg(long, requires_all = ["upstream", "policy"])]
+    pub listen: Option<String>,
+    /// Quick start: the Nlets-side address.
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// Quick start: policy file.
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// Quick start: framing.
+    #[arg(long, default_value = "len4")]
+    pub framing: crate::framing::Framing,
+    /// Quick start: audit log file (omit for none).
+    #[arg(long)]
+    pub audit: Option<String>,
+    /// Quick start: audit sync mode (always, batch, none).
+    #[arg(long, default_value = "batch")]
+    pub audit_sync: crate::audit::writer::SyncMode,
+    /// Quick start: metrics/admin address ("off" to disable).
+    #[arg(long, default_value = "127.0.0.1:9750")]
+    pub metrics: String,
+    /// Quick start: file holding the admin token for POST /reload and /shutdown.
+    #[arg(long)]
+    pub admin_token_file: Option<String>,
+    /// Log format: text or json (overrides the config file).
+    #[arg(long)]
+    pub log_format: Option<String>,
 }
 
 /// `origuard audit ...`.

@@ -67,7 +67,7 @@ pub enum AuditError {
         broken: Broken,
     },
     /// An earlier write or sync failed; the log accepts nothing more.
-    #[error("audit log failed earlier and is closed: {0}")]
+    #[error("audit log failed and is closed: {0}")]
     Failed(String),
 }
 
@@ -101,10 +101,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     fn fail(&self, what: String) -> AuditError {
-        let mut st = lock(&self.state);
-        if st.failed.is_none() {
-            st.failed = Some(what.clone());
+        {
+            let mut st = lock(&self.state);
+            if st.failed.is_none() {
+                st.failed = Some(what.clone());
+            }
         }
+        // Wake everyone waiting for durability so they see the failure.
+        self.durable.send_modify(|_| {});
         AuditError::Failed(what)
     }
 
@@ -297,9 +301,10 @@ impl AuditLog {
     /// Appends a record; returns its sequence number. In `always` mode the
     /// record is durable on return.
     pub fn append(&self, event: &Event) -> Result<u64, AuditError> {
-        let ts = now();
         let seq = {
             let mut st = lock(&self.shared.state);
+            // Taken under the lock so timestamps never go backwards with seq.
+            let ts = now();
             if let Some(f) = &st.failed {
                 return Err(AuditError::Failed(f.clone()));
             }

@@ -198,16 +198,31 @@ pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decisi
         bytes_out: 0,
     };
     let cat = &p.catalogue;
-    let h = match parse_header(&raw, cat, limits) {
-        Ok(h) => h,
-        Err(e) => {
-            d.detail = Some(e.code.reason());
-            if p.on_unknown_ori == OnError::Pass {
-                d.reason = reason::UNKNOWN_ORI_PASS;
-                return forward(d, raw, Category::Passed);
+    // One full, validating parse. Only when it fails is the header read on
+    // its own, to learn who the counterparty is.
+    let (h, msg) = match parse(raw.clone(), cat, limits) {
+        Ok(m) => (
+            Header {
+                format: m.format,
+                mke: m.mke,
+                class: m.class,
+                originating: m.originating,
+                dests: m.dests,
+                control: m.control,
+            },
+            Ok(m),
+        ),
+        Err(e) => match parse_header(&raw, cat, limits) {
+            Ok(h) => (h, Err(e)),
+            Err(_) => {
+                d.detail = Some(e.code.reason());
+                if p.on_unknown_ori == OnError::Pass {
+                    d.reason = reason::UNKNOWN_ORI_PASS;
+                    return forward(d, raw, Category::Passed);
+                }
+                return d;
             }
-            return d;
-        }
+        },
     };
     d.header = Some(HeaderInfo::from(&h));
     let (cp, verdict) = counterparty(dir, &h, p);
@@ -215,8 +230,45 @@ pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decisi
     d.verdict = verdict.entry.is_some().then_some(verdict);
     let action = p.scoped(verdict.action, h.mke.as_str());
     d.action = Some(action);
+    if action == Action::Deny {
+        // Denied whatever the body holds: a decline needs only the header.
+        if let Err(e) = &msg {
+            d.detail = Some(e.code.reason());
+        }
+        return deny(d, dir, &h, cp, p);
+    }
+    let m = match msg {
+        Ok(m) => m,
+        Err(e) => {
+            d.detail = Some(e.code.reason());
+            // A listed (restricted) counterparty is fail-closed even for keys
+            // its action does not govern; otherwise `on_parse_error` decides.
+            if verdict.action.restricts() {
+                d.reason = reason::RESTRICTED_PARSE_ERROR;
+                return d;
+            }
+            if p.on_parse_error == OnError::Drop {
+                d.reason = reason::PARSE_ERROR;
+                return d;
+            }
+            d.reason = reason::PARSE_ERROR_PASS;
+            return forward(d, raw, Category::Passed);
+        }
+    };
     match action {
-        Action::Pass | Action::Allow => {
+        Action::Redact => match redact(&m, cat, p.redact_fields, limits) {
+            Ok(r) => {
+                d.reason = reason::REDACT;
+                d.removed = r.removed;
+                forward(d, r.bytes, Category::Redacted)
+            }
+            Err(e) => {
+                d.reason = reason::REDACT_FAILED;
+                d.detail = Some(e.reason());
+                d
+            }
+        },
+        _ => {
             d.reason = if verdict.action.restricts() {
                 reason::NOT_GOVERNED
             } else if action == Action::Allow {
@@ -224,80 +276,44 @@ pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decisi
             } else {
                 reason::PASS
             };
-            // A listed (restricted) counterparty is fail-closed even for keys
-            // its action does not govern; otherwise `on_parse_error` decides
-            // whether the body must parse whole.
-            let restricted = verdict.action.restricts();
-            if restricted || p.on_parse_error == OnError::Drop {
-                if let Err(e) = parse(raw.clone(), cat, limits) {
-                    d.reason = if restricted {
-                        reason::RESTRICTED_PARSE_ERROR
-                    } else {
-                        reason::PARSE_ERROR
-                    };
-                    d.detail = Some(e.code.reason());
-                    return d;
-                }
-            }
             forward(d, raw, Category::Passed)
         }
-        Action::Redact => {
-            let m = match parse(raw, cat, limits) {
-                Ok(m) => m,
-                Err(e) => {
-                    d.reason = reason::RESTRICTED_PARSE_ERROR;
-                    d.detail = Some(e.code.reason());
-                    return d;
-                }
+    }
+}
+
+fn deny(mut d: Decision, dir: Direction, h: &Header, cp: Option<Ori>, p: &Policy) -> Decision {
+    d.reason = reason::DENY;
+    d.category = Category::Denied;
+    let mode = match (dir, h.class) {
+        (Direction::Inbound, Class::Query) => Some(p.deny_inbound_query),
+        (Direction::Outbound, Class::Response) => Some(p.deny_outbound_response),
+        _ => None,
+    };
+    let reply = match (mode, p.reply_ori) {
+        (Some(DenyMode::Reply), Some(from)) => {
+            let (mke, to) = match dir {
+                Direction::Inbound => (
+                    crate::message::keys::response_key(h.mke.as_str()),
+                    Some(h.originating),
+                ),
+                Direction::Outbound => (Some(h.mke.as_str()), cp),
             };
-            match redact(&m, cat, p.redact_fields, limits) {
-                Ok(r) => {
-                    d.reason = reason::REDACT;
-                    d.removed = r.removed;
-                    forward(d, r.bytes, Category::Redacted)
-                }
-                Err(e) => {
-                    d.reason = reason::REDACT_FAILED;
-                    d.detail = Some(e.reason());
-                    d
-                }
+            match (mke, to) {
+                (Some(mke), Some(to)) => Some(decline::build(&decline::DeclineSpec {
+                    format: h.format,
+                    mke,
+                    from,
+                    to,
+                    control: h.control,
+                    text: &p.decline_text,
+                })),
+                _ => None,
             }
         }
-        Action::Deny => {
-            d.reason = reason::DENY;
-            d.category = Category::Denied;
-            let mode = match (dir, h.class) {
-                (Direction::Inbound, Class::Query) => Some(p.deny_inbound_query),
-                (Direction::Outbound, Class::Response) => Some(p.deny_outbound_response),
-                _ => None,
-            };
-            let reply = match (mode, p.reply_ori) {
-                (Some(DenyMode::Reply), Some(from)) => {
-                    let (mke, to) = match dir {
-                        Direction::Inbound => (
-                            crate::message::keys::response_key(h.mke.as_str()),
-                            Some(h.originating),
-                        ),
-                        Direction::Outbound => (Some(h.mke.as_str()), cp),
-                    };
-                    match (mke, to) {
-                        (Some(mke), Some(to)) => Some(decline::build(&decline::DeclineSpec {
-                            format: h.format,
-                            mke,
-                            from,
-                            to,
-                            control: h.control,
-                            text: &p.decline_text,
-                        })),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
-            d.outcome = Outcome::Deny { reply };
-            d
-        }
-    }
+        _ => None,
+    };
+    d.outcome = Outcome::Deny { reply };
+    d
 }
 
 fn forward(mut d: Decision, bytes: Bytes, category: Category) -> Decision {

@@ -266,7 +266,9 @@ pub fn parse_header(raw: &[u8]) -> Result<LegacyHeader, ParseError> {
         } else {
             c.skip(sep0);
             if c.eat(b'*') {
-                control = Some(control_field(&mut c, is_ctl)?);
+                // A period ends a control field in every form, so a control
+                // field can always be echoed in an input-form header.
+                control = Some(control_field(&mut c, |b| b == b'.' || is_ctl(b))?);
             }
         }
         c.skip(sep0);

@@ -5,4 +5,6 @@ pub mod audit_cmd;
 pub mod filter;
 pub mod inspect;
 pub mod policy_cmd;
+pub mod run;
+pub mod serve;
 pub mod stream;

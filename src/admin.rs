@@ -1,0 +1,199 @@
+//! The admin and metrics endpoint (HTTP/1.1, loopback by default):
+//!
+//! * `GET /metrics` — Prometheus text format;
+//! * `GET /live` — 200 while the process runs;
+//! * `GET /ready` — 200 when serving, 503 while draining or when the audit
+//!   log has failed (with the reason);
+//! * `GET /status` — JSON: policy version, audit head, sessions;
+//! * `POST /reload` — reload policy and certificates (token required);
+//! * `POST /shutdown` — drain and stop (token required).
+//!
+//! State-changing requests need `Authorization: Bearer <token>`; without a
+//! configured token they are refused (403).
+
+use crate::proxy::Shared;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpListener;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder once per process.
+pub fn init_metrics() {
+    HANDLE.get_or_init(|| {
+        let b = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+                &[
+                    0.000_005, 0.00001, 0.000_025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                ],
+            )
+            .ok()?;
+        b.install_recorder().ok()
+    });
+}
+
+/// The rendered metrics (Prometheus text format).
+pub fn render_metrics() -> String {
+    match HANDLE.get().and_then(|h| h.as_ref()) {
+        Some(h) => h.render(),
+        None => "# metrics recorder unavailable\n".into(),
+    }
+}
+
+fn resp(code: StatusCode, ctype: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = code;
+    if let Ok(v) = ctype.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn authorized(
+    req: &Request<Incoming>,
+    token: &Option<String>,
+) -> Result<(), Box<Response<Full<Bytes>>>> {
+    let Some(token) = token else {
+        return Err(Box::new(resp(
+            StatusCode::FORBIDDEN,
+            "text/plain",
+            "admin token not configured: state-changing requests are disabled\n",
+        )));
+    };
+    let given = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Compare without an early exit on the first differing byte.
+    let ok = given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            == 0;
+    if ok {
+        Ok(())
+    } else {
+        tracing::warn!("admin request with a missing or wrong token refused");
+        Err(Box::new(resp(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            "unauthorized\n",
+        )))
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    token: Arc<Option<String>>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let r = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => resp(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            render_metrics(),
+        ),
+        (&Method::GET, "/live") => resp(StatusCode::OK, "text/plain", "live\n"),
+        (&Method::GET, "/ready") => match shared.ready() {
+            Ok(()) => resp(StatusCode::OK, "text/plain", "ready\n"),
+            Err(why) => resp(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("not ready: {why}\n"),
+            ),
+        },
+        (&Method::GET, "/status") => {
+            let p = shared.policy.current();
+            let audit = shared.audit.as_ref().map(|a| {
+                serde_json::json!({
+                    "path": a.path(), "records": a.count(), "head": a.head(),
+                    "healthy": a.healthy(), "sync": format!("{:?}", a.mode()).to_lowercase(),
+                })
+            });
+            let body = serde_json::json!({
+                "policy": { "version": p.version, "source": p.source, "lists": p.lists.len(), "entries": p.entries.len() },
+                "audit": audit,
+                "sessions": shared.sessions.load(Ordering::SeqCst),
+                "draining": shared.draining.load(Ordering::SeqCst),
+                "ready": shared.ready().is_ok(),
+                "links": shared.links.iter().map(|l| l.cfg.name.clone()).collect::<Vec<_>>(),
+            });
+            resp(StatusCode::OK, "application/json", format!("{body}\n"))
+        }
+        (&Method::POST, "/reload") => match authorized(&req, &token) {
+            Err(r) => *r,
+            Ok(()) => {
+                let sh = shared.clone();
+                match tokio::task::spawn_blocking(move || sh.reload("admin", true)).await {
+                    Ok((true, msg)) => resp(StatusCode::OK, "text/plain", format!("{msg}\n")),
+                    Ok((false, msg)) => resp(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "text/plain",
+                        format!("{msg}\n"),
+                    ),
+                    Err(_) => resp(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        "reload task failed\n",
+                    ),
+                }
+            }
+        },
+        (&Method::POST, "/shutdown") => match authorized(&req, &token) {
+            Err(r) => *r,
+            Ok(()) => {
+                shared.stop_request.cancel();
+                resp(StatusCode::ACCEPTED, "text/plain", "draining\n")
+            }
+        },
+        _ => resp(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+    };
+    Ok(r)
+}
+
+/// Binds the admin endpoint and serves it in the background.
+pub async fn start(
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    token: Option<String>,
+) -> std::io::Result<SocketAddr> {
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "admin endpoint bound to a non-loopback address");
+    }
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let token = Arc::new(token);
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = match listener.accept().await {
+                Ok(x) => x,
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let (sh, tk) = (shared.clone(), token.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| handle(sh.clone(), tk.clone(), req));
+                let conn = http1::Builder::new().serve_connection(TokioIo::new(s), svc);
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(30), conn).await;
+            });
+        }
+    });
+    Ok(local)
+}

@@ -1,0 +1,392 @@
+//! The `serve` configuration file (TOML; see `specs/config.md`) and the
+//! single-link quick start built from flags. Loaded and validated without
+//! binding anything; relative paths are resolved against the file's directory.
+
+use crate::audit::writer::SyncMode;
+use crate::framing::{Framing, DEFAULT_MAX_MESSAGE};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// TLS for the accepted (switch) side: we are the server.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    /// Our certificate chain (PEM).
+    pub cert: String,
+    /// Our private key (PEM).
+    pub key: String,
+    /// CA certificates (PEM) that client certificates must chain to. When
+    /// set, a client certificate is required (mutual TLS).
+    pub client_ca: Option<String>,
+}
+
+/// TLS for the upstream (Nlets) side: we are the client.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTls {
+    /// CA certificates (PEM) the server must chain to (private trust store;
+    /// the system store is never used).
+    pub ca: String,
+    /// Name to verify in the server certificate.
+    pub server_name: String,
+    /// Our client certificate chain (PEM), for mutual TLS.
+    pub cert: Option<String>,
+    /// Our client key (PEM).
+    pub key: Option<String>,
+}
+
+/// One link: a listener for the switch and the upstream it connects to.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConfig {
+    /// Name (metrics label, audit).
+    pub name: String,
+    /// Address the switch connects to.
+    pub listen: String,
+    /// Address of the Nlets side.
+    pub upstream: String,
+    /// Wire framing.
+    #[serde(default = "default_framing")]
+    pub framing: Framing,
+    /// TLS toward the switch.
+    pub switch_tls: Option<ServerTls>,
+    /// TLS toward Nlets.
+    pub nlets_tls: Option<ClientTls>,
+}
+
+fn default_framing() -> Framing {
+    Framing::Len4
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_message: Option<usize>,
+    max_sessions: Option<usize>,
+    idle_timeout: Option<String>,
+    message_timeout: Option<String>,
+    handshake_timeout: Option<String>,
+    connect_timeout: Option<String>,
+    drain_timeout: Option<String>,
+    queue: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    file: String,
+    sync: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: Option<String>,
+    token_file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicyCfg {
+    file: String,
+    watch: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<String>,
+    level: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    policy: RawPolicyCfg,
+    audit: Option<RawAudit>,
+    #[serde(default)]
+    admin: RawAdmin,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
+    link: Vec<LinkConfig>,
+}
+
+/// Resource limits and timeouts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message, bytes.
+    pub max_message: usize,
+    /// Concurrent sessions per link (enforced before accepting).
+    pub max_sessions: usize,
+    /// A session with no message in either direction for this long is closed.
+    pub idle_timeout: Duration,
+    /// A message once started must be complete within this (slow senders).
+    pub message_timeout: Duration,
+    /// TLS handshake deadline.
+    pub handshake_timeout: Duration,
+    /// Upstream connect deadline.
+    pub connect_timeout: Duration,
+    /// How long shutdown waits for sessions to finish.
+    pub drain_timeout: Duration,
+    /// Messages buffered per direction of a session (backpressure bound).
+    pub queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message: DEFAULT_MAX_MESSAGE,
+            max_sessions: 1024,
+            idle_timeout: Duration::from_secs(3600),
+            message_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(30),
+            queue: 16,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Policy file.
+    pub policy: String,
+    /// Watch the policy file (and its list files) and reload on change.
+    pub watch_policy: bool,
+    /// Audit log file and sync mode (None: no audit log — quick start only).
+    pub audit: Option<(String, SyncMode)>,
+    /// Admin/metrics endpoint.
+    pub admin: Option<SocketAddr>,
+    /// Token file for state-changing admin requests.
+    pub admin_token_file: Option<String>,
+    /// Limits.
+    pub limits: Limits,
+    /// Links.
+    pub links: Vec<LinkConfig>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log level filter (tracing `EnvFilter` syntax).
+    pub log_level: String,
+}
+
+fn dur(errors: &mut Vec<String>, what: &str, v: &Option<String>, default: Duration) -> Duration {
+    match v {
+        None => default,
+        Some(s) => match humantime::parse_duration(s) {
+            Ok(d) if !d.is_zero() => d,
+            _ => {
+                errors.push(format!(
+                    "limits.{what}: {s:?} is not a positive duration (e.g. \"30s\", \"5m\")"
+                ));
+                default
+            }
+        },
+    }
+}
+
+impl Config {
+    /// Parses and validates a config file's text. `path` resolves relative paths.
+    pub fn parse(path: &str, text: &str) -> Result<Config, Vec<String>> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| 1 + text[..s.start.min(text.len())].matches('\n').count())
+                .unwrap_or(0);
+            vec![format!("{path}:{line}: {}", e.message())]
+        })?;
+        let mut errors = Vec::new();
+        let rel = |p: &str| crate::policy::file::resolve(path, p);
+        let d = Limits::default();
+        let l = &raw.limits;
+        let limits = Limits {
+            max_message: l.max_message.unwrap_or(d.max_message),
+            max_sessions: l.max_sessions.unwrap_or(d.max_sessions),
+            idle_timeout: dur(&mut errors, "idle_timeout", &l.idle_timeout, d.idle_timeout),
+            message_timeout: dur(
+                &mut errors,
+                "message_timeout",
+                &l.message_timeout,
+                d.message_timeout,
+            ),
+            handshake_timeout: dur(
+                &mut errors,
+                "handshake_timeout",
+                &l.handshake_timeout,
+                d.handshake_timeout,
+            ),
+            connect_timeout: dur(
+                &mut errors,
+                "connect_timeout",
+                &l.connect_timeout,
+                d.connect_timeout,
+            ),
+            drain_timeout: dur(
+                &mut errors,
+                "drain_timeout",
+                &l.drain_timeout,
+                d.drain_timeout,
+            ),
+            queue: l.queue.unwrap_or(d.queue),
+        };
+        if limits.max_message == 0 || limits.max_message > u32::MAX as usize {
+            errors.push("limits.max_message must be between 1 and 4294967295".into());
+        }
+        if limits.max_sessions == 0 || limits.queue == 0 {
+            errors.push("limits.max_sessions and limits.queue must be at least 1".into());
+        }
+        let audit = match &raw.audit {
+            None => {
+                errors.push("[audit] file is required in a configuration file (the audit log is not optional in production)".into());
+                None
+            }
+            Some(a) => {
+                let mode = match a.sync.as_deref().unwrap_or("batch").parse::<SyncMode>() {
+                    Ok(m) => m,
+                    Err(e) => {
+                        errors.push(format!("audit.sync: {e}"));
+                        SyncMode::Batch
+                    }
+                };
+                Some((rel(&a.file), mode))
+            }
+        };
+        let admin = match raw.admin.listen.as_deref().unwrap_or("127.0.0.1:9750") {
+            "" | "off" => None,
+            s => match s.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    errors.push(format!("admin.listen {s:?}: {e}"));
+                    None
+                }
+            },
+        };
+        let log_format = match raw.log.format.as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            o => {
+                errors.push(format!("log.format {o:?}: expected text or json"));
+                LogFormat::Text
+            }
+        };
+        if raw.link.is_empty() {
+            errors.push("at least one [[link]] is required".into());
+        }
+        let mut links = Vec::new();
+        for (i, l) in raw.link.iter().enumerate() {
+            if raw.link[..i].iter().any(|o| o.name == l.name) {
+                errors.push(format!("link {:?} defined twice", l.name));
+            }
+            if l.listen.parse::<SocketAddr>().is_err() {
+                errors.push(format!(
+                    "link {:?}: listen {:?} is not an address:port",
+                    l.name, l.listen
+                ));
+            }
+            let mut l = l.clone();
+            if let Some(t) = &mut l.switch_tls {
+                t.cert = rel(&t.cert);
+                t.key = rel(&t.key);
+                t.client_ca = t.client_ca.as_deref().map(rel);
+            }
+            if let Some(t) = &mut l.nlets_tls {
+                t.ca = rel(&t.ca);
+                if t.cert.is_some() != t.key.is_some() {
+                    errors.push(format!(
+                        "link {:?}: nlets_tls needs both cert and key, or neither",
+                        l.name
+                    ));
+                }
+                t.cert = t.cert.as_deref().map(rel);
+                t.key = t.key.as_deref().map(rel);
+            }
+            links.push(l);
+        }
+        if !errors.is_empty() {
+            return Err(errors.into_iter().map(|e| format!("{path}: {e}")).collect());
+        }
+        Ok(Config {
+            policy: rel(&raw.policy.file),
+            watch_policy: raw.policy.watch.unwrap_or(true),
+            audit,
+            admin,
+            admin_token_file: raw.admin.token_file.as_deref().map(rel),
+            limits,
+            links,
+            log_format,
+            log_level: raw.log.level.unwrap_or_else(|| "info".into()),
+        })
+    }
+
+    /// The single plaintext link of `serve --listen --upstream --policy`.
+    pub fn quick(
+        listen: &str,
+        upstream: &str,
+        policy: &str,
+        framing: Framing,
+        audit: Option<(String, SyncMode)>,
+        admin: Option<SocketAddr>,
+    ) -> Config {
+        Config {
+            policy: policy.to_string(),
+            watch_policy: true,
+            audit,
+            admin,
+            admin_token_file: None,
+            limits: Limits::default(),
+            links: vec![LinkConfig {
+                name: "default".into(),
+                listen: listen.into(),
+                upstream: upstream.into(),
+                framing,
+                switch_tls: None,
+                nlets_tls: None,
+            }],
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/origuard.toml");
+        let c = Config::parse(path, &std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(c.links.len(), 1);
+        assert!(c.links[0].switch_tls.as_ref().unwrap().client_ca.is_some());
+        assert!(c.links[0].nlets_tls.as_ref().unwrap().cert.is_some());
+        assert_eq!(c.audit.as_ref().unwrap().1, SyncMode::Batch);
+        assert!(c.policy.ends_with("policy/colorado.toml"));
+    }
+
+    #[test]
+    fn errors_are_reported() {
+        let e = Config::parse("c.toml", "[policy]\nfile = \"p\"\nbogus = 1\n").unwrap_err();
+        assert!(e[0].starts_with("c.toml:3:"), "{e:?}");
+        let e = Config::parse(
+            "c.toml",
+            "[policy]\nfile = \"p\"\n[limits]\nidle_timeout = \"soon\"\n[[link]]\nname = \"a\"\nlisten = \"x\"\nupstream = \"y\"\n",
+        )
+        .unwrap_err();
+        assert!(e.iter().any(|m| m.contains("idle_timeout")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("[audit]")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("not an address")), "{e:?}");
+    }
+}

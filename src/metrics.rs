@@ -1,0 +1,182 @@
+//! Metric names (constants, checked by a test for uniqueness and use) and the
+//! helpers that record them. Labels are bounded: directions, categories,
+//! message keys from the key table (anything else is `other`), list names
+//! from the policy (`none` when no list matched), reason codes, field names —
+//! never a raw ORI.
+
+use crate::decision::{Category, Decision};
+use crate::message::keys;
+use crate::policy::explain::Direction;
+use crate::policy::Policy;
+use metrics::{counter, gauge, histogram};
+
+/// Messages decided, by `direction`, `mke`, `category`, `list`. The
+/// conservation identity holds per direction: the sum over categories is
+/// every message received.
+pub const MESSAGES: &str = "origuard_messages_total";
+/// Bytes received and forwarded, by `direction`, `way` (`in`/`out`).
+pub const BYTES: &str = "origuard_bytes_total";
+/// Fields removed, by `field`.
+pub const REDACTIONS: &str = "origuard_redactions_total";
+/// Messages not forwarded for a reason other than the policy's deny, by
+/// `direction`, `reason`, `detail`.
+pub const DROPS: &str = "origuard_drops_total";
+/// Messages forwarded although unparseable or of unknown counterparty
+/// (fail-open settings), by `direction`, `reason`.
+pub const FAIL_OPEN: &str = "origuard_fail_open_total";
+/// Decline replies sent, by `direction` of the denied message.
+pub const REPLIES: &str = "origuard_decline_replies_total";
+/// Framing errors that closed a session, by `direction`, `reason`.
+pub const FRAME_ERRORS: &str = "origuard_frame_errors_total";
+/// Sessions currently open, by `link`.
+pub const SESSIONS_ACTIVE: &str = "origuard_sessions_active";
+/// Sessions ended, by `link`, `end` (how it ended).
+pub const SESSIONS: &str = "origuard_sessions_total";
+/// Failed connections to the upstream (Nlets side), by `link`, `reason`.
+pub const UPSTREAM_FAILURES: &str = "origuard_upstream_failures_total";
+/// Accepted connections refused (session cap, backoff, TLS), by `link`, `reason`.
+pub const REFUSED: &str = "origuard_connections_refused_total";
+/// Time to decide one message (parse, policy, redaction), seconds.
+pub const DECISION_SECONDS: &str = "origuard_decision_seconds";
+/// Time from a message fully received to written to the other side, seconds.
+pub const FORWARD_SECONDS: &str = "origuard_forward_seconds";
+/// Policy load attempts, by `result` (`applied`/`refused`) and `trigger`.
+pub const POLICY_RELOADS: &str = "origuard_policy_reloads_total";
+/// Information gauge = 1 for the policy version in force (`version`, 12 hex).
+pub const POLICY_INFO: &str = "origuard_policy_info";
+/// Unix time of the last successful policy load, seconds.
+pub const POLICY_LOADED: &str = "origuard_policy_loaded_timestamp_seconds";
+/// 1 while the audit log accepts records, 0 after a write/sync failure.
+pub const AUDIT_HEALTHY: &str = "origuard_audit_healthy";
+/// Audit records appended.
+pub const AUDIT_RECORDS: &str = "origuard_audit_records_total";
+/// Audit append failures (each one a message handled without a record).
+pub const AUDIT_ERRORS: &str = "origuard_audit_errors_total";
+/// 1 when ready to accept traffic (not draining, audit healthy).
+pub const READY: &str = "origuard_ready";
+/// TLS certificate reloads, by `result`.
+pub const TLS_RELOADS: &str = "origuard_tls_reloads_total";
+
+/// Every metric name (for the uniqueness/use test and documentation).
+pub const ALL: &[&str] = &[
+    MESSAGES,
+    BYTES,
+    REDACTIONS,
+    DROPS,
+    FAIL_OPEN,
+    REPLIES,
+    FRAME_ERRORS,
+    SESSIONS_ACTIVE,
+    SESSIONS,
+    UPSTREAM_FAILURES,
+    REFUSED,
+    DECISION_SECONDS,
+    FORWARD_SECONDS,
+    POLICY_RELOADS,
+    POLICY_INFO,
+    POLICY_LOADED,
+    AUDIT_HEALTHY,
+    AUDIT_RECORDS,
+    AUDIT_ERRORS,
+    READY,
+    TLS_RELOADS,
+];
+
+/// A bounded label for a message key: table keys as themselves, else `other`.
+pub fn mke_label(d: &Decision) -> &'static str {
+    match &d.header {
+        Some(h) => keys::lookup(h.mke.as_str()).map_or("other", |k| k.key),
+        None => "unknown",
+    }
+}
+
+/// Records one decision.
+pub fn record_decision(d: &Decision, dir: Direction, p: &Policy, seconds: f64) {
+    let direction = dir.name();
+    let list = d.verdict.map_or("none", |v| p.list_name(v)).to_string();
+    counter!(MESSAGES, "direction" => direction, "mke" => mke_label(d), "category" => d.category.name(), "list" => list)
+        .increment(1);
+    counter!(BYTES, "direction" => direction, "way" => "in").increment(d.bytes_in as u64);
+    counter!(BYTES, "direction" => direction, "way" => "out").increment(d.bytes_out as u64);
+    for f in d.removed.iter() {
+        counter!(REDACTIONS, "field" => p.catalogue.name(f).to_string()).increment(1);
+    }
+    match d.category {
+        Category::Dropped => {
+            counter!(DROPS, "direction" => direction, "reason" => d.reason, "detail" => d.detail.unwrap_or("")).increment(1)
+        }
+        Category::Passed if d.reason.ends_with("_pass") => {
+            counter!(FAIL_OPEN, "direction" => direction, "reason" => d.reason).increment(1)
+        }
+        _ => {}
+    }
+    if matches!(d.outcome, crate::decision::Outcome::Deny { reply: Some(_) }) {
+        counter!(REPLIES, "direction" => direction).increment(1);
+    }
+    histogram!(DECISION_SECONDS).record(seconds);
+}
+
+/// Records the policy now in force.
+pub fn policy_in_force(old: Option<&str>, new: &Policy) {
+    if let Some(old) = old {
+        gauge!(POLICY_INFO, "version" => old[..12].to_string()).set(0.0);
+    }
+    gauge!(POLICY_INFO, "version" => new.short_version().to_string()).set(1.0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    gauge!(POLICY_LOADED).set(now);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_unique_prefixed_and_used() {
+        let mut seen = std::collections::HashSet::new();
+        for n in ALL {
+            assert!(seen.insert(*n), "duplicate metric {n}");
+            assert!(
+                n.starts_with("origuard_")
+                    && n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            );
+        }
+        // Every constant is used somewhere in the crate besides this file.
+        let mut src = String::new();
+        let mut stack = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src"
+        ))];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("metrics.rs") {
+                    src.push_str(&std::fs::read_to_string(&p).unwrap());
+                }
+            }
+        }
+        let here = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/metrics.rs"))
+            .unwrap();
+        let body = here.split("#[cfg(test)]").next().unwrap();
+        let consts: Vec<&str> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub const ")?.split(':').next())
+            .filter(|c| *c != "ALL")
+            .collect();
+        assert_eq!(consts.len(), ALL.len());
+        for c in consts {
+            let used_here =
+                body.matches(&format!("!({c},")).count() + body.matches(&format!("!({c})")).count();
+            let used_elsewhere =
+                src.contains(&format!("metrics::{c}")) || src.contains(&format!("m::{c}"));
+            assert!(
+                used_here > 0 || used_elsewhere,
+                "metric constant {c} is never recorded"
+            );
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! The inline proxy runtime: links (listener + upstream), sessions, policy
+//! and certificate reload, readiness, drain. The decision itself is
+//! [`crate::decision::decide`], called once per message.
+
+pub mod session;
+pub mod watch;
+
+use crate::audit::record::Event;
+use crate::audit::writer::AuditLog;
+use crate::config::{Config, LinkConfig};
+use crate::metrics as m;
+use crate::policy::store::{PolicyStore, Reload};
+use crate::tls::LinkTls;
+use metrics::{counter, gauge};
+use session::{End, Io};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// State shared by every link and session.
+pub struct Shared {
+    /// The live policy.
+    pub policy: PolicyStore,
+    /// The audit log (None only in the flag quick start without `--audit`).
+    pub audit: Option<Arc<AuditLog>>,
+    /// Limits and timeouts.
+    pub limits: crate::config::Limits,
+    /// Parser limits derived from them.
+    pub msg_limits: crate::message::Limits,
+    /// Cancelled to start draining: stop accepting, sessions finish at the
+    /// next message boundary.
+    pub drain: CancellationToken,
+    /// Cancelled when the drain time is up: sessions are closed at once.
+    pub hard_stop: CancellationToken,
+    /// True while draining.
+    pub draining: AtomicBool,
+    /// Sessions open now.
+    pub sessions: AtomicUsize,
+    /// Links (for certificate reload and status).
+    pub links: Vec<Arc<Link>>,
+    /// Cancelled when someone (signal, admin endpoint) asks the process to stop.
+    pub stop_request: CancellationToken,
+    /// Serialises reloads (policy store swaps are atomic anyway).
+    reload_lock: Mutex<()>,
+}
+
+/// One configured link at run time.
+pub struct Link {
+    /// Its configuration.
+    pub cfg: LinkConfig,
+    /// TLS on either side.
+    pub tls: LinkTls,
+    /// Session cap, taken before accepting.
+    sem: Arc<Semaphore>,
+    /// Upstream connect backoff.
+    backoff: Mutex<Backoff>,
+}
+
+struct Backoff {
+    failures: u32,
+    until: Option<Instant>,
+}
+
+/// Backoff after the first upstream failure; doubles up to [`BACKOFF_MAX`].
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest wait between upstream attempts.
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+impl Shared {
+    /// True when ready for traffic: not draining and the audit log healthy.
+    pub fn ready(&self) -> Result<(), String> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Err("draining".into());
+        }
+        if let Some(a) = &self.audit {
+            if let Some(f) = a.failure() {
+                return Err(format!("audit log failed: {f}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reloads the policy (and certificates when `tls`), counting and
+    /// auditing the attempt. Returns a one-line result for operators.
+    pub fn reload(&self, trigger: &str, tls: bool) -> (bool, String) {
+        let _g = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let r = self.policy.reload();
+        let (ok, msg, event) = match &r {
+            Reload::Applied { old, new } => {
+                m::policy_in_force(Some(old), &self.policy.current());
+                (
+                    true,
+                    format!("policy {} applied (was {})", &new[..12], &old[..12]),
+                    Event::PolicyLoad {
+                        result: "applied",
+                        policy: new.clone(),
+                        attempted: None,
+                        source: self.policy.path().to_string(),
+                        trigger: trigger.to_string(),
+                        errors: 0,
+                    },
+                )
+            }
+            Reload::Refused { kept, errors } => (
+                false,
+                format!("policy refused, {} still in force:\n{errors}", &kept[..12]),
+                Event::PolicyLoad {
+                    result: "refused",
+                    policy: kept.clone(),
+                    attempted: None,
+                    source: self.policy.path().to_string(),
+                    trigger: trigger.to_string(),
+                    errors: errors.errors.len(),
+                },
+            ),
+        };
+        counter!(m::POLICY_RELOADS, "result" => if ok { "applied" } else { "refused" }, "trigger" => trigger.to_string())
+            .increment(1);
+        if let Some(a) = &self.audit {
+            if a.append(&event).is_err() {
+                counter!(m::AUDIT_ERRORS).increment(1);
+            }
+        }
+        if ok {
+            tracing::info!(trigger, "{msg}");
+        } else {
+            tracing::warn!(trigger, "{msg}");
+        }
+        let mut msg = msg;
+        if tls {
+            for l in &self.links {
+                match l.tls.reload() {
+                    Ok(()) => counter!(m::TLS_RELOADS, "result" => "applied").increment(1),
+                    Err(e) => {
+                        counter!(m::TLS_RELOADS, "result" => "refused").increment(1);
+                        tracing::warn!(link = %l.cfg.name, error = %e, "certificate reload refused; old certificates stay");
+                        msg.push_str(&format!(
+                            "\nlink {}: certificate reload refused: {e}",
+                            l.cfg.name
+                        ));
+                    }
+                }
+            }
+        }
+        (ok, msg)
+    }
+}
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Configuration (policy, TLS files, addresses): exit 64.
+    #[error("{0}")]
+    Config(String),
+    /// Run-time resource (bind, audit log): exit 1.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// A running proxy.
+pub struct Proxy {
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    /// Bound listen address of each link, in configuration order.
+    pub listen_addrs: Vec<SocketAddr>,
+    /// Bound admin address, if any.
+    pub admin_addr: Option<SocketAddr>,
+    tracker: TaskTracker,
+    accept_tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Loads everything, binds the listeners and starts accepting. Must be
+    /// called inside a tokio runtime.
+    pub async fn start(cfg: &Config, admin_token: Option<String>) -> Result<Proxy, StartError> {
+        crate::admin::init_metrics();
+        let policy = PolicyStore::open(&cfg.policy)
+            .map_err(|r| StartError::Config(format!("policy {}:\n{r}", cfg.policy)))?;
+        for w in &policy.current().warnings {
+            tracing::warn!("{w}");
+        }
+        let audit = match &cfg.audit {
+            Some((path, mode)) => {
+                let (log, opened) =
+                    AuditLog::open(path, *mode).map_err(|e| StartError::Runtime(e.to_string()))?;
+                if opened.truncated > 0 {
+                    tracing::warn!(
+                        path,
+                        bytes = opened.truncated,
+                        "audit log had a torn last record: cut off and recorded"
+                    );
+                }
+                Some(Arc::new(log))
+            }
+            None => {
+                tracing::warn!("no audit log configured: decisions are counted but not audited");
+                None
+            }
+        };
+        let mut links = Vec::new();
+        let mut listeners = Vec::new();
+        for l in &cfg.links {
+            let tls = LinkTls::load(l.switch_tls.as_ref(), l.nlets_tls.as_ref())
+                .map_err(|e| StartError::Config(format!("link {}: {e}", l.name)))?;
+            let listener = TcpListener::bind(&l.listen).await.map_err(|e| {
+                StartError::Runtime(format!("link {}: bind {}: {e}", l.name, l.listen))
+            })?;
+            listeners.push(listener);
+            links.push(Arc::new(Link {
+                cfg: l.clone(),
+                tls,
+                sem: Arc::new(Semaphore::new(cfg.limits.max_sessions)),
+                backoff: Mutex::new(Backoff {
+                    failures: 0,
+                    until: None,
+                }),
+            }));
+        }
+        let shared = Arc::new(Shared {
+            policy,
+            audit,
+            msg_limits: crate::message::Limits {
+                max_text: cfg.limits.max_message,
+                ..crate::message::Limits::default()
+            },
+            limits: cfg.limits.clone(),
+            drain: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+            draining: AtomicBool::new(false),
+            sessions: AtomicUsize::new(0),
+            links,
+            stop_request: CancellationToken::new(),
+            reload_lock: Mutex::new(()),
+        });
+        let p = shared.policy.current();
+        m::policy_in_force(None, &p);
+        if let Some(a) = &shared.audit {
+            let _ = a.append(&Event::Lifecycle { what: "start" });
+            let _ = a.append(&Event::PolicyLoad {
+                result: "applied",
+                policy: p.version.clone(),
+                attempted: None,
+                source: p.source.clone(),
+                trigger: "startup".into(),
+                errors: 0,
+            });
+            gauge!(m::AUDIT_HEALTHY).set(1.0);
+        }
+        gauge!(m::READY).set(1.0);
+        let admin_addr = match cfg.admin {
+            Some(addr) => Some(
+                crate::admin::start(addr, shared.clone(), admin_token)
+                    .await
+                    .map_err(|e| StartError::Runtime(format!("admin {addr}: {e}")))?,
+            ),
+            None => None,
+        };
+        let tracker = TaskTracker::new();
+        let mut listen_addrs = Vec::new();
+        let mut accept_tasks = Vec::new();
+        for (listener, link) in listeners.into_iter().zip(shared.links.iter().cloned()) {
+            let addr = listener
+                .local_addr()
+                .map_err(|e| StartError::Runtime(e.to_string()))?;
+            tracing::info!(link = %link.cfg.name, listen = %addr, upstream = %link.cfg.upstream, framing = %link.cfg.framing,
+                switch_tls = link.cfg.switch_tls.is_some(), nlets_tls = link.cfg.nlets_tls.is_some(), "link ready");
+            listen_addrs.push(addr);
+            accept_tasks.push(tokio::spawn(accept_loop(
+                shared.clone(),
+                link,
+                listener,
+                tracker.clone(),
+            )));
+        }
+        tracing::info!(policy = %p.short_version(), audit = shared.audit.as_ref().map(|a| a.path().to_string()).unwrap_or_default(), "origuard serving");
+        Ok(Proxy {
+            shared,
+            listen_addrs,
+            admin_addr,
+            tracker,
+            accept_tasks,
+        })
+    }
+
+    /// Stops accepting, lets sessions finish at a message boundary for up to
+    /// the drain timeout, then closes what is left and the audit log.
+    pub async fn shutdown(self) -> Result<(), String> {
+        let s = &self.shared;
+        s.draining.store(true, Ordering::SeqCst);
+        gauge!(m::READY).set(0.0);
+        tracing::info!(sessions = s.sessions.load(Ordering::SeqCst), drain = ?s.limits.drain_timeout, "draining");
+        s.drain.cancel();
+        for t in &self.accept_tasks {
+            t.abort();
+        }
+        self.tracker.close();
+        if tokio::time::timeout(s.limits.drain_timeout, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = s.sessions.load(Ordering::SeqCst),
+                "drain time is up: closing the remaining sessions"
+            );
+            s.hard_stop.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+        }
+        if let Some(a) = &s.audit {
+            let _ = a.append(&Event::Lifecycle { what: "stop" });
+            a.close().map_err(|e| e.to_string())?;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    link: Arc<Link>,
+    listener: TcpListener,
+    tracker: TaskTracker,
+) {
+    let mut delay = Duration::from_millis(10);
+    loop {
+        // The cap pushes back on accepting, not after it.
+        let permit = tokio::select! {
+            p = link.sem.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = shared.drain.cancelled() => return,
+        };
+        let (sock, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => { delay = Duration::from_millis(10); x }
+                Err(e) => {
+                    // Out of file descriptors and similar: back off, keep serving.
+                    tracing::warn!(link = %link.cfg.name, error = %e, "accept failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+            _ = shared.drain.cancelled() => return,
+        };
+        let _ = sock.set_nodelay(true);
+        let (shared, link) = (shared.clone(), link.clone());
+        tracker.spawn(async move {
+            let _permit = permit;
+            let hard = shared.hard_stop.clone();
+            tokio::select! {
+                _ = session_task(shared, link, sock, peer) => {}
+                _ = hard.cancelled() => {}
+            }
+        });
+    }
+}
+
+struct SessionGauge {
+    shared: Arc<Shared>,
+    link: String,
+}
+
+impl Drop for SessionGauge {
+    fn drop(&mut self) {
+        self.shared.sessions.fetch_sub(1, Ordering::SeqCst);
+        gauge!(m::SESSIONS_ACTIVE, "link" => self.link.clone()).decrement(1.0);
+    }
+}
+
+async fn session_task(shared: Arc<Shared>, link: Arc<Link>, sock: TcpStream, peer: SocketAddr) {
+    let name = link.cfg.name.clone();
+    shared.sessions.fetch_add(1, Ordering::SeqCst);
+    gauge!(m::SESSIONS_ACTIVE, "link" => name.clone()).increment(1.0);
+    let _g = SessionGauge {
+        shared: shared.clone(),
+        link: name.clone(),
+    };
+    let refuse = |reason: &'static str| {
+        counter!(m::REFUSED, "link" => name.clone(), "reason" => reason).increment(1)
+    };
+    // Switch side: TLS if configured, within the handshake deadline.
+    let switch: Box<dyn Io> = match link.tls.acceptor() {
+        Some(acc) => {
+            match tokio::time::timeout(shared.limits.handshake_timeout, acc.accept(sock)).await {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => {
+                    tracing::warn!(link = %name, %peer, error = %e, "switch TLS handshake failed");
+                    refuse("tls_handshake");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(link = %name, %peer, "switch TLS handshake timed out");
+                    refuse("tls_timeout");
+                    return;
+                }
+            }
+        }
+        None => Box::new(sock),
+    };
+    // Upstream: honour the backoff after failures.
+    {
+        let b = link.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        if b.until.is_some_and(|u| Instant::now() < u) {
+            drop(b);
+            refuse("upstream_backoff");
+            return;
+        }
+    }
+    let nlets = match connect_upstream(&shared, &link).await {
+        Ok(s) => {
+            let mut b = link.backoff.lock().unwrap_or_else(|e| e.into_inner());
+            b.failures = 0;
+            b.until = None;
+            s
+        }
+        Err((reason, e)) => {
+            counter!(m::UPSTREAM_FAILURES, "link" => name.clone(), "reason" => reason).increment(1);
+            let mut b = link.backoff.lock().unwrap_or_else(|e| e.into_inner());
+            b.failures = b.failures.saturating_add(1);
+            let wait = BACKOFF_MIN
+                .saturating_mul(1 << b.failures.min(10).saturating_sub(1))
+                .min(BACKOFF_MAX);
+            b.until = Some(Instant::now() + wait);
+            tracing::warn!(link = %name, upstream = %link.cfg.upstream, error = %e, retry_after = ?wait, "upstream unreachable: closing the switch connection");
+            return;
+        }
+    };
+    tracing::debug!(link = %name, %peer, "session open");
+    let end = session::run(shared.clone(), link.clone(), switch, nlets).await;
+    counter!(m::SESSIONS, "link" => name.clone(), "end" => end.name()).increment(1);
+    if matches!(
+        end,
+        End::FrameError | End::MessageTimeout | End::WriteFailed
+    ) {
+        tracing::info!(link = %name, %peer, end = end.name(), "session closed");
+    } else {
+        tracing::debug!(link = %name, %peer, end = end.name(), "session closed");
+    }
+}
+
+async fn connect_upstream(
+    shared: &Shared,
+    link: &Link,
+) -> Result<Box<dyn Io>, (&'static str, String)> {
+    let t = shared.limits.connect_timeout;
+    let tcp = match tokio::time::timeout(t, TcpStream::connect(&link.cfg.upstream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(("connect", e.to_string())),
+        Err(_) => return Err(("connect_timeout", "timed out".into())),
+    };
+    let _ = tcp.set_nodelay(true);
+    match link.tls.connector() {
+        Some((c, name)) => {
+            match tokio::time::timeout(shared.limits.handshake_timeout, c.connect(name, tcp)).await
+            {
+                Ok(Ok(s)) => Ok(Box::new(s)),
+                Ok(Err(e)) => Err(("tls_handshake", e.to_string())),
+                Err(_) => Err(("tls_timeout", "TLS handshake timed out".into())),
+            }
+        }
+        None => Ok(Box::new(tcp)),
+    }
+}

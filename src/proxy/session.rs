@@ -1,0 +1,346 @@
+//! One session: the switch's connection and our connection to Nlets, two
+//! readers that decide every message, two writers that forward them.
+//!
+//! ```text
+//!  switch ──read──▶ [decide outbound] ──queue──▶ write ──▶ Nlets
+//!  switch ◀──write── queue ◀── [decide inbound] ◀──read── Nlets
+//!                                   └─ decline replies ─▶ (Nlets queue)
+//! ```
+//!
+//! Queues are bounded (`limits.queue` messages per direction), so a slow
+//! reader on one side stops us reading the other: memory stays bounded.
+//! A message's audit record is appended before it is queued, and the writer
+//! waits until that record is durable before writing (group commit keeps
+//! this pipelined). The policy is read once per message from the store, so a
+//! reload applies to the next message of every live session.
+
+use super::{Link, Shared};
+use crate::audit::record::{DecisionRecord, Event};
+use crate::audit::writer::SyncMode;
+use crate::decision::{decide, Category, Decision, Outcome};
+use crate::framing::FrameCodec;
+use crate::metrics as m;
+use crate::policy::explain::Direction;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use metrics::{counter, histogram};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+/// A byte stream (TCP or TLS).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// I/O buffer size for reads (the proxy-bench lesson: small buffers cost).
+const READ_BUFFER: usize = 64 * 1024;
+
+/// A message on its way to a writer.
+struct Out {
+    bytes: Bytes,
+    /// Audit record that must be durable first.
+    seq: Option<u64>,
+    /// When the message was fully received.
+    received: Instant,
+}
+
+/// How a session ended (metrics label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The switch closed its connection.
+    SwitchClosed,
+    /// Nlets closed its connection.
+    NletsClosed,
+    /// A framing error (oversized, malformed, truncated) on one side.
+    FrameError,
+    /// A message started but did not complete in time.
+    MessageTimeout,
+    /// No traffic for the idle timeout.
+    Idle,
+    /// Shutdown asked the session to finish.
+    Drained,
+    /// A peer stopped accepting data (write failed or timed out).
+    WriteFailed,
+    /// Read error.
+    ReadError,
+}
+
+impl End {
+    /// Label.
+    pub fn name(self) -> &'static str {
+        match self {
+            End::SwitchClosed => "switch_closed",
+            End::NletsClosed => "nlets_closed",
+            End::FrameError => "frame_error",
+            End::MessageTimeout => "message_timeout",
+            End::Idle => "idle",
+            End::Drained => "drained",
+            End::WriteFailed => "write_failed",
+            End::ReadError => "read_error",
+        }
+    }
+}
+
+fn now_ms(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64
+}
+
+struct Ctx {
+    shared: Arc<Shared>,
+    link: Arc<Link>,
+    stop: CancellationToken,
+    epoch: Instant,
+    activity: AtomicU64,
+}
+
+/// Runs a session until one side closes (or shutdown), flushing what was
+/// already decided.
+pub async fn run(
+    shared: Arc<Shared>,
+    link: Arc<Link>,
+    switch: Box<dyn Io>,
+    nlets: Box<dyn Io>,
+) -> End {
+    let (sr, sw) = tokio::io::split(switch);
+    let (nr, nw) = tokio::io::split(nlets);
+    let q = shared.limits.queue;
+    let (to_nlets, to_nlets_rx) = mpsc::channel::<Out>(q);
+    let (to_switch, to_switch_rx) = mpsc::channel::<Out>(q);
+    let ctx = Arc::new(Ctx {
+        stop: shared.drain.child_token(),
+        shared,
+        link,
+        epoch: Instant::now(),
+        activity: AtomicU64::new(0),
+    });
+    let out_reader = {
+        let ctx = ctx.clone();
+        let fwd = to_nlets.clone();
+        let rep = to_nlets.clone();
+        async move {
+            let e = reader(&ctx, Direction::Outbound, sr, fwd, rep).await;
+            ctx.stop.cancel();
+            e
+        }
+    };
+    let in_reader = {
+        let ctx = ctx.clone();
+        async move {
+            let e = reader(&ctx, Direction::Inbound, nr, to_switch, to_nlets).await;
+            ctx.stop.cancel();
+            e
+        }
+    };
+    let (e_out, e_in, w_n, w_s) = tokio::join!(
+        out_reader,
+        in_reader,
+        writer(&ctx, to_nlets_rx, nw),
+        writer(&ctx, to_switch_rx, sw)
+    );
+    // The first real cause wins; "stopped" readers only followed it.
+    for e in [w_n, w_s, Some(e_out), Some(e_in)].into_iter().flatten() {
+        if e != End::Drained {
+            return e;
+        }
+    }
+    End::Drained
+}
+
+async fn reader<R: AsyncRead + Unpin>(
+    ctx: &Ctx,
+    dir: Direction,
+    rd: R,
+    forward: mpsc::Sender<Out>,
+    replies: mpsc::Sender<Out>,
+) -> End {
+    let lim = &ctx.shared.limits;
+    let codec = FrameCodec::new(ctx.link.cfg.framing, lim.max_message);
+    let mut framed = FramedRead::with_capacity(rd, codec, READ_BUFFER);
+    let closed = match dir {
+        Direction::Outbound => End::SwitchClosed,
+        Direction::Inbound => End::NletsClosed,
+    };
+    loop {
+        let mid_message = !framed.read_buffer().is_empty();
+        let deadline = if mid_message {
+            lim.message_timeout
+        } else {
+            lim.idle_timeout
+        };
+        let next = tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => return End::Drained,
+            r = tokio::time::timeout(deadline, framed.next()) => r,
+        };
+        let raw = match next {
+            Err(_) if mid_message => {
+                counter!(m::FRAME_ERRORS, "direction" => dir.name(), "reason" => "message_timeout")
+                    .increment(1);
+                return End::MessageTimeout;
+            }
+            Err(_) => {
+                let idle_for =
+                    now_ms(ctx.epoch).saturating_sub(ctx.activity.load(Ordering::Relaxed));
+                if Duration::from_millis(idle_for) >= lim.idle_timeout {
+                    return End::Idle;
+                }
+                continue;
+            }
+            Ok(None) => return closed,
+            Ok(Some(Err(crate::framing::FrameError::Io(e)))) => {
+                tracing::debug!(link = %ctx.link.cfg.name, direction = dir.name(), error = %e, "read error");
+                return End::ReadError;
+            }
+            Ok(Some(Err(e))) => {
+                counter!(m::FRAME_ERRORS, "direction" => dir.name(), "reason" => e.reason())
+                    .increment(1);
+                tracing::warn!(link = %ctx.link.cfg.name, direction = dir.name(), error = %e, "framing error: closing session");
+                return End::FrameError;
+            }
+            Ok(Some(Ok(raw))) => raw,
+        };
+        ctx.activity.store(now_ms(ctx.epoch), Ordering::Relaxed);
+        let t0 = Instant::now();
+        let policy = ctx.shared.policy.current();
+        let d = decide(dir, raw, &policy, &ctx.shared.msg_limits);
+        m::record_decision(&d, dir, &policy, t0.elapsed().as_secs_f64());
+        let seq = match audit(ctx, &d, dir, &policy) {
+            Ok(seq) => seq,
+            Err(()) => continue,
+        };
+        let sent = match d.outcome {
+            Outcome::Forward(bytes) => {
+                forward
+                    .send(Out {
+                        bytes,
+                        seq,
+                        received: t0,
+                    })
+                    .await
+            }
+            Outcome::Deny { reply: Some(bytes) } => {
+                replies
+                    .send(Out {
+                        bytes,
+                        seq,
+                        received: t0,
+                    })
+                    .await
+            }
+            _ => Ok(()),
+        };
+        if sent.is_err() {
+            return End::WriteFailed;
+        }
+    }
+}
+
+/// Appends the decision's audit record. `Ok(Some(seq))`: the writer must
+/// wait for it to be durable. `Err(())`: the record could not be written and
+/// the message must not be forwarded (restricted traffic stops when the audit
+/// log fails; unrestricted pass-through continues, counted).
+fn audit(
+    ctx: &Ctx,
+    d: &Decision,
+    dir: Direction,
+    policy: &crate::policy::Policy,
+) -> Result<Option<u64>, ()> {
+    let Some(log) = &ctx.shared.audit else {
+        return Ok(None);
+    };
+    let rec = Event::Decision(Box::new(DecisionRecord::of(
+        d,
+        dir,
+        policy,
+        Some(&ctx.link.cfg.name),
+    )));
+    match log.append(&rec) {
+        Ok(seq) => {
+            counter!(m::AUDIT_RECORDS).increment(1);
+            Ok((log.mode() != SyncMode::None).then_some(seq))
+        }
+        Err(e) => {
+            counter!(m::AUDIT_ERRORS).increment(1);
+            metrics::gauge!(m::AUDIT_HEALTHY).set(0.0);
+            let restricted = d.category != Category::Passed
+                || d.verdict.is_some_and(|v| v.action.restricts())
+                || d.counterparty.is_none();
+            tracing::error!(error = %e, restricted, "AUDIT LOG FAILED: restricted traffic is not forwarded");
+            if restricted {
+                counter!(m::DROPS, "direction" => dir.name(), "reason" => "audit_failed", "detail" => "").increment(1);
+                Err(())
+            } else {
+                Ok(None)
+            }
+        }
+    }
+}
+
+async fn writer<W: AsyncWrite + Unpin>(
+    ctx: &Ctx,
+    mut rx: mpsc::Receiver<Out>,
+    mut w: W,
+) -> Option<End> {
+    let mut durable = ctx.shared.audit.as_ref().map(|a| a.durable());
+    let framing = ctx.link.cfg.framing;
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
+    let write_timeout = ctx.shared.limits.message_timeout;
+    let mut result = None;
+    while let Some(out) = rx.recv().await {
+        if let (Some(seq), Some(rx)) = (out.seq, durable.as_mut()) {
+            // Wait until the record is on disk; give up if the log fails.
+            loop {
+                if *rx.borrow_and_update() > seq {
+                    break;
+                }
+                if let Some(log) = &ctx.shared.audit {
+                    if !log.healthy() {
+                        result = Some(End::WriteFailed);
+                        break;
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    result = Some(End::WriteFailed);
+                    break;
+                }
+            }
+            if result.is_some() {
+                break;
+            }
+        }
+        buf.clear();
+        if crate::framing::encode_into(framing, &out.bytes, &mut buf).is_err() {
+            // A redacted or reply message that cannot be framed (cannot
+            // happen for stx-etx input, which had no STX/ETX): not sent.
+            counter!(m::DROPS, "direction" => "any", "reason" => "unframeable", "detail" => "")
+                .increment(1);
+            continue;
+        }
+        let wrote = tokio::time::timeout(write_timeout, async {
+            w.write_all(&buf).await?;
+            if rx.is_empty() {
+                w.flush().await?;
+            }
+            Ok::<(), std::io::Error>(())
+        })
+        .await;
+        match wrote {
+            Ok(Ok(())) => {
+                histogram!(m::FORWARD_SECONDS).record(out.received.elapsed().as_secs_f64())
+            }
+            _ => {
+                result = Some(End::WriteFailed);
+                break;
+            }
+        }
+    }
+    // Tell the readers nothing more can be sent, then close our side.
+    ctx.stop.cancel();
+    drop(rx);
+    let _ = tokio::time::timeout(Duration::from_secs(1), w.shutdown()).await;
+    result
+}

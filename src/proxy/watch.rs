@@ -1,0 +1,100 @@
+//! Reload triggers: `SIGHUP`, changes to the policy file or its list files
+//! (the directory is watched, since editors and configuration management
+//! replace files rather than write them in place), and stop signals.
+
+use super::Shared;
+use notify::{RecursiveMode, Watcher};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Quiet time after the last file event before reloading (editors write
+/// several events per save).
+const DEBOUNCE: Duration = Duration::from_millis(250);
+
+fn canonical(p: &str) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p))
+}
+
+/// The files whose change should trigger a reload.
+fn watched_files(shared: &Shared) -> HashSet<PathBuf> {
+    let p = shared.policy.current();
+    let mut set: HashSet<PathBuf> = p.entries.iter().map(|e| canonical(&e.file)).collect();
+    set.insert(canonical(shared.policy.path()));
+    set
+}
+
+/// Watches the policy directory and reloads on relevant changes. Returns the
+/// watcher, which must be kept alive.
+pub fn watch_policy(shared: Arc<Shared>) -> notify::Result<notify::RecommendedWatcher> {
+    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let dir = canonical(shared.policy.path())
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let files = Arc::new(std::sync::Mutex::new(watched_files(&shared)));
+    let files_cb = files.clone();
+    let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if let Ok(ev) = ev {
+            if ev.kind.is_access() {
+                return;
+            }
+            let set = files_cb.lock().unwrap_or_else(|e| e.into_inner());
+            if ev
+                .paths
+                .iter()
+                .any(|p| set.contains(&canonical(&p.to_string_lossy())) || set.contains(p))
+            {
+                let _ = tx.try_send(());
+            }
+        }
+    })?;
+    w.watch(&dir, RecursiveMode::Recursive)?;
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            // Debounce: wait for quiet.
+            loop {
+                match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            let sh = shared.clone();
+            let _ = tokio::task::spawn_blocking(move || sh.reload("file_watch", false)).await;
+            *files.lock().unwrap_or_else(|e| e.into_inner()) = watched_files(&shared);
+        }
+    });
+    Ok(w)
+}
+
+/// Handles SIGHUP (reload policy and certificates) until a stop signal
+/// (SIGTERM, SIGINT) or an admin stop request; then returns.
+pub async fn signals(shared: Arc<Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut hup, mut term, mut int) = match (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(h), Ok(t), Ok(i)) => (h, t, i),
+        _ => {
+            tracing::error!("cannot install signal handlers; stop with the admin endpoint");
+            shared.stop_request.cancelled().await;
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let sh = shared.clone();
+                let _ = tokio::task::spawn_blocking(move || sh.reload("sighup", true)).await;
+            }
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return; }
+            _ = shared.stop_request.cancelled() => { tracing::info!("stop requested"); return; }
+        }
+    }
+}

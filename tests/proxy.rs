@@ -1,0 +1,376 @@
+//! The inline proxy over loopback: pass-through byte identity, redaction,
+//! deny with replies, live reload on an open session, refused reload,
+//! framing errors isolated to their session, partial messages never
+//! forwarded, drain, metrics.
+
+mod common;
+use common::*;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+const SHORT: Duration = Duration::from_millis(400);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pass_through_is_byte_identical_both_ways() {
+    let h = start(&example_policy(), |_| {}).await;
+    let (sw, nl) = h.pair().await;
+    let (swr, mut sww) = sw.into_split();
+    let (nlr, mut nlw) = nl.into_split();
+    let (mut swr, mut nlr) = (Rx::new(swr), Rx::new(nlr));
+    // Outbound: responses to an unlisted agency, legacy and XML with a photo.
+    for name in [
+        "xml/dr_photo.xml",
+        "legacy/dr_output.txt",
+        "xml/kr_photo.xml",
+    ] {
+        let m = fixture(name);
+        send(&mut sww, &m).await;
+        assert_eq!(nlr.next(DEADLINE).await.unwrap(), m, "{name}");
+    }
+    // Inbound: queries from an unlisted agency.
+    for name in ["legacy/dq_output.txt", "xml/dq.xml", "legacy/er_output.txt"] {
+        let m = fixture(name);
+        send(&mut nlw, &m).await;
+        assert_eq!(swr.next(DEADLINE).await.unwrap(), m, "{name}");
+    }
+    // Order is preserved per direction under a burst.
+    for i in 0..200 {
+        send(
+            &mut sww,
+            format!("DR.COOLN0000.AZNLETS20.TXT\r\nSEQ/{i:05}").as_bytes(),
+        )
+        .await;
+    }
+    for i in 0..200 {
+        let m = nlr.next(DEADLINE).await.unwrap();
+        assert!(m.ends_with(format!("SEQ/{i:05}").as_bytes()));
+    }
+    h.proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redaction_and_deny_with_replies() {
+    let h = start(&example_policy(), |_| {}).await;
+    let (sw, nl) = h.pair().await;
+    let (swr, mut sww) = sw.into_split();
+    let (nlr, mut nlw) = nl.into_split();
+    let (mut swr, mut nlr) = (Rx::new(swr), Rx::new(nlr));
+    // Outbound DR to a redact-listed agency: photo and POB removed.
+    let dr = String::from_utf8(fixture("xml/dr_photo.xml").to_vec())
+        .unwrap()
+        .replace(">AZNLETS20<", ">VADEADX00<");
+    send(&mut sww, dr.as_bytes()).await;
+    let got = nlr.next(DEADLINE).await.unwrap();
+    let s = std::str::from_utf8(&got).unwrap();
+    assert!(
+        !s.contains("BinaryBase64Object") && !s.contains("POB/") && !s.contains("EXAMPLE CITY")
+    );
+    assert!(s.contains("<![CDATA[A0TRM0042]]>") && s.contains(">VADEADX00<"));
+    // Outbound DR to ICE: replaced by a decline.
+    send(&mut sww, &fixture("xml/dr_photo_to_ice.xml")).await;
+    let got = nlr.next(DEADLINE).await.unwrap();
+    let s = std::str::from_utf8(&got).unwrap();
+    assert!(
+        s.contains("REQUEST DECLINED")
+            && !s.contains("BinaryBase64Object")
+            && s.contains("ICE0000001")
+    );
+    // Inbound DQ from ICE: never reaches the switch; the decline goes back to Nlets.
+    send(&mut nlw, &fixture("legacy/dq_from_ice.txt")).await;
+    let reply = nlr.next(DEADLINE).await.unwrap();
+    assert!(
+        reply.starts_with(b"DR.COOLN0000.VTICE0900.*ICE0000001.TXT\r\n"),
+        "{reply:?}"
+    );
+    assert!(
+        swr.next(SHORT).await.is_none(),
+        "denied query reached the switch"
+    );
+    let audit = h.audit_path();
+    h.proxy.shutdown().await.unwrap();
+    // Every decision was audited and the chain verifies.
+    let log = std::fs::read(audit).unwrap();
+    let v = origuard::audit::verify::verify(&log).unwrap();
+    let text = String::from_utf8(log).unwrap();
+    assert_eq!(text.matches("\"kind\":\"decision\"").count(), 3);
+    assert!(v.count >= 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_changes_the_next_decision_on_an_open_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let pol = dir.path().join("p.toml");
+    let base = "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE0900\"]\n";
+    std::fs::write(&pol, base).unwrap();
+    let h = start(pol.to_str().unwrap(), |c| c.watch_policy = false).await;
+    let (sw, nl) = h.pair().await;
+    let (_swr, mut sww) = sw.into_split();
+    let (nlr, _nlw) = nl.into_split();
+    let mut nlr = Rx::new(nlr);
+    let dr = fixture("legacy/dr_input.txt");
+    send(&mut sww, &dr).await;
+    assert_eq!(nlr.next(DEADLINE).await.unwrap(), dr);
+    // Deny the requester and reload: the same open session now gets a decline.
+    std::fs::write(
+        &pol,
+        base.replace("[\"VTICE0900\"]", "[\"VTICE0900\", \"AZNLETS20\"]"),
+    )
+    .unwrap();
+    let (ok, msg) = h.proxy.shared.reload("test", false);
+    assert!(ok, "{msg}");
+    send(&mut sww, &dr).await;
+    let got = nlr.next(DEADLINE).await.unwrap();
+    assert!(
+        got.starts_with(b"DR.COOLN0000.AZNLETS20.*A0TRM0042.TXT") && got.ends_with(b"INFORMATION"),
+        "{got:?}"
+    );
+    // A broken policy is refused; the running one stays.
+    let before = h.proxy.shared.policy.current().version.clone();
+    std::fs::write(
+        &pol,
+        "[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE09\"]\n",
+    )
+    .unwrap();
+    let (ok, msg) = h.proxy.shared.reload("test", false);
+    assert!(
+        !ok && msg.contains("refused") && msg.contains("7 characters"),
+        "{msg}"
+    );
+    assert_eq!(h.proxy.shared.policy.current().version, before);
+    send(&mut sww, &dr).await;
+    assert!(nlr
+        .next(DEADLINE)
+        .await
+        .unwrap()
+        .starts_with(b"DR.COOLN0000.AZNLETS20.*A0TRM0042.TXT\r\nREQUEST DECLINED"));
+    // Admin endpoint: token required; reload counted.
+    let admin = h.proxy.admin_addr.unwrap();
+    assert_eq!(http(admin, "POST", "/reload", None).await.0, 401);
+    assert_eq!(http(admin, "POST", "/reload", Some("wrong")).await.0, 401);
+    std::fs::write(&pol, base).unwrap();
+    let (code, body) = http(admin, "POST", "/reload", Some("test-token")).await;
+    assert_eq!(code, 200, "{body}");
+    send(&mut sww, &dr).await;
+    assert_eq!(nlr.next(DEADLINE).await.unwrap(), dr);
+    let (_, metrics) = h.get("/metrics").await;
+    assert!(
+        metric(
+            &metrics,
+            "origuard_policy_reloads_total",
+            &[("result", "refused")]
+        ) >= 1.0
+    );
+    let audit = h.audit_path();
+    h.proxy.shutdown().await.unwrap();
+    let log = std::fs::read_to_string(audit).unwrap();
+    assert!(log.contains("\"result\":\"refused\"") && log.contains("\"trigger\":\"admin\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_watch_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let pol = dir.path().join("p.toml");
+    let base = "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE0900\"]\n";
+    std::fs::write(&pol, base).unwrap();
+    let h = start(pol.to_str().unwrap(), |_| {}).await;
+    let _w = origuard::proxy::watch::watch_policy(h.proxy.shared.clone()).unwrap();
+    let v1 = h.proxy.shared.policy.current().version.clone();
+    // Replace the file the way editors and config management do: write a
+    // temporary file and rename it over the original.
+    let tmp = dir.path().join("p.toml.tmp");
+    std::fs::write(&tmp, base.replace("VTICE0900", "TXICE2000")).unwrap();
+    std::fs::rename(&tmp, &pol).unwrap();
+    let mut changed = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if h.proxy.shared.policy.current().version != v1 {
+            changed = true;
+            break;
+        }
+    }
+    assert!(changed, "file change did not reload the policy");
+    h.proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frame_closes_only_that_session() {
+    let h = start(&example_policy(), |c| c.limits.max_message = 1024).await;
+    let (a_sw, a_nl) = h.pair().await;
+    let (b_sw, b_nl) = h.pair().await;
+    let (a_swr, mut a_sww) = a_sw.into_split();
+    let mut a_swr = Rx::new(a_swr);
+    let mut a_nl = Rx::new(a_nl);
+    // Announce 1 MiB on session A.
+    a_sww.write_all(&(1u32 << 20).to_be_bytes()).await.unwrap();
+    a_sww
+        .write_all(b"DR.COOLN0000.AZNLETS20.TXT\r\n")
+        .await
+        .unwrap();
+    assert!(a_swr.closed(DEADLINE).await, "session A not closed");
+    assert!(a_nl.closed(DEADLINE).await);
+    // Session B is unaffected.
+    let (b_swr, mut b_sww) = b_sw.into_split();
+    let _ = b_swr;
+    let mut b_nl = Rx::new(b_nl);
+    let dr = fixture("legacy/dr_input.txt");
+    send(&mut b_sww, &dr).await;
+    assert_eq!(b_nl.next(DEADLINE).await.unwrap(), dr);
+    let (_, metrics) = h.get("/metrics").await;
+    assert!(
+        metric(
+            &metrics,
+            "origuard_frame_errors_total",
+            &[("reason", "frame_oversized")]
+        ) >= 1.0
+    );
+    h.proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_reset_mid_message_forwards_nothing_partial() {
+    let h = start(&example_policy(), |_| {}).await;
+    let (sw, nl) = h.pair().await;
+    let mut swr = Rx::new(sw);
+    let dq = fixture("xml/dq.xml");
+    let framed = origuard::framing::encode(origuard::framing::Framing::Len4, &dq).unwrap();
+    let std_nl = nl.into_std().unwrap();
+    std_nl.set_nonblocking(false).unwrap();
+    {
+        use std::io::Write;
+        let mut s = &std_nl;
+        s.write_all(&framed[..framed.len() / 2]).unwrap();
+        s.flush().unwrap();
+    }
+    // Close with the proxy's half message in flight: the proxy sees EOF
+    // inside a frame (truncated), and must forward nothing of it.
+    drop(std_nl);
+    assert!(
+        swr.closed(DEADLINE).await,
+        "switch side not closed after upstream reset"
+    );
+    assert!(swr.next(SHORT).await.is_none());
+    h.proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_message_then_close_is_not_forwarded() {
+    let h = start(&example_policy(), |_| {}).await;
+    let (sw, nl) = h.pair().await;
+    let (swr, mut sww) = sw.into_split();
+    drop(swr);
+    let mut nlr = Rx::new(nl);
+    let dr = fixture("legacy/dr_input.txt");
+    send(&mut sww, &dr).await;
+    let framed = origuard::framing::encode(origuard::framing::Framing::Len4, &dr).unwrap();
+    sww.write_all(&framed[..framed.len() - 5]).await.unwrap();
+    sww.shutdown().await.unwrap();
+    assert_eq!(nlr.next(DEADLINE).await.unwrap(), dr);
+    assert!(nlr.next(SHORT).await.is_none(), "partial message forwarded");
+    h.proxy.shutdown().await.unwrap();
+    let (frames, _) =
+        origuard::framing::split_all(origuard::framing::Framing::Len4, &framed, 1 << 20);
+    assert_eq!(frames.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_finishes_within_the_cap() {
+    let h = start(&example_policy(), |c| {
+        c.limits.drain_timeout = Duration::from_secs(1)
+    })
+    .await;
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        open.push(h.pair().await);
+    }
+    // One session whose Nlets side never reads while we push a lot.
+    let (sw, _nl_never_read) = h.pair().await;
+    let (_r, mut w) = sw.into_split();
+    let big = vec![b'A'; 60_000];
+    let mut msg = b"DR.COOLN0000.AZNLETS20.TXT\r\n".to_vec();
+    msg.extend_from_slice(&big);
+    let pusher = tokio::spawn(async move {
+        for _ in 0..2000 {
+            if tokio::time::timeout(Duration::from_secs(3), send(&mut w, &msg))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, _) = h.get("/ready").await;
+    assert_eq!(code, 200);
+    let t = std::time::Instant::now();
+    let shared = h.proxy.shared.clone();
+    h.proxy.shutdown().await.unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "drain took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(shared.sessions.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(shared.ready().is_err());
+    pusher.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_reflect_the_counts() {
+    let h = start(&example_policy(), |_| {}).await;
+    let (_, before) = h.get("/metrics").await;
+    let base = |t: &str, cat: &str| {
+        metric(
+            t,
+            "origuard_messages_total",
+            &[("direction", "outbound"), ("category", cat)],
+        )
+    };
+    let (p0, r0, d0) = (
+        base(&before, "passed"),
+        base(&before, "redacted"),
+        base(&before, "denied"),
+    );
+    let (sw, nl) = h.pair().await;
+    let (_swr, mut sww) = sw.into_split();
+    let mut nlr = Rx::new(nl);
+    for _ in 0..3 {
+        send(&mut sww, &fixture("legacy/dr_input.txt")).await;
+        nlr.next(DEADLINE).await.unwrap();
+    }
+    let red = String::from_utf8(fixture("legacy/dr_input.txt").to_vec())
+        .unwrap()
+        .replace("AZNLETS20", "VADEADX00");
+    send(&mut sww, red.as_bytes()).await;
+    nlr.next(DEADLINE).await.unwrap();
+    send(&mut sww, &fixture("xml/dr_photo_to_ice.xml")).await;
+    nlr.next(DEADLINE).await.unwrap();
+    let (code, after) = h.get("/metrics").await;
+    assert_eq!(code, 200);
+    assert!(base(&after, "passed") - p0 >= 3.0);
+    assert!(base(&after, "redacted") - r0 >= 1.0);
+    assert!(base(&after, "denied") - d0 >= 1.0);
+    assert!(after.contains("origuard_redactions_total{field=\"pob\"}"));
+    assert!(after.contains("origuard_decision_seconds_bucket"));
+    assert!(after.contains("list=\"federal_redact\""));
+    assert!(
+        !after.contains("VADEADX00") && !after.contains("VTICE0900"),
+        "raw ORI in metrics labels"
+    );
+    let (code, status) = h.get("/status").await;
+    assert_eq!(code, 200);
+    assert!(status.contains("\"healthy\":true"));
+    assert_eq!(h.get("/live").await.0, 200);
+    h.proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_unreachable_closes_and_backs_off() {
+    let h = start(&example_policy(), |_| {}).await;
+    let addr = h.proxy.listen_addrs[0];
+    drop(h.nlets);
+    let mut s = Rx::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+    assert!(s.closed(DEADLINE).await);
+    let (_, metrics) = http(h.proxy.admin_addr.unwrap(), "GET", "/metrics", None).await;
+    assert!(metric(&metrics, "origuard_upstream_failures_total", &[]) >= 1.0);
+    h.proxy.shutdown().await.unwrap();
+}
