@@ -95,6 +95,9 @@ pub struct ServeArgs {
     /// Quick start: file holding the admin token for POST /reload and /shutdown.
     #[arg(long)]
     pub admin_token_file: Option<String>,
+    /// Quick start: how long shutdown waits for sessions (e.g. "30s").
+    #[arg(long, default_value = "30s")]
+    pub drain_timeout: humantime::Duration,
     /// Log format: text or json (overrides the config file).
     #[arg(long)]
     pub log_format: Option<String>,

@@ -204,6 +204,7 @@ fn serve(a: ServeArgs) -> u8 {
                 admin,
             );
             c.admin_token_file = a.admin_token_file.clone();
+            c.limits.drain_timeout = *a.drain_timeout;
             c
         }
         _ => {
