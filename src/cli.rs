@@ -63,6 +63,25 @@ pub enum Command {
     Audit(AuditCommand),
     /// Run the proxy: from a config file, or one plaintext link from flags.
     Serve(ServeArgs),
+    /// Everything in one process over loopback: simulated Nlets and state
+    /// switch, the proxy with the example policy; prints what happened.
+    Demo {
+        /// How long to send traffic.
+        #[arg(long, default_value = "10s")]
+        duration: humantime::Duration,
+        /// Queries per second from the simulated Nlets.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// Directory for the audit log and metrics snapshot (default: a new temp dir).
+        #[arg(long)]
+        dir: Option<String>,
+        /// Seed for the synthetic traffic.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Policy file (default: deploy/policy/colorado.toml).
+        #[arg(long)]
+        policy: Option<String>,
+    },
 }
 
 /// `origuard serve` arguments.

@@ -12,6 +12,28 @@ pub const EX_USAGE: u8 = 64;
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Demo {
+            duration,
+            rate,
+            dir,
+            seed,
+            policy,
+        } => {
+            init_tracing(crate::config::LogFormat::Text, "warn");
+            match runtime() {
+                Ok(rt) => rt.block_on(crate::tools::demo::run(crate::tools::demo::DemoArgs {
+                    duration: *duration,
+                    rate,
+                    dir,
+                    seed,
+                    policy,
+                })),
+                Err(e) => {
+                    eprintln!("origuard demo: runtime: {e}");
+                    1
+                }
+            }
+        }
         Command::Filter {
             policy,
             direction,

@@ -1,0 +1,373 @@
+//! `origuard demo`: the whole system in one process over real loopback
+//! sockets — a simulated Nlets sending queries from several agencies (some on
+//! the example deny and redact lists), the proxy with the example policy,
+//! and a simulated state switch whose DMV answers every query it receives
+//! with the record, photo and place of birth. At the end it prints what
+//! happened, from the audit log, and checks on the Nlets side that no
+//! restricted agency received a photo or a place of birth.
+
+use super::gen::{Generator, Mix};
+use crate::audit::verify::verify;
+use crate::config::Config;
+use crate::framing::{encode, FrameCodec, Framing};
+use crate::message::fields::Catalogue;
+use crate::message::{parse, Format, Limits};
+use crate::proxy::Proxy;
+use futures_util::StreamExt;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::FramedRead;
+
+/// Demo options.
+pub struct DemoArgs {
+    /// How long traffic is sent.
+    pub duration: Duration,
+    /// Queries per second from the simulated Nlets.
+    pub rate: u32,
+    /// Where to keep the audit log and metrics snapshot.
+    pub dir: Option<String>,
+    /// Seed for the synthetic traffic.
+    pub seed: u64,
+    /// Policy file (default: the example policy).
+    pub policy: Option<String>,
+}
+
+#[derive(Default)]
+struct NletsSide {
+    queries_sent: AtomicU64,
+    received: AtomicU64,
+    declines: AtomicU64,
+    /// Protected fields that reached a restricted agency (must stay 0).
+    leaks: AtomicU64,
+    photos_to_unrestricted: AtomicU64,
+    stripped_to_restricted: AtomicU64,
+}
+
+const FRAMING: Framing = Framing::Len4;
+
+/// Runs the demo; returns the exit code.
+pub async fn run(a: DemoArgs) -> u8 {
+    let dir = match &a.dir {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::env::temp_dir().join(format!("origuard-demo-{}", std::process::id())),
+    };
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("origuard demo: {}: {e}", dir.display());
+        return 1;
+    }
+    let audit = dir.join("audit.jsonl");
+    let _ = std::fs::remove_file(&audit);
+    let policy = a
+        .policy
+        .clone()
+        .unwrap_or_else(crate::tools::example_policy_path);
+    let nlets = match TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("origuard demo: bind: {e}");
+            return 1;
+        }
+    };
+    let up = nlets
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let cfg = Config::quick(
+        "127.0.0.1:0",
+        &up,
+        &policy,
+        FRAMING,
+        Some((
+            audit.to_string_lossy().into_owned(),
+            crate::audit::writer::SyncMode::Batch,
+        )),
+        Some(([127, 0, 0, 1], 0).into()),
+    );
+    let proxy = match Proxy::start(&cfg, None).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("origuard demo: {e}");
+            return 1;
+        }
+    };
+    let p = proxy.shared.policy.current();
+    println!(
+        "origuard demo — policy {} ({}), {} s at {} queries/s",
+        p.short_version(),
+        policy,
+        a.duration.as_secs(),
+        a.rate
+    );
+    println!("  Nlets simulator  127.0.0.1 (upstream {up})");
+    println!("  origuard         {} (switch side)", proxy.listen_addrs[0]);
+    if let Some(ad) = proxy.admin_addr {
+        println!("  metrics          http://{ad}/metrics  (live while the demo runs)");
+    }
+    // The switch connects; Nlets accepts the proxy's upstream connection.
+    let switch = match TcpStream::connect(proxy.listen_addrs[0]).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("origuard demo: connect: {e}");
+            return 1;
+        }
+    };
+    let nl = match tokio::time::timeout(Duration::from_secs(5), nlets.accept()).await {
+        Ok(Ok((s, _))) => s,
+        _ => {
+            eprintln!("origuard demo: the proxy did not connect upstream");
+            return 1;
+        }
+    };
+    let _ = switch.set_nodelay(true);
+    let _ = nl.set_nodelay(true);
+    let stats = Arc::new(NletsSide::default());
+    let switch_task = tokio::spawn(switch_sim(switch, a.seed ^ 0x5eed));
+    let (nlr, nlw) = nl.into_split();
+    let reader = tokio::spawn(nlets_reader(nlr, stats.clone(), proxy.shared.clone()));
+    let sender = tokio::spawn(nlets_sender(nlw, stats.clone(), a.seed, a.rate, a.duration));
+    // Progress: a live line on a terminal, a line a second otherwise.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let t0 = Instant::now();
+    let mut last = 0;
+    while !sender.is_finished() {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let secs = t0.elapsed().as_secs();
+        if !tty && secs == last {
+            continue;
+        }
+        last = secs;
+        print!(
+            "{}  t={:>4.1}s  queries sent {:>6}  messages back at Nlets {:>6}  declines {:>5}  leaks {}   {}",
+            if tty { "\r" } else { "" },
+            t0.elapsed().as_secs_f64(),
+            stats.queries_sent.load(Ordering::Relaxed),
+            stats.received.load(Ordering::Relaxed),
+            stats.declines.load(Ordering::Relaxed),
+            stats.leaks.load(Ordering::Relaxed),
+            if tty { "" } else { "\n" }
+        );
+        let _ = std::io::stdout().flush();
+    }
+    if tty {
+        println!();
+    }
+    let _ = sender.await;
+    // Let in-flight responses arrive, then stop everything.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let metrics_file = dir.join("metrics.txt");
+    let _ = std::fs::write(&metrics_file, crate::admin::render_metrics());
+    let _ = proxy.shutdown().await;
+    switch_task.abort();
+    reader.abort();
+    report(&audit, &metrics_file, &stats)
+}
+
+/// The state switch + DMV: answers every query it receives.
+async fn switch_sim(sock: TcpStream, seed: u64) {
+    let (r, mut w) = sock.into_split();
+    let mut frames = FramedRead::new(r, FrameCodec::new(FRAMING, 1 << 24));
+    let mut g = Generator::new(seed, Mix::default());
+    let cat = Catalogue::builtin();
+    while let Some(Ok(q)) = frames.next().await {
+        let Ok(m) = parse(q, &cat, &Limits::default()) else {
+            continue;
+        };
+        let control = m.control.map(|c| c.to_string());
+        let resp = g.response(
+            m.mke.as_str(),
+            m.originating.as_str(),
+            control.as_deref(),
+            m.format == Format::Xml,
+        );
+        if let Ok(f) = encode(FRAMING, &resp) {
+            if w.write_all(&f).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Simulated Nlets: sends queries at a steady rate.
+async fn nlets_sender(
+    mut w: tokio::net::tcp::OwnedWriteHalf,
+    stats: Arc<NletsSide>,
+    seed: u64,
+    rate: u32,
+    dur: Duration,
+) {
+    let mut g = Generator::new(seed, Mix::default());
+    let start = tokio::time::Instant::now();
+    let gap = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let mut i: u32 = 0;
+    while start.elapsed() < dur {
+        let q = g.message(true);
+        if let Ok(f) = encode(FRAMING, &q) {
+            if w.write_all(&f).await.is_err() {
+                return;
+            }
+        }
+        stats.queries_sent.fetch_add(1, Ordering::Relaxed);
+        i += 1;
+        tokio::time::sleep_until(start + gap * i).await;
+    }
+}
+
+/// Simulated Nlets: receives responses and declines, and checks each one
+/// against the policy: nothing protected may reach a restricted agency.
+async fn nlets_reader(
+    r: tokio::net::tcp::OwnedReadHalf,
+    stats: Arc<NletsSide>,
+    shared: Arc<crate::proxy::Shared>,
+) {
+    let mut frames = FramedRead::new(r, FrameCodec::new(FRAMING, 1 << 24));
+    let cat = Catalogue::builtin();
+    while let Some(Ok(m)) = frames.next().await {
+        stats.received.fetch_add(1, Ordering::Relaxed);
+        let Ok(msg) = parse(m.clone(), &cat, &Limits::default()) else {
+            continue;
+        };
+        if memchr::memmem::find(&m, b"REQUEST DECLINED").is_some() {
+            stats.declines.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let Some(dest) = msg.dests.first() else {
+            continue;
+        };
+        let restricted = shared
+            .policy
+            .current()
+            .lookup(dest.as_bytes())
+            .action
+            .restricts();
+        if restricted && (msg.has_photo() || msg.has_pob()) {
+            stats.leaks.fetch_add(1, Ordering::Relaxed);
+        } else if restricted {
+            stats.stripped_to_restricted.fetch_add(1, Ordering::Relaxed);
+        } else if msg.has_photo() {
+            stats.photos_to_unrestricted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &NletsSide) -> u8 {
+    let data = std::fs::read(audit).unwrap_or_default();
+    let verified = verify(&data);
+    let mut table: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
+    let mut fields: BTreeMap<String, u64> = BTreeMap::new();
+    let mut cats: BTreeMap<String, u64> = BTreeMap::new();
+    for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["kind"] != "decision" {
+            continue;
+        }
+        let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+        let list = v["list"].as_str().unwrap_or("(no list)").to_string();
+        *table
+            .entry((s("direction"), list, s("mke"), s("category")))
+            .or_default() += 1;
+        *cats.entry(s("category")).or_default() += 1;
+        for f in v["fields_removed"].as_array().into_iter().flatten() {
+            *fields
+                .entry(f.as_str().unwrap_or("?").to_string())
+                .or_default() += 1;
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "\nWhat the proxy decided (from the audit log):");
+    let _ = writeln!(
+        out,
+        "  {:<9} {:<24} {:<4} {:<9} {:>7}",
+        "direction", "agency list", "key", "outcome", "count"
+    );
+    for ((dir, list, mke, cat), n) in &table {
+        let _ = writeln!(out, "  {dir:<9} {list:<24} {mke:<4} {cat:<9} {n:>7}");
+    }
+    let total: u64 = cats.values().sum();
+    let _ = writeln!(
+        out,
+        "  total {total} = passed {} + redacted {} + denied {} + dropped {}",
+        cats.get("passed").unwrap_or(&0),
+        cats.get("redacted").unwrap_or(&0),
+        cats.get("denied").unwrap_or(&0),
+        cats.get("dropped").unwrap_or(&0)
+    );
+    let _ = writeln!(
+        out,
+        "  fields removed: {}",
+        if fields.is_empty() {
+            "none".into()
+        } else {
+            fields
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    let leaks = stats.leaks.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "\nWhat arrived at Nlets (checked independently by the simulator):"
+    );
+    let _ = writeln!(
+        out,
+        "  responses with photos to unrestricted agencies   {}",
+        stats.photos_to_unrestricted.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "  responses to redact-listed agencies, stripped    {}",
+        stats.stripped_to_restricted.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "  decline replies                                  {}",
+        stats.declines.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "  photos or places of birth to restricted agencies {leaks}{}",
+        if leaks == 0 {
+            "  (none: good)"
+        } else {
+            "  LEAK"
+        }
+    );
+    let _ = writeln!(out, "\nAudit log:  {}", audit.display());
+    match &verified {
+        Ok(v) => {
+            let _ = writeln!(
+                out,
+                "            intact, {} records, head {}",
+                v.count, v.head
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "            BROKEN: {e}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "            check it: origuard audit verify {}",
+        audit.display()
+    );
+    let _ = writeln!(
+        out,
+        "Metrics:    {} (snapshot at the end of the run)",
+        metrics_file.display()
+    );
+    print!("{out}");
+    if leaks > 0 || verified.is_err() || total == 0 {
+        1
+    } else {
+        0
+    }
+}
