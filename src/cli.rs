@@ -82,6 +82,84 @@ pub enum Command {
         #[arg(long)]
         policy: Option<String>,
     },
+    /// Generate synthetic traffic (deterministic for a seed).
+    Gen {
+        /// Number of messages (per direction).
+        #[arg(long)]
+        count: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Framing of the output.
+        #[arg(long, default_value = "len4")]
+        framing: crate::framing::Framing,
+        /// Proportions: xml=70,photo=40,listed=30 (percent).
+        #[arg(long, default_value = "xml=70,photo=40,listed=30")]
+        mix: crate::tools::gen::Mix,
+        /// inbound (queries to the state), outbound (responses), or both
+        /// (writes OUT.inbound and OUT.outbound).
+        #[arg(long, default_value = "outbound")]
+        direction: String,
+        /// Output format: stream (framed bytes) or pcap (one synthetic TCP
+        /// connection to port 7101 carrying the stream).
+        #[arg(long, default_value = "stream")]
+        format: String,
+        /// Output file.
+        out: String,
+    },
+    /// Replay a capture through a proxy, playing both ends; report
+    /// throughput, latency percentiles and what went missing.
+    Bench(BenchCli),
+}
+
+/// `origuard bench` arguments.
+#[derive(Debug, clap::Args)]
+pub struct BenchCli {
+    /// Address to connect to as the state switch, or "self" for no proxy.
+    #[arg(long)]
+    pub target: String,
+    /// Address to listen on as Nlets (the proxy's upstream).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Capture: a framed stream or a pcap/pcapng file.
+    #[arg(long)]
+    pub capture: String,
+    /// Framing of the capture (auto, len4, stx-etx).
+    #[arg(long, default_value = "auto")]
+    pub capture_framing: InputFraming,
+    /// For pcaps: replay the flows sent to this TCP port.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Framing toward the proxy.
+    #[arg(long, default_value = "len4")]
+    pub framing: crate::framing::Framing,
+    /// outbound (we send as the switch) or inbound (we send as Nlets).
+    #[arg(long, default_value = "outbound")]
+    pub direction: Direction,
+    /// Messages per second over all connections, or "max".
+    #[arg(long, default_value = "max")]
+    pub rate: String,
+    /// Concurrent sessions.
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+    /// How long to send.
+    #[arg(long)]
+    pub duration: Option<humantime::Duration>,
+    /// How many messages to send (default: the capture once, or rate x duration).
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Predict each message's outcome with this policy (for origuard).
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// TLS on both ends, certificates from this directory (ca.pem, switch.pem/key, nlets.pem/key).
+    #[arg(long)]
+    pub tls: Option<String>,
+    /// Name to verify in the target's certificate.
+    #[arg(long, default_value = "localhost")]
+    pub tls_server_name: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `origuard serve` arguments.

@@ -2,6 +2,8 @@
 //! writers; `main.rs` only parses arguments and maps results to exit codes.
 
 pub mod audit_cmd;
+pub mod bench;
+pub mod capture;
 pub mod demo;
 pub mod filter;
 pub mod gen;

@@ -2,7 +2,7 @@
 //! process exit code (0 success, 1 the command's own failure, 2 input or
 //! framing error, 64 bad usage or configuration).
 
-use crate::cli::{AuditCommand, Cli, Command, PolicyCommand, ServeArgs};
+use crate::cli::{AuditCommand, BenchCli, Cli, Command, PolicyCommand, ServeArgs};
 use crate::tools::policy_cmd::{self, Outcome};
 
 /// Exit code for bad usage or configuration (BSD `EX_USAGE`).
@@ -12,6 +12,16 @@ pub const EX_USAGE: u8 = 64;
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Bench(b) => bench(b),
+        Command::Gen {
+            count,
+            seed,
+            framing,
+            mix,
+            direction,
+            format,
+            out,
+        } => gen(count, seed, framing, mix, &direction, &format, &out),
         Command::Demo {
             duration,
             rate,
@@ -249,6 +259,123 @@ fn serve(a: ServeArgs) -> u8 {
         Err(e) => {
             eprintln!("origuard serve: runtime: {e}");
             1
+        }
+    }
+}
+
+fn gen(
+    count: u64,
+    seed: u64,
+    framing: crate::framing::Framing,
+    mix: crate::tools::gen::Mix,
+    direction: &str,
+    format: &str,
+    out: &str,
+) -> u8 {
+    let dirs: Vec<(bool, String)> = match direction {
+        "inbound" => vec![(true, out.to_string())],
+        "outbound" => vec![(false, out.to_string())],
+        "both" => vec![
+            (true, format!("{out}.inbound")),
+            (false, format!("{out}.outbound")),
+        ],
+        o => {
+            eprintln!("origuard gen: --direction {o:?}: expected inbound, outbound or both");
+            return EX_USAGE;
+        }
+    };
+    if format != "stream" && format != "pcap" {
+        eprintln!("origuard gen: --format {format:?}: expected stream or pcap");
+        return EX_USAGE;
+    }
+    for (inbound, path) in dirs {
+        let mut g = crate::tools::gen::Generator::new(seed.wrapping_add(inbound as u64), mix);
+        let mut stream = Vec::new();
+        let mut buf = bytes::BytesMut::new();
+        for _ in 0..count {
+            buf.clear();
+            if let Err(e) = crate::framing::encode_into(framing, &g.message(inbound), &mut buf) {
+                eprintln!("origuard gen: {e}");
+                return 1;
+            }
+            stream.extend_from_slice(&buf);
+        }
+        let data = if format == "pcap" {
+            crate::tools::capture::write_pcap(
+                &stream,
+                ([10, 0, 0, 1], 40000),
+                ([10, 0, 0, 2], 7101),
+                1448,
+            )
+        } else {
+            stream
+        };
+        if let Err(e) = std::fs::write(&path, &data) {
+            eprintln!("origuard gen: {path}: {e}");
+            return 1;
+        }
+        eprintln!(
+            "origuard gen: {count} {} messages, {} bytes -> {path}",
+            if inbound { "inbound" } else { "outbound" },
+            data.len()
+        );
+    }
+    0
+}
+
+fn bench(b: BenchCli) -> u8 {
+    let rate = match b.rate.as_str() {
+        "max" => None,
+        r => match r.parse::<u64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                eprintln!("origuard bench: --rate {r:?}: a positive number or max");
+                return EX_USAGE;
+            }
+        },
+    };
+    let args = crate::tools::bench::BenchArgs {
+        target: b.target,
+        listen: b.listen,
+        capture: b.capture,
+        capture_framing: b.capture_framing,
+        port: b.port,
+        framing: b.framing,
+        direction: b.direction,
+        rate,
+        connections: b.connections,
+        duration: b.duration.map(|d| *d),
+        count: b.count,
+        policy: b.policy,
+        tls: b.tls,
+        tls_server_name: b.tls_server_name,
+        json: b.json,
+        settle: std::time::Duration::from_secs(3),
+    };
+    let json = args.json;
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("origuard bench: runtime: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(crate::tools::bench::run(args)) {
+        Ok(r) => {
+            if json {
+                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+            } else {
+                print!("{}", crate::tools::bench::render(&r));
+            }
+            if r.missing > 0 || r.unexpected > 0 || !r.errors.is_empty() {
+                1
+            } else {
+                0
+            }
+        }
+        Err(e) => {
+            eprintln!("origuard bench: {e}");
+            2
         }
     }
 }
