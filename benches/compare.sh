@@ -4,11 +4,11 @@
 #   (c') origuard, audit sync off  (d) origuard with mutual TLS on both sides
 # at saturation (--rate max) and at a fixed 20,000 msg/s for latency, plus
 # origuard's peak RSS with 1,000 concurrent sessions.
-# Usage: benches/compare.sh [MESSAGES]   (default 20000 per saturation run)
+# Usage: benches/compare.sh [SECONDS]   (length of each run, default 5)
 # Installs haproxy from Debian packages if missing. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${1:-20000}
+DUR=${1:-5}
 RATE=20000
 CONNS=4
 command -v haproxy >/dev/null || { apt-get update -qq && apt-get install -y -qq haproxy >/dev/null; }
@@ -17,7 +17,7 @@ B=$PWD/target/release/origuard
 P=$PWD/deploy/policy/colorado.toml
 T=$(mktemp -d)
 trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$T"' EXIT
-ulimit -n 65536 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 $B gen --count 4000 --seed 42 --direction outbound "$T/cap" 2>/dev/null
 deploy/gen-test-certs.sh "$T/certs" >/dev/null
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -30,14 +30,14 @@ record() { # name mode json
 }
 
 # (a) no proxy
-record none max "$(bench --target self --count "$N" --connections $CONNS)"
-record none rate "$(bench --target self --rate $RATE --duration 5s --connections $CONNS)"
+record none max "$(bench --target self --duration "${DUR}s" --connections $CONNS)"
+record none rate "$(bench --target self --rate $RATE --duration "${DUR}s" --connections $CONNS)"
 
 # (b) HAProxy mode tcp
 F=$(port); U=$(port)
 cat > "$T/haproxy.cfg" <<CFG
 global
-  maxconn 10000
+  maxconn 4000
 defaults
   mode tcp
   timeout connect 5s
@@ -51,8 +51,8 @@ backend b
 CFG
 haproxy -f "$T/haproxy.cfg" -db >/dev/null 2>&1 & HP=$!
 wait_port "$F"
-record haproxy max "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --count "$N" --connections $CONNS)"
-record haproxy rate "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --rate $RATE --duration 5s --connections $CONNS)"
+record haproxy max "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --duration "${DUR}s" --connections $CONNS)"
+record haproxy rate "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --rate $RATE --duration "${DUR}s" --connections $CONNS)"
 kill $HP; wait $HP 2>/dev/null || true
 
 # (c) origuard, plaintext, audit batch (default) and audit none
@@ -61,8 +61,8 @@ for sync in batch none; do
   $B serve --listen 127.0.0.1:$F --upstream 127.0.0.1:$U --policy "$P" --audit "$T/audit-$sync.jsonl" \
     --audit-sync $sync --metrics off --drain-timeout 2s 2>"$T/serve-$sync.log" & OP=$!
   wait_port "$F"
-  record "origuard-audit-$sync" max "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --count "$N" --connections $CONNS)"
-  record "origuard-audit-$sync" rate "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --rate $RATE --duration 5s --connections $CONNS)"
+  record "origuard-audit-$sync" max "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --duration "${DUR}s" --connections $CONNS)"
+  record "origuard-audit-$sync" rate "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --rate $RATE --duration "${DUR}s" --connections $CONNS)"
   kill $OP; wait $OP 2>/dev/null || true
 done
 
@@ -94,8 +94,8 @@ key = "$T/certs/proxy-client.key"
 CFG
 $B serve --config "$T/tls.toml" 2>"$T/serve-tls.log" & OP=$!
 wait_port "$F"
-record origuard-tls max "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --tls "$T/certs" --count "$N" --connections $CONNS)"
-record origuard-tls rate "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --tls "$T/certs" --rate $RATE --duration 5s --connections $CONNS)"
+record origuard-tls max "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --tls "$T/certs" --duration "${DUR}s" --connections $CONNS)"
+record origuard-tls rate "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --tls "$T/certs" --rate $RATE --duration "${DUR}s" --connections $CONNS)"
 kill $OP; wait $OP 2>/dev/null || true
 
 # Peak RSS with 1,000 concurrent sessions (audit batch), 10 s at 2,000 msg/s.

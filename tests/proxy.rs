@@ -374,3 +374,78 @@ async fn upstream_unreachable_closes_and_backs_off() {
     assert!(metric(&metrics, "origuard_upstream_failures_total", &[]) >= 1.0);
     h.proxy.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_partial_message_times_out_without_stalling_others() {
+    let h = start(&example_policy(), |c| {
+        c.limits.message_timeout = Duration::from_millis(500)
+    })
+    .await;
+    let (slow_sw, slow_nl) = h.pair().await;
+    let (fast_sw, fast_nl) = h.pair().await;
+    let (slow_r, mut slow_w) = slow_sw.into_split();
+    let mut slow_r = Rx::new(slow_r);
+    let mut slow_nl = Rx::new(slow_nl);
+    // Announce 1,000 bytes and trickle a few.
+    slow_w.write_all(&1000u32.to_be_bytes()).await.unwrap();
+    slow_w
+        .write_all(b"DR.COOLN0000.AZNLETS20.TXT\r\n")
+        .await
+        .unwrap();
+    let t = std::time::Instant::now();
+    // The fast session keeps working meanwhile.
+    let (_fr, mut fw) = fast_sw.into_split();
+    let mut fast_nl = Rx::new(fast_nl);
+    for _ in 0..5 {
+        send(&mut fw, &fixture("legacy/dr_input.txt")).await;
+        assert!(fast_nl.next(DEADLINE).await.is_some());
+        let _ = slow_w.write_all(b"X").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(slow_r.closed(DEADLINE).await, "slow session not closed");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        slow_nl.next(SHORT).await.is_none(),
+        "partial message forwarded"
+    );
+    let (_, metrics) = h.get("/metrics").await;
+    assert!(
+        metric(
+            &metrics,
+            "origuard_frame_errors_total",
+            &[("reason", "message_timeout")]
+        ) >= 1.0
+    );
+    h.proxy.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_finishes_messages_already_received() {
+    let h = start(&example_policy(), |_| {}).await;
+    let (sw, nl) = h.pair().await;
+    let (_r, mut w) = sw.into_split();
+    let mut nlr = Rx::new(nl);
+    // A burst, then shutdown right away: everything received is forwarded.
+    let mut burst = Vec::new();
+    for i in 0..50 {
+        let m = format!("DR.COOLN0000.AZNLETS20.TXT\r\nSEQ/{i:04}");
+        burst.extend_from_slice(
+            &origuard::framing::encode(origuard::framing::Framing::Len4, m.as_bytes()).unwrap(),
+        );
+    }
+    w.write_all(&burst).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let reader = tokio::spawn(async move {
+        let mut n = 0;
+        while nlr.next(DEADLINE).await.is_some() {
+            n += 1;
+        }
+        n
+    });
+    h.proxy.shutdown().await.unwrap();
+    assert_eq!(reader.await.unwrap(), 50);
+}

@@ -331,13 +331,10 @@ impl Decoder for FrameCodec {
                 Ok(Some(frame.freeze()))
             }
             None => {
+                // No reservation of an announced length: a peer that
+                // announces 8 MiB and trickles bytes must not pin 8 MiB.
                 if self.framing == Framing::StxEtx {
                     self.scanned = src.len().saturating_sub(1);
-                } else if src.len() >= 4 {
-                    // Reserve the announced length once, so the read loop
-                    // does not reallocate repeatedly for a large photo.
-                    let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
-                    src.reserve((4 + len).saturating_sub(src.len()));
                 }
                 Ok(None)
             }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio_util::codec::FramedRead;
+use tokio_util::codec::{Decoder, FramedRead};
 use tokio_util::sync::CancellationToken;
 
 /// A byte stream (TCP or TLS).
@@ -164,25 +164,39 @@ async fn reader<R: AsyncRead + Unpin>(
         Direction::Outbound => End::SwitchClosed,
         Direction::Inbound => End::NletsClosed,
     };
+    // When the buffer first held part of a message (slow senders are
+    // bounded by message_timeout, at most twice over).
+    let mut partial_since: Option<Instant> = None;
     loop {
-        let mid_message = !framed.read_buffer().is_empty();
-        let deadline = if mid_message {
-            lim.message_timeout
-        } else {
-            lim.idle_timeout
-        };
+        let wait = lim.message_timeout.min(lim.idle_timeout);
         let next = tokio::select! {
             biased;
-            _ = ctx.stop.cancelled() => return End::Drained,
-            r = tokio::time::timeout(deadline, framed.next()) => r,
+            _ = ctx.stop.cancelled() => {
+                // Finish the complete messages already received, then stop.
+                let mut codec = framed.decoder().clone();
+                while let Ok(Some(raw)) = codec.decode(framed.read_buffer_mut()) {
+                    if handle(ctx, dir, raw, &forward, &replies).await.is_err() {
+                        return End::WriteFailed;
+                    }
+                }
+                return End::Drained;
+            }
+            r = tokio::time::timeout(wait, framed.next()) => r,
         };
         let raw = match next {
-            Err(_) if mid_message => {
-                counter!(m::FRAME_ERRORS, "direction" => dir.name(), "reason" => "message_timeout")
-                    .increment(1);
-                return End::MessageTimeout;
+            Err(_) if !framed.read_buffer().is_empty() => {
+                match partial_since {
+                    Some(t) if t.elapsed() >= lim.message_timeout => {
+                        counter!(m::FRAME_ERRORS, "direction" => dir.name(), "reason" => "message_timeout").increment(1);
+                        return End::MessageTimeout;
+                    }
+                    Some(_) => {}
+                    None => partial_since = Some(Instant::now()),
+                }
+                continue;
             }
             Err(_) => {
+                partial_since = None;
                 let idle_for =
                     now_ms(ctx.epoch).saturating_sub(ctx.activity.load(Ordering::Relaxed));
                 if Duration::from_millis(idle_for) >= lim.idle_timeout {
@@ -203,40 +217,51 @@ async fn reader<R: AsyncRead + Unpin>(
             }
             Ok(Some(Ok(raw))) => raw,
         };
-        ctx.activity.store(now_ms(ctx.epoch), Ordering::Relaxed);
-        let t0 = Instant::now();
-        let policy = ctx.shared.policy.current();
-        let d = decide(dir, raw, &policy, &ctx.shared.msg_limits);
-        m::record_decision(&d, dir, &policy, t0.elapsed().as_secs_f64());
-        let seq = match audit(ctx, &d, dir, &policy) {
-            Ok(seq) => seq,
-            Err(()) => continue,
-        };
-        let sent = match d.outcome {
-            Outcome::Forward(bytes) => {
-                forward
-                    .send(Out {
-                        bytes,
-                        seq,
-                        received: t0,
-                    })
-                    .await
-            }
-            Outcome::Deny { reply: Some(bytes) } => {
-                replies
-                    .send(Out {
-                        bytes,
-                        seq,
-                        received: t0,
-                    })
-                    .await
-            }
-            _ => Ok(()),
-        };
-        if sent.is_err() {
+        partial_since = None;
+        if handle(ctx, dir, raw, &forward, &replies).await.is_err() {
             return End::WriteFailed;
         }
     }
+}
+
+/// Decides one message, audits it, and queues what is to be sent.
+async fn handle(
+    ctx: &Ctx,
+    dir: Direction,
+    raw: Bytes,
+    forward: &mpsc::Sender<Out>,
+    replies: &mpsc::Sender<Out>,
+) -> Result<(), ()> {
+    ctx.activity.store(now_ms(ctx.epoch), Ordering::Relaxed);
+    let t0 = Instant::now();
+    let policy = ctx.shared.policy.current();
+    let d = decide(dir, raw, &policy, &ctx.shared.msg_limits);
+    m::record_decision(&d, dir, &policy, t0.elapsed().as_secs_f64());
+    let Ok(seq) = audit(ctx, &d, dir, &policy) else {
+        return Ok(());
+    };
+    let sent = match d.outcome {
+        Outcome::Forward(bytes) => {
+            forward
+                .send(Out {
+                    bytes,
+                    seq,
+                    received: t0,
+                })
+                .await
+        }
+        Outcome::Deny { reply: Some(bytes) } => {
+            replies
+                .send(Out {
+                    bytes,
+                    seq,
+                    received: t0,
+                })
+                .await
+        }
+        _ => Ok(()),
+    };
+    sent.map_err(|_| ())
 }
 
 /// Appends the decision's audit record. `Ok(Some(seq))`: the writer must
@@ -266,9 +291,14 @@ fn audit(
         Err(e) => {
             counter!(m::AUDIT_ERRORS).increment(1);
             metrics::gauge!(m::AUDIT_HEALTHY).set(0.0);
+            // Restricted: anything not plainly passed, a listed agency's
+            // message of a key its action does not govern (also under a
+            // restrictive default), or an unknown counterparty.
             let restricted = d.category != Category::Passed
+                || d.reason == crate::decision::reason::NOT_GOVERNED
                 || d.verdict.is_some_and(|v| v.action.restricts())
                 || d.counterparty.is_none();
+            metrics::gauge!(m::READY).set(0.0);
             tracing::error!(error = %e, restricted, "AUDIT LOG FAILED: restricted traffic is not forwarded");
             if restricted {
                 counter!(m::DROPS, "direction" => dir.name(), "reason" => "audit_failed", "detail" => "").increment(1);

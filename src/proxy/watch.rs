@@ -70,31 +70,38 @@ pub fn watch_policy(shared: Arc<Shared>) -> notify::Result<notify::RecommendedWa
     Ok(w)
 }
 
-/// Handles SIGHUP (reload policy and certificates) until a stop signal
-/// (SIGTERM, SIGINT) or an admin stop request; then returns.
-pub async fn signals(shared: Arc<Shared>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (mut hup, mut term, mut int) = match (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(h), Ok(t), Ok(i)) => (h, t, i),
-        _ => {
-            tracing::error!("cannot install signal handlers; stop with the admin endpoint");
-            shared.stop_request.cancelled().await;
-            return;
-        }
-    };
-    loop {
-        tokio::select! {
-            _ = hup.recv() => {
-                let sh = shared.clone();
-                let _ = tokio::task::spawn_blocking(move || sh.reload("sighup", true)).await;
+/// The signals the process reacts to, registered early (before the slow
+/// start-up work) so a SIGHUP or SIGTERM during start-up is not fatal.
+pub struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Registers SIGHUP, SIGTERM and SIGINT handlers.
+    pub fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Handles SIGHUP (reload policy and certificates) until a stop signal
+    /// (SIGTERM, SIGINT) or an admin stop request; then returns.
+    pub async fn run(mut self, shared: Arc<Shared>) {
+        loop {
+            tokio::select! {
+                _ = self.hup.recv() => {
+                    let sh = shared.clone();
+                    let _ = tokio::task::spawn_blocking(move || sh.reload("sighup", true)).await;
+                }
+                _ = self.term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
+                _ = self.int.recv() => { tracing::info!("SIGINT: stopping"); return; }
+                _ = shared.stop_request.cancelled() => { tracing::info!("stop requested"); return; }
             }
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return; }
-            _ = shared.stop_request.cancelled() => { tracing::info!("stop requested"); return; }
         }
     }
 }

@@ -185,6 +185,29 @@ async fn pair(
         .await
         .map_err(|e| format!("connect {target}: {e}"))?;
     let _ = tcp.set_nodelay(true);
+    // With TLS the proxy finishes the switch-side handshake before it dials
+    // upstream, so our client handshake must run while we wait to accept.
+    let client: tokio::task::JoinHandle<Result<Box<dyn Io>, String>> = match &a.tls {
+        None => tokio::spawn(async move { Ok(Box::new(tcp) as Box<dyn Io>) }),
+        Some(dir) => {
+            let cfg = crate::tls::client_config(&ClientTls {
+                ca: format!("{dir}/ca.pem"),
+                server_name: a.tls_server_name.clone(),
+                cert: Some(format!("{dir}/switch.pem")),
+                key: Some(format!("{dir}/switch.key")),
+            })
+            .map_err(|e| e.to_string())?;
+            let name = rustls::pki_types::ServerName::try_from(a.tls_server_name.clone())
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(async move {
+                tokio_rustls::TlsConnector::from(Arc::new(cfg))
+                    .connect(name, tcp)
+                    .await
+                    .map(|s| Box::new(s) as Box<dyn Io>)
+                    .map_err(|e| format!("tls to target: {e}"))
+            })
+        }
+    };
     let (up, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
         .await
         .map_err(|_| {
@@ -193,34 +216,25 @@ async fn pair(
         })?
         .map_err(|e| format!("accept: {e}"))?;
     let _ = up.set_nodelay(true);
-    match &a.tls {
-        None => Ok((Box::new(tcp), Box::new(up))),
+    let server: Box<dyn Io> = match &a.tls {
+        None => Box::new(up),
         Some(dir) => {
-            let p = |f: &str| format!("{dir}/{f}");
-            let client = crate::tls::client_config(&ClientTls {
-                ca: p("ca.pem"),
-                server_name: a.tls_server_name.clone(),
-                cert: Some(p("switch.pem")),
-                key: Some(p("switch.key")),
+            let cfg = crate::tls::server_config(&ServerTls {
+                cert: format!("{dir}/nlets.pem"),
+                key: format!("{dir}/nlets.key"),
+                client_ca: Some(format!("{dir}/ca.pem")),
             })
             .map_err(|e| e.to_string())?;
-            let server = crate::tls::server_config(&ServerTls {
-                cert: p("nlets.pem"),
-                key: p("nlets.key"),
-                client_ca: Some(p("ca.pem")),
-            })
-            .map_err(|e| e.to_string())?;
-            let name = rustls::pki_types::ServerName::try_from(a.tls_server_name.clone())
-                .map_err(|e| e.to_string())?;
-            let conn = tokio_rustls::TlsConnector::from(Arc::new(client)).connect(name, tcp);
-            let acc = tokio_rustls::TlsAcceptor::from(Arc::new(server)).accept(up);
-            let (c, s) = tokio::join!(conn, acc);
-            Ok((
-                Box::new(c.map_err(|e| format!("tls to target: {e}"))?),
-                Box::new(s.map_err(|e| format!("tls from target: {e}"))?),
-            ))
+            Box::new(
+                tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+                    .accept(up)
+                    .await
+                    .map_err(|e| format!("tls from target: {e}"))?,
+            )
         }
-    }
+    };
+    let client = client.await.map_err(|e| e.to_string())??;
+    Ok((client, server))
 }
 
 /// Runs the benchmark.
@@ -289,6 +303,7 @@ pub async fn run(a: BenchArgs) -> Result<Report, String> {
                 let mut w = BufWriter::with_capacity(64 * 1024, sw);
                 let mut buf = BytesMut::with_capacity(64 * 1024);
                 let mut j: u64 = 0;
+                tokio::time::sleep_until(t0).await;
                 loop {
                     let k = j * n as u64 + c as u64;
                     if k >= total || deadline.is_some_and(|d| t0.elapsed() >= d) {

@@ -6,6 +6,14 @@ use crate::proxy::{Proxy, StartError};
 
 /// Runs the proxy with `cfg`; returns the process exit code.
 pub async fn run(cfg: Config) -> u8 {
+    // Before anything slow: a SIGHUP/SIGTERM during start-up must not kill us.
+    let signals = match crate::proxy::watch::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("origuard serve: cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
     let token = match &cfg.admin_token_file {
         Some(f) => match std::fs::read_to_string(f) {
             Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
@@ -51,7 +59,7 @@ pub async fn run(cfg: Config) -> u8 {
     } else {
         None
     };
-    crate::proxy::watch::signals(proxy.shared.clone()).await;
+    signals.run(proxy.shared.clone()).await;
     match proxy.shutdown().await {
         Ok(()) => 0,
         Err(e) => {
