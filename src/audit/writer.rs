@@ -72,6 +72,9 @@ pub enum AuditError {
 }
 
 struct State {
+    /// True while the syncer sleeps waiting for work: only then does an
+    /// append need to wake it (one wake-up per batch, not per record).
+    syncer_waiting: bool,
     buf: Vec<u8>,
     next_seq: u64,
     head: String,
@@ -264,6 +267,7 @@ impl AuditLog {
             path: path.to_string(),
             mode,
             state: Mutex::new(State {
+                syncer_waiting: false,
                 buf,
                 next_seq,
                 head,
@@ -301,6 +305,7 @@ impl AuditLog {
     /// Appends a record; returns its sequence number. In `always` mode the
     /// record is durable on return.
     pub fn append(&self, event: &Event) -> Result<u64, AuditError> {
+        let mut wake = false;
         let seq = {
             let mut st = lock(&self.shared.state);
             // Taken under the lock so timestamps never go backwards with seq.
@@ -312,13 +317,18 @@ impl AuditLog {
             let prev = std::mem::take(&mut st.head);
             st.head = encode(seq, &ts, event, &prev, &mut st.buf);
             st.next_seq += 1;
+            if st.syncer_waiting {
+                st.syncer_waiting = false;
+                wake = true;
+            }
             seq
         };
         match self.shared.mode {
             SyncMode::Always => {
                 self.shared.sync()?;
             }
-            _ => self.shared.wake.notify_one(),
+            _ if wake => self.shared.wake.notify_one(),
+            _ => {}
         }
         Ok(seq)
     }
@@ -403,18 +413,30 @@ impl Drop for AuditLog {
     }
 }
 
+/// In `none` mode, how long the syncer lets records accumulate before one
+/// write (fewer, larger writes; nothing waits on them).
+const NONE_GATHER: Duration = Duration::from_millis(2);
+
 fn syncer(s: Arc<Shared>) {
     loop {
         {
-            let st = lock(&s.state);
+            let mut st = lock(&s.state);
             let idle = st.buf.is_empty() && st.failed.is_none();
             if idle && !s.stop.load(Ordering::SeqCst) {
                 // Wake on append, or every 100 ms to notice a stop.
-                let _ = s.wake.wait_timeout(st, Duration::from_millis(100));
+                st.syncer_waiting = true;
+                let (mut st, _) = s
+                    .wake
+                    .wait_timeout(st, Duration::from_millis(100))
+                    .unwrap_or_else(|e| e.into_inner());
+                st.syncer_waiting = false;
             }
         }
         if s.stop.load(Ordering::SeqCst) {
             return;
+        }
+        if s.mode == SyncMode::None {
+            std::thread::sleep(NONE_GATHER);
         }
         if s.sync().is_err() {
             // Failure recorded in state; appends now fail. Nothing to retry.

@@ -226,7 +226,7 @@ fn walk_inner(
 ) -> Result<Walk, Failure> {
     if header_only {
         // Header values are checked as printable ASCII when read.
-    } else if let Err(e) = std::str::from_utf8(raw) {
+    } else if let Err(e) = simdutf8::compat::from_utf8(raw) {
         return Err(perr(
             ErrorCode::Encoding,
             e.valid_up_to(),

@@ -18,7 +18,7 @@ use super::{Link, Shared};
 use crate::audit::record::{DecisionRecord, Event};
 use crate::audit::writer::SyncMode;
 use crate::decision::{decide, Category, Decision, Outcome};
-use crate::framing::FrameCodec;
+use crate::framing::{FrameCodec, Framing};
 use crate::metrics as m;
 use crate::policy::explain::Direction;
 use bytes::{Bytes, BytesMut};
@@ -36,8 +36,13 @@ use tokio_util::sync::CancellationToken;
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// I/O buffer size for reads (the proxy-bench lesson: small buffers cost).
-const READ_BUFFER: usize = 64 * 1024;
+/// Initial read buffer per direction; it grows for large messages. Small
+/// enough that 1,000 idle sessions stay cheap.
+const READ_BUFFER: usize = 8 * 1024;
+/// Most bytes a writer gathers from its queue into one write.
+const WRITE_BATCH: usize = 256 * 1024;
+/// A write buffer larger than this is released after use.
+const KEEP_WRITE_BUFFER: usize = 64 * 1024;
 
 /// A message on its way to a writer.
 struct Out {
@@ -218,6 +223,11 @@ async fn reader<R: AsyncRead + Unpin>(
             Ok(Some(Ok(raw))) => raw,
         };
         partial_since = None;
+        // A photo grows the read buffer; give the memory back once it is
+        // empty, so 1,000 quiet sessions do not each hold a photo's worth.
+        if framed.read_buffer().is_empty() && framed.read_buffer().capacity() > 2 * READ_BUFFER {
+            *framed.read_buffer_mut() = BytesMut::with_capacity(READ_BUFFER);
+        }
         if handle(ctx, dir, raw, &forward, &replies).await.is_err() {
             return End::WriteFailed;
         }
@@ -317,12 +327,26 @@ async fn writer<W: AsyncWrite + Unpin>(
 ) -> Option<End> {
     let mut durable = ctx.shared.audit.as_ref().map(|a| a.durable());
     let framing = ctx.link.cfg.framing;
-    let mut buf = BytesMut::with_capacity(READ_BUFFER);
+    let mut buf = BytesMut::new();
+    let mut batch: Vec<Out> = Vec::with_capacity(64);
     let write_timeout = ctx.shared.limits.message_timeout;
     let mut result = None;
-    while let Some(out) = rx.recv().await {
-        if let (Some(seq), Some(rx)) = (out.seq, durable.as_mut()) {
-            // Wait until the record is on disk; give up if the log fails.
+    'outer: while let Some(first) = rx.recv().await {
+        // Gather what is already queued into one write.
+        let mut size = first.bytes.len();
+        batch.push(first);
+        while size < WRITE_BATCH && batch.len() < 64 {
+            match rx.try_recv() {
+                Ok(o) => {
+                    size += o.bytes.len();
+                    batch.push(o);
+                }
+                Err(_) => break,
+            }
+        }
+        // Every record of the batch must be durable first.
+        if let (Some(seq), Some(rx)) = (batch.iter().filter_map(|o| o.seq).max(), durable.as_mut())
+        {
             loop {
                 if *rx.borrow_and_update() > seq {
                     break;
@@ -330,42 +354,70 @@ async fn writer<W: AsyncWrite + Unpin>(
                 if let Some(log) = &ctx.shared.audit {
                     if !log.healthy() {
                         result = Some(End::WriteFailed);
-                        break;
+                        break 'outer;
                     }
                 }
                 if rx.changed().await.is_err() {
                     result = Some(End::WriteFailed);
-                    break;
+                    break 'outer;
                 }
             }
-            if result.is_some() {
-                break;
-            }
         }
+        // Frame headers and trailers go into `buf`; payloads are written
+        // from their own `Bytes` with vectored writes (no copy of a photo).
         buf.clear();
-        if crate::framing::encode_into(framing, &out.bytes, &mut buf).is_err() {
-            // A redacted or reply message that cannot be framed (cannot
-            // happen for stx-etx input, which had no STX/ETX): not sent.
-            counter!(m::DROPS, "direction" => "any", "reason" => "unframeable", "detail" => "")
-                .increment(1);
-            continue;
+        let mut parts: Vec<(usize, usize, usize)> = Vec::with_capacity(batch.len());
+        for out in &batch {
+            let (h, t) = match framing {
+                Framing::Len4 => {
+                    buf.extend_from_slice(&(out.bytes.len() as u32).to_be_bytes());
+                    (4, 0)
+                }
+                Framing::StxEtx => {
+                    if memchr::memchr2(crate::framing::STX, crate::framing::ETX, &out.bytes)
+                        .is_some()
+                    {
+                        counter!(m::DROPS, "direction" => "any", "reason" => "unframeable", "detail" => "").increment(1);
+                        parts.push((usize::MAX, 0, 0));
+                        continue;
+                    }
+                    buf.extend_from_slice(&[crate::framing::STX]);
+                    buf.extend_from_slice(&[crate::framing::ETX]);
+                    (1, 1)
+                }
+            };
+            parts.push((buf.len() - h - t, h, t));
         }
         let wrote = tokio::time::timeout(write_timeout, async {
-            w.write_all(&buf).await?;
-            if rx.is_empty() {
-                w.flush().await?;
+            let mut slices: Vec<&[u8]> = Vec::with_capacity(batch.len() * 3);
+            for (out, &(at, h, t)) in batch.iter().zip(&parts) {
+                if at == usize::MAX {
+                    continue;
+                }
+                slices.push(&buf[at..at + h]);
+                slices.push(&out.bytes);
+                if t > 0 {
+                    slices.push(&buf[at + h..at + h + t]);
+                }
             }
+            write_all_vectored(&mut w, &slices).await?;
+            w.flush().await?;
             Ok::<(), std::io::Error>(())
         })
         .await;
         match wrote {
             Ok(Ok(())) => {
-                histogram!(m::FORWARD_SECONDS).record(out.received.elapsed().as_secs_f64())
+                for out in batch.drain(..) {
+                    histogram!(m::FORWARD_SECONDS).record(out.received.elapsed().as_secs_f64());
+                }
             }
             _ => {
                 result = Some(End::WriteFailed);
                 break;
             }
+        }
+        if buf.capacity() > KEEP_WRITE_BUFFER {
+            buf = BytesMut::new();
         }
     }
     // Tell the readers nothing more can be sent, then close our side.
@@ -373,4 +425,36 @@ async fn writer<W: AsyncWrite + Unpin>(
     drop(rx);
     let _ = tokio::time::timeout(Duration::from_secs(1), w.shutdown()).await;
     result
+}
+
+/// Writes every slice, in order, with as few system calls as the stream allows.
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    slices: &[&[u8]],
+) -> std::io::Result<()> {
+    let mut idx = 0;
+    let mut off = 0;
+    while idx < slices.len() {
+        let mut io: Vec<std::io::IoSlice<'_>> = Vec::with_capacity((slices.len() - idx).min(64));
+        io.push(std::io::IoSlice::new(&slices[idx][off..]));
+        for s in slices[idx + 1..].iter().take(63) {
+            io.push(std::io::IoSlice::new(s));
+        }
+        let mut n = w.write_vectored(&io).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while idx < slices.len() && n > 0 {
+            let left = slices[idx].len() - off;
+            if n >= left {
+                n -= left;
+                idx += 1;
+                off = 0;
+            } else {
+                off += n;
+                n = 0;
+            }
+        }
+    }
+    Ok(())
 }
