@@ -213,7 +213,7 @@ def captures():
         r("xml/cpq.xml").replace(b">AZNLETS20<", b">VTICE0900<"),  # CPQ deny + reply
         r("legacy/sm_output.txt"),                      # Nlets: allow
         r("legacy/er_output.txt"),                      # pass
-        r("hostile/billion_laughs.xml"),                # restricted + DTD: drop
+        r("hostile/billion_laughs.xml"),                # DTD before the header: unknown_ori:xml_dtd drop
         r("hostile/binary_garbage.bin"),                # unknown ORI: drop
         r("legacy/unknown_key.txt"),                    # pass
     ]

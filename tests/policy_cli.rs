@@ -133,3 +133,18 @@ fn diff_shows_entries_and_action_changes() {
     // CAICE1000 left the exact list but the ??ICE???? pattern still denies it.
     assert!(!out.contains("CAICE1000: deny"), "{out}");
 }
+
+#[test]
+fn explain_upper_cases_the_key() {
+    let (code, out, _) = run(&[
+        "policy",
+        "explain",
+        "--policy",
+        EXAMPLE,
+        "VTICE0900",
+        "--mke",
+        "dq",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("for DQ (query): deny"), "{out}");
+}

@@ -208,3 +208,16 @@ fn records_hold_no_message_content() {
     );
     assert_eq!(verify(text.as_bytes()).unwrap().count, 13);
 }
+
+#[test]
+fn a_second_writer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jsonl");
+    let p = path.to_str().unwrap();
+    let (first, _) = AuditLog::open(p, SyncMode::Batch).unwrap();
+    match AuditLog::open(p, SyncMode::Batch) {
+        Err(e) => assert!(e.to_string().contains("in use by another process"), "{e}"),
+        Ok(_) => panic!("two writers on one log"),
+    }
+    first.close().unwrap();
+}

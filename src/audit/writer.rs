@@ -196,6 +196,10 @@ impl AuditLog {
             .truncate(false)
             .open(&p)
             .map_err(|e| io_err(format!("open: {e}")))?;
+        // One writer per log: two processes appending would interleave
+        // records and break the chain.
+        file.try_lock()
+            .map_err(|e| io_err(format!("in use by another process ({e})")))?;
         let mut data = Vec::new();
         file.read_to_end(&mut data)
             .map_err(|e| io_err(format!("read: {e}")))?;

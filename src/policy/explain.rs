@@ -44,6 +44,8 @@ pub fn explain(
     mke: Option<&str>,
     dir: Option<Direction>,
 ) -> (Action, String) {
+    let mke_up = mke.map(|m| m.trim().to_ascii_uppercase());
+    let mke = mke_up.as_deref();
     let mut out = String::new();
     let v = p.lookup(ori.as_bytes());
     let mut action = v.action;
