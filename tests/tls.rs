@@ -100,6 +100,22 @@ fn nlets_acceptor(dir: &Path) -> tokio_rustls::TlsAcceptor {
     tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
 }
 
+/// True when the server refused the handshake (TLS 1.3: the refusal may
+/// arrive only after the client's side finished).
+async fn refused(r: std::io::Result<tokio_rustls::client::TlsStream<TcpStream>>) -> bool {
+    match r {
+        Err(_) => true,
+        Ok(mut s) => {
+            use tokio::io::AsyncReadExt;
+            let mut b = [0u8; 1];
+            matches!(
+                tokio::time::timeout(DEADLINE, s.read(&mut b)).await,
+                Ok(Err(_)) | Ok(Ok(0))
+            )
+        }
+    }
+}
+
 fn make_certs(dir: &Path) {
     let c = ca("ca", dir);
     leaf(&c, "proxy", &["localhost"], dir);
@@ -165,20 +181,8 @@ async fn mutual_tls_on_both_sides() {
     let r = switch_connector(d, None)
         .connect(localhost.clone(), tcp)
         .await;
-    let refused = match r {
-        Err(_) => true,
-        Ok(mut s) => {
-            // TLS 1.3: the server's refusal arrives after the client's finish.
-            use tokio::io::AsyncReadExt;
-            let mut b = [0u8; 1];
-            matches!(
-                tokio::time::timeout(DEADLINE, s.read(&mut b)).await,
-                Ok(Err(_)) | Ok(Ok(0))
-            )
-        }
-    };
     assert!(
-        refused,
+        refused(r).await,
         "connection without a client certificate was accepted"
     );
     // A certificate from another CA: refused.
@@ -186,18 +190,10 @@ async fn mutual_tls_on_both_sides() {
     let r = switch_connector(d, Some("rogue-switch"))
         .connect(localhost.clone(), tcp)
         .await;
-    let refused = match r {
-        Err(_) => true,
-        Ok(mut s) => {
-            use tokio::io::AsyncReadExt;
-            let mut b = [0u8; 1];
-            matches!(
-                tokio::time::timeout(DEADLINE, s.read(&mut b)).await,
-                Ok(Err(_)) | Ok(Ok(0))
-            )
-        }
-    };
-    assert!(refused, "a foreign client certificate was accepted");
+    assert!(
+        refused(r).await,
+        "a foreign client certificate was accepted"
+    );
     let (_, metrics) = h.get("/metrics").await;
     assert!(
         metric(

@@ -14,9 +14,7 @@
 pub mod decline;
 
 use crate::message::fields::FieldSet;
-use crate::message::{
-    parse, parse_header, Class, Control, Dests, Format, Header, Limits, Mke, Ori,
-};
+use crate::message::{parse, parse_header, Class, Header, Limits, Ori};
 use crate::policy::explain::Direction;
 use crate::policy::{Action, DenyMode, OnError, Policy, Verdict};
 use crate::redact::redact;
@@ -93,35 +91,8 @@ pub struct Decision {
     pub bytes_out: usize,
 }
 
-/// Header values kept for metrics and audit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HeaderInfo {
-    /// Format.
-    pub format: Format,
-    /// Message key.
-    pub mke: Mke,
-    /// Key class.
-    pub class: Class,
-    /// Originating ORI.
-    pub originating: Ori,
-    /// Destinations.
-    pub dests: Dests,
-    /// Control field.
-    pub control: Option<Control>,
-}
-
-impl From<&Header> for HeaderInfo {
-    fn from(h: &Header) -> Self {
-        HeaderInfo {
-            format: h.format,
-            mke: h.mke,
-            class: h.class,
-            originating: h.originating,
-            dests: h.dests,
-            control: h.control,
-        }
-    }
-}
+/// Header values kept for metrics and audit (the message's routing header).
+pub type HeaderInfo = Header;
 
 /// Reason codes that are not parse or redaction codes.
 pub mod reason {
@@ -201,17 +172,7 @@ pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decisi
     // One full, validating parse. Only when it fails is the header read on
     // its own, to learn who the counterparty is.
     let (h, msg) = match parse(raw.clone(), cat, limits) {
-        Ok(m) => (
-            Header {
-                format: m.format,
-                mke: m.mke,
-                class: m.class,
-                originating: m.originating,
-                dests: m.dests,
-                control: m.control,
-            },
-            Ok(m),
-        ),
+        Ok(m) => (m.header(), Ok(m)),
         Err(e) => match parse_header(&raw, cat, limits) {
             Ok(h) => (h, Err(e)),
             Err(_) => {
@@ -224,7 +185,7 @@ pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decisi
             }
         },
     };
-    d.header = Some(HeaderInfo::from(&h));
+    d.header = Some(h);
     let (cp, verdict) = counterparty(dir, &h, p);
     d.counterparty = cp;
     d.verdict = verdict.entry.is_some().then_some(verdict);

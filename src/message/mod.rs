@@ -211,6 +211,18 @@ pub struct Message {
 }
 
 impl Message {
+    /// The routing part of the message.
+    pub fn header(&self) -> Header {
+        Header {
+            format: self.format,
+            mke: self.mke,
+            class: self.class,
+            originating: self.originating,
+            dests: self.dests,
+            control: self.control,
+        }
+    }
+
     /// True when the message carries the built-in photo field.
     pub fn has_photo(&self) -> bool {
         self.found.contains(fields::PHOTO)
@@ -231,6 +243,30 @@ pub fn detect(raw: &[u8]) -> Format {
     match s.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'<') => Format::Xml,
         _ => Format::Legacy,
+    }
+}
+
+/// Refuses UTF-16/32 input (a byte-order mark): only UTF-8 and ASCII are accepted.
+fn reject_utf16(raw: &[u8]) -> Result<(), ParseError> {
+    if raw.starts_with(b"\xFF\xFE") || raw.starts_with(b"\xFE\xFF") {
+        return Err(ParseError::new(
+            ErrorCode::Encoding,
+            0,
+            "UTF-16/32 byte-order mark: only UTF-8 and ASCII are accepted",
+        ));
+    }
+    Ok(())
+}
+
+/// A walk without redaction cannot refuse; map its failure to a parse error.
+fn walk_error(e: xml::Failure) -> ParseError {
+    match e {
+        xml::Failure::Parse(p) => p,
+        xml::Failure::Refuse(_) => ParseError::new(
+            ErrorCode::XmlStructure,
+            0,
+            "internal: refusal without redaction",
+        ),
     }
 }
 
@@ -255,23 +291,10 @@ pub struct Header {
 /// `n2:NLETSMessageHeader`, so the body is not validated. Use [`parse`] when
 /// the body matters (restricted counterparties, `on_parse_error = drop`).
 pub fn parse_header(raw: &[u8], cat: &Catalogue, limits: &Limits) -> Result<Header, ParseError> {
-    if raw.starts_with(b"\xFF\xFE") || raw.starts_with(b"\xFE\xFF") {
-        return Err(ParseError::new(
-            ErrorCode::Encoding,
-            0,
-            "UTF-16/32 byte-order mark: only UTF-8 and ASCII are accepted",
-        ));
-    }
+    reject_utf16(raw)?;
     match detect(raw) {
         Format::Xml => {
-            let w = xml::walk_header(raw, cat, limits).map_err(|e| match e {
-                xml::Failure::Parse(p) => p,
-                xml::Failure::Refuse(_) => ParseError::new(
-                    ErrorCode::XmlStructure,
-                    0,
-                    "internal: refusal without redaction",
-                ),
-            })?;
+            let w = xml::walk_header(raw, cat, limits).map_err(walk_error)?;
             let h = w.header;
             Ok(Header {
                 format: Format::Xml,
@@ -298,23 +321,10 @@ pub fn parse_header(raw: &[u8], cat: &Catalogue, limits: &Limits) -> Result<Head
 
 /// Parses a message: format, header, protected fields present.
 pub fn parse(raw: Bytes, cat: &Catalogue, limits: &Limits) -> Result<Message, ParseError> {
-    if raw.starts_with(b"\xFF\xFE") || raw.starts_with(b"\xFE\xFF") {
-        return Err(ParseError::new(
-            ErrorCode::Encoding,
-            0,
-            "UTF-16/32 byte-order mark: only UTF-8 and ASCII are accepted",
-        ));
-    }
+    reject_utf16(&raw)?;
     match detect(&raw) {
         Format::Xml => {
-            let w = xml::walk(&raw, cat, limits, FieldSet::EMPTY, None).map_err(|e| match e {
-                xml::Failure::Parse(p) => p,
-                xml::Failure::Refuse(_) => ParseError::new(
-                    ErrorCode::XmlStructure,
-                    0,
-                    "internal: refusal without redaction",
-                ),
-            })?;
+            let w = xml::walk(&raw, cat, limits, FieldSet::EMPTY, None).map_err(walk_error)?;
             let h = w.header;
             Ok(Message {
                 raw,
