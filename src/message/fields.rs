@@ -172,7 +172,17 @@ impl Catalogue {
             ]
             .concat(),
             text_rules: vec![],
-            markers: vec!["/9j/4".into(), "iVBORw0KGgo".into()],
+            // Base64 starts of JPEG (every JPEG: FF D8 FF), JPEG 2000 (JP2
+            // box and raw codestream), PNG; URL-safe JPEG; hex JPEG.
+            markers: vec![
+                "/9j/".into(),
+                "_9j_".into(),
+                "AAAADGpQ".into(),
+                "/0//UQ".into(),
+                "iVBORw0KGgo".into(),
+                "FFD8FF".into(),
+                "ffd8ff".into(),
+            ],
             binary: nc("BinaryBase64Object"),
         };
         let pob = FieldDef {
@@ -334,6 +344,55 @@ impl Catalogue {
             .iter()
             .find(|(l, _)| l.as_bytes().eq_ignore_ascii_case(local))
             .map(|(_, id)| *id)
+    }
+
+    /// The field of `fields` whose text label an element or attribute name
+    /// spells (`POB`, `PlaceOfBirth`, `birth-place`, ...): a protected value
+    /// under a name the catalogue does not list.
+    pub fn label_name(&self, fields: FieldSet, name: &[u8]) -> Option<FieldId> {
+        if fields.is_empty() {
+            return None;
+        }
+        let up: Vec<u8> = name
+            .iter()
+            .filter(|b| b.is_ascii_alphanumeric())
+            .map(|b| b.to_ascii_uppercase())
+            .collect();
+        self.rules
+            .iter()
+            .filter(|r| fields.contains(r.field))
+            .find_map(|r| {
+                let label: Vec<u8> = r
+                    .label
+                    .iter()
+                    .copied()
+                    .filter(|b| b.is_ascii_alphanumeric())
+                    .collect();
+                let hit = match r.kind {
+                    TextRuleKind::Field => up == label,
+                    TextRuleKind::Label => memchr::memmem::find(&up, &label).is_some(),
+                };
+                hit.then_some(r.field)
+            })
+    }
+
+    /// Catalogue element names (10 characters or more, any case) that occur
+    /// in `text`: markup of a protected element carried as text.
+    pub fn names_in_text(&self, fields: FieldSet, text: &[u8]) -> Option<FieldId> {
+        self.fields.iter().enumerate().find_map(|(i, f)| {
+            let id = FieldId(i as u8);
+            if !fields.contains(id) {
+                return None;
+            }
+            f.elements
+                .iter()
+                .filter(|e| e.local.len() >= 10)
+                .any(|e| {
+                    text.windows(e.local.len())
+                        .any(|w| w.eq_ignore_ascii_case(e.local.as_bytes()))
+                })
+                .then_some(id)
+        })
     }
 
     /// The field whose binary-content element this is, if any.

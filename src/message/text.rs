@@ -20,6 +20,9 @@ pub struct TextMatch {
     pub end: usize,
     /// The field the rule belongs to.
     pub field: FieldId,
+    /// The value is empty up to the end of the line: it may continue on the
+    /// next line or in the next element, so it cannot be cut with certainty.
+    pub empty: bool,
 }
 
 /// Most rounds of re-scanning after a cut before giving up (a cut can join
@@ -66,10 +69,12 @@ fn period_terminates(text: &[u8], mut k: usize) -> bool {
         return true;
     }
     let start = k;
-    while k < text.len() && k - start < 5 && text[k].is_ascii_alphanumeric() {
+    // NCIC/Nlets field prefixes are three characters (NAM, DOB, SEX, OLN):
+    // only ". XXX/" ends a value, so "ST.PAUL/..." stays inside it.
+    while k < text.len() && k - start < 3 && text[k].is_ascii_alphanumeric() {
         k += 1;
     }
-    if k == start {
+    if k - start != 3 || (k < text.len() && text[k].is_ascii_alphanumeric()) {
         return false;
     }
     while k < text.len() && (text[k] == b' ' || (is_ctl(text[k]) && !is_eol(text[k]))) {
@@ -78,7 +83,18 @@ fn period_terminates(text: &[u8], mut k: usize) -> bool {
     k < text.len() && text[k] == b'/'
 }
 
+fn blank(v: &[u8]) -> bool {
+    v.iter().all(|&b| {
+        is_ctl(b) || b == b' ' || b == b'\t' || b == b'.' || b == b':' || b == b'/' || b == b'-'
+    })
+}
+
 fn match_rule(text: &[u8], i: usize, rule: &CompiledRule) -> Option<TextMatch> {
+    // A field prefix must start a word: `XPOB/` inside base64 or another
+    // word is not a field (the stricter verifier still refuses it).
+    if rule.kind == TextRuleKind::Field && i > 0 && text[i - 1].is_ascii_alphanumeric() {
+        return None;
+    }
     let mut j = match_label(text, i, &rule.label)?;
     match rule.kind {
         TextRuleKind::Field => {
@@ -116,6 +132,7 @@ fn match_rule(text: &[u8], i: usize, rule: &CompiledRule) -> Option<TextMatch> {
                 start,
                 end,
                 field: rule.field,
+                empty: blank(&text[j..end]),
             })
         }
         TextRuleKind::Label => {
@@ -124,6 +141,7 @@ fn match_rule(text: &[u8], i: usize, rule: &CompiledRule) -> Option<TextMatch> {
                 start: i,
                 end,
                 field: rule.field,
+                empty: blank(&text[j..end]),
             })
         }
     }
@@ -185,6 +203,9 @@ pub enum TextRefusal {
     Marker(FieldId),
     /// Cutting kept creating new matches (of this field).
     NoFixpoint(FieldId),
+    /// A label with no value on its line: the value may follow on the next
+    /// line or in the next element.
+    EmptyValue(FieldId),
 }
 
 /// Removes every match of a field in `fields` from `text`, appending the
@@ -200,8 +221,13 @@ pub fn redact(
         return Err(TextRefusal::Marker(id));
     }
     let mut removed = FieldSet::EMPTY;
+    let mut empty = None;
     let base = out.len();
-    if cut_once(cat, fields, text, out, &mut removed).is_none() {
+    let first = cut_once(cat, fields, text, out, &mut removed, &mut empty);
+    if let Some(f) = empty {
+        return Err(TextRefusal::EmptyValue(f));
+    }
+    if first.is_none() {
         return Ok(removed);
     }
     let mut scratch = Vec::new();
@@ -210,7 +236,10 @@ pub fn redact(
         scratch.clear();
         scratch.extend_from_slice(&out[base..]);
         out.truncate(base);
-        last = cut_once(cat, fields, &scratch, out, &mut removed);
+        last = cut_once(cat, fields, &scratch, out, &mut removed, &mut empty);
+        if let Some(f) = empty {
+            return Err(TextRefusal::EmptyValue(f));
+        }
         if last.is_none() {
             return Ok(removed);
         }
@@ -226,11 +255,15 @@ fn cut_once(
     text: &[u8],
     out: &mut Vec<u8>,
     removed: &mut FieldSet,
+    empty: &mut Option<FieldId>,
 ) -> Option<FieldId> {
     let mut copied = 0;
     let mut from = 0;
     let mut cut = None;
     while let Some(m) = find(cat, fields, text, from) {
+        if m.empty {
+            *empty = Some(m.field);
+        }
         let start = m.start.max(copied);
         out.extend_from_slice(&text[copied..start]);
         copied = m.end.max(copied);
@@ -272,7 +305,8 @@ mod tests {
         assert_eq!(cut("P\x7fOB /MX.SEX/F"), "SEX/F");
         assert_eq!(cut("POB: MX\nX"), "\nX");
         assert_eq!(cut("POB/ST. LOUIS MO\nNEXT"), "\nNEXT");
-        assert_eq!(cut("POB/MX. "), "");
+        assert_eq!(cut("POB/MX. \n"), "\n");
+        assert_eq!(cut("POB/ST.LOUIS/MX\nNEXT"), "\nNEXT");
         assert_eq!(cut("PLACE OF BIRTH: MEXICO CITY, MX\r\nOLN/1"), "\r\nOLN/1");
         assert_eq!(cut("place  of\x07birth MEXICO"), "");
         assert_eq!(cut("BIRTHPLACE: X\nY"), "\nY");
@@ -282,7 +316,11 @@ mod tests {
 
     #[test]
     fn cut_creates_new_match_then_fixpoint() {
-        assert_eq!(cut("PPOB/X.OB/Y.Z/1"), "Z/1");
+        // Control characters (ignored by receivers) let a cut join "PO" and
+        // "B/" across the removed field: the second round removes the new one.
+        assert_eq!(cut("PO\x07POB/X\nB/Y"), "");
+        // Inside a word a prefix is not a field.
+        assert_eq!(cut("XPOB/Y.Z/1"), "XPOB/Y.Z/1");
     }
 
     #[test]

@@ -48,6 +48,11 @@ pub enum Refusal {
     Marker(FieldId),
     /// Cutting text kept creating new matches.
     NoFixpoint(FieldId),
+    /// A label with no value on its line (the value may follow elsewhere).
+    EmptyValue(FieldId),
+    /// A comment or processing instruction holds a field (e.g. a
+    /// commented-out photo): it would be delivered as it is.
+    InComment(FieldId),
 }
 
 /// Failure of a walk.
@@ -315,6 +320,18 @@ impl<'a, 'o> Walker<'a, 'o> {
                             ));
                         }
                     }
+                    if let Some(sa) = d.standalone() {
+                        let ok = sa
+                            .as_ref()
+                            .is_ok_and(|v| v.as_ref() == b"yes" || v.as_ref() == b"no");
+                        if !ok {
+                            return Err(perr(
+                                ErrorCode::XmlStructure,
+                                before,
+                                "standalone must be yes or no",
+                            ));
+                        }
+                    }
                     if let Some(enc) = d.encoding() {
                         let ok = enc.as_ref().is_ok_and(|e| {
                             e.eq_ignore_ascii_case(b"utf-8") || e.eq_ignore_ascii_case(b"us-ascii")
@@ -424,6 +441,7 @@ impl<'a, 'o> Walker<'a, 'o> {
                     }
                 }
                 Event::Comment(_) | Event::PI(_) => {
+                    self.comment(before, after)?;
                     if self.depth > 0 {
                         self.extend_run(RunKind::Other, before, after, (0, 0))?;
                     }
@@ -446,6 +464,35 @@ impl<'a, 'o> Walker<'a, 'o> {
             first_event = false;
         }
         self.finish_header()
+    }
+
+    /// Comments and processing instructions are delivered as they are, so
+    /// their bodies are checked like text (a "commented-out" photo is still
+    /// a photo); a field there cannot be cut with certainty.
+    fn comment(&mut self, before: usize, after: usize) -> Result<(), Failure> {
+        if self.skip.is_some() || self.header_only {
+            return Ok(());
+        }
+        let body = &self.raw[before..after];
+        let fields = if self.remove.is_empty() {
+            self.cat.all()
+        } else {
+            self.remove
+        };
+        let found = text::present(self.cat, fields, body).union(
+            self.cat
+                .names_in_text(fields, body)
+                .map_or(FieldSet::EMPTY, |f| {
+                    let mut s = FieldSet::EMPTY;
+                    s.insert(f);
+                    s
+                }),
+        );
+        self.res.found = self.res.found.union(found);
+        match found.intersect(self.remove).iter().next() {
+            Some(f) => Err(Failure::Refuse(Refusal::InComment(f))),
+            None => Ok(()),
+        }
     }
 
     fn finish_header(&mut self) -> Result<(), Failure> {
@@ -591,7 +638,16 @@ impl<'a, 'o> Walker<'a, 'o> {
             {
                 self.binary_depth = Some(self.depth + 1);
             }
-        } else if let Some(f) = self.cat.lookalike(local) {
+        } else if let Some(f) = self.cat.lookalike(local).or_else(|| {
+            self.cat.label_name(
+                if self.remove.is_empty() {
+                    self.cat.all()
+                } else {
+                    self.remove
+                },
+                local,
+            )
+        }) {
             self.res.found.insert(f);
             if self.remove.contains(f) {
                 return Err(Failure::Refuse(Refusal::Lookalike(f)));
@@ -663,6 +719,19 @@ impl<'a, 'o> Walker<'a, 'o> {
             } else {
                 a.value
             };
+            if scan {
+                let fields = if self.remove.is_empty() {
+                    self.cat.all()
+                } else {
+                    self.remove
+                };
+                if let Some(f) = self.cat.label_name(fields, key.local_name().as_ref()) {
+                    self.res.found.insert(f);
+                    if self.remove.contains(f) {
+                        return Err(Failure::Refuse(Refusal::Lookalike(f)));
+                    }
+                }
+            }
             if scan && !value.is_empty() {
                 let found = text::present(self.cat, self.cat.all(), &value);
                 self.res.found = self.res.found.union(found);
@@ -928,6 +997,7 @@ fn refusal(e: text::TextRefusal) -> Failure {
     match e {
         text::TextRefusal::Marker(f) => Failure::Refuse(Refusal::Marker(f)),
         text::TextRefusal::NoFixpoint(f) => Failure::Refuse(Refusal::NoFixpoint(f)),
+        text::TextRefusal::EmptyValue(f) => Failure::Refuse(Refusal::EmptyValue(f)),
     }
 }
 

@@ -80,6 +80,14 @@ fn refused(r: Refusal) -> RedactError {
             reason: "redact_no_fixpoint",
             field,
         },
+        Refusal::EmptyValue(field) => RedactError::Refused {
+            reason: "redact_empty_value",
+            field,
+        },
+        Refusal::InComment(field) => RedactError::Refused {
+            reason: "redact_in_comment",
+            field,
+        },
     }
 }
 
@@ -112,6 +120,7 @@ pub fn redact(
                 let removed = text::redact(cat, fields, body, &mut out).map_err(|e| match e {
                     text::TextRefusal::Marker(f) => refused(Refusal::Marker(f)),
                     text::TextRefusal::NoFixpoint(f) => refused(Refusal::NoFixpoint(f)),
+                    text::TextRefusal::EmptyValue(f) => refused(Refusal::EmptyValue(f)),
                 })?;
                 (Bytes::from(out), removed)
             }
@@ -135,3 +144,6 @@ pub fn redact(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod adversarial_tests;

@@ -50,31 +50,81 @@ pub fn check(
     }
 }
 
-/// The first field of `fields` whose label or marker occurs in `text`.
+/// The first field of `fields` whose label, marker or element name occurs in
+/// `text`, seen the most permissive way (see [`normalize`]).
 pub fn scan_text(cat: &Catalogue, fields: FieldSet, text: &[u8]) -> Option<FieldId> {
+    if fields.is_empty() {
+        return None;
+    }
+    // Markers: raw, and with whitespace removed (a marker broken by a line wrap).
     if let Some(id) = crate::message::text::markers(cat, fields, text)
         .iter()
         .next()
     {
         return Some(id);
     }
-    let mut norm: Vec<u8> = Vec::new();
+    let squeezed: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    if let Some(id) = crate::message::text::markers(cat, fields, &squeezed)
+        .iter()
+        .next()
+    {
+        return Some(id);
+    }
+    let n = normalize(text);
     let mut pattern: Vec<u8> = Vec::new();
     for rule in cat.rules.iter().filter(|r| fields.contains(r.field)) {
-        if norm.is_empty() {
-            norm = normalize(text);
-        }
         pattern.clear();
-        pattern.extend(rule.label.iter().filter(|&&b| b != b' '));
+        pattern.extend(rule.label.iter().filter(|b| b.is_ascii_alphanumeric()));
         let hit = match rule.kind {
-            TextRuleKind::Label => memchr::memmem::find(&norm, &pattern).is_some(),
+            TextRuleKind::Label => memchr::memmem::find(&n.letters, &pattern).is_some(),
             TextRuleKind::Field => {
                 pattern.push(b'/');
-                let slash = memchr::memmem::find(&norm, &pattern).is_some();
-                let n = pattern.len();
-                pattern[n - 1] = b':';
-                slash || memchr::memmem::find(&norm, &pattern).is_some()
+                memchr::memmem::find(&n.fields, &pattern).is_some()
             }
+        };
+        if hit {
+            return Some(rule.field);
+        }
+    }
+    // Markup of a protected element carried as text (embedded XML).
+    for (i, f) in cat.fields().iter().enumerate() {
+        let id = FieldId(i as u8);
+        if !fields.contains(id) {
+            continue;
+        }
+        for e in f.elements.iter().filter(|e| e.local.len() >= 10) {
+            let up: Vec<u8> = e.local.bytes().map(|b| b.to_ascii_uppercase()).collect();
+            if memchr::memmem::find(&n.letters, &up).is_some() {
+                return Some(id);
+            }
+        }
+    }
+    None
+}
+
+/// The field whose text label an element or attribute *name* spells (e.g.
+/// `x:POB`, `PlaceOfBirth`, `birth-place`): a protected value under a name
+/// the catalogue does not list.
+pub fn name_hit(cat: &Catalogue, fields: FieldSet, name: &[u8]) -> Option<FieldId> {
+    let up: Vec<u8> = name
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
+    for rule in cat.rules.iter().filter(|r| fields.contains(r.field)) {
+        let label: Vec<u8> = rule
+            .label
+            .iter()
+            .copied()
+            .filter(|b| b.is_ascii_alphanumeric())
+            .collect();
+        let hit = match rule.kind {
+            TextRuleKind::Field => up == label,
+            TextRuleKind::Label => memchr::memmem::find(&up, &label).is_some(),
         };
         if hit {
             return Some(rule.field);
@@ -83,45 +133,101 @@ pub fn scan_text(cat: &Catalogue, fields: FieldSet, text: &[u8]) -> Option<Field
     None
 }
 
-/// Normalises text the way the most permissive reader would see it: drops
-/// whitespace, control characters and invisible format characters
-/// (zero-width space/joiners, word joiner, BOM, soft hyphen), folds
-/// full-width ASCII look-alikes (U+FF01..U+FF5E) to ASCII, and upper-cases.
-pub fn normalize(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        let b = text[i];
-        if b < 0x80 {
-            if b > b' ' && b != 0x7f {
-                out.push(b.to_ascii_uppercase());
+/// Two normalised views of a text.
+pub struct Normalized {
+    /// Letters and digits only, upper-cased: for multi-word labels.
+    pub letters: Vec<u8>,
+    /// Letters, digits and field separators (`/ : = - < > | ;`, all written `/`):
+    /// for `PREFIX/value` fields.
+    pub fields: Vec<u8>,
+}
+
+/// Latin/Cyrillic/Greek look-alikes of the ASCII letters that labels use.
+fn homoglyph(c: char) -> Option<char> {
+    Some(match c {
+        'А' | 'а' | 'Α' | 'α' => 'A',
+        'В' | 'в' | 'Β' | 'β' => 'B',
+        'С' | 'с' | 'Ϲ' | 'ϲ' => 'C',
+        'Е' | 'е' | 'Ε' | 'ε' => 'E',
+        'Н' | 'н' | 'Η' | 'η' => 'H',
+        'І' | 'і' | 'Ι' | 'ι' | 'Ӏ' => 'I',
+        'К' | 'к' | 'Κ' | 'κ' => 'K',
+        'М' | 'м' | 'Μ' => 'M',
+        'О' | 'о' | 'Ο' | 'ο' => 'O',
+        'Р' | 'р' | 'Ρ' | 'ρ' => 'P',
+        'Т' | 'т' | 'Τ' | 'τ' => 'T',
+        'Х' | 'х' | 'Χ' | 'χ' => 'X',
+        'Ѕ' | 'ѕ' => 'S',
+        'Ј' | 'ј' => 'J',
+        _ => return None,
+    })
+}
+
+/// Characters a reader does not see: Unicode whitespace, controls (C0 and
+/// C1), default-ignorable and format characters, and replacement characters
+/// (undecodable bytes).
+fn invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(c as u32,
+            0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180B..=0x180F
+            | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
+            | 0xFEFF | 0xFFA0 | 0xFFF9..=0xFFFD | 0xE0000..=0xE0FFF)
+}
+
+/// Normalises text the way the most permissive reader would see it: decodes
+/// it (undecodable bytes vanish), drops invisible characters, applies
+/// backspaces and drops terminal escape sequences, folds full-width ASCII and
+/// Cyrillic/Greek look-alikes to ASCII, and upper-cases.
+pub fn normalize(text: &[u8]) -> Normalized {
+    let s = String::from_utf8_lossy(text);
+    let mut n = Normalized {
+        letters: Vec::with_capacity(text.len()),
+        fields: Vec::with_capacity(text.len()),
+    };
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ params final  (CSI), or ESC + one character.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if ('\u{40}'..='\u{7e}').contains(&d) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
             }
-            i += 1;
             continue;
         }
-        let rest = &text[i..];
-        match rest {
-            // U+FF01..U+FF3F: EF BC 81..BF -> 0x21..0x5F
-            [0xEF, 0xBC, c, ..] if (0x81..=0xBF).contains(c) => {
-                out.push((c - 0x81 + 0x21).to_ascii_uppercase());
-                i += 3;
-            }
-            // U+FF40..U+FF5E: EF BD 80..9E -> 0x60..0x7E
-            [0xEF, 0xBD, c, ..] if (0x80..=0x9E).contains(c) => {
-                out.push((c - 0x80 + 0x60).to_ascii_uppercase());
-                i += 3;
-            }
-            // U+200B..U+200F, U+2060, U+FEFF, U+00AD: invisible.
-            [0xE2, 0x80, c, ..] if (0x8B..=0x8F).contains(c) => i += 3,
-            [0xE2, 0x81, 0xA0, ..] | [0xEF, 0xBB, 0xBF, ..] => i += 3,
-            [0xC2, 0xAD, ..] => i += 2,
-            _ => {
-                out.push(b);
-                i += 1;
-            }
+        if c == '\u{8}' {
+            n.letters.pop();
+            n.fields.pop();
+            continue;
         }
+        if invisible(c) {
+            continue;
+        }
+        let c = match c as u32 {
+            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => homoglyph(c).unwrap_or(c),
+        };
+        if c.is_ascii_alphanumeric() {
+            let u = c.to_ascii_uppercase() as u8;
+            n.letters.push(u);
+            n.fields.push(u);
+        } else if matches!(c, '/' | ':' | '=' | '-' | '<' | '>' | '|' | ';') {
+            n.fields.push(b'/');
+        } else if !c.is_ascii() {
+            let mut b = [0u8; 4];
+            let e = c.encode_utf8(&mut b).as_bytes();
+            n.letters.extend_from_slice(e);
+            n.fields.extend_from_slice(e);
+        }
+        // Other ASCII punctuation (. _ ' " , ( ) ...) is dropped.
     }
-    out
+    n
 }
 
 fn check_xml(bytes: &[u8], cat: &Catalogue, fields: FieldSet) -> Result<(), RedactError> {
@@ -135,44 +241,86 @@ fn check_xml(bytes: &[u8], cat: &Catalogue, fields: FieldSet) -> Result<(), Reda
     };
     let doc = roxmltree::Document::parse_with_options(s, opts)
         .map_err(|e| RedactError::VerifierUnparseable(e.to_string()))?;
-    let mut stack = vec![doc.root_element()];
-    let mut text = String::new();
-    while let Some(node) = stack.pop() {
+    let found = |f: FieldId| Err(RedactError::VerifierFound { field: f });
+    // All text of the document in order (except header values and binary
+    // content), joined: a label split across elements is seen whole.
+    let mut all = String::new();
+    for node in doc.descendants() {
+        if node.is_comment() || node.is_pi() {
+            // Comments and processing instructions are read too: a
+            // "commented-out" photo is still delivered.
+            let body = match node.pi() {
+                Some(pi) => format!("{} {}", pi.target, pi.value.unwrap_or("")),
+                None => node.text().unwrap_or("").to_string(),
+            };
+            if let Some(f) = scan_text(cat, fields, body.as_bytes()) {
+                return found(f);
+            }
+            continue;
+        }
+        if node.is_text() {
+            let exempt = node.parent_element().is_some_and(|p| {
+                let tag = p.tag_name();
+                let (ns, local) = (
+                    tag.namespace().unwrap_or("").as_bytes(),
+                    tag.name().as_bytes(),
+                );
+                let in_header = p.parent_element().is_some_and(|g| {
+                    g.tag_name().namespace() == Some(NS_N2_STR)
+                        && g.tag_name().name() == "NLETSMessageHeader"
+                });
+                (in_header && ns == NS_NH2 && HEADER_VALUES.contains(&local))
+                    || cat.binary(ns, local).is_some()
+            });
+            if !exempt {
+                all.push_str(node.text().unwrap_or(""));
+            }
+            continue;
+        }
+        if !node.is_element() {
+            continue;
+        }
         let tag = node.tag_name();
         let ns = tag.namespace().unwrap_or("").as_bytes();
         let local = tag.name().as_bytes();
-        let field = cat.element(ns, local).or_else(|| cat.lookalike(local));
-        if let Some(f) = field {
+        if let Some(f) = cat
+            .element(ns, local)
+            .or_else(|| cat.lookalike(local))
+            .or_else(|| name_hit(cat, fields, local))
+        {
             if fields.contains(f) {
-                return Err(RedactError::VerifierFound { field: f });
+                return found(f);
             }
         }
         for a in node.attributes() {
-            if let Some(f) = scan_text(cat, fields, a.value().as_bytes()) {
-                return Err(RedactError::VerifierFound { field: f });
+            if let Some(f) = name_hit(cat, fields, a.name().as_bytes())
+                .or_else(|| scan_text(cat, fields, a.value().as_bytes()))
+            {
+                return found(f);
             }
         }
-        // Own text is exempt only for the header values (passed unchanged)
-        // and binary content (base64 data); child elements are always checked.
-        let in_header = node.parent_element().is_some_and(|p| {
-            p.tag_name().namespace() == Some(NS_N2_STR)
-                && p.tag_name().name() == "NLETSMessageHeader"
-        });
-        let exempt = (in_header && ns == NS_NH2 && HEADER_VALUES.contains(&local))
-            || cat.binary(ns, local).is_some();
-        text.clear();
-        for c in node.children() {
-            if c.is_text() {
-                if !exempt {
-                    text.push_str(c.text().unwrap_or(""));
-                }
-            } else if c.is_element() {
-                stack.push(c);
+        // Each element's own text, joined across comments.
+        let own: String = node
+            .children()
+            .filter(|c| c.is_text())
+            .filter_map(|c| c.text())
+            .collect();
+        let exempt_own = {
+            let in_header = node.parent_element().is_some_and(|p| {
+                p.tag_name().namespace() == Some(NS_N2_STR)
+                    && p.tag_name().name() == "NLETSMessageHeader"
+            });
+            (in_header && ns == NS_NH2 && HEADER_VALUES.contains(&local))
+                || cat.binary(ns, local).is_some()
+        };
+        if !exempt_own {
+            if let Some(f) = scan_text(cat, fields, own.as_bytes()) {
+                return found(f);
             }
         }
-        if let Some(f) = scan_text(cat, fields, text.as_bytes()) {
-            return Err(RedactError::VerifierFound { field: f });
-        }
+    }
+    if let Some(f) = scan_text(cat, fields, all.as_bytes()) {
+        return found(f);
     }
     Ok(())
 }
@@ -184,8 +332,17 @@ mod tests {
 
     #[test]
     fn lookalikes_fold() {
-        assert_eq!(normalize("Ｐｏｂ/mx".as_bytes()), b"POB/MX");
-        assert_eq!(normalize("P\u{200b}O\u{00ad}B /MX".as_bytes()), b"POB/MX");
+        assert_eq!(normalize("Ｐｏｂ/mx".as_bytes()).fields, b"POB/MX");
+        assert_eq!(
+            normalize("P\u{200b}O\u{00ad}B /MX".as_bytes()).fields,
+            b"POB/MX"
+        );
+        assert_eq!(
+            normalize("Р\u{a0}О\u{2066}В - mx".as_bytes()).fields,
+            b"POB/MX"
+        );
+        assert_eq!(normalize(b"P\x1b[1mOX\x08B/").fields, b"POB/");
+        assert_eq!(normalize(b"PLACE-OF_BIRTH").letters, b"PLACEOFBIRTH");
         let cat = Catalogue::builtin();
         let mut s = FieldSet::EMPTY;
         s.insert(POB);
