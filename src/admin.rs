@@ -40,9 +40,23 @@ pub fn init_metrics() {
                 ],
             )
             .ok()?;
-        b.install_recorder().ok()
+        let handle = b.install_recorder().ok()?;
+        // Histogram samples accumulate until upkeep folds them into their
+        // buckets; without it memory grows with every message when nobody
+        // scrapes /metrics. Run it on a small background thread.
+        let h = handle.clone();
+        let _ = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                h.run_upkeep();
+            });
+        Some(handle)
     });
 }
+
+/// How often histogram samples are folded into buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The rendered metrics (Prometheus text format).
 pub fn render_metrics() -> String {

@@ -369,7 +369,12 @@ impl Catalogue {
                     .filter(|b| b.is_ascii_alphanumeric())
                     .collect();
                 let hit = match r.kind {
-                    TextRuleKind::Field => up == label,
+                    TextRuleKind::Field => {
+                        up == label
+                            || (name.len() > label.len()
+                                && name[..label.len()].eq_ignore_ascii_case(&label)
+                                && !name[label.len()].is_ascii_lowercase())
+                    }
                     TextRuleKind::Label => memchr::memmem::find(&up, &label).is_some(),
                 };
                 hit.then_some(r.field)

@@ -98,13 +98,19 @@ fn match_rule(text: &[u8], i: usize, rule: &CompiledRule) -> Option<TextMatch> {
     let mut j = match_label(text, i, &rule.label)?;
     match rule.kind {
         TextRuleKind::Field => {
-            while j < text.len() && (is_ctl(text[j]) || text[j] == b' ') && !is_eol(text[j]) {
+            let after_label = j;
+            while j < text.len()
+                && (is_ctl(text[j]) || text[j] == b' ' || text[j] == b'\t')
+                && !is_eol(text[j])
+            {
                 j += 1;
             }
-            if j >= text.len() || (text[j] != b'/' && text[j] != b':') {
+            if j < text.len() && (text[j] == b'/' || text[j] == b':') {
+                j += 1;
+            } else if !(j > after_label && j < text.len() && text[j].is_ascii_alphanumeric()) {
+                // Neither a separator nor "POB MX" (label, blank, value).
                 return None;
             }
-            j += 1;
             let mut k = j;
             let mut end = text.len();
             let mut by_period = false;
@@ -311,6 +317,7 @@ mod tests {
         assert_eq!(cut("place  of\x07birth MEXICO"), "");
         assert_eq!(cut("BIRTHPLACE: X\nY"), "\nY");
         assert_eq!(cut("POBOX 12"), "POBOX 12");
+        assert_eq!(cut("SEX/F POB MX\nX"), "SEX/F \nX");
         assert_eq!(cut("NO FIELD HERE"), "NO FIELD HERE");
     }
 

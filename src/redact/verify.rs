@@ -84,6 +84,7 @@ pub fn scan_text(cat: &Catalogue, fields: FieldSet, text: &[u8]) -> Option<Field
             TextRuleKind::Field => {
                 pattern.push(b'/');
                 memchr::memmem::find(&n.fields, &pattern).is_some()
+                    || spaced_field(&n.spaced, &pattern)
             }
         };
         if hit {
@@ -106,6 +107,12 @@ pub fn scan_text(cat: &Catalogue, fields: FieldSet, text: &[u8]) -> Option<Field
     None
 }
 
+/// `LABEL/` at a word start in the whitespace-separated view (`POB MX`).
+fn spaced_field(spaced: &[u8], pattern: &[u8]) -> bool {
+    memchr::memmem::find_iter(spaced, pattern)
+        .any(|i| i == 0 || !spaced[i - 1].is_ascii_alphanumeric())
+}
+
 /// The field whose text label an element or attribute *name* spells (e.g.
 /// `x:POB`, `PlaceOfBirth`, `birth-place`): a protected value under a name
 /// the catalogue does not list.
@@ -123,7 +130,12 @@ pub fn name_hit(cat: &Catalogue, fields: FieldSet, name: &[u8]) -> Option<FieldI
             .filter(|b| b.is_ascii_alphanumeric())
             .collect();
         let hit = match rule.kind {
-            TextRuleKind::Field => up == label,
+            TextRuleKind::Field => {
+                up == label
+                    || (name.len() > label.len()
+                        && name[..label.len()].eq_ignore_ascii_case(&label)
+                        && !name[label.len()].is_ascii_lowercase())
+            }
             TextRuleKind::Label => memchr::memmem::find(&up, &label).is_some(),
         };
         if hit {
@@ -140,6 +152,8 @@ pub struct Normalized {
     /// Letters, digits and field separators (`/ : = - < > | ;`, all written `/`):
     /// for `PREFIX/value` fields.
     pub fields: Vec<u8>,
+    /// Like `fields`, but whitespace also separates (`POB MX`).
+    pub spaced: Vec<u8>,
 }
 
 /// Latin/Cyrillic/Greek look-alikes of the ASCII letters that labels use.
@@ -184,6 +198,7 @@ pub fn normalize(text: &[u8]) -> Normalized {
     let mut n = Normalized {
         letters: Vec::with_capacity(text.len()),
         fields: Vec::with_capacity(text.len()),
+        spaced: Vec::with_capacity(text.len()),
     };
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -204,6 +219,13 @@ pub fn normalize(text: &[u8]) -> Normalized {
         if c == '\u{8}' {
             n.letters.pop();
             n.fields.pop();
+            n.spaced.pop();
+            continue;
+        }
+        if c.is_whitespace() {
+            if n.spaced.last() != Some(&b'/') {
+                n.spaced.push(b'/');
+            }
             continue;
         }
         if invisible(c) {
@@ -217,13 +239,16 @@ pub fn normalize(text: &[u8]) -> Normalized {
             let u = c.to_ascii_uppercase() as u8;
             n.letters.push(u);
             n.fields.push(u);
+            n.spaced.push(u);
         } else if matches!(c, '/' | ':' | '=' | '-' | '<' | '>' | '|' | ';') {
             n.fields.push(b'/');
+            n.spaced.push(b'/');
         } else if !c.is_ascii() {
             let mut b = [0u8; 4];
             let e = c.encode_utf8(&mut b).as_bytes();
             n.letters.extend_from_slice(e);
             n.fields.extend_from_slice(e);
+            n.spaced.extend_from_slice(e);
         }
         // Other ASCII punctuation (. _ ' " , ( ) ...) is dropped.
     }
