@@ -353,29 +353,23 @@ impl Catalogue {
         if fields.is_empty() {
             return None;
         }
-        let up: Vec<u8> = name
-            .iter()
-            .filter(|b| b.is_ascii_alphanumeric())
-            .map(|b| b.to_ascii_uppercase())
-            .collect();
+        // Allocation-free: this runs for every element and attribute name.
         self.rules
             .iter()
             .filter(|r| fields.contains(r.field))
             .find_map(|r| {
-                let label: Vec<u8> = r
-                    .label
-                    .iter()
-                    .copied()
-                    .filter(|b| b.is_ascii_alphanumeric())
-                    .collect();
                 let hit = match r.kind {
+                    // `POB`, or `POB` starting a camel-case or separated name
+                    // (`POBText`, `pob_city`), but not `POBox`.
                     TextRuleKind::Field => {
-                        up == label
-                            || (name.len() > label.len()
-                                && name[..label.len()].eq_ignore_ascii_case(&label)
-                                && !name[label.len()].is_ascii_lowercase())
+                        let l = r.label.len();
+                        name.len() >= l
+                            && name[..l].eq_ignore_ascii_case(&r.label)
+                            && (name.len() == l || !name[l].is_ascii_lowercase())
                     }
-                    TextRuleKind::Label => memchr::memmem::find(&up, &label).is_some(),
+                    // The label's letters in order, ignoring case and any
+                    // non-alphanumeric characters in the name (`birth-place`).
+                    TextRuleKind::Label => contains_letters(name, &r.label),
                 };
                 hit.then_some(r.field)
             })
@@ -409,6 +403,36 @@ impl Catalogue {
                 .then_some(FieldId(i as u8))
         })
     }
+}
+
+/// True when `name`, ignoring case and non-alphanumeric characters,
+/// contains the alphanumeric characters of `label` in a row.
+fn contains_letters(name: &[u8], label: &[u8]) -> bool {
+    let want: usize = label.iter().filter(|b| b.is_ascii_alphanumeric()).count();
+    if want == 0 {
+        return false;
+    }
+    let Some(&first) = label.iter().find(|b| b.is_ascii_alphanumeric()) else {
+        return false;
+    };
+    if name.len() < want {
+        return false;
+    }
+    for start in memchr::memchr2_iter(first.to_ascii_uppercase(), first.to_ascii_lowercase(), name)
+    {
+        let mut l = label.iter().filter(|b| b.is_ascii_alphanumeric());
+        let mut matched = 0;
+        for &c in name[start..].iter().filter(|b| b.is_ascii_alphanumeric()) {
+            match l.next() {
+                Some(&x) if x.eq_ignore_ascii_case(&c) => matched += 1,
+                _ => break,
+            }
+            if matched == want {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 impl PartialEq for Catalogue {
@@ -445,6 +469,27 @@ mod tests {
         s.insert(POB);
         assert!(s.contains(POB) && !s.contains(PHOTO));
         assert_eq!(c.all().iter().count(), 2);
+    }
+
+    #[test]
+    fn names_that_spell_labels() {
+        let c = Catalogue::builtin();
+        let all = c.all();
+        for n in [
+            "POB",
+            "pob",
+            "POBText",
+            "pob_city",
+            "PlaceOfBirth",
+            "birth-place",
+            "x_BIRTHPLACE_y",
+        ] {
+            assert_eq!(c.label_name(all, n.as_bytes()), Some(POB), "{n}");
+        }
+        for n in ["POBox", "PersonName", "Place", "Birth", "JobPosition", ""] {
+            assert_eq!(c.label_name(all, n.as_bytes()), None, "{n}");
+        }
+        assert_eq!(c.label_name(FieldSet::EMPTY, b"POB"), None);
     }
 
     #[test]
