@@ -63,32 +63,15 @@ impl RedactError {
 }
 
 fn refused(r: Refusal) -> RedactError {
-    match r {
-        Refusal::Lookalike(field) => RedactError::Refused {
-            reason: "redact_lookalike",
-            field,
-        },
-        Refusal::InAttribute(field) => RedactError::Refused {
-            reason: "redact_in_attribute",
-            field,
-        },
-        Refusal::Marker(field) => RedactError::Refused {
-            reason: "redact_marker",
-            field,
-        },
-        Refusal::NoFixpoint(field) => RedactError::Refused {
-            reason: "redact_no_fixpoint",
-            field,
-        },
-        Refusal::EmptyValue(field) => RedactError::Refused {
-            reason: "redact_empty_value",
-            field,
-        },
-        Refusal::InComment(field) => RedactError::Refused {
-            reason: "redact_in_comment",
-            field,
-        },
-    }
+    let (reason, field) = match r {
+        Refusal::Lookalike(f) => ("redact_lookalike", f),
+        Refusal::InAttribute(f) => ("redact_in_attribute", f),
+        Refusal::Marker(f) => ("redact_marker", f),
+        Refusal::NoFixpoint(f) => ("redact_no_fixpoint", f),
+        Refusal::EmptyValue(f) => ("redact_empty_value", f),
+        Refusal::InComment(f) => ("redact_in_comment", f),
+    };
+    RedactError::Refused { reason, field }
 }
 
 /// Removes `fields` from `msg`. Returns the same bytes when none is present.
