@@ -5,11 +5,16 @@
 //!
 //! The counterparty is the agency outside the state: the originating ORI of
 //! an inbound message, the destination ORI(s) of an outbound one (with several
-//! destinations the strictest verdict wins). Fail closed: a restricted
-//! counterparty plus anything uncertain (parse failure, refused redaction,
-//! verifier finding) means the message is not forwarded. An unrestricted
-//! message that does not parse follows `on_parse_error`; a message whose
-//! counterparty cannot be read at all follows `on_unknown_ori`.
+//! destinations the strictest verdict wins). Deny is total: a deny-listed
+//! agency gets nothing and sends nothing, whatever the key, unless the policy
+//! exempts the key. Redact is a positive model: every message to a
+//! redact-listed agency is projected onto its release profile
+//! ([`crate::redact::release`]); messages from it with a key the table does
+//! not know are dropped. Fail closed: a restricted counterparty plus anything
+//! uncertain (parse failure, refused projection, verifier finding) means the
+//! message is not forwarded. An unrestricted message that does not parse
+//! follows `on_parse_error`; a message whose counterparty cannot be read at
+//! all follows `on_unknown_ori`.
 
 pub mod decline;
 
@@ -17,7 +22,7 @@ use crate::message::fields::FieldSet;
 use crate::message::{parse, parse_header, Class, Header, Limits, Ori};
 use crate::policy::explain::Direction;
 use crate::policy::{Action, DenyMode, OnError, Policy, Verdict};
-use crate::redact::redact;
+use crate::redact::release;
 use bytes::Bytes;
 
 /// What happens to the message.
@@ -94,14 +99,33 @@ pub struct Decision {
 /// Header values kept for metrics and audit (the message's routing header).
 pub type HeaderInfo = Header;
 
+impl Decision {
+    /// True when the message concerns a restricted agency, or could not be
+    /// handled plainly: anything but an ordinary pass to an unlisted or
+    /// allowed agency. Restricted messages are never forwarded without a
+    /// durable audit record, whatever the audit failure setting.
+    pub fn is_restricted(&self) -> bool {
+        self.category != Category::Passed
+            || self.reason == reason::EXEMPT
+            || self.reason == reason::REDACT_INBOUND
+            || self.verdict.is_some_and(|v| v.action.restricts())
+            || self.counterparty.is_none()
+    }
+}
+
 /// Reason codes that are not parse or redaction codes.
 pub mod reason {
     /// Counterparty in no list; default pass.
     pub const PASS: &str = "pass";
     /// Counterparty explicitly allowed.
     pub const ALLOW: &str = "allow";
-    /// Restricted list, but the message key is outside the action's scope.
-    pub const NOT_GOVERNED: &str = "not_governed";
+    /// Restricted list, but the policy exempts the message key explicitly.
+    pub const EXEMPT: &str = "exempt";
+    /// A message from a redact-listed agency to the state (only what goes
+    /// to the agency is projected).
+    pub const REDACT_INBOUND: &str = "redact_inbound";
+    /// A message from a redact-listed agency with a key the table does not know.
+    pub const UNKNOWN_KEY: &str = "unknown_key";
     /// Redact action applied.
     pub const REDACT: &str = "redact";
     /// Deny action applied.
@@ -127,12 +151,10 @@ fn counterparty(dir: Direction, h: &Header, p: &Policy) -> (Option<Ori>, Verdict
             let mut best: Option<(Ori, Verdict)> = None;
             for d in h.dests.as_slice() {
                 let v = p.lookup(d.as_bytes());
-                let scoped = p.scoped(v.action, h.mke.as_str());
+                let scoped = p.scoped(v, h.mke.as_str());
                 let better = match &best {
                     None => true,
-                    Some((_, b)) => {
-                        scoped.strictness() > p.scoped(b.action, h.mke.as_str()).strictness()
-                    }
+                    Some((_, b)) => scoped.strictness() > p.scoped(*b, h.mke.as_str()).strictness(),
                 };
                 if better {
                     best = Some((*d, v));
@@ -189,7 +211,7 @@ pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decisi
     let (cp, verdict) = counterparty(dir, &h, p);
     d.counterparty = cp;
     d.verdict = verdict.entry.is_some().then_some(verdict);
-    let action = p.scoped(verdict.action, h.mke.as_str());
+    let action = p.scoped(verdict, h.mke.as_str());
     d.action = Some(action);
     if action == Action::Deny {
         // Denied whatever the body holds: a decline needs only the header.
@@ -203,7 +225,7 @@ pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decisi
         Err(e) => {
             d.detail = Some(e.code.reason());
             // A listed (restricted) counterparty is fail-closed even for keys
-            // its action does not govern; otherwise `on_parse_error` decides.
+            // its action exempts; otherwise `on_parse_error` decides.
             if verdict.action.restricts() {
                 d.reason = reason::RESTRICTED_PARSE_ERROR;
                 return d;
@@ -216,22 +238,36 @@ pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decisi
             return forward(d, raw, Category::Passed);
         }
     };
-    match action {
-        Action::Redact => match redact(&m, cat, p.redact_fields, limits) {
-            Ok(r) => {
-                d.reason = reason::REDACT;
-                d.removed = r.removed;
-                forward(d, r.bytes, Category::Redacted)
+    match (action, dir) {
+        (Action::Redact, Direction::Outbound) => {
+            match release(
+                &m,
+                p.profile_for(verdict),
+                cat,
+                p.fields_for(verdict),
+                limits,
+            ) {
+                Ok(r) => {
+                    d.reason = reason::REDACT;
+                    d.removed = r.removed;
+                    forward(d, r.bytes, Category::Redacted)
+                }
+                Err(e) => {
+                    d.reason = reason::REDACT_FAILED;
+                    d.detail = Some(e.reason());
+                    d
+                }
             }
-            Err(e) => {
-                d.reason = reason::REDACT_FAILED;
-                d.detail = Some(e.reason());
-                d
-            }
-        },
+        }
+        (Action::Redact, Direction::Inbound) if h.class == Class::Other => {
+            d.reason = reason::UNKNOWN_KEY;
+            d
+        }
         _ => {
-            d.reason = if verdict.action.restricts() {
-                reason::NOT_GOVERNED
+            d.reason = if verdict.action.restricts() && action == Action::Redact {
+                reason::REDACT_INBOUND
+            } else if verdict.action.restricts() {
+                reason::EXEMPT
             } else if action == Action::Allow {
                 reason::ALLOW
             } else {

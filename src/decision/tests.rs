@@ -71,7 +71,8 @@ fn redact_list_gets_no_photo_or_pob() {
             .unwrap(),
         "federal_redact"
     );
-    // The query from the same agency passes: redact governs responses only.
+    // The query from the same agency passes: only what goes to a redact-listed
+    // agency is projected.
     let q = retarget(
         "xml/dq.xml",
         "<nh2:OriginatingORIID>AZNLETS20",
@@ -80,7 +81,7 @@ fn redact_list_gets_no_photo_or_pob() {
     let d = run(Direction::Inbound, q);
     assert_eq!(
         (d.category, d.reason),
-        (Category::Passed, reason::NOT_GOVERNED)
+        (Category::Passed, reason::REDACT_INBOUND)
     );
 }
 
@@ -187,17 +188,32 @@ fn uncertain_is_not_forwarded() {
         (d.category, d.reason),
         (Category::Dropped, reason::RESTRICTED_PARSE_ERROR)
     );
-    // Restricted and the redaction is refused.
+    // Restricted: a look-alike of a protected element is outside the release
+    // profile, so it is not forwarded (the positive model; the catalogue's
+    // look-alike refusal is only the second line now).
     let d = run(
         Direction::Outbound,
         retarget("hostile/lookalike_case.xml", "VTICE0900", "VADEADX00"),
+    );
+    assert_eq!((d.category, d.reason), (Category::Redacted, reason::REDACT));
+    let Outcome::Forward(b) = &d.outcome else {
+        panic!("{:?}", d.outcome)
+    };
+    assert!(!b
+        .to_ascii_lowercase()
+        .windows(13)
+        .any(|w| w == b"birthlocation"));
+    // A message key the profile does not release is refused.
+    let d = run(
+        Direction::Outbound,
+        Bytes::from_static(b"AM.COOLN0000.VADEADX00.TXT\r\nFREE TEXT"),
     );
     assert_eq!(
         (d.category, d.reason, d.detail),
         (
             Category::Dropped,
             reason::REDACT_FAILED,
-            Some("redact_lookalike")
+            Some("profile_key")
         )
     );
     // With on_parse_error = pass the unrestricted broken message goes through, counted as passed.
@@ -220,7 +236,8 @@ fn uncertain_is_not_forwarded() {
         (Category::Passed, reason::UNKNOWN_ORI_PASS)
     );
     // Even with on_parse_error = pass, a listed agency's unparseable message
-    // of a key its action does not govern is dropped (fail closed).
+    // of a key its action is exempt from is dropped (fail closed).
+    p.deny_exempt.insert("AM");
     let am = Bytes::from_static(b"<n2:NLETS xmlns:n2=\"http://www.nlets.org/niem/1.0\" xmlns:nh2=\"http://www.nlets.org/niem/nlets-hdr/1.0\"><n2:NLETSMessageHeader><nh2:MessageKeyCodeText>AM</nh2:MessageKeyCodeText><nh2:OriginatingORIID>VTICE0900</nh2:OriginatingORIID><nh2:DestinationORIID>CO</nh2:DestinationORIID></n2:NLETSMessageHeader><x>&bogus;</x></n2:NLETS>");
     let d = decide(Direction::Inbound, am, &p, &Limits::default());
     assert_eq!(
@@ -230,15 +247,18 @@ fn uncertain_is_not_forwarded() {
 }
 
 #[test]
-fn keys_outside_scope_and_allow() {
+fn deny_is_total_and_allow() {
+    // Deny covers every key: an administrative message from a denied agency
+    // does not reach the state.
     let d = run(
         Direction::Inbound,
         Bytes::from_static(b"AM.VTICE0900.CO.TXT\r\nSYNTHETIC"),
     );
     assert_eq!(
         (d.category, d.reason, d.action),
-        (Category::Passed, reason::NOT_GOVERNED, Some(Action::Pass))
+        (Category::Denied, reason::DENY, Some(Action::Deny))
     );
+    assert!(matches!(d.outcome, Outcome::Deny { reply: None }));
     let d = run(Direction::Inbound, fixture("legacy/sm_output.txt"));
     assert_eq!((d.category, d.reason), (Category::Passed, reason::ALLOW));
 }

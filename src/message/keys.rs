@@ -136,6 +136,41 @@ pub fn response_key(key: &str) -> Option<&'static str> {
     lookup(key).and_then(|k| k.response)
 }
 
+/// A set of message keys, as a bitset over the key table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeySet(u64);
+
+impl KeySet {
+    /// Index of a key in the table.
+    pub fn index(key: &str) -> Option<usize> {
+        KEYS.binary_search_by(|k| k.key.cmp(key)).ok()
+    }
+
+    /// Adds a key (must be in the table).
+    pub fn insert(&mut self, key: &str) -> bool {
+        match Self::index(key) {
+            Some(i) => {
+                self.0 |= 1 << i;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// True when `key` is in the set.
+    pub fn contains(self, key: &str) -> bool {
+        Self::index(key).is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+
+    /// The keys, in table order.
+    pub fn keys(self) -> impl Iterator<Item = &'static str> {
+        KEYS.iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, k)| k.key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

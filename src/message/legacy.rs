@@ -57,14 +57,17 @@ fn is_token(b: u8) -> bool {
     b.is_ascii_uppercase() || b.is_ascii_digit()
 }
 
-/// Skips control characters (which receivers ignore).
-fn ctl0(i: &[u8]) -> IResult<&[u8], &[u8]> {
-    take_while(is_ctl)(i)
+/// Skips what may come before the message key: line breaks and DEL
+/// (teletype artefacts that show nothing).
+fn lead0(i: &[u8]) -> IResult<&[u8], &[u8]> {
+    take_while(|b| b == b'\r' || b == b'\n' || b == 0x7f)(i)
 }
 
-/// Skips spaces and control characters (token separators in the output header).
+/// Skips spaces and line breaks (token separators in the output header).
+/// Other control characters are refused anywhere in a header: a reader that
+/// honours backspaces or cursor moves would read other routing.
 fn sep0(i: &[u8]) -> IResult<&[u8], &[u8]> {
-    take_while(|b| b == b' ' || is_ctl(b))(i)
+    take_while(|b| b == b' ' || b == b'\r' || b == b'\n')(i)
 }
 
 fn token(i: &[u8]) -> IResult<&[u8], &[u8]> {
@@ -193,7 +196,7 @@ pub fn parse_header(raw: &[u8]) -> Result<LegacyHeader, ParseError> {
         all: raw,
         rest: raw,
     };
-    c.skip(sep0);
+    c.skip(lead0);
     let mke_raw = c.run(token, "expected a message key (A-Z, 0-9)")?;
     if mke_raw.len() > 4 {
         return Err(ParseError::new(
@@ -204,38 +207,31 @@ pub fn parse_header(raw: &[u8]) -> Result<LegacyHeader, ParseError> {
     }
     let mke = Tiny::new(mke_raw).ok_or(c.err("bad message key"))?;
     c.run(tag(&b"."[..]), "expected '.' after the message key")?;
-    c.skip(ctl0);
     let sender_raw = c.run(token, "expected the originating ORI")?;
     let sender = ori(
         &c,
         sender_raw,
         "originating ORI must be 9 characters A-Z 0-9",
     )?;
-    c.skip(ctl0);
     let mut dests = Dests::default();
     let mut control = None;
     let form;
     if c.eat(b'.') {
         form = HeaderForm::Input;
         loop {
-            c.skip(ctl0);
             let d = c.run(token, "expected a destination")?;
             let d = dest(&c, d)?;
             if !dests.push(d) {
                 return Err(c.err("more than 5 destinations"));
             }
-            c.skip(ctl0);
             if !c.eat(b',') {
                 break;
             }
         }
         c.run(tag(&b"."[..]), "expected '.' after the destination(s)")?;
-        c.skip(ctl0);
         if c.eat(b'*') {
             control = Some(control_field(&mut c, |b| b == b'.' || is_ctl(b))?);
-            c.skip(ctl0);
             c.run(tag(&b"."[..]), "expected '.' after the control field")?;
-            c.skip(ctl0);
         }
     } else {
         form = HeaderForm::Output;
@@ -255,12 +251,9 @@ pub fn parse_header(raw: &[u8]) -> Result<LegacyHeader, ParseError> {
         )?;
         let d = c.run(token, "expected the destination")?;
         dests.push(dest(&c, d)?);
-        c.skip(ctl0);
         if c.eat(b'.') {
-            c.skip(ctl0);
             if c.eat(b'*') {
                 control = Some(control_field(&mut c, |b| b == b'.' || is_ctl(b))?);
-                c.skip(ctl0);
                 c.run(tag(&b"."[..]), "expected '.' after the control field")?;
             }
         } else {
@@ -282,6 +275,34 @@ pub fn parse_header(raw: &[u8]) -> Result<LegacyHeader, ParseError> {
         control,
         body_offset: c.at(),
     })
+}
+
+/// Refuses a body that another reader could take for routing: an XML
+/// document or header inside it, or a line that is itself a message header.
+/// `base` is the body's offset in the message (for error offsets).
+pub fn check_body(body: &[u8], base: usize) -> Result<(), ParseError> {
+    let err =
+        |at: usize, what: &'static str| ParseError::new(ErrorCode::LegacyHeader, base + at, what);
+    for pat in [&b"NLETSMESSAGEHEADER"[..], b"<?XML"] {
+        let f = memchr::memmem::Finder::new(pat);
+        // Case-insensitive: scan an upper-cased copy only when a candidate
+        // first byte is present (bodies are small).
+        if body.iter().any(|b| b.eq_ignore_ascii_case(&pat[0])) {
+            let up = body.to_ascii_uppercase();
+            if let Some(i) = f.find(&up) {
+                return Err(err(i, "XML routing inside a legacy message"));
+            }
+        }
+    }
+    let mut at = 0;
+    for line in body.split(|&b| b == b'\n') {
+        let l = line.strip_suffix(b"\r").unwrap_or(line);
+        if l.len() >= 16 && l.ends_with(b"TXT") && parse_header(l).is_ok() {
+            return Err(err(at, "a second message header inside the body"));
+        }
+        at += line.len() + 1;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -311,8 +332,18 @@ mod tests {
         assert_eq!(h.dests.len(), 3);
         let h = ok("YQ.AZNLETS20.AZ0000000.TXT");
         assert_eq!(h.dests.as_slice()[0].as_str(), "AZ0000000");
-        let h = ok("\r\n\x7fDQ.\x07AZNLETS20.\x07CO.TXT");
+        let h = ok("\r\n\x7fDQ.AZNLETS20.CO.TXT");
         assert_eq!(h.mke.as_str(), "DQ");
+        // Control characters inside a header: a reader honouring them could
+        // see other routing (backspaces over an ORI), so they are refused.
+        assert!(parse_header(b"DQ.\x07AZNLETS20.CO.TXT").is_err());
+        assert!(parse_header(
+            b"DR.COOLN0000.AZNLETS20\x08\x08\x08\x08\x08\x08\x08\x08\x08VTICE0900.TXT"
+        )
+        .is_err());
+        assert!(check_body(b"\r\nDR.COOLN0000.VTICE0900.TXT\r\nX", 0).is_err());
+        assert!(check_body(b"\r\n<n2:NLETSMessageHeader>", 0).is_err());
+        assert!(check_body(b"\r\nNAM/DOE.SEX/F", 0).is_ok());
     }
 
     #[test]

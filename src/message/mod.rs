@@ -342,6 +342,7 @@ pub fn parse(raw: Bytes, cat: &Catalogue, limits: &Limits) -> Result<Message, Pa
         Format::Legacy => {
             let h = legacy::parse_header(&raw)?;
             let body = &raw[h.body_offset..];
+            legacy::check_body(body, h.body_offset)?;
             let found = text::present(cat, cat.all(), body);
             Ok(Message {
                 format: Format::Legacy,

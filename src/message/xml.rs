@@ -197,7 +197,19 @@ struct Walker<'a, 'o> {
     res: Walk,
     /// Stop once the header has been read.
     header_only: bool,
+    /// Element children of the root seen so far (the header must be first).
+    root_children: usize,
 }
+
+/// Element local names that carry routing: refused anywhere but their place.
+const ROUTING_NAMES: &[&[u8]] = &[
+    b"NLETS",
+    b"NLETSMessageHeader",
+    b"MessageKeyCodeText",
+    b"OriginatingORIID",
+    b"DestinationORIID",
+    b"DocumentControlFieldText",
+];
 
 /// Walks an XML message. With `remove` non-empty and `out` given, writes the
 /// message without those fields to `out` (only when something changed; check
@@ -266,6 +278,7 @@ fn walk_inner(
         run: Run::new(),
         res: Walk::default(),
         header_only,
+        root_children: 0,
     };
     w.go()?;
     if w.res.changed {
@@ -333,8 +346,14 @@ impl<'a, 'o> Walker<'a, 'o> {
                         }
                     }
                     if let Some(enc) = d.encoding() {
+                        // A Latin-1 declaration reads the same as UTF-8 only
+                        // when every byte is ASCII: accept exactly that case.
                         let ok = enc.as_ref().is_ok_and(|e| {
-                            e.eq_ignore_ascii_case(b"utf-8") || e.eq_ignore_ascii_case(b"us-ascii")
+                            e.eq_ignore_ascii_case(b"utf-8")
+                                || e.eq_ignore_ascii_case(b"us-ascii")
+                                || ((e.eq_ignore_ascii_case(b"iso-8859-1")
+                                    || e.eq_ignore_ascii_case(b"latin1"))
+                                    && self.raw.is_ascii())
                         });
                         if !ok {
                             return Err(perr(
@@ -345,8 +364,28 @@ impl<'a, 'o> Walker<'a, 'o> {
                         }
                     }
                 }
-                Event::DocType(_) => {
-                    return Err(perr(ErrorCode::XmlDtd, before, "DOCTYPE/DTD refused"));
+                Event::DocType(dt) => {
+                    // `<!DOCTYPE name>` alone declares nothing any reader could
+                    // act on; an internal subset or an external identifier
+                    // could (entities, default attributes): refused.
+                    let t = trim(&dt);
+                    let bare = !self.root_seen
+                        && self.raw[before..].starts_with(b"<!DOCTYPE")
+                        && !t.is_empty()
+                        && t.iter().all(|&b| {
+                            b.is_ascii_alphanumeric()
+                                || b == b':'
+                                || b == b'_'
+                                || b == b'-'
+                                || b == b'.'
+                        });
+                    if !bare {
+                        return Err(perr(
+                            ErrorCode::XmlDtd,
+                            before,
+                            "DOCTYPE with an internal subset or external identifier refused",
+                        ));
+                    }
                 }
                 Event::Start(e) => {
                     self.flush_run()?;
@@ -585,7 +624,7 @@ impl<'a, 'o> Walker<'a, 'o> {
             }
             self.root_seen = true;
         } else if ns == NS_N2 && local == b"NLETSMessageHeader" {
-            if self.depth != 1 || self.header_seen {
+            if self.depth != 1 || self.header_seen || self.root_children > 0 {
                 return Err(perr(
                     ErrorCode::XmlStructure,
                     before,
@@ -606,7 +645,7 @@ impl<'a, 'o> Walker<'a, 'o> {
             };
             if let Some(f) = f {
                 let idx = f as usize;
-                if f != HdrField::Dest && self.hdr_seen[idx] {
+                if self.hdr_seen[idx] {
                     return Err(perr(
                         ErrorCode::XmlHeader,
                         before,
@@ -623,6 +662,21 @@ impl<'a, 'o> Walker<'a, 'o> {
             }
         }
 
+        if self.depth == 1 {
+            self.root_children += 1;
+        }
+        // A routing element name anywhere else (any namespace) could be read
+        // as routing by a reader that ignores namespaces: refuse.
+        let in_place = self.depth == 0
+            || (self.depth == 1 && ns == NS_N2 && local == b"NLETSMessageHeader")
+            || (self.header_depth == Some(self.depth) && ns == NS_NH2);
+        if !in_place && ROUTING_NAMES.contains(&local) {
+            return Err(perr(
+                ErrorCode::XmlHeader,
+                before,
+                "a routing element name outside the header",
+            ));
+        }
         // Protected elements: everywhere, the header included.
         let mut removing = false;
         if let Some(f) = self.cat.element(ns, local) {
@@ -698,6 +752,19 @@ impl<'a, 'o> Walker<'a, 'o> {
                     ErrorCode::XmlNamespace,
                     before,
                     "namespace prefix undeclaration (XML 1.1) refused",
+                ));
+            } else if a
+                .value
+                .iter()
+                .any(|&b| b == b'&' || b == b'\t' || b == b'\n' || b == b'\r')
+            {
+                // A reference or a normalised blank makes the namespace name
+                // differ from its raw bytes: refused, so that the namespace
+                // compared here is the one every conforming reader resolves.
+                return Err(perr(
+                    ErrorCode::XmlNamespace,
+                    before,
+                    "reference or line break in a namespace name refused",
                 ));
             }
             let value: std::borrow::Cow<'_, [u8]> = if memchr::memchr(b'&', &a.value).is_some() {

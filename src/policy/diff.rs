@@ -31,7 +31,20 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let settings: [(&str, String, String); 10] = [
+    let profiles = |p: &Policy| {
+        p.profiles
+            .iter()
+            .map(|x| {
+                format!(
+                    "{}[{}]",
+                    x.name,
+                    x.keys.keys().collect::<Vec<_>>().join(" ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let settings: [(&str, String, String); 11] = [
         (
             "default action",
             old.default.to_string(),
@@ -47,8 +60,13 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
             old.on_unknown_ori.name().into(),
             new.on_unknown_ori.name().into(),
         ),
-        ("deny.keys", keys(old.deny_keys), keys(new.deny_keys)),
-        ("redact.keys", keys(old.redact_keys), keys(new.redact_keys)),
+        ("deny.exempt", keys(old.deny_exempt), keys(new.deny_exempt)),
+        (
+            "redact.exempt",
+            keys(old.redact_exempt),
+            keys(new.redact_exempt),
+        ),
+        ("profiles", profiles(old), profiles(new)),
         ("redact.fields", fields(old), fields(new)),
         (
             "deny.inbound_query",
@@ -114,11 +132,23 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
                 );
             }
             (Some(o), Some(n)) => {
-                if old.lists[o].action != new.lists[n].action {
+                let (ol, nl) = (&old.lists[o], &new.lists[n]);
+                if ol.action != nl.action {
+                    let _ = writeln!(out, "list {name:?}: action {} -> {}", ol.action, nl.action);
+                }
+                let (op, np) = (
+                    &old.profiles[ol.profile].name,
+                    &new.profiles[nl.profile].name,
+                );
+                if op != np && nl.action == Action::Redact {
+                    let _ = writeln!(out, "list {name:?}: profile {op} -> {np}");
+                }
+                if keys(ol.exempt) != keys(nl.exempt) {
                     let _ = writeln!(
                         out,
-                        "list {name:?}: action {} -> {}",
-                        old.lists[o].action, new.lists[n].action
+                        "list {name:?}: exempt {:?} -> {:?}",
+                        keys(ol.exempt),
+                        keys(nl.exempt)
                     );
                 }
             }

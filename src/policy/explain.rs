@@ -50,6 +50,14 @@ pub fn explain(
     let v = p.lookup(ori.as_bytes());
     let mut action = v.action;
     let _ = writeln!(out, "policy {} (version {})", p.source, p.short_version());
+    if v.action == Action::Redact && mke.is_none() {
+        let prof = p.profile_for(v);
+        let _ = writeln!(
+            out,
+            "release profile: {} — every message to this agency is projected onto it ({})",
+            prof.name, prof.description
+        );
+    }
     match v.entry {
         Some(e) => {
             let info = &p.entries[e as usize];
@@ -110,12 +118,12 @@ pub fn explain(
         }
     }
     if let Some(mke) = mke {
-        let scoped = p.scoped(v.action, mke);
+        let scoped = p.scoped(v, mke);
         let class = keys::class_of(mke);
         if scoped != v.action {
             let _ = writeln!(
                 out,
-                "for {mke}: {scoped} — {} does not govern message key {mke}",
+                "for {mke}: {scoped} — message key {mke} is explicitly exempt from {}",
                 v.action
             );
         } else {
@@ -145,12 +153,44 @@ pub fn explain(
                 let _ = writeln!(out, "{}: {w}", dir.map_or("", |d| d.name()));
             }
         } else if scoped == Action::Redact {
+            let prof = p.profile_for(v);
             let fields: Vec<&str> = p
-                .redact_fields
+                .fields_for(v)
                 .iter()
                 .map(|f| p.catalogue.name(f))
                 .collect();
-            let _ = writeln!(out, "removed fields: {}", fields.join(", "));
+            match dir {
+                Some(Direction::Inbound) => {
+                    let _ = writeln!(
+                        out,
+                        "inbound: forwarded to the state unchanged{}",
+                        if class == keys::Class::Other {
+                            " — no: the key is unknown, so it is dropped"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                _ if !prof.keys.contains(mke) => {
+                    let _ = writeln!(
+                        out,
+                        "outbound: refused — release profile {:?} does not release {mke}",
+                        prof.name
+                    );
+                }
+                _ => {}
+            }
+            let _ = writeln!(
+                out,
+                "release profile: {} (releases {}): only what it names is forwarded",
+                prof.name,
+                prof.keys.keys().collect::<Vec<_>>().join(" "),
+            );
+            let _ = writeln!(
+                out,
+                "removed fields: {} (the catalogue check after the profile)",
+                fields.join(", ")
+            );
         }
     }
     (action, out)

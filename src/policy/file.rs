@@ -6,10 +6,7 @@
 //! whole; every error is reported at once; nothing partial is ever returned.
 
 use super::entry::{Entry, Kind};
-use super::{
-    Action, DenyMode, EntryInfo, KeySet, List, OnError, Policy, DEFAULT_DECLINE_TEXT,
-    DEFAULT_QUERY_KEYS, DEFAULT_RESPONSE_KEYS,
-};
+use super::{Action, DenyMode, EntryInfo, KeySet, List, OnError, Policy, DEFAULT_DECLINE_TEXT};
 use crate::message::fields::{Catalogue, FieldDef, FieldSet, TextRule, TextRuleKind, XmlName};
 use crate::message::keys::KEYS;
 use crate::message::tiny::Tiny;
@@ -95,19 +92,24 @@ struct RawPolicy {
     list: Vec<RawList>,
     #[serde(default)]
     field: Vec<RawField>,
+    #[serde(default)]
+    profile: Vec<super::profiles::RawProfile>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawRedact {
-    keys: Option<Vec<Spanned<String>>>,
+    keys: Option<Spanned<Vec<String>>>,
+    exempt: Option<Vec<Spanned<String>>>,
     fields: Option<Vec<Spanned<String>>>,
+    profile: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawDeny {
-    keys: Option<Vec<Spanned<String>>>,
+    keys: Option<Spanned<Vec<String>>>,
+    exempt: Option<Vec<Spanned<String>>>,
     inbound_query: Option<Spanned<String>>,
     outbound_response: Option<Spanned<String>>,
     reply_text: Option<Spanned<String>>,
@@ -124,6 +126,9 @@ struct RawList {
     entries: Vec<Spanned<String>>,
     #[serde(default)]
     files: Vec<Spanned<String>>,
+    profile: Option<Spanned<String>>,
+    exempt: Option<Vec<Spanned<String>>>,
+    fields: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -144,13 +149,13 @@ struct RawField {
 /// policy file's directory).
 pub type Reader<'a> = dyn FnMut(&str) -> io::Result<Vec<u8>> + 'a;
 
-struct Ctx {
+pub(super) struct Ctx {
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
 }
 
 impl Ctx {
-    fn err(&mut self, file: &str, line: u32, message: impl Into<String>) {
+    pub(super) fn err(&mut self, file: &str, line: u32, message: impl Into<String>) {
         self.errors.push(Diagnostic {
             file: file.into(),
             line,
@@ -159,7 +164,7 @@ impl Ctx {
         });
     }
 
-    fn warn(&mut self, file: &str, line: u32, message: impl Into<String>) {
+    pub(super) fn warn(&mut self, file: &str, line: u32, message: impl Into<String>) {
         self.warnings.push(Diagnostic {
             file: file.into(),
             line,
@@ -170,7 +175,7 @@ impl Ctx {
 }
 
 /// 1-based line of a byte offset.
-fn line_of(src: &str, offset: usize) -> u32 {
+pub(super) fn line_of(src: &str, offset: usize) -> u32 {
     1 + src.as_bytes()[..offset.min(src.len())]
         .iter()
         .filter(|&&b| b == b'\n')
@@ -326,44 +331,58 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
         }
     }
 
-    // Key scopes.
-    let keys = |cx: &mut Ctx, v: &Option<Vec<Spanned<String>>>, default: &[&[&str]]| -> KeySet {
-        match v {
-            None => {
-                let mut s = KeySet::default();
-                for group in default {
-                    for k in *group {
-                        s.insert(k);
-                    }
-                }
-                s
-            }
-            Some(list) => {
-                let mut s = KeySet::default();
-                for k in list {
-                    if !s.insert(k.get_ref()) {
-                        let known: Vec<&str> = KEYS.iter().map(|k| k.key).collect();
-                        cx.err(
-                            path,
-                            ln(&k.span()),
-                            format!(
-                                "unknown message key {:?} (known: {})",
-                                k.get_ref(),
-                                known.join(", ")
-                            ),
-                        );
-                    }
-                }
-                s
+    // Exemptions (deny and redact govern every key otherwise).
+    let exempt = |cx: &mut Ctx, v: &Option<Vec<Spanned<String>>>| -> KeySet {
+        let mut s = KeySet::default();
+        for k in v.iter().flatten() {
+            if !s.insert(k.get_ref()) {
+                let known: Vec<&str> = KEYS.iter().map(|k| k.key).collect();
+                cx.err(
+                    path,
+                    ln(&k.span()),
+                    format!(
+                        "unknown message key {:?} (known: {})",
+                        k.get_ref(),
+                        known.join(", ")
+                    ),
+                );
             }
         }
+        s
     };
-    let deny_keys = keys(
-        &mut cx,
-        &raw.deny.keys,
-        &[DEFAULT_QUERY_KEYS, DEFAULT_RESPONSE_KEYS],
-    );
-    let redact_keys = keys(&mut cx, &raw.redact.keys, &[DEFAULT_RESPONSE_KEYS]);
+    for (what, k) in [("deny", &raw.deny.keys), ("redact", &raw.redact.keys)] {
+        if let Some(k) = k {
+            cx.err(
+                path,
+                ln(&k.span()),
+                format!("{what}.keys is no longer supported: {what} covers every message key, unknown keys included; name keys it must not govern in {what}.exempt (or a list's exempt)"),
+            );
+        }
+    }
+    let deny_exempt = exempt(&mut cx, &raw.deny.exempt);
+    let redact_exempt = exempt(&mut cx, &raw.redact.exempt);
+    let field_set = |cx: &mut Ctx, v: &Vec<Spanned<String>>| -> FieldSet {
+        let mut set = FieldSet::EMPTY;
+        for f in v {
+            match catalogue.id(f.get_ref()) {
+                Some(id) => set.insert(id),
+                None => {
+                    let known: Vec<&str> =
+                        catalogue.fields().iter().map(|f| f.name.as_str()).collect();
+                    cx.err(
+                        path,
+                        ln(&f.span()),
+                        format!(
+                            "unknown field {:?} (known: {})",
+                            f.get_ref(),
+                            known.join(", ")
+                        ),
+                    )
+                }
+            }
+        }
+        set
+    };
     let mut redact_fields = FieldSet::EMPTY;
     match &raw.redact.fields {
         None => {
@@ -374,33 +393,39 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
             }
         }
         Some(v) => {
-            for f in v {
-                match catalogue.id(f.get_ref()) {
-                    Some(id) => redact_fields.insert(id),
-                    None => {
-                        let known: Vec<&str> =
-                            catalogue.fields().iter().map(|f| f.name.as_str()).collect();
-                        cx.err(
-                            path,
-                            ln(&f.span()),
-                            format!(
-                                "unknown field {:?} (known: {})",
-                                f.get_ref(),
-                                known.join(", ")
-                            ),
-                        )
-                    }
-                }
-            }
+            redact_fields = field_set(&mut cx, v);
             if v.is_empty() {
                 cx.warn(
                     path,
                     0,
-                    "redact.fields is empty: redact lists remove nothing",
+                    "redact.fields is empty: the catalogue check after projection looks for nothing",
                 );
             }
         }
     }
+    let profiles = super::profiles::load(&raw.profile, &mut cx, path, &src);
+    let profile_index = |cx: &mut Ctx, v: &Option<Spanned<String>>, default: usize| -> usize {
+        match v {
+            None => default,
+            Some(n) => match profiles.iter().position(|p| p.name == *n.get_ref()) {
+                Some(i) => i,
+                None => {
+                    let known: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+                    cx.err(
+                        path,
+                        ln(&n.span()),
+                        format!(
+                            "unknown profile {:?} (defined: {})",
+                            n.get_ref(),
+                            known.join(", ")
+                        ),
+                    );
+                    default
+                }
+            },
+        }
+    };
+    let default_profile = profile_index(&mut cx, &raw.redact.profile, 0);
     let deny_mode = |cx: &mut Ctx, v: &Option<Spanned<String>>, what: &str| match v {
         None => DenyMode::Reply,
         Some(s) => match s.get_ref().as_str() {
@@ -509,12 +534,32 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
             }
         };
         let li = lists.len() as u16;
+        if action != Action::Redact {
+            for (what, set) in [
+                ("profile", l.profile.is_some()),
+                ("fields", l.fields.is_some()),
+            ] {
+                if set {
+                    cx.err(
+                        path,
+                        line,
+                        format!("list {name:?}: {what} applies to redact lists only"),
+                    );
+                }
+            }
+        }
+        let profile = profile_index(&mut cx, &l.profile, default_profile);
+        let list_exempt = exempt(&mut cx, &l.exempt);
+        let fields = l.fields.as_ref().map(|v| field_set(&mut cx, v));
         lists.push(List {
             name: name.clone(),
             action,
             description: l.description.clone().unwrap_or_default(),
             file: policy_file.clone(),
             line,
+            profile,
+            exempt: list_exempt,
+            fields,
         });
         for e in &l.entries {
             let line = ln(&e.span());
@@ -586,9 +631,10 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
         default,
         on_parse_error,
         on_unknown_ori,
-        deny_keys,
-        redact_keys,
+        deny_exempt,
+        redact_exempt,
         redact_fields,
+        profiles,
         catalogue,
         deny_inbound_query,
         deny_outbound_response,

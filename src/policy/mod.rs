@@ -14,10 +14,10 @@ pub mod diff;
 pub mod entry;
 pub mod explain;
 pub mod file;
+pub mod profiles;
 pub mod store;
 
 use crate::message::fields::{Catalogue, FieldSet};
-use crate::message::keys::KEYS;
 use crate::message::Ori;
 use entry::{char_index, ori_key, Entry, Kind, ALPHABET, ORI_LEN};
 use rustc_hash::FxHashMap;
@@ -112,56 +112,7 @@ impl DenyMode {
     }
 }
 
-/// A set of message keys, as a bitset over the key table.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KeySet(u64);
-
-impl KeySet {
-    /// Index of a key in the table.
-    pub fn index(key: &str) -> Option<usize> {
-        KEYS.binary_search_by(|k| k.key.cmp(key)).ok()
-    }
-
-    /// Adds a key (must be in the table).
-    pub fn insert(&mut self, key: &str) -> bool {
-        match Self::index(key) {
-            Some(i) => {
-                self.0 |= 1 << i;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// True when `key` is in the set.
-    pub fn contains(self, key: &str) -> bool {
-        Self::index(key).is_some_and(|i| self.0 & (1 << i) != 0)
-    }
-
-    /// The keys, in table order.
-    pub fn keys(self) -> impl Iterator<Item = &'static str> {
-        KEYS.iter()
-            .enumerate()
-            .filter(move |(i, _)| self.0 & (1 << i) != 0)
-            .map(|(_, k)| k.key)
-    }
-
-    /// Builds a set from keys (unknown keys are ignored; validation reports them).
-    pub fn of(keys: &[&str]) -> KeySet {
-        let mut s = KeySet::default();
-        for k in keys {
-            s.insert(k);
-        }
-        s
-    }
-}
-
-/// Default keys a deny governs: the driver-license, history, registration and
-/// photo queries and their responses.
-pub const DEFAULT_QUERY_KEYS: &[&str] =
-    &["DQ", "DQG", "DNQ", "KQ", "RQ", "RQG", "RNQ", "RPQ", "CPQ"];
-/// Default response keys.
-pub const DEFAULT_RESPONSE_KEYS: &[&str] = &["DR", "DRG", "DNR", "KR", "RR", "RNR", "RPR", "CPR"];
+pub use crate::message::keys::KeySet;
 
 /// Default decline text: says who declined and whom to ask, never pretends
 /// the record does not exist.
@@ -181,6 +132,14 @@ pub struct List {
     pub file: Arc<str>,
     /// Line of its definition.
     pub line: u32,
+    /// Release profile (index into [`Policy::profiles`]) of a redact list.
+    pub profile: usize,
+    /// Message keys this list's action does not govern (on top of the
+    /// policy-wide exemptions for its action).
+    pub exempt: KeySet,
+    /// Catalogue fields checked (second line) for this list, when it names
+    /// its own; otherwise the policy's `redact.fields`.
+    pub fields: Option<FieldSet>,
 }
 
 /// One entry with its provenance.
@@ -302,12 +261,14 @@ pub struct Policy {
     pub on_parse_error: OnError,
     /// Messages whose counterparty ORI cannot be determined.
     pub on_unknown_ori: OnError,
-    /// Keys a deny applies to.
-    pub deny_keys: KeySet,
-    /// Keys a redact applies to.
-    pub redact_keys: KeySet,
-    /// Fields a redact removes.
+    /// Message keys no deny list governs (explicit exemptions; default none).
+    pub deny_exempt: KeySet,
+    /// Message keys no redact list governs (explicit exemptions; default none).
+    pub redact_exempt: KeySet,
+    /// Catalogue fields every redact removes and checks for (second line).
     pub redact_fields: FieldSet,
+    /// Release profiles; index 0 is the built-in one.
+    pub profiles: Vec<crate::redact::profile::Profile>,
     /// The protected-field catalogue (built-in plus policy-defined fields).
     pub catalogue: Catalogue,
     /// Deny of an inbound query.
@@ -368,14 +329,36 @@ impl Policy {
         }
     }
 
-    /// The action that actually applies to a message with key `mke`: a deny
-    /// or redact outside its key scope becomes `Pass`.
-    pub fn scoped(&self, action: Action, mke: &str) -> Action {
-        match action {
-            Action::Deny if !self.deny_keys.contains(mke) => Action::Pass,
-            Action::Redact if !self.redact_keys.contains(mke) => Action::Pass,
+    /// The list that decided a verdict, if any.
+    pub fn list_of(&self, v: Verdict) -> Option<&List> {
+        v.entry
+            .map(|e| &self.lists[self.entries[e as usize].list as usize])
+    }
+
+    /// The action that actually applies to a message with key `mke`. Deny
+    /// and redact govern every key, unknown keys included, except the keys
+    /// the policy or the list exempts explicitly (those pass).
+    pub fn scoped(&self, v: Verdict, mke: &str) -> Action {
+        let list = self.list_of(v);
+        let exempt =
+            |global: KeySet| global.contains(mke) || list.is_some_and(|l| l.exempt.contains(mke));
+        match v.action {
+            Action::Deny if exempt(self.deny_exempt) => Action::Pass,
+            Action::Redact if exempt(self.redact_exempt) => Action::Pass,
             a => a,
         }
+    }
+
+    /// The release profile of a verdict's list (the built-in one otherwise).
+    pub fn profile_for(&self, v: Verdict) -> &crate::redact::profile::Profile {
+        &self.profiles[self.list_of(v).map_or(0, |l| l.profile)]
+    }
+
+    /// The catalogue fields a redact of this verdict removes and checks.
+    pub fn fields_for(&self, v: Verdict) -> FieldSet {
+        self.list_of(v)
+            .and_then(|l| l.fields)
+            .unwrap_or(self.redact_fields)
     }
 
     /// Name of the list that decided a verdict ("" for the default).

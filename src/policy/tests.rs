@@ -79,10 +79,24 @@ fn ties_go_to_the_stricter_action() {
 #[test]
 fn scope_and_defaults() {
     let p = pol(&list("d", "deny", &["VTICE0900"]));
-    assert_eq!(p.scoped(Action::Deny, "DQ"), Action::Deny);
-    assert_eq!(p.scoped(Action::Deny, "AM"), Action::Pass);
-    assert_eq!(p.scoped(Action::Redact, "DQ"), Action::Pass);
-    assert_eq!(p.scoped(Action::Redact, "DR"), Action::Redact);
+    let v = p.lookup(b"VTICE0900");
+    // Deny is total: every key, unknown keys included.
+    for k in ["DQ", "AM", "YR", "ZZ"] {
+        assert_eq!(p.scoped(v, k), Action::Deny, "{k}");
+    }
+    let p = load_mem(&[(
+        "p.toml",
+        &format!(
+            "[deny]\nreply_ori = \"COOLN0000\"\nexempt = [\"AM\"]\n{}{}",
+            list("d", "deny", &["VTICE0900"]),
+            list("r", "redact", &["VADEADX00"])
+        ),
+    )])
+    .unwrap();
+    assert_eq!(p.scoped(p.lookup(b"VTICE0900"), "AM"), Action::Pass);
+    assert_eq!(p.scoped(p.lookup(b"VTICE0900"), "DQ"), Action::Deny);
+    assert_eq!(p.scoped(p.lookup(b"VADEADX00"), "DQ"), Action::Redact);
+    assert_eq!(p.scoped(p.lookup(b"VADEADX00"), "ZZ"), Action::Redact);
     assert_eq!(p.on_parse_error, OnError::Drop);
     assert_eq!(p.on_unknown_ori, OnError::Drop);
     assert_eq!(p.default, Action::Pass);
@@ -121,7 +135,7 @@ name = "a"
 action = "block"
 
 [redact]
-keys = ["DQX"]
+exempt = ["DQX"]
 fields = ["ssn"]
 "#;
     let bad = "# header\nVTICE0900\n\nXXX # three\n";

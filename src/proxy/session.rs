@@ -17,7 +17,7 @@
 use super::{Link, Shared};
 use crate::audit::record::{DecisionRecord, Event};
 use crate::audit::writer::SyncMode;
-use crate::decision::{decide, Category, Decision, Outcome};
+use crate::decision::{decide, Decision, Outcome};
 use crate::framing::{FrameCodec, Framing};
 use crate::metrics as m;
 use crate::policy::explain::Direction;
@@ -301,13 +301,7 @@ fn audit(
         Err(e) => {
             counter!(m::AUDIT_ERRORS).increment(1);
             metrics::gauge!(m::AUDIT_HEALTHY).set(0.0);
-            // Restricted: anything not plainly passed, a listed agency's
-            // message of a key its action does not govern (also under a
-            // restrictive default), or an unknown counterparty.
-            let restricted = d.category != Category::Passed
-                || d.reason == crate::decision::reason::NOT_GOVERNED
-                || d.verdict.is_some_and(|v| v.action.restricts())
-                || d.counterparty.is_none();
+            let restricted = d.is_restricted();
             metrics::gauge!(m::READY).set(0.0);
             tracing::error!(error = %e, restricted, "AUDIT LOG FAILED: restricted traffic is not forwarded");
             if restricted {

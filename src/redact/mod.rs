@@ -1,6 +1,14 @@
-//! Redaction: remove protected fields from a parsed message, or refuse.
+//! Redaction: what a redact-listed agency receives.
 //!
-//! The first pass ([`crate::message::xml::walk`] for XML,
+//! [`release`] is the positive model: the message is projected onto a
+//! release profile ([`profile`]; [`legacy`] and [`xml`] do the projection),
+//! then the catalogue of known protected fields removes anything it still
+//! recognises (a second line, [`redact`]), then two independent checks run
+//! on the output itself: every element, attribute, label and value is one
+//! the profile releases ([`verify::check_profile`]), and no catalogue field
+//! is left ([`verify::check`]). Any doubt refuses the message.
+//!
+//! The catalogue pass ([`crate::message::xml::walk`] for XML,
 //! [`crate::message::text::redact`] for legacy bodies) copies the untouched
 //! byte spans around what it removes; nothing else is re-serialised. A second,
 //! independent check ([`verify`]) — a different XML parser (roxmltree) and a
@@ -8,10 +16,13 @@
 //! If it finds one, or cannot parse the output, the message is refused: the
 //! caller must not forward it.
 
+pub mod legacy;
+pub mod profile;
 pub mod verify;
+pub mod xml;
 
 use crate::message::fields::{Catalogue, FieldId, FieldSet};
-use crate::message::xml::{self, Failure, Refusal};
+use crate::message::xml::{self as msgxml, Failure, Refusal};
 use crate::message::{text, Format, Limits, Message, ParseError};
 use bytes::Bytes;
 
@@ -48,6 +59,18 @@ pub enum RedactError {
     /// The independent check could not parse the redacted output.
     #[error("verifier cannot parse the redacted output: {0}")]
     VerifierUnparseable(String),
+    /// The message key is not one the profile releases.
+    #[error("the release profile does not release this message key")]
+    ProfileKey,
+    /// The projection could not be exact (header content, references).
+    #[error("projection refused: {0:?}")]
+    Projection(xml::XmlRefusal),
+    /// The positive check found something the profile does not release.
+    #[error("verifier: {what}")]
+    ProfileViolation {
+        /// What was found.
+        what: &'static str,
+    },
 }
 
 impl RedactError {
@@ -58,6 +81,11 @@ impl RedactError {
             RedactError::Refused { reason, .. } => reason,
             RedactError::VerifierFound { .. } => "verifier_found",
             RedactError::VerifierUnparseable(_) => "verifier_unparseable",
+            RedactError::ProfileKey => "profile_key",
+            RedactError::Projection(xml::XmlRefusal::Syntax) => "profile_syntax",
+            RedactError::Projection(xml::XmlRefusal::Header) => "profile_header",
+            RedactError::Projection(xml::XmlRefusal::Reference) => "profile_reference",
+            RedactError::ProfileViolation { .. } => "verifier_profile",
         }
     }
 }
@@ -110,10 +138,11 @@ pub fn redact(
         }
         Format::Xml => {
             let mut out = Vec::new();
-            let w = xml::walk(raw, cat, limits, fields, Some(&mut out)).map_err(|e| match e {
-                Failure::Parse(p) => RedactError::Parse(p),
-                Failure::Refuse(r) => refused(r),
-            })?;
+            let w =
+                msgxml::walk(raw, cat, limits, fields, Some(&mut out)).map_err(|e| match e {
+                    Failure::Parse(p) => RedactError::Parse(p),
+                    Failure::Refuse(r) => refused(r),
+                })?;
             if w.changed {
                 (Bytes::from(out), w.removed)
             } else {
@@ -123,6 +152,52 @@ pub fn redact(
     };
     verify::check(&bytes, msg.format, cat, fields)?;
     Ok(Redacted { bytes, removed })
+}
+
+/// What a redact-listed agency receives: `msg` projected onto `profile`,
+/// then the catalogue `fields` removed, then both checks on the output.
+/// The same `Bytes` come back when nothing had to be removed.
+pub fn release(
+    msg: &Message,
+    profile: &profile::Profile,
+    cat: &Catalogue,
+    fields: FieldSet,
+    limits: &Limits,
+) -> Result<Redacted, RedactError> {
+    if !profile.keys.contains(msg.mke.as_str()) {
+        return Err(RedactError::ProfileKey);
+    }
+    let raw = &msg.raw;
+    let mut out = Vec::with_capacity(raw.len().min(64 * 1024));
+    match msg.format {
+        Format::Legacy => {
+            out.extend_from_slice(&raw[..msg.body_offset]);
+            legacy::project(&raw[msg.body_offset..], &profile.legacy, &mut out);
+        }
+        Format::Xml => {
+            xml::project(raw, profile, &mut out).map_err(RedactError::Projection)?;
+        }
+    }
+    let projected = if out[..] == raw[..] {
+        raw.clone()
+    } else {
+        Bytes::from(out)
+    };
+    let m = crate::message::parse(projected, cat, limits)
+        .map_err(|e| RedactError::VerifierUnparseable(e.to_string()))?;
+    let second = redact(&m, cat, fields, limits)?;
+    let body_offset = if second.bytes == m.raw {
+        m.body_offset
+    } else {
+        crate::message::parse(second.bytes.clone(), cat, limits)
+            .map_err(|e| RedactError::VerifierUnparseable(e.to_string()))?
+            .body_offset
+    };
+    verify::check_profile(&second.bytes, msg.format, body_offset, profile)?;
+    Ok(Redacted {
+        removed: msg.found.intersect(fields).union(second.removed),
+        bytes: second.bytes,
+    })
 }
 
 #[cfg(test)]

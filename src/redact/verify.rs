@@ -350,6 +350,215 @@ fn check_xml(bytes: &[u8], cat: &Catalogue, fields: FieldSet) -> Result<(), Reda
     Ok(())
 }
 
+/// The positive check: every element, attribute, label and value of the
+/// projected output is one the profile releases. Written apart from the
+/// projection (a different XML parser, and legacy lines split on label
+/// positions rather than scanned item by item), so that a gap in one is
+/// unlikely to be a gap in the other.
+pub fn check_profile(
+    bytes: &[u8],
+    format: Format,
+    body_offset: usize,
+    p: &super::profile::Profile,
+) -> Result<(), RedactError> {
+    let bad = |what: &'static str| Err(RedactError::ProfileViolation { what });
+    match format {
+        Format::Legacy => match bytes.get(body_offset..) {
+            Some(body) => check_legacy_body(body, &p.legacy).or_else(bad),
+            None => bad("no body"),
+        },
+        Format::Xml => check_xml_profile(bytes, p).or_else(bad),
+    }
+}
+
+/// Legacy lines: only printable ASCII, blanks and line breaks; every line a
+/// released literal, or released `LABEL/value` fields (with an unlabelled
+/// leading value on the first line only when the profile allows it).
+pub fn check_legacy_body(
+    body: &[u8],
+    p: &super::profile::LegacyProfile,
+) -> Result<(), &'static str> {
+    use super::profile::trim_end;
+    for (i, &b) in body.iter().enumerate() {
+        let ok = (0x20..0x7f).contains(&b)
+            || b == b'\t'
+            || b == b'\n'
+            || (b == b'\r' && body.get(i + 1) == Some(&b'\n'));
+        if !ok {
+            return Err("a byte other than printable ASCII, tab or a line break");
+        }
+    }
+    let mut first = true;
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(|&b| b == b' ' || b == b'\t') {
+            continue;
+        }
+        let is_first = std::mem::replace(&mut first, false);
+        if p.literal(line) {
+            continue;
+        }
+        // Label positions: an upper-case word at the line start or after a
+        // blank or a period, directly followed by a separator.
+        let mut labels: Vec<(usize, usize, u8)> = Vec::new();
+        for i in 0..line.len() {
+            if i > 0 && !matches!(line[i - 1], b' ' | b'\t' | b'.') {
+                continue;
+            }
+            if !line[i].is_ascii_uppercase() {
+                continue;
+            }
+            let e = i + line[i..]
+                .iter()
+                .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                .count();
+            if let Some(&s) = line.get(e) {
+                if matches!(s, b'/' | b':' | b'=') {
+                    labels.push((i, e, s));
+                }
+            }
+        }
+        let Some(&(first_label, _, _)) = labels.first() else {
+            return Err("a line with no released field");
+        };
+        let lead = trim_end(&line[..first_label]);
+        let lead = &lead[lead
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count()..];
+        if !lead.is_empty() {
+            match &p.leading {
+                Some(r) if is_first && r.allows(lead) => {}
+                _ => return Err("unlabelled text"),
+            }
+        }
+        for (k, &(s, e, sep)) in labels.iter().enumerate() {
+            let mut end = labels.get(k + 1).map_or(line.len(), |n| n.0);
+            if end > e + 1 && line[end - 1] == b'.' && k + 1 < labels.len() {
+                end -= 1;
+            }
+            let mut v = trim_end(&line[e + 1..end]);
+            if k + 1 == labels.len() {
+                v = v.strip_suffix(b".").unwrap_or(v);
+            }
+            match p.field(&line[s..e], sep) {
+                Some(r) if r.allows(v) => {}
+                Some(_) => return Err("a value outside its field's rule"),
+                None => return Err("a label the profile does not release"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_xml_profile(bytes: &[u8], p: &super::profile::Profile) -> Result<(), &'static str> {
+    use super::profile::NodeKind;
+    let s = std::str::from_utf8(bytes).map_err(|_| "not UTF-8")?;
+    let s = s.strip_prefix('\u{feff}').unwrap_or(s);
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: NODES_LIMIT,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(s, opts).map_err(|_| "does not parse")?;
+    if doc.descendants().any(|n| n.is_comment() || n.is_pi()) {
+        return Err("a comment or processing instruction");
+    }
+    let root = doc.root_element();
+    if root.tag_name().namespace() != Some(NS_N2_STR) || root.tag_name().name() != "NLETS" {
+        return Err("root is not n2:NLETS");
+    }
+    for a in root.attributes() {
+        if !(a.namespace() == Some(NS_N2_STR) && a.name() == "version") {
+            return Err("an attribute on the root");
+        }
+    }
+    let mut children = root.children().filter(|c| c.is_element());
+    let Some(h) = children.next() else {
+        return Err("no header");
+    };
+    if h.tag_name().namespace() != Some(NS_N2_STR) || h.tag_name().name() != "NLETSMessageHeader" {
+        return Err("the first element is not the header");
+    }
+    let nh2 = std::str::from_utf8(NS_NH2).unwrap_or_default();
+    for c in h.children() {
+        if c.is_text() && c.text().is_some_and(|t| !t.trim().is_empty()) {
+            return Err("text in the header");
+        }
+        if c.is_element() {
+            let known = c.tag_name().namespace() == Some(nh2)
+                && c.attributes().len() == 0
+                && c.children().all(|t| t.is_text());
+            if !known {
+                return Err("an unknown header element");
+            }
+        }
+    }
+    fn walk(
+        n: roxmltree::Node<'_, '_>,
+        id: usize,
+        p: &super::profile::Profile,
+    ) -> Result<(), &'static str> {
+        let node = &p.xml.nodes[id];
+        for a in n.attributes() {
+            let ns = a.namespace().unwrap_or("");
+            match p.xml.attr(id, ns.as_bytes(), a.name().as_bytes()) {
+                Some(r) if r.allows(a.value().as_bytes()) => {}
+                _ => return Err("an attribute the profile does not release"),
+            }
+        }
+        let text: String = n
+            .children()
+            .filter(|c| c.is_text())
+            .filter_map(|c| c.text())
+            .collect();
+        match &node.kind {
+            NodeKind::Container => {
+                if !text.trim().is_empty() {
+                    return Err("text in a container element");
+                }
+            }
+            NodeKind::Value(r) => {
+                if !r.allows(text.trim().as_bytes()) {
+                    return Err("a value outside its element's rule");
+                }
+            }
+            NodeKind::Legacy => check_legacy_body(text.as_bytes(), &p.legacy)?,
+        }
+        for c in n.children().filter(|c| c.is_element()) {
+            let ns = c.tag_name().namespace().unwrap_or("");
+            if node.kind != NodeKind::Container {
+                return Err("an element inside a value");
+            }
+            match p
+                .xml
+                .child(id, ns.as_bytes(), c.tag_name().name().as_bytes())
+            {
+                Some(cid) => walk(c, cid, p)?,
+                None => return Err("an element the profile does not release"),
+            }
+        }
+        Ok(())
+    }
+    for c in children {
+        let ns = c.tag_name().namespace().unwrap_or("");
+        match p
+            .xml
+            .child(0, ns.as_bytes(), c.tag_name().name().as_bytes())
+        {
+            Some(cid) => walk(c, cid, p)?,
+            None => return Err("an element the profile does not release"),
+        }
+    }
+    if root
+        .children()
+        .any(|c| c.is_text() && c.text().is_some_and(|t| !t.trim().is_empty()))
+    {
+        return Err("text in the root");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

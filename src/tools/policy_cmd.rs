@@ -57,23 +57,42 @@ pub fn summary(p: &Policy) -> String {
         .iter()
         .map(|f| p.catalogue.name(f))
         .collect();
+    let ex = |k: crate::policy::KeySet| {
+        let v: Vec<&str> = k.keys().collect();
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(" ")
+        }
+    };
     let _ = writeln!(
         out,
-        "redact removes {} from {}",
+        "redact projects every message to a redact-listed agency onto its release profile, then removes {}; exempt keys: {}",
         fields.join(", "),
-        p.redact_keys.keys().collect::<Vec<_>>().join(" ")
+        ex(p.redact_exempt)
     );
+    for pr in &p.profiles {
+        let _ = writeln!(
+            out,
+            "profile {}: releases {}; {} legacy labels, {} literal lines, {} XML elements",
+            pr.name,
+            pr.keys.keys().collect::<Vec<_>>().join(" "),
+            pr.legacy.fields.len(),
+            pr.legacy.lines.len(),
+            pr.xml.nodes.len().saturating_sub(1)
+        );
+    }
     let _ = writeln!(
         out,
-        "deny governs {}; inbound query -> {}, outbound response -> {}, replies from {}",
-        p.deny_keys.keys().collect::<Vec<_>>().join(" "),
+        "deny covers every key (exempt: {}); inbound query -> {}, outbound response -> {}, replies from {}",
+        ex(p.deny_exempt),
         p.deny_inbound_query.name(),
         p.deny_outbound_response.name(),
         p.reply_ori.map_or("(none)".to_string(), |o| o.to_string())
     );
     let _ = writeln!(
         out,
-        "{:<28} {:<7} {:>7} {:>7} {:>8}",
+        "{:<28} {:<7} {:>7} {:>7} {:>8}  profile",
         "list", "action", "exact", "member", "pattern"
     );
     for (i, l) in p.lists.iter().enumerate() {
@@ -85,12 +104,17 @@ pub fn summary(p: &Policy) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<28} {:<7} {:>7} {:>7} {:>8}",
+            "{:<28} {:<7} {:>7} {:>7} {:>8}  {}",
             l.name,
             l.action.name(),
             count(Kind::Exact),
             count(Kind::Member),
-            count(Kind::Pattern)
+            count(Kind::Pattern),
+            if l.action == crate::policy::Action::Redact {
+                p.profiles[l.profile].name.as_str()
+            } else {
+                "-"
+            }
         );
     }
     out

@@ -1,0 +1,514 @@
+//! Release profiles: the positive model of what a restricted agency may
+//! receive. A profile names, for legacy text, the field labels (with the
+//! characters and length their values may have), the literal lines and an
+//! optional unlabelled leading value; for NIEM XML, the elements by namespace
+//! URI and local name *in context* (their path below the root), the
+//! attributes each may carry and the values they may hold. Whatever a profile
+//! does not name is not forwarded. See `specs/redaction.md`.
+//!
+//! Pure data and validation; the projection is in [`super::legacy`] and
+//! [`super::xml`], the independent check in [`super::verify`].
+
+use crate::message::fields::NIEM_CORE;
+use crate::message::keys::KeySet;
+use crate::message::xml::{NS_N2, NS_NH2};
+use std::fmt;
+
+/// The ASCII characters a value may hold (a 128-bit set). Non-ASCII bytes
+/// are never allowed.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct CharClass([u64; 2]);
+
+/// Named classes, so profiles read as intent rather than character lists.
+pub const NAMED_CLASSES: &[(&str, &str)] = &[
+    ("name", "A-Z ,.'-"),
+    ("digits", "0-9"),
+    ("date", "0-9/-"),
+    ("time", "0-9:"),
+    ("code", "A-Z0-9"),
+    ("alnum", "A-Z0-9 "),
+    ("address", "A-Z0-9 ,.'#/-"),
+    ("text", "A-Z0-9 ,.'#/()-"),
+];
+
+impl CharClass {
+    /// The empty class.
+    pub const EMPTY: CharClass = CharClass([0, 0]);
+
+    /// Parses a named class (`name`, `digits`, ...) or a custom one: literal
+    /// characters and `X-Y` ranges of letters or digits (`A-Z0-9 ,.'-`; a
+    /// `-` at the end is literal). Only printable ASCII.
+    pub fn parse(spec: &str) -> Result<CharClass, String> {
+        if let Some((_, s)) = NAMED_CLASSES.iter().find(|(n, _)| *n == spec) {
+            return CharClass::parse(s);
+        }
+        let b = spec.as_bytes();
+        if b.is_empty() {
+            return Err("empty character class".into());
+        }
+        let mut c = CharClass::EMPTY;
+        let mut i = 0;
+        while i < b.len() {
+            let x = b[i];
+            if !(0x20..0x7f).contains(&x) {
+                return Err(format!(
+                    "character class {spec:?}: only printable ASCII is allowed"
+                ));
+            }
+            if i + 2 < b.len() && b[i + 1] == b'-' && x.is_ascii_alphanumeric() {
+                let y = b[i + 2];
+                let same_kind = (x.is_ascii_uppercase() && y.is_ascii_uppercase())
+                    || (x.is_ascii_lowercase() && y.is_ascii_lowercase())
+                    || (x.is_ascii_digit() && y.is_ascii_digit());
+                if !same_kind || y < x {
+                    return Err(format!(
+                        "character class {spec:?}: bad range {}-{}",
+                        x as char, y as char
+                    ));
+                }
+                for ch in x..=y {
+                    c.insert(ch);
+                }
+                i += 3;
+            } else {
+                c.insert(x);
+                i += 1;
+            }
+        }
+        Ok(c)
+    }
+
+    fn insert(&mut self, b: u8) {
+        self.0[(b >> 6) as usize & 1] |= 1 << (b & 63);
+    }
+
+    /// True when `b` is in the class.
+    #[inline]
+    pub fn allows(self, b: u8) -> bool {
+        b < 128 && self.0[(b >> 6) as usize] & (1 << (b & 63)) != 0
+    }
+
+    /// True when every byte of `v` is in the class.
+    pub fn allows_all(self, v: &[u8]) -> bool {
+        v.iter().all(|&b| self.allows(b))
+    }
+}
+
+impl fmt::Debug for CharClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s: String = (0x20u8..0x7f)
+            .filter(|&b| self.allows(b))
+            .map(|b| b as char)
+            .collect();
+        write!(f, "[{s}]")
+    }
+}
+
+/// What a value may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ValueRule {
+    /// Allowed characters.
+    pub class: CharClass,
+    /// Longest value, in bytes.
+    pub max: usize,
+    /// Most space-separated words (None: no limit).
+    pub words: Option<usize>,
+}
+
+impl ValueRule {
+    /// True when `v` (already trimmed) satisfies the rule.
+    pub fn allows(&self, v: &[u8]) -> bool {
+        v.len() <= self.max
+            && self.class.allows_all(v)
+            && self
+                .words
+                .is_none_or(|w| v.split(|&b| b == b' ').filter(|x| !x.is_empty()).count() <= w)
+    }
+}
+
+/// One releasable legacy field: `LABEL` + separator + value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegacyField {
+    /// The label, upper-case `A-Z0-9`, exactly as on the wire.
+    pub label: String,
+    /// The separator after the label (`/` by default).
+    pub sep: u8,
+    /// What its value may be.
+    pub value: ValueRule,
+}
+
+/// The legacy-text part of a profile.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LegacyProfile {
+    /// Releasable labelled fields.
+    pub fields: Vec<LegacyField>,
+    /// Lines released as they are (headings, `END OF RECORD`), compared
+    /// after trailing blanks are trimmed.
+    pub lines: Vec<String>,
+    /// An unlabelled value allowed at the start of the first non-blank body
+    /// line (the name in Nlets DR layouts).
+    pub leading: Option<ValueRule>,
+}
+
+impl LegacyProfile {
+    /// The rule for `label` followed by `sep`, if the profile names it.
+    pub fn field(&self, label: &[u8], sep: u8) -> Option<&ValueRule> {
+        self.fields
+            .iter()
+            .find(|f| f.sep == sep && f.label.as_bytes() == label)
+            .map(|f| &f.value)
+    }
+
+    /// True when `line` (trailing blanks trimmed) is a released literal line.
+    pub fn literal(&self, line: &[u8]) -> bool {
+        let t = trim_end(line);
+        !t.is_empty() && self.lines.iter().any(|l| l.as_bytes() == t)
+    }
+}
+
+/// Trims trailing spaces and tabs.
+pub fn trim_end(b: &[u8]) -> &[u8] {
+    let e = b
+        .iter()
+        .rposition(|&c| c != b' ' && c != b'\t')
+        .map_or(0, |e| e + 1);
+    &b[..e]
+}
+
+/// What an element of a profile holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    /// Only child elements (and whitespace).
+    Container,
+    /// Text, checked against a rule.
+    Value(ValueRule),
+    /// Free text, projected as legacy text with the profile's legacy part.
+    Legacy,
+}
+
+/// A releasable attribute of an element.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttrRule {
+    /// Namespace URI ("" for none).
+    pub ns: String,
+    /// Local name.
+    pub local: String,
+    /// What its value may be.
+    pub value: ValueRule,
+}
+
+/// One element of the profile tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// Namespace URI.
+    pub ns: String,
+    /// Local name.
+    pub local: String,
+    /// What it holds.
+    pub kind: NodeKind,
+    /// Children (indices into [`XmlProfile::nodes`]).
+    pub children: Vec<usize>,
+    /// Releasable attributes.
+    pub attrs: Vec<AttrRule>,
+}
+
+/// The XML part of a profile: a tree of releasable elements below `n2:NLETS`
+/// (the header is handled apart: always kept byte-identical).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XmlProfile {
+    /// `nodes[0]` is the root element (`n2:NLETS`).
+    pub nodes: Vec<Node>,
+}
+
+impl Default for XmlProfile {
+    fn default() -> Self {
+        XmlProfile {
+            nodes: vec![Node {
+                ns: String::from_utf8_lossy(NS_N2).into_owned(),
+                local: "NLETS".into(),
+                kind: NodeKind::Container,
+                children: vec![],
+                attrs: vec![],
+            }],
+        }
+    }
+}
+
+impl XmlProfile {
+    /// The child of `parent` with this name, if releasable.
+    pub fn child(&self, parent: usize, ns: &[u8], local: &[u8]) -> Option<usize> {
+        self.nodes.get(parent)?.children.iter().copied().find(|&c| {
+            let n = &self.nodes[c];
+            n.local.as_bytes() == local && n.ns.as_bytes() == ns
+        })
+    }
+
+    /// The rule for an attribute of node `n`, if releasable.
+    pub fn attr(&self, n: usize, ns: &[u8], local: &[u8]) -> Option<&ValueRule> {
+        self.nodes
+            .get(n)?
+            .attrs
+            .iter()
+            .find(|a| a.local.as_bytes() == local && a.ns.as_bytes() == ns)
+            .map(|a| &a.value)
+    }
+
+    /// Adds the element at `path` (`(ns, local)` steps below the root), with
+    /// the intermediate elements as containers. Errors when a step already
+    /// holds a value or the leaf is given twice.
+    pub fn add(
+        &mut self,
+        path: &[(String, String)],
+        kind: NodeKind,
+        attrs: Vec<AttrRule>,
+    ) -> Result<(), String> {
+        let mut at = 0;
+        for (i, (ns, local)) in path.iter().enumerate() {
+            let last = i + 1 == path.len();
+            let next = match self.child(at, ns.as_bytes(), local.as_bytes()) {
+                Some(c) => {
+                    if last {
+                        let n = &mut self.nodes[c];
+                        if n.kind != NodeKind::Container || !n.attrs.is_empty() {
+                            return Err(format!("element {local} is given twice"));
+                        }
+                        if !n.children.is_empty() && kind != NodeKind::Container {
+                            return Err(format!(
+                                "element {local} has child elements and cannot also hold a value"
+                            ));
+                        }
+                        n.kind = kind.clone();
+                        n.attrs = attrs.clone();
+                    } else if self.nodes[c].kind != NodeKind::Container {
+                        return Err(format!(
+                            "element {local} holds a value and cannot also have child elements"
+                        ));
+                    }
+                    c
+                }
+                None => {
+                    self.nodes.push(Node {
+                        ns: ns.clone(),
+                        local: local.clone(),
+                        kind: if last {
+                            kind.clone()
+                        } else {
+                            NodeKind::Container
+                        },
+                        children: vec![],
+                        attrs: if last { attrs.clone() } else { vec![] },
+                    });
+                    let c = self.nodes.len() - 1;
+                    self.nodes[at].children.push(c);
+                    c
+                }
+            };
+            at = next;
+        }
+        Ok(())
+    }
+}
+
+/// A release profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// Its name (policy, audit, `explain`).
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Message keys it can release; other keys to a list using it are refused.
+    pub keys: KeySet,
+    /// Legacy text rules (also used for XML free text).
+    pub legacy: LegacyProfile,
+    /// NIEM XML rules.
+    pub xml: XmlProfile,
+}
+
+/// Name of the built-in profile a redact list uses when it names none.
+pub const BUILTIN: &str = "nlets-basic";
+
+fn rule(class: &str, max: usize, words: Option<usize>) -> ValueRule {
+    ValueRule {
+        class: CharClass::parse(class).unwrap_or_default(),
+        max,
+        words,
+    }
+}
+
+impl Profile {
+    /// The built-in profile: identity and licence facts of DR, DNR, KR and RR
+    /// responses, in legacy text and NIEM (NIEM core 2.0 to 5.0), without
+    /// photo, place of birth, address, SSN or documents.
+    pub fn builtin() -> Profile {
+        let mut keys = KeySet::default();
+        for k in ["DR", "DRG", "DNR", "KR", "RR", "RNR", "RPR"] {
+            keys.insert(k);
+        }
+        let f = |label: &str, class: &str, max: usize, words: Option<usize>| LegacyField {
+            label: label.into(),
+            sep: b'/',
+            value: rule(class, max, words),
+        };
+        let legacy = LegacyProfile {
+            fields: vec![
+                f("NAM", "name", 30, Some(5)),
+                f("DOB", "date", 10, Some(1)),
+                f("SEX", "code", 1, Some(1)),
+                f("RAC", "code", 1, Some(1)),
+                f("HGT", "digits", 3, Some(1)),
+                f("WGT", "digits", 3, Some(1)),
+                f("EYE", "code", 3, Some(1)),
+                f("HAI", "code", 3, Some(1)),
+                f("OLN", "code", 20, Some(1)),
+                f("OLS", "code", 2, Some(1)),
+                f("OLY", "digits", 4, Some(1)),
+                f("CLASS", "code", 3, Some(1)),
+                f("CLS", "code", 3, Some(1)),
+                f("STATUS", "code", 12, Some(1)),
+                f("EXP", "date", 10, Some(1)),
+                f("ISS", "date", 10, Some(1)),
+                f("RSTR", "code", 12, Some(1)),
+                f("END", "code", 12, Some(1)),
+                f("LIC", "code", 10, Some(1)),
+                f("LIS", "code", 2, Some(1)),
+                f("LIY", "digits", 4, Some(1)),
+                f("LIT", "code", 2, Some(1)),
+                f("VIN", "code", 20, Some(1)),
+                f("VYR", "digits", 4, Some(1)),
+                f("VMA", "code", 4, Some(1)),
+                f("VMO", "code", 3, Some(1)),
+                f("VST", "code", 2, Some(1)),
+                f("VCO", "code", 7, Some(1)),
+            ],
+            lines: [
+                "END OF RECORD",
+                "NOT ON FILE",
+                "NO RECORD FOUND",
+                "FILE NOT AVAILABLE",
+                "TEMPORARILY UNAVAILABLE",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            leading: Some(rule("name", 30, Some(5))),
+        };
+        let mut xml = XmlProfile::default();
+        let n2 = String::from_utf8_lossy(NS_N2).into_owned();
+        let step = |ns: &str, l: &str| (ns.to_string(), l.to_string());
+        for body in ["NLETSResponseData"] {
+            let _ = xml.add(
+                &[step(&n2, body), step(&n2, "ResponseText")],
+                NodeKind::Legacy,
+                vec![],
+            );
+            for nc in NIEM_CORE {
+                let person = [step(&n2, body), step(&n2, "Person")];
+                let leaf = |xml: &mut XmlProfile, tail: &[&str], r: ValueRule| {
+                    let mut p = person.to_vec();
+                    p.extend(tail.iter().map(|l| step(nc, l)));
+                    let _ = xml.add(&p, NodeKind::Value(r), vec![]);
+                };
+                leaf(
+                    &mut xml,
+                    &["PersonName", "PersonGivenName"],
+                    rule("name", 30, Some(3)),
+                );
+                leaf(
+                    &mut xml,
+                    &["PersonName", "PersonMiddleName"],
+                    rule("name", 30, Some(3)),
+                );
+                leaf(
+                    &mut xml,
+                    &["PersonName", "PersonSurName"],
+                    rule("name", 30, Some(3)),
+                );
+                leaf(
+                    &mut xml,
+                    &["PersonName", "PersonNameSuffixText"],
+                    rule("code", 4, Some(1)),
+                );
+                leaf(
+                    &mut xml,
+                    &["PersonBirthDate", "Date"],
+                    rule("date", 10, Some(1)),
+                );
+                leaf(&mut xml, &["PersonSexCode"], rule("code", 1, Some(1)));
+                leaf(&mut xml, &["PersonSexText"], rule("name", 10, Some(1)));
+            }
+        }
+        Profile {
+            name: BUILTIN.into(),
+            description: "built-in: identity and licence facts, no photo, place of birth, address, SSN or documents".into(),
+            keys,
+            legacy,
+            xml,
+        }
+    }
+
+    /// The namespace URIs a profile may use without declaring them.
+    pub fn known_prefixes() -> Vec<(&'static str, String)> {
+        vec![
+            ("n2", String::from_utf8_lossy(NS_N2).into_owned()),
+            ("nh2", String::from_utf8_lossy(NS_NH2).into_owned()),
+            ("nc", NIEM_CORE[0].to_string()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        let c = CharClass::parse("name").unwrap();
+        assert!(c.allows_all(b"DOE, JANE O'NEIL-SMITH"));
+        assert!(!c.allows_all(b"DOE1") && !c.allows_all(b"doe") && !c.allows(0xC3));
+        let c = CharClass::parse("A-C0-1-").unwrap();
+        assert!(c.allows_all(b"ABC01-") && !c.allows(b'D') && !c.allows(b'2'));
+        assert!(CharClass::parse("Z-A").is_err());
+        assert!(CharClass::parse("").is_err());
+        assert!(CharClass::parse("é").is_err());
+        let r = ValueRule {
+            class: CharClass::parse("name").unwrap(),
+            max: 10,
+            words: Some(2),
+        };
+        assert!(r.allows(b"DOE JANE") && !r.allows(b"DOE JANE Q") && !r.allows(b"ABCDEFGHIJK"));
+    }
+
+    #[test]
+    fn tree() {
+        let p = Profile::builtin();
+        let n2 = NS_N2;
+        let body = p.xml.child(0, n2, b"NLETSResponseData").unwrap();
+        let person = p.xml.child(body, n2, b"Person").unwrap();
+        let name = p
+            .xml
+            .child(person, NIEM_CORE[0].as_bytes(), b"PersonName")
+            .unwrap();
+        assert!(p
+            .xml
+            .child(name, NIEM_CORE[0].as_bytes(), b"PersonSurName")
+            .is_some());
+        assert!(p
+            .xml
+            .child(person, NIEM_CORE[0].as_bytes(), b"PersonBirthLocation")
+            .is_none());
+        let mut x = XmlProfile::default();
+        let s = |l: &str| ("u".to_string(), l.to_string());
+        x.add(
+            &[s("a"), s("b")],
+            NodeKind::Value(rule("code", 1, None)),
+            vec![],
+        )
+        .unwrap();
+        assert!(x
+            .add(&[s("a"), s("b"), s("c")], NodeKind::Container, vec![])
+            .is_err());
+        assert!(x
+            .add(&[s("a")], NodeKind::Value(rule("code", 1, None)), vec![])
+            .is_err());
+    }
+}
