@@ -1,7 +1,8 @@
 //! Message-core benchmarks (issue 2 targets, one core):
 //! legacy header parse ≥ 2 M msg/s, XML parse ≥ 1 M msg/s (≈0.5 KB messages),
 //! redaction of a ≈50 KB photo response ≥ 1 GB/s (input bytes, including the
-//! independent verifier).
+//! independent verifier); the release-profile projection of the same
+//! response ≥ 1 GB/s (issue 10).
 //! Run: cargo bench --bench message
 
 use bytes::Bytes;
@@ -9,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use origuard::framing::{split_all, FrameCodec, Framing};
 use origuard::message::fields::Catalogue;
 use origuard::message::{legacy, parse, parse_header, Limits};
-use origuard::redact::redact;
+use origuard::redact::{redact, release};
 use std::hint::black_box;
 
 fn fixture(name: &str) -> Bytes {
@@ -66,6 +67,37 @@ fn bench(c: &mut Criterion) {
             black_box(redact(&m, &cat, cat.all(), &limits).unwrap())
         })
     });
+    // The positive model as the proxy runs it for a redact-listed agency:
+    // projection onto the example profile, the catalogue pass and both
+    // independent checks (from a parsed message).
+    let policy = origuard::policy::store::load_path(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/policy/colorado.toml"
+    ))
+    .unwrap();
+    let profile = &policy.profiles[1];
+    g.bench_function(format!("release_profile_{}KB", photo.len() / 1024), |b| {
+        b.iter(|| {
+            black_box(release(black_box(&parsed), profile, &cat, cat.all(), &limits).unwrap())
+        })
+    });
+    let legacy_dr = parse(
+        Bytes::from_static(b"DR.COOLN0000.VADEADX00.*A0TRM0042.TXT\r\nDOE, JANE Q  DOB/19800115 SEX/F RAC/W HGT/505 WGT/130\r\nOLN/000000000 OLS/CO CLASS/R STATUS/VALID EXP/20290115\r\nADDR/123 EXAMPLE ST DENVER CO 80202\r\nPOB/MX\r\nEND OF RECORD"),
+        &cat,
+        &limits,
+    )
+    .unwrap();
+    g.throughput(Throughput::Bytes(legacy_dr.raw.len() as u64));
+    g.bench_function(
+        format!("release_profile_legacy_{}B", legacy_dr.raw.len()),
+        |b| {
+            b.iter(|| {
+                black_box(
+                    release(black_box(&legacy_dr), profile, &cat, cat.all(), &limits).unwrap(),
+                )
+            })
+        },
+    );
     g.finish();
 
     // Framing: split a stream of 1,000 ≈500-byte messages.

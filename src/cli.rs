@@ -221,6 +221,23 @@ pub enum PolicyCommand {
         /// The policy file (TOML).
         file: String,
     },
+    /// Propose a release profile from recorded traffic (`--learn CAPTURE`):
+    /// every label and element path seen, with counts and value shapes,
+    /// never values.
+    Profile {
+        /// The capture to learn from (framed stream or pcap/pcapng).
+        #[arg(long)]
+        learn: String,
+        /// Framing of a stream capture.
+        #[arg(long, default_value = "auto")]
+        framing: InputFraming,
+        /// For pcaps: the TCP port of the flows to read.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Name of the proposed profile.
+        #[arg(long, default_value = "learned")]
+        name: String,
+    },
     /// Show the action for an ORI, the entry that decided it and the entries that lost.
     Explain {
         /// The policy file (TOML).

@@ -148,3 +148,43 @@ fn explain_upper_cases_the_key() {
     assert_eq!(code, 0);
     assert!(out.contains("for DQ (query): deny"), "{out}");
 }
+
+#[test]
+fn profile_learn_proposes_a_valid_profile_without_values() {
+    let cap = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/captures/outbound.len4"
+    );
+    let (code, out, err) = run(&["policy", "profile", "--learn", cap, "--name", "learned"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("learned from 14 messages"), "{err}");
+    // Labels and paths with shapes; protected ones only as comments.
+    assert!(out.contains("{ label = \"DOB\", sep = \"/\""), "{out}");
+    assert!(
+        out.contains("n2:NLETSResponseData/n2:Person/nc:PersonName/nc:PersonSurName"),
+        "{out}"
+    );
+    for l in out.lines() {
+        let active = !l.trim_start().starts_with('#');
+        if active {
+            for bad in ["POB", "BIRTH", "BinaryBase64Object", "PersonDigitalImage"] {
+                assert!(!l.contains(bad), "{bad} proposed: {l}");
+            }
+        }
+    }
+    // Never a value: no licence number, name or place from the capture.
+    for v in ["000000000", "19800115", "JANE", "EXAMPLE CITY", "/9j/"] {
+        assert!(!out.contains(v), "value {v} printed");
+    }
+    // The proposal is a profile `policy check` accepts.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        format!("[deny]\nreply_ori = \"COOLN0000\"\n[redact]\nprofile = \"learned\"\n{out}"),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["policy", "check", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("profile learned: releases"), "{out}");
+}

@@ -107,17 +107,26 @@ fn value_end(line: &[u8], i: usize) -> (usize, bool) {
     (j, false)
 }
 
-struct Item {
+/// One item of a line.
+#[derive(Clone, Copy, Debug)]
+pub struct Item {
     /// Separator bytes before the item.
-    pre: (usize, usize),
+    pub pre: (usize, usize),
     /// The item (label, separator and value, or text).
-    span: (usize, usize),
+    pub span: (usize, usize),
+    /// For a labelled item: where the label ends, and its separator.
+    pub label: Option<(usize, u8)>,
+    /// The value (trailing blanks trimmed), or the text of an unlabelled item.
+    pub value: (usize, usize),
     /// A terminating period follows the item.
-    period: bool,
-    keep: bool,
+    pub period: bool,
+    /// The profile releases it.
+    pub keep: bool,
 }
 
-fn items(line: &[u8], p: &LegacyProfile, first_line: bool, out: &mut Vec<Item>) {
+/// Splits one line into items, deciding each against `p` (nothing is kept
+/// without a profile: that is how `policy profile --learn` reads a body).
+pub fn items(line: &[u8], p: Option<&LegacyProfile>, first_line: bool, out: &mut Vec<Item>) {
     out.clear();
     let mut i = 0;
     loop {
@@ -129,29 +138,25 @@ fn items(line: &[u8], p: &LegacyProfile, first_line: bool, out: &mut Vec<Item>) 
             return;
         }
         let start = i;
-        let (keep, end, period) = match strict_label(line, i) {
-            Some((le, sep)) => {
-                let (ve, period) = value_end(line, le + 1);
-                let rule = p.field(&line[i..le], sep);
-                let v = trim_end(&line[le + 1..ve]);
-                (rule.is_some_and(|r| r.allows(v)), ve, period)
+        let label = strict_label(line, i);
+        let vstart = label.map_or(i, |(le, _)| le + 1);
+        let (ve, period) = value_end(line, vstart);
+        let v = trim_end(&line[vstart..ve]);
+        let keep = match (p, label) {
+            (Some(p), Some((le, sep))) => p.field(&line[i..le], sep).is_some_and(|r| r.allows(v)),
+            (Some(p), None) => {
+                first_line && out.is_empty() && p.leading.as_ref().is_some_and(|r| r.allows(v))
             }
-            None => {
-                let (ve, period) = value_end(line, i);
-                let leading = first_line && out.is_empty();
-                let keep = leading
-                    && p.leading
-                        .as_ref()
-                        .is_some_and(|r| r.allows(trim_end(&line[i..ve])));
-                (keep, ve, period)
-            }
+            (None, _) => false,
         };
         // An item never ends where it starts (a control character or a
         // period is consumed as part of the junk then).
-        let end = end.max(start + 1).min(line.len());
+        let end = ve.max(start + 1).min(line.len());
         out.push(Item {
             pre: (pre_start, start),
             span: (start, end),
+            label,
+            value: (vstart.min(end), (vstart + v.len()).min(end)),
             period,
             keep: keep
                 && line[start..end]
@@ -165,12 +170,9 @@ fn items(line: &[u8], p: &LegacyProfile, first_line: bool, out: &mut Vec<Item>) 
 /// A leading unlabelled value is released only on a line that also carries
 /// a released labelled field (the name before `DOB/...` in Nlets layouts),
 /// never as a line of its own.
-fn settle_leading(its: &mut [Item], line: &[u8]) {
-    if its.len() > 1 && its[0].keep && strict_label(line, its[0].span.0).is_none() {
-        if !its[1..].iter().any(|i| i.keep) {
-            its[0].keep = false;
-        }
-    } else if its.len() == 1 && its[0].keep && strict_label(line, its[0].span.0).is_none() {
+fn settle_leading(its: &mut [Item]) {
+    if its.first().is_some_and(|f| f.keep && f.label.is_none()) && !its[1..].iter().any(|i| i.keep)
+    {
         its[0].keep = false;
     }
 }
@@ -213,8 +215,8 @@ pub fn project(body: &[u8], p: &LegacyProfile, out: &mut Vec<u8>) -> Projected {
             first_line = false;
             continue;
         }
-        items(line, p, first_line, &mut its);
-        settle_leading(&mut its, line);
+        items(line, Some(p), first_line, &mut its);
+        settle_leading(&mut its);
         first_line = false;
         let before = out.len();
         let mut wrote = 0usize;

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod filter;
 pub mod gen;
 pub mod inspect;
+pub mod learn;
 pub mod policy_cmd;
 pub mod run;
 pub mod serve;

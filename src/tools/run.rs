@@ -100,6 +100,34 @@ pub fn run(cli: Cli) -> u8 {
         Command::Policy(cmd) => {
             let out = match cmd {
                 PolicyCommand::Check { file } => policy_cmd::check(&file),
+                PolicyCommand::Profile {
+                    learn,
+                    framing,
+                    port,
+                    name,
+                } => match crate::tools::capture::load(
+                    &learn,
+                    framing,
+                    port,
+                    crate::framing::DEFAULT_MAX_MESSAGE,
+                ) {
+                    Ok(msgs) => {
+                        let l = crate::tools::learn::learn(&msgs, &name);
+                        Outcome {
+                            code: 0,
+                            stdout: l.toml,
+                            stderr: format!(
+                                "origuard policy profile: learned from {} messages of {learn} ({} did not parse)\n",
+                                l.messages, l.unparsed
+                            ),
+                        }
+                    }
+                    Err(e) => Outcome {
+                        code: 2,
+                        stdout: String::new(),
+                        stderr: format!("origuard policy profile: {e}\n"),
+                    },
+                },
                 PolicyCommand::Explain {
                     policy,
                     ori,
