@@ -295,14 +295,33 @@ pub fn check_body(body: &[u8], base: usize) -> Result<(), ParseError> {
         }
     }
     let mut at = 0;
-    for line in body.split(|&b| b == b'\n') {
-        let l = line.strip_suffix(b"\r").unwrap_or(line);
-        if l.len() >= 16 && l.ends_with(b"TXT") && parse_header(l).is_ok() {
+    for line in body.split(|&b| b == b'\n' || b == b'\r') {
+        if starts_like_header(line) {
             return Err(err(at, "a second message header inside the body"));
         }
         at += line.len() + 1;
     }
     Ok(())
+}
+
+/// True when a line opens like a message header, in either form:
+/// `MKE.ORI` (1-4 and 9 characters A-Z 0-9) followed by a period, a blank
+/// or the end of the line, after optional leading blanks.
+fn starts_like_header(line: &[u8]) -> bool {
+    let l = &line[line
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t' || is_ctl(b))
+        .count()..];
+    let mke = l.iter().take_while(|&&b| is_token(b)).count();
+    if !(1..=4).contains(&mke) || l.get(mke) != Some(&b'.') {
+        return false;
+    }
+    let rest = &l[mke + 1..];
+    let ori = rest.iter().take_while(|&&b| is_token(b)).count();
+    ori == 9
+        && rest
+            .get(9)
+            .is_none_or(|&b| b == b'.' || b == b' ' || b == b'\t' || is_ctl(b))
 }
 
 #[cfg(test)]
@@ -344,6 +363,10 @@ mod tests {
         assert!(check_body(b"\r\nDR.COOLN0000.VTICE0900.TXT\r\nX", 0).is_err());
         assert!(check_body(b"\r\n<n2:NLETSMessageHeader>", 0).is_err());
         assert!(check_body(b"\r\nNAM/DOE.SEX/F", 0).is_ok());
+        assert!(check_body(b"\r\nX\r\nDQ.VTICE0900.COOLN0000.TXT \r\nNAM/X", 0).is_err());
+        assert!(check_body(b"\r\n DQ.VTICE0900.CO.TXT", 0).is_err());
+        assert!(check_body(b"\r\nDR.VTICE0900\r\n10:15 03/04/2025 22890\r\nTXT", 0).is_err());
+        assert!(check_body(b"\r\nST.LOUIS MO.NAM/DOE", 0).is_ok());
     }
 
     #[test]

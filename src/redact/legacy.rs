@@ -179,9 +179,15 @@ fn settle_leading(its: &mut [Item]) {
 
 /// Projects `body` onto `p`, appending the result to `out`.
 pub fn project(body: &[u8], p: &LegacyProfile, out: &mut Vec<u8>) -> Projected {
+    project_with(body, p, true, out)
+}
+
+/// [`project`], saying whether the profile's unlabelled leading value may
+/// be released here (only once per message: the first free text).
+pub fn project_with(body: &[u8], p: &LegacyProfile, leading: bool, out: &mut Vec<u8>) -> Projected {
     let mut st = Projected::default();
     let mut its = Vec::new();
-    let mut first_line = true;
+    let mut first_line = leading;
     let mut pos = 0;
     while pos < body.len() {
         let nl = memchr::memchr2(b'\n', b'\r', &body[pos..]).map_or(body.len(), |e| pos + e);

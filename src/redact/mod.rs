@@ -167,6 +167,14 @@ pub fn release(
     if !profile.keys.contains(msg.mke.as_str()) {
         return Err(RedactError::ProfileKey);
     }
+    // The control field is copied as it is (the requester's routing): to a
+    // restricted agency it may hold letters and digits only.
+    if msg
+        .control
+        .is_some_and(|c| !c.as_bytes().iter().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return Err(RedactError::Projection(xml::XmlRefusal::Header));
+    }
     let raw = &msg.raw;
     let mut out = Vec::with_capacity(raw.len().min(64 * 1024));
     match msg.format {

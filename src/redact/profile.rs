@@ -78,6 +78,15 @@ impl CharClass {
         Ok(c)
     }
 
+    /// Every printable ASCII character (space to `~`).
+    pub fn printable() -> CharClass {
+        let mut c = CharClass::EMPTY;
+        for b in 0x20..0x7f {
+            c.insert(b);
+        }
+        c
+    }
+
     fn insert(&mut self, b: u8) {
         self.0[(b >> 6) as usize & 1] |= 1 << (b & 63);
     }

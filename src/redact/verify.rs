@@ -25,6 +25,20 @@ const HEADER_VALUES: [&[u8]; 4] = [
 ];
 use crate::message::Format;
 
+/// Elements a header may hold (the positive check's own list).
+const HEADER_CHILDREN: &[&str] = &[
+    "MessageKeyCodeText",
+    "OriginatingORIID",
+    "DestinationORIID",
+    "DocumentControlFieldText",
+    "MessageReceiveDate",
+    "MessageReceiveTime",
+    "MessageSendDate",
+    "MessageSendTime",
+    "ReceiveMessageNumeric",
+    "SendMessageNumeric",
+];
+
 /// Most XML nodes the verifier will build (bounds its memory).
 const NODES_LIMIT: u32 = 1_000_000;
 
@@ -481,12 +495,16 @@ fn check_xml_profile(bytes: &[u8], p: &super::profile::Profile) -> Result<(), &'
         return Err("the first element is not the header");
     }
     let nh2 = std::str::from_utf8(NS_NH2).unwrap_or_default();
+    if h.attributes().len() != 0 {
+        return Err("an attribute on the header");
+    }
     for c in h.children() {
         if c.is_text() && c.text().is_some_and(|t| !t.trim().is_empty()) {
             return Err("text in the header");
         }
         if c.is_element() {
             let known = c.tag_name().namespace() == Some(nh2)
+                && HEADER_CHILDREN.contains(&c.tag_name().name())
                 && c.attributes().len() == 0
                 && c.children().all(|t| t.is_text());
             if !known {

@@ -15,7 +15,7 @@
 //! removed one.
 
 use super::legacy;
-use super::profile::{NodeKind, Profile, ValueRule};
+use super::profile::{CharClass, NodeKind, Profile, ValueRule};
 use crate::message::xml::{escape_into, NS_N2, NS_NH2};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -44,18 +44,20 @@ pub struct Projected {
     pub removed: u32,
 }
 
-/// Header elements that carry only plain values.
-const HEADER_ELEMENTS: &[(&[u8], &str)] = &[
-    (b"MessageKeyCodeText", "A-Z0-9"),
-    (b"OriginatingORIID", "A-Z0-9"),
-    (b"DestinationORIID", "A-Z0-9"),
-    (b"DocumentControlFieldText", " -~"),
-    (b"MessageReceiveDate", "0-9/"),
-    (b"MessageReceiveTime", "0-9:"),
-    (b"MessageSendDate", "0-9/"),
-    (b"MessageSendTime", "0-9:"),
-    (b"ReceiveMessageNumeric", "0-9"),
-    (b"SendMessageNumeric", "0-9"),
+/// Header elements that carry only plain values: the characters and the
+/// length each value may have (`None`: printable ASCII, for the control
+/// field, checked by the parse as at most 10 characters).
+const HEADER_ELEMENTS: &[(&[u8], Option<&str>, usize)] = &[
+    (b"MessageKeyCodeText", Some("A-Z0-9"), 4),
+    (b"OriginatingORIID", Some("A-Z0-9"), 9),
+    (b"DestinationORIID", Some("A-Z0-9"), 9),
+    (b"DocumentControlFieldText", None, 10),
+    (b"MessageReceiveDate", Some("0-9/"), 10),
+    (b"MessageReceiveTime", Some("0-9:"), 5),
+    (b"MessageSendDate", Some("0-9/"), 10),
+    (b"MessageSendTime", Some("0-9:"), 5),
+    (b"ReceiveMessageNumeric", Some("0-9"), 10),
+    (b"SendMessageNumeric", Some("0-9"), 10),
 ];
 
 /// Local names of attributes that identify or refer to an element (NIEM
@@ -69,9 +71,21 @@ const REF_ATTRS: &[&[u8]] = &[
     b"linkMetadata",
 ];
 
+#[derive(Default)]
 struct Frame {
     /// Profile node when the element is written.
     node: Option<usize>,
+    /// For a value or free-text element: its start tag, written with the
+    /// content at the end tag once the whole content is known.
+    start_tag: Vec<u8>,
+    /// Its logical text so far (references resolved, CDATA unwrapped).
+    text: Vec<u8>,
+    /// The raw span when the content is one plain text event.
+    plain: Option<(usize, usize)>,
+    /// Text events seen.
+    pieces: u32,
+    /// A child element appeared inside it (removed).
+    had_child: bool,
 }
 
 struct Walker<'a> {
@@ -88,14 +102,21 @@ struct Walker<'a> {
     kept_ids: HashSet<Vec<u8>>,
     removed_refs: HashSet<Vec<u8>>,
     text: TextRun,
+    /// Characters the open header element's value may hold.
+    header_class: CharClass,
+    /// Bytes its value may still take.
+    header_left: usize,
+    /// A free-text element has been projected (the leading value is taken).
+    legacy_seen: bool,
 }
 
+/// A run of text between elements (containers and outside the root).
 #[derive(Default)]
 struct TextRun {
     events: usize,
     plain: Option<(usize, usize)>,
-    logical: Vec<u8>,
     only_ws: bool,
+    nonblank: bool,
 }
 
 fn is_ws(b: u8) -> bool {
@@ -133,6 +154,9 @@ pub fn project(raw: &[u8], p: &Profile, out: &mut Vec<u8>) -> Result<Projected, 
         kept_ids: HashSet::new(),
         removed_refs: HashSet::new(),
         text: TextRun::default(),
+        header_class: CharClass::EMPTY,
+        header_left: 0,
+        legacy_seen: false,
     };
     w.go()?;
     if w.kept_ids.iter().any(|id| w.removed_refs.contains(id)) {
@@ -187,9 +211,12 @@ impl<'a> Walker<'a> {
                         && resolved(&r, e) == Some((NS_N2, &b"NLETSMessageHeader"[..]))
                         && !empty
                     {
+                        // Copied byte for byte, so its start tag may carry
+                        // nothing but declarations of the Nlets namespaces.
+                        header_start_ok(e)?;
                         self.in_header = true;
                         header_start = before;
-                        self.stack.push(Frame { node: None });
+                        self.stack.push(Frame::default());
                         continue;
                     }
                     self.start(&r, e, empty)?;
@@ -244,11 +271,21 @@ impl<'a> Walker<'a> {
                 let Some((ns, local)) = resolved(r, e) else {
                     return Err(XmlRefusal::Header);
                 };
-                let known = ns == NS_NH2 && HEADER_ELEMENTS.iter().any(|(l, _)| *l == local);
-                if !known || e.attributes().next().is_some() {
+                let known = HEADER_ELEMENTS
+                    .iter()
+                    .find(|(l, _, _)| *l == local)
+                    .filter(|_| ns == NS_NH2);
+                let Some((_, class, max)) = known else {
+                    return Err(XmlRefusal::Header);
+                };
+                if e.attributes().next().is_some() {
                     return Err(XmlRefusal::Header);
                 }
-                self.stack.push(Frame { node: None });
+                self.header_class = class.map_or(CharClass::printable(), |c| {
+                    CharClass::parse(c).unwrap_or_default()
+                });
+                self.header_left = *max;
+                self.stack.push(Frame::default());
                 Ok(false)
             }
             Event::End(_) => {
@@ -262,7 +299,10 @@ impl<'a> Walker<'a> {
                 let ok = if self.stack.len() == 2 {
                     t.iter().all(|&b| is_ws(b))
                 } else {
-                    t.iter().all(|&b| (0x20..0x7f).contains(&b) || is_ws(b))
+                    let v = trim(&t);
+                    let fits = v.len() <= self.header_left && self.header_class.allows_all(v);
+                    self.header_left = self.header_left.saturating_sub(v.len());
+                    fits
                 };
                 if ok {
                     Ok(false)
@@ -271,7 +311,9 @@ impl<'a> Walker<'a> {
                 }
             }
             Event::CData(c) if self.stack.len() == 3 => {
-                if c.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+                let fits = c.len() <= self.header_left && self.header_class.allows_all(&c);
+                self.header_left = self.header_left.saturating_sub(c.len());
+                if fits {
                     Ok(false)
                 } else {
                     Err(XmlRefusal::Header)
@@ -288,6 +330,13 @@ impl<'a> Walker<'a> {
         empty: bool,
     ) -> Result<(), XmlRefusal> {
         let depth = self.stack.len();
+        if self.skip.is_none() {
+            if let Some(f) = self.stack.last_mut() {
+                f.had_child = true;
+                // Removed markup inside free text separates what is around it.
+                f.text.push(b'\n');
+            }
+        }
         let node = if self.skip.is_some() {
             None
         } else if depth == 0 {
@@ -300,10 +349,24 @@ impl<'a> Walker<'a> {
                 _ => None,
             }
         };
+        let mut frame = Frame {
+            node,
+            ..Frame::default()
+        };
         match node {
             Some(n) => {
                 self.st.kept += 1;
-                self.write_start(r, e, n, empty)?;
+                let pending = !empty && self.p.xml.nodes[n].kind != NodeKind::Container;
+                if pending {
+                    let mut tag = Vec::new();
+                    std::mem::swap(&mut tag, self.out);
+                    let r2 = self.write_start(r, e, n, empty);
+                    std::mem::swap(&mut tag, self.out);
+                    r2?;
+                    frame.start_tag = tag;
+                } else {
+                    self.write_start(r, e, n, empty)?;
+                }
             }
             None => {
                 if self.skip.is_none() {
@@ -316,7 +379,7 @@ impl<'a> Walker<'a> {
             }
         }
         if !empty {
-            self.stack.push(Frame { node });
+            self.stack.push(frame);
         }
         Ok(())
     }
@@ -407,8 +470,39 @@ impl<'a> Walker<'a> {
             }
             return;
         }
-        if f.is_some_and(|f| f.node.is_some()) {
-            self.out.extend_from_slice(&self.raw[before..after]);
+        let Some(f) = f else { return };
+        let Some(n) = f.node else { return };
+        let end_tag = &self.raw[before..after];
+        match &self.p.xml.nodes[n].kind {
+            NodeKind::Container => self.out.extend_from_slice(end_tag),
+            NodeKind::Value(rule) => {
+                // A value with markup inside, or outside its rule, is not
+                // forwarded at all (not even as an empty element).
+                if !f.had_child && rule.allows(trim(&f.text)) {
+                    self.st.kept += 1;
+                    self.out.extend_from_slice(&f.start_tag);
+                    match f.plain.filter(|_| f.pieces == 1) {
+                        Some((s, e)) => self.out.extend_from_slice(&self.raw[s..e]),
+                        None => escape_into(&f.text, self.out),
+                    }
+                    self.out.extend_from_slice(end_tag);
+                } else {
+                    self.st.kept -= 1;
+                    self.st.removed += 1;
+                }
+            }
+            NodeKind::Legacy => {
+                let mut projected = Vec::with_capacity(f.text.len());
+                // An unlabelled leading value only at the start of the first
+                // free text of the message.
+                let lead = !std::mem::replace(&mut self.legacy_seen, true);
+                let st = legacy::project_with(&f.text, &self.p.legacy, lead, &mut projected);
+                self.st.kept += st.kept;
+                self.st.removed += st.removed;
+                self.out.extend_from_slice(&f.start_tag);
+                escape_into(&projected, self.out);
+                self.out.extend_from_slice(end_tag);
+            }
         }
     }
 
@@ -416,67 +510,63 @@ impl<'a> Walker<'a> {
         if self.skip.is_some() {
             return;
         }
+        let pending = self
+            .stack
+            .last()
+            .and_then(|f| f.node)
+            .is_some_and(|n| self.p.xml.nodes[n].kind != NodeKind::Container);
+        if pending {
+            if let Some(f) = self.stack.last_mut() {
+                f.pieces += 1;
+                f.plain = plain;
+                match plain {
+                    // Plain text has no references (the parse refused a bare '&').
+                    Some((s, e)) => f.text.extend_from_slice(&self.raw[s..e]),
+                    None => f.text.extend_from_slice(logical),
+                }
+            }
+            return;
+        }
         let t = &mut self.text;
         if t.events == 0 {
-            t.logical.clear();
             t.only_ws = true;
             t.plain = plain;
+            t.nonblank = false;
         } else {
             t.plain = None;
         }
         t.events += 1;
         t.only_ws &= raw_bytes.iter().all(|&b| is_ws(b)) && plain.is_some();
-        if let Some((s, e)) = plain {
-            // Plain text has no references (the parse refused a bare '&').
-            t.logical.extend_from_slice(&self.raw[s..e]);
-        } else {
-            t.logical.extend_from_slice(logical);
-        }
+        t.nonblank |= !trim(logical).is_empty() || !trim(raw_bytes).is_empty();
     }
 
+    /// Text between elements (and outside the root): whitespace only is
+    /// written; anything else is not.
     fn flush_text(&mut self) {
         if self.text.events == 0 {
             return;
         }
         self.text.events = 0;
-        let node = self.stack.last().and_then(|f| f.node);
-        let logical = std::mem::take(&mut self.text.logical);
-        let only_ws = self.text.only_ws;
-        let plain = self.text.plain;
-        let kind = node.map(|n| self.p.xml.nodes[n].kind.clone());
-        match kind {
-            // Between elements (and outside the root): whitespace only.
-            None | Some(NodeKind::Container) => {
-                if only_ws {
-                    if let Some((s, e)) = plain {
-                        self.out.extend_from_slice(&self.raw[s..e]);
-                    }
-                } else if !trim(&logical).is_empty() {
-                    self.st.removed += 1;
-                }
+        if self.text.only_ws {
+            if let Some((s, e)) = self.text.plain {
+                self.out.extend_from_slice(&self.raw[s..e]);
             }
-            Some(NodeKind::Value(rule)) => {
-                let v = trim(&logical);
-                if rule.allows(v) {
-                    self.st.kept += 1;
-                    match plain {
-                        Some((s, e)) => self.out.extend_from_slice(&self.raw[s..e]),
-                        None => escape_into(&logical, self.out),
-                    }
-                } else {
-                    self.st.removed += 1;
-                }
-            }
-            Some(NodeKind::Legacy) => {
-                let mut projected = Vec::with_capacity(logical.len());
-                let s = legacy::project(&logical, &self.p.legacy, &mut projected);
-                self.st.kept += s.kept;
-                self.st.removed += s.removed;
-                escape_into(&projected, self.out);
-            }
+        } else if self.text.nonblank {
+            self.st.removed += 1;
         }
-        self.text.logical = logical;
     }
+}
+
+/// The header's start tag: namespace declarations of the Nlets namespaces only.
+fn header_start_ok(e: &BytesStart<'_>) -> Result<(), XmlRefusal> {
+    for a in e.attributes().with_checks(true) {
+        let a = a.map_err(|_| XmlRefusal::Syntax)?;
+        let known = a.value.as_ref() == NS_N2 || a.value.as_ref() == NS_NH2;
+        if a.key.as_namespace_binding().is_none() || !known {
+            return Err(XmlRefusal::Header);
+        }
+    }
+    Ok(())
 }
 
 /// The namespace URI and local name of an element (None when a prefix is
@@ -498,6 +588,111 @@ fn escape_attr(v: &[u8], out: &mut Vec<u8>) {
             b'&' => out.extend_from_slice(b"&amp;"),
             b'"' => out.extend_from_slice(b"&quot;"),
             _ => out.push(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: &str = r#"<n2:NLETS xmlns:n2="http://www.nlets.org/niem/1.0" xmlns:nh2="http://www.nlets.org/niem/nlets-hdr/1.0" xmlns:nc="http://niem.gov/niem/niem-core/2.0" xmlns:s="http://niem.gov/niem/structures/2.0" n2:version="4.00" foo="POB MX">"#;
+    const HDR: &str = "<n2:NLETSMessageHeader><nh2:MessageKeyCodeText>DR</nh2:MessageKeyCodeText><nh2:OriginatingORIID>COOLN0000</nh2:OriginatingORIID><nh2:DestinationORIID>DCFBI0000</nh2:DestinationORIID></n2:NLETSMessageHeader>";
+
+    fn run(hdr: &str, body: &str) -> Result<String, XmlRefusal> {
+        let doc =
+            format!("{ROOT}{hdr}<n2:NLETSResponseData>{body}</n2:NLETSResponseData></n2:NLETS>");
+        let mut out = Vec::new();
+        project(doc.as_bytes(), &Profile::builtin(), &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn keeps_only_what_the_profile_names() {
+        let out = run(
+            HDR,
+            r#"<n2:Person s:id="P1" x="1"><nc:PersonName><nc:PersonSurName>DOE</nc:PersonSurName><nc:PersonBirthName>X</nc:PersonBirthName></nc:PersonName><nc:PersonBirthLocation><nc:LocationAddress>MEXICO</nc:LocationAddress></nc:PersonBirthLocation><!-- POB MX --><nc:PersonSexCode>f</nc:PersonSexCode></n2:Person><Photo>/9j/4AAQ</Photo>"#,
+        )
+        .unwrap();
+        // A value outside its rule (lower-case "f") is not forwarded at all.
+        assert!(out.contains("<n2:Person><nc:PersonName><nc:PersonSurName>DOE</nc:PersonSurName></nc:PersonName></n2:Person>"), "{out}");
+        // Root: only the version attribute and declarations of known namespaces.
+        assert!(out.starts_with(r#"<n2:NLETS xmlns:n2="http://www.nlets.org/niem/1.0" xmlns:nh2="http://www.nlets.org/niem/nlets-hdr/1.0" xmlns:nc="http://niem.gov/niem/niem-core/2.0" n2:version="4.00">"#), "{out}");
+        assert!(out.contains(HDR));
+        for gone in ["MEXICO", "POB", "Photo", "BirthName", "s:id", "foo="] {
+            assert!(!out.contains(gone), "{gone} in {out}");
+        }
+    }
+
+    #[test]
+    fn free_text_is_projected_as_legacy() {
+        let out = run(
+            HDR,
+            "<n2:ResponseText><![CDATA[DOE, JANE  DOB/19800115 SEX/F\r\nPOB/MX]]>&#10;BORN IN MX</n2:ResponseText>",
+        )
+        .unwrap();
+        assert!(
+            out.contains("<n2:ResponseText>DOE, JANE  DOB/19800115 SEX/F\r\n</n2:ResponseText>"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn markup_inside_values_and_free_text_separates_or_drops() {
+        // Text on both sides of removed markup is not glued together.
+        let out = run(
+            HDR,
+            "<n2:ResponseText>OLN/000000000<x:b xmlns:x=\"urn:x\"/>MEXICO  SEX/F</n2:ResponseText><n2:ResponseText>MEXICO  DOB/19800115</n2:ResponseText>",
+        )
+        .unwrap();
+        assert!(
+            out.contains("<n2:ResponseText>OLN/000000000\nSEX/F</n2:ResponseText>"),
+            "{out}"
+        );
+        // The unlabelled leading value only once per message.
+        assert!(
+            out.contains("<n2:ResponseText>DOB/19800115</n2:ResponseText>"),
+            "{out}"
+        );
+        // A value with markup inside is not forwarded.
+        let out = run(
+            HDR,
+            "<n2:Person><nc:PersonName><nc:PersonSurName>DOE<x:b xmlns:x=\"urn:x\"/>MEXICO</nc:PersonSurName></nc:PersonName></n2:Person>",
+        )
+        .unwrap();
+        assert!(!out.contains("DOE") && !out.contains("MEXICO"), "{out}");
+    }
+
+    #[test]
+    fn refusals() {
+        // Removed content refers to an element that would be kept.
+        let body = r#"<n2:Person s:id="L1"><nc:PersonSexCode>F</nc:PersonSexCode></n2:Person><nc:PersonBirthLocation s:ref="L1"/>"#;
+        assert_eq!(run(HDR, body), Err(XmlRefusal::Reference));
+        // Anything but plain header elements in the header.
+        for hdr in [
+            HDR.replace(
+                "</nh2:MessageKeyCodeText>",
+                "</nh2:MessageKeyCodeText><!-- POB MX -->",
+            ),
+            HDR.replace(
+                "</nh2:MessageKeyCodeText>",
+                "</nh2:MessageKeyCodeText><nc:PersonBirthLocation>MX</nc:PersonBirthLocation>",
+            ),
+            HDR.replace("<nh2:OriginatingORIID>", "<nh2:OriginatingORIID x=\"MX\">"),
+            HDR.replace(
+                "<n2:NLETSMessageHeader>",
+                "<n2:NLETSMessageHeader note=\"POB MX\">",
+            ),
+            HDR.replace(
+                "<n2:NLETSMessageHeader>",
+                "<n2:NLETSMessageHeader xmlns:z=\"urn:pob:MEXICO\">",
+            ),
+            HDR.replace(
+                "</nh2:OriginatingORIID>",
+                "</nh2:OriginatingORIID><nh2:MessageSendDate>MEXICO</nh2:MessageSendDate>",
+            ),
+        ] {
+            assert_eq!(run(&hdr, ""), Err(XmlRefusal::Header), "{hdr}");
         }
     }
 }
