@@ -131,26 +131,30 @@ fn spaced_field(spaced: &[u8], pattern: &[u8]) -> bool {
 /// `x:POB`, `PlaceOfBirth`, `birth-place`): a protected value under a name
 /// the catalogue does not list.
 pub fn name_hit(cat: &Catalogue, fields: FieldSet, name: &[u8]) -> Option<FieldId> {
-    let up: Vec<u8> = name
-        .iter()
-        .filter(|b| b.is_ascii_alphanumeric())
-        .map(|b| b.to_ascii_uppercase())
-        .collect();
+    // Allocation-free: the upper-cased letters and digits of the name,
+    // compared with each rule's letters and digits.
+    let alnum = |b: &&u8| b.is_ascii_alphanumeric();
+    let up = || name.iter().filter(alnum).map(|b| b.to_ascii_uppercase());
     for rule in cat.rules.iter().filter(|r| fields.contains(r.field)) {
-        let label: Vec<u8> = rule
-            .label
-            .iter()
-            .copied()
-            .filter(|b| b.is_ascii_alphanumeric())
-            .collect();
+        let label = || rule.label.iter().filter(alnum).copied();
+        let n = label().count();
         let hit = match rule.kind {
             TextRuleKind::Field => {
-                up == label
-                    || (name.len() > label.len()
-                        && name[..label.len()].eq_ignore_ascii_case(&label)
-                        && !name[label.len()].is_ascii_lowercase())
+                up().eq(label())
+                    || (name.len() > n
+                        && name
+                            .iter()
+                            .take(n)
+                            .map(|b| b.to_ascii_uppercase())
+                            .eq(label())
+                        && !name[n].is_ascii_lowercase())
             }
-            TextRuleKind::Label => memchr::memmem::find(&up, &label).is_some(),
+            TextRuleKind::Label => {
+                let total = up().count();
+                n > 0
+                    && total >= n
+                    && (0..=total - n).any(|start| up().skip(start).take(n).eq(label()))
+            }
         };
         if hit {
             return Some(rule.field);
@@ -269,7 +273,8 @@ pub fn normalize(text: &[u8]) -> Normalized {
     n
 }
 
-fn check_xml(bytes: &[u8], cat: &Catalogue, fields: FieldSet) -> Result<(), RedactError> {
+/// Parses with the independent parser (no DTD, bounded nodes).
+fn parse_doc(bytes: &[u8]) -> Result<roxmltree::Document<'_>, RedactError> {
     let s =
         std::str::from_utf8(bytes).map_err(|e| RedactError::VerifierUnparseable(e.to_string()))?;
     let s = s.strip_prefix('\u{feff}').unwrap_or(s);
@@ -278,8 +283,19 @@ fn check_xml(bytes: &[u8], cat: &Catalogue, fields: FieldSet) -> Result<(), Reda
         nodes_limit: NODES_LIMIT,
         ..Default::default()
     };
-    let doc = roxmltree::Document::parse_with_options(s, opts)
-        .map_err(|e| RedactError::VerifierUnparseable(e.to_string()))?;
+    roxmltree::Document::parse_with_options(s, opts)
+        .map_err(|e| RedactError::VerifierUnparseable(e.to_string()))
+}
+
+fn check_xml(bytes: &[u8], cat: &Catalogue, fields: FieldSet) -> Result<(), RedactError> {
+    check_xml_doc(&parse_doc(bytes)?, cat, fields)
+}
+
+fn check_xml_doc(
+    doc: &roxmltree::Document<'_>,
+    cat: &Catalogue,
+    fields: FieldSet,
+) -> Result<(), RedactError> {
     let found = |f: FieldId| Err(RedactError::VerifierFound { field: f });
     // All text of the document in order (except header values and binary
     // content), joined: a label split across elements is seen whole.
@@ -338,25 +354,6 @@ fn check_xml(bytes: &[u8], cat: &Catalogue, fields: FieldSet) -> Result<(), Reda
                 return found(f);
             }
         }
-        // Each element's own text, joined across comments.
-        let own: String = node
-            .children()
-            .filter(|c| c.is_text())
-            .filter_map(|c| c.text())
-            .collect();
-        let exempt_own = {
-            let in_header = node.parent_element().is_some_and(|p| {
-                p.tag_name().namespace() == Some(NS_N2_STR)
-                    && p.tag_name().name() == "NLETSMessageHeader"
-            });
-            (in_header && ns == NS_NH2 && HEADER_VALUES.contains(&local))
-                || cat.binary(ns, local).is_some()
-        };
-        if !exempt_own {
-            if let Some(f) = scan_text(cat, fields, own.as_bytes()) {
-                return found(f);
-            }
-        }
     }
     if let Some(f) = scan_text(cat, fields, all.as_bytes()) {
         return found(f);
@@ -382,6 +379,34 @@ pub fn check_profile(
             None => bad("no body"),
         },
         Format::Xml => check_xml_profile(bytes, p).or_else(bad),
+    }
+}
+
+/// Both checks on a projected output, parsing an XML document once: the
+/// positive one ([`check_profile`]) and the catalogue one ([`check`]).
+pub fn check_both(
+    bytes: &[u8],
+    format: Format,
+    body_offset: usize,
+    cat: &Catalogue,
+    fields: FieldSet,
+    p: &super::profile::Profile,
+) -> Result<(), RedactError> {
+    match format {
+        Format::Legacy => {
+            check_profile(bytes, format, body_offset, p)?;
+            check(bytes, format, cat, fields)
+        }
+        Format::Xml => {
+            let doc = parse_doc(bytes)?;
+            check_xml_profile_doc(&doc, p)
+                .map_err(|what| RedactError::ProfileViolation { what })?;
+            if fields.is_empty() {
+                Ok(())
+            } else {
+                check_xml_doc(&doc, cat, fields)
+            }
+        }
     }
 }
 
@@ -466,15 +491,15 @@ pub fn check_legacy_body(
 }
 
 fn check_xml_profile(bytes: &[u8], p: &super::profile::Profile) -> Result<(), &'static str> {
+    let doc = parse_doc(bytes).map_err(|_| "does not parse")?;
+    check_xml_profile_doc(&doc, p)
+}
+
+fn check_xml_profile_doc(
+    doc: &roxmltree::Document<'_>,
+    p: &super::profile::Profile,
+) -> Result<(), &'static str> {
     use super::profile::NodeKind;
-    let s = std::str::from_utf8(bytes).map_err(|_| "not UTF-8")?;
-    let s = s.strip_prefix('\u{feff}').unwrap_or(s);
-    let opts = roxmltree::ParsingOptions {
-        allow_dtd: false,
-        nodes_limit: NODES_LIMIT,
-        ..Default::default()
-    };
-    let doc = roxmltree::Document::parse_with_options(s, opts).map_err(|_| "does not parse")?;
     if doc.descendants().any(|n| n.is_comment() || n.is_pi()) {
         return Err("a comment or processing instruction");
     }

@@ -299,7 +299,7 @@ impl<'a> Walker<'a> {
                 let ok = if self.stack.len() == 2 {
                     t.iter().all(|&b| is_ws(b))
                 } else {
-                    let v = trim(&t);
+                    let v = trim(t);
                     let fits = v.len() <= self.header_left && self.header_class.allows_all(v);
                     self.header_left = self.header_left.saturating_sub(v.len());
                     fits
@@ -311,7 +311,7 @@ impl<'a> Walker<'a> {
                 }
             }
             Event::CData(c) if self.stack.len() == 3 => {
-                let fits = c.len() <= self.header_left && self.header_class.allows_all(&c);
+                let fits = c.len() <= self.header_left && self.header_class.allows_all(c);
                 self.header_left = self.header_left.saturating_sub(c.len());
                 if fits {
                     Ok(false)
