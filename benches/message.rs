@@ -70,7 +70,7 @@ fn bench(c: &mut Criterion) {
     // The positive model as the proxy runs it for a redact-listed agency:
     // projection onto the example profile, the catalogue pass and both
     // independent checks (from a parsed message).
-    let policy = origuard::policy::store::load_path(concat!(
+    let policy = origuard::runtime::policy_store::load_path(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/deploy/policy/colorado.toml"
     ))

@@ -1,26 +1,35 @@
 //! origuard: a streaming, policy-driven privacy proxy between a state's
 //! criminal-justice message switch and the Nlets interstate network.
 //!
-//! Layout:
-//! * pure core (no I/O, no tokio): [`framing`], [`message`], [`redact`],
-//!   [`policy`] (file contents come in through a reader), [`decision`],
-//!   [`audit::record`] and [`audit::verify`];
-//! * runtime: [`proxy`] (links, sessions, reload, drain), [`tls`], [`admin`]
-//!   (metrics and admin HTTP), [`audit::writer`], [`metrics`], [`config`];
-//! * tools: [`tools`] (command implementations; `main.rs` only wires).
+//! # Layout
+//!
+//! Four layers; each imports only from the layers below it, and no two
+//! modules import each other (`specs/architecture.md` draws it):
+//!
+//! 1. **core** — pure functions over bytes and values: no I/O, no tokio, no
+//!    clock or randomness except what is passed in.
+//!    [`framing`] (message boundaries), [`message`] (legacy and NIEM parsing,
+//!    the key table, the field catalogue), [`redact`] (release profiles, the
+//!    catalogue redactor, the independent checks), [`policy`] (the policy
+//!    file read through a reader function, compiled lookup, explain, diff),
+//!    [`decision`] (the one per-message decision, decline replies, outcome
+//!    counts), [`audit`] (record encoding and chain verification).
+//! 2. **runtime** — [`runtime`]: the proxy (links, sessions), TLS, the admin
+//!    endpoint, metrics, configuration, the audit log writer, the live policy
+//!    store and its reload triggers.
+//! 3. **capture** — [`capture`]: reading and writing captures (framed
+//!    streams, pcap/pcapng) and synthetic traffic; used by the commands only.
+//! 4. **commands** — [`tools`]: one file per command and the clap
+//!    definitions; `main.rs` only parses arguments and exits with the code.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod admin;
 pub mod audit;
-pub mod cli;
-pub mod config;
+pub mod capture;
 pub mod decision;
 pub mod framing;
 pub mod message;
-pub mod metrics;
 pub mod policy;
-pub mod proxy;
 pub mod redact;
-pub mod tls;
+pub mod runtime;
 pub mod tools;

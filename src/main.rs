@@ -2,13 +2,13 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use origuard::cli::Cli;
-use origuard::tools::run::{run, EX_USAGE};
+use origuard::tools::cli::Cli;
+use origuard::tools::{dispatch, EX_USAGE};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     match Cli::try_parse() {
-        Ok(cli) => ExitCode::from(run(cli)),
+        Ok(cli) => ExitCode::from(dispatch(cli)),
         Err(e) => {
             let code = if e.use_stderr() { EX_USAGE } else { 0 };
             let _ = e.print();

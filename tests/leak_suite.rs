@@ -10,8 +10,8 @@
 
 use bytes::Bytes;
 use origuard::decision::{decide, Outcome};
+use origuard::message::Direction;
 use origuard::message::Limits;
-use origuard::policy::explain::Direction;
 use std::path::Path;
 
 fn root() -> &'static Path {
@@ -50,7 +50,7 @@ fn leaks(b: &[u8], canaries: &[String]) -> Vec<String> {
 
 #[test]
 fn no_case_leaks() {
-    let policy = origuard::policy::store::load_path(
+    let policy = origuard::runtime::policy_store::load_path(
         root().join("deploy/policy/colorado.toml").to_str().unwrap(),
     )
     .unwrap();

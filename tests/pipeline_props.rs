@@ -7,12 +7,12 @@
 use bytes::Bytes;
 use origuard::audit::record::{DecisionRecord, Event};
 use origuard::audit::verify::verify;
-use origuard::audit::writer::{AuditLog, SyncMode};
 use origuard::decision::{decide, Category, Outcome};
+use origuard::message::Direction;
 use origuard::message::Limits;
-use origuard::policy::explain::Direction;
 use origuard::policy::file::load;
 use origuard::policy::Action;
+use origuard::runtime::audit_log::{AuditLog, SyncMode};
 use proptest::prelude::*;
 
 const POOL: [&str; 8] = [

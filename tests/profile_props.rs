@@ -12,8 +12,8 @@
 use bytes::Bytes;
 use origuard::decision::{decide, Outcome};
 use origuard::message::fields::Catalogue;
+use origuard::message::Direction;
 use origuard::message::{parse, Limits};
-use origuard::policy::explain::Direction;
 use origuard::policy::Policy;
 use proptest::prelude::*;
 
@@ -23,7 +23,7 @@ const NS_NH2: &str = "http://www.nlets.org/niem/nlets-hdr/1.0";
 const NS_NC: &str = "http://niem.gov/niem/niem-core/2.0";
 
 fn policy() -> Policy {
-    origuard::policy::store::load_path(concat!(
+    origuard::runtime::policy_store::load_path(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/deploy/policy/colorado.toml"
     ))

@@ -173,7 +173,7 @@ async fn file_watch_reloads() {
     let base = "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE0900\"]\n";
     std::fs::write(&pol, base).unwrap();
     let h = start(pol.to_str().unwrap(), |_| {}).await;
-    let _w = origuard::proxy::watch::watch_policy(h.proxy.shared.clone()).unwrap();
+    let _w = origuard::runtime::reload::watch_policy(h.proxy.shared.clone()).unwrap();
     let v1 = h.proxy.shared.policy.current().version.clone();
     // Replace the file the way editors and config management do: write a
     // temporary file and rename it over the original.

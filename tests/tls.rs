@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use origuard::config::{ClientTls, ServerTls};
+use origuard::runtime::config::{ClientTls, ServerTls};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};

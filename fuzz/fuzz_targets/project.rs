@@ -7,7 +7,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use origuard::decision::{decide, Outcome};
 use origuard::message::{parse, Limits};
-use origuard::policy::explain::Direction;
+use origuard::message::Direction;
 use origuard::policy::Policy;
 use std::sync::OnceLock;
 

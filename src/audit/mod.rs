@@ -2,11 +2,9 @@
 //! administrative event, SHA-256 hash-chained from a random log id, written
 //! before the message it records is forwarded. See `specs/audit.md`.
 //!
-//! [`record`] and [`verify`] are pure; [`writer`] does the file I/O.
+//! Pure: [`record`] encodes records (the clock and the log id are passed
+//! in), [`verify`] checks a chain. The file I/O is
+//! [`crate::runtime::audit_log`].
 
 pub mod record;
 pub mod verify;
-pub mod writer;
-
-#[cfg(test)]
-mod tests;

@@ -4,12 +4,13 @@
 //! `ts` (UTC, RFC 3339 with milliseconds), `kind`, its fields, `prev` (the
 //! previous record's hash; for the first record the SHA-256 of the anchor
 //! string with the random log id) and, last, `hash`: the SHA-256 (hex) of the
-//! line's bytes up to `,"hash":` with `}` appended. Records hold header
+//! line's bytes up to `,"hash":` with `}` appended. Pure: the time and
+//! the log id are passed in by the writer. Records hold header
 //! metadata and policy facts only — never a name, date of birth, license
 //! number, address or image from a message body.
 
-use crate::decision::{Category, Decision};
-use crate::policy::explain::Direction;
+use crate::decision::Decision;
+use crate::message::Direction;
 use crate::policy::Policy;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -106,16 +107,6 @@ impl DecisionRecord {
             policy: p.version.clone(),
         }
     }
-
-    /// Its counting category.
-    pub fn category(&self) -> Category {
-        match self.category {
-            "passed" => Category::Passed,
-            "redacted" => Category::Redacted,
-            "denied" => Category::Denied,
-            _ => Category::Dropped,
-        }
-    }
 }
 
 /// What a record says.
@@ -137,8 +128,6 @@ pub enum Event {
         result: &'static str,
         /// Version now in force.
         policy: String,
-        /// Version that was tried (differs from `policy` when refused).
-        attempted: Option<String>,
         /// Policy file.
         source: String,
         /// What triggered it: startup, sighup, file_watch, admin, cli.
@@ -156,6 +145,26 @@ pub enum Event {
         /// `start`, `stop`.
         what: &'static str,
     },
+}
+
+impl Event {
+    /// A policy load attempt: `applied` with the version now in force, or
+    /// refused with the version kept and the number of errors.
+    pub fn policy_load(
+        applied: bool,
+        policy: &str,
+        source: &str,
+        trigger: &str,
+        errors: usize,
+    ) -> Event {
+        Event::PolicyLoad {
+            result: if applied { "applied" } else { "refused" },
+            policy: policy.to_string(),
+            source: source.to_string(),
+            trigger: trigger.to_string(),
+            errors,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -187,23 +196,4 @@ pub fn encode(seq: u64, ts: &str, event: &Event, prev: &str, out: &mut Vec<u8>) 
     out.extend_from_slice(hash.as_bytes());
     out.extend_from_slice(b"\"}\n");
     hash
-}
-
-/// Current UTC time, RFC 3339 with milliseconds.
-pub fn now() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
-
-/// A fresh random log id (128 bits, hex).
-pub fn new_log_id() -> String {
-    let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
-        // No OS randomness: fall back to time and pid, still unique per run.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        b = (t ^ ((std::process::id() as u128) << 64)).to_le_bytes();
-    }
-    hex::encode(b)
 }

@@ -16,11 +16,12 @@
 //! follows `on_parse_error`; a message whose counterparty cannot be read at
 //! all follows `on_unknown_ori`.
 
+pub mod counts;
 pub mod decline;
 
 use crate::message::fields::FieldSet;
+use crate::message::Direction;
 use crate::message::{parse, parse_header, Class, Header, Limits, Ori};
-use crate::policy::explain::Direction;
 use crate::policy::{Action, DenyMode, OnError, Policy, Verdict};
 use crate::redact::release;
 use bytes::Bytes;
@@ -43,7 +44,7 @@ pub enum Outcome {
 
 /// The counting category of a decision. received = passed + redacted +
 /// denied + dropped, always.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
     /// Forwarded unchanged.
@@ -142,6 +143,12 @@ pub mod reason {
     pub const RESTRICTED_PARSE_ERROR: &str = "restricted_parse_error";
     /// Restricted counterparty and the redaction was refused or failed verification.
     pub const REDACT_FAILED: &str = "redact_failed";
+
+    /// True for the outcomes that forward although the message could not be
+    /// handled with certainty (the policy's explicit fail-open settings).
+    pub fn is_fail_open(reason: &str) -> bool {
+        reason == PARSE_ERROR_PASS || reason == UNKNOWN_ORI_PASS
+    }
 }
 
 fn counterparty(dir: Direction, h: &Header, p: &Policy) -> (Option<Ori>, Verdict) {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::message::fields::{PHOTO, POB};
-use crate::policy::store::load_path;
+use crate::runtime::policy_store::load_path;
 
 fn policy() -> Policy {
     load_path(concat!(

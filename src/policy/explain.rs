@@ -2,40 +2,8 @@
 
 use super::{Action, DenyMode, Policy};
 use crate::message::keys;
+use crate::message::Direction;
 use std::fmt::Write;
-
-/// Traffic direction, as seen from the state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Nlets → state (queries from other agencies, responses to the state's queries).
-    Inbound,
-    /// State → Nlets (the state's responses and its agencies' queries).
-    Outbound,
-}
-
-impl Direction {
-    /// Lowercase name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        }
-    }
-}
-
-impl std::str::FromStr for Direction {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "inbound" => Ok(Direction::Inbound),
-            "outbound" => Ok(Direction::Outbound),
-            o => Err(format!(
-                "unknown direction {o:?} (expected inbound or outbound)"
-            )),
-        }
-    }
-}
 
 /// Renders the explanation for `ori`, optionally for a message key and direction.
 pub fn explain(

@@ -15,7 +15,6 @@ pub mod entry;
 pub mod explain;
 pub mod file;
 pub mod profiles;
-pub mod store;
 
 use crate::message::fields::{Catalogue, FieldSet};
 use crate::message::Ori;

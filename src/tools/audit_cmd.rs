@@ -45,3 +45,18 @@ pub fn verify_cmd(path: &str, expect_head: Option<&str>) -> (u8, String) {
         }
     }
 }
+
+/// `origuard audit ...`.
+pub fn command(c: crate::tools::cli::AuditCommand) -> u8 {
+    match c {
+        crate::tools::cli::AuditCommand::Verify { file, expect_head } => {
+            let (code, text) = verify_cmd(&file, expect_head.as_deref());
+            if code == 0 {
+                println!("{text}");
+            } else {
+                eprintln!("{text}");
+            }
+            code
+        }
+    }
+}

@@ -10,13 +10,13 @@
 //!   without, the bytes sent. Missing, unexpected and mismatched messages are
 //!   counted, so a proxy that loses messages cannot look fast.
 
-use super::capture;
-use super::stream::InputFraming;
-use crate::config::{ClientTls, ServerTls};
+use crate::capture::pcap as capture;
+use crate::capture::stream::InputFraming;
 use crate::decision::{decide, Outcome};
 use crate::framing::{encode_into, FrameCodec, Framing};
-use crate::policy::explain::Direction;
-use crate::proxy::session::Io;
+use crate::message::Direction;
+use crate::runtime::config::{ClientTls, ServerTls};
+use crate::runtime::proxy::session::Io;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
@@ -147,9 +147,9 @@ fn prepare(a: &BenchArgs) -> Result<Vec<Item>, String> {
         return Err(format!("{}: no messages", a.capture));
     }
     let policy = match &a.policy {
-        Some(p) => {
-            Some(crate::policy::store::load_path(p).map_err(|e| format!("policy {p}:\n{e}"))?)
-        }
+        Some(p) => Some(
+            crate::runtime::policy_store::load_path(p).map_err(|e| format!("policy {p}:\n{e}"))?,
+        ),
         None => None,
     };
     let limits = crate::message::Limits::default();
@@ -190,7 +190,7 @@ async fn pair(
     let client: tokio::task::JoinHandle<Result<Box<dyn Io>, String>> = match &a.tls {
         None => tokio::spawn(async move { Ok(Box::new(tcp) as Box<dyn Io>) }),
         Some(dir) => {
-            let cfg = crate::tls::client_config(&ClientTls {
+            let cfg = crate::runtime::tls::client_config(&ClientTls {
                 ca: format!("{dir}/ca.pem"),
                 server_name: a.tls_server_name.clone(),
                 cert: Some(format!("{dir}/switch.pem")),
@@ -219,7 +219,7 @@ async fn pair(
     let server: Box<dyn Io> = match &a.tls {
         None => Box::new(up),
         Some(dir) => {
-            let cfg = crate::tls::server_config(&ServerTls {
+            let cfg = crate::runtime::tls::server_config(&ServerTls {
                 cert: format!("{dir}/nlets.pem"),
                 key: format!("{dir}/nlets.key"),
                 client_ca: Some(format!("{dir}/ca.pem")),
@@ -238,7 +238,7 @@ async fn pair(
 }
 
 /// Runs the benchmark.
-pub async fn run(a: BenchArgs) -> Result<Report, String> {
+pub async fn run_bench(a: BenchArgs) -> Result<Report, String> {
     let items = Arc::new(prepare(&a)?);
     let listener = TcpListener::bind(&a.listen)
         .await
@@ -525,4 +525,62 @@ pub fn render(r: &Report) -> String {
         r.p999_us,
         r.max_us
     )
+}
+
+/// `origuard bench`: exit 1 when messages went missing or arrived unexpected.
+pub fn command(b: crate::tools::cli::BenchCli) -> u8 {
+    let rate = match b.rate.as_str() {
+        "max" => None,
+        r => match r.parse::<u64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                eprintln!("origuard bench: --rate {r:?}: a positive number or max");
+                return super::EX_USAGE;
+            }
+        },
+    };
+    let args = BenchArgs {
+        target: b.target,
+        listen: b.listen,
+        capture: b.capture,
+        capture_framing: b.capture_framing,
+        port: b.port,
+        framing: b.framing,
+        direction: b.direction,
+        rate,
+        connections: b.connections,
+        duration: b.duration.map(|d| *d),
+        count: b.count,
+        policy: b.policy,
+        tls: b.tls,
+        tls_server_name: b.tls_server_name,
+        json: b.json,
+        settle: std::time::Duration::from_secs(3),
+    };
+    let json = args.json;
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("origuard bench: runtime: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(run_bench(args)) {
+        Ok(r) => {
+            if json {
+                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+            } else {
+                print!("{}", render(&r));
+            }
+            if r.missing > 0 || r.unexpected > 0 || !r.errors.is_empty() {
+                1
+            } else {
+                0
+            }
+        }
+        Err(e) => {
+            eprintln!("origuard bench: {e}");
+            2
+        }
+    }
 }

@@ -6,13 +6,14 @@
 //! happened, from the audit log, and checks on the Nlets side that no
 //! restricted agency received a photo or a place of birth.
 
-use super::gen::{Generator, Mix};
 use crate::audit::verify::verify;
-use crate::config::Config;
+use crate::capture::gen::{Generator, Mix};
+use crate::decision::Category;
 use crate::framing::{encode, FrameCodec, Framing};
 use crate::message::fields::Catalogue;
 use crate::message::{parse, Format, Limits};
-use crate::proxy::Proxy;
+use crate::runtime::config::Config;
+use crate::runtime::proxy::Proxy;
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -52,7 +53,7 @@ struct NletsSide {
 const FRAMING: Framing = Framing::Len4;
 
 /// Runs the demo; returns the exit code.
-pub async fn run(a: DemoArgs) -> u8 {
+pub async fn run_demo(a: DemoArgs) -> u8 {
     let dir = match &a.dir {
         Some(d) => std::path::PathBuf::from(d),
         None => std::env::temp_dir().join(format!("origuard-demo-{}", std::process::id())),
@@ -85,7 +86,7 @@ pub async fn run(a: DemoArgs) -> u8 {
         FRAMING,
         Some((
             audit.to_string_lossy().into_owned(),
-            crate::audit::writer::SyncMode::Batch,
+            crate::runtime::audit_log::SyncMode::Batch,
         )),
         Some(([127, 0, 0, 1], 0).into()),
     );
@@ -161,7 +162,7 @@ pub async fn run(a: DemoArgs) -> u8 {
     // Let in-flight responses arrive, then stop everything.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let metrics_file = dir.join("metrics.txt");
-    let _ = std::fs::write(&metrics_file, crate::admin::render_metrics());
+    let _ = std::fs::write(&metrics_file, crate::runtime::metrics::render());
     let _ = proxy.shutdown().await;
     switch_task.abort();
     reader.abort();
@@ -223,7 +224,7 @@ async fn nlets_sender(
 async fn nlets_reader(
     r: tokio::net::tcp::OwnedReadHalf,
     stats: Arc<NletsSide>,
-    shared: Arc<crate::proxy::Shared>,
+    shared: Arc<crate::runtime::proxy::Shared>,
 ) {
     let mut frames = FramedRead::new(r, FrameCodec::new(FRAMING, 1 << 24));
     let cat = Catalogue::builtin();
@@ -259,8 +260,7 @@ fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &Nlets
     let data = std::fs::read(audit).unwrap_or_default();
     let verified = verify(&data);
     let mut table: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
-    let mut fields: BTreeMap<String, u64> = BTreeMap::new();
-    let mut cats: BTreeMap<String, u64> = BTreeMap::new();
+    let mut counts = crate::decision::counts::Counts::default();
     for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
             continue;
@@ -273,11 +273,9 @@ fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &Nlets
         *table
             .entry((s("direction"), list, s("mke"), s("category")))
             .or_default() += 1;
-        *cats.entry(s("category")).or_default() += 1;
-        for f in v["fields_removed"].as_array().into_iter().flatten() {
-            *fields
-                .entry(f.as_str().unwrap_or("?").to_string())
-                .or_default() += 1;
+        if let Ok(cat) = serde_json::from_value::<Category>(v["category"].clone()) {
+            let removed = v["fields_removed"].as_array().into_iter().flatten();
+            counts.add_record(cat, removed.map(|f| f.as_str().unwrap_or("?")));
         }
     }
     let mut out = String::new();
@@ -290,22 +288,20 @@ fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &Nlets
     for ((dir, list, mke, cat), n) in &table {
         let _ = writeln!(out, "  {dir:<9} {list:<24} {mke:<4} {cat:<9} {n:>7}");
     }
-    let total: u64 = cats.values().sum();
+    let total = counts.received;
     let _ = writeln!(
         out,
         "  total {total} = passed {} + redacted {} + denied {} + dropped {}",
-        cats.get("passed").unwrap_or(&0),
-        cats.get("redacted").unwrap_or(&0),
-        cats.get("denied").unwrap_or(&0),
-        cats.get("dropped").unwrap_or(&0)
+        counts.passed, counts.redacted, counts.denied, counts.dropped
     );
     let _ = writeln!(
         out,
         "  fields removed: {}",
-        if fields.is_empty() {
+        if counts.fields.is_empty() {
             "none".into()
         } else {
-            fields
+            counts
+                .fields
                 .iter()
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect::<Vec<_>>()
@@ -369,5 +365,23 @@ fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &Nlets
         1
     } else {
         0
+    }
+}
+
+/// `origuard demo`.
+pub fn command(c: crate::tools::cli::DemoCli) -> u8 {
+    super::init_tracing(crate::runtime::config::LogFormat::Text, "warn");
+    match super::runtime() {
+        Ok(rt) => rt.block_on(run_demo(DemoArgs {
+            duration: *c.duration,
+            rate: c.rate,
+            dir: c.dir,
+            seed: c.seed,
+            policy: c.policy,
+        })),
+        Err(e) => {
+            eprintln!("origuard demo: runtime: {e}");
+            1
+        }
     }
 }

@@ -2,138 +2,17 @@
 //! Writes what would be forwarded, the decline replies and the audit records,
 //! and prints a summary whose counts always add up.
 
-use super::stream::{open_input, open_output, FrameReader, FrameWriter, InputFraming, ReadError};
 use crate::audit::record::{DecisionRecord, Event};
-use crate::audit::writer::{AuditError, AuditLog, SyncMode};
-use crate::decision::{decide, Category, Outcome};
+use crate::capture::stream::{
+    open_input, open_output, FrameReader, FrameWriter, InputFraming, ReadError,
+};
+use crate::decision::counts::Counts;
+use crate::decision::{decide, Outcome};
+use crate::message::Direction;
 use crate::message::Limits;
-use crate::policy::explain::Direction;
 use crate::policy::Policy;
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use crate::runtime::audit_log::{AuditError, AuditLog, SyncMode};
 use std::io::Write;
-
-/// Counts of a run. `received == passed + redacted + denied + dropped`.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Summary {
-    /// Messages read.
-    pub received: u64,
-    /// Forwarded unchanged.
-    pub passed: u64,
-    /// Forwarded after redaction.
-    pub redacted: u64,
-    /// Fields removed, by field name.
-    pub fields: BTreeMap<String, u64>,
-    /// Denied.
-    pub denied: u64,
-    /// Decline replies written.
-    pub replies: u64,
-    /// Dropped.
-    pub dropped: u64,
-    /// Dropped, by reason (and detail).
-    pub drop_reasons: BTreeMap<String, u64>,
-    /// Passed although unparseable or of unknown counterparty (fail-open), by reason.
-    pub fail_open: BTreeMap<String, u64>,
-}
-
-impl Summary {
-    /// Adds one decision.
-    pub fn count(&mut self, d: &crate::decision::Decision, p: &Policy) {
-        self.received += 1;
-        match d.category {
-            Category::Passed => {
-                self.passed += 1;
-                if d.reason.ends_with("_pass") {
-                    *self.fail_open.entry(d.reason.to_string()).or_default() += 1;
-                }
-            }
-            Category::Redacted => {
-                self.redacted += 1;
-                for f in d.removed.iter() {
-                    *self
-                        .fields
-                        .entry(p.catalogue.name(f).to_string())
-                        .or_default() += 1;
-                }
-            }
-            Category::Denied => self.denied += 1,
-            Category::Dropped => {
-                self.dropped += 1;
-                let key = match d.detail {
-                    Some(detail) => format!("{}:{detail}", d.reason),
-                    None => d.reason.to_string(),
-                };
-                *self.drop_reasons.entry(key).or_default() += 1;
-            }
-        }
-        if matches!(d.outcome, Outcome::Deny { reply: Some(_) }) {
-            self.replies += 1;
-        }
-    }
-
-    /// True when the counts add up.
-    pub fn conserved(&self) -> bool {
-        self.received == self.passed + self.redacted + self.denied + self.dropped
-    }
-
-    /// Human-readable table.
-    pub fn render(&self) -> String {
-        let map = |m: &BTreeMap<String, u64>| {
-            m.iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut s = String::new();
-        let _ = writeln!(s, "received  {:>8}", self.received);
-        let _ = writeln!(
-            s,
-            "passed    {:>8}{}",
-            self.passed,
-            if self.fail_open.is_empty() {
-                String::new()
-            } else {
-                format!("  (fail-open: {})", map(&self.fail_open))
-            }
-        );
-        let _ = writeln!(
-            s,
-            "redacted  {:>8}  (fields removed: {})",
-            self.redacted,
-            if self.fields.is_empty() {
-                "none".into()
-            } else {
-                map(&self.fields)
-            }
-        );
-        let _ = writeln!(
-            s,
-            "denied    {:>8}  ({} decline replies)",
-            self.denied, self.replies
-        );
-        let _ = writeln!(
-            s,
-            "dropped   {:>8}{}",
-            self.dropped,
-            if self.drop_reasons.is_empty() {
-                String::new()
-            } else {
-                format!("  ({})", map(&self.drop_reasons))
-            }
-        );
-        let _ = writeln!(
-            s,
-            "check     received = passed + redacted + denied + dropped: {} = {} + {} + {} + {} ({})",
-            self.received,
-            self.passed,
-            self.redacted,
-            self.denied,
-            self.dropped,
-            if self.conserved() { "ok" } else { "MISMATCH" }
-        );
-        s
-    }
-}
 
 /// Arguments of a filter run.
 pub struct FilterArgs<'a> {
@@ -171,13 +50,13 @@ pub enum FilterError {
 
 /// Runs the filter. On a framing error the summary so far is returned with
 /// the error (what was decided before it is written).
-pub fn run(a: &FilterArgs<'_>) -> (Summary, Option<FilterError>) {
-    let mut sum = Summary::default();
+pub fn filter_capture(a: &FilterArgs<'_>) -> (Counts, Option<FilterError>) {
+    let mut sum = Counts::default();
     let err = run_inner(a, &mut sum).err();
     (sum, err)
 }
 
-fn run_inner(a: &FilterArgs<'_>, sum: &mut Summary) -> Result<(), FilterError> {
+fn run_inner(a: &FilterArgs<'_>, sum: &mut Counts) -> Result<(), FilterError> {
     let limits = Limits {
         max_text: a.max_message,
         ..Limits::default()
@@ -185,14 +64,13 @@ fn run_inner(a: &FilterArgs<'_>, sum: &mut Summary) -> Result<(), FilterError> {
     let audit = match a.audit {
         Some(path) => {
             let (log, _) = AuditLog::open(path, SyncMode::Batch)?;
-            log.append(&Event::PolicyLoad {
-                result: "applied",
-                policy: a.policy.version.clone(),
-                attempted: None,
-                source: a.policy.source.clone(),
-                trigger: "cli".into(),
-                errors: 0,
-            })?;
+            log.append(&Event::policy_load(
+                true,
+                &a.policy.version,
+                &a.policy.source,
+                "cli",
+                0,
+            ))?;
             Some(log)
         }
         None => None,
@@ -209,7 +87,7 @@ fn run_inner(a: &FilterArgs<'_>, sum: &mut Summary) -> Result<(), FilterError> {
             let raw = item?;
             let framing = reader.framing();
             let d = decide(a.direction, raw, a.policy, &limits);
-            sum.count(&d, a.policy);
+            sum.add(&d, a.policy);
             if let Some(log) = &audit {
                 log.append(&Event::Decision(Box::new(DecisionRecord::of(
                     &d,
@@ -259,4 +137,42 @@ fn run_inner(a: &FilterArgs<'_>, sum: &mut Summary) -> Result<(), FilterError> {
         log.close()?;
     }
     result
+}
+
+/// `origuard filter`: exit 0, 2 on an input or framing error, 64 on a
+/// refused policy.
+pub fn command(c: crate::tools::cli::FilterCli) -> u8 {
+    let p = match crate::runtime::policy_store::load_path(&c.policy) {
+        Ok(p) => p,
+        Err(r) => {
+            eprintln!("{r}");
+            eprintln!("origuard filter: policy {} refused", c.policy);
+            return super::EX_USAGE;
+        }
+    };
+    let args = FilterArgs {
+        policy: &p,
+        direction: c.direction,
+        framing: c.framing,
+        max_message: c.max_message,
+        input: &c.input,
+        output: &c.output,
+        replies: c.replies.as_deref(),
+        audit: c.audit.as_deref(),
+    };
+    let (sum, err) = filter_capture(&args);
+    eprintln!(
+        "origuard filter: policy {} ({}), direction {}",
+        p.short_version(),
+        c.policy,
+        c.direction.name()
+    );
+    eprint!("{}", sum.render());
+    match err {
+        None => 0,
+        Some(e) => {
+            eprintln!("origuard filter: stopped: {e}");
+            2
+        }
+    }
 }

@@ -1,275 +1,64 @@
-//! Synthetic Nlets traffic, deterministic for a seed: legacy and XML
-//! queries and responses, photo responses with 20–60 KB of base64, and
-//! counterparty ORIs drawn from the example policy's lists and from
-//! plausible unlisted agencies. Every name, number and image is invented.
+//! `origuard gen`: synthetic traffic to a framed stream or a pcap.
 
-use bytes::Bytes;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-
-/// Agencies in the example policy's lists (see `deploy/policy`).
-pub const LISTED: &[&str] = &[
-    "VTICE0900",
-    "CAICE1000",
-    "TXICE2000",
-    "AXADMHELP",
-    "NMICE3000",
-    "VADEADX00",
-    "DCFBI0000",
-    "VAHSI0001",
-];
-/// Plausible agencies in no list (synthetic ORIs).
-pub const UNLISTED: &[&str] = &[
-    "AZNLETS20",
-    "MNSP00000",
-    "NYSP00000",
-    "CAPD00100",
-    "ORSP00000",
-    "WAPD00200",
-    "UTHP00000",
-    "NMSP00000",
-];
-/// Colorado agencies that send queries out (synthetic).
-pub const STATE_AGENCIES: &[&str] = &["CODENVER0", "COCSP0000", "COBOULD00"];
-/// The state's DMV responder ORI.
-pub const STATE_DMV: &str = "COOLN0000";
-
-const SURNAMES: &[&str] = &["DOE", "ROE", "POE", "LOE", "MOE", "NOE"];
-const GIVEN: &[&str] = &["JANE", "JOHN", "ALEX", "SAM", "KIM", "LEE"];
-const PLACES: &[&str] = &[
-    "EXAMPLE CITY, MX",
-    "SAMPLE TOWN, GT",
-    "TEST VILLE, CO",
-    "PLACEHOLDER, SV",
-];
-
-/// Proportions of the generated traffic, in percent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Mix {
-    /// XML messages (the rest legacy text).
-    pub xml: u8,
-    /// Responses carrying a photo (XML responses only).
-    pub photo: u8,
-    /// Counterparties drawn from the policy's lists (the rest unlisted).
-    pub listed: u8,
-}
-
-impl Default for Mix {
-    fn default() -> Self {
-        Mix {
-            xml: 70,
-            photo: 40,
-            listed: 30,
+/// `origuard gen`.
+pub fn command(c: crate::tools::cli::GenCli) -> u8 {
+    let crate::tools::cli::GenCli {
+        count,
+        seed,
+        framing,
+        mix,
+        direction,
+        format,
+        out,
+    } = c;
+    let (direction, format, out) = (direction.as_str(), format.as_str(), out.as_str());
+    let dirs: Vec<(bool, String)> = match direction {
+        "inbound" => vec![(true, out.to_string())],
+        "outbound" => vec![(false, out.to_string())],
+        "both" => vec![
+            (true, format!("{out}.inbound")),
+            (false, format!("{out}.outbound")),
+        ],
+        o => {
+            eprintln!("origuard gen: --direction {o:?}: expected inbound, outbound or both");
+            return super::EX_USAGE;
         }
+    };
+    if format != "stream" && format != "pcap" {
+        eprintln!("origuard gen: --format {format:?}: expected stream or pcap");
+        return super::EX_USAGE;
     }
-}
-
-impl std::str::FromStr for Mix {
-    type Err = String;
-    /// `xml=70,photo=40,listed=30` (any subset).
-    fn from_str(s: &str) -> Result<Mix, String> {
-        let mut m = Mix::default();
-        for part in s.split(',').filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| format!("{part:?}: expected key=percent"))?;
-            let v: u8 = v
-                .parse()
-                .ok()
-                .filter(|v| *v <= 100)
-                .ok_or_else(|| format!("{part:?}: percent 0-100"))?;
-            match k {
-                "xml" => m.xml = v,
-                "photo" => m.photo = v,
-                "listed" => m.listed = v,
-                o => return Err(format!("unknown mix key {o:?} (xml, photo, listed)")),
+    for (inbound, path) in dirs {
+        let mut g = crate::capture::gen::Generator::new(seed.wrapping_add(inbound as u64), mix);
+        let mut stream = Vec::new();
+        let mut buf = bytes::BytesMut::new();
+        for _ in 0..count {
+            buf.clear();
+            if let Err(e) = crate::framing::encode_into(framing, &g.message(inbound), &mut buf) {
+                eprintln!("origuard gen: {e}");
+                return 1;
             }
+            stream.extend_from_slice(&buf);
         }
-        Ok(m)
-    }
-}
-
-/// A deterministic generator.
-pub struct Generator {
-    rng: StdRng,
-    mix: Mix,
-}
-
-const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-impl Generator {
-    /// A generator for `seed` and `mix`.
-    pub fn new(seed: u64, mix: Mix) -> Generator {
-        Generator {
-            rng: StdRng::seed_from_u64(seed),
-            mix,
-        }
-    }
-
-    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
-        v[self.rng.random_range(0..v.len())]
-    }
-
-    fn pct(&mut self, p: u8) -> bool {
-        self.rng.random_range(0..100) < p
-    }
-
-    /// A counterparty agency per the mix.
-    pub fn agency(&mut self) -> &'static str {
-        if self.pct(self.mix.listed) {
-            self.pick(LISTED)
+        let data = if format == "pcap" {
+            crate::capture::pcap::write_pcap(
+                &stream,
+                ([10, 0, 0, 1], 40000),
+                ([10, 0, 0, 2], 7101),
+                1448,
+            )
         } else {
-            self.pick(UNLISTED)
+            stream
+        };
+        if let Err(e) = std::fs::write(&path, &data) {
+            eprintln!("origuard gen: {path}: {e}");
+            return 1;
         }
-    }
-
-    /// A 10-character control field.
-    pub fn control(&mut self) -> String {
-        (0..10)
-            .map(|_| B64[self.rng.random_range(0..36)] as char)
-            .map(|c| c.to_ascii_uppercase())
-            .collect()
-    }
-
-    fn name(&mut self) -> (String, String, String) {
-        let dob = format!(
-            "{}{:02}{:02}",
-            self.rng.random_range(1950..2005),
-            self.rng.random_range(1..13),
-            self.rng.random_range(1..29)
+        eprintln!(
+            "origuard gen: {count} {} messages, {} bytes -> {path}",
+            if inbound { "inbound" } else { "outbound" },
+            data.len()
         );
-        (
-            self.pick(SURNAMES).to_string(),
-            self.pick(GIVEN).to_string(),
-            dob,
-        )
     }
-
-    fn photo(&mut self) -> String {
-        let n = self.rng.random_range(20_000..60_000) / 4 * 4;
-        let mut s = String::with_capacity(n + n / 76 + 8);
-        s.push_str("/9j/4AAQ");
-        for i in 8..n {
-            if i % 76 == 0 {
-                s.push('\n');
-            }
-            s.push(B64[self.rng.random_range(0..64)] as char);
-        }
-        s
-    }
-
-    /// An inbound query from `from` to the state (output header form, as
-    /// Nlets delivers it, or XML).
-    pub fn query(&mut self, from: &str, control: &str) -> Bytes {
-        let (sur, given, dob) = self.name();
-        let mke = ["DQ", "DQ", "DQ", "KQ", "RQ", "CPQ"][self.rng.random_range(0..6)];
-        let xml = self.pct(self.mix.xml) || mke == "CPQ";
-        let n = self.rng.random_range(10000..99999);
-        if xml {
-            Bytes::from(format!(
-                r#"<n2:NLETS xmlns:n2="http://www.nlets.org/niem/1.0" xmlns:nh2="http://www.nlets.org/niem/nlets-hdr/1.0" xmlns:nc="http://niem.gov/niem/niem-core/2.0" n2:version="4.00"><n2:NLETSMessageHeader><nh2:MessageKeyCodeText>{mke}</nh2:MessageKeyCodeText><nh2:OriginatingORIID>{from}</nh2:OriginatingORIID><nh2:DestinationORIID>CO</nh2:DestinationORIID><nh2:DocumentControlFieldText><![CDATA[{control}]]></nh2:DocumentControlFieldText><nh2:ReceiveMessageNumeric>{n}</nh2:ReceiveMessageNumeric></n2:NLETSMessageHeader><n2:NLETSInquiryData><n2:ReasonCode>V</n2:ReasonCode><n2:Person><nc:PersonBirthDate><nc:Date>{}-{}-{}</nc:Date></nc:PersonBirthDate><nc:PersonName><nc:PersonGivenName>{given}</nc:PersonGivenName><nc:PersonSurName>{sur}</nc:PersonSurName></nc:PersonName></n2:Person><n2:ImageRequestIndicator>true</n2:ImageRequestIndicator></n2:NLETSInquiryData></n2:NLETS>"#,
-                &dob[..4],
-                &dob[4..6],
-                &dob[6..]
-            ))
-        } else {
-            Bytes::from(format!(
-                "{mke}.{from}\r\n10:15 03/04/2025 {n}\r\n10:15 03/04/2025 {n} CO\r\n*{control}\r\nTXT\r\nRSN/V.NAM/{sur},{given}.DOB/{dob}.SEX/F.IMQ/Y"
-            ))
-        }
-    }
-
-    /// The state's response to a query key from `to`, echoing `control`:
-    /// XML (with photo per the mix) when `xml`, legacy otherwise. Always
-    /// carries a place of birth.
-    pub fn response(
-        &mut self,
-        query_mke: &str,
-        to: &str,
-        control: Option<&str>,
-        xml: bool,
-    ) -> Bytes {
-        let mke = crate::message::keys::response_key(query_mke).unwrap_or("DR");
-        let (sur, given, dob) = self.name();
-        let place = self.pick(PLACES);
-        let oln: u64 = self.rng.random_range(100_000_000..999_999_999);
-        if xml {
-            let ctl = control
-                .map(|c| format!("<nh2:DocumentControlFieldText><![CDATA[{c}]]></nh2:DocumentControlFieldText>"))
-                .unwrap_or_default();
-            let photo = if self.pct(self.mix.photo) || mke == "CPR" {
-                format!(
-                    "<nc:PersonDigitalImage><nc:BinaryBase64Object>{}</nc:BinaryBase64Object><nc:BinaryFormatID>JPEG</nc:BinaryFormatID></nc:PersonDigitalImage>",
-                    self.photo()
-                )
-            } else {
-                String::new()
-            };
-            Bytes::from(format!(
-                r#"<n2:NLETS xmlns:n2="http://www.nlets.org/niem/1.0" xmlns:nh2="http://www.nlets.org/niem/nlets-hdr/1.0" xmlns:nc="http://niem.gov/niem/niem-core/2.0" n2:version="4.00"><n2:NLETSMessageHeader><nh2:MessageKeyCodeText>{mke}</nh2:MessageKeyCodeText><nh2:OriginatingORIID>{STATE_DMV}</nh2:OriginatingORIID><nh2:DestinationORIID>{to}</nh2:DestinationORIID>{ctl}</n2:NLETSMessageHeader><n2:NLETSResponseData><n2:ResponseText><![CDATA[{sur}, {given}  DOB/{dob} SEX/F OLN/{oln} STATUS/VALID
-POB/{place}
-END OF RECORD]]></n2:ResponseText><n2:Person><nc:PersonBirthLocation><nc:LocationAddress><nc:AddressFullText>{place}</nc:AddressFullText></nc:LocationAddress></nc:PersonBirthLocation></n2:Person>{photo}</n2:NLETSResponseData></n2:NLETS>"#
-            ))
-        } else {
-            let ctl = control.map(|c| format!(".*{c}")).unwrap_or_default();
-            Bytes::from(format!(
-                "{mke}.{STATE_DMV}.{to}{ctl}.TXT\r\nNAM/{sur},{given}.DOB/{dob}.SEX/F.OLN/{oln}.POB/{}.STATUS/VALID",
-                &place[place.len() - 2..]
-            ))
-        }
-    }
-
-    /// One message of the chosen direction: inbound = a query from an
-    /// agency; outbound = a response to an agency (or, 10 %, a state
-    /// agency's own query to another state).
-    pub fn message(&mut self, inbound: bool) -> Bytes {
-        let who = self.agency();
-        let ctl = self.control();
-        if inbound {
-            self.query(who, &ctl)
-        } else if self.pct(10) {
-            let from = self.pick(STATE_AGENCIES);
-            let to = &self.agency()[..2];
-            Bytes::from(format!("DQ.{from}.{to}.TXT\r\nNAM/DOE,JANE.DOB/19800115"))
-        } else {
-            let xml = self.pct(self.mix.xml);
-            let mke = ["DQ", "DQ", "KQ", "CPQ"][self.rng.random_range(0..4)];
-            self.response(mke, who, Some(&ctl), xml || mke == "CPQ")
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::message::fields::Catalogue;
-    use crate::message::{parse, Limits};
-
-    #[test]
-    fn deterministic_and_parseable() {
-        let mut a = Generator::new(7, Mix::default());
-        let mut b = Generator::new(7, Mix::default());
-        let cat = Catalogue::builtin();
-        let (mut photos, mut xml) = (0, 0);
-        for i in 0..300 {
-            let m = a.message(i % 2 == 0);
-            assert_eq!(m, b.message(i % 2 == 0));
-            let p =
-                parse(m.clone(), &cat, &Limits::default()).unwrap_or_else(|e| panic!("{e}: {m:?}"));
-            if p.has_photo() {
-                photos += 1;
-                assert!((20_000..70_000).contains(&m.len()));
-            }
-            if p.format == crate::message::Format::Xml {
-                xml += 1;
-            }
-        }
-        assert!(photos > 20 && xml > 100, "{photos} {xml}");
-        assert_ne!(
-            Generator::new(8, Mix::default()).message(false),
-            Generator::new(7, Mix::default()).message(false)
-        );
-        assert_eq!("xml=10,photo=0".parse::<Mix>().unwrap().xml, 10);
-        assert!("bogus=1".parse::<Mix>().is_err());
-    }
+    0
 }

@@ -2,7 +2,7 @@
 //! what the parser sees (format, key, class, ORIs, control field, protected
 //! fields present). Never prints message content beyond header values.
 
-use super::stream::{open_input, FrameReader, InputFraming};
+use crate::capture::stream::{open_input, FrameReader, InputFraming};
 use crate::message::fields::Catalogue;
 use crate::message::{parse, Limits};
 use serde::Serialize;
@@ -47,7 +47,7 @@ pub struct Summary {
 }
 
 /// Runs inspect over `path`, writing JSON lines to `out`.
-pub fn run(
+pub fn inspect_capture(
     path: &str,
     framing: InputFraming,
     max: usize,
@@ -109,4 +109,30 @@ pub fn run(
     }
     out.flush()?;
     Ok(s)
+}
+
+/// `origuard inspect`: exit 0, 2 when the input stops on a framing error,
+/// 64 when the file does not exist.
+pub fn command(c: crate::tools::cli::InspectCli) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match inspect_capture(&c.file, c.framing, c.max_message, &mut out) {
+        Ok(s) => match s.stopped {
+            Some(e) => {
+                eprintln!(
+                    "origuard inspect: {}: stopped after {} message(s): {e}",
+                    c.file, s.messages
+                );
+                2
+            }
+            None => 0,
+        },
+        Err(e) => {
+            eprintln!("origuard inspect: {e}");
+            if e.kind() == std::io::ErrorKind::NotFound {
+                super::EX_USAGE
+            } else {
+                2
+            }
+        }
+    }
 }

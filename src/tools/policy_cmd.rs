@@ -1,10 +1,11 @@
 //! `origuard policy check|explain|diff`.
 
+use crate::message::Direction;
 use crate::policy::entry::Kind;
-use crate::policy::explain::{explain, Direction};
+use crate::policy::explain::explain;
 use crate::policy::file::Refused;
-use crate::policy::store::load_path;
 use crate::policy::{diff, Policy};
+use crate::runtime::policy_store::load_path;
 use std::fmt::Write;
 
 /// Output and exit code of a policy command.
@@ -182,10 +183,10 @@ pub fn what_if(
     new: &Policy,
     capture: &str,
     direction: Direction,
-    framing: crate::tools::stream::InputFraming,
+    framing: crate::capture::stream::InputFraming,
 ) -> Result<String, String> {
+    use crate::capture::stream::{open_input, FrameReader};
     use crate::decision::{decide, Category};
-    use crate::tools::stream::{open_input, FrameReader};
     let limits = crate::message::Limits::default();
     let label = |d: &crate::decision::Decision| match d.category {
         Category::Passed => d.action.map_or("pass", |a| a.name()).to_string(),
@@ -229,4 +230,86 @@ pub fn what_if(
         head.push_str("messages:\n");
     }
     Ok(head + &out)
+}
+
+/// `origuard policy ...`: prints the outcome, returns its exit code.
+pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
+    use crate::tools::cli::PolicyCommand;
+    let out = match cmd {
+        PolicyCommand::Check { file } => check(&file),
+        PolicyCommand::Profile {
+            learn,
+            framing,
+            port,
+            name,
+        } => match crate::capture::pcap::load(
+            &learn,
+            framing,
+            port,
+            crate::framing::DEFAULT_MAX_MESSAGE,
+        ) {
+            Ok(msgs) => {
+                let l = crate::tools::learn::learn(&msgs, &name);
+                Outcome {
+                        code: 0,
+                        stdout: l.toml,
+                        stderr: format!(
+                            "origuard policy profile: learned from {} messages of {learn} ({} did not parse)\n",
+                            l.messages, l.unparsed
+                        ),
+                    }
+            }
+            Err(e) => Outcome {
+                code: 2,
+                stdout: String::new(),
+                stderr: format!("origuard policy profile: {e}\n"),
+            },
+        },
+        PolicyCommand::Explain {
+            policy,
+            ori,
+            mke,
+            direction,
+        } => explain_cmd(&policy, &ori, mke.as_deref(), direction),
+        PolicyCommand::Diff {
+            old,
+            new,
+            capture,
+            direction,
+            framing,
+        } => match diff_cmd(&old, &new) {
+            Ok((o, n, mut text)) => match (capture, direction) {
+                (Some(cap), Some(dir)) => match what_if(&o, &n, &cap, dir, framing) {
+                    Ok(w) => {
+                        text.push_str(&w);
+                        Outcome {
+                            code: 0,
+                            stdout: text,
+                            stderr: String::new(),
+                        }
+                    }
+                    Err(e) => Outcome {
+                        code: 2,
+                        stdout: text,
+                        stderr: format!("origuard policy diff: {e}\n"),
+                    },
+                },
+                (Some(_), None) => Outcome {
+                    code: super::EX_USAGE,
+                    stdout: String::new(),
+                    stderr: "origuard policy diff: --capture needs --direction inbound|outbound\n"
+                        .into(),
+                },
+                _ => Outcome {
+                    code: 0,
+                    stdout: text,
+                    stderr: String::new(),
+                },
+            },
+            Err(o) => o,
+        },
+    };
+    print!("{}", out.stdout);
+    eprint!("{}", out.stderr);
+    out.code
 }

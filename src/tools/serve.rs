@@ -1,13 +1,14 @@
-//! `origuard serve`: run the proxy until SIGTERM/SIGINT (or an admin stop),
-//! reloading on SIGHUP and on policy file changes.
+//! `origuard serve`: configuration -> build (nothing bound) -> bind -> run
+//! until SIGTERM/SIGINT (or an admin stop), reloading on SIGHUP and on
+//! policy file changes -> drain.
 
-use crate::config::Config;
-use crate::proxy::{Proxy, StartError};
+use crate::runtime::config::Config;
+use crate::runtime::proxy::{Built, Proxy, StartError};
 
 /// Runs the proxy with `cfg`; returns the process exit code.
-pub async fn run(cfg: Config) -> u8 {
+pub async fn serve(cfg: Config, check: bool) -> u8 {
     // Before anything slow: a SIGHUP/SIGTERM during start-up must not kill us.
-    let signals = match crate::proxy::watch::Signals::install() {
+    let signals = match crate::runtime::reload::Signals::install() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("origuard serve: cannot install signal handlers: {e}");
@@ -28,16 +29,17 @@ pub async fn run(cfg: Config) -> u8 {
         },
         None => None,
     };
-    let proxy = match Proxy::start(&cfg, token).await {
+    // configuration -> build (nothing bound) -> bind -> run -> drain.
+    let built = match Proxy::build(&cfg, token) {
+        Ok(b) => b,
+        Err(e) => return start_failed(&e),
+    };
+    if check {
+        return check_only(&cfg, &built);
+    }
+    let proxy = match Proxy::bind(built).await {
         Ok(p) => p,
-        Err(StartError::Config(e)) => {
-            eprintln!("origuard serve: {e}");
-            return 64;
-        }
-        Err(StartError::Runtime(e)) => {
-            eprintln!("origuard serve: {e}");
-            return 1;
-        }
+        Err(e) => return start_failed(&e),
     };
     for (l, a) in cfg.links.iter().zip(&proxy.listen_addrs) {
         eprintln!(
@@ -49,7 +51,7 @@ pub async fn run(cfg: Config) -> u8 {
         eprintln!("origuard: metrics and admin on http://{a}/metrics");
     }
     let _watcher = if cfg.watch_policy {
-        match crate::proxy::watch::watch_policy(proxy.shared.clone()) {
+        match crate::runtime::reload::watch_policy(proxy.shared.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot watch the policy directory; reload with SIGHUP or the admin endpoint");
@@ -64,6 +66,116 @@ pub async fn run(cfg: Config) -> u8 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("origuard serve: shutdown: {e}");
+            1
+        }
+    }
+}
+
+fn start_failed(e: &StartError) -> u8 {
+    eprintln!("origuard serve: {e}");
+    e.exit_code()
+}
+
+/// `serve --check`: everything validated, nothing bound or written: the
+/// policy and TLS files were loaded by the build; the token file was read;
+/// here, the audit log's directory must accept a new file.
+fn check_only(cfg: &Config, built: &Built) -> u8 {
+    if let Some((path, _)) = &cfg.audit {
+        let dir = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let probe = dir.join(format!(".origuard-check-{}", std::process::id()));
+        match std::fs::File::create(&probe) {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) => {
+                eprintln!(
+                    "origuard serve --check: audit log directory {}: {e}",
+                    dir.display()
+                );
+                return 1;
+            }
+        }
+    }
+    let p = built.policy();
+    println!(
+        "origuard serve --check: configuration valid: {} link(s), policy {} ({}), audit {}",
+        cfg.links.len(),
+        p.short_version(),
+        p.source,
+        cfg.audit
+            .as_ref()
+            .map_or("none".to_string(), |(a, m)| format!("{a} ({m:?})"))
+    );
+    0
+}
+
+/// `origuard serve`: configuration, then [`serve`].
+pub fn command(a: crate::tools::cli::ServeArgs) -> u8 {
+    use crate::runtime::config::{Config, LogFormat};
+    let mut cfg = match (&a.config, &a.listen, &a.upstream, &a.policy) {
+        (Some(path), _, _, _) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("origuard serve: {path}: {e}");
+                    return super::EX_USAGE;
+                }
+            };
+            match Config::parse(path, &text) {
+                Ok(c) => c,
+                Err(errs) => {
+                    for e in errs {
+                        eprintln!("{e}");
+                    }
+                    return super::EX_USAGE;
+                }
+            }
+        }
+        (None, Some(listen), Some(upstream), Some(policy)) => {
+            let admin = match a.metrics.as_str() {
+                "off" | "" => None,
+                s => match s.parse() {
+                    Ok(x) => Some(x),
+                    Err(e) => {
+                        eprintln!("origuard serve: --metrics {s:?}: {e}");
+                        return super::EX_USAGE;
+                    }
+                },
+            };
+            let mut c = Config::quick(
+                listen,
+                upstream,
+                policy,
+                a.framing,
+                a.audit.clone().map(|f| (f, a.audit_sync)),
+                admin,
+            );
+            c.admin_token_file = a.admin_token_file.clone();
+            c.limits.drain_timeout = *a.drain_timeout;
+            c
+        }
+        _ => {
+            eprintln!("origuard serve: give --config FILE, or --listen, --upstream and --policy");
+            return super::EX_USAGE;
+        }
+    };
+    match a.log_format.as_deref() {
+        Some("json") => cfg.log_format = LogFormat::Json,
+        Some("text") => cfg.log_format = LogFormat::Text,
+        Some(o) => {
+            eprintln!("origuard serve: --log-format {o:?}: expected text or json");
+            return super::EX_USAGE;
+        }
+        None => {}
+    }
+    super::init_tracing(cfg.log_format, &cfg.log_level);
+    match super::runtime() {
+        Ok(rt) => rt.block_on(serve(cfg, a.check)),
+        Err(e) => {
+            eprintln!("origuard serve: runtime: {e}");
             1
         }
     }

@@ -3,9 +3,9 @@
 #![allow(dead_code)]
 
 use bytes::{Bytes, BytesMut};
-use origuard::config::{Config, Limits};
 use origuard::framing::{encode, FrameCodec, Framing};
-use origuard::proxy::Proxy;
+use origuard::runtime::config::{Config, Limits};
+use origuard::runtime::proxy::Proxy;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -43,7 +43,7 @@ pub async fn start(policy: &str, tweak: impl FnOnce(&mut Config)) -> Harness {
         &nlets.local_addr().unwrap().to_string(),
         policy,
         Framing::Len4,
-        Some((audit, origuard::audit::writer::SyncMode::Batch)),
+        Some((audit, origuard::runtime::audit_log::SyncMode::Batch)),
         Some("127.0.0.1:0".parse().unwrap()),
     );
     cfg.limits = Limits {

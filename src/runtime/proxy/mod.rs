@@ -3,18 +3,17 @@
 //! [`crate::decision::decide`], called once per message.
 
 pub mod session;
-pub mod watch;
 
 use crate::audit::record::Event;
-use crate::audit::writer::AuditLog;
-use crate::config::{Config, LinkConfig};
-use crate::metrics as m;
-use crate::policy::store::{PolicyStore, Reload};
-use crate::tls::LinkTls;
+use crate::runtime::audit_log::AuditLog;
+use crate::runtime::config::{Config, LinkConfig};
+use crate::runtime::metrics as m;
+use crate::runtime::policy_store::{PolicyStore, Reload};
+use crate::runtime::tls::LinkTls;
 use metrics::{counter, gauge};
 use session::{End, Io};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
@@ -29,7 +28,7 @@ pub struct Shared {
     /// The audit log (None only in the flag quick start without `--audit`).
     pub audit: Option<Arc<AuditLog>>,
     /// Limits and timeouts.
-    pub limits: crate::config::Limits,
+    pub limits: crate::runtime::config::Limits,
     /// Parser limits derived from them.
     pub msg_limits: crate::message::Limits,
     /// Cancelled to start draining: stop accepting, sessions finish at the
@@ -37,8 +36,6 @@ pub struct Shared {
     pub drain: CancellationToken,
     /// Cancelled when the drain time is up: sessions are closed at once.
     pub hard_stop: CancellationToken,
-    /// True while draining.
-    pub draining: AtomicBool,
     /// Sessions open now.
     pub sessions: AtomicUsize,
     /// Links (for certificate reload and status).
@@ -74,7 +71,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 impl Shared {
     /// True when ready for traffic: not draining and the audit log healthy.
     pub fn ready(&self) -> Result<(), String> {
-        if self.draining.load(Ordering::SeqCst) {
+        if self.drain.is_cancelled() {
             return Err("draining".into());
         }
         if let Some(a) = &self.audit {
@@ -96,27 +93,19 @@ impl Shared {
                 (
                     true,
                     format!("policy {} applied (was {})", &new[..12], &old[..12]),
-                    Event::PolicyLoad {
-                        result: "applied",
-                        policy: new.clone(),
-                        attempted: None,
-                        source: self.policy.path().to_string(),
-                        trigger: trigger.to_string(),
-                        errors: 0,
-                    },
+                    Event::policy_load(true, new, self.policy.path(), trigger, 0),
                 )
             }
             Reload::Refused { kept, errors } => (
                 false,
                 format!("policy refused, {} still in force:\n{errors}", &kept[..12]),
-                Event::PolicyLoad {
-                    result: "refused",
-                    policy: kept.clone(),
-                    attempted: None,
-                    source: self.policy.path().to_string(),
-                    trigger: trigger.to_string(),
-                    errors: errors.errors.len(),
-                },
+                Event::policy_load(
+                    false,
+                    kept,
+                    self.policy.path(),
+                    trigger,
+                    errors.errors.len(),
+                ),
             ),
         };
         counter!(m::POLICY_RELOADS, "result" => if ok { "applied" } else { "refused" }, "trigger" => trigger.to_string())
@@ -151,15 +140,105 @@ impl Shared {
     }
 }
 
-/// Why the proxy could not start.
+impl crate::runtime::admin::Control for Shared {
+    fn ready(&self) -> Result<(), String> {
+        Shared::ready(self)
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let p = self.policy.current();
+        let audit = self.audit.as_ref().map(|a| {
+            serde_json::json!({
+                "path": a.path(), "records": a.count(), "head": a.head(),
+                "healthy": a.healthy(), "sync": format!("{:?}", a.mode()).to_lowercase(),
+            })
+        });
+        serde_json::json!({
+            "policy": { "version": p.version, "source": p.source, "lists": p.lists.len(), "entries": p.entries.len() },
+            "audit": audit,
+            "sessions": self.sessions.load(Ordering::SeqCst),
+            "draining": self.drain.is_cancelled(),
+            "ready": Shared::ready(self).is_ok(),
+            "links": self.links.iter().map(|l| l.cfg.name.clone()).collect::<Vec<_>>(),
+        })
+    }
+
+    fn reload(&self, trigger: &str, tls: bool) -> (bool, String) {
+        Shared::reload(self, trigger, tls)
+    }
+
+    fn stop(&self) {
+        self.stop_request.cancel();
+    }
+}
+
+/// Why the proxy could not start; each variant names what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Configuration (policy, TLS files, addresses): exit 64.
+    /// The policy file was refused (exit 64).
+    #[error("policy {path}:\n{errors}")]
+    Policy {
+        /// The policy file.
+        path: String,
+        /// Every error, with file and line.
+        errors: crate::policy::file::Refused,
+    },
+    /// A link's TLS files could not be loaded (exit 64).
+    #[error("link {link}: {error}")]
+    Tls {
+        /// The link.
+        link: String,
+        /// What is wrong with which file.
+        error: crate::runtime::tls::TlsError,
+    },
+    /// The audit log could not be opened (exit 1).
     #[error("{0}")]
-    Config(String),
-    /// Run-time resource (bind, audit log): exit 1.
-    #[error("{0}")]
-    Runtime(String),
+    Audit(#[from] crate::runtime::audit_log::AuditError),
+    /// A link could not bind its listen address (exit 1).
+    #[error("link {link}: bind {addr}: {error}")]
+    Bind {
+        /// The link.
+        link: String,
+        /// The address.
+        addr: String,
+        /// The system error.
+        error: std::io::Error,
+    },
+    /// The admin endpoint could not bind (exit 1).
+    #[error("admin {addr}: {error}")]
+    Admin {
+        /// The address.
+        addr: SocketAddr,
+        /// The system error.
+        error: std::io::Error,
+    },
+}
+
+impl StartError {
+    /// The process exit code: 64 for configuration, 1 for run-time resources.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Policy { .. } | StartError::Tls { .. } => 64,
+            _ => 1,
+        }
+    }
+}
+
+/// A proxy built from its configuration — policy loaded and validated, TLS
+/// files loaded — with nothing bound, opened or started yet
+/// (`serve --check` stops here).
+pub struct Built {
+    cfg: Config,
+    policy: PolicyStore,
+    tls: Vec<LinkTls>,
+    admin_token: Option<String>,
+}
+
+impl Built {
+    /// The validated policy.
+    pub fn policy(&self) -> std::sync::Arc<crate::policy::Policy> {
+        self.policy.current()
+    }
 }
 
 /// A running proxy.
@@ -175,19 +254,54 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Loads everything, binds the listeners and starts accepting. Must be
-    /// called inside a tokio runtime.
+    /// Builds, binds and starts accepting ([`Proxy::build`] then
+    /// [`Proxy::bind`]). Must be called inside a tokio runtime.
     pub async fn start(cfg: &Config, admin_token: Option<String>) -> Result<Proxy, StartError> {
-        crate::admin::init_metrics();
-        let policy = PolicyStore::open(&cfg.policy)
-            .map_err(|r| StartError::Config(format!("policy {}:\n{r}", cfg.policy)))?;
+        Proxy::bind(Proxy::build(cfg, admin_token)?).await
+    }
+
+    /// Loads and validates everything that can be checked without binding
+    /// or writing: the policy and every link's TLS files.
+    pub fn build(cfg: &Config, admin_token: Option<String>) -> Result<Built, StartError> {
+        let policy = PolicyStore::open(&cfg.policy).map_err(|errors| StartError::Policy {
+            path: cfg.policy.clone(),
+            errors,
+        })?;
+        let mut tls = Vec::new();
+        for l in &cfg.links {
+            tls.push(
+                LinkTls::load(l.switch_tls.as_ref(), l.nlets_tls.as_ref()).map_err(|error| {
+                    StartError::Tls {
+                        link: l.name.clone(),
+                        error,
+                    }
+                })?,
+            );
+        }
+        Ok(Built {
+            cfg: cfg.clone(),
+            policy,
+            tls,
+            admin_token,
+        })
+    }
+
+    /// Opens the audit log, binds every listener and the admin endpoint, and
+    /// starts accepting.
+    pub async fn bind(b: Built) -> Result<Proxy, StartError> {
+        let Built {
+            cfg,
+            policy,
+            tls,
+            admin_token,
+        } = b;
+        m::install();
         for w in &policy.current().warnings {
             tracing::warn!("{w}");
         }
         let audit = match &cfg.audit {
             Some((path, mode)) => {
-                let (log, opened) =
-                    AuditLog::open(path, *mode).map_err(|e| StartError::Runtime(e.to_string()))?;
+                let (log, opened) = AuditLog::open(path, *mode)?;
                 if opened.truncated > 0 {
                     tracing::warn!(
                         path,
@@ -204,12 +318,15 @@ impl Proxy {
         };
         let mut links = Vec::new();
         let mut listeners = Vec::new();
-        for l in &cfg.links {
-            let tls = LinkTls::load(l.switch_tls.as_ref(), l.nlets_tls.as_ref())
-                .map_err(|e| StartError::Config(format!("link {}: {e}", l.name)))?;
-            let listener = TcpListener::bind(&l.listen).await.map_err(|e| {
-                StartError::Runtime(format!("link {}: bind {}: {e}", l.name, l.listen))
-            })?;
+        for (l, tls) in cfg.links.iter().zip(tls) {
+            let listener =
+                TcpListener::bind(&l.listen)
+                    .await
+                    .map_err(|error| StartError::Bind {
+                        link: l.name.clone(),
+                        addr: l.listen.clone(),
+                        error,
+                    })?;
             listeners.push(listener);
             links.push(Arc::new(Link {
                 cfg: l.clone(),
@@ -231,7 +348,6 @@ impl Proxy {
             limits: cfg.limits.clone(),
             drain: CancellationToken::new(),
             hard_stop: CancellationToken::new(),
-            draining: AtomicBool::new(false),
             sessions: AtomicUsize::new(0),
             links,
             stop_request: CancellationToken::new(),
@@ -241,22 +357,17 @@ impl Proxy {
         m::policy_in_force(None, &p);
         if let Some(a) = &shared.audit {
             let _ = a.append(&Event::Lifecycle { what: "start" });
-            let _ = a.append(&Event::PolicyLoad {
-                result: "applied",
-                policy: p.version.clone(),
-                attempted: None,
-                source: p.source.clone(),
-                trigger: "startup".into(),
-                errors: 0,
-            });
+            let _ = a.append(&Event::policy_load(
+                true, &p.version, &p.source, "startup", 0,
+            ));
             gauge!(m::AUDIT_HEALTHY).set(1.0);
         }
         gauge!(m::READY).set(1.0);
         let admin_addr = match cfg.admin {
             Some(addr) => Some(
-                crate::admin::start(addr, shared.clone(), admin_token)
+                crate::runtime::admin::start(addr, shared.clone(), admin_token)
                     .await
-                    .map_err(|e| StartError::Runtime(format!("admin {addr}: {e}")))?,
+                    .map_err(|error| StartError::Admin { addr, error })?,
             ),
             None => None,
         };
@@ -264,9 +375,11 @@ impl Proxy {
         let mut listen_addrs = Vec::new();
         let mut accept_tasks = Vec::new();
         for (listener, link) in listeners.into_iter().zip(shared.links.iter().cloned()) {
-            let addr = listener
-                .local_addr()
-                .map_err(|e| StartError::Runtime(e.to_string()))?;
+            let addr = listener.local_addr().map_err(|error| StartError::Bind {
+                link: link.cfg.name.clone(),
+                addr: link.cfg.listen.clone(),
+                error,
+            })?;
             tracing::info!(link = %link.cfg.name, listen = %addr, upstream = %link.cfg.upstream, framing = %link.cfg.framing,
                 switch_tls = link.cfg.switch_tls.is_some(), nlets_tls = link.cfg.nlets_tls.is_some(), "link ready");
             listen_addrs.push(addr);
@@ -291,7 +404,6 @@ impl Proxy {
     /// the drain timeout, then closes what is left and the audit log.
     pub async fn shutdown(self) -> Result<(), String> {
         let s = &self.shared;
-        s.draining.store(true, Ordering::SeqCst);
         gauge!(m::READY).set(0.0);
         tracing::info!(sessions = s.sessions.load(Ordering::SeqCst), drain = ?s.limits.drain_timeout, "draining");
         s.drain.cancel();
@@ -416,8 +528,9 @@ async fn session_task(shared: Arc<Shared>, link: Arc<Link>, sock: TcpStream, pee
             b.until = None;
             s
         }
-        Err((reason, e)) => {
-            counter!(m::UPSTREAM_FAILURES, "link" => name.clone(), "reason" => reason).increment(1);
+        Err(e) => {
+            counter!(m::UPSTREAM_FAILURES, "link" => name.clone(), "reason" => e.reason())
+                .increment(1);
             let mut b = link.backoff.lock().unwrap_or_else(|e| e.into_inner());
             b.failures = b.failures.saturating_add(1);
             let wait = BACKOFF_MIN
@@ -433,23 +546,45 @@ async fn session_task(shared: Arc<Shared>, link: Arc<Link>, sock: TcpStream, pee
     counter!(m::SESSIONS, "link" => name.clone(), "end" => end.name()).increment(1);
     if matches!(
         end,
-        End::FrameError | End::MessageTimeout | End::WriteFailed
+        End::FrameError(_) | End::MessageTimeout(_) | End::WriteFailed(_)
     ) {
-        tracing::info!(link = %name, %peer, end = end.name(), "session closed");
+        tracing::info!(link = %name, %peer, end = end.name(), side = ?end.side(), "session closed");
     } else {
-        tracing::debug!(link = %name, %peer, end = end.name(), "session closed");
+        tracing::debug!(link = %name, %peer, end = end.name(), side = ?end.side(), "session closed");
     }
 }
 
-async fn connect_upstream(
-    shared: &Shared,
-    link: &Link,
-) -> Result<Box<dyn Io>, (&'static str, String)> {
+/// Why the upstream (Nlets side) could not be reached.
+#[derive(Debug, thiserror::Error)]
+enum UpstreamError {
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("connect timed out")]
+    ConnectTimeout,
+    #[error("TLS handshake: {0}")]
+    TlsHandshake(std::io::Error),
+    #[error("TLS handshake timed out")]
+    TlsTimeout,
+}
+
+impl UpstreamError {
+    /// Metric label.
+    fn reason(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect(_) => "connect",
+            UpstreamError::ConnectTimeout => "connect_timeout",
+            UpstreamError::TlsHandshake(_) => "tls_handshake",
+            UpstreamError::TlsTimeout => "tls_timeout",
+        }
+    }
+}
+
+async fn connect_upstream(shared: &Shared, link: &Link) -> Result<Box<dyn Io>, UpstreamError> {
     let t = shared.limits.connect_timeout;
     let tcp = match tokio::time::timeout(t, TcpStream::connect(&link.cfg.upstream)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(("connect", e.to_string())),
-        Err(_) => return Err(("connect_timeout", "timed out".into())),
+        Ok(Err(e)) => return Err(UpstreamError::Connect(e)),
+        Err(_) => return Err(UpstreamError::ConnectTimeout),
     };
     let _ = tcp.set_nodelay(true);
     match link.tls.connector() {
@@ -457,8 +592,8 @@ async fn connect_upstream(
             match tokio::time::timeout(shared.limits.handshake_timeout, c.connect(name, tcp)).await
             {
                 Ok(Ok(s)) => Ok(Box::new(s)),
-                Ok(Err(e)) => Err(("tls_handshake", e.to_string())),
-                Err(_) => Err(("tls_timeout", "TLS handshake timed out".into())),
+                Ok(Err(e)) => Err(UpstreamError::TlsHandshake(e)),
+                Err(_) => Err(UpstreamError::TlsTimeout),
             }
         }
         None => Ok(Box::new(tcp)),

@@ -2,8 +2,8 @@
 //! (no lock on the message path), replaced atomically by a reload. A failed
 //! load leaves the running policy in place and returns every error.
 
-use super::file::{self, Refused};
-use super::Policy;
+use crate::policy::file::{self, Refused};
+use crate::policy::Policy;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 
@@ -77,5 +77,55 @@ impl PolicyStore {
                 errors,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Action;
+
+    const HEAD: &str = "[deny]\nreply_ori = \"COOLN0000\"\n";
+
+    fn list(name: &str, action: &str, entries: &[&str]) -> String {
+        let e: Vec<String> = entries.iter().map(|e| format!("{e:?}")).collect();
+        format!(
+            "[[list]]\nname = {name:?}\naction = {action:?}\nentries = [{}]\n",
+            e.join(", ")
+        )
+    }
+
+    #[test]
+    fn store_keeps_running_policy_on_bad_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        let path_s = path.to_str().unwrap().to_string();
+        std::fs::write(
+            &path,
+            format!("{HEAD}{}", list("d", "deny", &["VTICE0900"])),
+        )
+        .unwrap();
+        let store = PolicyStore::open(&path_s).unwrap();
+        let v1 = store.current().version.clone();
+        std::fs::write(&path, format!("{HEAD}{}", list("d", "deny", &["VTICE09"]))).unwrap();
+        match store.reload() {
+            Reload::Refused { kept, errors } => {
+                assert_eq!(kept, v1);
+                assert!(errors.errors[0].message.contains("7 characters"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.current().version, v1);
+        assert_eq!(store.current().lookup(b"VTICE0900").action, Action::Deny);
+        std::fs::write(
+            &path,
+            format!("{HEAD}{}", list("d", "redact", &["VTICE0900"])),
+        )
+        .unwrap();
+        match store.reload() {
+            Reload::Applied { old, new } => assert!(old == v1 && new != v1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.current().lookup(b"VTICE0900").action, Action::Redact);
     }
 }

@@ -1,9 +1,9 @@
 //! Command-line definitions (clap). Kept apart from `main.rs` so the wiring
 //! there stays short and the definitions are testable.
 
+use crate::capture::stream::InputFraming;
 use crate::framing::DEFAULT_MAX_MESSAGE;
-use crate::policy::explain::Direction;
-use crate::tools::stream::InputFraming;
+use crate::message::Direction;
 use clap::{Parser, Subcommand};
 
 /// origuard: policy-driven privacy proxy between a state message switch and Nlets.
@@ -19,45 +19,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse a capture (or one message) and print one JSON line per message.
-    Inspect {
-        /// Framing of the input: auto, none (one message), len4 or stx-etx.
-        #[arg(long, default_value = "auto")]
-        framing: InputFraming,
-        /// Largest message accepted, in bytes.
-        #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE)]
-        max_message: usize,
-        /// Input file, or - for stdin.
-        file: String,
-    },
+    Inspect(InspectCli),
     /// Check, explain or compare policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Apply a policy to a capture offline: forwarded messages to OUT, decline
     /// replies to --replies, audit records to --audit, a summary to stderr.
-    Filter {
-        /// The policy file.
-        #[arg(long)]
-        policy: String,
-        /// Direction of the capture: inbound (Nlets to state) or outbound.
-        #[arg(long)]
-        direction: Direction,
-        /// Framing of the input (the output uses the same).
-        #[arg(long, default_value = "auto")]
-        framing: InputFraming,
-        /// Largest message accepted, in bytes.
-        #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE)]
-        max_message: usize,
-        /// Where to write decline replies.
-        #[arg(long)]
-        replies: Option<String>,
-        /// Audit log to append to (created if missing).
-        #[arg(long)]
-        audit: Option<String>,
-        /// Input capture, or - for stdin.
-        input: String,
-        /// Output, or - for stdout.
-        output: String,
-    },
+    Filter(FilterCli),
     /// Audit log tools.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -65,48 +33,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Everything in one process over loopback: simulated Nlets and state
     /// switch, the proxy with the example policy; prints what happened.
-    Demo {
-        /// How long to send traffic.
-        #[arg(long, default_value = "10s")]
-        duration: humantime::Duration,
-        /// Queries per second from the simulated Nlets.
-        #[arg(long, default_value_t = 200)]
-        rate: u32,
-        /// Directory for the audit log and metrics snapshot (default: a new temp dir).
-        #[arg(long)]
-        dir: Option<String>,
-        /// Seed for the synthetic traffic.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Policy file (default: deploy/policy/colorado.toml).
-        #[arg(long)]
-        policy: Option<String>,
-    },
+    Demo(DemoCli),
     /// Generate synthetic traffic (deterministic for a seed).
-    Gen {
-        /// Number of messages (per direction).
-        #[arg(long)]
-        count: u64,
-        /// Seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Framing of the output.
-        #[arg(long, default_value = "len4")]
-        framing: crate::framing::Framing,
-        /// Proportions: xml=70,photo=40,listed=30 (percent).
-        #[arg(long, default_value = "xml=70,photo=40,listed=30")]
-        mix: crate::tools::gen::Mix,
-        /// inbound (queries to the state), outbound (responses), or both
-        /// (writes OUT.inbound and OUT.outbound).
-        #[arg(long, default_value = "outbound")]
-        direction: String,
-        /// Output format: stream (framed bytes) or pcap (one synthetic TCP
-        /// connection to port 7101 carrying the stream).
-        #[arg(long, default_value = "stream")]
-        format: String,
-        /// Output file.
-        out: String,
-    },
+    Gen(GenCli),
     /// Replay a capture through a proxy, playing both ends; report
     /// throughput, latency percentiles and what went missing.
     Bench(BenchCli),
@@ -185,7 +114,7 @@ pub struct ServeArgs {
     pub audit: Option<String>,
     /// Quick start: audit sync mode (always, batch, none).
     #[arg(long, default_value = "batch")]
-    pub audit_sync: crate::audit::writer::SyncMode,
+    pub audit_sync: crate::runtime::audit_log::SyncMode,
     /// Quick start: metrics/admin address ("off" to disable).
     #[arg(long, default_value = "127.0.0.1:9750")]
     pub metrics: String,
@@ -198,6 +127,11 @@ pub struct ServeArgs {
     /// Log format: text or json (overrides the config file).
     #[arg(long)]
     pub log_format: Option<String>,
+    /// Validate everything (policy, TLS files and keys, token file, a
+    /// writable audit directory) without binding or writing anything; exit 0
+    /// when the configuration would start.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `origuard audit ...`.
@@ -270,4 +204,91 @@ pub enum PolicyCommand {
         #[arg(long, default_value = "auto")]
         framing: InputFraming,
     },
+}
+
+/// `origuard inspect` arguments.
+#[derive(Debug, clap::Args)]
+pub struct InspectCli {
+    /// Framing of the input: auto, none (one message), len4 or stx-etx.
+    #[arg(long, default_value = "auto")]
+    pub framing: InputFraming,
+    /// Largest message accepted, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE)]
+    pub max_message: usize,
+    /// Input file, or - for stdin.
+    pub file: String,
+}
+
+/// `origuard filter` arguments.
+#[derive(Debug, clap::Args)]
+pub struct FilterCli {
+    /// The policy file.
+    #[arg(long)]
+    pub policy: String,
+    /// Direction of the capture: inbound (Nlets to state) or outbound.
+    #[arg(long)]
+    pub direction: Direction,
+    /// Framing of the input (the output uses the same).
+    #[arg(long, default_value = "auto")]
+    pub framing: InputFraming,
+    /// Largest message accepted, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE)]
+    pub max_message: usize,
+    /// Where to write decline replies.
+    #[arg(long)]
+    pub replies: Option<String>,
+    /// Audit log to append to (created if missing).
+    #[arg(long)]
+    pub audit: Option<String>,
+    /// Input capture, or - for stdin.
+    pub input: String,
+    /// Output, or - for stdout.
+    pub output: String,
+}
+
+/// `origuard demo` arguments.
+#[derive(Debug, clap::Args)]
+pub struct DemoCli {
+    /// How long to send traffic.
+    #[arg(long, default_value = "10s")]
+    pub duration: humantime::Duration,
+    /// Queries per second from the simulated Nlets.
+    #[arg(long, default_value_t = 200)]
+    pub rate: u32,
+    /// Directory for the audit log and metrics snapshot (default: a new temp dir).
+    #[arg(long)]
+    pub dir: Option<String>,
+    /// Seed for the synthetic traffic.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Policy file (default: deploy/policy/colorado.toml).
+    #[arg(long)]
+    pub policy: Option<String>,
+}
+
+/// `origuard gen` arguments.
+#[derive(Debug, clap::Args)]
+pub struct GenCli {
+    /// Number of messages (per direction).
+    #[arg(long)]
+    pub count: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Framing of the output.
+    #[arg(long, default_value = "len4")]
+    pub framing: crate::framing::Framing,
+    /// Proportions: xml=70,photo=40,listed=30 (percent).
+    #[arg(long, default_value = "xml=70,photo=40,listed=30")]
+    pub mix: crate::capture::gen::Mix,
+    /// inbound (queries to the state), outbound (responses), or both
+    /// (writes OUT.inbound and OUT.outbound).
+    #[arg(long, default_value = "outbound")]
+    pub direction: String,
+    /// Output format: stream (framed bytes) or pcap (one synthetic TCP
+    /// connection to port 7101 carrying the stream).
+    #[arg(long, default_value = "stream")]
+    pub format: String,
+    /// Output file.
+    pub out: String,
 }

@@ -6,9 +6,11 @@
 
 use crate::decision::{Category, Decision};
 use crate::message::keys;
-use crate::policy::explain::Direction;
+use crate::message::Direction;
 use crate::policy::Policy;
 use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
 
 /// Messages decided, by `direction`, `mke`, `category`, `list`. The
 /// conservation identity holds per direction: the sum over categories is
@@ -105,7 +107,7 @@ pub fn record_decision(d: &Decision, dir: Direction, p: &Policy, seconds: f64) {
         Category::Dropped => {
             counter!(DROPS, "direction" => direction, "reason" => d.reason, "detail" => d.detail.unwrap_or("")).increment(1)
         }
-        Category::Passed if d.reason.ends_with("_pass") => {
+        Category::Passed if crate::decision::reason::is_fail_open(d.reason) => {
             counter!(FAIL_OPEN, "direction" => direction, "reason" => d.reason).increment(1)
         }
         _ => {}
@@ -127,6 +129,46 @@ pub fn policy_in_force(old: Option<&str>, new: &Policy) {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     gauge!(POLICY_LOADED).set(now);
+}
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder once per process.
+pub fn install() {
+    HANDLE.get_or_init(|| {
+        let b = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+                &[
+                    0.000_005, 0.00001, 0.000_025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                ],
+            )
+            .ok()?;
+        let handle = b.install_recorder().ok()?;
+        // Histogram samples accumulate until upkeep folds them into their
+        // buckets; without it memory grows with every message when nobody
+        // scrapes /metrics. Run it on a small background thread.
+        let h = handle.clone();
+        let _ = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                h.run_upkeep();
+            });
+        Some(handle)
+    });
+}
+
+/// How often histogram samples are folded into buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The rendered metrics (Prometheus text format).
+pub fn render() -> String {
+    match HANDLE.get().and_then(|h| h.as_ref()) {
+        Some(h) => h.render(),
+        None => "# metrics recorder unavailable\n".into(),
+    }
 }
 
 #[cfg(test)]
@@ -159,8 +201,11 @@ mod tests {
                 }
             }
         }
-        let here = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/metrics.rs"))
-            .unwrap();
+        let here = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/runtime/metrics.rs"
+        ))
+        .unwrap();
         let body = here.split("#[cfg(test)]").next().unwrap();
         let consts: Vec<&str> = body
             .lines()

@@ -3,7 +3,7 @@
 //! configuration current at that moment, so a certificate reload needs no
 //! restart and never disturbs established sessions.
 
-use crate::config::{ClientTls, ServerTls};
+use crate::runtime::config::{ClientTls, ServerTls};
 use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};

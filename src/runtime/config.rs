@@ -2,8 +2,8 @@
 //! single-link quick start built from flags. Loaded and validated without
 //! binding anything; relative paths are resolved against the file's directory.
 
-use crate::audit::writer::SyncMode;
 use crate::framing::{Framing, DEFAULT_MAX_MESSAGE};
+use crate::runtime::audit_log::SyncMode;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Duration;

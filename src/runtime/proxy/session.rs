@@ -16,11 +16,11 @@
 
 use super::{Link, Shared};
 use crate::audit::record::{DecisionRecord, Event};
-use crate::audit::writer::SyncMode;
 use crate::decision::{decide, Decision, Outcome};
 use crate::framing::{FrameCodec, Framing};
-use crate::metrics as m;
-use crate::policy::explain::Direction;
+use crate::message::Direction;
+use crate::runtime::audit_log::SyncMode;
+use crate::runtime::metrics as m;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use metrics::{counter, histogram};
@@ -60,32 +60,56 @@ pub enum End {
     SwitchClosed,
     /// Nlets closed its connection.
     NletsClosed,
-    /// A framing error (oversized, malformed, truncated) on one side.
-    FrameError,
-    /// A message started but did not complete in time.
-    MessageTimeout,
+    /// A framing error (oversized, malformed, truncated) from this side.
+    FrameError(Side),
+    /// A message from this side started but did not complete in time.
+    MessageTimeout(Side),
     /// No traffic for the idle timeout.
     Idle,
     /// Shutdown asked the session to finish.
     Drained,
-    /// A peer stopped accepting data (write failed or timed out).
-    WriteFailed,
-    /// Read error.
-    ReadError,
+    /// This side stopped accepting data (write failed or timed out).
+    WriteFailed(Side),
+    /// Reading from this side failed.
+    ReadError(Side),
+}
+
+/// Which side of a session an ending came from (as Pingora tags errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The state switch's connection.
+    Switch,
+    /// The Nlets connection.
+    Nlets,
+    /// Neither: the proxy itself (shutdown, idle timer).
+    Internal,
 }
 
 impl End {
+    /// The side that caused the ending, when known.
+    pub fn side(self) -> Side {
+        match self {
+            End::SwitchClosed => Side::Switch,
+            End::NletsClosed => Side::Nlets,
+            End::Idle | End::Drained => Side::Internal,
+            End::FrameError(s)
+            | End::MessageTimeout(s)
+            | End::ReadError(s)
+            | End::WriteFailed(s) => s,
+        }
+    }
+
     /// Label.
     pub fn name(self) -> &'static str {
         match self {
             End::SwitchClosed => "switch_closed",
             End::NletsClosed => "nlets_closed",
-            End::FrameError => "frame_error",
-            End::MessageTimeout => "message_timeout",
+            End::FrameError(_) => "frame_error",
+            End::MessageTimeout(_) => "message_timeout",
             End::Idle => "idle",
             End::Drained => "drained",
-            End::WriteFailed => "write_failed",
-            End::ReadError => "read_error",
+            End::WriteFailed(_) => "write_failed",
+            End::ReadError(_) => "read_error",
         }
     }
 }
@@ -143,8 +167,8 @@ pub async fn run(
     let (e_out, e_in, w_n, w_s) = tokio::join!(
         out_reader,
         in_reader,
-        writer(&ctx, to_nlets_rx, nw),
-        writer(&ctx, to_switch_rx, sw)
+        writer(&ctx, Side::Nlets, to_nlets_rx, nw),
+        writer(&ctx, Side::Switch, to_switch_rx, sw)
     );
     // The first real cause wins; "stopped" readers only followed it.
     for e in [w_n, w_s, Some(e_out), Some(e_in)].into_iter().flatten() {
@@ -165,9 +189,9 @@ async fn reader<R: AsyncRead + Unpin>(
     let lim = &ctx.shared.limits;
     let codec = FrameCodec::new(ctx.link.cfg.framing, lim.max_message);
     let mut framed = FramedRead::with_capacity(rd, codec, READ_BUFFER);
-    let closed = match dir {
-        Direction::Outbound => End::SwitchClosed,
-        Direction::Inbound => End::NletsClosed,
+    let (closed, side, far) = match dir {
+        Direction::Outbound => (End::SwitchClosed, Side::Switch, Side::Nlets),
+        Direction::Inbound => (End::NletsClosed, Side::Nlets, Side::Switch),
     };
     // When the buffer first held part of a message (slow senders are
     // bounded by message_timeout, at most twice over).
@@ -181,7 +205,7 @@ async fn reader<R: AsyncRead + Unpin>(
                 let mut codec = framed.decoder().clone();
                 while let Ok(Some(raw)) = codec.decode(framed.read_buffer_mut()) {
                     if handle(ctx, dir, raw, &forward, &replies).await.is_err() {
-                        return End::WriteFailed;
+                        return End::WriteFailed(far);
                     }
                 }
                 return End::Drained;
@@ -193,7 +217,7 @@ async fn reader<R: AsyncRead + Unpin>(
                 match partial_since {
                     Some(t) if t.elapsed() >= lim.message_timeout => {
                         counter!(m::FRAME_ERRORS, "direction" => dir.name(), "reason" => "message_timeout").increment(1);
-                        return End::MessageTimeout;
+                        return End::MessageTimeout(side);
                     }
                     Some(_) => {}
                     None => partial_since = Some(Instant::now()),
@@ -212,13 +236,13 @@ async fn reader<R: AsyncRead + Unpin>(
             Ok(None) => return closed,
             Ok(Some(Err(crate::framing::FrameError::Io(e)))) => {
                 tracing::debug!(link = %ctx.link.cfg.name, direction = dir.name(), error = %e, "read error");
-                return End::ReadError;
+                return End::ReadError(side);
             }
             Ok(Some(Err(e))) => {
                 counter!(m::FRAME_ERRORS, "direction" => dir.name(), "reason" => e.reason())
                     .increment(1);
                 tracing::warn!(link = %ctx.link.cfg.name, direction = dir.name(), error = %e, "framing error: closing session");
-                return End::FrameError;
+                return End::FrameError(side);
             }
             Ok(Some(Ok(raw))) => raw,
         };
@@ -229,10 +253,15 @@ async fn reader<R: AsyncRead + Unpin>(
             *framed.read_buffer_mut() = BytesMut::with_capacity(READ_BUFFER);
         }
         if handle(ctx, dir, raw, &forward, &replies).await.is_err() {
-            return End::WriteFailed;
+            return End::WriteFailed(far);
         }
     }
 }
+
+/// The writer toward a side has stopped (its peer stopped reading or the
+/// session is closing): nothing more can be queued.
+#[derive(Debug)]
+struct QueueClosed;
 
 /// Decides one message, audits it, and queues what is to be sent.
 async fn handle(
@@ -241,7 +270,7 @@ async fn handle(
     raw: Bytes,
     forward: &mpsc::Sender<Out>,
     replies: &mpsc::Sender<Out>,
-) -> Result<(), ()> {
+) -> Result<(), QueueClosed> {
     ctx.activity.store(now_ms(ctx.epoch), Ordering::Relaxed);
     let t0 = Instant::now();
     let policy = ctx.shared.policy.current();
@@ -271,7 +300,7 @@ async fn handle(
         }
         _ => Ok(()),
     };
-    sent.map_err(|_| ())
+    sent.map_err(|_| QueueClosed)
 }
 
 /// Appends the decision's audit record. `Ok(Some(seq))`: the writer must
@@ -316,6 +345,7 @@ fn audit(
 
 async fn writer<W: AsyncWrite + Unpin>(
     ctx: &Ctx,
+    side: Side,
     mut rx: mpsc::Receiver<Out>,
     mut w: W,
 ) -> Option<End> {
@@ -347,12 +377,12 @@ async fn writer<W: AsyncWrite + Unpin>(
                 }
                 if let Some(log) = &ctx.shared.audit {
                     if !log.healthy() {
-                        result = Some(End::WriteFailed);
+                        result = Some(End::WriteFailed(side));
                         break 'outer;
                     }
                 }
                 if rx.changed().await.is_err() {
-                    result = Some(End::WriteFailed);
+                    result = Some(End::WriteFailed(side));
                     break 'outer;
                 }
             }
@@ -406,7 +436,7 @@ async fn writer<W: AsyncWrite + Unpin>(
                 }
             }
             _ => {
-                result = Some(End::WriteFailed);
+                result = Some(End::WriteFailed(side));
                 break;
             }
         }

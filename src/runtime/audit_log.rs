@@ -10,8 +10,8 @@
 //! unhealthy and every later append fails, so callers stop forwarding
 //! restricted traffic.
 
-use super::record::{anchor, encode, new_log_id, now, Event};
-use super::verify::{verify, Broken};
+use crate::audit::record::{anchor, encode, Event};
+use crate::audit::verify::{verify, Broken};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -155,7 +155,6 @@ impl Shared {
 pub struct AuditLog {
     shared: Arc<Shared>,
     syncer: Mutex<Option<JoinHandle<()>>>,
-    log_id: String,
 }
 
 /// Opening an existing log after a crash.
@@ -207,7 +206,7 @@ impl AuditLog {
             records: 0,
             truncated: 0,
         };
-        let (next_seq, head, log_id, mut buf) = if data.is_empty() {
+        let (next_seq, head, mut buf) = if data.is_empty() {
             let log_id = new_log_id();
             let mut buf = Vec::new();
             let ev = Event::LogStart {
@@ -215,7 +214,7 @@ impl AuditLog {
                 software: format!("origuard {}", env!("CARGO_PKG_VERSION")),
             };
             let head = encode(0, &now(), &ev, &anchor(&log_id), &mut buf);
-            (1, head, log_id, buf)
+            (1, head, buf)
         } else {
             let (valid, truncated) = match verify(&data) {
                 Ok(v) => (v, 0),
@@ -254,7 +253,7 @@ impl AuditLog {
                 );
                 seq += 1;
             }
-            (seq, head, valid.log_id, buf)
+            (seq, head, buf)
         };
         file.seek(SeekFrom::End(0))
             .map_err(|e| io_err(format!("seek: {e}")))?;
@@ -300,7 +299,6 @@ impl AuditLog {
             AuditLog {
                 shared,
                 syncer: Mutex::new(syncer),
-                log_id,
             },
             opened,
         ))
@@ -349,22 +347,6 @@ impl AuditLog {
         self.shared.durable.subscribe()
     }
 
-    /// Waits until record `seq` is durable (async; for the proxy).
-    pub async fn wait_durable(&self, seq: u64) -> Result<(), AuditError> {
-        let mut rx = self.shared.durable.subscribe();
-        loop {
-            if *rx.borrow_and_update() > seq {
-                return Ok(());
-            }
-            if let Some(f) = &lock(&self.shared.state).failed {
-                return Err(AuditError::Failed(f.clone()));
-            }
-            if rx.changed().await.is_err() {
-                return Err(AuditError::Failed("audit log closed".into()));
-            }
-        }
-    }
-
     /// False once a write or sync has failed.
     pub fn healthy(&self) -> bool {
         lock(&self.shared.state).failed.is_none()
@@ -383,11 +365,6 @@ impl AuditLog {
     /// Number of records appended (durable or not).
     pub fn count(&self) -> u64 {
         lock(&self.shared.state).next_seq
-    }
-
-    /// The log's random id.
-    pub fn log_id(&self) -> &str {
-        &self.log_id
     }
 
     /// The file path.
@@ -448,3 +425,27 @@ fn syncer(s: Arc<Shared>) {
         }
     }
 }
+
+/// Clock and randomness for the records (the pure encoder takes them).
+/// Current UTC time, RFC 3339 with milliseconds.
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// A fresh random log id (128 bits, hex).
+pub fn new_log_id() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        // No OS randomness: fall back to time and pid, still unique per run.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b = (t ^ ((std::process::id() as u128) << 64)).to_le_bytes();
+    }
+    hex::encode(b)
+}
+
+#[cfg(test)]
+#[path = "audit_log_tests.rs"]
+mod tests;

@@ -2,7 +2,7 @@
 //! (the directory is watched, since editors and configuration management
 //! replace files rather than write them in place), and stop signals.
 
-use super::Shared;
+use super::proxy::Shared;
 use notify::{RecursiveMode, Watcher};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,6 @@
 //! direction and split with the configured framing.
 
 use super::stream::{open_input, FrameReader, InputFraming};
-use crate::framing::Framing;
 use bytes::Bytes;
 use etherparse::{SlicedPacket, TransportSlice};
 use pcap_parser::{Block, Linktype, PcapBlockOwned, PcapError};
@@ -230,15 +229,11 @@ pub fn write_pcap(stream: &[u8], src: ([u8; 4], u16), dst: ([u8; 4], u16), mss: 
     out
 }
 
-/// The framing a reader settled on, for reporting.
-pub fn framing_name(f: Option<Framing>) -> &'static str {
-    f.map_or("none", |f| f.name())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::framing::encode;
+    use crate::framing::Framing;
 
     #[test]
     fn pcap_roundtrip_with_segmentation_and_retransmit() {

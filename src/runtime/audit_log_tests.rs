@@ -1,13 +1,13 @@
 //! Audit log tests: chain integrity, tamper detection at the right record,
 //! reopen and torn-tail recovery, and that records hold no message content.
 
-use super::record::{DecisionRecord, Event};
-use super::verify::verify;
-use super::writer::{AuditLog, SyncMode};
+use super::{AuditLog, SyncMode};
+use crate::audit::record::{DecisionRecord, Event};
+use crate::audit::verify::verify;
 use crate::decision::decide;
+use crate::message::Direction;
 use crate::message::Limits;
-use crate::policy::explain::Direction;
-use crate::policy::store::load_path;
+use crate::runtime::policy_store::load_path;
 use bytes::Bytes;
 
 fn write_log(path: &str, n: usize, mode: SyncMode) -> String {
@@ -140,11 +140,15 @@ fn durable_counter_advances() {
         .enable_all()
         .build()
         .unwrap();
+    let mut durable = log.durable();
     rt.block_on(async {
-        tokio::time::timeout(std::time::Duration::from_secs(5), log.wait_durable(seq))
-            .await
-            .unwrap()
-            .unwrap()
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while *durable.borrow_and_update() <= seq {
+                durable.changed().await.unwrap();
+            }
+        })
+        .await
+        .unwrap()
     });
     assert!(*log.durable().borrow() > seq);
 }

@@ -11,7 +11,7 @@
 //! State-changing requests need `Authorization: Bearer <token>`; without a
 //! configured token they are refused (403).
 
-use crate::proxy::Shared;
+use crate::runtime::metrics::render as render_metrics;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -19,51 +19,22 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// Installs the Prometheus recorder once per process.
-pub fn init_metrics() {
-    HANDLE.get_or_init(|| {
-        let b = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
-                &[
-                    0.000_005, 0.00001, 0.000_025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                ],
-            )
-            .ok()?;
-        let handle = b.install_recorder().ok()?;
-        // Histogram samples accumulate until upkeep folds them into their
-        // buckets; without it memory grows with every message when nobody
-        // scrapes /metrics. Run it on a small background thread.
-        let h = handle.clone();
-        let _ = std::thread::Builder::new()
-            .name("metrics-upkeep".into())
-            .spawn(move || loop {
-                std::thread::sleep(UPKEEP_EVERY);
-                h.run_upkeep();
-            });
-        Some(handle)
-    });
-}
-
-/// How often histogram samples are folded into buckets.
-const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The rendered metrics (Prometheus text format).
-pub fn render_metrics() -> String {
-    match HANDLE.get().and_then(|h| h.as_ref()) {
-        Some(h) => h.render(),
-        None => "# metrics recorder unavailable\n".into(),
-    }
+/// What the admin endpoint needs from the proxy. The proxy implements it,
+/// so this module does not depend on the proxy (no import cycle).
+pub trait Control: Send + Sync + 'static {
+    /// `Ok` when ready for traffic, else why not.
+    fn ready(&self) -> Result<(), String>;
+    /// The `/status` document.
+    fn status(&self) -> serde_json::Value;
+    /// Reloads the policy (and certificates when `tls`): (applied, message).
+    fn reload(&self, trigger: &str, tls: bool) -> (bool, String);
+    /// Asks the process to drain and stop.
+    fn stop(&self);
 }
 
 fn resp(code: StatusCode, ctype: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
@@ -112,7 +83,7 @@ fn authorized(
 }
 
 async fn handle(
-    shared: Arc<Shared>,
+    shared: Arc<dyn Control>,
     token: Arc<Option<String>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -131,24 +102,11 @@ async fn handle(
                 format!("not ready: {why}\n"),
             ),
         },
-        (&Method::GET, "/status") => {
-            let p = shared.policy.current();
-            let audit = shared.audit.as_ref().map(|a| {
-                serde_json::json!({
-                    "path": a.path(), "records": a.count(), "head": a.head(),
-                    "healthy": a.healthy(), "sync": format!("{:?}", a.mode()).to_lowercase(),
-                })
-            });
-            let body = serde_json::json!({
-                "policy": { "version": p.version, "source": p.source, "lists": p.lists.len(), "entries": p.entries.len() },
-                "audit": audit,
-                "sessions": shared.sessions.load(Ordering::SeqCst),
-                "draining": shared.draining.load(Ordering::SeqCst),
-                "ready": shared.ready().is_ok(),
-                "links": shared.links.iter().map(|l| l.cfg.name.clone()).collect::<Vec<_>>(),
-            });
-            resp(StatusCode::OK, "application/json", format!("{body}\n"))
-        }
+        (&Method::GET, "/status") => resp(
+            StatusCode::OK,
+            "application/json",
+            format!("{}\n", shared.status()),
+        ),
         (&Method::POST, "/reload") => match authorized(&req, &token) {
             Err(r) => *r,
             Ok(()) => {
@@ -171,7 +129,7 @@ async fn handle(
         (&Method::POST, "/shutdown") => match authorized(&req, &token) {
             Err(r) => *r,
             Ok(()) => {
-                shared.stop_request.cancel();
+                shared.stop();
                 resp(StatusCode::ACCEPTED, "text/plain", "draining\n")
             }
         },
@@ -183,7 +141,7 @@ async fn handle(
 /// Binds the admin endpoint and serves it in the background.
 pub async fn start(
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    shared: Arc<dyn Control>,
     token: Option<String>,
 ) -> std::io::Result<SocketAddr> {
     if !addr.ip().is_loopback() {

@@ -1,0 +1,13 @@
+//! The runtime: everything that touches sockets, files, signals, threads
+//! and the clock, around the pure core. The per-message path is
+//! [`proxy::session`] (read a frame, [`crate::decision::decide`], append the
+//! audit record, wait for it to be durable, write).
+
+pub mod admin;
+pub mod audit_log;
+pub mod config;
+pub mod metrics;
+pub mod policy_store;
+pub mod proxy;
+pub mod reload;
+pub mod tls;
