@@ -192,3 +192,49 @@ async fn slow_reader_keeps_memory_bounded() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[test]
+fn serve_check_validates_without_binding_or_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that is in use: a real start would fail to bind it.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let cfg = dir.path().join("origuard.toml");
+    let write = |policy: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[policy]\nfile = {policy:?}\n[audit]\nfile = {:?}\n[admin]\nlisten = \"off\"\n[[link]]\nname = \"a\"\nlisten = \"{addr}\"\nupstream = \"127.0.0.1:9\"\n",
+                audit.to_str().unwrap()
+            ),
+        )
+        .unwrap()
+    };
+    write(&example_policy());
+    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
+        .args(["serve", "--config", cfg.to_str().unwrap(), "--check"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("configuration valid: 1 link(s)"), "{out}");
+    assert!(!audit.exists(), "--check wrote the audit log");
+    // A refused policy: exit 64 with its file:line errors.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[list]]\nname = \"x\"\naction = \"block\"\n").unwrap();
+    write(bad.to_str().unwrap());
+    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
+        .args(["serve", "--config", cfg.to_str().unwrap(), "--check"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(64), "{err}");
+    assert!(err.contains("bad.toml:3: error: unknown action"), "{err}");
+    drop(busy);
+}
