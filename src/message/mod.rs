@@ -398,6 +398,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn routing_values_are_one_plain_text() {
+        // Found by the routing differential fuzzer: a reader taking the
+        // first text node reads "AZ", origuard would have read "AZNLETS20".
+        let cat = Catalogue::builtin();
+        let doc = |dest: &str| {
+            Bytes::from(format!("<n2:NLETS xmlns:n2=\"http://www.nlets.org/niem/1.0\" xmlns:nh2=\"http://www.nlets.org/niem/nlets-hdr/1.0\"><n2:NLETSMessageHeader><nh2:MessageKeyCodeText>DR</nh2:MessageKeyCodeText><nh2:OriginatingORIID>COOLN0000</nh2:OriginatingORIID><nh2:DestinationORIID>{dest}</nh2:DestinationORIID></n2:NLETSMessageHeader></n2:NLETS>"))
+        };
+        for bad in [
+            "AZ<!-- -->NLETS20",
+            "AZ<![CDATA[NLETS20]]>",
+            "AZ&#78;LETS20",
+            "AZ<?x?>NLETS20",
+        ] {
+            let e = parse(doc(bad), &cat, &Limits::default()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::XmlHeader, "{bad}");
+        }
+        for good in ["AZNLETS20", "<![CDATA[AZNLETS20]]>", " AZNLETS20\n"] {
+            let m = parse(doc(good), &cat, &Limits::default()).unwrap();
+            assert_eq!(m.dests.as_slice()[0].as_str(), "AZNLETS20");
+        }
+    }
+
+    #[test]
     fn header_fast_path_agrees_with_full_parse() {
         let cat = Catalogue::builtin();
         let limits = Limits::default();

@@ -109,6 +109,10 @@ struct Run {
     /// Logical text, filled once the run is not a single plain event.
     logical: Vec<u8>,
     complex: bool,
+    /// A reference, comment or processing instruction is part of the run.
+    markup: bool,
+    /// Text or CDATA events holding more than whitespace.
+    nonblank: usize,
 }
 
 impl Run {
@@ -121,6 +125,8 @@ impl Run {
             first_content: (0, 0),
             logical: Vec::new(),
             complex: false,
+            markup: false,
+            nonblank: 0,
         }
     }
 }
@@ -869,6 +875,8 @@ impl<'a, 'o> Walker<'a, 'o> {
             run.first_content = content;
             run.complex = kind == RunKind::Other;
             run.logical.clear();
+            run.markup = false;
+            run.nonblank = 0;
         } else if !run.complex {
             // A second event: switch to building the logical text.
             run.complex = true;
@@ -878,6 +886,14 @@ impl<'a, 'o> Walker<'a, 'o> {
         }
         run.events += 1;
         run.end = after;
+        run.markup |= kind == RunKind::Other;
+        if kind != RunKind::Other
+            && self.raw[content.0..content.1]
+                .iter()
+                .any(|b| !b.is_ascii_whitespace())
+        {
+            run.nonblank += 1;
+        }
         if run.end - run.start > self.limits.max_text {
             return Err(perr(ErrorCode::XmlLimit, before, "text run too large"));
         }
@@ -902,6 +918,18 @@ impl<'a, 'o> Walker<'a, 'o> {
         // field must pass unchanged).
         if let Some(f) = self.hdr_open {
             let at = self.run.start;
+            // One text or CDATA section: a value split by a comment, a
+            // reference or a second section reads differently to readers
+            // that take only the first text node.
+            // (The control field is echoed, not routed on: references that
+            // escape `<`, `&` or `]]>` are allowed there.)
+            if f != HdrField::Control && (self.run.markup || self.run.nonblank > 1) {
+                return Err(perr(
+                    ErrorCode::XmlHeader,
+                    at,
+                    "a header value split by markup, references or several sections",
+                ));
+            }
             return if complex {
                 let logical = std::mem::take(&mut self.run.logical);
                 let r = self.header_value(f, trim(&logical), at);
