@@ -412,6 +412,15 @@ impl<'a, 'o> Walker<'a, 'o> {
                     if memchr::memchr(b'&', &t).is_some() {
                         return Err(perr(ErrorCode::XmlSyntax, before, "unexpected '&' in text"));
                     }
+                    // XML 1.0 character data never holds "]]>" (a conforming
+                    // parser rejects the document; so do we).
+                    if memchr::memmem::find(&t, b"]]>").is_some() {
+                        return Err(perr(
+                            ErrorCode::XmlSyntax,
+                            before,
+                            "']]>' in character data",
+                        ));
+                    }
                     if self.depth == 0 {
                         if !t.iter().all(|b| b.is_ascii_whitespace()) {
                             let what = if self.root_closed {
