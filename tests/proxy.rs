@@ -116,7 +116,10 @@ async fn reload_changes_the_next_decision_on_an_open_session() {
         base.replace("[\"VTICE0900\"]", "[\"VTICE0900\", \"AZNLETS20\"]"),
     )
     .unwrap();
-    let (ok, msg) = h.proxy.shared.reload("test", false);
+    let origuard::runtime::admin::Reloaded {
+        applied: ok,
+        message: msg,
+    } = h.proxy.shared.reload("test", false);
     assert!(ok, "{msg}");
     send(&mut sww, &dr).await;
     let got = nlr.next(DEADLINE).await.unwrap();
@@ -131,7 +134,10 @@ async fn reload_changes_the_next_decision_on_an_open_session() {
         "[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE09\"]\n",
     )
     .unwrap();
-    let (ok, msg) = h.proxy.shared.reload("test", false);
+    let origuard::runtime::admin::Reloaded {
+        applied: ok,
+        message: msg,
+    } = h.proxy.shared.reload("test", false);
     assert!(
         !ok && msg.contains("refused") && msg.contains("7 characters"),
         "{msg}"

@@ -208,7 +208,10 @@ async fn mutual_tls_on_both_sides() {
     // handshake; the open session keeps working.
     let c2 = ca("ca2", d);
     leaf(&c2, "proxy", &["localhost"], d);
-    let (ok, msg) = h.proxy.shared.reload("test", true);
+    let origuard::runtime::admin::Reloaded {
+        applied: ok,
+        message: msg,
+    } = h.proxy.shared.reload("test", true);
     assert!(ok && !msg.contains("refused"), "{msg}");
     let tcp = TcpStream::connect(addr).await.unwrap();
     assert!(
@@ -222,7 +225,10 @@ async fn mutual_tls_on_both_sides() {
     assert_eq!(nlr.next(DEADLINE).await.unwrap(), dr);
     // A broken certificate file is refused and the current one stays.
     std::fs::write(d.join("proxy.pem"), "not a certificate").unwrap();
-    let (_, msg) = h.proxy.shared.reload("test", true);
+    let origuard::runtime::admin::Reloaded {
+        applied: _,
+        message: msg,
+    } = h.proxy.shared.reload("test", true);
     assert!(msg.contains("certificate reload refused"), "{msg}");
     h.proxy.shutdown().await.unwrap();
 }

@@ -44,8 +44,20 @@ pub enum Outcome {
 
 /// The counting category of a decision. received = passed + redacted +
 /// denied + dropped, always.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
 pub enum Category {
     /// Forwarded unchanged.
     Passed,
@@ -60,12 +72,7 @@ pub enum Category {
 impl Category {
     /// Lowercase name.
     pub fn name(self) -> &'static str {
-        match self {
-            Category::Passed => "passed",
-            Category::Redacted => "redacted",
-            Category::Denied => "denied",
-            Category::Dropped => "dropped",
-        }
+        self.into()
     }
 }
 

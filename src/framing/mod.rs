@@ -29,8 +29,20 @@ pub const STX: u8 = 0x02;
 pub const ETX: u8 = 0x03;
 
 /// Which framing a link uses. Chosen per link in configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Framing {
     /// 4-byte big-endian length prefix, then the message.
     Len4,
@@ -41,10 +53,7 @@ pub enum Framing {
 impl Framing {
     /// The name used on the command line and in configuration.
     pub fn name(self) -> &'static str {
-        match self {
-            Framing::Len4 => "len4",
-            Framing::StxEtx => "stx-etx",
-        }
+        self.into()
     }
 
     /// Bytes this framing adds around a message of any size.
@@ -65,13 +74,11 @@ impl fmt::Display for Framing {
 impl FromStr for Framing {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "len4" => Ok(Framing::Len4),
-            "stx-etx" => Ok(Framing::StxEtx),
-            other => Err(format!(
-                "unknown framing {other:?} (expected len4 or stx-etx)"
-            )),
-        }
+        use strum::IntoEnumIterator;
+        Framing::iter().find(|v| v.name() == s).ok_or_else(|| {
+            let all: Vec<&str> = Framing::iter().map(|v| v.name()).collect();
+            format!("unknown framing {s:?} (expected {})", all.join(", "))
+        })
     }
 }
 

@@ -7,8 +7,11 @@
 use serde::Serialize;
 
 /// What a message is, by its key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, strum::IntoStaticStr, strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
 pub enum Class {
     /// A request for a record (DQ, KQ, RQ, ...).
     Query,
@@ -27,14 +30,7 @@ pub enum Class {
 impl Class {
     /// Lowercase name used in JSON output, metrics and audit.
     pub fn name(self) -> &'static str {
-        match self {
-            Class::Query => "query",
-            Class::Response => "response",
-            Class::Administrative => "administrative",
-            Class::Error => "error",
-            Class::Status => "status",
-            Class::Other => "other",
-        }
+        self.into()
     }
 }
 

@@ -79,7 +79,8 @@ impl std::fmt::Debug for Dests {
 }
 
 /// Kind of parse failure; one-to-one with a metric label and audit reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
     /// Legacy header does not follow either header form.
     LegacyHeader,
@@ -104,23 +105,25 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Stable reason code for metrics and audit.
     pub fn reason(self) -> &'static str {
-        match self {
-            ErrorCode::LegacyHeader => "legacy_header",
-            ErrorCode::XmlSyntax => "xml_syntax",
-            ErrorCode::XmlDtd => "xml_dtd",
-            ErrorCode::XmlEntity => "xml_entity",
-            ErrorCode::XmlLimit => "xml_limit",
-            ErrorCode::Encoding => "encoding",
-            ErrorCode::XmlStructure => "xml_structure",
-            ErrorCode::XmlNamespace => "xml_namespace",
-            ErrorCode::XmlHeader => "xml_header",
-        }
+        self.into()
     }
 }
 
 /// Traffic direction, as seen from the state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
 pub enum Direction {
     /// Nlets → state (queries from other agencies, responses to the state's queries).
     Inbound,
@@ -131,23 +134,18 @@ pub enum Direction {
 impl Direction {
     /// Lowercase name.
     pub fn name(self) -> &'static str {
-        match self {
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        }
+        self.into()
     }
 }
 
 impl std::str::FromStr for Direction {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "inbound" => Ok(Direction::Inbound),
-            "outbound" => Ok(Direction::Outbound),
-            o => Err(format!(
-                "unknown direction {o:?} (expected inbound or outbound)"
-            )),
-        }
+        use strum::IntoEnumIterator;
+        Direction::iter().find(|v| v.name() == s).ok_or_else(|| {
+            let all: Vec<&str> = Direction::iter().map(|v| v.name()).collect();
+            format!("unknown direction {s:?} (expected {})", all.join(", "))
+        })
     }
 }
 
@@ -174,8 +172,11 @@ impl ParseError {
 }
 
 /// The two encodings of an Nlets message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, strum::IntoStaticStr, strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
 pub enum Format {
     /// Legacy text (`MKE.ORI...TXT`).
     Legacy,
@@ -186,10 +187,7 @@ pub enum Format {
 impl Format {
     /// Lowercase name.
     pub fn name(self) -> &'static str {
-        match self {
-            Format::Legacy => "legacy",
-            Format::Xml => "xml",
-        }
+        self.into()
     }
 }
 

@@ -31,8 +31,21 @@ pub fn ori_key(ori: &[u8]) -> Option<u64> {
 }
 
 /// What kind of entry this is; also its rank (exact beats member beats pattern).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
 pub enum Kind {
     /// Matches any ORI against a wildcard pattern.
     Pattern,
@@ -45,11 +58,7 @@ pub enum Kind {
 impl Kind {
     /// Lowercase name.
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::Exact => "exact",
-            Kind::Member => "member",
-            Kind::Pattern => "pattern",
-        }
+        self.into()
     }
 }
 

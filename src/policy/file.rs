@@ -18,8 +18,9 @@ use std::sync::Arc;
 use toml::Spanned;
 
 /// Severity of a diagnostic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Severity {
     /// The policy is refused.
     Error,
@@ -42,10 +43,7 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sev = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
+        let sev: &'static str = self.severity.into();
         if self.line > 0 {
             write!(f, "{}:{}: {sev}: {}", self.file, self.line, self.message)
         } else {

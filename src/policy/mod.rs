@@ -24,8 +24,21 @@ use std::fmt;
 use std::sync::Arc;
 
 /// What the policy says about an agency.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     /// In no list: the default applies (normally forward unchanged).
     Pass,
@@ -40,12 +53,7 @@ pub enum Action {
 impl Action {
     /// Lowercase name (metrics label, audit, output).
     pub fn name(self) -> &'static str {
-        match self {
-            Action::Pass => "pass",
-            Action::Allow => "allow",
-            Action::Redact => "redact",
-            Action::Deny => "deny",
-        }
+        self.into()
     }
 
     /// Strictness for tie-breaking: deny > redact > allow.
@@ -71,8 +79,11 @@ impl fmt::Display for Action {
 }
 
 /// What to do with a message in some situation: forward it or drop it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr, strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
 pub enum OnError {
     /// Do not forward (fail closed).
     Drop,
@@ -83,16 +94,16 @@ pub enum OnError {
 impl OnError {
     /// Lowercase name.
     pub fn name(self) -> &'static str {
-        match self {
-            OnError::Drop => "drop",
-            OnError::Pass => "pass",
-        }
+        self.into()
     }
 }
 
 /// How a deny answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr, strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
 pub enum DenyMode {
     /// Drop and send a decline reply (inbound query: back to the requester;
     /// outbound response: in place of the response).
@@ -104,10 +115,7 @@ pub enum DenyMode {
 impl DenyMode {
     /// Lowercase name.
     pub fn name(self) -> &'static str {
-        match self {
-            DenyMode::Reply => "reply",
-            DenyMode::Drop => "drop",
-        }
+        self.into()
     }
 }
 

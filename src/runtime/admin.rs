@@ -24,6 +24,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// The result of a reload attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reloaded {
+    /// The new policy is in force (false: refused, the old one stays).
+    pub applied: bool,
+    /// What happened, for operators (the errors when refused).
+    pub message: String,
+}
+
 /// What the admin endpoint needs from the proxy. The proxy implements it,
 /// so this module does not depend on the proxy (no import cycle).
 pub trait Control: Send + Sync + 'static {
@@ -31,8 +40,8 @@ pub trait Control: Send + Sync + 'static {
     fn ready(&self) -> Result<(), String>;
     /// The `/status` document.
     fn status(&self) -> serde_json::Value;
-    /// Reloads the policy (and certificates when `tls`): (applied, message).
-    fn reload(&self, trigger: &str, tls: bool) -> (bool, String);
+    /// Reloads the policy (and certificates when `tls`).
+    fn reload(&self, trigger: &str, tls: bool) -> Reloaded;
     /// Asks the process to drain and stop.
     fn stop(&self);
 }
@@ -112,8 +121,14 @@ async fn handle(
             Ok(()) => {
                 let sh = shared.clone();
                 match tokio::task::spawn_blocking(move || sh.reload("admin", true)).await {
-                    Ok((true, msg)) => resp(StatusCode::OK, "text/plain", format!("{msg}\n")),
-                    Ok((false, msg)) => resp(
+                    Ok(Reloaded {
+                        applied: true,
+                        message,
+                    }) => resp(StatusCode::OK, "text/plain", format!("{message}\n")),
+                    Ok(Reloaded {
+                        applied: false,
+                        message: msg,
+                    }) => resp(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "text/plain",
                         format!("{msg}\n"),

@@ -22,8 +22,19 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// When records reach the disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
 pub enum SyncMode {
     /// Each append writes and syncs before it returns (slowest, simplest).
     Always,
@@ -33,17 +44,24 @@ pub enum SyncMode {
     None,
 }
 
+impl SyncMode {
+    /// Lowercase name (configuration, flags, status).
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
 impl std::str::FromStr for SyncMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "always" => Ok(SyncMode::Always),
-            "batch" => Ok(SyncMode::Batch),
-            "none" => Ok(SyncMode::None),
-            o => Err(format!(
-                "unknown audit sync mode {o:?} (expected always, batch or none)"
-            )),
-        }
+        use strum::IntoEnumIterator;
+        SyncMode::iter().find(|v| v.name() == s).ok_or_else(|| {
+            let all: Vec<&str> = SyncMode::iter().map(|v| v.name()).collect();
+            format!(
+                "unknown audit sync mode {s:?} (expected {})",
+                all.join(", ")
+            )
+        })
     }
 }
 

@@ -160,6 +160,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// Why a configuration file was refused: every problem, each naming the
+/// file (and line, when the TOML itself is at fault). Exit code 64.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<String>);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 /// A validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -200,13 +213,13 @@ fn dur(errors: &mut Vec<String>, what: &str, v: &Option<String>, default: Durati
 
 impl Config {
     /// Parses and validates a config file's text. `path` resolves relative paths.
-    pub fn parse(path: &str, text: &str) -> Result<Config, Vec<String>> {
+    pub fn parse(path: &str, text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .map(|s| 1 + text[..s.start.min(text.len())].matches('\n').count())
                 .unwrap_or(0);
-            vec![format!("{path}:{line}: {}", e.message())]
+            ConfigError(vec![format!("{path}:{line}: {}", e.message())])
         })?;
         let mut errors = Vec::new();
         let rel = |p: &str| crate::policy::file::resolve(path, p);
@@ -316,7 +329,9 @@ impl Config {
             links.push(l);
         }
         if !errors.is_empty() {
-            return Err(errors.into_iter().map(|e| format!("{path}: {e}")).collect());
+            return Err(ConfigError(
+                errors.into_iter().map(|e| format!("{path}: {e}")).collect(),
+            ));
         }
         Ok(Config {
             policy: rel(&raw.policy.file),
@@ -379,14 +394,14 @@ mod tests {
     #[test]
     fn errors_are_reported() {
         let e = Config::parse("c.toml", "[policy]\nfile = \"p\"\nbogus = 1\n").unwrap_err();
-        assert!(e[0].starts_with("c.toml:3:"), "{e:?}");
+        assert!(e.0[0].starts_with("c.toml:3:"), "{e:?}");
         let e = Config::parse(
             "c.toml",
             "[policy]\nfile = \"p\"\n[limits]\nidle_timeout = \"soon\"\n[[link]]\nname = \"a\"\nlisten = \"x\"\nupstream = \"y\"\n",
         )
         .unwrap_err();
-        assert!(e.iter().any(|m| m.contains("idle_timeout")), "{e:?}");
-        assert!(e.iter().any(|m| m.contains("[audit]")), "{e:?}");
-        assert!(e.iter().any(|m| m.contains("not an address")), "{e:?}");
+        assert!(e.0.iter().any(|m| m.contains("idle_timeout")), "{e:?}");
+        assert!(e.0.iter().any(|m| m.contains("[audit]")), "{e:?}");
+        assert!(e.0.iter().any(|m| m.contains("not an address")), "{e:?}");
     }
 }

@@ -127,9 +127,7 @@ pub fn command(a: crate::tools::cli::ServeArgs) -> u8 {
             match Config::parse(path, &text) {
                 Ok(c) => c,
                 Err(errs) => {
-                    for e in errs {
-                        eprintln!("{e}");
-                    }
+                    eprintln!("{errs}");
                     return super::EX_USAGE;
                 }
             }

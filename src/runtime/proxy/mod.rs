@@ -5,6 +5,7 @@
 pub mod session;
 
 use crate::audit::record::Event;
+use crate::runtime::admin::Reloaded;
 use crate::runtime::audit_log::AuditLog;
 use crate::runtime::config::{Config, LinkConfig};
 use crate::runtime::metrics as m;
@@ -83,8 +84,8 @@ impl Shared {
     }
 
     /// Reloads the policy (and certificates when `tls`), counting and
-    /// auditing the attempt. Returns a one-line result for operators.
-    pub fn reload(&self, trigger: &str, tls: bool) -> (bool, String) {
+    /// auditing the attempt. Says whether the policy was applied, for operators.
+    pub fn reload(&self, trigger: &str, tls: bool) -> Reloaded {
         let _g = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let r = self.policy.reload();
         let (ok, msg, event) = match &r {
@@ -136,7 +137,10 @@ impl Shared {
                 }
             }
         }
-        (ok, msg)
+        Reloaded {
+            applied: ok,
+            message: msg,
+        }
     }
 }
 
@@ -163,7 +167,7 @@ impl crate::runtime::admin::Control for Shared {
         })
     }
 
-    fn reload(&self, trigger: &str, tls: bool) -> (bool, String) {
+    fn reload(&self, trigger: &str, tls: bool) -> Reloaded {
         Shared::reload(self, trigger, tls)
     }
 

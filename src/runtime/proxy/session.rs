@@ -54,7 +54,8 @@ struct Out {
 }
 
 /// How a session ended (metrics label).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum End {
     /// The switch closed its connection.
     SwitchClosed,
@@ -101,16 +102,7 @@ impl End {
 
     /// Label.
     pub fn name(self) -> &'static str {
-        match self {
-            End::SwitchClosed => "switch_closed",
-            End::NletsClosed => "nlets_closed",
-            End::FrameError(_) => "frame_error",
-            End::MessageTimeout(_) => "message_timeout",
-            End::Idle => "idle",
-            End::Drained => "drained",
-            End::WriteFailed(_) => "write_failed",
-            End::ReadError(_) => "read_error",
-        }
+        self.into()
     }
 }
 
