@@ -74,11 +74,7 @@ impl fmt::Display for Framing {
 impl FromStr for Framing {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        use strum::IntoEnumIterator;
-        Framing::iter().find(|v| v.name() == s).ok_or_else(|| {
-            let all: Vec<&str> = Framing::iter().map(|v| v.name()).collect();
-            format!("unknown framing {s:?} (expected {})", all.join(", "))
-        })
+        crate::message::parse_name(s, "framing")
     }
 }
 

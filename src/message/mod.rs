@@ -141,12 +141,22 @@ impl Direction {
 impl std::str::FromStr for Direction {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        use strum::IntoEnumIterator;
-        Direction::iter().find(|v| v.name() == s).ok_or_else(|| {
-            let all: Vec<&str> = Direction::iter().map(|v| v.name()).collect();
-            format!("unknown direction {s:?} (expected {})", all.join(", "))
-        })
+        parse_name(s, "direction")
     }
+}
+
+/// Parses one of an enum's names (the names strum derives from the variants,
+/// so they are spelled once); the error lists the names accepted.
+pub fn parse_name<E>(s: &str, what: &str) -> Result<E, String>
+where
+    E: strum::IntoEnumIterator + Copy + Into<&'static str>,
+{
+    E::iter()
+        .find(|v| Into::<&'static str>::into(*v) == s)
+        .ok_or_else(|| {
+            let all: Vec<&'static str> = E::iter().map(Into::into).collect();
+            format!("unknown {what} {s:?} (expected {})", all.join(", "))
+        })
 }
 
 /// A message that could not be parsed: what and where.

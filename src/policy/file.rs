@@ -172,6 +172,31 @@ impl Ctx {
     }
 }
 
+/// Reads message keys into a set; an unknown key is an error at its line.
+pub(super) fn key_set<'a>(
+    cx: &mut Ctx,
+    path: &str,
+    src: &str,
+    keys: impl Iterator<Item = &'a Spanned<String>>,
+) -> KeySet {
+    let mut s = KeySet::default();
+    for k in keys {
+        if !s.insert(k.get_ref()) {
+            let known: Vec<&str> = KEYS.iter().map(|k| k.key).collect();
+            cx.err(
+                path,
+                line_of(src, k.span().start),
+                format!(
+                    "unknown message key {:?} (known: {})",
+                    k.get_ref(),
+                    known.join(", ")
+                ),
+            );
+        }
+    }
+    s
+}
+
 /// 1-based line of a byte offset.
 pub(super) fn line_of(src: &str, offset: usize) -> u32 {
     1 + src.as_bytes()[..offset.min(src.len())]
@@ -331,22 +356,7 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
 
     // Exemptions (deny and redact govern every key otherwise).
     let exempt = |cx: &mut Ctx, v: &Option<Vec<Spanned<String>>>| -> KeySet {
-        let mut s = KeySet::default();
-        for k in v.iter().flatten() {
-            if !s.insert(k.get_ref()) {
-                let known: Vec<&str> = KEYS.iter().map(|k| k.key).collect();
-                cx.err(
-                    path,
-                    ln(&k.span()),
-                    format!(
-                        "unknown message key {:?} (known: {})",
-                        k.get_ref(),
-                        known.join(", ")
-                    ),
-                );
-            }
-        }
-        s
+        key_set(cx, path, &src, v.iter().flatten())
     };
     for (what, k) in [("deny", &raw.deny.keys), ("redact", &raw.redact.keys)] {
         if let Some(k) = k {

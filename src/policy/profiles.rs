@@ -2,7 +2,6 @@
 //! `file:line` diagnostics into [`Profile`]s. See `specs/redaction.md`.
 
 use super::file::Ctx;
-use crate::message::keys::{KeySet, KEYS};
 use crate::redact::profile::{
     AttrRule, CharClass, LegacyField, LegacyProfile, NodeKind, Profile, ValueRule, XmlProfile,
     BUILTIN,
@@ -132,21 +131,7 @@ pub(super) fn load(raw: &[RawProfile], cx: &mut Ctx, path: &str, src: &str) -> V
                 format!("profile {name:?} is defined twice (or shadows the built-in one)"),
             );
         }
-        let mut keys = KeySet::default();
-        for k in &rp.keys {
-            if !keys.insert(k.get_ref()) {
-                let known: Vec<&str> = KEYS.iter().map(|k| k.key).collect();
-                cx.err(
-                    path,
-                    ln(&k.span()),
-                    format!(
-                        "unknown message key {:?} (known: {})",
-                        k.get_ref(),
-                        known.join(", ")
-                    ),
-                );
-            }
-        }
+        let keys = super::file::key_set(cx, path, src, rp.keys.iter());
         if rp.keys.is_empty() {
             cx.err(
                 path,

@@ -54,14 +54,7 @@ impl SyncMode {
 impl std::str::FromStr for SyncMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        use strum::IntoEnumIterator;
-        SyncMode::iter().find(|v| v.name() == s).ok_or_else(|| {
-            let all: Vec<&str> = SyncMode::iter().map(|v| v.name()).collect();
-            format!(
-                "unknown audit sync mode {s:?} (expected {})",
-                all.join(", ")
-            )
-        })
+        crate::message::parse_name(s, "audit sync mode")
     }
 }
 

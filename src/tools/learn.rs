@@ -190,19 +190,7 @@ pub fn learn(msgs: &[bytes::Bytes], name: &str) -> Learned {
             s.max_len.max(1),
             s.max_words.max(1)
         );
-        let note = format!(
-            "seen {}{}",
-            s.count,
-            if s.other { ", non-ASCII seen" } else { "" }
-        );
-        if protected {
-            let _ = writeln!(
-                t,
-                "  # PROTECTED (catalogue) — not proposed: {line}  # {note}"
-            );
-        } else {
-            let _ = writeln!(t, "  {line}  # {note}");
-        }
+        proposal(&mut t, protected, &line, s);
     }
     let _ = writeln!(t, "]\n\n[profile.xml]\nelements = [");
     for (path, s) in &elements {
@@ -222,25 +210,30 @@ pub fn learn(msgs: &[bytes::Bytes], name: &str) -> Learned {
                 s.max_words.max(1)
             )
         };
-        let note = format!(
-            "seen {}{}",
-            s.count,
-            if s.other { ", non-ASCII seen" } else { "" }
-        );
-        if protected {
-            let _ = writeln!(
-                t,
-                "  # PROTECTED (catalogue) — not proposed: {entry}  # {note}"
-            );
-        } else {
-            let _ = writeln!(t, "  {entry}  # {note}");
-        }
+        proposal(&mut t, protected, &entry, s);
     }
     let _ = writeln!(t, "]");
     Learned {
         messages,
         unparsed,
         toml: t,
+    }
+}
+
+/// One proposed entry with its count; protected-looking ones commented out.
+fn proposal(t: &mut String, protected: bool, entry: &str, s: &Shape) {
+    let note = format!(
+        "seen {}{}",
+        s.count,
+        if s.other { ", non-ASCII seen" } else { "" }
+    );
+    if protected {
+        let _ = writeln!(
+            t,
+            "  # PROTECTED (catalogue) — not proposed: {entry}  # {note}"
+        );
+    } else {
+        let _ = writeln!(t, "  {entry}  # {note}");
     }
 }
 
