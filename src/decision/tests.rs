@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::message::fields::{PHOTO, POB};
-use crate::runtime::policy_store::load_path;
 
 fn policy() -> Policy {
     load_path(concat!(
@@ -261,4 +260,10 @@ fn deny_is_total_and_allow() {
     assert!(matches!(d.outcome, Outcome::Deny { reply: None }));
     let d = run(Direction::Inbound, fixture("legacy/sm_output.txt"));
     assert_eq!((d.category, d.reason), (Category::Passed, reason::ALLOW));
+}
+
+/// Loads a policy from disk through the pure loader (core tests do not use
+/// the runtime's store).
+fn load_path(path: &str) -> Result<Policy, crate::policy::file::Refused> {
+    crate::policy::file::load(path, &mut |f: &str| std::fs::read(f))
 }

@@ -7,9 +7,10 @@
 //! * [`Policy::lookup`] resolves an ORI: exact entry beats member code beats
 //!   pattern (longer literal prefix first); among equals the stricter action
 //!   wins; no match gives the default action;
-//! * [`explain`] and [`diff`] serve administrators; [`store`] holds the live
-//!   policy for the runtime and swaps it atomically.
+//! * [`explain`] and [`diff`] serve administrators; the live policy of the
+//!   runtime is [`crate::runtime::policy_store`].
 
+pub mod diag;
 pub mod diff;
 pub mod entry;
 pub mod explain;
@@ -291,7 +292,7 @@ pub struct Policy {
     /// Every entry, in file order.
     pub entries: Vec<EntryInfo>,
     /// Warnings found while validating.
-    pub warnings: Vec<file::Diagnostic>,
+    pub warnings: Vec<diag::Diagnostic>,
     exact: FxHashMap<u64, u32>,
     member: Box<[u32]>,
     patterns: PatternSet,

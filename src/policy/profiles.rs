@@ -1,7 +1,7 @@
 //! `[[profile]]` tables of the policy file: release profiles, validated with
 //! `file:line` diagnostics into [`Profile`]s. See `specs/redaction.md`.
 
-use super::file::Ctx;
+use super::diag::Ctx;
 use crate::redact::profile::{
     AttrRule, CharClass, LegacyField, LegacyProfile, NodeKind, Profile, ValueRule, XmlProfile,
     BUILTIN,
@@ -119,7 +119,7 @@ fn qname(ns: &BTreeMap<String, String>, q: &str) -> Result<(String, String), Str
 
 /// Validates every `[[profile]]`; the built-in profile comes first.
 pub(super) fn load(raw: &[RawProfile], cx: &mut Ctx, path: &str, src: &str) -> Vec<Profile> {
-    let ln = |s: &std::ops::Range<usize>| super::file::line_of(src, s.start);
+    let ln = |s: &std::ops::Range<usize>| super::diag::line_of(src, s.start);
     let mut out = vec![Profile::builtin()];
     for rp in raw {
         let line = ln(&rp.name.span());
@@ -131,7 +131,7 @@ pub(super) fn load(raw: &[RawProfile], cx: &mut Ctx, path: &str, src: &str) -> V
                 format!("profile {name:?} is defined twice (or shadows the built-in one)"),
             );
         }
-        let keys = super::file::key_set(cx, path, src, rp.keys.iter());
+        let keys = super::diag::key_set(cx, path, src, rp.keys.iter());
         if rp.keys.is_empty() {
             cx.err(
                 path,

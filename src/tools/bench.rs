@@ -535,7 +535,7 @@ pub fn command(b: crate::tools::cli::BenchCli) -> u8 {
             Ok(n) if n > 0 => Some(n),
             _ => {
                 eprintln!("origuard bench: --rate {r:?}: a positive number or max");
-                return super::EX_USAGE;
+                return super::common::EX_USAGE;
             }
         },
     };
@@ -558,7 +558,7 @@ pub fn command(b: crate::tools::cli::BenchCli) -> u8 {
         settle: std::time::Duration::from_secs(3),
     };
     let json = args.json;
-    let rt = match super::runtime() {
+    let rt = match super::common::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("origuard bench: runtime: {e}");

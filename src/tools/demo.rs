@@ -67,7 +67,7 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
     let policy = a
         .policy
         .clone()
-        .unwrap_or_else(crate::tools::example_policy_path);
+        .unwrap_or_else(crate::tools::common::example_policy_path);
     let nlets = match TcpListener::bind("127.0.0.1:0").await {
         Ok(l) => l,
         Err(e) => {
@@ -370,8 +370,8 @@ fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &Nlets
 
 /// `origuard demo`.
 pub fn command(c: crate::tools::cli::DemoCli) -> u8 {
-    super::init_tracing(crate::runtime::config::LogFormat::Text, "warn");
-    match super::runtime() {
+    super::common::init_tracing(crate::runtime::config::LogFormat::Text, "warn");
+    match super::common::runtime() {
         Ok(rt) => rt.block_on(run_demo(DemoArgs {
             duration: *c.duration,
             rate: c.rate,

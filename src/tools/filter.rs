@@ -147,7 +147,7 @@ pub fn command(c: crate::tools::cli::FilterCli) -> u8 {
         Err(r) => {
             eprintln!("{r}");
             eprintln!("origuard filter: policy {} refused", c.policy);
-            return super::EX_USAGE;
+            return super::common::EX_USAGE;
         }
     };
     let args = FilterArgs {

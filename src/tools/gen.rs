@@ -21,12 +21,12 @@ pub fn command(c: crate::tools::cli::GenCli) -> u8 {
         ],
         o => {
             eprintln!("origuard gen: --direction {o:?}: expected inbound, outbound or both");
-            return super::EX_USAGE;
+            return super::common::EX_USAGE;
         }
     };
     if format != "stream" && format != "pcap" {
         eprintln!("origuard gen: --format {format:?}: expected stream or pcap");
-        return super::EX_USAGE;
+        return super::common::EX_USAGE;
     }
     for (inbound, path) in dirs {
         let mut g = crate::capture::gen::Generator::new(seed.wrapping_add(inbound as u64), mix);

@@ -129,7 +129,7 @@ pub fn command(c: crate::tools::cli::InspectCli) -> u8 {
         Err(e) => {
             eprintln!("origuard inspect: {e}");
             if e.kind() == std::io::ErrorKind::NotFound {
-                super::EX_USAGE
+                super::common::EX_USAGE
             } else {
                 2
             }

@@ -5,8 +5,7 @@
 
 use cli::{Cli, Command};
 
-/// Exit code for bad usage or configuration (BSD `EX_USAGE`).
-pub const EX_USAGE: u8 = 64;
+pub use common::EX_USAGE;
 
 /// Runs one parsed command line; returns the exit code.
 pub fn dispatch(cli: Cli) -> u8 {
@@ -25,6 +24,7 @@ pub fn dispatch(cli: Cli) -> u8 {
 pub mod audit_cmd;
 pub mod bench;
 pub mod cli;
+pub mod common;
 pub mod demo;
 pub mod filter;
 pub mod gen;
@@ -32,32 +32,3 @@ pub mod inspect;
 pub mod learn;
 pub mod policy_cmd;
 pub mod serve;
-
-/// The example policy: `deploy/policy/colorado.toml` under the working
-/// directory when present (a checkout), else the one this binary was built from.
-pub fn example_policy_path() -> String {
-    let local = "deploy/policy/colorado.toml";
-    if std::path::Path::new(local).exists() {
-        local.to_string()
-    } else {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml").to_string()
-    }
-}
-
-pub(crate) fn init_tracing(format: crate::runtime::config::LogFormat, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ORIGUARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        crate::runtime::config::LogFormat::Json => b.json().try_init(),
-        crate::runtime::config::LogFormat::Text => b.try_init(),
-    };
-}
-
-pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-}

@@ -295,7 +295,7 @@ pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
                     },
                 },
                 (Some(_), None) => Outcome {
-                    code: super::EX_USAGE,
+                    code: super::common::EX_USAGE,
                     stdout: String::new(),
                     stderr: "origuard policy diff: --capture needs --direction inbound|outbound\n"
                         .into(),

@@ -121,14 +121,14 @@ pub fn command(a: crate::tools::cli::ServeArgs) -> u8 {
                 Ok(t) => t,
                 Err(e) => {
                     eprintln!("origuard serve: {path}: {e}");
-                    return super::EX_USAGE;
+                    return super::common::EX_USAGE;
                 }
             };
             match Config::parse(path, &text) {
                 Ok(c) => c,
                 Err(errs) => {
                     eprintln!("{errs}");
-                    return super::EX_USAGE;
+                    return super::common::EX_USAGE;
                 }
             }
         }
@@ -139,7 +139,7 @@ pub fn command(a: crate::tools::cli::ServeArgs) -> u8 {
                     Ok(x) => Some(x),
                     Err(e) => {
                         eprintln!("origuard serve: --metrics {s:?}: {e}");
-                        return super::EX_USAGE;
+                        return super::common::EX_USAGE;
                     }
                 },
             };
@@ -157,7 +157,7 @@ pub fn command(a: crate::tools::cli::ServeArgs) -> u8 {
         }
         _ => {
             eprintln!("origuard serve: give --config FILE, or --listen, --upstream and --policy");
-            return super::EX_USAGE;
+            return super::common::EX_USAGE;
         }
     };
     match a.log_format.as_deref() {
@@ -165,12 +165,12 @@ pub fn command(a: crate::tools::cli::ServeArgs) -> u8 {
         Some("text") => cfg.log_format = LogFormat::Text,
         Some(o) => {
             eprintln!("origuard serve: --log-format {o:?}: expected text or json");
-            return super::EX_USAGE;
+            return super::common::EX_USAGE;
         }
         None => {}
     }
-    super::init_tracing(cfg.log_format, &cfg.log_level);
-    match super::runtime() {
+    super::common::init_tracing(cfg.log_format, &cfg.log_level);
+    match super::common::runtime() {
         Ok(rt) => rt.block_on(serve(cfg, a.check)),
         Err(e) => {
             eprintln!("origuard serve: runtime: {e}");

@@ -1,0 +1,36 @@
+//! What every command shares: the exit code for bad usage, logging set-up,
+//! the tokio runtime, and where the example policy is.
+
+/// Exit code for bad usage or configuration (BSD `EX_USAGE`).
+pub const EX_USAGE: u8 = 64;
+
+/// The example policy: `deploy/policy/colorado.toml` under the working
+/// directory when present (a checkout), else the one this binary was built from.
+pub fn example_policy_path() -> String {
+    let local = "deploy/policy/colorado.toml";
+    if std::path::Path::new(local).exists() {
+        local.to_string()
+    } else {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml").to_string()
+    }
+}
+
+/// Logs to stderr through `tracing` (`ORIGUARD_LOG` overrides the level).
+pub(crate) fn init_tracing(format: crate::runtime::config::LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORIGUARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::runtime::config::LogFormat::Json => b.json().try_init(),
+        crate::runtime::config::LogFormat::Text => b.try_init(),
+    };
+}
+
+/// The multi-threaded tokio runtime the networked commands run on.
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
