@@ -112,6 +112,11 @@ fn parse_action(s: &str) -> Option<Action> {
 }
 
 /// Loads, validates and compiles a policy from `path`, reading files with `read`.
+///
+/// Long on purpose: one pass of independent checks over one file, in file
+/// order, each section headed by a comment and delegating to a helper
+/// (`extra_fields`, `decline`, `list_header`, `list_file`, profiles), so
+/// that every error is collected before anything is refused.
 pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
     let mut cx = Ctx {
         errors: Vec::new(),
@@ -192,52 +197,7 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
     let on_unknown_ori = on_error(&mut cx, &raw.on_unknown_ori, "on_unknown_ori");
 
     // Extra protected fields.
-    let mut catalogue = Catalogue::builtin();
-    for f in &raw.field {
-        let line = ln(&f.name.span());
-        let mut elements = Vec::new();
-        for x in &f.xml {
-            match x.get_ref().split_once(' ') {
-                Some((ns, local)) if !ns.is_empty() && !local.trim().is_empty() => {
-                    elements.push(XmlName {
-                        ns: ns.to_string(),
-                        local: local.trim().to_string(),
-                    })
-                }
-                _ => cx.err(
-                    path,
-                    ln(&x.span()),
-                    format!(
-                        "xml element {:?} must be \"NAMESPACE-URI LOCAL-NAME\"",
-                        x.get_ref()
-                    ),
-                ),
-            }
-        }
-        let rules = |v: &Vec<Spanned<String>>, kind| {
-            v.iter()
-                .map(|s| TextRule {
-                    label: s.get_ref().clone(),
-                    kind,
-                })
-                .collect::<Vec<_>>()
-        };
-        let def = FieldDef {
-            name: f.name.get_ref().clone(),
-            elements,
-            text_rules: [
-                rules(&f.text_fields, TextRuleKind::Field),
-                rules(&f.text_labels, TextRuleKind::Label),
-            ]
-            .concat(),
-            markers: f.markers.iter().map(|m| m.get_ref().clone()).collect(),
-            binary: vec![],
-        };
-        match catalogue.with_field(def) {
-            Ok(c) => catalogue = c,
-            Err(e) => cx.err(path, line, e),
-        }
-    }
+    let catalogue = extra_fields(&mut cx, path, &src, &raw.field);
 
     // Exemptions (deny and redact govern every key otherwise).
     let exempt = |cx: &mut Ctx, v: &Option<Vec<Spanned<String>>>| -> KeySet {
@@ -337,41 +297,7 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
     let deny_inbound_query = deny_mode(&mut cx, &raw.deny.inbound_query, "inbound_query");
     let deny_outbound_response =
         deny_mode(&mut cx, &raw.deny.outbound_response, "outbound_response");
-    let decline_text = match &raw.deny.reply_text {
-        None => DEFAULT_DECLINE_TEXT.to_string(),
-        Some(t) => {
-            let v = t.get_ref();
-            if v.trim().is_empty() || !v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-                cx.err(
-                    path,
-                    ln(&t.span()),
-                    "deny.reply_text must be non-empty printable ASCII on one line",
-                );
-            }
-            if v.to_ascii_uppercase().contains("NOT ON FILE") {
-                cx.err(
-                    path,
-                    ln(&t.span()),
-                    "deny.reply_text must not say NOT ON FILE: a decline must not misstate the record",
-                );
-            }
-            v.clone()
-        }
-    };
-    let reply_ori = match &raw.deny.reply_ori {
-        None => None,
-        Some(s) => match Entry::parse(s.get_ref()) {
-            Ok(e) if e.kind == Kind::Exact => Tiny::new(e.text.as_bytes()),
-            Ok(_) | Err(_) => {
-                cx.err(
-                    path,
-                    ln(&s.span()),
-                    format!("deny.reply_ori {:?} must be a 9-character ORI", s.get_ref()),
-                );
-                None
-            }
-        },
-    };
+    let (decline_text, reply_ori) = decline(&mut cx, path, &src, &raw.deny);
     if reply_ori.is_none()
         && raw.deny.reply_ori.is_none()
         && (deny_inbound_query == DenyMode::Reply || deny_outbound_response == DenyMode::Reply)
@@ -389,58 +315,9 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
     let mut entries: Vec<EntryInfo> = Vec::new();
     let policy_file: Arc<str> = Arc::from(path);
     for l in &raw.list {
+        let (action, line) = list_header(&mut cx, path, &src, l, &lists);
         let name = l.name.get_ref();
-        let line = ln(&l.name.span());
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            cx.err(
-                path,
-                line,
-                format!("list name {name:?} must be letters, digits, '_' or '-'"),
-            );
-        }
-        if let Some(prev) = lists.iter().find(|p| p.name == *name) {
-            cx.err(
-                path,
-                line,
-                format!(
-                    "duplicate list name {name:?} (first defined at line {})",
-                    prev.line
-                ),
-            );
-        }
-        let action = match parse_action(l.action.get_ref()) {
-            Some(a) => a,
-            None => {
-                cx.err(
-                    path,
-                    ln(&l.action.span()),
-                    format!(
-                        "unknown action {:?} (expected deny, redact or allow)",
-                        l.action.get_ref()
-                    ),
-                );
-                Action::Deny
-            }
-        };
         let li = lists.len() as u16;
-        if action != Action::Redact {
-            for (what, set) in [
-                ("profile", l.profile.is_some()),
-                ("fields", l.fields.is_some()),
-            ] {
-                if set {
-                    cx.err(
-                        path,
-                        line,
-                        format!("list {name:?}: {what} applies to redact lists only"),
-                    );
-                }
-            }
-        }
         let profile = profile_index(&mut cx, &l.profile, default_profile);
         let list_exempt = exempt(&mut cx, &l.exempt);
         let fields = l.fields.as_ref().map(|v| field_set(&mut cx, v));
@@ -467,47 +344,7 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
             }
         }
         for f in &l.files {
-            let rel = f.get_ref();
-            let full = resolve(path, rel);
-            match read(&full) {
-                Err(e) => cx.err(
-                    path,
-                    ln(&f.span()),
-                    format!("cannot read list file {rel:?} ({full}): {e}"),
-                ),
-                Ok(bytes) => {
-                    // The path as written (not as resolved from the working
-                    // directory), with lengths, so the version does not depend
-                    // on where the tool runs and no two file sets collide.
-                    hasher.update(b"\0file\0");
-                    hasher.update((rel.len() as u64).to_be_bytes());
-                    hasher.update(rel.as_bytes());
-                    hasher.update((bytes.len() as u64).to_be_bytes());
-                    hasher.update(&bytes);
-                    let file: Arc<str> = Arc::from(full.as_str());
-                    match String::from_utf8(bytes) {
-                        Err(_) => cx.err(&full, 0, "list file is not UTF-8 text"),
-                        Ok(text) => {
-                            for (n, raw_line) in text.lines().enumerate() {
-                                let content = raw_line.split('#').next().unwrap_or("").trim();
-                                if content.is_empty() {
-                                    continue;
-                                }
-                                let line = n as u32 + 1;
-                                match Entry::parse(content) {
-                                    Ok(entry) => entries.push(EntryInfo {
-                                        entry,
-                                        list: li,
-                                        file: file.clone(),
-                                        line,
-                                    }),
-                                    Err(m) => cx.err(&full, line, m),
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            list_file(&mut cx, read, &mut hasher, path, &src, f, li, &mut entries);
         }
     }
     warnings(&mut cx, &lists, &entries);
@@ -541,6 +378,216 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
         patterns: Default::default(),
     }
     .compile())
+}
+
+/// Validates one list's name (unique, letters and digits) and action;
+/// returns the action and the line of the list.
+fn list_header(cx: &mut Ctx, path: &str, src: &str, l: &RawList, lists: &[List]) -> (Action, u32) {
+    let name = l.name.get_ref();
+    let line = line_of(src, l.name.span().start);
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        cx.err(
+            path,
+            line,
+            format!("list name {name:?} must be letters, digits, '_' or '-'"),
+        );
+    }
+    if let Some(prev) = lists.iter().find(|p| p.name == *name) {
+        cx.err(
+            path,
+            line,
+            format!(
+                "duplicate list name {name:?} (first defined at line {})",
+                prev.line
+            ),
+        );
+    }
+    let action = match parse_action(l.action.get_ref()) {
+        Some(a) => a,
+        None => {
+            cx.err(
+                path,
+                line_of(src, l.action.span().start),
+                format!(
+                    "unknown action {:?} (expected deny, redact or allow)",
+                    l.action.get_ref()
+                ),
+            );
+            Action::Deny
+        }
+    };
+    if action != Action::Redact {
+        for (what, set) in [
+            ("profile", l.profile.is_some()),
+            ("fields", l.fields.is_some()),
+        ] {
+            if set {
+                cx.err(
+                    path,
+                    line,
+                    format!("list {name:?}: {what} applies to redact lists only"),
+                );
+            }
+        }
+    }
+    (action, line)
+}
+
+/// The built-in catalogue plus the policy's `[[field]]` definitions.
+fn extra_fields(cx: &mut Ctx, path: &str, src: &str, raw: &[RawField]) -> Catalogue {
+    let mut catalogue = Catalogue::builtin();
+    for f in raw {
+        let line = line_of(src, f.name.span().start);
+        let mut elements = Vec::new();
+        for x in &f.xml {
+            match x.get_ref().split_once(' ') {
+                Some((ns, local)) if !ns.is_empty() && !local.trim().is_empty() => {
+                    elements.push(XmlName {
+                        ns: ns.to_string(),
+                        local: local.trim().to_string(),
+                    })
+                }
+                _ => cx.err(
+                    path,
+                    line_of(src, x.span().start),
+                    format!(
+                        "xml element {:?} must be \"NAMESPACE-URI LOCAL-NAME\"",
+                        x.get_ref()
+                    ),
+                ),
+            }
+        }
+        let rules = |v: &Vec<Spanned<String>>, kind| {
+            v.iter()
+                .map(|s| TextRule {
+                    label: s.get_ref().clone(),
+                    kind,
+                })
+                .collect::<Vec<_>>()
+        };
+        let def = FieldDef {
+            name: f.name.get_ref().clone(),
+            elements,
+            text_rules: [
+                rules(&f.text_fields, TextRuleKind::Field),
+                rules(&f.text_labels, TextRuleKind::Label),
+            ]
+            .concat(),
+            markers: f.markers.iter().map(|m| m.get_ref().clone()).collect(),
+            binary: vec![],
+        };
+        match catalogue.with_field(def) {
+            Ok(c) => catalogue = c,
+            Err(e) => cx.err(path, line, e),
+        }
+    }
+
+    catalogue
+}
+
+/// The decline text and the ORI declines are sent from, validated.
+fn decline(
+    cx: &mut Ctx,
+    path: &str,
+    src: &str,
+    deny: &RawDeny,
+) -> (String, Option<crate::message::Ori>) {
+    let decline_text = match &deny.reply_text {
+        None => DEFAULT_DECLINE_TEXT.to_string(),
+        Some(t) => {
+            let v = t.get_ref();
+            if v.trim().is_empty() || !v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                cx.err(
+                    path,
+                    line_of(src, t.span().start),
+                    "deny.reply_text must be non-empty printable ASCII on one line",
+                );
+            }
+            if v.to_ascii_uppercase().contains("NOT ON FILE") {
+                cx.err(
+                    path,
+                    line_of(src, t.span().start),
+                    "deny.reply_text must not say NOT ON FILE: a decline must not misstate the record",
+                );
+            }
+            v.clone()
+        }
+    };
+    let reply_ori = match &deny.reply_ori {
+        None => None,
+        Some(s) => match Entry::parse(s.get_ref()) {
+            Ok(e) if e.kind == Kind::Exact => Tiny::new(e.text.as_bytes()),
+            Ok(_) | Err(_) => {
+                cx.err(
+                    path,
+                    line_of(src, s.span().start),
+                    format!("deny.reply_ori {:?} must be a 9-character ORI", s.get_ref()),
+                );
+                None
+            }
+        },
+    };
+    (decline_text, reply_ori)
+}
+
+/// Reads one list file named by a list: its bytes go into the policy
+/// version, each non-comment line is an entry.
+#[allow(clippy::too_many_arguments)]
+fn list_file(
+    cx: &mut Ctx,
+    read: &mut Reader<'_>,
+    hasher: &mut Sha256,
+    path: &str,
+    src: &str,
+    f: &Spanned<String>,
+    li: u16,
+    entries: &mut Vec<EntryInfo>,
+) {
+    let rel = f.get_ref();
+    let full = resolve(path, rel);
+    match read(&full) {
+        Err(e) => cx.err(
+            path,
+            line_of(src, f.span().start),
+            format!("cannot read list file {rel:?} ({full}): {e}"),
+        ),
+        Ok(bytes) => {
+            // The path as written (not as resolved from the working
+            // directory), with lengths, so the version does not depend
+            // on where the tool runs and no two file sets collide.
+            hasher.update(b"\0file\0");
+            hasher.update((rel.len() as u64).to_be_bytes());
+            hasher.update(rel.as_bytes());
+            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(&bytes);
+            let file: Arc<str> = Arc::from(full.as_str());
+            match String::from_utf8(bytes) {
+                Err(_) => cx.err(&full, 0, "list file is not UTF-8 text"),
+                Ok(text) => {
+                    for (n, raw_line) in text.lines().enumerate() {
+                        let content = raw_line.split('#').next().unwrap_or("").trim();
+                        if content.is_empty() {
+                            continue;
+                        }
+                        let line = n as u32 + 1;
+                        match Entry::parse(content) {
+                            Ok(entry) => entries.push(EntryInfo {
+                                entry,
+                                list: li,
+                                file: file.clone(),
+                                line,
+                            }),
+                            Err(m) => cx.err(&full, line, m),
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn warnings(cx: &mut Ctx, lists: &[List], entries: &[EntryInfo]) {
