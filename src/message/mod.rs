@@ -422,6 +422,21 @@ mod tests {
             let e = parse(doc(bad), &cat, &Limits::default()).unwrap_err();
             assert_eq!(e.code, ErrorCode::XmlHeader, "{bad}");
         }
+        for pi in ["<?<?>", "<?xml x?>", "<?1a?>"] {
+            let bad = String::from_utf8(doc("AZNLETS20").to_vec())
+                .unwrap()
+                .replace(
+                    "</n2:NLETSMessageHeader>",
+                    &format!("</n2:NLETSMessageHeader>{pi}"),
+                );
+            assert_eq!(
+                parse(Bytes::from(bad), &cat, &Limits::default())
+                    .unwrap_err()
+                    .code,
+                ErrorCode::XmlSyntax,
+                "{pi}"
+            );
+        }
         for good in ["AZNLETS20", "<![CDATA[AZNLETS20]]>", " AZNLETS20\n"] {
             let m = parse(doc(good), &cat, &Limits::default()).unwrap();
             assert_eq!(m.dests.as_slice()[0].as_str(), "AZNLETS20");

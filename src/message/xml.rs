@@ -495,6 +495,25 @@ impl<'a, 'o> Walker<'a, 'o> {
                     }
                 }
                 Event::Comment(_) | Event::PI(_) => {
+                    if let Event::PI(pi) = &ev {
+                        // The target is an XML Name, and not `xml` (found
+                        // by the routing fuzzer: `<?<?>` was accepted).
+                        let t = pi.target();
+                        let name_start =
+                            |b: u8| b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80;
+                        let name_char =
+                            |b: u8| name_start(b) || b.is_ascii_digit() || b == b'-' || b == b'.';
+                        let ok = t.first().is_some_and(|&b| name_start(b))
+                            && t.iter().all(|&b| name_char(b))
+                            && !t.eq_ignore_ascii_case(b"xml");
+                        if !ok {
+                            return Err(perr(
+                                ErrorCode::XmlSyntax,
+                                before,
+                                "bad processing instruction target",
+                            ));
+                        }
+                    }
                     self.comment(before, after)?;
                     if self.depth > 0 {
                         self.extend_run(RunKind::Other, before, after, (0, 0))?;
