@@ -18,19 +18,9 @@
 //! receivers ignore them. The body is everything after `TXT`.
 
 use super::tiny::Tiny;
-use super::{Control, Dests, ErrorCode, Mke, Ori, ParseError};
+use super::types::{Control, Dests, ErrorCode, HeaderForm, Mke, Ori, ParseError, MAX_CONTROL};
 use nom::bytes::complete::{tag, take_while, take_while_m_n};
 use nom::IResult;
-
-/// Which header form a legacy message uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HeaderForm {
-    /// One-line form a member sends to Nlets.
-    Input,
-    /// Multi-line form Nlets delivers to the destination.
-    Output,
-}
 
 /// A parsed legacy header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,7 +166,7 @@ fn control_field(c: &mut Cursor<'_>, stop: fn(u8) -> bool) -> Result<Control, Pa
     if raw.is_empty() {
         return Err(c.err("empty control field after '*'"));
     }
-    if raw.len() > super::MAX_CONTROL {
+    if raw.len() > MAX_CONTROL {
         return Err(ParseError::new(
             ErrorCode::LegacyHeader,
             c.at() - raw.len(),

@@ -13,7 +13,7 @@
 use super::fields::{Catalogue, FieldId, FieldSet};
 use super::text;
 use super::tiny::Tiny;
-use super::{Control, Dests, ErrorCode, Limits, Mke, Ori, ParseError, MAX_CONTROL};
+use super::types::{Control, Dests, ErrorCode, Limits, Mke, Ori, ParseError, MAX_CONTROL};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;

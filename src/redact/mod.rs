@@ -16,15 +16,17 @@
 //! If it finds one, or cannot parse the output, the message is refused: the
 //! caller must not forward it.
 
+pub mod error;
 pub mod legacy;
 pub mod profile;
 pub mod verify;
 pub mod xml;
 
-use crate::message::fields::{Catalogue, FieldId, FieldSet};
+use crate::message::fields::{Catalogue, FieldSet};
 use crate::message::xml::{self as msgxml, Failure, Refusal};
-use crate::message::{text, Format, Limits, Message, ParseError};
+use crate::message::{text, Format, Limits, Message};
 use bytes::Bytes;
+pub use error::RedactError;
 
 /// A successfully redacted message.
 #[derive(Clone, Debug)]
@@ -33,61 +35,6 @@ pub struct Redacted {
     pub bytes: Bytes,
     /// Fields actually removed.
     pub removed: FieldSet,
-}
-
-/// Why a message could not be redacted with certainty. The message must not
-/// be forwarded to a restricted counterparty.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RedactError {
-    /// The message does not parse (redaction re-walks it strictly).
-    #[error("cannot parse: {0}")]
-    Parse(ParseError),
-    /// The first pass could not remove a field with certainty.
-    #[error("redaction refused: {reason}")]
-    Refused {
-        /// Reason code (`redact_*`).
-        reason: &'static str,
-        /// The field concerned.
-        field: FieldId,
-    },
-    /// The independent check found a protected field after redaction.
-    #[error("verifier found field #{} after redaction", field.0)]
-    VerifierFound {
-        /// The field found.
-        field: FieldId,
-    },
-    /// The independent check could not parse the redacted output.
-    #[error("verifier cannot parse the redacted output: {0}")]
-    VerifierUnparseable(String),
-    /// The message key is not one the profile releases.
-    #[error("the release profile does not release this message key")]
-    ProfileKey,
-    /// The projection could not be exact (header content, references).
-    #[error("projection refused: {0:?}")]
-    Projection(xml::XmlRefusal),
-    /// The positive check found something the profile does not release.
-    #[error("verifier: {what}")]
-    ProfileViolation {
-        /// What was found.
-        what: &'static str,
-    },
-}
-
-impl RedactError {
-    /// Stable reason code for metrics and audit.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            RedactError::Parse(p) => p.code.reason(),
-            RedactError::Refused { reason, .. } => reason,
-            RedactError::VerifierFound { .. } => "verifier_found",
-            RedactError::VerifierUnparseable(_) => "verifier_unparseable",
-            RedactError::ProfileKey => "profile_key",
-            RedactError::Projection(xml::XmlRefusal::Syntax) => "profile_syntax",
-            RedactError::Projection(xml::XmlRefusal::Header) => "profile_header",
-            RedactError::Projection(xml::XmlRefusal::Reference) => "profile_reference",
-            RedactError::ProfileViolation { .. } => "verifier_profile",
-        }
-    }
 }
 
 fn refused(r: Refusal) -> RedactError {

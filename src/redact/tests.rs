@@ -1,6 +1,7 @@
 //! Redaction tests: fixtures, hostile inputs and property tests.
 
 use super::*;
+use crate::message::fields::FieldId;
 use crate::message::fields::{PHOTO, POB};
 use crate::message::{parse, ErrorCode};
 use proptest::prelude::*;

@@ -9,7 +9,7 @@
 //! The check is deliberately stricter than the redactor: anything it flags is
 //! dropped, never forwarded.
 
-use super::RedactError;
+use super::error::RedactError;
 use crate::message::fields::{Catalogue, FieldId, FieldSet, TextRuleKind};
 use crate::message::xml::NS_NH2;
 

@@ -3,13 +3,16 @@
 //! [`crate::decision::decide`], called once per message.
 
 pub mod session;
+pub mod shared;
+
+use shared::{Backoff, BACKOFF_MAX, BACKOFF_MIN};
+pub use shared::{Link, Shared};
 
 use crate::audit::record::Event;
-use crate::runtime::admin::Reloaded;
 use crate::runtime::audit_log::AuditLog;
-use crate::runtime::config::{Config, LinkConfig};
+use crate::runtime::config::Config;
 use crate::runtime::metrics as m;
-use crate::runtime::policy_store::{PolicyStore, Reload};
+use crate::runtime::policy_store::PolicyStore;
 use crate::runtime::tls::LinkTls;
 use metrics::{counter, gauge};
 use session::{End, Io};
@@ -21,160 +24,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// State shared by every link and session.
-pub struct Shared {
-    /// The live policy.
-    pub policy: PolicyStore,
-    /// The audit log (None only in the flag quick start without `--audit`).
-    pub audit: Option<Arc<AuditLog>>,
-    /// Limits and timeouts.
-    pub limits: crate::runtime::config::Limits,
-    /// Parser limits derived from them.
-    pub msg_limits: crate::message::Limits,
-    /// Cancelled to start draining: stop accepting, sessions finish at the
-    /// next message boundary.
-    pub drain: CancellationToken,
-    /// Cancelled when the drain time is up: sessions are closed at once.
-    pub hard_stop: CancellationToken,
-    /// Sessions open now.
-    pub sessions: AtomicUsize,
-    /// Links (for certificate reload and status).
-    pub links: Vec<Arc<Link>>,
-    /// Cancelled when someone (signal, admin endpoint) asks the process to stop.
-    pub stop_request: CancellationToken,
-    /// Serialises reloads (policy store swaps are atomic anyway).
-    reload_lock: Mutex<()>,
-}
-
-/// One configured link at run time.
-pub struct Link {
-    /// Its configuration.
-    pub cfg: LinkConfig,
-    /// TLS on either side.
-    pub tls: LinkTls,
-    /// Session cap, taken before accepting.
-    sem: Arc<Semaphore>,
-    /// Upstream connect backoff.
-    backoff: Mutex<Backoff>,
-}
-
-struct Backoff {
-    failures: u32,
-    until: Option<Instant>,
-}
-
-/// Backoff after the first upstream failure; doubles up to [`BACKOFF_MAX`].
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Longest wait between upstream attempts.
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
-
-impl Shared {
-    /// True when ready for traffic: not draining and the audit log healthy.
-    pub fn ready(&self) -> Result<(), String> {
-        if self.drain.is_cancelled() {
-            return Err("draining".into());
-        }
-        if let Some(a) = &self.audit {
-            if let Some(f) = a.failure() {
-                return Err(format!("audit log failed: {f}"));
-            }
-        }
-        Ok(())
-    }
-
-    /// Reloads the policy (and certificates when `tls`), counting and
-    /// auditing the attempt. Says whether the policy was applied, for operators.
-    pub fn reload(&self, trigger: &str, tls: bool) -> Reloaded {
-        let _g = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let r = self.policy.reload();
-        let (ok, msg, event) = match &r {
-            Reload::Applied { old, new } => {
-                m::policy_in_force(Some(old), &self.policy.current());
-                (
-                    true,
-                    format!("policy {} applied (was {})", &new[..12], &old[..12]),
-                    Event::policy_load(true, new, self.policy.path(), trigger, 0),
-                )
-            }
-            Reload::Refused { kept, errors } => (
-                false,
-                format!("policy refused, {} still in force:\n{errors}", &kept[..12]),
-                Event::policy_load(
-                    false,
-                    kept,
-                    self.policy.path(),
-                    trigger,
-                    errors.errors.len(),
-                ),
-            ),
-        };
-        counter!(m::POLICY_RELOADS, "result" => if ok { "applied" } else { "refused" }, "trigger" => trigger.to_string())
-            .increment(1);
-        if let Some(a) = &self.audit {
-            if a.append(&event).is_err() {
-                counter!(m::AUDIT_ERRORS).increment(1);
-            }
-        }
-        if ok {
-            tracing::info!(trigger, "{msg}");
-        } else {
-            tracing::warn!(trigger, "{msg}");
-        }
-        let mut msg = msg;
-        if tls {
-            for l in &self.links {
-                match l.tls.reload() {
-                    Ok(()) => counter!(m::TLS_RELOADS, "result" => "applied").increment(1),
-                    Err(e) => {
-                        counter!(m::TLS_RELOADS, "result" => "refused").increment(1);
-                        tracing::warn!(link = %l.cfg.name, error = %e, "certificate reload refused; old certificates stay");
-                        msg.push_str(&format!(
-                            "\nlink {}: certificate reload refused: {e}",
-                            l.cfg.name
-                        ));
-                    }
-                }
-            }
-        }
-        Reloaded {
-            applied: ok,
-            message: msg,
-        }
-    }
-}
-
-impl crate::runtime::admin::Control for Shared {
-    fn ready(&self) -> Result<(), String> {
-        Shared::ready(self)
-    }
-
-    fn status(&self) -> serde_json::Value {
-        let p = self.policy.current();
-        let audit = self.audit.as_ref().map(|a| {
-            serde_json::json!({
-                "path": a.path(), "records": a.count(), "head": a.head(),
-                "healthy": a.healthy(), "sync": format!("{:?}", a.mode()).to_lowercase(),
-            })
-        });
-        serde_json::json!({
-            "policy": { "version": p.version, "source": p.source, "lists": p.lists.len(), "entries": p.entries.len() },
-            "audit": audit,
-            "sessions": self.sessions.load(Ordering::SeqCst),
-            "draining": self.drain.is_cancelled(),
-            "ready": Shared::ready(self).is_ok(),
-            "links": self.links.iter().map(|l| l.cfg.name.clone()).collect::<Vec<_>>(),
-        })
-    }
-
-    fn reload(&self, trigger: &str, tls: bool) -> Reloaded {
-        Shared::reload(self, trigger, tls)
-    }
-
-    fn stop(&self) {
-        self.stop_request.cancel();
-    }
-}
 
 /// Why the proxy could not start; each variant names what failed.
 #[derive(Debug, thiserror::Error)]

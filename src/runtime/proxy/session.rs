@@ -14,7 +14,7 @@
 //! this pipelined). The policy is read once per message from the store, so a
 //! reload applies to the next message of every live session.
 
-use super::{Link, Shared};
+use super::shared::{Link, Shared};
 use crate::audit::record::{DecisionRecord, Event};
 use crate::decision::{decide, Decision, Outcome};
 use crate::framing::{FrameCodec, Framing};

@@ -1,0 +1,172 @@
+//! What every link and session of the proxy shares: the live policy, the
+//! audit log, limits, drain tokens, the links; reload and readiness. Apart
+//! from [`super`] (which starts the proxy) and [`super::session`] (which
+//! uses it) so that neither imports the other.
+
+use crate::audit::record::Event;
+use crate::runtime::admin::Reloaded;
+use crate::runtime::audit_log::AuditLog;
+use crate::runtime::config::LinkConfig;
+use crate::runtime::metrics as m;
+use crate::runtime::policy_store::{PolicyStore, Reload};
+use crate::runtime::tls::LinkTls;
+use metrics::counter;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// State shared by every link and session.
+pub struct Shared {
+    /// The live policy.
+    pub policy: PolicyStore,
+    /// The audit log (None only in the flag quick start without `--audit`).
+    pub audit: Option<Arc<AuditLog>>,
+    /// Limits and timeouts.
+    pub limits: crate::runtime::config::Limits,
+    /// Parser limits derived from them.
+    pub msg_limits: crate::message::Limits,
+    /// Cancelled to start draining: stop accepting, sessions finish at the
+    /// next message boundary.
+    pub drain: CancellationToken,
+    /// Cancelled when the drain time is up: sessions are closed at once.
+    pub hard_stop: CancellationToken,
+    /// Sessions open now.
+    pub sessions: AtomicUsize,
+    /// Links (for certificate reload and status).
+    pub links: Vec<Arc<Link>>,
+    /// Cancelled when someone (signal, admin endpoint) asks the process to stop.
+    pub stop_request: CancellationToken,
+    /// Serialises reloads (policy store swaps are atomic anyway).
+    pub(super) reload_lock: Mutex<()>,
+}
+
+/// One configured link at run time.
+pub struct Link {
+    /// Its configuration.
+    pub cfg: LinkConfig,
+    /// TLS on either side.
+    pub tls: LinkTls,
+    /// Session cap, taken before accepting.
+    pub(super) sem: Arc<Semaphore>,
+    /// Upstream connect backoff.
+    pub(super) backoff: Mutex<Backoff>,
+}
+
+pub(super) struct Backoff {
+    pub(super) failures: u32,
+    pub(super) until: Option<Instant>,
+}
+
+/// Backoff after the first upstream failure; doubles up to [`BACKOFF_MAX`].
+pub(super) const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest wait between upstream attempts.
+pub(super) const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+impl Shared {
+    /// True when ready for traffic: not draining and the audit log healthy.
+    pub fn ready(&self) -> Result<(), String> {
+        if self.drain.is_cancelled() {
+            return Err("draining".into());
+        }
+        if let Some(a) = &self.audit {
+            if let Some(f) = a.failure() {
+                return Err(format!("audit log failed: {f}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reloads the policy (and certificates when `tls`), counting and
+    /// auditing the attempt. Says whether the policy was applied, for operators.
+    pub fn reload(&self, trigger: &str, tls: bool) -> Reloaded {
+        let _g = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let r = self.policy.reload();
+        let (ok, msg, event) = match &r {
+            Reload::Applied { old, new } => {
+                m::policy_in_force(Some(old), &self.policy.current());
+                (
+                    true,
+                    format!("policy {} applied (was {})", &new[..12], &old[..12]),
+                    Event::policy_load(true, new, self.policy.path(), trigger, 0),
+                )
+            }
+            Reload::Refused { kept, errors } => (
+                false,
+                format!("policy refused, {} still in force:\n{errors}", &kept[..12]),
+                Event::policy_load(
+                    false,
+                    kept,
+                    self.policy.path(),
+                    trigger,
+                    errors.errors.len(),
+                ),
+            ),
+        };
+        counter!(m::POLICY_RELOADS, "result" => if ok { "applied" } else { "refused" }, "trigger" => trigger.to_string())
+            .increment(1);
+        if let Some(a) = &self.audit {
+            if a.append(&event).is_err() {
+                counter!(m::AUDIT_ERRORS).increment(1);
+            }
+        }
+        if ok {
+            tracing::info!(trigger, "{msg}");
+        } else {
+            tracing::warn!(trigger, "{msg}");
+        }
+        let mut msg = msg;
+        if tls {
+            for l in &self.links {
+                match l.tls.reload() {
+                    Ok(()) => counter!(m::TLS_RELOADS, "result" => "applied").increment(1),
+                    Err(e) => {
+                        counter!(m::TLS_RELOADS, "result" => "refused").increment(1);
+                        tracing::warn!(link = %l.cfg.name, error = %e, "certificate reload refused; old certificates stay");
+                        msg.push_str(&format!(
+                            "\nlink {}: certificate reload refused: {e}",
+                            l.cfg.name
+                        ));
+                    }
+                }
+            }
+        }
+        Reloaded {
+            applied: ok,
+            message: msg,
+        }
+    }
+}
+
+impl crate::runtime::admin::Control for Shared {
+    fn ready(&self) -> Result<(), String> {
+        Shared::ready(self)
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let p = self.policy.current();
+        let audit = self.audit.as_ref().map(|a| {
+            serde_json::json!({
+                "path": a.path(), "records": a.count(), "head": a.head(),
+                "healthy": a.healthy(), "sync": format!("{:?}", a.mode()).to_lowercase(),
+            })
+        });
+        serde_json::json!({
+            "policy": { "version": p.version, "source": p.source, "lists": p.lists.len(), "entries": p.entries.len() },
+            "audit": audit,
+            "sessions": self.sessions.load(Ordering::SeqCst),
+            "draining": self.drain.is_cancelled(),
+            "ready": Shared::ready(self).is_ok(),
+            "links": self.links.iter().map(|l| l.cfg.name.clone()).collect::<Vec<_>>(),
+        })
+    }
+
+    fn reload(&self, trigger: &str, tls: bool) -> Reloaded {
+        Shared::reload(self, trigger, tls)
+    }
+
+    fn stop(&self) {
+        self.stop_request.cancel();
+    }
+}
