@@ -149,6 +149,27 @@ mod tests {
             let e = parse(doc(bad), &cat, &Limits::default()).unwrap_err();
             assert_eq!(e.code, ErrorCode::XmlHeader, "{bad}");
         }
+        // Found by the same fuzzer: quick-xml accepts what conforming
+        // parsers refuse; so must we.
+        let hdr_doc = String::from_utf8(doc("AZNLETS20").to_vec()).unwrap();
+        for (from, to) in [
+            ("xmlns:nh2=\"", "xmlns:x=\"a<b\" xmlns:nh2=\""),
+            (
+                "<n2:NLETSMessageHeader>",
+                "<n2:NLETSMessageHeader><q:1a xmlns:q=\"urn:q\"/>",
+            ),
+            (
+                "<n2:NLETSMessageHeader>",
+                "<n2:NLETSMessageHeader a=\"1\"b=\"2\">",
+            ),
+            ("<n2:NLETS ", "<?xml encoding=\"UTF-8\"?><n2:NLETS "),
+        ] {
+            let bad = hdr_doc.replacen(from, to, 1);
+            assert!(
+                parse(Bytes::from(bad.clone()), &cat, &Limits::default()).is_err(),
+                "{bad}"
+            );
+        }
         for pi in ["<?<?>", "<?xml x?>", "<?1a?>"] {
             let bad = String::from_utf8(doc("AZNLETS20").to_vec())
                 .unwrap()

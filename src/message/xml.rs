@@ -330,14 +330,12 @@ impl<'a, 'o> Walker<'a, 'o> {
                             "XML declaration not at the start",
                         ));
                     }
-                    if let Ok(v) = d.version() {
-                        if v.as_ref() != b"1.0" {
-                            return Err(perr(
-                                ErrorCode::XmlStructure,
-                                before,
-                                "only XML 1.0 is accepted",
-                            ));
-                        }
+                    if !d.version().is_ok_and(|v| v.as_ref() == b"1.0") {
+                        return Err(perr(
+                            ErrorCode::XmlStructure,
+                            before,
+                            "the XML declaration must give version 1.0",
+                        ));
                     }
                     if let Some(sa) = d.standalone() {
                         let ok = sa
@@ -609,6 +607,22 @@ impl<'a, 'o> Walker<'a, 'o> {
         if qname.as_ref().len() > self.limits.max_name {
             return Err(perr(ErrorCode::XmlLimit, before, "element name too long"));
         }
+        // quick-xml is lax where conforming parsers are strict; refuse what
+        // they refuse, so every reader sees the same document.
+        if !valid_qname(qname.as_ref()) {
+            return Err(perr(
+                ErrorCode::XmlSyntax,
+                before,
+                "element name is not a valid XML name",
+            ));
+        }
+        if !start_tag_well_formed(&self.raw[before..after]) {
+            return Err(perr(
+                ErrorCode::XmlSyntax,
+                before,
+                "attributes not separated by white space, or '<' in an attribute value",
+            ));
+        }
         if self.depth + 1 > self.limits.max_depth {
             return Err(perr(
                 ErrorCode::XmlLimit,
@@ -766,6 +780,13 @@ impl<'a, 'o> Walker<'a, 'o> {
                 )
             })?;
             n += 1;
+            if !valid_qname(a.key.as_ref()) {
+                return Err(perr(
+                    ErrorCode::XmlSyntax,
+                    before,
+                    "attribute name is not a valid XML name",
+                ));
+            }
             if n > self.limits.max_attributes {
                 return Err(perr(ErrorCode::XmlLimit, before, "too many attributes"));
             }
@@ -1122,6 +1143,49 @@ fn refusal(e: text::TextRefusal) -> Failure {
         text::TextRefusal::NoFixpoint(f) => Failure::Refuse(Refusal::NoFixpoint(f)),
         text::TextRefusal::EmptyValue(f) => Failure::Refuse(Refusal::EmptyValue(f)),
     }
+}
+
+/// An XML QName: an NCName, optionally `prefix:` another (ASCII rules;
+/// non-ASCII name characters are accepted as XML allows them).
+fn valid_qname(n: &[u8]) -> bool {
+    let start = |b: u8| b.is_ascii_alphabetic() || b == b'_' || b >= 0x80;
+    let part = |p: &[u8]| {
+        p.first().is_some_and(|&b| start(b))
+            && p.iter()
+                .all(|&b| start(b) || b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    let mut it = n.splitn(3, |&b| b == b':');
+    match (it.next(), it.next(), it.next()) {
+        (Some(a), None, None) => part(a),
+        (Some(a), Some(b), None) => part(a) && part(b),
+        _ => false,
+    }
+}
+
+/// A start tag's raw bytes: every attribute value is quoted, holds no `<`,
+/// and is followed by white space, `/` or `>`.
+fn start_tag_well_formed(tag: &[u8]) -> bool {
+    let mut i = 0;
+    while i < tag.len() {
+        let q = tag[i];
+        if q == b'"' || q == b'\'' {
+            let Some(len) = memchr::memchr(q, &tag[i + 1..]) else {
+                return false;
+            };
+            let value = &tag[i + 1..i + 1 + len];
+            if memchr::memchr(b'<', value).is_some() {
+                return false;
+            }
+            i += len + 2;
+            match tag.get(i) {
+                Some(b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>') => {}
+                _ => return false,
+            }
+            continue;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Escapes text for element content.
