@@ -14,7 +14,13 @@ const TAIL: &str = "</n2:NLETSMessageHeader><n2:NLETSResponseData><n2:ResponseTe
 const NS_NH2: &str = "http://www.nlets.org/niem/nlets-hdr/1.0";
 
 fn independent(doc: &str) -> Option<(String, String, Vec<String>)> {
-    let d = roxmltree::Document::parse(doc.trim_start_matches('\u{feff}')).ok()?;
+    // DTDs allowed here: origuard accepts a bare `<!DOCTYPE name>` (and
+    // refuses any other), so the independent reader must read it too.
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let d = roxmltree::Document::parse_with_options(doc.trim_start_matches('\u{feff}'), opts).ok()?;
     let (mut mke, mut orig, mut dest) = (Vec::new(), Vec::new(), Vec::new());
     for n in d.descendants().filter(|n| n.is_element()) {
         let t = n.text().unwrap_or("").trim().to_string();

@@ -163,6 +163,10 @@ mod tests {
                 "<n2:NLETSMessageHeader a=\"1\"b=\"2\">",
             ),
             ("<n2:NLETS ", "<?xml encoding=\"UTF-8\"?><n2:NLETS "),
+            (
+                "</n2:NLETSMessageHeader>",
+                "\u{ffff}</n2:NLETSMessageHeader>",
+            ),
         ] {
             let bad = hdr_doc.replacen(from, to, 1);
             assert!(

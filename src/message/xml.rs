@@ -256,6 +256,17 @@ fn walk_inner(
             "not valid UTF-8",
         ));
     }
+    // U+FFFE and U+FFFF are valid UTF-8 but not XML characters (found by
+    // the routing fuzzer: conforming parsers refuse the document).
+    let nonchar = memchr::memmem::find(raw, b"\xEF\xBF\xBE")
+        .or_else(|| memchr::memmem::find(raw, b"\xEF\xBF\xBF"));
+    if let Some(i) = nonchar.filter(|_| !header_only) {
+        return Err(perr(
+            ErrorCode::Encoding,
+            i,
+            "U+FFFE or U+FFFF is not an XML character",
+        ));
+    }
     if let Some(i) = (!header_only).then(|| first_illegal_byte(raw)).flatten() {
         return Err(perr(
             ErrorCode::Encoding,
@@ -771,6 +782,7 @@ impl<'a, 'o> Walker<'a, 'o> {
         scan: bool,
     ) -> Result<(), Failure> {
         let mut n = 0;
+        let mut seen: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for a in e.attributes().with_checks(true) {
             let a = a.map_err(|err| {
                 perr(
@@ -795,13 +807,35 @@ impl<'a, 'o> Walker<'a, 'o> {
                 return Err(perr(ErrorCode::XmlLimit, before, "attribute name too long"));
             }
             if key.as_namespace_binding().is_none() {
-                if let (ResolveResult::Unknown(_), _) = r.resolve_attribute(key) {
+                let (res, local) = r.resolve_attribute(key);
+                let ns: &[u8] = match res {
+                    ResolveResult::Unknown(_) => {
+                        return Err(perr(
+                            ErrorCode::XmlNamespace,
+                            before,
+                            "undeclared attribute prefix",
+                        ))
+                    }
+                    ResolveResult::Bound(n) => n.into_inner(),
+                    ResolveResult::Unbound => b"",
+                };
+                // Two attributes with one expanded name (via two prefixes of
+                // one namespace) are not namespace-well-formed.
+                let expanded = (ns.to_vec(), local.into_inner().to_vec());
+                if seen.contains(&expanded) {
                     return Err(perr(
                         ErrorCode::XmlNamespace,
                         before,
-                        "undeclared attribute prefix",
+                        "two attributes with the same namespace and name",
                     ));
                 }
+                seen.push(expanded);
+            } else if is_reserved_binding(key.as_ref(), &a.value) {
+                return Err(perr(
+                    ErrorCode::XmlNamespace,
+                    before,
+                    "the xml and xmlns prefixes and namespaces cannot be rebound",
+                ));
             } else if a.value.is_empty() && key.as_ref() != b"xmlns" {
                 return Err(perr(
                     ErrorCode::XmlNamespace,
@@ -1142,6 +1176,19 @@ fn refusal(e: text::TextRefusal) -> Failure {
         text::TextRefusal::Marker(f) => Failure::Refuse(Refusal::Marker(f)),
         text::TextRefusal::NoFixpoint(f) => Failure::Refuse(Refusal::NoFixpoint(f)),
         text::TextRefusal::EmptyValue(f) => Failure::Refuse(Refusal::EmptyValue(f)),
+    }
+}
+
+/// A namespace declaration that XML forbids: declaring the `xmlns` prefix,
+/// binding `xml` to another namespace, or any prefix to the `xml` or
+/// `xmlns` namespace.
+fn is_reserved_binding(key: &[u8], value: &[u8]) -> bool {
+    const XML_NS: &[u8] = b"http://www.w3.org/XML/1998/namespace";
+    const XMLNS_NS: &[u8] = b"http://www.w3.org/2000/xmlns/";
+    match key {
+        b"xmlns:xmlns" => true,
+        b"xmlns:xml" => value != XML_NS,
+        _ => value == XML_NS || value == XMLNS_NS,
     }
 }
 
