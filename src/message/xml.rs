@@ -333,75 +333,8 @@ impl<'a, 'o> Walker<'a, 'o> {
             };
             let after = base + r.buffer_position() as usize;
             match ev {
-                Event::Decl(d) => {
-                    if !first_event {
-                        return Err(perr(
-                            ErrorCode::XmlSyntax,
-                            before,
-                            "XML declaration not at the start",
-                        ));
-                    }
-                    if !d.version().is_ok_and(|v| v.as_ref() == b"1.0") {
-                        return Err(perr(
-                            ErrorCode::XmlStructure,
-                            before,
-                            "the XML declaration must give version 1.0",
-                        ));
-                    }
-                    if let Some(sa) = d.standalone() {
-                        let ok = sa
-                            .as_ref()
-                            .is_ok_and(|v| v.as_ref() == b"yes" || v.as_ref() == b"no");
-                        if !ok {
-                            return Err(perr(
-                                ErrorCode::XmlStructure,
-                                before,
-                                "standalone must be yes or no",
-                            ));
-                        }
-                    }
-                    if let Some(enc) = d.encoding() {
-                        // A Latin-1 declaration reads the same as UTF-8 only
-                        // when every byte is ASCII: accept exactly that case.
-                        let ok = enc.as_ref().is_ok_and(|e| {
-                            e.eq_ignore_ascii_case(b"utf-8")
-                                || e.eq_ignore_ascii_case(b"us-ascii")
-                                || ((e.eq_ignore_ascii_case(b"iso-8859-1")
-                                    || e.eq_ignore_ascii_case(b"latin1"))
-                                    && self.raw.is_ascii())
-                        });
-                        if !ok {
-                            return Err(perr(
-                                ErrorCode::Encoding,
-                                before,
-                                "declared encoding is not UTF-8",
-                            ));
-                        }
-                    }
-                }
-                Event::DocType(dt) => {
-                    // `<!DOCTYPE name>` alone declares nothing any reader could
-                    // act on; an internal subset or an external identifier
-                    // could (entities, default attributes): refused.
-                    let t = trim(&dt);
-                    let bare = !self.root_seen
-                        && self.raw[before..].starts_with(b"<!DOCTYPE")
-                        && !t.is_empty()
-                        && t.iter().all(|&b| {
-                            b.is_ascii_alphanumeric()
-                                || b == b':'
-                                || b == b'_'
-                                || b == b'-'
-                                || b == b'.'
-                        });
-                    if !bare {
-                        return Err(perr(
-                            ErrorCode::XmlDtd,
-                            before,
-                            "DOCTYPE with an internal subset or external identifier refused",
-                        ));
-                    }
-                }
+                Event::Decl(d) => self.decl(&d, before, first_event)?,
+                Event::DocType(dt) => self.doctype(&dt, before)?,
                 Event::Start(e) => {
                     self.flush_run()?;
                     self.start(&r, &e, before, after, false)?;
@@ -453,75 +386,10 @@ impl<'a, 'o> Walker<'a, 'o> {
                     }
                     self.extend_run(RunKind::CData, before, after, (before + 9, after - 3))?;
                 }
-                Event::GeneralRef(g) => {
-                    if self.depth == 0 {
-                        return Err(perr(
-                            ErrorCode::XmlStructure,
-                            before,
-                            "reference outside the root element",
-                        ));
-                    }
-                    let ch = if g.is_char_ref() {
-                        match g.resolve_char_ref() {
-                            Ok(Some(c)) => c,
-                            _ => {
-                                return Err(perr(
-                                    ErrorCode::XmlEntity,
-                                    before,
-                                    "invalid character reference",
-                                ))
-                            }
-                        }
-                    } else {
-                        match &g[..] {
-                            b"lt" => '<',
-                            b"gt" => '>',
-                            b"amp" => '&',
-                            b"apos" => '\'',
-                            b"quot" => '"',
-                            _ => {
-                                return Err(perr(
-                                    ErrorCode::XmlEntity,
-                                    before,
-                                    "undefined entity reference",
-                                ))
-                            }
-                        }
-                    };
-                    if !is_xml_char(ch) {
-                        return Err(perr(
-                            ErrorCode::Encoding,
-                            before,
-                            "reference to a character not allowed in XML 1.0",
-                        ));
-                    }
-                    self.extend_run(RunKind::Other, before, after, (0, 0))?;
-                    if self.run.complex {
-                        let mut b = [0u8; 4];
-                        self.run
-                            .logical
-                            .extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
-                    }
-                }
+                Event::GeneralRef(g) => self.general_ref(&g, before, after)?,
                 Event::Comment(_) | Event::PI(_) => {
                     if let Event::PI(pi) = &ev {
-                        // The target is an XML Name, and not `xml` (found
-                        // by the routing fuzzer: `<?<?>` was accepted).
-                        let t = pi.target();
-                        let name_start =
-                            |b: u8| b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80;
-                        let name_char =
-                            |b: u8| name_start(b) || b.is_ascii_digit() || b == b'-' || b == b'.';
-                        let ok = t.first().is_some_and(|&b| name_start(b))
-                            && t.iter().all(|&b| name_char(b))
-                            && !t.eq_ignore_ascii_case(b"xml");
-                        if !ok {
-                            return Err(perr(
-                                ErrorCode::XmlSyntax,
-                                before,
-                                "bad processing instruction target",
-                            ));
-                        }
+                        pi_target(pi.target(), before)?;
                     }
                     self.comment(before, after)?;
                     if self.depth > 0 {
@@ -546,6 +414,141 @@ impl<'a, 'o> Walker<'a, 'o> {
             first_event = false;
         }
         self.finish_header()
+    }
+
+    /// The XML declaration: first, version 1.0, standalone yes or no, and an
+    /// encoding that reads the same as UTF-8 for this document.
+    fn decl(
+        &self,
+        d: &quick_xml::events::BytesDecl<'_>,
+        before: usize,
+        first_event: bool,
+    ) -> Result<(), Failure> {
+        if !first_event {
+            return Err(perr(
+                ErrorCode::XmlSyntax,
+                before,
+                "XML declaration not at the start",
+            ));
+        }
+        if !d.version().is_ok_and(|v| v.as_ref() == b"1.0") {
+            return Err(perr(
+                ErrorCode::XmlStructure,
+                before,
+                "the XML declaration must give version 1.0",
+            ));
+        }
+        if let Some(sa) = d.standalone() {
+            let ok = sa
+                .as_ref()
+                .is_ok_and(|v| v.as_ref() == b"yes" || v.as_ref() == b"no");
+            if !ok {
+                return Err(perr(
+                    ErrorCode::XmlStructure,
+                    before,
+                    "standalone must be yes or no",
+                ));
+            }
+        }
+        if let Some(enc) = d.encoding() {
+            // A Latin-1 declaration reads the same as UTF-8 only
+            // when every byte is ASCII: accept exactly that case.
+            let ok = enc.as_ref().is_ok_and(|e| {
+                e.eq_ignore_ascii_case(b"utf-8")
+                    || e.eq_ignore_ascii_case(b"us-ascii")
+                    || ((e.eq_ignore_ascii_case(b"iso-8859-1")
+                        || e.eq_ignore_ascii_case(b"latin1"))
+                        && self.raw.is_ascii())
+            });
+            if !ok {
+                return Err(perr(
+                    ErrorCode::Encoding,
+                    before,
+                    "declared encoding is not UTF-8",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A DOCTYPE: only the bare `<!DOCTYPE name>` before the root.
+    fn doctype(&self, dt: &[u8], before: usize) -> Result<(), Failure> {
+        // `<!DOCTYPE name>` alone declares nothing any reader could
+        // act on; an internal subset or an external identifier
+        // could (entities, default attributes): refused.
+        let t = trim(dt);
+        let bare = !self.root_seen
+            && self.raw[before..].starts_with(b"<!DOCTYPE")
+            && !t.is_empty()
+            && t.iter().all(|&b| {
+                b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'-' || b == b'.'
+            });
+        if !bare {
+            return Err(perr(
+                ErrorCode::XmlDtd,
+                before,
+                "DOCTYPE with an internal subset or external identifier refused",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A character or predefined entity reference in text.
+    fn general_ref(
+        &mut self,
+        g: &quick_xml::events::BytesRef<'_>,
+        before: usize,
+        after: usize,
+    ) -> Result<(), Failure> {
+        if self.depth == 0 {
+            return Err(perr(
+                ErrorCode::XmlStructure,
+                before,
+                "reference outside the root element",
+            ));
+        }
+        let ch = if g.is_char_ref() {
+            match g.resolve_char_ref() {
+                Ok(Some(c)) => c,
+                _ => {
+                    return Err(perr(
+                        ErrorCode::XmlEntity,
+                        before,
+                        "invalid character reference",
+                    ))
+                }
+            }
+        } else {
+            match &g[..] {
+                b"lt" => '<',
+                b"gt" => '>',
+                b"amp" => '&',
+                b"apos" => '\'',
+                b"quot" => '"',
+                _ => {
+                    return Err(perr(
+                        ErrorCode::XmlEntity,
+                        before,
+                        "undefined entity reference",
+                    ))
+                }
+            }
+        };
+        if !is_xml_char(ch) {
+            return Err(perr(
+                ErrorCode::Encoding,
+                before,
+                "reference to a character not allowed in XML 1.0",
+            ));
+        }
+        self.extend_run(RunKind::Other, before, after, (0, 0))?;
+        if self.run.complex {
+            let mut b = [0u8; 4];
+            self.run
+                .logical
+                .extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
+        }
+        Ok(())
     }
 
     /// Comments and processing instructions are delivered as they are, so
@@ -1176,6 +1179,25 @@ fn refusal(e: text::TextRefusal) -> Failure {
         text::TextRefusal::Marker(f) => Failure::Refuse(Refusal::Marker(f)),
         text::TextRefusal::NoFixpoint(f) => Failure::Refuse(Refusal::NoFixpoint(f)),
         text::TextRefusal::EmptyValue(f) => Failure::Refuse(Refusal::EmptyValue(f)),
+    }
+}
+
+/// A processing-instruction target: an XML Name, and not `xml` (found by
+/// the routing fuzzer: `<?<?>` was accepted).
+fn pi_target(t: &[u8], before: usize) -> Result<(), Failure> {
+    let name_start = |b: u8| b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80;
+    let name_char = |b: u8| name_start(b) || b.is_ascii_digit() || b == b'-' || b == b'.';
+    let ok = t.first().is_some_and(|&b| name_start(b))
+        && t.iter().all(|&b| name_char(b))
+        && !t.eq_ignore_ascii_case(b"xml");
+    if ok {
+        Ok(())
+    } else {
+        Err(perr(
+            ErrorCode::XmlSyntax,
+            before,
+            "bad processing instruction target",
+        ))
     }
 }
 
