@@ -89,7 +89,7 @@ impl DecisionRecord {
             control: h.and_then(|h| h.control).map(|c| c.to_string()),
             action: d.action.map(|a| a.name()),
             category: d.category.name(),
-            reason: d.reason,
+            reason: d.reason.name(),
             detail: d.detail,
             list: d.verdict.map(|v| p.list_name(v).to_string()),
             entry: d.verdict.map(|v| p.entry_text(v).to_string()),

@@ -37,7 +37,7 @@ impl Counts {
         match d.category {
             Category::Passed => {
                 self.passed += 1;
-                if super::reason::is_fail_open(d.reason) {
+                if d.reason.is_fail_open() {
                     *self.fail_open.entry(d.reason.to_string()).or_default() += 1;
                 }
             }

@@ -86,8 +86,8 @@ pub struct Decision {
     pub category: Category,
     /// The policy action that applied (after key scope), if the counterparty was known.
     pub action: Option<Action>,
-    /// Reason code shared by metrics and audit.
-    pub reason: &'static str,
+    /// Why: shared by metrics and audit.
+    pub reason: Reason,
     /// Finer detail (e.g. the parse error code), when there is one.
     pub detail: Option<&'static str>,
     /// Header values, when the header could be read.
@@ -121,41 +121,89 @@ impl Decision {
     }
 }
 
-/// Reason codes that are not parse or redaction codes.
-pub mod reason {
+/// Why a decision came out as it did: one-to-one with a metric label and an
+/// audit reason code (the wire name is the variant's, in snake case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Reason {
     /// Counterparty in no list; default pass.
-    pub const PASS: &str = "pass";
+    Pass,
     /// Counterparty explicitly allowed.
-    pub const ALLOW: &str = "allow";
+    Allow,
     /// Restricted list, but the policy exempts the message key explicitly.
-    pub const EXEMPT: &str = "exempt";
+    Exempt,
     /// A message from a redact-listed agency to the state (only what goes
     /// to the agency is projected).
-    pub const REDACT_INBOUND: &str = "redact_inbound";
+    RedactInbound,
     /// A message from a redact-listed agency with a key the table does not know.
-    pub const UNKNOWN_KEY: &str = "unknown_key";
+    UnknownKey,
     /// Redact action applied.
-    pub const REDACT: &str = "redact";
+    Redact,
     /// Deny action applied.
-    pub const DENY: &str = "deny";
+    Deny,
     /// The header could not be read; `on_unknown_ori = drop`.
-    pub const UNKNOWN_ORI: &str = "unknown_ori";
+    UnknownOri,
     /// The header could not be read; forwarded because `on_unknown_ori = pass`.
-    pub const UNKNOWN_ORI_PASS: &str = "unknown_ori_pass";
+    UnknownOriPass,
     /// Unrestricted and unparseable; `on_parse_error = drop`.
-    pub const PARSE_ERROR: &str = "parse_error";
+    ParseError,
     /// Unrestricted and unparseable; forwarded because `on_parse_error = pass`.
-    pub const PARSE_ERROR_PASS: &str = "parse_error_pass";
+    ParseErrorPass,
     /// Restricted counterparty and the message does not parse.
-    pub const RESTRICTED_PARSE_ERROR: &str = "restricted_parse_error";
+    RestrictedParseError,
     /// Restricted counterparty and the redaction was refused or failed verification.
-    pub const REDACT_FAILED: &str = "redact_failed";
+    RedactFailed,
+}
+
+impl Reason {
+    /// The reason code (metrics label, audit record).
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
 
     /// True for the outcomes that forward although the message could not be
     /// handled with certainty (the policy's explicit fail-open settings).
-    pub fn is_fail_open(reason: &str) -> bool {
-        reason == PARSE_ERROR_PASS || reason == UNKNOWN_ORI_PASS
+    pub fn is_fail_open(self) -> bool {
+        matches!(self, Reason::ParseErrorPass | Reason::UnknownOriPass)
     }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The reasons by their historical constant names.
+pub mod reason {
+    use super::Reason;
+    /// See [`Reason::Pass`].
+    pub const PASS: Reason = Reason::Pass;
+    /// See [`Reason::Allow`].
+    pub const ALLOW: Reason = Reason::Allow;
+    /// See [`Reason::Exempt`].
+    pub const EXEMPT: Reason = Reason::Exempt;
+    /// See [`Reason::RedactInbound`].
+    pub const REDACT_INBOUND: Reason = Reason::RedactInbound;
+    /// See [`Reason::UnknownKey`].
+    pub const UNKNOWN_KEY: Reason = Reason::UnknownKey;
+    /// See [`Reason::Redact`].
+    pub const REDACT: Reason = Reason::Redact;
+    /// See [`Reason::Deny`].
+    pub const DENY: Reason = Reason::Deny;
+    /// See [`Reason::UnknownOri`].
+    pub const UNKNOWN_ORI: Reason = Reason::UnknownOri;
+    /// See [`Reason::UnknownOriPass`].
+    pub const UNKNOWN_ORI_PASS: Reason = Reason::UnknownOriPass;
+    /// See [`Reason::ParseError`].
+    pub const PARSE_ERROR: Reason = Reason::ParseError;
+    /// See [`Reason::ParseErrorPass`].
+    pub const PARSE_ERROR_PASS: Reason = Reason::ParseErrorPass;
+    /// See [`Reason::RestrictedParseError`].
+    pub const RESTRICTED_PARSE_ERROR: Reason = Reason::RestrictedParseError;
+    /// See [`Reason::RedactFailed`].
+    pub const REDACT_FAILED: Reason = Reason::RedactFailed;
 }
 
 fn counterparty(dir: Direction, h: &Header, p: &Policy) -> (Option<Ori>, Verdict) {

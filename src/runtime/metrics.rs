@@ -105,10 +105,10 @@ pub fn record_decision(d: &Decision, dir: Direction, p: &Policy, seconds: f64) {
     }
     match d.category {
         Category::Dropped => {
-            counter!(DROPS, "direction" => direction, "reason" => d.reason, "detail" => d.detail.unwrap_or("")).increment(1)
+            counter!(DROPS, "direction" => direction, "reason" => d.reason.name(), "detail" => d.detail.unwrap_or("")).increment(1)
         }
-        Category::Passed if crate::decision::reason::is_fail_open(d.reason) => {
-            counter!(FAIL_OPEN, "direction" => direction, "reason" => d.reason).increment(1)
+        Category::Passed if d.reason.is_fail_open() => {
+            counter!(FAIL_OPEN, "direction" => direction, "reason" => d.reason.name()).increment(1)
         }
         _ => {}
     }
