@@ -164,6 +164,18 @@ mod tests {
             ),
             ("<n2:NLETS ", "<?xml encoding=\"UTF-8\"?><n2:NLETS "),
             (
+                "<n2:NLETS ",
+                "<?xml version=\"1.0\"]encoding=\"UTF-8\"?><n2:NLETS ",
+            ),
+            (
+                "<n2:NLETS ",
+                "<?xml version=\"1.0\"encoding=\"UTF-8\"?><n2:NLETS ",
+            ),
+            (
+                "<n2:NLETS ",
+                "<?xml encoding=\"UTF-8\" version=\"1.0\"?><n2:NLETS ",
+            ),
+            (
                 "</n2:NLETSMessageHeader>",
                 "\u{ffff}</n2:NLETSMessageHeader>",
             ),

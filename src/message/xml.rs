@@ -333,7 +333,16 @@ impl<'a, 'o> Walker<'a, 'o> {
             };
             let after = base + r.buffer_position() as usize;
             match ev {
-                Event::Decl(d) => self.decl(&d, before, first_event)?,
+                Event::Decl(d) => {
+                    if !decl_well_formed(&self.raw[before..after]) {
+                        return Err(perr(
+                            ErrorCode::XmlSyntax,
+                            before,
+                            "malformed XML declaration",
+                        ));
+                    }
+                    self.decl(&d, before, first_event)?
+                }
                 Event::DocType(dt) => self.doctype(&dt, before)?,
                 Event::Start(e) => {
                     self.flush_run()?;
@@ -1179,6 +1188,59 @@ fn refusal(e: text::TextRefusal) -> Failure {
         text::TextRefusal::Marker(f) => Failure::Refuse(Refusal::Marker(f)),
         text::TextRefusal::NoFixpoint(f) => Failure::Refuse(Refusal::NoFixpoint(f)),
         text::TextRefusal::EmptyValue(f) => Failure::Refuse(Refusal::EmptyValue(f)),
+    }
+}
+
+/// The XML declaration exactly as the grammar has it:
+/// `<?xml S version Eq "1.0" (S encoding Eq "…")? (S standalone Eq "…")? S? ?>`
+/// (found by the routing fuzzer: `<?xml version="1.0"]encoding=…?>` was read).
+fn decl_well_formed(d: &[u8]) -> bool {
+    let Some(mut r) = d.strip_prefix(b"<?xml").and_then(|r| r.strip_suffix(b"?>")) else {
+        return false;
+    };
+    let ws = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let mut names: &[&[u8]] = &[b"version", b"encoding", b"standalone"];
+    let mut first = true;
+    loop {
+        let n = r.iter().take_while(|&&b| ws(b)).count();
+        r = &r[n..];
+        if r.is_empty() {
+            return !first;
+        }
+        if n == 0 {
+            return false;
+        }
+        let Some(pos) = names.iter().position(|nm| r.starts_with(nm)) else {
+            return false;
+        };
+        if first && pos != 0 {
+            return false;
+        }
+        r = &r[names[pos].len()..];
+        names = &names[pos + 1..];
+        first = false;
+        let n = r.iter().take_while(|&&b| ws(b)).count();
+        r = &r[n..];
+        let Some(rest) = r.strip_prefix(b"=") else {
+            return false;
+        };
+        let n = rest.iter().take_while(|&&b| ws(b)).count();
+        r = &rest[n..];
+        let Some(&q) = r.first().filter(|&&q| q == b'"' || q == b'\'') else {
+            return false;
+        };
+        let Some(end) = memchr::memchr(q, &r[1..]) else {
+            return false;
+        };
+        let v = &r[1..1 + end];
+        if v.is_empty()
+            || !v
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return false;
+        }
+        r = &r[end + 2..];
     }
 }
 
