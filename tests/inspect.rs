@@ -95,3 +95,29 @@ fn framed_capture_from_stdin_and_truncation() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
 }
+
+#[test]
+fn quiet_on_a_closed_pipe() {
+    // Enough output to fill the pipe after `head` has gone.
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("many.len4");
+    let g = Command::new(env!("CARGO_BIN_EXE_origuard"))
+        .args(["gen", "--count", "1500", "--mix", "xml=0,photo=0,listed=0"])
+        .arg(&cap)
+        .output()
+        .unwrap();
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; {} inspect {} | head -n 1 >/dev/null; echo \"status=$?\"",
+            env!("CARGO_BIN_EXE_origuard"),
+            cap.display()
+        ))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("Broken pipe"), "{err}");
+    assert!(out.contains("status=0"), "{out}{err}");
+}

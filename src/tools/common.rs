@@ -19,8 +19,11 @@ pub fn example_policy_path() -> String {
 pub(crate) fn init_tracing(format: crate::runtime::config::LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORIGUARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colour only on a terminal: never ANSI codes in files, pipes or journald.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         crate::runtime::config::LogFormat::Json => b.json().try_init(),

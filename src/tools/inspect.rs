@@ -126,6 +126,8 @@ pub fn command(c: crate::tools::cli::InspectCli) -> u8 {
             }
             None => 0,
         },
+        // The reader went away (`inspect … | head`): stop quietly.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
             eprintln!("origuard inspect: {e}");
             if e.kind() == std::io::ErrorKind::NotFound {
