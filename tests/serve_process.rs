@@ -238,3 +238,50 @@ fn serve_check_validates_without_binding_or_writing() {
     assert!(err.contains("bad.toml:3: error: unknown action"), "{err}");
     drop(busy);
 }
+
+#[test]
+fn json_logs_are_pure_json() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_origuard"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+        ])
+        .args(["--upstream", "127.0.0.1:9", "--policy", &example_policy()])
+        .args(["--log-format", "json"])
+        .env("ORIGUARD_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let mut lines = Vec::new();
+    let t = Instant::now();
+    while t.elapsed() < DEADLINE {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            let listening = l.contains("\"listening\"") || l.contains("listening");
+            lines.push(l);
+            if listening {
+                break;
+            }
+        }
+    }
+    kill(child.id(), "-TERM");
+    let _ = child.wait();
+    assert!(lines.iter().any(|l| l.contains("listening")), "{lines:?}");
+    for l in &lines {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(l).is_ok(),
+            "not JSON: {l:?}"
+        );
+        assert!(!l.contains('\u{1b}'), "ANSI escape in {l:?}");
+    }
+}

@@ -41,14 +41,25 @@ pub async fn serve(cfg: Config, check: bool) -> u8 {
         Ok(p) => p,
         Err(e) => return start_failed(&e),
     };
+    // Where to connect: plain lines for a person in text mode; in JSON mode
+    // structured events only, so the log stream stays pure JSON.
+    let json = cfg.log_format == crate::runtime::config::LogFormat::Json;
     for (l, a) in cfg.links.iter().zip(&proxy.listen_addrs) {
-        eprintln!(
-            "origuard: link {} listening on {a} -> {}",
-            l.name, l.upstream
-        );
+        if json {
+            tracing::info!(link = %l.name, listen = %a, upstream = %l.upstream, "listening");
+        } else {
+            eprintln!(
+                "origuard: link {} listening on {a} -> {}",
+                l.name, l.upstream
+            );
+        }
     }
     if let Some(a) = proxy.admin_addr {
-        eprintln!("origuard: metrics and admin on http://{a}/metrics");
+        if json {
+            tracing::info!(admin = %a, "metrics and admin endpoint");
+        } else {
+            eprintln!("origuard: metrics and admin on http://{a}/metrics");
+        }
     }
     let _watcher = if cfg.watch_policy {
         match crate::runtime::reload::watch_policy(proxy.shared.clone()) {
