@@ -188,3 +188,38 @@ fn profile_learn_proposes_a_valid_profile_without_values() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("profile learned: releases"), "{out}");
 }
+
+#[test]
+fn diff_exit_code_says_whether_anything_differs() {
+    let (code, _, _) = run(&["policy", "diff", EXAMPLE, EXAMPLE, "--exit-code"]);
+    assert_eq!(code, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("p.toml");
+    std::fs::write(
+        &other,
+        "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE0900\"]\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(&[
+        "policy",
+        "diff",
+        EXAMPLE,
+        other.to_str().unwrap(),
+        "--exit-code",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    // Without the flag a difference is not a failure.
+    let (code, _, _) = run(&["policy", "diff", EXAMPLE, other.to_str().unwrap()]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn gen_writes_to_stdout_with_dash() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+        .args(["gen", "--count", "3", "-"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout[0], 0, "a len4 frame starts with its length");
+    assert!(!std::path::Path::new("-").exists(), "wrote a file named -");
+}

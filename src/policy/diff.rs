@@ -18,7 +18,14 @@ fn entry_actions(p: &Policy) -> BTreeMap<&str, Action> {
     m
 }
 
-/// A change summary, as text; the number of changed entries.
+/// Lines of a diff that report a list added, removed or changed.
+fn list_changes(out: &str) -> usize {
+    out.lines().filter(|l| l.starts_with("list ")).count()
+}
+
+/// A change summary, as text; the number of changes (entries whose action
+/// changes, settings, and list additions, removals and edits): 0 when the
+/// two policies behave the same.
 pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
     let mut out = String::new();
     let _ = writeln!(out, "old {} (version {})", old.source, old.short_version());
@@ -89,9 +96,11 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
             new.decline_text.clone(),
         ),
     ];
+    let mut settings_changed = 0;
     for (name, o, n) in settings {
         if o != n {
             let _ = writeln!(out, "{name}: {o:?} -> {n:?}");
+            settings_changed += 1;
         }
     }
     let names: BTreeSet<&str> = old
@@ -212,5 +221,5 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
     } else {
         let _ = writeln!(out, "no entry changes action");
     }
-    (changed, out)
+    (changed + settings_changed + list_changes(&out), out)
 }

@@ -203,6 +203,9 @@ pub enum PolicyCommand {
         /// Framing of the capture.
         #[arg(long, default_value = "auto")]
         framing: InputFraming,
+        /// Exit 1 when the policies (or, with --capture, any outcome) differ.
+        #[arg(long)]
+        exit_code: bool,
     },
 }
 

@@ -15,6 +15,10 @@ pub fn command(c: crate::tools::cli::GenCli) -> u8 {
     let dirs: Vec<(bool, String)> = match direction {
         "inbound" => vec![(true, out.to_string())],
         "outbound" => vec![(false, out.to_string())],
+        "both" if out == "-" => {
+            eprintln!("origuard gen: --direction both writes two files; give a file name, not -");
+            return super::common::EX_USAGE;
+        }
         "both" => vec![
             (true, format!("{out}.inbound")),
             (false, format!("{out}.outbound")),
@@ -50,7 +54,14 @@ pub fn command(c: crate::tools::cli::GenCli) -> u8 {
         } else {
             stream
         };
-        if let Err(e) = std::fs::write(&path, &data) {
+        // `-` is standard output (one direction only).
+        let written = if path == "-" {
+            use std::io::Write;
+            std::io::stdout().lock().write_all(&data)
+        } else {
+            std::fs::write(&path, &data)
+        };
+        if let Err(e) = written {
             eprintln!("origuard gen: {path}: {e}");
             return 1;
         }

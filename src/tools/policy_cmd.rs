@@ -169,22 +169,24 @@ pub fn explain_cmd(path: &str, ori: &str, mke: Option<&str>, dir: Option<Directi
 }
 
 /// `policy diff OLD NEW`.
-pub fn diff_cmd(old: &str, new: &str) -> Result<(Policy, Policy, String), Outcome> {
+/// Returns both policies, the number of changes and the text.
+pub fn diff_cmd(old: &str, new: &str) -> Result<(Policy, Policy, usize, String), Outcome> {
     let o = load_path(old).map_err(|r| refused(old, &r))?;
     let n = load_path(new).map_err(|r| refused(new, &r))?;
-    let (_, text) = diff::diff(&o, &n);
-    Ok((o, n, text))
+    let (changes, text) = diff::diff(&o, &n);
+    Ok((o, n, changes, text))
 }
 
 /// `policy diff OLD NEW --capture FILE --direction D`: replays the capture
-/// through both policies and lists the messages whose outcome changes.
+/// through both policies and lists the messages whose outcome changes;
+/// returns how many changed, and the text.
 pub fn what_if(
     old: &Policy,
     new: &Policy,
     capture: &str,
     direction: Direction,
     framing: crate::capture::stream::InputFraming,
-) -> Result<String, String> {
+) -> Result<(u64, String), String> {
     use crate::capture::stream::{open_input, FrameReader};
     use crate::decision::{decide, Category};
     let limits = crate::message::Limits::default();
@@ -229,7 +231,7 @@ pub fn what_if(
     if changed > 0 {
         head.push_str("messages:\n");
     }
-    Ok(head + &out)
+    Ok((changed, head + &out))
 }
 
 /// `origuard policy ...`: prints the outcome, returns its exit code.
@@ -277,35 +279,41 @@ pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
             capture,
             direction,
             framing,
+            exit_code,
         } => match diff_cmd(&old, &new) {
-            Ok((o, n, mut text)) => match (capture, direction) {
-                (Some(cap), Some(dir)) => match what_if(&o, &n, &cap, dir, framing) {
-                    Ok(w) => {
-                        text.push_str(&w);
-                        Outcome {
-                            code: 0,
-                            stdout: text,
-                            stderr: String::new(),
+            // With --exit-code, 1 when anything differs (as `git diff`).
+            Ok((o, n, changes, mut text)) => {
+                let differs = |n: u64| if exit_code && n > 0 { 1 } else { 0 };
+                match (capture, direction) {
+                    (Some(cap), Some(dir)) => match what_if(&o, &n, &cap, dir, framing) {
+                        Ok((moved, w)) => {
+                            text.push_str(&w);
+                            Outcome {
+                                code: differs(changes as u64 + moved),
+                                stdout: text,
+                                stderr: String::new(),
+                            }
                         }
-                    }
-                    Err(e) => Outcome {
-                        code: 2,
-                        stdout: text,
-                        stderr: format!("origuard policy diff: {e}\n"),
+                        Err(e) => Outcome {
+                            code: 2,
+                            stdout: text,
+                            stderr: format!("origuard policy diff: {e}\n"),
+                        },
                     },
-                },
-                (Some(_), None) => Outcome {
-                    code: super::common::EX_USAGE,
-                    stdout: String::new(),
-                    stderr: "origuard policy diff: --capture needs --direction inbound|outbound\n"
-                        .into(),
-                },
-                _ => Outcome {
-                    code: 0,
-                    stdout: text,
-                    stderr: String::new(),
-                },
-            },
+                    (Some(_), None) => Outcome {
+                        code: super::common::EX_USAGE,
+                        stdout: String::new(),
+                        stderr:
+                            "origuard policy diff: --capture needs --direction inbound|outbound\n"
+                                .into(),
+                    },
+                    _ => Outcome {
+                        code: differs(changes as u64),
+                        stdout: text,
+                        stderr: String::new(),
+                    },
+                }
+            }
             Err(o) => o,
         },
     };
