@@ -179,6 +179,10 @@ mod tests {
                 "</n2:NLETSMessageHeader>",
                 "\u{ffff}</n2:NLETSMessageHeader>",
             ),
+            (
+                "<n2:NLETSMessageHeader>",
+                "<n2:NLETSMessageHeader><nh2:D\u{feff}x/>",
+            ),
         ] {
             let bad = hdr_doc.replacen(from, to, 1);
             assert!(

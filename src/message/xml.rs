@@ -1247,7 +1247,7 @@ fn decl_well_formed(d: &[u8]) -> bool {
 /// A processing-instruction target: an XML Name, and not `xml` (found by
 /// the routing fuzzer: `<?<?>` was accepted).
 fn pi_target(t: &[u8], before: usize) -> Result<(), Failure> {
-    let name_start = |b: u8| b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80;
+    let name_start = |b: u8| b.is_ascii_alphabetic() || b == b'_' || b == b':';
     let name_char = |b: u8| name_start(b) || b.is_ascii_digit() || b == b'-' || b == b'.';
     let ok = t.first().is_some_and(|&b| name_start(b))
         && t.iter().all(|&b| name_char(b))
@@ -1276,10 +1276,12 @@ fn is_reserved_binding(key: &[u8], value: &[u8]) -> bool {
     }
 }
 
-/// An XML QName: an NCName, optionally `prefix:` another (ASCII rules;
-/// non-ASCII name characters are accepted as XML allows them).
+/// An XML QName: an NCName, optionally `prefix:` another, in ASCII only.
+/// Nlets and NIEM names are ASCII; parsers disagree on which non-ASCII
+/// characters a name may hold (the routing fuzzer found U+FEFF and private-use
+/// characters read differently), so non-ASCII names are refused.
 fn valid_qname(n: &[u8]) -> bool {
-    let start = |b: u8| b.is_ascii_alphabetic() || b == b'_' || b >= 0x80;
+    let start = |b: u8| b.is_ascii_alphabetic() || b == b'_';
     let part = |p: &[u8]| {
         p.first().is_some_and(|&b| start(b))
             && p.iter()
