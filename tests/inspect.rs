@@ -121,3 +121,52 @@ fn quiet_on_a_closed_pipe() {
     assert!(!err.contains("Broken pipe"), "{err}");
     assert!(out.contains("status=0"), "{out}{err}");
 }
+
+#[test]
+fn pcaps_are_read_as_captures_by_every_offline_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("c.pcap");
+    let g = bin()
+        .args(["gen", "--count", "25", "--format", "pcap"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    // inspect: one line per message, not one line for the whole file.
+    let o = bin().arg("inspect").arg(&pcap).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 25);
+    // filter: 25 received, counts conserved.
+    let policy = root().join("deploy/policy/colorado.toml");
+    let o = bin()
+        .args([
+            "filter",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--direction",
+            "outbound",
+        ])
+        .arg(&pcap)
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("received        25"), "{err}");
+    assert!(err.contains("(ok)"), "{err}");
+    // policy diff --capture: the what-if reads 25 messages.
+    let o = bin()
+        .args([
+            "policy",
+            "diff",
+            policy.to_str().unwrap(),
+            policy.to_str().unwrap(),
+        ])
+        .arg("--capture")
+        .arg(&pcap)
+        .args(["--direction", "outbound"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("0 of 25 messages change outcome"), "{out}");
+}

@@ -4,4 +4,5 @@
 
 pub mod gen;
 pub mod pcap;
+pub mod source;
 pub mod stream;

@@ -2,12 +2,9 @@
 //! (e.g. from tcpdump on the link) whose TCP streams are reassembled per
 //! direction and split with the configured framing.
 
-use super::stream::{open_input, FrameReader, InputFraming};
-use bytes::Bytes;
 use etherparse::{SlicedPacket, TransportSlice};
 use pcap_parser::{Block, Linktype, PcapBlockOwned, PcapError};
 use std::collections::BTreeMap;
-use std::io::Read;
 
 /// One direction of one TCP connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -154,37 +151,6 @@ pub fn tcp_streams(data: &[u8]) -> Result<BTreeMap<FlowKey, Vec<u8>>, String> {
     Ok(out)
 }
 
-/// Loads every message of a capture. For pcaps, `port` keeps only the flows
-/// sent *to* that port (one direction of the link); the framing must be
-/// given or detected from the reassembled stream.
-pub fn load(
-    path: &str,
-    framing: InputFraming,
-    port: Option<u16>,
-    max: usize,
-) -> Result<Vec<Bytes>, String> {
-    let mut data = Vec::new();
-    open_input(path)
-        .and_then(|mut r| r.read_to_end(&mut data))
-        .map_err(|e| e.to_string())?;
-    let streams: Vec<Vec<u8>> = if is_pcap(&data) {
-        tcp_streams(&data)?
-            .into_iter()
-            .filter(|(k, _)| port.is_none_or(|p| k.dst.1 == p))
-            .map(|(_, s)| s)
-            .collect()
-    } else {
-        vec![data]
-    };
-    let mut msgs = Vec::new();
-    for s in streams {
-        for m in FrameReader::new(&s[..], framing, max) {
-            msgs.push(m.map_err(|e| format!("{path}: after {} messages: {e}", msgs.len()))?);
-        }
-    }
-    Ok(msgs)
-}
-
 /// Writes a pcap (Ethernet, IPv4) of one TCP connection carrying `stream`
 /// from `src` to `dst`, in segments of at most `mss` bytes. For tests and
 /// for turning synthetic streams into captures.
@@ -232,6 +198,8 @@ pub fn write_pcap(stream: &[u8], src: ([u8; 4], u16), dst: ([u8; 4], u16), mss: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::source::load;
+    use crate::capture::stream::InputFraming;
     use crate::framing::encode;
     use crate::framing::Framing;
 

@@ -10,7 +10,7 @@
 //!   without, the bytes sent. Missing, unexpected and mismatched messages are
 //!   counted, so a proxy that loses messages cannot look fast.
 
-use crate::capture::pcap as capture;
+use crate::capture::source as capture;
 use crate::capture::stream::InputFraming;
 use crate::decision::{decide, Outcome};
 use crate::framing::{encode_into, FrameCodec, Framing};

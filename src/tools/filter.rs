@@ -3,9 +3,7 @@
 //! and prints a summary whose counts always add up.
 
 use crate::audit::record::{DecisionRecord, Event};
-use crate::capture::stream::{
-    open_input, open_output, FrameReader, FrameWriter, InputFraming, ReadError,
-};
+use crate::capture::stream::{open_output, FrameWriter, InputFraming, ReadError};
 use crate::decision::counts::Counts;
 use crate::decision::{decide, Outcome};
 use crate::message::Direction;
@@ -75,11 +73,7 @@ fn run_inner(a: &FilterArgs<'_>, sum: &mut Counts) -> Result<(), FilterError> {
         }
         None => None,
     };
-    let mut reader = FrameReader::new(
-        open_input(a.input).map_err(ReadError::Io)?,
-        a.framing,
-        a.max_message,
-    );
+    let mut reader = crate::capture::source::Source::open(a.input, a.framing, None, a.max_message)?;
     let mut out: Option<FrameWriter<Box<dyn Write>>> = None;
     let mut replies: Option<FrameWriter<Box<dyn Write>>> = None;
     let result = (|| -> Result<(), FilterError> {

@@ -2,7 +2,7 @@
 //! what the parser sees (format, key, class, ORIs, control field, protected
 //! fields present). Never prints message content beyond header values.
 
-use crate::capture::stream::{open_input, FrameReader, InputFraming};
+use crate::capture::stream::InputFraming;
 use crate::message::fields::Catalogue;
 use crate::message::{parse, Limits};
 use serde::Serialize;
@@ -58,7 +58,11 @@ pub fn inspect_capture(
         max_text: max,
         ..Limits::default()
     };
-    let mut reader = FrameReader::new(open_input(path)?, framing, max);
+    let mut reader =
+        crate::capture::source::Source::open(path, framing, None, max).map_err(|e| match e {
+            crate::capture::stream::ReadError::Io(e) => e,
+            other => std::io::Error::other(other.to_string()),
+        })?;
     let mut s = Summary {
         messages: 0,
         errors: 0,

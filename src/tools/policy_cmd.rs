@@ -187,7 +187,6 @@ pub fn what_if(
     direction: Direction,
     framing: crate::capture::stream::InputFraming,
 ) -> Result<(u64, String), String> {
-    use crate::capture::stream::{open_input, FrameReader};
     use crate::decision::{decide, Category};
     let limits = crate::message::Limits::default();
     let label = |d: &crate::decision::Decision| match d.category {
@@ -196,8 +195,13 @@ pub fn what_if(
         Category::Denied => "deny".to_string(),
         Category::Dropped => format!("drop({})", d.reason),
     };
-    let input = open_input(capture).map_err(|e| e.to_string())?;
-    let mut reader = FrameReader::new(input, framing, crate::framing::DEFAULT_MAX_MESSAGE);
+    let mut reader = crate::capture::source::Source::open(
+        capture,
+        framing,
+        None,
+        crate::framing::DEFAULT_MAX_MESSAGE,
+    )
+    .map_err(|e| format!("{capture}: {e}"))?;
     let mut out = String::new();
     let (mut total, mut changed) = (0u64, 0u64);
     let mut moves: std::collections::BTreeMap<(String, String), u64> = Default::default();
@@ -244,7 +248,7 @@ pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
             framing,
             port,
             name,
-        } => match crate::capture::pcap::load(
+        } => match crate::capture::source::load(
             &learn,
             framing,
             port,
