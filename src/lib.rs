@@ -24,6 +24,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// The version with the git commit and build date (`--version`, the audit
+/// log's `software` field, the `origuard_build_info` metric).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ORIGUARD_GIT_COMMIT"),
+    ", built ",
+    env!("ORIGUARD_BUILD_DATE"),
+    ")"
+);
+
 pub mod audit;
 pub mod capture;
 pub mod decision;

@@ -455,3 +455,67 @@ async fn drain_finishes_messages_already_received() {
     h.proxy.shutdown().await.unwrap();
     assert_eq!(reader.await.unwrap(), 50);
 }
+
+#[tokio::test]
+async fn every_metric_has_help_and_build_info_is_exported() {
+    let h = start(&example_policy(), |_| {}).await;
+    let (code, text) = h.get("/metrics").await;
+    assert_eq!(code, 200);
+    let want = format!("origuard_build_info{{version=\"{}\"}} 1", origuard::VERSION);
+    assert!(
+        text.lines().any(|l| l == want),
+        "{want:?} not in {:?}",
+        text.lines()
+            .filter(|l| l.contains("build_info"))
+            .collect::<Vec<_>>()
+    );
+    // Alerting series are there before the first event.
+    for series in [
+        "origuard_audit_errors_total",
+        "origuard_ready",
+        "origuard_audit_healthy",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(series)),
+            "{series} missing"
+        );
+    }
+    // Every family has HELP text.
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(families.len() >= 5, "{text}");
+    for f in families {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("# HELP {f} "))),
+            "no HELP for {f}"
+        );
+    }
+    // promtool, when installed (.ci/run installs it), agrees.
+    if let Ok(mut child) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    } else {
+        eprintln!("promtool not installed: the HELP check above ran, promtool did not");
+    }
+}

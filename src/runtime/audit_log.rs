@@ -222,7 +222,7 @@ impl AuditLog {
             let mut buf = Vec::new();
             let ev = Event::LogStart {
                 log_id: log_id.clone(),
-                software: format!("origuard {}", env!("CARGO_PKG_VERSION")),
+                software: format!("origuard {}", crate::VERSION),
             };
             let head = encode(0, &now(), &ev, &anchor(&log_id), &mut buf);
             (1, head, buf)

@@ -58,6 +58,34 @@ pub const AUDIT_ERRORS: &str = "origuard_audit_errors_total";
 pub const READY: &str = "origuard_ready";
 /// TLS certificate reloads, by `result`.
 pub const TLS_RELOADS: &str = "origuard_tls_reloads_total";
+/// Information gauge = 1, by `version` (with commit and build date).
+pub const BUILD_INFO: &str = "origuard_build_info";
+
+/// HELP text of every metric (Prometheus `# HELP`), from the notes above.
+const HELP: &[(&str, &str)] = &[
+    (MESSAGES, "Messages decided, by direction, mke, category, list. The conservation identity holds per direction: the sum over categories is every message received."),
+    (BYTES, "Bytes received and forwarded, by direction, way (in/out)."),
+    (REDACTIONS, "Fields removed, by field."),
+    (DROPS, "Messages not forwarded for a reason other than the policy's deny, by direction, reason, detail."),
+    (FAIL_OPEN, "Messages forwarded although unparseable or of unknown counterparty (fail-open settings), by direction, reason."),
+    (REPLIES, "Decline replies sent, by direction of the denied message."),
+    (FRAME_ERRORS, "Framing errors that closed a session, by direction, reason."),
+    (SESSIONS_ACTIVE, "Sessions currently open, by link."),
+    (SESSIONS, "Sessions ended, by link, end (how it ended)."),
+    (UPSTREAM_FAILURES, "Failed connections to the upstream (Nlets side), by link, reason."),
+    (REFUSED, "Accepted connections refused (session cap, backoff, TLS), by link, reason."),
+    (DECISION_SECONDS, "Time to decide one message (parse, policy, redaction), seconds."),
+    (FORWARD_SECONDS, "Time from a message fully received to written to the other side, seconds."),
+    (POLICY_RELOADS, "Policy load attempts, by result (applied/refused) and trigger."),
+    (POLICY_INFO, "Information gauge = 1 for the policy version in force (version, 12 hex)."),
+    (POLICY_LOADED, "Unix time of the last successful policy load, seconds."),
+    (AUDIT_HEALTHY, "1 while the audit log accepts records, 0 after a write/sync failure."),
+    (AUDIT_RECORDS, "Audit records appended."),
+    (AUDIT_ERRORS, "Audit append failures (each one a message handled without a record)."),
+    (READY, "1 when ready to accept traffic (not draining, audit healthy)."),
+    (TLS_RELOADS, "TLS certificate reloads, by result."),
+    (BUILD_INFO, "Information gauge = 1, by version (with commit and build date)."),
+];
 
 /// Every metric name (for the uniqueness/use test and documentation).
 pub const ALL: &[&str] = &[
@@ -82,6 +110,7 @@ pub const ALL: &[&str] = &[
     AUDIT_ERRORS,
     READY,
     TLS_RELOADS,
+    BUILD_INFO,
 ];
 
 /// A bounded label for a message key: table keys as themselves, else `other`.
@@ -156,8 +185,27 @@ pub fn install() {
                 std::thread::sleep(UPKEEP_EVERY);
                 h.run_upkeep();
             });
+        describe();
+        gauge!(BUILD_INFO, "version" => crate::VERSION).set(1.0);
         Some(handle)
     });
+}
+
+/// Registers HELP text, and zero values for the alerting series, so a
+/// scrape shows them before the first event.
+fn describe() {
+    for (name, help) in HELP {
+        if name.ends_with("_total") {
+            metrics::describe_counter!(*name, *help);
+        } else if name.ends_with("_seconds") && !name.ends_with("_timestamp_seconds") {
+            metrics::describe_histogram!(*name, *help);
+        } else {
+            metrics::describe_gauge!(*name, *help);
+        }
+    }
+    counter!(AUDIT_ERRORS).absolute(0);
+    gauge!(AUDIT_HEALTHY).set(0.0);
+    gauge!(READY).set(0.0);
 }
 
 /// How often histogram samples are folded into buckets.

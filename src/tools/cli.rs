@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 /// origuard: policy-driven privacy proxy between a state message switch and Nlets.
 #[derive(Debug, Parser)]
-#[command(name = "origuard", version, about, propagate_version = true)]
+#[command(name = "origuard", version = crate::VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
