@@ -4,15 +4,40 @@
 /// Exit code for bad usage or configuration (BSD `EX_USAGE`).
 pub const EX_USAGE: u8 = 64;
 
+/// The example policy and its list files, built into the binary so the demo
+/// runs from an installed binary anywhere, not only from a checkout.
+const EXAMPLE_POLICY: &[(&str, &str)] = &[
+    (
+        "colorado.toml",
+        include_str!("../../deploy/policy/colorado.toml"),
+    ),
+    (
+        "lists/immigration.txt",
+        include_str!("../../deploy/policy/lists/immigration.txt"),
+    ),
+    (
+        "lists/federal_redact.txt",
+        include_str!("../../deploy/policy/lists/federal_redact.txt"),
+    ),
+];
+
 /// The example policy: `deploy/policy/colorado.toml` under the working
-/// directory when present (a checkout), else the one this binary was built from.
-pub fn example_policy_path() -> String {
+/// directory when present (a checkout), else the built-in copy written into
+/// `dir` (so its list files resolve beside it).
+pub fn example_policy_path(dir: &std::path::Path) -> std::io::Result<String> {
     let local = "deploy/policy/colorado.toml";
     if std::path::Path::new(local).exists() {
-        local.to_string()
-    } else {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml").to_string()
+        return Ok(local.to_string());
     }
+    let base = dir.join("policy");
+    for (name, text) in EXAMPLE_POLICY {
+        let p = base.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&p, text)?;
+    }
+    Ok(base.join("colorado.toml").to_string_lossy().into_owned())
 }
 
 /// Logs to stderr through `tracing` (`ORIGUARD_LOG` overrides the level).

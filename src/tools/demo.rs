@@ -64,10 +64,19 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
     }
     let audit = dir.join("audit.jsonl");
     let _ = std::fs::remove_file(&audit);
-    let policy = a
-        .policy
-        .clone()
-        .unwrap_or_else(crate::tools::common::example_policy_path);
+    let policy = match a.policy.clone() {
+        Some(p) => p,
+        None => match crate::tools::common::example_policy_path(&dir) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!(
+                    "origuard demo: writing the example policy to {}: {e}",
+                    dir.display()
+                );
+                return 1;
+            }
+        },
+    };
     let nlets = match TcpListener::bind("127.0.0.1:0").await {
         Ok(l) => l,
         Err(e) => {
