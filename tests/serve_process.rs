@@ -285,3 +285,21 @@ fn json_logs_are_pure_json() {
         assert!(!l.contains('\u{1b}'), "ANSI escape in {l:?}");
     }
 }
+
+#[test]
+fn quick_start_flags_are_refused_with_a_config_file() {
+    for flag in [
+        ["--audit", "/tmp/x.jsonl"],
+        ["--metrics", "off"],
+        ["--drain-timeout", "1s"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
+            .args(["serve", "--config", "deploy/origuard.toml"])
+            .args(flag)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(64), "{flag:?}: {err}");
+        assert!(err.contains("cannot be used with"), "{flag:?}: {err}");
+    }
+}

@@ -95,7 +95,7 @@ pub struct BenchCli {
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Configuration file (TOML); see specs/config.md.
-    #[arg(long, conflicts_with_all = ["listen", "upstream", "policy"])]
+    #[arg(long, conflicts_with_all = ["listen", "upstream", "policy", "framing", "audit", "audit_sync", "metrics", "admin_token_file", "drain_timeout"])]
     pub config: Option<String>,
     /// Quick start: address the switch connects to.
     #[arg(long, requires_all = ["upstream", "policy"])]
