@@ -183,6 +183,7 @@ mod tests {
                 "<n2:NLETSMessageHeader>",
                 "<n2:NLETSMessageHeader><nh2:D\u{feff}x/>",
             ),
+            ("<n2:NLETSMessageHeader>", "<n2:NLETSMessageHeader><xml:x/>"),
         ] {
             let bad = hdr_doc.replacen(from, to, 1);
             assert!(

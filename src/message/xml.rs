@@ -639,6 +639,15 @@ impl<'a, 'o> Walker<'a, 'o> {
                 "element name is not a valid XML name",
             ));
         }
+        // Elements may not use the reserved prefixes (found by the routing
+        // fuzzer: `<xml:x/>` was read).
+        if qname.as_ref().starts_with(b"xml:") || qname.as_ref().starts_with(b"xmlns:") {
+            return Err(perr(
+                ErrorCode::XmlNamespace,
+                before,
+                "the xml and xmlns prefixes are reserved for attributes",
+            ));
+        }
         if !start_tag_well_formed(&self.raw[before..after]) {
             return Err(perr(
                 ErrorCode::XmlSyntax,
