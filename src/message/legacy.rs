@@ -273,15 +273,15 @@ pub fn parse_header(raw: &[u8]) -> Result<LegacyHeader, ParseError> {
 pub fn check_body(body: &[u8], base: usize) -> Result<(), ParseError> {
     let err =
         |at: usize, what: &'static str| ParseError::new(ErrorCode::LegacyHeader, base + at, what);
+    // Case-insensitive, without copying the body: candidates by first byte.
     for pat in [&b"NLETSMESSAGEHEADER"[..], b"<?XML"] {
-        let f = memchr::memmem::Finder::new(pat);
-        // Case-insensitive: scan an upper-cased copy only when a candidate
-        // first byte is present (bodies are small).
-        if body.iter().any(|b| b.eq_ignore_ascii_case(&pat[0])) {
-            let up = body.to_ascii_uppercase();
-            if let Some(i) = f.find(&up) {
-                return Err(err(i, "XML routing inside a legacy message"));
-            }
+        let (up, low) = (pat[0], pat[0].to_ascii_lowercase());
+        let hit = memchr::memchr2_iter(up, low, body).find(|&i| {
+            body.get(i..i + pat.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(pat))
+        });
+        if let Some(i) = hit {
+            return Err(err(i, "XML routing inside a legacy message"));
         }
     }
     let mut at = 0;
