@@ -16,7 +16,9 @@ struct Served {
     lines: mpsc::Receiver<String>,
 }
 
-fn serve(args: &[&str]) -> Served {
+/// `origuard serve ARGS` on ephemeral loopback ports, its stderr lines
+/// delivered on a channel.
+fn spawn_serve(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_origuard"))
         .arg("serve")
         .args(args)
@@ -33,6 +35,11 @@ fn serve(args: &[&str]) -> Served {
             let _ = tx.send(l);
         }
     });
+    (child, rx)
+}
+
+fn serve(args: &[&str]) -> Served {
+    let (child, rx) = spawn_serve(args);
     let (mut listen, mut admin) = (None, None);
     let t = Instant::now();
     while (listen.is_none() || admin.is_none()) && t.elapsed() < DEADLINE {
@@ -241,28 +248,14 @@ fn serve_check_validates_without_binding_or_writing() {
 
 #[test]
 fn json_logs_are_pure_json() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_origuard"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-        ])
-        .args(["--upstream", "127.0.0.1:9", "--policy", &example_policy()])
-        .args(["--log-format", "json"])
-        .env("ORIGUARD_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
+    let (mut child, rx) = spawn_serve(&[
+        "--upstream",
+        "127.0.0.1:9",
+        "--policy",
+        &example_policy(),
+        "--log-format",
+        "json",
+    ]);
     let mut lines = Vec::new();
     let t = Instant::now();
     while t.elapsed() < DEADLINE {
