@@ -145,6 +145,89 @@ pub enum Event {
         /// `start`, `stop`.
         what: &'static str,
     },
+    /// Messages decided (records `seqs`) were written to the socket of
+    /// `side` (the kernel accepted every byte). A decision without such a
+    /// record was decided but not known to be delivered.
+    Written {
+        /// Link name.
+        link: String,
+        /// `nlets` or `switch`.
+        side: &'static str,
+        /// Sequence numbers of the decision records.
+        seqs: Vec<u64>,
+    },
+    /// Messages decided (records `seqs`) that were not written: the peer was
+    /// unreachable, stopped reading, or the session closed first.
+    Undelivered {
+        /// Link name.
+        link: String,
+        /// `nlets` or `switch`.
+        side: &'static str,
+        /// Sequence numbers of the decision records.
+        seqs: Vec<u64>,
+        /// Why: `upstream_unreachable`, `write_failed`, `session_closed`,
+        /// `sessions_full`, `unframeable`.
+        reason: &'static str,
+    },
+    /// The audit log could not be written for a while and has recovered.
+    AuditOutage {
+        /// First failure (UTC).
+        since: String,
+        /// Recovery (UTC).
+        until: String,
+        /// The first error.
+        error: String,
+        /// Records appended while failing and written at recovery (their
+        /// messages were held until then, or forwarded first when
+        /// `on_failure = "restricted"` allowed it).
+        held: u64,
+        /// Appends refused while failing (their messages were not
+        /// forwarded; the buffer for held records was full).
+        refused: u64,
+    },
+    /// Something happened to the log file itself: it was truncated,
+    /// deleted or replaced under us, reopened on request, or a file that
+    /// failed verification was kept aside. Writing continued in the file
+    /// named by `file`.
+    FileEvent {
+        /// `truncated`, `deleted`, `replaced`, `reopened`, `kept_aside`.
+        event: &'static str,
+        /// The file now written.
+        file: String,
+        /// Where the previous content went, when it was moved aside.
+        kept_aside: Option<String>,
+        /// Details (the verification failure, for `kept_aside`).
+        detail: Option<String>,
+    },
+}
+
+/// First line of a file that continues a log begun in another file (after
+/// rotation, truncation or deletion of the live file, or a file kept aside).
+/// Not part of the hash chain: it states where the chain comes from, and
+/// verification checks the record after it against it.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// Always `segment`.
+    pub kind: String,
+    /// The log's id (from its `log_start`).
+    pub log_id: String,
+    /// Sequence number of the first record in this file.
+    pub next_seq: u64,
+    /// Hash of the record before it (in the previous file), or the anchor.
+    pub prev: String,
+    /// Why a new file was started.
+    pub reason: String,
+    /// When (UTC).
+    pub ts: String,
+}
+
+impl SegmentHeader {
+    /// The header line (with newline).
+    pub fn line(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
 }
 
 impl Event {

@@ -6,8 +6,13 @@ use sha2::{Digest, Sha256};
 /// An intact log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
-    /// Number of records.
+    /// The sequence number after the last record (the number of records
+    /// when the file holds the log from its start).
     pub count: u64,
+    /// Sequence number of the first record in the file (0 from the start).
+    pub first_seq: u64,
+    /// The header of a file that continues a log begun elsewhere.
+    pub segment: Option<super::record::SegmentHeader>,
     /// Hash of the last record (the head), or the anchor for an empty log.
     pub head: String,
     /// The log's id.
@@ -45,9 +50,24 @@ pub fn verify_each(data: &[u8], mut each: impl FnMut(u64, &str)) -> Result<Verif
     let mut log_id = String::new();
     let mut offset = 0usize;
     let mut seq = 0u64;
+    let mut line_no = 0usize;
+    let mut segment = None;
+    if let Some(nl) = memchr::memchr(b'\n', data) {
+        if let Ok(h) = serde_json::from_slice::<super::record::SegmentHeader>(&data[..nl]) {
+            if h.kind == "segment" {
+                seq = h.next_seq;
+                log_id = h.log_id.clone();
+                prev = Some(h.prev.clone());
+                offset = nl + 1;
+                line_no = 1;
+                segment = Some(h);
+            }
+        }
+    }
+    let first_seq = seq;
     while offset < data.len() {
         let rest = &data[offset..];
-        let line_no = seq as usize + 1;
+        line_no += 1;
         let bad = |what: String| Broken {
             seq,
             line: line_no,
@@ -105,9 +125,11 @@ pub fn verify_each(data: &[u8], mut each: impl FnMut(u64, &str)) -> Result<Verif
             }
             Some(p) => {
                 if got_prev != p {
-                    return Err(bad(
-                        "prev does not match the previous record's hash (chain broken)".into(),
-                    ));
+                    return Err(bad(if seq == first_seq {
+                        "prev does not match the segment header (chain broken)".into()
+                    } else {
+                        "prev does not match the previous record's hash (chain broken)".into()
+                    }));
                 }
             }
         }
@@ -116,7 +138,7 @@ pub fn verify_each(data: &[u8], mut each: impl FnMut(u64, &str)) -> Result<Verif
         offset += nl + 1;
         seq += 1;
     }
-    if prev.is_none() {
+    if seq == first_seq && segment.is_none() {
         return Err(Broken {
             seq: 0,
             line: 1,
@@ -127,6 +149,8 @@ pub fn verify_each(data: &[u8], mut each: impl FnMut(u64, &str)) -> Result<Verif
     }
     Ok(Verified {
         count: seq,
+        first_seq,
+        segment,
         head: prev.unwrap_or_default(),
         log_id,
         valid_bytes: offset,

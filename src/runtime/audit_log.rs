@@ -5,20 +5,39 @@
 //! Appends take a short lock (encode ≈ 1 µs into a shared buffer); a syncer
 //! thread writes the buffer and calls `fdatasync` as soon as anything is
 //! pending, so every record appended while one sync runs goes out in the
-//! next. Any write or sync error is fatal for the log (no retry: after a
-//! failed fsync the kernel may have dropped the data): the log reports itself
-//! unhealthy and every later append fails, so callers stop forwarding
-//! restricted traffic.
+//! next.
+//!
+//! **Failures are survived, not fatal.** When a write or sync fails (disk
+//! full, I/O error) the log enters an *outage*: the bytes not known to be
+//! durable are kept in memory (up to [`Options::max_held`]), the file is cut
+//! back to its last durable length, and the syncer retries with backoff
+//! (50 ms doubling to 2 s). Records appended meanwhile are held with them;
+//! nothing they cover counts as durable, so the proxy holds those messages.
+//! Once a retry succeeds every held record is on disk, an `audit_outage`
+//! record states the period and the counts, and the log is healthy again.
+//! Re-writing the bytes from our own copy (never trusting the page cache
+//! after a failed `fsync`) is what makes the retry safe.
+//!
+//! **The live file is watched.** Each sync and at least once a second the
+//! writer compares the path with the open file: deleted, replaced by another
+//! file (rename rotation), or truncated (`copytruncate`) — each starts a new
+//! file whose first line is a [`SegmentHeader`] continuing the chain, and a
+//! `file_event` record says what happened. [`AuditLog::reopen`] does the
+//! same on request (`SIGUSR1`, admin `POST /reopen`). A file that fails
+//! verification at start is kept aside (renamed, untouched) unless the
+//! operator chose `on_corrupt = "refuse"`.
 
-use crate::audit::record::{anchor, encode, Event};
+use crate::audit::record::{anchor, encode, Event, SegmentHeader};
 use crate::audit::verify::{verify, Broken};
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use crate::runtime::metrics as m;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// When records reach the disk.
@@ -58,6 +77,75 @@ impl std::str::FromStr for SyncMode {
     }
 }
 
+/// What to do with an existing log that fails verification at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
+pub enum OnCorrupt {
+    /// Rename it aside, untouched, and start a new file that says so.
+    KeepAside,
+    /// Refuse to start (exit 1) until an operator moves it.
+    Refuse,
+}
+
+impl std::str::FromStr for OnCorrupt {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        crate::message::parse_name(s, "audit on_corrupt")
+    }
+}
+
+/// What the proxy forwards while the audit log cannot write (the log itself
+/// behaves the same either way; the proxy reads this).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
+pub enum OnFailure {
+    /// Nothing is forwarded without a durable record: every message waits
+    /// (bounded) for the log to recover.
+    Stop,
+    /// Unrestricted traffic is forwarded before its record is durable (the
+    /// record is still written at recovery); restricted traffic is refused.
+    Restricted,
+}
+
+impl std::str::FromStr for OnFailure {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        crate::message::parse_name(s, "audit on_failure")
+    }
+}
+
+/// How a log is opened and run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// When records reach the disk.
+    pub mode: SyncMode,
+    /// An existing file that does not verify.
+    pub on_corrupt: OnCorrupt,
+    /// Most bytes of records held in memory while the disk refuses writes;
+    /// appends beyond it fail ([`AuditError::Full`]).
+    pub max_held: usize,
+}
+
+impl Options {
+    /// Defaults with this sync mode.
+    pub fn with_mode(mode: SyncMode) -> Options {
+        Options {
+            mode,
+            ..Options::default()
+        }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mode: SyncMode::Batch,
+            on_corrupt: OnCorrupt::KeepAside,
+            max_held: 64 << 20,
+        }
+    }
+}
+
 /// Audit log failures.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AuditError {
@@ -69,17 +157,38 @@ pub enum AuditError {
         /// What failed.
         what: String,
     },
-    /// The existing log does not verify: refuse to append to it.
-    #[error("audit log {path} does not verify: {broken}; move it aside and investigate before restarting")]
+    /// The existing log does not verify and `on_corrupt = "refuse"`.
+    #[error("audit log {path} does not verify: {broken}; move it aside and investigate before restarting (or set [audit] on_corrupt = \"keep_aside\")")]
     Corrupt {
         /// The log file.
         path: String,
         /// The first problem.
         broken: Broken,
     },
-    /// An earlier write or sync failed; the log accepts nothing more.
-    #[error("audit log failed and is closed: {0}")]
-    Failed(String),
+    /// The log cannot write and its buffer of held records is full: this
+    /// record was not taken.
+    #[error("audit log failing ({0}) and its buffer of held records is full")]
+    Full(String),
+    /// The log was closed.
+    #[error("audit log is closed")]
+    Closed,
+}
+
+/// A period in which the log could not write.
+#[derive(Clone, Debug)]
+pub struct Outage {
+    /// First failure (UTC, RFC 3339).
+    pub since: String,
+    /// The first error.
+    pub error: String,
+    /// Records appended since, held in memory.
+    pub held: u64,
+    /// Appends refused since (buffer full).
+    pub refused: u64,
+    /// Failed attempts so far.
+    pub failures: u64,
+    last_logged: Instant,
+    suppressed: u64,
 }
 
 struct State {
@@ -89,17 +198,41 @@ struct State {
     buf: Vec<u8>,
     next_seq: u64,
     head: String,
-    failed: Option<String>,
+    outage: Option<Outage>,
+    /// Bytes taken by the syncer and not yet durable (mirrors `Io::pending`).
+    held_bytes: usize,
+    closed: bool,
 }
 
 struct Io {
     file: File,
+    /// Device and inode of `file` (to notice replacement).
+    id: (u64, u64),
     spare: Vec<u8>,
+    /// Records taken from the buffer and not yet durable.
+    pending: Vec<u8>,
+    /// Sequence number after the last record in `pending`.
+    pending_upto: u64,
+    /// Hash of the last record in `pending`.
+    pending_head: String,
+    /// Length of the file's durable content.
+    durable_len: u64,
+    /// Sequence number after the last durable record, and its hash.
+    durable_seq: u64,
+    durable_head: String,
+    /// A write was attempted past `durable_len` and not completed.
+    dirty: bool,
+    /// A new file's header line, written before anything else in it.
+    header: Option<Vec<u8>>,
+    last_check: Instant,
+    #[cfg(test)]
+    fail_writes: bool,
 }
 
 struct Shared {
     path: String,
-    mode: SyncMode,
+    log_id: String,
+    opts: Options,
     state: Mutex<State>,
     io: Mutex<Io>,
     wake: Condvar,
@@ -113,52 +246,372 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Shared {
-    fn fail(&self, what: String) -> AuditError {
-        {
-            let mut st = lock(&self.state);
-            if st.failed.is_none() {
-                st.failed = Some(what.clone());
+fn ident(m: &Metadata) -> (u64, u64) {
+    (m.dev(), m.ino())
+}
+
+/// How often the live file is compared with its path when idle.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Repeated failures are logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// What happened to the live file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    Deleted,
+    Replaced,
+    Truncated,
+}
+
+impl Change {
+    fn name(self) -> &'static str {
+        match self {
+            Change::Deleted => "deleted",
+            Change::Replaced => "replaced",
+            Change::Truncated => "truncated",
+        }
+    }
+}
+
+/// Opens (creating) a log file for appending, owner-only, locked.
+fn open_file(p: &Path, create_new: bool) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).append(true).mode(0o600);
+    if create_new {
+        o.create_new(true);
+    } else {
+        o.create(true);
+    }
+    let f = o.open(p)?;
+    // One writer per log: two processes appending would interleave records
+    // and break the chain.
+    f.try_lock().map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!("in use by another process ({e})"),
+        )
+    })?;
+    Ok(f)
+}
+
+/// A free name beside `path` for content moved aside.
+fn aside_name(path: &str, what: &str) -> String {
+    let ts = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    let base = format!("{path}.{what}-{ts}");
+    let mut name = base.clone();
+    let mut n = 1;
+    while Path::new(&name).exists() {
+        n += 1;
+        name = format!("{base}.{n}");
+    }
+    name
+}
+
+impl Io {
+    /// Writes the header (if due) and everything pending, syncing unless
+    /// `none`. After a failure the file is first cut back to its durable
+    /// length, so a retry never leaves a torn record in the middle.
+    fn write_out(&mut self, mode: SyncMode) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self.fail_writes {
+            self.dirty = true;
+            return Err(std::io::Error::other("injected: no space left on device"));
+        }
+        if self.dirty {
+            let len = self.file.metadata()?.len();
+            if len > self.durable_len {
+                self.file.set_len(self.durable_len)?;
             }
         }
-        // Wake everyone waiting for durability so they see the failure.
-        self.durable.send_modify(|_| {});
-        AuditError::Failed(what)
+        self.dirty = true;
+        let mut wrote = 0u64;
+        if let Some(h) = &self.header {
+            self.file.write_all(h)?;
+            wrote += h.len() as u64;
+        }
+        self.file.write_all(&self.pending)?;
+        wrote += self.pending.len() as u64;
+        if mode != SyncMode::None {
+            self.file.sync_data()?;
+        }
+        self.dirty = false;
+        self.header = None;
+        self.durable_len += wrote;
+        self.durable_seq = self.pending_upto;
+        if !self.pending.is_empty() {
+            self.durable_head = std::mem::take(&mut self.pending_head);
+        }
+        let mut spent = std::mem::take(&mut self.pending);
+        spent.clear();
+        if self.spare.capacity() < spent.capacity() {
+            self.spare = spent;
+        }
+        Ok(())
+    }
+
+    /// Compares the path with the open file.
+    fn check(&mut self, path: &str) -> std::io::Result<Option<Change>> {
+        self.last_check = Instant::now();
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some(Change::Deleted)),
+            Err(e) => Err(e),
+            Ok(m) if ident(&m) != self.id => Ok(Some(Change::Replaced)),
+            Ok(_) => {
+                let len = self.file.metadata()?.len();
+                Ok((len < self.durable_len).then_some(Change::Truncated))
+            }
+        }
+    }
+}
+
+/// A file event to record once the locks are released.
+struct FileEvent {
+    change: Change,
+    kept_aside: Option<String>,
+}
+
+impl Shared {
+    /// Starts a new file after `change`: a fresh file at the path (moving a
+    /// foreign or partly truncated file aside), or the truncated file itself
+    /// when it is empty. Its first line will be a segment header continuing
+    /// from the last durable record.
+    fn new_file(&self, io: &mut Io, change: Change) -> std::io::Result<FileEvent> {
+        let p = Path::new(&self.path);
+        let mut kept_aside = None;
+        match change {
+            Change::Truncated if io.file.metadata()?.len() == 0 => {}
+            Change::Deleted => {
+                io.file = open_file(p, true)?;
+            }
+            _ => {
+                // Replaced, or truncated to a partial length: adopt an
+                // empty file at the path, move anything else aside.
+                let m = std::fs::metadata(p);
+                let same = m.as_ref().is_ok_and(|m| ident(m) == io.id);
+                match m {
+                    Ok(m) if m.len() == 0 && !same => io.file = open_file(p, false)?,
+                    Ok(_) => {
+                        let to = aside_name(&self.path, "aside");
+                        std::fs::rename(p, &to)?;
+                        kept_aside = Some(to);
+                        io.file = open_file(p, true)?;
+                    }
+                    Err(_) => io.file = open_file(p, true)?,
+                }
+            }
+        }
+        io.id = ident(&io.file.metadata()?);
+        io.durable_len = 0;
+        io.dirty = true;
+        io.header = Some(
+            SegmentHeader {
+                kind: "segment".into(),
+                log_id: self.log_id.clone(),
+                next_seq: io.durable_seq,
+                prev: io.durable_head.clone(),
+                reason: change.name().into(),
+                ts: now(),
+            }
+            .line(),
+        );
+        Ok(FileEvent { change, kept_aside })
     }
 
     /// Writes (and, unless `none`, syncs) everything appended so far.
-    fn sync(&self) -> Result<u64, AuditError> {
+    /// `force`: compare the path with the open file now. Returns the
+    /// durable sequence number and whether a new file was started.
+    fn sync_inner(&self, force: bool) -> Result<(u64, bool), AuditError> {
         let mut st = lock(&self.state);
-        if let Some(f) = &st.failed {
-            return Err(AuditError::Failed(f.clone()));
-        }
         let upto = st.next_seq;
         let mut io = lock(&self.io);
-        let mut buf = std::mem::take(&mut io.spare);
-        std::mem::swap(&mut buf, &mut st.buf);
-        drop(st);
-        if !buf.is_empty() {
-            if let Err(e) = io.file.write_all(&buf) {
-                return Err(self.fail(format!("write failed: {e}")));
-            }
-        }
-        if self.mode != SyncMode::None && !buf.is_empty() {
-            if let Err(e) = io.file.sync_data() {
-                return Err(self.fail(format!("fdatasync failed: {e}")));
-            }
-        }
-        buf.clear();
-        io.spare = buf;
-        drop(io);
-        self.durable.send_if_modified(|d| {
-            if upto > *d {
-                *d = upto;
-                true
+        if !st.buf.is_empty() {
+            if io.pending.is_empty() {
+                let spare = std::mem::take(&mut io.spare);
+                io.pending = std::mem::replace(&mut st.buf, spare);
             } else {
-                false
+                let b = std::mem::take(&mut st.buf);
+                io.pending.extend_from_slice(&b);
+                st.buf = b;
+                st.buf.clear();
             }
+            io.pending_upto = upto;
+            io.pending_head = st.head.clone();
+        }
+        st.held_bytes = io.pending.len();
+        let recovering = st.outage.is_some();
+        drop(st);
+        let mut event = None;
+        let result = (|| -> std::io::Result<()> {
+            let due = force
+                || !io.pending.is_empty()
+                || recovering
+                || io.last_check.elapsed() >= CHECK_EVERY;
+            if due && io.header.is_none() {
+                if let Some(c) = io.check(&self.path)? {
+                    event = Some(self.new_file(&mut io, c)?);
+                }
+            }
+            if io.pending.is_empty() && io.header.is_none() && !io.dirty {
+                return Ok(());
+            }
+            io.write_out(self.opts.mode)?;
+            if event.is_some() {
+                sync_dir(Path::new(&self.path));
+            }
+            Ok(())
+        })();
+        let durable = io.durable_seq;
+        let file = self.path.clone();
+        drop(io);
+        match result {
+            Ok(()) => {
+                // Everything taken is durable; anything appended since is
+                // still in the buffer.
+                self.durable.send_if_modified(|d| {
+                    if durable > *d {
+                        *d = durable;
+                        true
+                    } else {
+                        false
+                    }
+                });
+                let started = event.is_some();
+                if let Some(e) = event {
+                    self.file_event(e, &file);
+                }
+                if recovering {
+                    self.recovered();
+                }
+                Ok((durable, started))
+            }
+            Err(e) => {
+                if let Some(ev) = event {
+                    // The new file exists; its header is still due.
+                    self.file_event(ev, &file);
+                }
+                Err(self.failed(e.to_string()))
+            }
+        }
+    }
+
+    fn sync(&self) -> Result<u64, AuditError> {
+        self.sync_inner(false).map(|(d, _)| d)
+    }
+
+    /// Records a file event (appended after the records already pending).
+    fn file_event(&self, e: FileEvent, file: &str) {
+        let name = e.change.name();
+        metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => name).increment(1);
+        tracing::warn!(
+            path = file,
+            event = name,
+            kept_aside = e.kept_aside.as_deref().unwrap_or(""),
+            "audit log file was {name} under us: a new file continues the chain"
+        );
+        let _ = self.append(&Event::FileEvent {
+            event: name,
+            file: file.to_string(),
+            kept_aside: e.kept_aside,
+            detail: None,
         });
-        Ok(upto)
+    }
+
+    /// Enters (or continues) an outage.
+    fn failed(&self, what: String) -> AuditError {
+        let mut st = lock(&self.state);
+        let held = st.held_bytes + st.buf.len();
+        match &mut st.outage {
+            None => {
+                tracing::error!(path = %self.path, error = %what, held_bytes = held,
+                    "AUDIT LOG FAILED: records are held in memory and retried; messages wait for them (see [audit] on_failure)");
+                metrics::counter!(m::AUDIT_OUTAGES).increment(1);
+                metrics::gauge!(m::AUDIT_HEALTHY).set(0.0);
+                st.outage = Some(Outage {
+                    since: now(),
+                    error: what.clone(),
+                    held: 0,
+                    refused: 0,
+                    failures: 1,
+                    last_logged: Instant::now(),
+                    suppressed: 0,
+                });
+            }
+            Some(o) => {
+                o.failures += 1;
+                o.suppressed += 1;
+                if o.last_logged.elapsed() >= LOG_EVERY {
+                    tracing::error!(path = %self.path, error = %what, since = %o.since, retries = o.suppressed,
+                        held = o.held, refused = o.refused, "audit log still failing");
+                    o.last_logged = Instant::now();
+                    o.suppressed = 0;
+                }
+            }
+        }
+        metrics::gauge!(m::AUDIT_HELD_BYTES).set(held as f64);
+        drop(st);
+        // Wake everyone waiting for durability so they see the state.
+        self.durable.send_modify(|_| {});
+        AuditError::Io {
+            path: self.path.clone(),
+            what,
+        }
+    }
+
+    /// Leaves an outage: records it.
+    fn recovered(&self) {
+        let o = {
+            let mut st = lock(&self.state);
+            st.outage.take()
+        };
+        let Some(o) = o else { return };
+        let until = now();
+        tracing::warn!(path = %self.path, since = %o.since, held = o.held, refused = o.refused,
+            "audit log recovered: every held record is on disk");
+        metrics::gauge!(m::AUDIT_HEALTHY).set(1.0);
+        metrics::gauge!(m::AUDIT_HELD_BYTES).set(0.0);
+        let _ = self.append(&Event::AuditOutage {
+            since: o.since,
+            until,
+            error: o.error,
+            held: o.held,
+            refused: o.refused,
+        });
+        self.durable.send_modify(|_| {});
+    }
+
+    fn append(&self, event: &Event) -> Result<u64, AuditError> {
+        let mut wake = false;
+        let seq = {
+            let mut st = lock(&self.state);
+            if st.closed {
+                return Err(AuditError::Closed);
+            }
+            let queued = st.buf.len() + st.held_bytes;
+            if let Some(o) = &mut st.outage {
+                if queued >= self.opts.max_held {
+                    o.refused += 1;
+                    return Err(AuditError::Full(o.error.clone()));
+                }
+                o.held += 1;
+            }
+            // Taken under the lock so timestamps never go backwards with seq.
+            let ts = now();
+            let seq = st.next_seq;
+            let prev = std::mem::take(&mut st.head);
+            st.head = encode(seq, &ts, event, &prev, &mut st.buf);
+            st.next_seq += 1;
+            if st.syncer_waiting {
+                st.syncer_waiting = false;
+                wake = true;
+            }
+            seq
+        };
+        if wake {
+            self.wake.notify_one();
+        }
+        Ok(seq)
     }
 }
 
@@ -168,13 +621,15 @@ pub struct AuditLog {
     syncer: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// Opening an existing log after a crash.
+/// Opening an existing log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
-    /// Records found.
+    /// Records found (the sequence number the log continues at).
     pub records: u64,
     /// Bytes of a torn last record that were cut off (0 normally).
     pub truncated: u64,
+    /// A file that failed verification and was moved here, with why.
+    pub kept_aside: Option<(String, String)>,
 }
 
 fn sync_dir(path: &Path) {
@@ -190,46 +645,58 @@ fn sync_dir(path: &Path) {
     }
 }
 
+/// Where a log continues from when it is opened.
+struct Start {
+    next_seq: u64,
+    head: String,
+    log_id: String,
+    /// Records to write first.
+    first: Vec<Event>,
+    /// A header line the file starts with (new file continuing a chain).
+    header: Option<Vec<u8>>,
+}
+
 impl AuditLog {
-    /// Opens (or creates) the log at `path`. An existing log must verify; a
-    /// torn last record (crash mid-write) is cut off and recorded.
+    /// Opens (or creates) the log at `path` with default options and this
+    /// sync mode.
     pub fn open(path: &str, mode: SyncMode) -> Result<(AuditLog, Opened), AuditError> {
+        AuditLog::open_with(path, Options::with_mode(mode))
+    }
+
+    /// Opens (or creates) the log at `path`. An existing log must verify; a
+    /// torn last record (crash mid-write) is cut off and recorded; a log
+    /// broken elsewhere is kept aside (or refused, per `opts.on_corrupt`).
+    pub fn open_with(path: &str, opts: Options) -> Result<(AuditLog, Opened), AuditError> {
         let io_err = |what: String| AuditError::Io {
             path: path.to_string(),
             what,
         };
         let p = PathBuf::from(path);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&p)
-            .map_err(|e| io_err(format!("open: {e}")))?;
-        // One writer per log: two processes appending would interleave
-        // records and break the chain.
-        file.try_lock()
-            .map_err(|e| io_err(format!("in use by another process ({e})")))?;
+        let mut file = open_file(&p, false).map_err(|e| io_err(format!("open: {e}")))?;
         let mut data = Vec::new();
         file.read_to_end(&mut data)
             .map_err(|e| io_err(format!("read: {e}")))?;
         let mut opened = Opened {
             records: 0,
             truncated: 0,
+            kept_aside: None,
         };
-        let (next_seq, head, mut buf) = if data.is_empty() {
-            let log_id = new_log_id();
-            let mut buf = Vec::new();
-            let ev = Event::LogStart {
-                log_id: log_id.clone(),
-                software: format!("origuard {}", crate::VERSION),
-            };
-            let head = encode(0, &now(), &ev, &anchor(&log_id), &mut buf);
-            (1, head, buf)
+        let start = if data.is_empty() {
+            fresh()
         } else {
-            let (valid, truncated) = match verify(&data) {
-                Ok(v) => (v, 0),
-                Err(b) if b.torn_tail && b.valid_bytes > 0 => {
+            match verify(&data) {
+                Ok(v) => Start {
+                    next_seq: v.count,
+                    head: v.head,
+                    log_id: v.log_id,
+                    first: vec![],
+                    header: None,
+                },
+                Err(b)
+                    if b.torn_tail
+                        && b.valid_bytes > 0
+                        && verify(&data[..b.valid_bytes]).is_ok() =>
+                {
                     let cut = (data.len() - b.valid_bytes) as u64;
                     let v =
                         verify(&data[..b.valid_bytes]).map_err(|broken| AuditError::Corrupt {
@@ -238,118 +705,155 @@ impl AuditLog {
                         })?;
                     file.set_len(b.valid_bytes as u64)
                         .map_err(|e| io_err(format!("truncate torn tail: {e}")))?;
-                    (v, cut)
+                    opened.truncated = cut;
+                    Start {
+                        next_seq: v.count,
+                        head: v.head,
+                        log_id: v.log_id,
+                        first: vec![Event::Recovery {
+                            truncated_bytes: cut,
+                        }],
+                        header: None,
+                    }
                 }
-                Err(broken) => {
+                Err(broken) if opts.on_corrupt == OnCorrupt::Refuse => {
                     return Err(AuditError::Corrupt {
                         path: path.to_string(),
                         broken,
                     })
                 }
-            };
-            opened.records = valid.count;
-            opened.truncated = truncated;
-            let mut buf = Vec::new();
-            let mut head = valid.head;
-            let mut seq = valid.count;
-            if truncated > 0 {
-                head = encode(
-                    seq,
-                    &now(),
-                    &Event::Recovery {
-                        truncated_bytes: truncated,
-                    },
-                    &head,
-                    &mut buf,
-                );
-                seq += 1;
+                Err(broken) => {
+                    let to = aside_name(path, "broken");
+                    std::fs::rename(&p, &to)
+                        .map_err(|e| io_err(format!("keep aside as {to}: {e}")))?;
+                    drop(file);
+                    file = open_file(&p, true).map_err(|e| io_err(format!("open: {e}")))?;
+                    let why = broken.to_string();
+                    tracing::error!(path, kept_aside = %to, problem = %why,
+                        "audit log did not verify: kept aside untouched; a new file continues from the last verified record");
+                    let mut s = match verify(&data[..broken.valid_bytes]) {
+                        Ok(v) => Start {
+                            header: Some(
+                                SegmentHeader {
+                                    kind: "segment".into(),
+                                    log_id: v.log_id.clone(),
+                                    next_seq: v.count,
+                                    prev: v.head.clone(),
+                                    reason: "kept_aside".into(),
+                                    ts: now(),
+                                }
+                                .line(),
+                            ),
+                            next_seq: v.count,
+                            head: v.head,
+                            log_id: v.log_id,
+                            first: vec![],
+                        },
+                        Err(_) => fresh(),
+                    };
+                    s.first.push(Event::FileEvent {
+                        event: "kept_aside",
+                        file: path.to_string(),
+                        kept_aside: Some(to.clone()),
+                        detail: Some(why.clone()),
+                    });
+                    metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => "kept_aside").increment(1);
+                    opened.kept_aside = Some((to, why));
+                    s
+                }
             }
-            (seq, head, buf)
         };
-        file.seek(SeekFrom::End(0))
-            .map_err(|e| io_err(format!("seek: {e}")))?;
-        // Make the first records (log start or recovery) durable before use.
+        opened.records = start.next_seq;
+        // Make the first records (log start, recovery, kept aside) durable
+        // before use.
+        let mut buf = start.header.clone().unwrap_or_default();
+        let mut head = start.head;
+        let mut next_seq = start.next_seq;
+        for ev in &start.first {
+            head = encode(next_seq, &now(), ev, &head, &mut buf);
+            next_seq += 1;
+        }
         if !buf.is_empty() {
             file.write_all(&buf)
                 .map_err(|e| io_err(format!("write: {e}")))?;
             file.sync_all().map_err(|e| io_err(format!("sync: {e}")))?;
             sync_dir(&p);
-            buf.clear();
         }
+        let meta = file.metadata().map_err(|e| io_err(format!("stat: {e}")))?;
         let (durable, _) = watch::channel(next_seq);
         let shared = Arc::new(Shared {
             path: path.to_string(),
-            mode,
+            log_id: start.log_id,
+            opts,
             state: Mutex::new(State {
                 syncer_waiting: false,
-                buf,
+                buf: Vec::new(),
                 next_seq,
-                head,
-                failed: None,
+                head: head.clone(),
+                outage: None,
+                held_bytes: 0,
+                closed: false,
             }),
             io: Mutex::new(Io {
+                id: ident(&meta),
+                durable_len: meta.len(),
                 file,
                 spare: Vec::new(),
+                pending: Vec::new(),
+                pending_upto: next_seq,
+                pending_head: String::new(),
+                durable_seq: next_seq,
+                durable_head: head,
+                dirty: false,
+                header: None,
+                last_check: Instant::now(),
+                #[cfg(test)]
+                fail_writes: false,
             }),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
             durable,
         });
-        let syncer = if mode == SyncMode::Always {
-            None
-        } else {
-            let s = shared.clone();
-            Some(
-                std::thread::Builder::new()
-                    .name("audit-sync".into())
-                    .spawn(move || syncer(s))
-                    .map_err(|e| io_err(format!("spawn syncer: {e}")))?,
-            )
-        };
+        let s = shared.clone();
+        let syncer = std::thread::Builder::new()
+            .name("audit-sync".into())
+            .spawn(move || syncer(s))
+            .map_err(|e| io_err(format!("spawn syncer: {e}")))?;
         Ok((
             AuditLog {
                 shared,
-                syncer: Mutex::new(syncer),
+                syncer: Mutex::new(Some(syncer)),
             },
             opened,
         ))
     }
 
     /// Appends a record; returns its sequence number. In `always` mode the
-    /// record is durable on return.
+    /// record is durable on return unless the log is failing. While the log
+    /// is failing the record is held in memory (not durable) until recovery;
+    /// [`AuditError::Full`] when that buffer is full.
     pub fn append(&self, event: &Event) -> Result<u64, AuditError> {
-        let mut wake = false;
-        let seq = {
-            let mut st = lock(&self.shared.state);
-            // Taken under the lock so timestamps never go backwards with seq.
-            let ts = now();
-            if let Some(f) = &st.failed {
-                return Err(AuditError::Failed(f.clone()));
-            }
-            let seq = st.next_seq;
-            let prev = std::mem::take(&mut st.head);
-            st.head = encode(seq, &ts, event, &prev, &mut st.buf);
-            st.next_seq += 1;
-            if st.syncer_waiting {
-                st.syncer_waiting = false;
-                wake = true;
-            }
-            seq
-        };
-        match self.shared.mode {
-            SyncMode::Always => {
-                self.shared.sync()?;
-            }
-            _ if wake => self.shared.wake.notify_one(),
-            _ => {}
+        let seq = self.shared.append(event)?;
+        if self.shared.opts.mode == SyncMode::Always && self.healthy() {
+            // A failure here starts an outage; the record is held and the
+            // syncer retries, so the append itself succeeded.
+            let _ = self.shared.sync();
         }
         Ok(seq)
     }
 
-    /// Writes and syncs everything appended so far; returns the number of
-    /// records now durable.
+    /// Writes and syncs everything appended so far; returns the sequence
+    /// number up to which records are now durable.
     pub fn sync(&self) -> Result<u64, AuditError> {
         self.shared.sync()
+    }
+
+    /// Compares the path with the open file now (`SIGUSR1`, admin
+    /// `POST /reopen`, after a rotation tool moved or created a file) and
+    /// starts a new file if it changed; the new file's header continues the
+    /// chain. True when a new file was started.
+    pub fn reopen(&self) -> Result<bool, AuditError> {
+        self.shared.sync_inner(true).map(|(_, started)| started)
     }
 
     /// A receiver of "records durable": every record with `seq < value` is
@@ -358,14 +862,22 @@ impl AuditLog {
         self.shared.durable.subscribe()
     }
 
-    /// False once a write or sync has failed.
+    /// False while the log cannot write (an outage).
     pub fn healthy(&self) -> bool {
-        lock(&self.shared.state).failed.is_none()
+        lock(&self.shared.state).outage.is_none()
     }
 
-    /// The failure, if any.
+    /// The current failure, if any.
     pub fn failure(&self) -> Option<String> {
-        lock(&self.shared.state).failed.clone()
+        lock(&self.shared.state)
+            .outage
+            .as_ref()
+            .map(|o| format!("{} (since {})", o.error, o.since))
+    }
+
+    /// The current outage, if any.
+    pub fn outage(&self) -> Option<Outage> {
+        lock(&self.shared.state).outage.clone()
     }
 
     /// Hash of the last record appended (the head to publish off-box).
@@ -385,23 +897,59 @@ impl AuditLog {
 
     /// The sync mode.
     pub fn mode(&self) -> SyncMode {
-        self.shared.mode
+        self.shared.opts.mode
     }
 
-    /// Stops the syncer and syncs what is left.
+    /// The log's id.
+    pub fn log_id(&self) -> &str {
+        &self.shared.log_id
+    }
+
+    /// Stops the syncer and syncs what is left. Fails if records could not
+    /// be written (they are lost with the process).
     pub fn close(&self) -> Result<u64, AuditError> {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake.notify_all();
         if let Some(h) = lock(&self.syncer).take() {
             let _ = h.join();
         }
-        self.shared.sync()
+        let r = self.shared.sync();
+        lock(&self.shared.state).closed = true;
+        // Another writer may open the file now.
+        let _ = lock(&self.shared.io).file.unlock();
+        if let Err(e) = &r {
+            let st = lock(&self.shared.state);
+            tracing::error!(error = %e, held_bytes = st.held_bytes + st.buf.len(),
+                "audit log closed with records that could not be written");
+        }
+        r
+    }
+
+    #[cfg(test)]
+    fn inject_write_failures(&self, on: bool) {
+        lock(&self.shared.io).fail_writes = on;
+    }
+}
+
+fn fresh() -> Start {
+    let log_id = new_log_id();
+    Start {
+        next_seq: 0,
+        head: anchor(&log_id),
+        first: vec![Event::LogStart {
+            log_id: log_id.clone(),
+            software: format!("origuard {}", crate::VERSION),
+        }],
+        log_id,
+        header: None,
     }
 }
 
 impl Drop for AuditLog {
     fn drop(&mut self) {
-        let _ = self.close();
+        if !lock(&self.shared.state).closed {
+            let _ = self.close();
+        }
     }
 }
 
@@ -409,31 +957,36 @@ impl Drop for AuditLog {
 /// write (fewer, larger writes; nothing waits on them).
 const NONE_GATHER: Duration = Duration::from_millis(2);
 
+/// Retry delay after `failures` failed attempts: 50 ms doubling to 2 s.
+fn backoff(failures: u64) -> Duration {
+    Duration::from_millis(50u64.saturating_mul(1 << failures.min(6))).min(Duration::from_secs(2))
+}
+
 fn syncer(s: Arc<Shared>) {
     loop {
-        {
+        let retry = {
             let mut st = lock(&s.state);
-            let idle = st.buf.is_empty() && st.failed.is_none();
-            if idle && !s.stop.load(Ordering::SeqCst) {
-                // Wake on append, or every 100 ms to notice a stop.
-                st.syncer_waiting = true;
+            let retry = st.outage.as_ref().map(|o| backoff(o.failures));
+            let idle = st.buf.is_empty() && retry.is_none();
+            if (idle || retry.is_some()) && !s.stop.load(Ordering::SeqCst) {
+                // Wake on append (or after the retry delay), and at least
+                // once a second to check the file and notice a stop.
+                st.syncer_waiting = retry.is_none();
                 let (mut st, _) = s
                     .wake
-                    .wait_timeout(st, Duration::from_millis(100))
+                    .wait_timeout(st, retry.unwrap_or(CHECK_EVERY))
                     .unwrap_or_else(|e| e.into_inner());
                 st.syncer_waiting = false;
             }
-        }
+            retry
+        };
         if s.stop.load(Ordering::SeqCst) {
             return;
         }
-        if s.mode == SyncMode::None {
+        if s.opts.mode == SyncMode::None && retry.is_none() {
             std::thread::sleep(NONE_GATHER);
         }
-        if s.sync().is_err() {
-            // Failure recorded in state; appends now fail. Nothing to retry.
-            return;
-        }
+        let _ = s.sync();
     }
 }
 

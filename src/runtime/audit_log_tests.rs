@@ -1,7 +1,7 @@
 //! Audit log tests: chain integrity, tamper detection at the right record,
 //! reopen and torn-tail recovery, and that records hold no message content.
 
-use super::{AuditLog, SyncMode};
+use super::{AuditError, AuditLog, OnCorrupt, Options, SyncMode};
 use crate::audit::record::{DecisionRecord, Event};
 use crate::audit::verify::verify;
 use crate::decision::decide;
@@ -123,11 +123,225 @@ fn reopen_continues_and_torn_tail_is_recovered() {
         .nth(4)
         .unwrap()
         .contains("\"kind\":\"recovery\""));
-    // A log broken in the middle is refused, not appended to.
+    drop(log);
+    // A log broken in the middle is refused when the operator says so.
     let mut ls = lines(p);
     ls.remove(2);
     std::fs::write(p, ls.concat()).unwrap();
-    assert!(AuditLog::open(p, SyncMode::Batch).is_err());
+    let refuse = Options {
+        on_corrupt: OnCorrupt::Refuse,
+        ..Options::default()
+    };
+    match AuditLog::open_with(p, refuse) {
+        Err(AuditError::Corrupt { broken, .. }) => assert_eq!(broken.seq, 2, "{broken}"),
+        Err(e) => panic!("expected Corrupt, got {e}"),
+        Ok(_) => panic!("a broken log was opened"),
+    }
+    assert_eq!(
+        std::fs::read(p).unwrap(),
+        ls.concat(),
+        "refusing touched the file"
+    );
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let t = std::time::Instant::now();
+    while !f() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn kinds(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["kind"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn an_outage_holds_records_and_recovers_without_losing_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jsonl");
+    let p = path.to_str().unwrap();
+    let opts = Options {
+        max_held: 4096,
+        ..Options::default()
+    };
+    let (log, _) = AuditLog::open_with(p, opts).unwrap();
+    log.append(&Event::Lifecycle { what: "start" }).unwrap();
+    log.sync().unwrap();
+    let durable_before = *log.durable().borrow();
+    log.inject_write_failures(true);
+    // The first failing sync starts the outage.
+    let first = log.append(&Event::Lifecycle { what: "start" }).unwrap();
+    assert!(log.sync().is_err());
+    assert!(!log.healthy());
+    assert!(log.failure().unwrap().contains("no space left"));
+    // Records appended now are held, not durable...
+    let mut held = vec![first];
+    let mut refused = 0u64;
+    for _ in 0..200 {
+        match log.append(&Event::Lifecycle { what: "stop" }) {
+            Ok(seq) => held.push(seq),
+            Err(AuditError::Full(_)) => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // ...until the buffer is full: then appends are refused.
+    assert!(
+        refused > 0 && held.len() > 10,
+        "held {} refused {refused}",
+        held.len()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        *log.durable().borrow(),
+        durable_before,
+        "nothing is durable during the outage"
+    );
+    let o = log.outage().unwrap();
+    assert_eq!((o.held as usize, o.refused), (held.len() - 1, refused));
+    // The disk takes writes again: the syncer's retry writes every held record.
+    log.inject_write_failures(false);
+    let last = *held.last().unwrap();
+    wait_until("recovery", || {
+        log.healthy() && *log.durable().borrow() > last
+    });
+    log.close().unwrap();
+    let text = std::fs::read_to_string(p).unwrap();
+    let v = verify(text.as_bytes()).unwrap();
+    assert_eq!(v.count, last + 2, "every held record and the outage record");
+    let outage: serde_json::Value = serde_json::from_str(
+        text.lines()
+            .find(|l| l.contains("\"kind\":\"audit_outage\""))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(outage["held"], (held.len() - 1) as u64);
+    assert_eq!(outage["refused"], refused);
+    assert!(outage["error"].as_str().unwrap().contains("no space left"));
+}
+
+#[test]
+fn copytruncate_starts_a_new_segment_without_a_gap_of_nul_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jsonl");
+    let p = path.to_str().unwrap();
+    let (log, _) = AuditLog::open(p, SyncMode::Batch).unwrap();
+    for _ in 0..5 {
+        log.append(&Event::Lifecycle { what: "start" }).unwrap();
+    }
+    log.sync().unwrap();
+    // logrotate copytruncate: copy, then truncate the live file in place.
+    let copy = dir.path().join("a.jsonl.1");
+    std::fs::copy(p, &copy).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(p)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let seq = log.append(&Event::Lifecycle { what: "stop" }).unwrap();
+    wait_until("the record after truncation", || {
+        *log.durable().borrow() > seq
+    });
+    log.close().unwrap();
+    let data = std::fs::read(p).unwrap();
+    assert!(!data.contains(&0), "NUL bytes in the log");
+    let v = verify(&data).unwrap();
+    let h = v.segment.expect("a segment header");
+    assert_eq!(h.reason, "truncated");
+    let old = verify(&std::fs::read(&copy).unwrap()).unwrap();
+    assert_eq!(
+        (h.next_seq, h.prev.as_str()),
+        (old.count, old.head.as_str()),
+        "the chain continues from the copy"
+    );
+    let text = String::from_utf8(data).unwrap();
+    assert_eq!(kinds(&text)[1..], ["lifecycle", "file_event"]);
+    // And the next start continues the segment.
+    let (log, opened) = AuditLog::open(p, SyncMode::Batch).unwrap();
+    assert_eq!(opened.records, v.count);
+    drop(log);
+}
+
+#[test]
+fn a_deleted_or_replaced_live_file_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jsonl");
+    let p = path.to_str().unwrap();
+    let (log, _) = AuditLog::open(p, SyncMode::Batch).unwrap();
+    log.append(&Event::Lifecycle { what: "start" }).unwrap();
+    log.sync().unwrap();
+    let head = log.head();
+    // Deleted: a new file appears within the check interval.
+    std::fs::remove_file(p).unwrap();
+    wait_until("a new file", || path.exists());
+    let seq = log.append(&Event::Lifecycle { what: "stop" }).unwrap();
+    wait_until("durable", || *log.durable().borrow() > seq);
+    let v = verify(&std::fs::read(p).unwrap()).unwrap();
+    let h = v.segment.unwrap();
+    assert_eq!(
+        (h.reason.as_str(), h.prev.as_str(), h.next_seq),
+        ("deleted", head.as_str(), 2)
+    );
+    // Replaced (rename rotation, a tool creates an empty file): reopen
+    // adopts it; the renamed file ends where the new one begins.
+    let rotated = dir.path().join("a.jsonl.1");
+    std::fs::rename(p, &rotated).unwrap();
+    std::fs::File::create(p).unwrap();
+    assert!(log.reopen().unwrap());
+    assert!(
+        !log.reopen().unwrap(),
+        "a second reopen finds the file unchanged"
+    );
+    let seq = log.append(&Event::Lifecycle { what: "start" }).unwrap();
+    log.sync().unwrap();
+    assert!(*log.durable().borrow() > seq);
+    log.close().unwrap();
+    let old = verify(&std::fs::read(&rotated).unwrap()).unwrap();
+    let new = verify(&std::fs::read(p).unwrap()).unwrap();
+    let h = new.segment.unwrap();
+    assert_eq!(
+        (h.reason.as_str(), h.next_seq, h.prev),
+        ("replaced", old.count, old.head)
+    );
+}
+
+#[test]
+fn a_log_that_does_not_verify_is_kept_aside_and_a_new_file_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jsonl");
+    let p = path.to_str().unwrap();
+    write_log(p, 6, SyncMode::Batch);
+    let mut ls = lines(p);
+    let good = verify(&ls[..3].concat()).unwrap();
+    ls[3][10] ^= 1;
+    let broken = ls.concat();
+    std::fs::write(p, &broken).unwrap();
+    let (log, opened) = AuditLog::open(p, SyncMode::Batch).unwrap();
+    let (aside, why) = opened.kept_aside.clone().unwrap();
+    assert!(why.contains("record 3"), "{why}");
+    assert_eq!(
+        std::fs::read(&aside).unwrap(),
+        broken,
+        "kept aside untouched"
+    );
+    assert_eq!(opened.records, 3);
+    log.append(&Event::Lifecycle { what: "start" }).unwrap();
+    log.close().unwrap();
+    let text = std::fs::read_to_string(p).unwrap();
+    let v = verify(text.as_bytes()).unwrap();
+    let h = v.segment.unwrap();
+    assert_eq!((h.next_seq, h.prev), (3, good.head));
+    assert_eq!(kinds(&text)[1..], ["file_event", "lifecycle"]);
+    assert!(text.contains(&aside));
 }
 
 #[test]

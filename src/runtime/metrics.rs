@@ -48,11 +48,12 @@ pub const POLICY_RELOADS: &str = "origuard_policy_reloads_total";
 pub const POLICY_INFO: &str = "origuard_policy_info";
 /// Unix time of the last successful policy load, seconds.
 pub const POLICY_LOADED: &str = "origuard_policy_loaded_timestamp_seconds";
-/// 1 while the audit log accepts records, 0 after a write/sync failure.
+/// 1 while the audit log writes, 0 during an outage (disk full, I/O error).
 pub const AUDIT_HEALTHY: &str = "origuard_audit_healthy";
 /// Audit records appended.
 pub const AUDIT_RECORDS: &str = "origuard_audit_records_total";
-/// Audit append failures (each one a message handled without a record).
+/// Audit appends refused during an outage (held-record buffer full): each
+/// one a message not forwarded.
 pub const AUDIT_ERRORS: &str = "origuard_audit_errors_total";
 /// 1 when ready to accept traffic (not draining, audit healthy).
 pub const READY: &str = "origuard_ready";
@@ -60,6 +61,22 @@ pub const READY: &str = "origuard_ready";
 pub const TLS_RELOADS: &str = "origuard_tls_reloads_total";
 /// Information gauge = 1, by `version` (with commit and build date).
 pub const BUILD_INFO: &str = "origuard_build_info";
+/// Events on the live audit file (truncated, deleted, replaced, kept_aside), by `event`.
+pub const AUDIT_FILE_EVENTS: &str = "origuard_audit_file_events_total";
+/// Periods in which the audit log could not write (outages begun).
+pub const AUDIT_OUTAGES: &str = "origuard_audit_outages_total";
+/// Bytes of audit records held in memory while the log cannot write.
+pub const AUDIT_HELD_BYTES: &str = "origuard_audit_held_bytes";
+/// Connections accepted that have not yet sent a complete message, by `link`.
+pub const CONNECTIONS_PENDING: &str = "origuard_connections_pending";
+/// Failed `accept` calls (out of file descriptors and similar), by `listener`.
+pub const ACCEPT_ERRORS: &str = "origuard_accept_errors_total";
+/// Message bytes buffered in the process (partial frames and queues).
+pub const BUFFERED_BYTES: &str = "origuard_buffered_bytes";
+/// Sessions closed because the process buffer budget was exhausted, by `link`.
+pub const SHED: &str = "origuard_shed_total";
+/// Decided messages not written to their peer, by `side`, `reason`.
+pub const UNDELIVERED: &str = "origuard_undelivered_total";
 
 /// HELP text of every metric (Prometheus `# HELP`), from the notes above.
 const HELP: &[(&str, &str)] = &[
@@ -79,12 +96,20 @@ const HELP: &[(&str, &str)] = &[
     (POLICY_RELOADS, "Policy load attempts, by result (applied/refused) and trigger."),
     (POLICY_INFO, "Information gauge = 1 for the policy version in force (version, 12 hex)."),
     (POLICY_LOADED, "Unix time of the last successful policy load, seconds."),
-    (AUDIT_HEALTHY, "1 while the audit log accepts records, 0 after a write/sync failure."),
+    (AUDIT_HEALTHY, "1 while the audit log writes, 0 during an outage (disk full, I/O error)."),
     (AUDIT_RECORDS, "Audit records appended."),
-    (AUDIT_ERRORS, "Audit append failures (each one a message handled without a record)."),
+    (AUDIT_ERRORS, "Audit appends refused during an outage (held-record buffer full): each one a message not forwarded."),
     (READY, "1 when ready to accept traffic (not draining, audit healthy)."),
     (TLS_RELOADS, "TLS certificate reloads, by result."),
     (BUILD_INFO, "Information gauge = 1, by version (with commit and build date)."),
+    (AUDIT_FILE_EVENTS, "Events on the live audit file (truncated, deleted, replaced, kept_aside), by event."),
+    (AUDIT_OUTAGES, "Periods in which the audit log could not write (outages begun)."),
+    (AUDIT_HELD_BYTES, "Bytes of audit records held in memory while the log cannot write."),
+    (CONNECTIONS_PENDING, "Connections accepted that have not yet sent a complete message, by link."),
+    (ACCEPT_ERRORS, "Failed accept calls (out of file descriptors and similar), by listener."),
+    (BUFFERED_BYTES, "Message bytes buffered in the process (partial frames and queues)."),
+    (SHED, "Sessions closed because the process buffer budget was exhausted, by link."),
+    (UNDELIVERED, "Decided messages not written to their peer, by side, reason."),
 ];
 
 /// Every metric name (for the uniqueness/use test and documentation).
@@ -111,6 +136,14 @@ pub const ALL: &[&str] = &[
     READY,
     TLS_RELOADS,
     BUILD_INFO,
+    AUDIT_FILE_EVENTS,
+    AUDIT_OUTAGES,
+    AUDIT_HELD_BYTES,
+    CONNECTIONS_PENDING,
+    ACCEPT_ERRORS,
+    BUFFERED_BYTES,
+    SHED,
+    UNDELIVERED,
 ];
 
 /// A bounded label for a message key: table keys as themselves, else `other`.
@@ -204,6 +237,9 @@ fn describe() {
         }
     }
     counter!(AUDIT_ERRORS).absolute(0);
+    counter!(AUDIT_OUTAGES).absolute(0);
+    gauge!(AUDIT_HELD_BYTES).set(0.0);
+    gauge!(BUFFERED_BYTES).set(0.0);
     gauge!(AUDIT_HEALTHY).set(0.0);
     gauge!(READY).set(0.0);
 }
