@@ -59,7 +59,7 @@ kill $HP; wait $HP 2>/dev/null || true
 for sync in batch none; do
   F=$(port); U=$(port)
   $B serve --listen 127.0.0.1:$F --upstream 127.0.0.1:$U --policy "$P" --audit "$T/audit-$sync.jsonl" \
-    --audit-sync $sync --metrics off --drain-timeout 2s 2>"$T/serve-$sync.log" & OP=$!
+    --audit-sync $sync --metrics off --drain-timeout 2s --dial on_accept 2>"$T/serve-$sync.log" & OP=$!
   wait_port "$F"
   record "origuard-audit-$sync" max "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --duration "${DUR}s" --connections $CONNS)"
   record "origuard-audit-$sync" rate "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --rate $RATE --duration "${DUR}s" --connections $CONNS)"
@@ -82,6 +82,7 @@ drain_timeout = "2s"
 name = "bench"
 listen = "127.0.0.1:$F"
 upstream = "127.0.0.1:$U"
+dial = "on_accept"
 [link.switch_tls]
 cert = "$T/certs/proxy.pem"
 key = "$T/certs/proxy.key"
@@ -101,7 +102,7 @@ kill $OP; wait $OP 2>/dev/null || true
 # Peak RSS with 1,000 concurrent sessions (audit batch), 10 s at 2,000 msg/s.
 F=$(port); U=$(port)
 $B serve --listen 127.0.0.1:$F --upstream 127.0.0.1:$U --policy "$P" --audit "$T/audit-rss.jsonl" \
-  --metrics off --drain-timeout 2s 2>"$T/serve-rss.log" & OP=$!
+  --metrics off --drain-timeout 2s --dial on_accept 2>"$T/serve-rss.log" & OP=$!
 wait_port "$F"
 R=$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --rate 2000 --duration 10s --connections 1000)
 record origuard-1000-sessions rate "$R"

@@ -13,7 +13,7 @@ $B gen --count 4000 --seed 7 --direction outbound "$T/cap" 2>/dev/null
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 F=$(port); U=$(port)
 $B serve --listen 127.0.0.1:$F --upstream 127.0.0.1:$U --policy "$P" --audit "$T/audit.jsonl" --metrics off \
-  --drain-timeout 2s 2>"$T/serve.log" & OP=$!
+  --drain-timeout 2s --dial on_accept 2>"$T/serve.log" & OP=$!
 sleep 0.5
 $B bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --capture "$T/cap" --policy "$P" --rate "$RATE" \
   --duration "${MIN}m" --connections "$CONNS" --json > "$T/bench.json" & BP=$!

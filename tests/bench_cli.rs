@@ -127,6 +127,9 @@ fn gen_and_bench_without_and_with_the_proxy() {
             "off",
             "--drain-timeout",
             "1s",
+            // bench connects both sides before it sends.
+            "--dial",
+            "on_accept",
         ])
         .stderr(Stdio::piped())
         .spawn()

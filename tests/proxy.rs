@@ -370,14 +370,32 @@ async fn metrics_reflect_the_counts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upstream_unreachable_closes_and_backs_off() {
-    let h = start(&example_policy(), |_| {}).await;
+async fn upstream_unreachable_retries_then_closes() {
+    let h = start(&example_policy(), |c| {
+        c.limits.upstream_retry = Duration::from_secs(1);
+    })
+    .await;
     let addr = h.proxy.listen_addrs[0];
     drop(h.nlets);
+    let t = std::time::Instant::now();
     let mut s = Rx::new(tokio::net::TcpStream::connect(addr).await.unwrap());
     assert!(s.closed(DEADLINE).await);
+    // Retried with backoff (50, 100, 200, 400 ms) for the retry period.
+    assert!(
+        t.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        t.elapsed()
+    );
     let (_, metrics) = http(h.proxy.admin_addr.unwrap(), "GET", "/metrics", None).await;
-    assert!(metric(&metrics, "origuard_upstream_failures_total", &[]) >= 1.0);
+    assert!(metric(&metrics, "origuard_upstream_failures_total", &[]) >= 4.0);
+    assert_eq!(
+        metric(
+            &metrics,
+            "origuard_sessions_total",
+            &[("end", "upstream_unreachable")]
+        ),
+        1.0
+    );
     h.proxy.shutdown().await.unwrap();
 }
 

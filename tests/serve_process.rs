@@ -92,6 +92,9 @@ async fn sighup_reloads_and_sigterm_drains() {
         pol.to_str().unwrap(),
         "--audit",
         audit.to_str().unwrap(),
+        // The test accepts the Nlets side before the switch speaks.
+        "--dial",
+        "on_accept",
     ]);
     let sw = TcpStream::connect(s.listen).await.unwrap();
     let (nl, _) = tokio::time::timeout(DEADLINE, nlets.accept())
@@ -158,6 +161,8 @@ async fn slow_reader_keeps_memory_bounded() {
         &example_policy(),
         "--drain-timeout",
         "2s",
+        "--dial",
+        "on_accept",
     ]);
     let pid = s.child.id();
     let sw = TcpStream::connect(s.listen).await.unwrap();

@@ -6,7 +6,14 @@
 //!   log has failed (with the reason);
 //! * `GET /status` — JSON: policy version, audit head, sessions;
 //! * `POST /reload` — reload policy and certificates (token required);
-//! * `POST /shutdown` — drain and stop (token required).
+//! * `POST /shutdown` — drain and stop (token required);
+//! * `POST /reopen` — reopen the audit log after an external rotation
+//!   (token required; same as `SIGUSR1`).
+//!
+//! At most `admin.max_connections` connections are served at once (the rest
+//! wait in the listen backlog, so scrapers cannot exhaust file descriptors
+//! the data plane needs); a request's headers must arrive within
+//! `admin.timeout`, and a connection lives at most six times that.
 //!
 //! State-changing requests need `Authorization: Bearer <token>`; without a
 //! configured token they are refused (403).
@@ -44,6 +51,8 @@ pub trait Control: Send + Sync + 'static {
     fn reload(&self, trigger: &str, tls: bool) -> Reloaded;
     /// Asks the process to drain and stop.
     fn stop(&self);
+    /// Reopens the audit log after an external rotation.
+    fn reopen(&self) -> Result<String, String>;
 }
 
 fn resp(code: StatusCode, ctype: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
@@ -141,6 +150,25 @@ async fn handle(
                 }
             }
         },
+        (&Method::POST, "/reopen") => match authorized(&req, &token) {
+            Err(r) => *r,
+            Ok(()) => {
+                let sh = shared.clone();
+                match tokio::task::spawn_blocking(move || sh.reopen()).await {
+                    Ok(Ok(msg)) => resp(StatusCode::OK, "text/plain", format!("{msg}\n")),
+                    Ok(Err(msg)) => resp(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        format!("{msg}\n"),
+                    ),
+                    Err(_) => resp(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        "reopen task failed\n",
+                    ),
+                }
+            }
+        },
         (&Method::POST, "/shutdown") => match authorized(&req, &token) {
             Err(r) => *r,
             Ok(()) => {
@@ -153,11 +181,21 @@ async fn handle(
     Ok(r)
 }
 
+/// How the admin endpoint limits its clients.
+#[derive(Clone, Copy, Debug)]
+pub struct AdminLimits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Header deadline; a connection lives at most six times this.
+    pub timeout: std::time::Duration,
+}
+
 /// Binds the admin endpoint and serves it in the background.
 pub async fn start(
     addr: SocketAddr,
     shared: Arc<dyn Control>,
     token: Option<String>,
+    limits: AdminLimits,
 ) -> std::io::Result<SocketAddr> {
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "admin endpoint bound to a non-loopback address");
@@ -165,20 +203,38 @@ pub async fn start(
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let token = Arc::new(token);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     tokio::spawn(async move {
+        let mut delay = std::time::Duration::from_millis(10);
         loop {
+            // The cap holds back accepting: waiting clients stay in the
+            // kernel's backlog instead of taking file descriptors.
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
             let (s, _) = match listener.accept().await {
-                Ok(x) => x,
-                Err(_) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Ok(x) => {
+                    delay = std::time::Duration::from_millis(10);
+                    x
+                }
+                Err(e) => {
+                    metrics::counter!(crate::runtime::metrics::ACCEPT_ERRORS, "listener" => "admin")
+                        .increment(1);
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(1));
                     continue;
                 }
             };
             let (sh, tk) = (shared.clone(), token.clone());
             tokio::spawn(async move {
+                let _permit = permit;
                 let svc = service_fn(move |req| handle(sh.clone(), tk.clone(), req));
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(s), svc);
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(30), conn).await;
+                let conn = http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(limits.timeout)
+                    .serve_connection(TokioIo::new(s), svc);
+                let _ = tokio::time::timeout(limits.timeout * 6, conn).await;
             });
         }
     });

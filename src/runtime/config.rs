@@ -3,7 +3,7 @@
 //! binding anything; relative paths are resolved against the file's directory.
 
 use crate::framing::{Framing, DEFAULT_MAX_MESSAGE};
-use crate::runtime::audit_log::SyncMode;
+use crate::runtime::audit_log::{OnCorrupt, OnFailure, Options as AuditOptions, SyncMode};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -53,6 +53,25 @@ pub struct LinkConfig {
     pub switch_tls: Option<ServerTls>,
     /// TLS toward Nlets.
     pub nlets_tls: Option<ClientTls>,
+    /// When to connect to Nlets: once the switch has sent a complete message
+    /// (default; idle connections cost nothing upstream), or at once.
+    #[serde(default)]
+    pub dial: Dial,
+}
+
+/// When a session connects to its upstream.
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Dial {
+    /// After the switch's first complete message.
+    #[default]
+    OnMessage,
+    /// As soon as the switch's connection is accepted (for switches that
+    /// wait for Nlets to speak first).
+    OnAccept,
 }
 
 fn default_framing() -> Framing {
@@ -70,6 +89,13 @@ struct RawLimits {
     connect_timeout: Option<String>,
     drain_timeout: Option<String>,
     queue: Option<usize>,
+    queue_bytes: Option<usize>,
+    max_pending: Option<usize>,
+    max_pending_per_peer: Option<usize>,
+    max_sessions_per_peer: Option<usize>,
+    first_message_timeout: Option<String>,
+    upstream_retry: Option<String>,
+    buffer_budget: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +103,9 @@ struct RawLimits {
 struct RawAudit {
     file: String,
     sync: Option<String>,
+    on_failure: Option<String>,
+    on_corrupt: Option<String>,
+    max_held: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -84,6 +113,8 @@ struct RawAudit {
 struct RawAdmin {
     listen: Option<String>,
     token_file: Option<String>,
+    max_connections: Option<usize>,
+    timeout: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +146,13 @@ struct RawConfig {
     link: Vec<LinkConfig>,
 }
 
+impl std::str::FromStr for Dial {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        crate::message::parse_name(s, "dial mode")
+    }
+}
+
 /// Resource limits and timeouts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -134,6 +172,23 @@ pub struct Limits {
     pub drain_timeout: Duration,
     /// Messages buffered per direction of a session (backpressure bound).
     pub queue: usize,
+    /// Bytes buffered per direction of a session (a message larger than this
+    /// still passes, alone).
+    pub queue_bytes: usize,
+    /// Connections per link accepted but not yet past their first complete
+    /// message (they do not hold a session slot).
+    pub max_pending: usize,
+    /// Of those, from one source address.
+    pub max_pending_per_peer: usize,
+    /// Sessions per link from one source address.
+    pub max_sessions_per_peer: usize,
+    /// A new connection must complete its first message within this.
+    pub first_message_timeout: Duration,
+    /// How long a session retries connecting to an unreachable upstream
+    /// (with backoff) before giving up on the messages it holds.
+    pub upstream_retry: Duration,
+    /// Message bytes the whole process may buffer (partial frames and queues).
+    pub buffer_budget: usize,
 }
 
 impl Default for Limits {
@@ -147,6 +202,35 @@ impl Default for Limits {
             connect_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
             queue: 16,
+            queue_bytes: 16 << 20,
+            max_pending: 256,
+            max_pending_per_peer: 64,
+            max_sessions_per_peer: 1024,
+            first_message_timeout: Duration::from_secs(10),
+            upstream_retry: Duration::from_secs(30),
+            buffer_budget: 256 << 20,
+        }
+    }
+}
+
+/// The `[audit]` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// The live file.
+    pub file: String,
+    /// Sync mode, corrupt-file handling, held-record buffer.
+    pub opts: AuditOptions,
+    /// What is forwarded while the log cannot write.
+    pub on_failure: OnFailure,
+}
+
+impl AuditConfig {
+    /// Defaults for `file` with this sync mode.
+    pub fn new(file: String, mode: SyncMode) -> AuditConfig {
+        AuditConfig {
+            file,
+            opts: AuditOptions::with_mode(mode),
+            on_failure: OnFailure::Stop,
         }
     }
 }
@@ -180,10 +264,14 @@ pub struct Config {
     pub policy: String,
     /// Watch the policy file (and its list files) and reload on change.
     pub watch_policy: bool,
-    /// Audit log file and sync mode (None: no audit log — quick start only).
-    pub audit: Option<(String, SyncMode)>,
+    /// Audit log (None: no audit log — quick start only).
+    pub audit: Option<AuditConfig>,
     /// Admin/metrics endpoint.
     pub admin: Option<SocketAddr>,
+    /// Admin connections served at once (more wait in the backlog).
+    pub admin_max_connections: usize,
+    /// Admin request deadline (headers and body) and keep-alive idle limit.
+    pub admin_timeout: Duration,
     /// Token file for state-changing admin requests.
     pub admin_token_file: Option<String>,
     /// Limits.
@@ -203,7 +291,7 @@ fn dur(errors: &mut Vec<String>, what: &str, v: &Option<String>, default: Durati
             Ok(d) if !d.is_zero() => d,
             _ => {
                 errors.push(format!(
-                    "limits.{what}: {s:?} is not a positive duration (e.g. \"30s\", \"5m\")"
+                    "{what}: {s:?} is not a positive duration (e.g. \"30s\", \"5m\")"
                 ));
                 default
             }
@@ -228,38 +316,75 @@ impl Config {
         let limits = Limits {
             max_message: l.max_message.unwrap_or(d.max_message),
             max_sessions: l.max_sessions.unwrap_or(d.max_sessions),
-            idle_timeout: dur(&mut errors, "idle_timeout", &l.idle_timeout, d.idle_timeout),
+            idle_timeout: dur(
+                &mut errors,
+                "limits.idle_timeout",
+                &l.idle_timeout,
+                d.idle_timeout,
+            ),
             message_timeout: dur(
                 &mut errors,
-                "message_timeout",
+                "limits.message_timeout",
                 &l.message_timeout,
                 d.message_timeout,
             ),
             handshake_timeout: dur(
                 &mut errors,
-                "handshake_timeout",
+                "limits.handshake_timeout",
                 &l.handshake_timeout,
                 d.handshake_timeout,
             ),
             connect_timeout: dur(
                 &mut errors,
-                "connect_timeout",
+                "limits.connect_timeout",
                 &l.connect_timeout,
                 d.connect_timeout,
             ),
             drain_timeout: dur(
                 &mut errors,
-                "drain_timeout",
+                "limits.drain_timeout",
                 &l.drain_timeout,
                 d.drain_timeout,
             ),
             queue: l.queue.unwrap_or(d.queue),
+            queue_bytes: l.queue_bytes.unwrap_or(d.queue_bytes),
+            max_pending: l.max_pending.unwrap_or(d.max_pending),
+            max_pending_per_peer: l.max_pending_per_peer.unwrap_or(d.max_pending_per_peer),
+            max_sessions_per_peer: l.max_sessions_per_peer.unwrap_or(d.max_sessions_per_peer),
+            first_message_timeout: dur(
+                &mut errors,
+                "limits.first_message_timeout",
+                &l.first_message_timeout,
+                d.first_message_timeout,
+            ),
+            upstream_retry: dur(
+                &mut errors,
+                "limits.upstream_retry",
+                &l.upstream_retry,
+                d.upstream_retry,
+            ),
+            buffer_budget: l.buffer_budget.unwrap_or(d.buffer_budget),
         };
         if limits.max_message == 0 || limits.max_message > u32::MAX as usize {
             errors.push("limits.max_message must be between 1 and 4294967295".into());
         }
-        if limits.max_sessions == 0 || limits.queue == 0 {
-            errors.push("limits.max_sessions and limits.queue must be at least 1".into());
+        for (name, v) in [
+            ("max_sessions", limits.max_sessions),
+            ("queue", limits.queue),
+            ("queue_bytes", limits.queue_bytes),
+            ("max_pending", limits.max_pending),
+            ("max_pending_per_peer", limits.max_pending_per_peer),
+            ("max_sessions_per_peer", limits.max_sessions_per_peer),
+        ] {
+            if v == 0 {
+                errors.push(format!("limits.{name} must be at least 1"));
+            }
+        }
+        if limits.buffer_budget < 2 * limits.max_message.min(u32::MAX as usize) {
+            errors.push(format!(
+                "limits.buffer_budget ({}) must be at least twice limits.max_message ({}): one message in each direction",
+                limits.buffer_budget, limits.max_message
+            ));
         }
         let audit = match &raw.audit {
             None => {
@@ -267,14 +392,33 @@ impl Config {
                 None
             }
             Some(a) => {
-                let mode = match a.sync.as_deref().unwrap_or("batch").parse::<SyncMode>() {
-                    Ok(m) => m,
-                    Err(e) => {
-                        errors.push(format!("audit.sync: {e}"));
-                        SyncMode::Batch
-                    }
-                };
-                Some((rel(&a.file), mode))
+                let mut c = AuditConfig::new(rel(&a.file), SyncMode::Batch);
+                match a.sync.as_deref().unwrap_or("batch").parse::<SyncMode>() {
+                    Ok(m) => c.opts.mode = m,
+                    Err(e) => errors.push(format!("audit.sync: {e}")),
+                }
+                match a
+                    .on_failure
+                    .as_deref()
+                    .unwrap_or("stop")
+                    .parse::<OnFailure>()
+                {
+                    Ok(m) => c.on_failure = m,
+                    Err(e) => errors.push(format!("audit.on_failure: {e}")),
+                }
+                match a
+                    .on_corrupt
+                    .as_deref()
+                    .unwrap_or("keep_aside")
+                    .parse::<OnCorrupt>()
+                {
+                    Ok(m) => c.opts.on_corrupt = m,
+                    Err(e) => errors.push(format!("audit.on_corrupt: {e}")),
+                }
+                if let Some(n) = a.max_held {
+                    c.opts.max_held = n;
+                }
+                Some(c)
             }
         };
         let admin = match raw.admin.listen.as_deref().unwrap_or("127.0.0.1:9750") {
@@ -287,6 +431,12 @@ impl Config {
                 }
             },
         };
+        let admin_timeout = dur(
+            &mut errors,
+            "admin.timeout",
+            &raw.admin.timeout,
+            Duration::from_secs(10),
+        );
         let log_format = match raw.log.format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -338,6 +488,8 @@ impl Config {
             watch_policy: raw.policy.watch.unwrap_or(true),
             audit,
             admin,
+            admin_max_connections: raw.admin.max_connections.unwrap_or(64).max(1),
+            admin_timeout,
             admin_token_file: raw.admin.token_file.as_deref().map(rel),
             limits,
             links,
@@ -358,8 +510,10 @@ impl Config {
         Config {
             policy: policy.to_string(),
             watch_policy: true,
-            audit,
+            audit: audit.map(|(f, m)| AuditConfig::new(f, m)),
             admin,
+            admin_max_connections: 64,
+            admin_timeout: Duration::from_secs(10),
             admin_token_file: None,
             limits: Limits::default(),
             links: vec![LinkConfig {
@@ -369,6 +523,7 @@ impl Config {
                 framing,
                 switch_tls: None,
                 nlets_tls: None,
+                dial: Dial::OnMessage,
             }],
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -387,7 +542,8 @@ mod tests {
         assert_eq!(c.links.len(), 1);
         assert!(c.links[0].switch_tls.as_ref().unwrap().client_ca.is_some());
         assert!(c.links[0].nlets_tls.as_ref().unwrap().cert.is_some());
-        assert_eq!(c.audit.as_ref().unwrap().1, SyncMode::Batch);
+        assert_eq!(c.audit.as_ref().unwrap().opts.mode, SyncMode::Batch);
+        assert_eq!(c.audit.as_ref().unwrap().on_failure, OnFailure::Stop);
         assert!(c.policy.ends_with("policy/colorado.toml"));
     }
 

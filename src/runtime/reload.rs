@@ -74,22 +74,25 @@ pub fn watch_policy(shared: Arc<Shared>) -> notify::Result<notify::RecommendedWa
 /// start-up work) so a SIGHUP or SIGTERM during start-up is not fatal.
 pub struct Signals {
     hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    /// Registers SIGHUP, SIGTERM and SIGINT handlers.
+    /// Registers SIGHUP, SIGUSR1, SIGTERM and SIGINT handlers.
     pub fn install() -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Signals {
             hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
         })
     }
 
-    /// Handles SIGHUP (reload policy and certificates) until a stop signal
+    /// Handles SIGHUP (reload policy and certificates) and SIGUSR1 (reopen
+    /// the audit log after rotation) until a stop signal
     /// (SIGTERM, SIGINT) or an admin stop request; then returns.
     pub async fn run(mut self, shared: Arc<Shared>) {
         loop {
@@ -97,6 +100,14 @@ impl Signals {
                 _ = self.hup.recv() => {
                     let sh = shared.clone();
                     let _ = tokio::task::spawn_blocking(move || sh.reload("sighup", true)).await;
+                }
+                _ = self.usr1.recv() => {
+                    let sh = shared.clone();
+                    match tokio::task::spawn_blocking(move || sh.reopen()).await {
+                        Ok(Ok(msg)) => tracing::info!("SIGUSR1: {msg}"),
+                        Ok(Err(e)) => tracing::error!("SIGUSR1: audit log reopen failed: {e}"),
+                        Err(_) => {}
+                    }
                 }
                 _ = self.term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
                 _ = self.int.recv() => { tracing::info!("SIGINT: stopping"); return; }

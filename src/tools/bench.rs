@@ -16,7 +16,7 @@ use crate::decision::{decide, Outcome};
 use crate::framing::{encode_into, FrameCodec, Framing};
 use crate::message::Direction;
 use crate::runtime::config::{ClientTls, ServerTls};
-use crate::runtime::proxy::session::Io;
+use crate::runtime::proxy::shared::Io;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
@@ -211,7 +211,7 @@ async fn pair(
     let (up, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
         .await
         .map_err(|_| {
-            "the target did not connect to our listener within 10 s (is its upstream our --listen?)"
+            "the target did not connect to our listener within 10 s (is its upstream our --listen? origuard serve must run with --dial on_accept, or dial = \"on_accept\" in its link: bench connects before it sends)"
                 .to_string()
         })?
         .map_err(|e| format!("accept: {e}"))?;

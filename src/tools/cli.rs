@@ -95,7 +95,7 @@ pub struct BenchCli {
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Configuration file (TOML); see specs/config.md.
-    #[arg(long, conflicts_with_all = ["listen", "upstream", "policy", "framing", "audit", "audit_sync", "metrics", "admin_token_file", "drain_timeout"])]
+    #[arg(long, conflicts_with_all = ["listen", "upstream", "policy", "framing", "audit", "audit_sync", "metrics", "admin_token_file", "drain_timeout", "dial"])]
     pub config: Option<String>,
     /// Quick start: address the switch connects to.
     #[arg(long, requires_all = ["upstream", "policy"])]
@@ -124,6 +124,10 @@ pub struct ServeArgs {
     /// Quick start: how long shutdown waits for sessions (e.g. "30s").
     #[arg(long, default_value = "30s")]
     pub drain_timeout: humantime::Duration,
+    /// Quick start: when to connect to Nlets: on_message (after the switch's
+    /// first complete message) or on_accept (for a switch that only receives).
+    #[arg(long, default_value = "on_message")]
+    pub dial: crate::runtime::config::Dial,
     /// Log format: text or json (overrides the config file).
     #[arg(long)]
     pub log_format: Option<String>,

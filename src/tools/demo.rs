@@ -88,7 +88,7 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let cfg = Config::quick(
+    let mut cfg = Config::quick(
         "127.0.0.1:0",
         &up,
         &policy,
@@ -99,6 +99,8 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
         )),
         Some(([127, 0, 0, 1], 0).into()),
     );
+    // The simulated switch receives Nlets' queries from the start.
+    cfg.links[0].dial = crate::runtime::config::Dial::OnAccept;
     let proxy = match Proxy::start(&cfg, None).await {
         Ok(p) => p,
         Err(e) => {

@@ -91,7 +91,7 @@ fn start_failed(e: &StartError) -> u8 {
 /// policy and TLS files were loaded by the build; the token file was read;
 /// here, the audit log's directory must accept a new file.
 fn check_only(cfg: &Config, built: &Built) -> u8 {
-    if let Some((path, _)) = &cfg.audit {
+    if let Some(crate::runtime::config::AuditConfig { file: path, .. }) = &cfg.audit {
         let dir = std::path::Path::new(path)
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -116,9 +116,12 @@ fn check_only(cfg: &Config, built: &Built) -> u8 {
         cfg.links.len(),
         p.short_version(),
         p.source,
-        cfg.audit
-            .as_ref()
-            .map_or("none".to_string(), |(a, m)| format!("{a} ({m:?})"))
+        cfg.audit.as_ref().map_or("none".to_string(), |a| format!(
+            "{} (sync {}, on_failure {})",
+            a.file,
+            a.opts.mode.name(),
+            <&str>::from(a.on_failure)
+        ))
     );
     0
 }
@@ -164,6 +167,7 @@ pub fn command(a: crate::tools::cli::ServeArgs) -> u8 {
             );
             c.admin_token_file = a.admin_token_file.clone();
             c.limits.drain_timeout = *a.drain_timeout;
+            c.links[0].dial = a.dial;
             c
         }
         _ => {

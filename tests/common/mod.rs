@@ -51,6 +51,9 @@ pub async fn start(policy: &str, tweak: impl FnOnce(&mut Config)) -> Harness {
         drain_timeout: Duration::from_secs(2),
         ..Limits::default()
     };
+    // `pair()` accepts the Nlets side before the switch speaks; the default
+    // (dial on the first message) is exercised by tests/faults.rs.
+    cfg.links[0].dial = origuard::runtime::config::Dial::OnAccept;
     tweak(&mut cfg);
     let proxy = Proxy::start(&cfg, Some("test-token".into())).await.unwrap();
     Harness { proxy, nlets, dir }

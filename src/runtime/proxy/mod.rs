@@ -2,10 +2,12 @@
 //! and certificate reload, readiness, drain. The decision itself is
 //! [`crate::decision::decide`], called once per message.
 
+pub mod budget;
 pub mod session;
 pub mod shared;
+pub mod upstream;
 
-use shared::{Backoff, BACKOFF_MAX, BACKOFF_MIN};
+use shared::{Io, Slot};
 pub use shared::{Link, Shared};
 
 use crate::audit::record::Event;
@@ -15,11 +17,11 @@ use crate::runtime::metrics as m;
 use crate::runtime::policy_store::PolicyStore;
 use crate::runtime::tls::LinkTls;
 use metrics::{counter, gauge};
-use session::{End, Io};
+use session::Admission;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -153,8 +155,9 @@ impl Proxy {
             tracing::warn!("{w}");
         }
         let audit = match &cfg.audit {
-            Some((path, mode)) => {
-                let (log, opened) = AuditLog::open(path, *mode)?;
+            Some(a) => {
+                let path = &a.file;
+                let (log, opened) = AuditLog::open_with(path, a.opts)?;
                 if opened.truncated > 0 {
                     tracing::warn!(
                         path,
@@ -181,19 +184,24 @@ impl Proxy {
                         error,
                     })?;
             listeners.push(listener);
+            let lim = &cfg.limits;
             links.push(Arc::new(Link {
                 cfg: l.clone(),
                 tls,
-                sem: Arc::new(Semaphore::new(cfg.limits.max_sessions)),
-                backoff: Mutex::new(Backoff {
-                    failures: 0,
-                    until: None,
-                }),
+                conns: Arc::new(Semaphore::new(lim.max_sessions + lim.max_pending)),
+                pending: Arc::new(Semaphore::new(lim.max_pending)),
+                sessions: Arc::new(Semaphore::new(lim.max_sessions)),
+                peers: Mutex::new(Default::default()),
             }));
         }
         let shared = Arc::new(Shared {
             policy,
             audit,
+            on_failure: cfg
+                .audit
+                .as_ref()
+                .map_or(crate::runtime::audit_log::OnFailure::Stop, |a| a.on_failure),
+            budget: budget::Budget::new(cfg.limits.buffer_budget),
             msg_limits: crate::message::Limits {
                 max_text: cfg.limits.max_message,
                 ..crate::message::Limits::default()
@@ -218,9 +226,17 @@ impl Proxy {
         gauge!(m::READY).set(1.0);
         let admin_addr = match cfg.admin {
             Some(addr) => Some(
-                crate::runtime::admin::start(addr, shared.clone(), admin_token)
-                    .await
-                    .map_err(|error| StartError::Admin { addr, error })?,
+                crate::runtime::admin::start(
+                    addr,
+                    shared.clone(),
+                    admin_token,
+                    crate::runtime::admin::AdminLimits {
+                        max_connections: cfg.admin_max_connections,
+                        timeout: cfg.admin_timeout,
+                    },
+                )
+                .await
+                .map_err(|error| StartError::Admin { addr, error })?,
             ),
             None => None,
         };
@@ -291,10 +307,12 @@ async fn accept_loop(
     tracker: TaskTracker,
 ) {
     let mut delay = Duration::from_millis(10);
+    let lim = &shared.limits;
     loop {
-        // The cap pushes back on accepting, not after it.
-        let permit = tokio::select! {
-            p = link.sem.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+        // The connection cap (sessions + pending) pushes back on accepting,
+        // not after it, so file descriptors stay bounded.
+        let conn = tokio::select! {
+            p = link.conns.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
             _ = shared.drain.cancelled() => return,
         };
         let (sock, peer) = tokio::select! {
@@ -302,6 +320,7 @@ async fn accept_loop(
                 Ok(x) => { delay = Duration::from_millis(10); x }
                 Err(e) => {
                     // Out of file descriptors and similar: back off, keep serving.
+                    counter!(m::ACCEPT_ERRORS, "listener" => link.cfg.name.clone()).increment(1);
                     tracing::warn!(link = %link.cfg.name, error = %e, "accept failed");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(1));
@@ -310,13 +329,29 @@ async fn accept_loop(
             },
             _ = shared.drain.cancelled() => return,
         };
+        let refuse = |reason: &'static str| {
+            counter!(m::REFUSED, "link" => link.cfg.name.clone(), "reason" => reason).increment(1);
+            tracing::debug!(link = %link.cfg.name, %peer, reason, "connection refused");
+        };
+        // A connection is pending until its first complete message: it
+        // counts against a small budget of its own, per link and per peer,
+        // so idle connections cannot take the switch's session slots.
+        let Ok(pending) = link.pending.clone().try_acquire_owned() else {
+            refuse("pending_full");
+            continue;
+        };
+        let Some(slot) = link.peer_slot(peer.ip(), Slot::Pending, lim.max_pending_per_peer) else {
+            refuse("peer_pending");
+            continue;
+        };
+        let admission = Admission::new(&link, peer.ip(), pending, slot);
         let _ = sock.set_nodelay(true);
         let (shared, link) = (shared.clone(), link.clone());
         tracker.spawn(async move {
-            let _permit = permit;
+            let _conn = conn;
             let hard = shared.hard_stop.clone();
             tokio::select! {
-                _ = session_task(shared, link, sock, peer) => {}
+                _ = session_task(shared, link, sock, peer, admission) => {}
                 _ = hard.cancelled() => {}
             }
         });
@@ -335,7 +370,13 @@ impl Drop for SessionGauge {
     }
 }
 
-async fn session_task(shared: Arc<Shared>, link: Arc<Link>, sock: TcpStream, peer: SocketAddr) {
+async fn session_task(
+    shared: Arc<Shared>,
+    link: Arc<Link>,
+    sock: TcpStream,
+    peer: SocketAddr,
+    admission: Admission,
+) {
     let name = link.cfg.name.clone();
     shared.sessions.fetch_add(1, Ordering::SeqCst);
     gauge!(m::SESSIONS_ACTIVE, "link" => name.clone()).increment(1.0);
@@ -365,90 +406,12 @@ async fn session_task(shared: Arc<Shared>, link: Arc<Link>, sock: TcpStream, pee
         }
         None => Box::new(sock),
     };
-    // Upstream: honour the backoff after failures.
-    {
-        let b = link.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        if b.until.is_some_and(|u| Instant::now() < u) {
-            drop(b);
-            refuse("upstream_backoff");
-            return;
-        }
-    }
-    let nlets = match connect_upstream(&shared, &link).await {
-        Ok(s) => {
-            let mut b = link.backoff.lock().unwrap_or_else(|e| e.into_inner());
-            b.failures = 0;
-            b.until = None;
-            s
-        }
-        Err(e) => {
-            counter!(m::UPSTREAM_FAILURES, "link" => name.clone(), "reason" => e.reason())
-                .increment(1);
-            let mut b = link.backoff.lock().unwrap_or_else(|e| e.into_inner());
-            b.failures = b.failures.saturating_add(1);
-            let wait = BACKOFF_MIN
-                .saturating_mul(1 << b.failures.min(10).saturating_sub(1))
-                .min(BACKOFF_MAX);
-            b.until = Some(Instant::now() + wait);
-            tracing::warn!(link = %name, upstream = %link.cfg.upstream, error = %e, retry_after = ?wait, "upstream unreachable: closing the switch connection");
-            return;
-        }
-    };
-    tracing::debug!(link = %name, %peer, "session open");
-    let end = session::run(shared.clone(), link.clone(), switch, nlets).await;
+    tracing::debug!(link = %name, %peer, "connection open");
+    let end = session::run(shared.clone(), link.clone(), switch, admission).await;
     counter!(m::SESSIONS, "link" => name.clone(), "end" => end.name()).increment(1);
-    if matches!(
-        end,
-        End::FrameError(_) | End::MessageTimeout(_) | End::WriteFailed(_)
-    ) {
+    if end.notable() {
         tracing::info!(link = %name, %peer, end = end.name(), side = ?end.side(), "session closed");
     } else {
         tracing::debug!(link = %name, %peer, end = end.name(), side = ?end.side(), "session closed");
-    }
-}
-
-/// Why the upstream (Nlets side) could not be reached.
-#[derive(Debug, thiserror::Error)]
-enum UpstreamError {
-    #[error("connect: {0}")]
-    Connect(std::io::Error),
-    #[error("connect timed out")]
-    ConnectTimeout,
-    #[error("TLS handshake: {0}")]
-    TlsHandshake(std::io::Error),
-    #[error("TLS handshake timed out")]
-    TlsTimeout,
-}
-
-impl UpstreamError {
-    /// Metric label.
-    fn reason(&self) -> &'static str {
-        match self {
-            UpstreamError::Connect(_) => "connect",
-            UpstreamError::ConnectTimeout => "connect_timeout",
-            UpstreamError::TlsHandshake(_) => "tls_handshake",
-            UpstreamError::TlsTimeout => "tls_timeout",
-        }
-    }
-}
-
-async fn connect_upstream(shared: &Shared, link: &Link) -> Result<Box<dyn Io>, UpstreamError> {
-    let t = shared.limits.connect_timeout;
-    let tcp = match tokio::time::timeout(t, TcpStream::connect(&link.cfg.upstream)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(UpstreamError::Connect(e)),
-        Err(_) => return Err(UpstreamError::ConnectTimeout),
-    };
-    let _ = tcp.set_nodelay(true);
-    match link.tls.connector() {
-        Some((c, name)) => {
-            match tokio::time::timeout(shared.limits.handshake_timeout, c.connect(name, tcp)).await
-            {
-                Ok(Ok(s)) => Ok(Box::new(s)),
-                Ok(Err(e)) => Err(UpstreamError::TlsHandshake(e)),
-                Err(_) => Err(UpstreamError::TlsTimeout),
-            }
-        }
-        None => Ok(Box::new(tcp)),
     }
 }

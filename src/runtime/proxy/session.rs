@@ -7,34 +7,50 @@
 //!                                   └─ decline replies ─▶ (Nlets queue)
 //! ```
 //!
-//! Queues are bounded (`limits.queue` messages per direction), so a slow
-//! reader on one side stops us reading the other: memory stays bounded.
-//! A message's audit record is appended before it is queued, and the writer
-//! waits until that record is durable before writing (group commit keeps
-//! this pipelined). The policy is read once per message from the store, so a
-//! reload applies to the next message of every live session.
+//! **Admission.** A new connection is *pending* until its first complete
+//! message: it holds no session slot, counts against the link's small
+//! pending budget (per link and per source address) and must finish that
+//! message within `limits.first_message_timeout`. Nlets is dialled only then
+//! (`dial = "on_message"`, the default), so idle connections cost nothing
+//! upstream; the dial is retried with backoff for `limits.upstream_retry`
+//! while the messages already read wait in the queue. With
+//! `dial = "on_accept"` (a switch that may only receive) a connection is a
+//! session at once and Nlets is dialled at accept.
+//!
+//! **Memory.** Read buffers grow only with bytes taken from the process
+//! budget (`limits.buffer_budget`); what a message took travels with it until
+//! written. Queues are bounded in messages (`limits.queue`) and bytes
+//! (`limits.queue_bytes`) per direction, so a peer that stops reading stops
+//! us reading the other side.
+//!
+//! **Audit.** A message's decision record is appended before it is queued;
+//! the writer waits until that record is durable before writing (group
+//! commit keeps this pipelined), then appends a `written` record for the
+//! batch. Decided messages that are never written get an `undelivered`
+//! record with the reason, so reports never count them as delivered.
+//! The policy is read once per message, so a reload applies to the next
+//! message of every live session.
 
-use super::shared::{Link, Shared};
+use super::budget::{Held, BUDGET_WAIT};
+use super::shared::{Io, Link, PeerSlot, Shared, Slot};
+use super::upstream::connect_retrying;
 use crate::audit::record::{DecisionRecord, Event};
 use crate::decision::{decide, Decision, Outcome};
 use crate::framing::{FrameCodec, Framing};
 use crate::message::Direction;
-use crate::runtime::audit_log::SyncMode;
+use crate::runtime::audit_log::{OnFailure, SyncMode};
+use crate::runtime::config::Dial;
 use crate::runtime::metrics as m;
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
 use metrics::{counter, histogram};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
-use tokio_util::codec::{Decoder, FramedRead};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
-
-/// A byte stream (TCP or TLS).
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Initial read buffer per direction; it grows for large messages. Small
 /// enough that 1,000 idle sessions stay cheap.
@@ -47,10 +63,15 @@ const KEEP_WRITE_BUFFER: usize = 64 * 1024;
 /// A message on its way to a writer.
 struct Out {
     bytes: Bytes,
-    /// Audit record that must be durable first.
+    /// Its decision record, when audited.
     seq: Option<u64>,
+    /// The record must be durable before the message is written.
+    wait: bool,
     /// When the message was fully received.
     received: Instant,
+    /// Its share of the process buffer budget and of the queue's bytes.
+    _mem: Held,
+    _queued: OwnedSemaphorePermit,
 }
 
 /// How a session ended (metrics label).
@@ -73,6 +94,14 @@ pub enum End {
     WriteFailed(Side),
     /// Reading from this side failed.
     ReadError(Side),
+    /// The connection sent no complete message within the first-message timeout.
+    FirstMessageTimeout,
+    /// The first message came but no session slot was free (link or peer cap).
+    SessionsFull,
+    /// The upstream stayed unreachable for the whole retry period.
+    UpstreamUnreachable,
+    /// The process buffer budget stayed exhausted: this side's reader was shed.
+    Shed(Side),
 }
 
 /// Which side of a session an ending came from (as Pingora tags errors).
@@ -86,17 +115,29 @@ pub enum Side {
     Internal,
 }
 
+impl Side {
+    /// Lowercase name (audit records, labels).
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Switch => "switch",
+            Side::Nlets => "nlets",
+            Side::Internal => "internal",
+        }
+    }
+}
+
 impl End {
     /// The side that caused the ending, when known.
     pub fn side(self) -> Side {
         match self {
-            End::SwitchClosed => Side::Switch,
-            End::NletsClosed => Side::Nlets,
+            End::SwitchClosed | End::FirstMessageTimeout | End::SessionsFull => Side::Switch,
+            End::NletsClosed | End::UpstreamUnreachable => Side::Nlets,
             End::Idle | End::Drained => Side::Internal,
             End::FrameError(s)
             | End::MessageTimeout(s)
             | End::ReadError(s)
-            | End::WriteFailed(s) => s,
+            | End::WriteFailed(s)
+            | End::Shed(s) => s,
         }
     }
 
@@ -104,10 +145,93 @@ impl End {
     pub fn name(self) -> &'static str {
         self.into()
     }
+
+    /// Worth an info line (the others are routine).
+    pub fn notable(self) -> bool {
+        !matches!(
+            self,
+            End::SwitchClosed | End::NletsClosed | End::Idle | End::Drained
+        )
+    }
 }
 
 fn now_ms(epoch: Instant) -> u64 {
     epoch.elapsed().as_millis() as u64
+}
+
+/// A connection's way from pending to session.
+pub struct Admission {
+    peer: IpAddr,
+    /// Held while pending (the link's pending permit and the peer's slot).
+    pending: Mutex<Option<Pending>>,
+    /// Held once admitted.
+    session: Mutex<Option<(OwnedSemaphorePermit, PeerSlot)>>,
+    admitted: watch::Sender<bool>,
+}
+
+/// What a pending connection holds; dropping it gives it back.
+pub struct Pending {
+    _permit: OwnedSemaphorePermit,
+    _peer: PeerSlot,
+    gauge: metrics::Gauge,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.gauge.decrement(1.0);
+    }
+}
+
+impl Admission {
+    /// A pending connection from `peer` holding `permit` and `slot`.
+    pub(super) fn new(
+        link: &Link,
+        peer: IpAddr,
+        permit: OwnedSemaphorePermit,
+        slot: PeerSlot,
+    ) -> Admission {
+        let gauge = metrics::gauge!(m::CONNECTIONS_PENDING, "link" => link.cfg.name.clone());
+        gauge.increment(1.0);
+        Admission {
+            peer,
+            pending: Mutex::new(Some(Pending {
+                _permit: permit,
+                _peer: slot,
+                gauge,
+            })),
+            session: Mutex::new(None),
+            admitted: watch::channel(false).0,
+        }
+    }
+
+    /// Moves the connection from pending to session (once; later calls are
+    /// no-ops). Err: no session slot, with the refusal reason.
+    fn admit(&self, link: &Arc<Link>, max_per_peer: usize) -> Result<(), &'static str> {
+        if *self.admitted.borrow() {
+            return Ok(());
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.is_none() {
+            return Ok(());
+        }
+        let permit = link
+            .sessions
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| "sessions_full")?;
+        let slot = link
+            .peer_slot(self.peer, Slot::Session, max_per_peer)
+            .ok_or("peer_sessions")?;
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some((permit, slot));
+        *pending = None;
+        self.admitted.send_replace(true);
+        Ok(())
+    }
+
+    async fn wait_admitted(&self) {
+        let mut rx = self.admitted.subscribe();
+        let _ = rx.wait_for(|a| *a).await;
+    }
 }
 
 struct Ctx {
@@ -116,6 +240,17 @@ struct Ctx {
     stop: CancellationToken,
     epoch: Instant,
     activity: AtomicU64,
+    admission: Admission,
+    /// Bytes queued toward each side.
+    q_nlets: Arc<Semaphore>,
+    q_switch: Arc<Semaphore>,
+}
+
+impl Ctx {
+    fn admit(&self) -> Result<(), &'static str> {
+        self.admission
+            .admit(&self.link, self.shared.limits.max_sessions_per_peer)
+    }
 }
 
 /// Runs a session until one side closes (or shutdown), flushing what was
@@ -124,11 +259,11 @@ pub async fn run(
     shared: Arc<Shared>,
     link: Arc<Link>,
     switch: Box<dyn Io>,
-    nlets: Box<dyn Io>,
+    admission: Admission,
 ) -> End {
     let (sr, sw) = tokio::io::split(switch);
-    let (nr, nw) = tokio::io::split(nlets);
     let q = shared.limits.queue;
+    let qb = shared.limits.queue_bytes.min(u32::MAX as usize);
     let (to_nlets, to_nlets_rx) = mpsc::channel::<Out>(q);
     let (to_switch, to_switch_rx) = mpsc::channel::<Out>(q);
     let ctx = Arc::new(Ctx {
@@ -137,7 +272,19 @@ pub async fn run(
         link,
         epoch: Instant::now(),
         activity: AtomicU64::new(0),
+        admission,
+        q_nlets: Arc::new(Semaphore::new(qb)),
+        q_switch: Arc::new(Semaphore::new(qb)),
     });
+    if ctx.link.cfg.dial == Dial::OnAccept {
+        // A switch that may only receive: a session at once (no pending
+        // stage, so no protection against idle connections: pair this with
+        // switch-side mutual TLS or a firewall).
+        if let Err(why) = ctx.admit() {
+            counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => why).increment(1);
+            return End::SessionsFull;
+        }
+    }
     let out_reader = {
         let ctx = ctx.clone();
         let fwd = to_nlets.clone();
@@ -148,22 +295,34 @@ pub async fn run(
             e
         }
     };
-    let in_reader = {
-        let ctx = ctx.clone();
-        async move {
-            let e = reader(&ctx, Direction::Inbound, nr, to_switch, to_nlets).await;
-            ctx.stop.cancel();
-            e
+    let nlets_side = nlets_side(&ctx, to_nlets_rx, to_switch, to_nlets);
+    let first_message = async {
+        let t = ctx.shared.limits.first_message_timeout;
+        tokio::select! {
+            _ = ctx.admission.wait_admitted() => None,
+            _ = ctx.stop.cancelled() => None,
+            _ = tokio::time::sleep(t) => {
+                if *ctx.admission.admitted.borrow() {
+                    None
+                } else {
+                    counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => "first_message_timeout").increment(1);
+                    ctx.stop.cancel();
+                    Some(End::FirstMessageTimeout)
+                }
+            }
         }
     };
-    let (e_out, e_in, w_n, w_s) = tokio::join!(
+    let (e_out, (e_nlets, w_n), w_s, e_first) = tokio::join!(
         out_reader,
-        in_reader,
-        writer(&ctx, Side::Nlets, to_nlets_rx, nw),
-        writer(&ctx, Side::Switch, to_switch_rx, sw)
+        nlets_side,
+        writer(&ctx, Side::Switch, to_switch_rx, sw),
+        first_message
     );
     // The first real cause wins; "stopped" readers only followed it.
-    for e in [w_n, w_s, Some(e_out), Some(e_in)].into_iter().flatten() {
+    for e in [e_first, w_n, w_s, Some(e_nlets), Some(e_out)]
+        .into_iter()
+        .flatten()
+    {
         if e != End::Drained {
             return e;
         }
@@ -171,51 +330,187 @@ pub async fn run(
     End::Drained
 }
 
+/// The Nlets half: dial (once the switch has spoken, or at once), then read
+/// and write. If the upstream stays unreachable, every message queued for it
+/// is recorded undelivered.
+async fn nlets_side(
+    ctx: &Arc<Ctx>,
+    mut rx: mpsc::Receiver<Out>,
+    to_switch: mpsc::Sender<Out>,
+    replies: mpsc::Sender<Out>,
+) -> (End, Option<End>) {
+    if ctx.link.cfg.dial == Dial::OnMessage {
+        tokio::select! {
+            _ = ctx.admission.wait_admitted() => {}
+            _ = ctx.stop.cancelled() => {
+                // Stopped before the switch spoke: nothing was queued.
+                return (End::Drained, None);
+            }
+        }
+    }
+    let io = match connect_retrying(&ctx.shared, &ctx.link, &ctx.shared.hard_stop).await {
+        Ok(io) => io,
+        Err(e) => {
+            tracing::warn!(link = %ctx.link.cfg.name, upstream = %ctx.link.cfg.upstream, error = %e,
+                "upstream unreachable for the whole retry period: closing the session; its queued messages are recorded undelivered");
+            ctx.stop.cancel();
+            drop(to_switch);
+            drop(replies);
+            undeliver_rest(ctx, Side::Nlets, &mut rx, "upstream_unreachable");
+            return (End::UpstreamUnreachable, None);
+        }
+    };
+    let (nr, nw) = tokio::io::split(io);
+    let in_reader = async {
+        let e = reader(ctx, Direction::Inbound, nr, to_switch, replies).await;
+        ctx.stop.cancel();
+        e
+    };
+    tokio::join!(in_reader, writer(ctx, Side::Nlets, rx, nw))
+}
+
+/// Closes a queue and records everything still in it as undelivered.
+fn undeliver_rest(ctx: &Ctx, side: Side, rx: &mut mpsc::Receiver<Out>, reason: &'static str) {
+    rx.close();
+    let mut seqs = Vec::new();
+    let mut n = 0u64;
+    while let Ok(o) = rx.try_recv() {
+        n += 1;
+        seqs.extend(o.seq);
+    }
+    undelivered(ctx, side, n, seqs, reason);
+}
+
+/// Counts and records messages decided but not written.
+fn undelivered(ctx: &Ctx, side: Side, n: u64, seqs: Vec<u64>, reason: &'static str) {
+    if n == 0 {
+        return;
+    }
+    counter!(m::UNDELIVERED, "side" => side.name(), "reason" => reason).increment(n);
+    if let (Some(log), false) = (&ctx.shared.audit, seqs.is_empty()) {
+        if log
+            .append(&Event::Undelivered {
+                link: ctx.link.cfg.name.clone(),
+                side: side.name(),
+                seqs,
+                reason,
+            })
+            .is_err()
+        {
+            counter!(m::AUDIT_ERRORS).increment(1);
+        }
+    }
+}
+
+fn shed(ctx: &Ctx, side: Side) -> End {
+    counter!(m::SHED, "link" => ctx.link.cfg.name.clone()).increment(1);
+    tracing::warn!(link = %ctx.link.cfg.name, side = side.name(), used = ctx.shared.budget.used(),
+        budget = ctx.shared.budget.limit(), "buffer budget exhausted: closing the session");
+    End::Shed(side)
+}
+
+/// The next capacity of a read buffer that is full: double, but never past
+/// the frame being read (a peer announcing 8 MiB and trickling bytes does not
+/// get 8 MiB up front).
+fn grow_target(buf: &[u8], framing: Framing, max: usize, cap: usize) -> usize {
+    let doubled = (cap * 2).max(READ_BUFFER);
+    let frame = match framing {
+        Framing::Len4 if buf.len() >= 4 => {
+            4 + u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize
+        }
+        Framing::Len4 => 4,
+        Framing::StxEtx => max + 2,
+    };
+    doubled.min(frame.max(buf.len() + 1))
+}
+
 async fn reader<R: AsyncRead + Unpin>(
     ctx: &Ctx,
     dir: Direction,
-    rd: R,
+    mut rd: R,
     forward: mpsc::Sender<Out>,
     replies: mpsc::Sender<Out>,
 ) -> End {
     let lim = &ctx.shared.limits;
-    let codec = FrameCodec::new(ctx.link.cfg.framing, lim.max_message);
-    let mut framed = FramedRead::with_capacity(rd, codec, READ_BUFFER);
+    let framing = ctx.link.cfg.framing;
+    let mut codec = FrameCodec::new(framing, lim.max_message);
     let (closed, side, far) = match dir {
         Direction::Outbound => (End::SwitchClosed, Side::Switch, Side::Nlets),
         Direction::Inbound => (End::NletsClosed, Side::Nlets, Side::Switch),
     };
+    let budget = &ctx.shared.budget;
+    let Some(mut held) = budget.take(READ_BUFFER, BUDGET_WAIT).await else {
+        return shed(ctx, side);
+    };
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
+    held.set(buf.capacity());
     // When the buffer first held part of a message (slow senders are
     // bounded by message_timeout, at most twice over).
     let mut partial_since: Option<Instant> = None;
     loop {
-        let wait = lim.message_timeout.min(lim.idle_timeout);
-        let next = tokio::select! {
-            biased;
-            _ = ctx.stop.cancelled() => {
-                // Finish the complete messages already received, then stop.
-                let mut codec = framed.decoder().clone();
-                while let Ok(Some(raw)) = codec.decode(framed.read_buffer_mut()) {
-                    if handle(ctx, dir, raw, &forward, &replies).await.is_err() {
+        // Every complete message in the buffer.
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(raw)) => {
+                    let mem = held.split(held.len().saturating_sub(buf.capacity()));
+                    partial_since = None;
+                    if let Err(why) = ctx.admit() {
+                        refused(ctx, dir, raw, why);
+                        return End::SessionsFull;
+                    }
+                    if handle(ctx, dir, raw, mem, &forward, &replies)
+                        .await
+                        .is_err()
+                    {
                         return End::WriteFailed(far);
                     }
                 }
-                return End::Drained;
-            }
-            r = tokio::time::timeout(wait, framed.next()) => r,
-        };
-        let raw = match next {
-            Err(_) if !framed.read_buffer().is_empty() => {
-                match partial_since {
-                    Some(t) if t.elapsed() >= lim.message_timeout => {
-                        counter!(m::FRAME_ERRORS, "direction" => dir.name(), "reason" => "message_timeout").increment(1);
-                        return End::MessageTimeout(side);
-                    }
-                    Some(_) => {}
-                    None => partial_since = Some(Instant::now()),
+                Ok(None) => break,
+                Err(e) => {
+                    counter!(m::FRAME_ERRORS, "direction" => dir.name(), "reason" => e.reason())
+                        .increment(1);
+                    tracing::warn!(link = %ctx.link.cfg.name, direction = dir.name(), error = %e, "framing error: closing session");
+                    return End::FrameError(side);
                 }
-                continue;
             }
+        }
+        // A photo grows the read buffer; give the memory back once it is
+        // empty, so 1,000 quiet sessions do not each hold a photo's worth.
+        if buf.is_empty() && buf.capacity() > 2 * READ_BUFFER {
+            buf = BytesMut::with_capacity(READ_BUFFER);
+        }
+        held.set(buf.capacity());
+        if buf.len() == buf.capacity() {
+            let want = grow_target(&buf, framing, lim.max_message, buf.capacity());
+            let extra = want.saturating_sub(buf.capacity());
+            let more = tokio::select! {
+                biased;
+                _ = ctx.stop.cancelled() => return End::Drained,
+                h = budget.take(extra, BUDGET_WAIT) => h,
+            };
+            match more {
+                Some(h) => held.merge(h),
+                None => return shed(ctx, side),
+            }
+            buf.reserve(want - buf.len());
+            held.set(buf.capacity().max(held.len()));
+        }
+        let wait = lim.message_timeout.min(lim.idle_timeout);
+        let r = tokio::select! {
+            biased;
+            // Complete messages were all decided above; stop here.
+            _ = ctx.stop.cancelled() => return End::Drained,
+            r = tokio::time::timeout(wait, rd.read_buf(&mut buf)) => r,
+        };
+        match r {
+            Err(_) if !buf.is_empty() => match partial_since {
+                Some(t) if t.elapsed() >= lim.message_timeout => {
+                    counter!(m::FRAME_ERRORS, "direction" => dir.name(), "reason" => "message_timeout").increment(1);
+                    return End::MessageTimeout(side);
+                }
+                Some(_) => {}
+                None => partial_since = Some(Instant::now()),
+            },
             Err(_) => {
                 partial_since = None;
                 let idle_for =
@@ -223,29 +518,23 @@ async fn reader<R: AsyncRead + Unpin>(
                 if Duration::from_millis(idle_for) >= lim.idle_timeout {
                     return End::Idle;
                 }
-                continue;
             }
-            Ok(None) => return closed,
-            Ok(Some(Err(crate::framing::FrameError::Io(e)))) => {
-                tracing::debug!(link = %ctx.link.cfg.name, direction = dir.name(), error = %e, "read error");
-                return End::ReadError(side);
-            }
-            Ok(Some(Err(e))) => {
+            Ok(Ok(0)) if buf.is_empty() => return closed,
+            Ok(Ok(0)) => {
+                let e = crate::framing::FrameError::Truncated {
+                    offset: codec.offset(),
+                    have: buf.len(),
+                };
                 counter!(m::FRAME_ERRORS, "direction" => dir.name(), "reason" => e.reason())
                     .increment(1);
                 tracing::warn!(link = %ctx.link.cfg.name, direction = dir.name(), error = %e, "framing error: closing session");
                 return End::FrameError(side);
             }
-            Ok(Some(Ok(raw))) => raw,
-        };
-        partial_since = None;
-        // A photo grows the read buffer; give the memory back once it is
-        // empty, so 1,000 quiet sessions do not each hold a photo's worth.
-        if framed.read_buffer().is_empty() && framed.read_buffer().capacity() > 2 * READ_BUFFER {
-            *framed.read_buffer_mut() = BytesMut::with_capacity(READ_BUFFER);
-        }
-        if handle(ctx, dir, raw, &forward, &replies).await.is_err() {
-            return End::WriteFailed(far);
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(link = %ctx.link.cfg.name, direction = dir.name(), error = %e, "read error");
+                return End::ReadError(side);
+            }
         }
     }
 }
@@ -255,11 +544,29 @@ async fn reader<R: AsyncRead + Unpin>(
 #[derive(Debug)]
 struct QueueClosed;
 
+/// A first message that found no session slot: decided, audited and
+/// recorded undelivered, like any message read.
+fn refused(ctx: &Ctx, dir: Direction, raw: Bytes, why: &'static str) {
+    counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => why).increment(1);
+    tracing::warn!(link = %ctx.link.cfg.name, peer = %ctx.admission.peer, reason = why, "no session slot for a new connection: closing it");
+    let policy = ctx.shared.policy.current();
+    let d = decide(dir, raw, &policy, &ctx.shared.msg_limits);
+    m::record_decision(&d, dir, &policy, 0.0);
+    if let Some((seq, _)) = audit(ctx, &d, dir, &policy) {
+        let side = match dir {
+            Direction::Outbound => Side::Nlets,
+            Direction::Inbound => Side::Switch,
+        };
+        undelivered(ctx, side, 1, seq.into_iter().collect(), why);
+    }
+}
+
 /// Decides one message, audits it, and queues what is to be sent.
 async fn handle(
     ctx: &Ctx,
     dir: Direction,
     raw: Bytes,
+    mem: Held,
     forward: &mpsc::Sender<Out>,
     replies: &mpsc::Sender<Out>,
 ) -> Result<(), QueueClosed> {
@@ -268,69 +575,96 @@ async fn handle(
     let policy = ctx.shared.policy.current();
     let d = decide(dir, raw, &policy, &ctx.shared.msg_limits);
     m::record_decision(&d, dir, &policy, t0.elapsed().as_secs_f64());
-    let Ok(seq) = audit(ctx, &d, dir, &policy) else {
+    let Some((seq, wait)) = audit(ctx, &d, dir, &policy) else {
         return Ok(());
     };
-    let sent = match d.outcome {
-        Outcome::Forward(bytes) => {
-            forward
-                .send(Out {
-                    bytes,
-                    seq,
-                    received: t0,
-                })
-                .await
-        }
-        Outcome::Deny { reply: Some(bytes) } => {
-            replies
-                .send(Out {
-                    bytes,
-                    seq,
-                    received: t0,
-                })
-                .await
-        }
-        _ => Ok(()),
+    let (tx, bytes, side) = match d.outcome {
+        Outcome::Forward(bytes) => match dir {
+            Direction::Outbound => (forward, bytes, Side::Nlets),
+            Direction::Inbound => (forward, bytes, Side::Switch),
+        },
+        Outcome::Deny { reply: Some(bytes) } => (replies, bytes, Side::Nlets),
+        _ => return Ok(()),
     };
-    sent.map_err(|_| QueueClosed)
+    let q = match side {
+        Side::Switch => &ctx.q_switch,
+        _ => &ctx.q_nlets,
+    };
+    let n = bytes
+        .len()
+        .clamp(1, ctx.shared.limits.queue_bytes.min(u32::MAX as usize));
+    let Ok(queued) = q.clone().acquire_many_owned(n as u32).await else {
+        return Err(QueueClosed);
+    };
+    let out = Out {
+        bytes,
+        seq,
+        wait,
+        received: t0,
+        _mem: mem,
+        _queued: queued,
+    };
+    tx.send(out).await.map_err(|mpsc::error::SendError(out)| {
+        undelivered(
+            ctx,
+            side,
+            1,
+            out.seq.into_iter().collect(),
+            "session_closed",
+        );
+        QueueClosed
+    })
 }
 
-/// Appends the decision's audit record. `Ok(Some(seq))`: the writer must
-/// wait for it to be durable. `Err(())`: the record could not be written and
-/// the message must not be forwarded (restricted traffic stops when the audit
-/// log fails; unrestricted pass-through continues, counted).
+/// Appends the decision's audit record. `Some((seq, wait))`: forward, after
+/// record `seq` is durable when `wait`. `None`: the message must not be
+/// forwarded — the log cannot take the record (outage with its held buffer
+/// full), or it is restricted traffic during an outage under
+/// `on_failure = "restricted"`.
 fn audit(
     ctx: &Ctx,
     d: &Decision,
     dir: Direction,
     policy: &crate::policy::Policy,
-) -> Result<Option<u64>, ()> {
+) -> Option<(Option<u64>, bool)> {
     let Some(log) = &ctx.shared.audit else {
-        return Ok(None);
+        return Some((None, false));
     };
+    let healthy = log.healthy();
     let rec = Event::Decision(Box::new(DecisionRecord::of(
         d,
         dir,
         policy,
         Some(&ctx.link.cfg.name),
     )));
-    match log.append(&rec) {
+    let appended = log.append(&rec);
+    let restricted = d.is_restricted();
+    match appended {
         Ok(seq) => {
             counter!(m::AUDIT_RECORDS).increment(1);
-            Ok((log.mode() != SyncMode::None).then_some(seq))
+            if healthy {
+                return Some((Some(seq), log.mode() != SyncMode::None));
+            }
+            match ctx.shared.on_failure {
+                // Held until the record is on disk.
+                OnFailure::Stop => Some((Some(seq), true)),
+                OnFailure::Restricted if !restricted => Some((Some(seq), false)),
+                OnFailure::Restricted => {
+                    counter!(m::DROPS, "direction" => dir.name(), "reason" => "audit_failed", "detail" => "").increment(1);
+                    let side = match dir {
+                        Direction::Outbound => Side::Nlets,
+                        Direction::Inbound => Side::Switch,
+                    };
+                    undelivered(ctx, side, 1, vec![seq], "audit_failed");
+                    None
+                }
+            }
         }
         Err(e) => {
             counter!(m::AUDIT_ERRORS).increment(1);
-            metrics::gauge!(m::AUDIT_HEALTHY).set(0.0);
-            let restricted = d.is_restricted();
-            metrics::gauge!(m::READY).set(0.0);
-            tracing::error!(error = %e, restricted, "AUDIT LOG FAILED: restricted traffic is not forwarded");
-            if restricted {
-                counter!(m::DROPS, "direction" => dir.name(), "reason" => "audit_failed", "detail" => "").increment(1);
-                Err(())
-            } else {
-                Ok(None)
-            }
+            counter!(m::DROPS, "direction" => dir.name(), "reason" => "audit_failed", "detail" => "").increment(1);
+            tracing::debug!(error = %e, restricted, "audit record refused: message not forwarded");
+            None
         }
     }
 }
@@ -360,19 +694,11 @@ async fn writer<W: AsyncWrite + Unpin>(
                 Err(_) => break,
             }
         }
-        // Every record of the batch must be durable first.
-        if let (Some(seq), Some(rx)) = (batch.iter().filter_map(|o| o.seq).max(), durable.as_mut())
-        {
-            loop {
-                if *rx.borrow_and_update() > seq {
-                    break;
-                }
-                if let Some(log) = &ctx.shared.audit {
-                    if !log.healthy() {
-                        result = Some(End::WriteFailed(side));
-                        break 'outer;
-                    }
-                }
+        // Every record of the batch that must be durable first is. During an
+        // audit outage this waits (the messages are held) until recovery.
+        let must = batch.iter().filter(|o| o.wait).filter_map(|o| o.seq).max();
+        if let (Some(seq), Some(rx)) = (must, durable.as_mut()) {
+            while *rx.borrow_and_update() <= seq {
                 if rx.changed().await.is_err() {
                     result = Some(End::WriteFailed(side));
                     break 'outer;
@@ -383,6 +709,7 @@ async fn writer<W: AsyncWrite + Unpin>(
         // from their own `Bytes` with vectored writes (no copy of a photo).
         buf.clear();
         let mut parts: Vec<(usize, usize, usize)> = Vec::with_capacity(batch.len());
+        let mut unframeable = Vec::new();
         for out in &batch {
             let (h, t) = match framing {
                 Framing::Len4 => {
@@ -395,6 +722,7 @@ async fn writer<W: AsyncWrite + Unpin>(
                     {
                         counter!(m::DROPS, "direction" => "any", "reason" => "unframeable", "detail" => "").increment(1);
                         parts.push((usize::MAX, 0, 0));
+                        unframeable.extend(out.seq);
                         continue;
                     }
                     buf.extend_from_slice(&[crate::framing::STX]);
@@ -421,13 +749,31 @@ async fn writer<W: AsyncWrite + Unpin>(
             Ok::<(), std::io::Error>(())
         })
         .await;
+        let n_unframeable = unframeable.len() as u64;
+        undelivered(ctx, side, n_unframeable, unframeable, "unframeable");
+        let seqs: Vec<u64> = batch
+            .iter()
+            .zip(&parts)
+            .filter(|(_, p)| p.0 != usize::MAX)
+            .filter_map(|(o, _)| o.seq)
+            .collect();
         match wrote {
             Ok(Ok(())) => {
                 for out in batch.drain(..) {
                     histogram!(m::FORWARD_SECONDS).record(out.received.elapsed().as_secs_f64());
                 }
+                if let (Some(log), false) = (&ctx.shared.audit, seqs.is_empty()) {
+                    let _ = log.append(&Event::Written {
+                        link: ctx.link.cfg.name.clone(),
+                        side: side.name(),
+                        seqs,
+                    });
+                }
             }
             _ => {
+                let n = batch.len() as u64 - n_unframeable;
+                batch.clear();
+                undelivered(ctx, side, n, seqs, "write_failed");
                 result = Some(End::WriteFailed(side));
                 break;
             }
@@ -438,7 +784,10 @@ async fn writer<W: AsyncWrite + Unpin>(
     }
     // Tell the readers nothing more can be sent, then close our side.
     ctx.stop.cancel();
-    drop(rx);
+    let n = batch.len() as u64;
+    let seqs = batch.drain(..).filter_map(|o| o.seq).collect();
+    undelivered(ctx, side, n, seqs, "session_closed");
+    undeliver_rest(ctx, side, &mut rx, "session_closed");
     let _ = tokio::time::timeout(Duration::from_secs(1), w.shutdown()).await;
     result
 }

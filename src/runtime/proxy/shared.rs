@@ -3,19 +3,26 @@
 //! from [`super`] (which starts the proxy) and [`super::session`] (which
 //! uses it) so that neither imports the other.
 
+use super::budget::Budget;
 use crate::audit::record::Event;
 use crate::runtime::admin::Reloaded;
-use crate::runtime::audit_log::AuditLog;
+use crate::runtime::audit_log::{AuditLog, OnFailure};
 use crate::runtime::config::LinkConfig;
 use crate::runtime::metrics as m;
 use crate::runtime::policy_store::{PolicyStore, Reload};
 use crate::runtime::tls::LinkTls;
 use metrics::counter;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+
+/// A byte stream (TCP or TLS).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// State shared by every link and session.
 pub struct Shared {
@@ -23,6 +30,10 @@ pub struct Shared {
     pub policy: PolicyStore,
     /// The audit log (None only in the flag quick start without `--audit`).
     pub audit: Option<Arc<AuditLog>>,
+    /// What is forwarded while the audit log cannot write.
+    pub on_failure: OnFailure,
+    /// Message bytes the process may buffer.
+    pub budget: Arc<Budget>,
     /// Limits and timeouts.
     pub limits: crate::runtime::config::Limits,
     /// Parser limits derived from them.
@@ -48,21 +59,81 @@ pub struct Link {
     pub cfg: LinkConfig,
     /// TLS on either side.
     pub tls: LinkTls,
-    /// Session cap, taken before accepting.
-    pub(super) sem: Arc<Semaphore>,
-    /// Upstream connect backoff.
-    pub(super) backoff: Mutex<Backoff>,
+    /// Connections open (pending or in session), taken before accepting so
+    /// file descriptors stay bounded: `max_sessions + max_pending`.
+    pub(super) conns: Arc<Semaphore>,
+    /// Connections not yet past their first complete message.
+    pub(super) pending: Arc<Semaphore>,
+    /// Sessions (connections past their first message).
+    pub(super) sessions: Arc<Semaphore>,
+    /// Pending connections and sessions per source address.
+    pub(super) peers: Mutex<HashMap<IpAddr, PeerCount>>,
 }
 
-pub(super) struct Backoff {
-    pub(super) failures: u32,
-    pub(super) until: Option<Instant>,
+/// What one source address holds on a link.
+#[derive(Default, Debug, Clone, Copy)]
+pub(super) struct PeerCount {
+    pub(super) pending: usize,
+    pub(super) sessions: usize,
 }
 
-/// Backoff after the first upstream failure; doubles up to [`BACKOFF_MAX`].
-pub(super) const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Longest wait between upstream attempts.
-pub(super) const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Which per-peer count a [`PeerSlot`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Slot {
+    Pending,
+    Session,
+}
+
+/// One unit of a peer's pending or session count; given back on drop.
+pub(super) struct PeerSlot {
+    link: Arc<Link>,
+    ip: IpAddr,
+    slot: Slot,
+}
+
+impl Link {
+    /// Takes a pending or session slot for `ip` if it is under `max`.
+    pub(super) fn peer_slot(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        slot: Slot,
+        max: usize,
+    ) -> Option<PeerSlot> {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let c = peers.entry(ip).or_default();
+        let n = match slot {
+            Slot::Pending => &mut c.pending,
+            Slot::Session => &mut c.sessions,
+        };
+        if *n >= max {
+            if c.pending == 0 && c.sessions == 0 {
+                peers.remove(&ip);
+            }
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            link: self.clone(),
+            ip,
+            slot,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut peers = self.link.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = peers.get_mut(&self.ip) {
+            match self.slot {
+                Slot::Pending => c.pending = c.pending.saturating_sub(1),
+                Slot::Session => c.sessions = c.sessions.saturating_sub(1),
+            }
+            if c.pending == 0 && c.sessions == 0 {
+                peers.remove(&self.ip);
+            }
+        }
+    }
+}
 
 impl Shared {
     /// True when ready for traffic: not draining and the audit log healthy.
@@ -76,6 +147,26 @@ impl Shared {
             }
         }
         Ok(())
+    }
+
+    /// Compares the audit log's path with its open file and starts a new
+    /// file if a rotation tool moved, replaced or truncated it (`SIGUSR1`,
+    /// `POST /reopen`).
+    pub fn reopen(&self) -> Result<String, String> {
+        match &self.audit {
+            None => Err("no audit log configured".into()),
+            Some(a) => match a.reopen() {
+                Ok(true) => Ok(format!(
+                    "audit log {}: a new file continues the chain",
+                    a.path()
+                )),
+                Ok(false) => Ok(format!(
+                    "audit log {}: file unchanged, still writing it",
+                    a.path()
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+        }
     }
 
     /// Reloads the policy (and certificates when `tls`), counting and
@@ -149,13 +240,18 @@ impl crate::runtime::admin::Control for Shared {
         let audit = self.audit.as_ref().map(|a| {
             serde_json::json!({
                 "path": a.path(), "records": a.count(), "head": a.head(),
-                "healthy": a.healthy(), "sync": format!("{:?}", a.mode()).to_lowercase(),
+                "healthy": a.healthy(), "sync": a.mode().name(),
+                "outage": a.outage().map(|o| serde_json::json!({
+                    "since": o.since, "error": o.error, "held": o.held, "refused": o.refused, "retries": o.failures,
+                })),
             })
         });
         serde_json::json!({
             "policy": { "version": p.version, "source": p.source, "lists": p.lists.len(), "entries": p.entries.len() },
             "audit": audit,
             "sessions": self.sessions.load(Ordering::SeqCst),
+            "buffered_bytes": self.budget.used(),
+            "buffer_budget": self.budget.limit(),
             "draining": self.drain.is_cancelled(),
             "ready": Shared::ready(self).is_ok(),
             "links": self.links.iter().map(|l| l.cfg.name.clone()).collect::<Vec<_>>(),
@@ -168,5 +264,9 @@ impl crate::runtime::admin::Control for Shared {
 
     fn stop(&self) {
         self.stop_request.cancel();
+    }
+
+    fn reopen(&self) -> Result<String, String> {
+        Shared::reopen(self)
     }
 }
