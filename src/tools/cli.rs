@@ -39,6 +39,27 @@ pub enum Command {
     /// Replay a capture through a proxy, playing both ends; report
     /// throughput, latency percentiles and what went missing.
     Bench(BenchCli),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsCli),
+    /// Print the manual page origuard(1), or write one page per command
+    /// with --dir.
+    Man(ManCli),
+}
+
+/// `origuard completions` arguments.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsCli {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
+}
+
+/// `origuard man` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ManCli {
+    /// Write origuard.1 and one page per command (origuard-serve.1, ...)
+    /// into this directory instead of printing origuard(1).
+    #[arg(long)]
+    pub dir: Option<String>,
 }
 
 /// `origuard bench` arguments.
