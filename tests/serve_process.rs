@@ -379,10 +379,11 @@ async fn watch_reloads(admin: std::net::SocketAddr) -> (f64, f64) {
     )
 }
 
-fn policy_text(entries: &[&str]) -> String {
+/// A deny policy with `entries` inline and the list file `list`.
+fn policy_text(entries: &[&str], list: &str) -> String {
     let e: Vec<String> = entries.iter().map(|e| format!("{e:?}")).collect();
     format!(
-        "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [{}]\nfiles = [\"deny.txt\"]\n",
+        "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [{}]\nfiles = [\"{list}\"]\n",
         e.join(", ")
     )
 }
@@ -394,16 +395,19 @@ fn policy_text(entries: &[&str]) -> String {
 fn kubelet_update(mount: &std::path::Path, n: u32, files: &[(&str, &str)]) {
     use std::os::unix::fs::symlink;
     let ts = format!("..2026_12_01_00_00_{n:02}.{n:09}");
-    std::fs::create_dir(mount.join(&ts)).unwrap();
     for (name, text) in files {
-        std::fs::write(mount.join(&ts).join(name), text).unwrap();
+        let f = mount.join(&ts).join(name);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
     }
     let old = std::fs::read_link(mount.join("..data")).ok();
     symlink(&ts, mount.join("..data_tmp")).unwrap();
     std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
+    // One link per top-level name: `lists -> ..data/lists` for `lists/x.txt`.
     for (name, _) in files {
-        if std::fs::symlink_metadata(mount.join(name)).is_err() {
-            symlink(format!("..data/{name}"), mount.join(name)).unwrap();
+        let top = name.split('/').next().unwrap();
+        if std::fs::symlink_metadata(mount.join(top)).is_err() {
+            symlink(format!("..data/{top}"), mount.join(top)).unwrap();
         }
     }
     if let Some(old) = old {
@@ -416,12 +420,14 @@ async fn configmap_swaps_reload_every_time() {
     let dir = tempfile::tempdir().unwrap();
     let mount = dir.path().join("policy");
     std::fs::create_dir(&mount).unwrap();
+    // The list in a subdirectory, as deploy/kubernetes mounts it (items).
+    const L: &str = "lists/deny.txt";
     kubelet_update(
         &mount,
         0,
         &[
-            ("policy.toml", &policy_text(&["VTICE0900"])),
-            ("deny.txt", "TXICE2000\n"),
+            ("policy.toml", &policy_text(&["VTICE0900"], L)),
+            (L, "TXICE2000\n"),
         ],
     );
     let pol = mount.join("policy.toml");
@@ -434,16 +440,16 @@ async fn configmap_swaps_reload_every_time() {
     let mut seen = vec![status_version(s.admin).await];
     // Three updates: the policy file, then only the list file, then both.
     let updates: [(String, &str); 3] = [
-        (policy_text(&["VTICE0900", "AZICE0000"]), "TXICE2000\n"),
+        (policy_text(&["VTICE0900", "AZICE0000"], L), "TXICE2000\n"),
         (
-            policy_text(&["VTICE0900", "AZICE0000"]),
+            policy_text(&["VTICE0900", "AZICE0000"], L),
             "TXICE2000\nCAICE0000\n",
         ),
-        (policy_text(&["VADEADX00"]), "NYICE0000\n"),
+        (policy_text(&["VADEADX00"], L), "NYICE0000\n"),
     ];
     for (i, (p, list)) in updates.iter().enumerate() {
         let n = i as u32 + 1;
-        kubelet_update(&mount, n, &[("policy.toml", p), ("deny.txt", list)]);
+        kubelet_update(&mount, n, &[("policy.toml", p), (L, list)]);
         let v = next_version(s.admin, seen.last().unwrap(), &format!("update {n}")).await;
         seen.push(v);
         // Let any late event of this update land before the next one.
@@ -465,7 +471,7 @@ async fn atomic_renames_reload_every_time() {
     let dir = tempfile::tempdir().unwrap();
     let pol = dir.path().join("policy.toml");
     std::fs::write(dir.path().join("deny.txt"), "TXICE2000\n").unwrap();
-    std::fs::write(&pol, policy_text(&["VTICE0900"])).unwrap();
+    std::fs::write(&pol, policy_text(&["VTICE0900"], "deny.txt")).unwrap();
     let mut s = serve(&[
         "--upstream",
         "127.0.0.1:9",
@@ -476,7 +482,7 @@ async fn atomic_renames_reload_every_time() {
     for (n, ori) in ["AZICE0000", "CAICE0000", "NYICE0000"].iter().enumerate() {
         let n = n as u32 + 1;
         let tmp = dir.path().join(".policy.toml.tmp");
-        std::fs::write(&tmp, policy_text(&["VTICE0900", ori])).unwrap();
+        std::fs::write(&tmp, policy_text(&["VTICE0900", ori], "deny.txt")).unwrap();
         std::fs::rename(&tmp, &pol).unwrap();
         let v = next_version(s.admin, seen.last().unwrap(), &format!("rename {n}")).await;
         seen.push(v);

@@ -19,7 +19,7 @@ use super::proxy::Shared;
 use super::systemd;
 use notify::{RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -172,7 +172,7 @@ pub fn watch_policy(shared: Arc<Shared>) -> notify::Result<PolicyWatch> {
     let mut w = Watch {
         shared,
         watcher,
-        watched: HashSet::new(),
+        watched: HashMap::new(),
         targets,
     };
     w.rewatch();
@@ -198,13 +198,17 @@ pub fn watch_policy(shared: Arc<Shared>) -> notify::Result<PolicyWatch> {
 struct Watch {
     shared: Arc<Shared>,
     watcher: notify::RecommendedWatcher,
-    /// Directories watched now.
-    watched: HashSet<PathBuf>,
+    /// Directories watched now, each with where it resolved when its watch
+    /// was set (a watch follows the directory, not the path).
+    watched: HashMap<PathBuf, Option<PathBuf>>,
     targets: Arc<Mutex<Targets>>,
 }
 
 impl Watch {
-    /// Watches the directories the current targets need and no others.
+    /// Watches the directories the current targets need and no others. A
+    /// path that now resolves to another directory (`lists -> ..data/lists`
+    /// after a swap) is watched again: the old watch died with the old
+    /// directory.
     fn rewatch(&mut self) {
         let want = self
             .targets
@@ -212,16 +216,26 @@ impl Watch {
             .unwrap_or_else(|e| e.into_inner())
             .dirs
             .clone();
-        for d in self.watched.difference(&want) {
+        let mut now = HashMap::new();
+        for d in want {
+            let real = std::fs::canonicalize(&d).ok();
+            if let Some(before) = self.watched.remove(&d) {
+                if before == real {
+                    now.insert(d, real);
+                    continue;
+                }
+                let _ = self.watcher.unwatch(&d);
+            }
+            if let Err(e) = self.watcher.watch(&d, RecursiveMode::NonRecursive) {
+                tracing::warn!(dir = %d.display(), error = %e, "cannot watch a policy directory; changes there are found by the periodic check");
+            }
+            now.insert(d, real);
+        }
+        for d in self.watched.keys() {
             // Fails when the directory is gone (the kubelet deleted it).
             let _ = self.watcher.unwatch(d);
         }
-        for d in want.difference(&self.watched) {
-            if let Err(e) = self.watcher.watch(d, RecursiveMode::NonRecursive) {
-                tracing::warn!(dir = %d.display(), error = %e, "cannot watch a policy directory; changes there are found by the periodic check");
-            }
-        }
-        self.watched = want;
+        self.watched = now;
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<()>, stop: CancellationToken) {
