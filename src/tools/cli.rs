@@ -175,6 +175,9 @@ pub enum PolicyCommand {
     Check {
         /// The policy file (TOML).
         file: String,
+        /// Print one JSON object (lists, counts, warnings or errors).
+        #[arg(long)]
+        json: bool,
     },
     /// Propose a release profile from recorded traffic (`--learn CAPTURE`):
     /// every label and element path seen, with counts and value shapes,
@@ -206,6 +209,9 @@ pub enum PolicyCommand {
         /// Say what a deny does in this direction.
         #[arg(long)]
         direction: Option<Direction>,
+        /// Print one JSON object (action, deciding entry, entries that lost).
+        #[arg(long)]
+        json: bool,
     },
     /// Compare two policies: settings, entries added/removed per list, actions
     /// that change; with --capture, replay a capture through both and list the
@@ -227,6 +233,9 @@ pub enum PolicyCommand {
         /// Exit 1 when the policies (or, with --capture, any outcome) differ.
         #[arg(long)]
         exit_code: bool,
+        /// Print one JSON object (versions, number of changes, the lines).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -268,6 +277,10 @@ pub struct FilterCli {
     pub input: String,
     /// Output, or - for stdout.
     pub output: String,
+    /// Print the summary as one JSON object (on stderr, as the text summary:
+    /// stdout may carry the messages).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `origuard demo` arguments.

@@ -35,4 +35,5 @@ pub mod inspect;
 pub mod learn;
 pub mod man;
 pub mod policy_cmd;
+pub mod policy_json;
 pub mod serve;
