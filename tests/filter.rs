@@ -289,3 +289,42 @@ fn what_if_lists_changed_outcomes() {
     assert!(out.contains("drop(redact_failed) -> deny: 1"), "{out}");
     assert!(out.contains("#2 DR VADEADX00: redact -> deny"), "{out}");
 }
+
+#[test]
+fn json_summary_adds_up_and_matches_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = filter(dir.path(), "outbound", "outbound.len4");
+    let o = bin()
+        .args([
+            "filter",
+            "--json",
+            "--policy",
+            POLICY,
+            "--direction",
+            "outbound",
+        ])
+        .arg(cap("outbound.len4"))
+        .arg(dir.path().join("json.out"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&err).unwrap();
+    let n = |k: &str| v[k].as_u64().unwrap();
+    for k in ["received", "passed", "redacted", "denied", "dropped"] {
+        assert_eq!(n(k), count(&r.stderr, k), "{k}");
+    }
+    assert_eq!(
+        n("received"),
+        n("passed") + n("redacted") + n("denied") + n("dropped")
+    );
+    assert!(v["fields_removed"]["photo"].as_u64().unwrap() > 0);
+    assert!(v["error"].is_null());
+    assert_eq!(v["policy"]["version"].as_str().unwrap().len(), 64);
+    // The forwarded messages are the same as without --json.
+    assert_eq!(
+        std::fs::read(dir.path().join("json.out")).unwrap(),
+        std::fs::read(dir.path().join("outbound.out")).unwrap()
+    );
+}

@@ -223,3 +223,161 @@ fn gen_writes_to_stdout_with_dash() {
     assert_eq!(o.stdout[0], 0, "a len4 frame starts with its length");
     assert!(!std::path::Path::new("-").exists(), "wrote a file named -");
 }
+
+fn json(out: &str) -> serde_json::Value {
+    assert_eq!(out.lines().count(), 1, "one JSON line: {out}");
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn check_json_matches_the_text_and_reports_errors() {
+    let (code, out, err) = run(&["policy", "check", "--json", EXAMPLE]);
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    assert_eq!(v["valid"], true);
+    let (_, text, _) = run(&["policy", "check", EXAMPLE]);
+    let short = v["short_version"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("valid, version {short} (")),
+        "{text}"
+    );
+    assert_eq!(v["version"].as_str().unwrap().len(), 64);
+    let list = v["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "immigration_enforcement")
+        .unwrap();
+    assert_eq!(
+        (
+            &list["action"],
+            &list["exact"],
+            &list["member"],
+            &list["pattern"]
+        ),
+        (&"deny".into(), &3.into(), &1.into(), &0.into())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"x\"\naction = \"deny\"\nentries = [\"VTICE09\"]\n").unwrap();
+    let (code, out, err) = run(&["policy", "check", "--json", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let v = json(&out);
+    assert_eq!(v["valid"], false);
+    let e = &v["errors"][0];
+    assert_eq!(e["line"], 6);
+    assert!(
+        e["message"].as_str().unwrap().contains("7 characters"),
+        "{v}"
+    );
+    // The text diagnostics stay on stderr.
+    assert!(err.contains("bad.toml:6: error:"), "{err}");
+}
+
+#[test]
+fn explain_json_names_the_deciding_entry_and_the_losers() {
+    let (code, out, err) = run(&[
+        "policy",
+        "explain",
+        "--json",
+        "--policy",
+        EXAMPLE,
+        "VTICE0900",
+        "--mke",
+        "DQ",
+        "--direction",
+        "inbound",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    assert_eq!(v["action"], "deny");
+    assert_eq!(v["entry"]["text"], "VTICE0900");
+    assert_eq!(v["entry"]["kind"], "exact");
+    assert_eq!(v["entry"]["list"], "immigration_enforcement");
+    assert!(v["entry"]["line"].as_u64().unwrap() > 0);
+    let lost: Vec<&str> = v["also_matched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(lost, ["??ICE????"]);
+    let lines = v["lines"].as_array().unwrap();
+    assert!(lines
+        .iter()
+        .any(|l| l.as_str().unwrap().contains("decline reply")));
+    // A redact-listed agency names its profile.
+    let (_, out, _) = run(&[
+        "policy",
+        "explain",
+        "--json",
+        "--policy",
+        EXAMPLE,
+        "VADEADX00",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["action"], "redact");
+    assert_eq!(v["profile"], "colorado-dmv");
+}
+
+#[test]
+fn diff_json_counts_changes_and_what_if() {
+    let (code, out, _) = run(&["policy", "diff", "--json", "--exit-code", EXAMPLE, EXAMPLE]);
+    assert_eq!(code, 0);
+    let v = json(&out);
+    assert_eq!(v["changes"], 0);
+    assert_eq!(v["old"]["version"], v["new"]["version"]);
+    assert!(v["what_if"].is_null());
+    // A copy that denies one more agency.
+    let dir = tempfile::tempdir().unwrap();
+    let deploy = std::path::Path::new(EXAMPLE).parent().unwrap();
+    let text = std::fs::read_to_string(EXAMPLE).unwrap();
+    std::fs::create_dir(dir.path().join("lists")).unwrap();
+    for f in ["immigration.txt", "federal_redact.txt"] {
+        std::fs::copy(
+            deploy.join("lists").join(f),
+            dir.path().join("lists").join(f),
+        )
+        .unwrap();
+    }
+    let new = dir.path().join("new.toml");
+    assert!(text.contains("\"VTICE0900\""));
+    std::fs::write(
+        &new,
+        text.replacen("\"VTICE0900\"", "\"VTICE0900\", \"AZNLETS20\"", 1),
+    )
+    .unwrap();
+    let capture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/captures/inbound.len4"
+    );
+    let args = [
+        "policy",
+        "diff",
+        "--json",
+        "--exit-code",
+        EXAMPLE,
+        new.to_str().unwrap(),
+        "--capture",
+        capture,
+        "--direction",
+        "inbound",
+    ];
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 1, "{err}");
+    let v = json(&out);
+    assert!(v["changes"].as_u64().unwrap() >= 1, "{v}");
+    assert_ne!(v["old"]["version"], v["new"]["version"]);
+    // The what-if count is the one the text reports.
+    let text_args: Vec<&str> = args.iter().copied().filter(|a| *a != "--json").collect();
+    let (_, text, _) = run(&text_args);
+    let changed = v["what_if"]["changed"].as_u64().unwrap();
+    assert!(
+        changed > 0,
+        "denying AZNLETS20 changes some inbound outcomes"
+    );
+    assert!(
+        text.contains(&format!(": {changed} of ")),
+        "{changed} vs {text}"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -16,14 +17,30 @@ struct Served {
     lines: mpsc::Receiver<String>,
 }
 
+/// A failed test does not leave its proxy running.
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// `origuard serve ARGS` on ephemeral loopback ports, its stderr lines
 /// delivered on a channel.
 fn spawn_serve(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    spawn_serve_env(args, &[])
+}
+
+/// [`spawn_serve`] with extra environment variables.
+fn spawn_serve_env(args: &[&str], env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_origuard"))
         .arg("serve")
         .args(args)
         .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
         .env("ORIGUARD_LOG", "info")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -39,7 +56,12 @@ fn spawn_serve(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
 }
 
 fn serve(args: &[&str]) -> Served {
-    let (child, rx) = spawn_serve(args);
+    serve_env(args, &[])
+}
+
+/// [`serve`] with extra environment variables.
+fn serve_env(args: &[&str], env: &[(&str, &str)]) -> Served {
+    let (child, rx) = spawn_serve_env(args, env);
     let (mut listen, mut admin) = (None, None);
     let t = Instant::now();
     while (listen.is_none() || admin.is_none()) && t.elapsed() < DEADLINE {
@@ -300,4 +322,233 @@ fn quick_start_flags_are_refused_with_a_config_file() {
         assert_eq!(o.status.code(), Some(64), "{flag:?}: {err}");
         assert!(err.contains("cannot be used with"), "{flag:?}: {err}");
     }
+}
+
+/// Stops a served process with SIGTERM and waits (bounded) for exit 0.
+fn stop(s: &mut Served) {
+    kill(s.child.id(), "-TERM");
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = s.child.kill();
+            panic!("no exit after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+/// The policy version in force, from `/status`.
+async fn status_version(admin: std::net::SocketAddr) -> String {
+    let (code, body) = http(admin, "GET", "/status", None).await;
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["policy"]["version"].as_str().unwrap().to_string()
+}
+
+/// Waits (bounded, well under the periodic check's 10 s) until the policy
+/// version in force differs from `old`; returns it.
+async fn next_version(admin: std::net::SocketAddr, old: &str, what: &str) -> String {
+    let t = Instant::now();
+    loop {
+        let v = status_version(admin).await;
+        if v != old {
+            return v;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{what}: no reload within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The applied and refused file-watch reloads, from `/metrics`.
+async fn watch_reloads(admin: std::net::SocketAddr) -> (f64, f64) {
+    let (_, m) = http(admin, "GET", "/metrics", None).await;
+    let name = "origuard_policy_reloads_total";
+    (
+        metric(
+            &m,
+            name,
+            &[("result", "applied"), ("trigger", "file_watch")],
+        ),
+        metric(
+            &m,
+            name,
+            &[("result", "refused"), ("trigger", "file_watch")],
+        ),
+    )
+}
+
+/// A deny policy with `entries` inline and the list file `list`.
+fn policy_text(entries: &[&str], list: &str) -> String {
+    let e: Vec<String> = entries.iter().map(|e| format!("{e:?}")).collect();
+    format!(
+        "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [{}]\nfiles = [\"{list}\"]\n",
+        e.join(", ")
+    )
+}
+
+/// Updates a ConfigMap volume at `mount` the way the kubelet's atomic
+/// writer does: the files go into a new timestamped directory, a temporary
+/// link `..data_tmp` to it is renamed over `..data`, then the old directory
+/// is removed. Each file in the mount is a link `NAME -> ..data/NAME`.
+fn kubelet_update(mount: &std::path::Path, n: u32, files: &[(&str, &str)]) {
+    use std::os::unix::fs::symlink;
+    let ts = format!("..2026_12_01_00_00_{n:02}.{n:09}");
+    for (name, text) in files {
+        let f = mount.join(&ts).join(name);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+    let old = std::fs::read_link(mount.join("..data")).ok();
+    symlink(&ts, mount.join("..data_tmp")).unwrap();
+    std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
+    // One link per top-level name: `lists -> ..data/lists` for `lists/x.txt`.
+    for (name, _) in files {
+        let top = name.split('/').next().unwrap();
+        if std::fs::symlink_metadata(mount.join(top)).is_err() {
+            symlink(format!("..data/{top}"), mount.join(top)).unwrap();
+        }
+    }
+    if let Some(old) = old {
+        std::fs::remove_dir_all(mount.join(old)).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmap_swaps_reload_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("policy");
+    std::fs::create_dir(&mount).unwrap();
+    // The list in a subdirectory, as deploy/kubernetes mounts it (items).
+    const L: &str = "lists/deny.txt";
+    kubelet_update(
+        &mount,
+        0,
+        &[
+            ("policy.toml", &policy_text(&["VTICE0900"], L)),
+            (L, "TXICE2000\n"),
+        ],
+    );
+    let pol = mount.join("policy.toml");
+    let mut s = serve(&[
+        "--upstream",
+        "127.0.0.1:9",
+        "--policy",
+        pol.to_str().unwrap(),
+    ]);
+    let mut seen = vec![status_version(s.admin).await];
+    // Three updates: the policy file, then only the list file, then both.
+    let updates: [(String, &str); 3] = [
+        (policy_text(&["VTICE0900", "AZICE0000"], L), "TXICE2000\n"),
+        (
+            policy_text(&["VTICE0900", "AZICE0000"], L),
+            "TXICE2000\nCAICE0000\n",
+        ),
+        (policy_text(&["VADEADX00"], L), "NYICE0000\n"),
+    ];
+    for (i, (p, list)) in updates.iter().enumerate() {
+        let n = i as u32 + 1;
+        kubelet_update(&mount, n, &[("policy.toml", p), (L, list)]);
+        let v = next_version(s.admin, seen.last().unwrap(), &format!("update {n}")).await;
+        seen.push(v);
+        // Let any late event of this update land before the next one.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(watch_reloads(s.admin).await, (n as f64, 0.0), "update {n}");
+    }
+    let distinct: HashSet<&String> = seen.iter().collect();
+    assert_eq!(distinct.len(), 4, "{seen:?}");
+    stop(&mut s);
+    let logs: Vec<String> = s.lines.try_iter().collect();
+    assert!(
+        !logs.iter().any(|l| l.contains("without a file event")),
+        "a reload came from the periodic check, not the watch: {logs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atomic_renames_reload_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let pol = dir.path().join("policy.toml");
+    std::fs::write(dir.path().join("deny.txt"), "TXICE2000\n").unwrap();
+    std::fs::write(&pol, policy_text(&["VTICE0900"], "deny.txt")).unwrap();
+    let mut s = serve(&[
+        "--upstream",
+        "127.0.0.1:9",
+        "--policy",
+        pol.to_str().unwrap(),
+    ]);
+    let mut seen = vec![status_version(s.admin).await];
+    for (n, ori) in ["AZICE0000", "CAICE0000", "NYICE0000"].iter().enumerate() {
+        let n = n as u32 + 1;
+        let tmp = dir.path().join(".policy.toml.tmp");
+        std::fs::write(&tmp, policy_text(&["VTICE0900", ori], "deny.txt")).unwrap();
+        std::fs::rename(&tmp, &pol).unwrap();
+        let v = next_version(s.admin, seen.last().unwrap(), &format!("rename {n}")).await;
+        seen.push(v);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(watch_reloads(s.admin).await, (n as f64, 0.0), "rename {n}");
+    }
+    // A list file renamed over: also followed.
+    let tmp = dir.path().join(".deny.txt.tmp");
+    std::fs::write(&tmp, "TXICE2000\nWAICE0000\n").unwrap();
+    std::fs::rename(&tmp, dir.path().join("deny.txt")).unwrap();
+    next_version(s.admin, seen.last().unwrap(), "list file rename").await;
+    stop(&mut s);
+    let logs: Vec<String> = s.lines.try_iter().collect();
+    assert!(
+        !logs.iter().any(|l| l.contains("without a file event")),
+        "{logs:?}"
+    );
+}
+
+/// Receives datagrams on `sock` until one contains `want` (bounded).
+fn notified(sock: &std::os::unix::net::UnixDatagram, want: &str) -> Vec<String> {
+    let mut got = Vec::new();
+    let t = Instant::now();
+    let mut buf = [0u8; 4096];
+    while t.elapsed() < DEADLINE {
+        if let Ok(n) = sock.recv(&mut buf) {
+            let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+            let done = msg.lines().any(|l| l == want);
+            got.push(msg);
+            if done {
+                return got;
+            }
+        }
+    }
+    panic!("no {want} from the service: {got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_notify_ready_after_bind_reloading_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut s = serve_env(
+        &["--upstream", "127.0.0.1:9", "--policy", &example_policy()],
+        &[("NOTIFY_SOCKET", path.to_str().unwrap())],
+    );
+    let got = notified(&sock, "READY=1");
+    let ready = got.last().unwrap();
+    assert!(ready.contains("STATUS=serving; policy "), "{ready:?}");
+    // READY=1 came after the listener and the admin endpoint were bound.
+    TcpStream::connect(s.listen).await.unwrap();
+    assert_eq!(http(s.admin, "GET", "/ready", None).await.0, 200);
+    // SIGHUP: RELOADING=1 with the monotonic time, then READY=1 again.
+    kill(s.child.id(), "-HUP");
+    let got = notified(&sock, "RELOADING=1");
+    assert!(got.last().unwrap().contains("MONOTONIC_USEC="), "{got:?}");
+    notified(&sock, "READY=1");
+    // SIGTERM: STOPPING=1, then exit 0.
+    kill(s.child.id(), "-TERM");
+    notified(&sock, "STOPPING=1");
+    stop(&mut s);
 }

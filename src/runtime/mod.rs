@@ -10,4 +10,5 @@ pub mod metrics;
 pub mod policy_store;
 pub mod proxy;
 pub mod reload;
+pub mod systemd;
 pub mod tls;

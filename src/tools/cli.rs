@@ -39,6 +39,27 @@ pub enum Command {
     /// Replay a capture through a proxy, playing both ends; report
     /// throughput, latency percentiles and what went missing.
     Bench(BenchCli),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsCli),
+    /// Print the manual page origuard(1), or write one page per command
+    /// with --dir.
+    Man(ManCli),
+}
+
+/// `origuard completions` arguments.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsCli {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
+}
+
+/// `origuard man` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ManCli {
+    /// Write origuard.1 and one page per command (origuard-serve.1, ...)
+    /// into this directory instead of printing origuard(1).
+    #[arg(long)]
+    pub dir: Option<String>,
 }
 
 /// `origuard bench` arguments.
@@ -158,6 +179,9 @@ pub enum PolicyCommand {
     Check {
         /// The policy file (TOML).
         file: String,
+        /// Print one JSON object (lists, counts, warnings or errors).
+        #[arg(long)]
+        json: bool,
     },
     /// Propose a release profile from recorded traffic (`--learn CAPTURE`):
     /// every label and element path seen, with counts and value shapes,
@@ -189,6 +213,9 @@ pub enum PolicyCommand {
         /// Say what a deny does in this direction.
         #[arg(long)]
         direction: Option<Direction>,
+        /// Print one JSON object (action, deciding entry, entries that lost).
+        #[arg(long)]
+        json: bool,
     },
     /// Compare two policies: settings, entries added/removed per list, actions
     /// that change; with --capture, replay a capture through both and list the
@@ -210,6 +237,9 @@ pub enum PolicyCommand {
         /// Exit 1 when the policies (or, with --capture, any outcome) differ.
         #[arg(long)]
         exit_code: bool,
+        /// Print one JSON object (versions, number of changes, the lines).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -251,6 +281,10 @@ pub struct FilterCli {
     pub input: String,
     /// Output, or - for stdout.
     pub output: String,
+    /// Print the summary as one JSON object (on stderr, as the text summary:
+    /// stdout may carry the messages).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `origuard demo` arguments.

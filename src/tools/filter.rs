@@ -155,6 +155,10 @@ pub fn command(c: crate::tools::cli::FilterCli) -> u8 {
         audit: c.audit.as_deref(),
     };
     let (sum, err) = filter_capture(&args);
+    if c.json {
+        eprintln!("{}", summary_json(&p, &c, &sum, err.as_ref()));
+        return if err.is_some() { 2 } else { 0 };
+    }
     eprintln!(
         "origuard filter: policy {} ({}), direction {}",
         p.short_version(),
@@ -169,4 +173,29 @@ pub fn command(c: crate::tools::cli::FilterCli) -> u8 {
             2
         }
     }
+}
+
+/// `filter --json`: the summary as one object. `received` is always the
+/// sum of `passed`, `redacted`, `denied` and `dropped`; `error` is the
+/// framing or input error that stopped the run (counts up to it), or null.
+fn summary_json(
+    p: &crate::policy::Policy,
+    c: &crate::tools::cli::FilterCli,
+    sum: &Counts,
+    err: Option<&FilterError>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "policy": { "file": c.policy, "version": p.version },
+        "direction": c.direction.name(),
+        "received": sum.received,
+        "passed": sum.passed,
+        "redacted": sum.redacted,
+        "denied": sum.denied,
+        "dropped": sum.dropped,
+        "replies": sum.replies,
+        "fields_removed": sum.fields,
+        "drop_reasons": sum.drop_reasons,
+        "fail_open": sum.fail_open,
+        "error": err.map(|e| e.to_string()),
+    })
 }

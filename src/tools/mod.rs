@@ -18,6 +18,8 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Audit(a) => audit_cmd::command(a),
         Command::Policy(a) => policy_cmd::command(a),
         Command::Inspect(a) => inspect::command(a),
+        Command::Completions(a) => completions::command(a),
+        Command::Man(a) => man::command(a),
     }
 }
 
@@ -25,10 +27,13 @@ pub mod audit_cmd;
 pub mod bench;
 pub mod cli;
 pub mod common;
+pub mod completions;
 pub mod demo;
 pub mod filter;
 pub mod gen;
 pub mod inspect;
 pub mod learn;
+pub mod man;
 pub mod policy_cmd;
+pub mod policy_json;
 pub mod serve;

@@ -1,5 +1,7 @@
-//! `origuard policy check|explain|diff`.
+//! `origuard policy check|explain|diff` (text; `--json` through
+//! [`super::policy_json`]).
 
+use super::policy_json as pj;
 use crate::message::Direction;
 use crate::policy::entry::Kind;
 use crate::policy::explain::explain;
@@ -16,6 +18,16 @@ pub struct Outcome {
     pub stdout: String,
     /// Text for stderr (diagnostics).
     pub stderr: String,
+}
+
+/// The diagnostics of a refused policy on stderr, and with `json` the same
+/// as one object on stdout.
+fn refused_as(path: &str, r: &Refused, json: bool) -> Outcome {
+    let mut o = refused(path, r);
+    if json {
+        o.stdout = pj::line(&pj::refused(path, r));
+    }
+    o
 }
 
 fn refused(path: &str, r: &Refused) -> Outcome {
@@ -121,8 +133,8 @@ pub fn summary(p: &Policy) -> String {
     out
 }
 
-/// `policy check FILE`.
-pub fn check(path: &str) -> Outcome {
+/// `policy check FILE [--json]`.
+pub fn check(path: &str, json: bool) -> Outcome {
     match load_path(path) {
         Ok(p) => {
             let mut err = String::new();
@@ -131,16 +143,26 @@ pub fn check(path: &str) -> Outcome {
             }
             Outcome {
                 code: 0,
-                stdout: summary(&p),
+                stdout: if json {
+                    pj::line(&pj::check(&p))
+                } else {
+                    summary(&p)
+                },
                 stderr: err,
             }
         }
-        Err(r) => refused(path, &r),
+        Err(r) => refused_as(path, &r, json),
     }
 }
 
-/// `policy explain --policy FILE ORI [--mke KEY] [--direction D]`.
-pub fn explain_cmd(path: &str, ori: &str, mke: Option<&str>, dir: Option<Direction>) -> Outcome {
+/// `policy explain --policy FILE ORI [--mke KEY] [--direction D] [--json]`.
+pub fn explain_cmd(
+    path: &str,
+    ori: &str,
+    mke: Option<&str>,
+    dir: Option<Direction>,
+    json: bool,
+) -> Outcome {
     match load_path(path) {
         Ok(p) => {
             let ori = ori.trim().to_ascii_uppercase();
@@ -157,22 +179,30 @@ pub fn explain_cmd(path: &str, ori: &str, mke: Option<&str>, dir: Option<Directi
                     ),
                 };
             }
-            let (_, text) = explain(&p, &ori, mke, dir);
+            let (action, text) = explain(&p, &ori, mke, dir);
             Outcome {
                 code: 0,
-                stdout: text,
+                stdout: if json {
+                    pj::line(&pj::explain(&p, &ori, action, &text))
+                } else {
+                    text
+                },
                 stderr: String::new(),
             }
         }
-        Err(r) => refused(path, &r),
+        Err(r) => refused_as(path, &r, json),
     }
 }
 
 /// `policy diff OLD NEW`.
 /// Returns both policies, the number of changes and the text.
-pub fn diff_cmd(old: &str, new: &str) -> Result<(Policy, Policy, usize, String), Outcome> {
-    let o = load_path(old).map_err(|r| refused(old, &r))?;
-    let n = load_path(new).map_err(|r| refused(new, &r))?;
+pub fn diff_cmd(
+    old: &str,
+    new: &str,
+    json: bool,
+) -> Result<(Policy, Policy, usize, String), Outcome> {
+    let o = load_path(old).map_err(|r| refused_as(old, &r, json))?;
+    let n = load_path(new).map_err(|r| refused_as(new, &r, json))?;
     let (changes, text) = diff::diff(&o, &n);
     Ok((o, n, changes, text))
 }
@@ -242,7 +272,7 @@ pub fn what_if(
 pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
     use crate::tools::cli::PolicyCommand;
     let out = match cmd {
-        PolicyCommand::Check { file } => check(&file),
+        PolicyCommand::Check { file, json } => check(&file, json),
         PolicyCommand::Profile {
             learn,
             framing,
@@ -276,7 +306,8 @@ pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
             ori,
             mke,
             direction,
-        } => explain_cmd(&policy, &ori, mke.as_deref(), direction),
+            json,
+        } => explain_cmd(&policy, &ori, mke.as_deref(), direction, json),
         PolicyCommand::Diff {
             old,
             new,
@@ -284,17 +315,26 @@ pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
             direction,
             framing,
             exit_code,
-        } => match diff_cmd(&old, &new) {
+            json,
+        } => match diff_cmd(&old, &new, json) {
             // With --exit-code, 1 when anything differs (as `git diff`).
             Ok((o, n, changes, mut text)) => {
                 let differs = |n: u64| if exit_code && n > 0 { 1 } else { 0 };
+                let as_json = |text: &str, w: Option<(u64, &str)>| {
+                    pj::line(&pj::diff(&o, &n, changes, text, w))
+                };
                 match (capture, direction) {
                     (Some(cap), Some(dir)) => match what_if(&o, &n, &cap, dir, framing) {
                         Ok((moved, w)) => {
-                            text.push_str(&w);
+                            let stdout = if json {
+                                as_json(&text, Some((moved, &w)))
+                            } else {
+                                text.push_str(&w);
+                                text
+                            };
                             Outcome {
                                 code: differs(changes as u64 + moved),
-                                stdout: text,
+                                stdout,
                                 stderr: String::new(),
                             }
                         }
@@ -313,7 +353,7 @@ pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
                     },
                     _ => Outcome {
                         code: differs(changes as u64),
-                        stdout: text,
+                        stdout: if json { as_json(&text, None) } else { text },
                         stderr: String::new(),
                     },
                 }

@@ -1,6 +1,6 @@
-//! `origuard serve`: configuration -> build (nothing bound) -> bind -> run
-//! until SIGTERM/SIGINT (or an admin stop), reloading on SIGHUP and on
-//! policy file changes -> drain.
+//! `origuard serve`: configuration -> build (nothing bound) -> bind ->
+//! `READY=1` to systemd -> run until SIGTERM/SIGINT (or an admin stop),
+//! reloading on SIGHUP and on policy file changes -> `STOPPING=1` -> drain.
 
 use crate::runtime::config::Config;
 use crate::runtime::proxy::{Built, Proxy, StartError};
@@ -41,6 +41,18 @@ pub async fn serve(cfg: Config, check: bool) -> u8 {
         Ok(p) => p,
         Err(e) => return start_failed(&e),
     };
+    // The watch is in place before anyone is told we serve.
+    let _watcher = if cfg.watch_policy {
+        match crate::runtime::reload::watch_policy(proxy.shared.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the policy directory; reload with SIGHUP or the admin endpoint");
+                None
+            }
+        }
+    } else {
+        None
+    };
     // Where to connect: plain lines for a person in text mode; in JSON mode
     // structured events only, so the log stream stays pure JSON.
     let json = cfg.log_format == crate::runtime::config::LogFormat::Json;
@@ -61,18 +73,10 @@ pub async fn serve(cfg: Config, check: bool) -> u8 {
             eprintln!("origuard: metrics and admin on http://{a}/metrics");
         }
     }
-    let _watcher = if cfg.watch_policy {
-        match crate::runtime::reload::watch_policy(proxy.shared.clone()) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch the policy directory; reload with SIGHUP or the admin endpoint");
-                None
-            }
-        }
-    } else {
-        None
-    };
+    // Every link and the admin endpoint are bound: tell systemd.
+    crate::runtime::systemd::ready(&crate::runtime::reload::serving_status(&proxy.shared));
     signals.run(proxy.shared.clone()).await;
+    crate::runtime::systemd::stopping();
     match proxy.shutdown().await {
         Ok(()) => 0,
         Err(e) => {
