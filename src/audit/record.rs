@@ -177,8 +177,9 @@ pub enum Event {
         until: String,
         /// The first error.
         error: String,
-        /// Records appended while failing and written at recovery (their
-        /// messages were held until then, or forwarded first when
+        /// Records held in memory and written at recovery: those not yet
+        /// durable when the outage began and every one appended during it
+        /// (their messages were held until then, or forwarded first when
         /// `on_failure = "restricted"` allowed it).
         held: u64,
         /// Appends refused while failing (their messages were not

@@ -181,7 +181,8 @@ pub struct Outage {
     pub since: String,
     /// The first error.
     pub error: String,
-    /// Records appended since, held in memory.
+    /// Records held in memory: those not yet durable when it began and
+    /// every one appended since.
     pub held: u64,
     /// Appends refused since (buffer full).
     pub refused: u64,
@@ -522,6 +523,8 @@ impl Shared {
     fn failed(&self, what: String) -> AuditError {
         let mut st = lock(&self.state);
         let held = st.held_bytes + st.buf.len();
+        // Records not yet durable when the outage began are held too.
+        let not_durable = st.next_seq.saturating_sub(*self.durable.borrow());
         match &mut st.outage {
             None => {
                 tracing::error!(path = %self.path, error = %what, held_bytes = held,
@@ -531,7 +534,7 @@ impl Shared {
                 st.outage = Some(Outage {
                     since: now(),
                     error: what.clone(),
-                    held: 0,
+                    held: not_durable,
                     refused: 0,
                     failures: 1,
                     last_logged: Instant::now(),

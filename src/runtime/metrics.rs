@@ -30,7 +30,7 @@ pub const FAIL_OPEN: &str = "origuard_fail_open_total";
 pub const REPLIES: &str = "origuard_decline_replies_total";
 /// Framing errors that closed a session, by `direction`, `reason`.
 pub const FRAME_ERRORS: &str = "origuard_frame_errors_total";
-/// Sessions currently open, by `link`.
+/// Sessions currently open (past their first message), by `link`.
 pub const SESSIONS_ACTIVE: &str = "origuard_sessions_active";
 /// Sessions ended, by `link`, `end` (how it ended).
 pub const SESSIONS: &str = "origuard_sessions_total";
@@ -87,7 +87,7 @@ const HELP: &[(&str, &str)] = &[
     (FAIL_OPEN, "Messages forwarded although unparseable or of unknown counterparty (fail-open settings), by direction, reason."),
     (REPLIES, "Decline replies sent, by direction of the denied message."),
     (FRAME_ERRORS, "Framing errors that closed a session, by direction, reason."),
-    (SESSIONS_ACTIVE, "Sessions currently open, by link."),
+    (SESSIONS_ACTIVE, "Sessions currently open (past their first message), by link."),
     (SESSIONS, "Sessions ended, by link, end (how it ended)."),
     (UPSTREAM_FAILURES, "Failed connections to the upstream (Nlets side), by link, reason."),
     (REFUSED, "Accepted connections refused (session cap, backoff, TLS), by link, reason."),

@@ -358,15 +358,12 @@ async fn accept_loop(
     }
 }
 
-struct SessionGauge {
-    shared: Arc<Shared>,
-    link: String,
-}
+/// Counts a connection being served (pending or session) while alive.
+struct Served(Arc<Shared>);
 
-impl Drop for SessionGauge {
+impl Drop for Served {
     fn drop(&mut self) {
-        self.shared.sessions.fetch_sub(1, Ordering::SeqCst);
-        gauge!(m::SESSIONS_ACTIVE, "link" => self.link.clone()).decrement(1.0);
+        self.0.sessions.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -379,11 +376,7 @@ async fn session_task(
 ) {
     let name = link.cfg.name.clone();
     shared.sessions.fetch_add(1, Ordering::SeqCst);
-    gauge!(m::SESSIONS_ACTIVE, "link" => name.clone()).increment(1.0);
-    let _g = SessionGauge {
-        shared: shared.clone(),
-        link: name.clone(),
-    };
+    let _served = Served(shared.clone());
     let refuse = |reason: &'static str| {
         counter!(m::REFUSED, "link" => name.clone(), "reason" => reason).increment(1)
     };

@@ -165,8 +165,17 @@ pub struct Admission {
     /// Held while pending (the link's pending permit and the peer's slot).
     pending: Mutex<Option<Pending>>,
     /// Held once admitted.
-    session: Mutex<Option<(OwnedSemaphorePermit, PeerSlot)>>,
+    session: Mutex<Option<(OwnedSemaphorePermit, PeerSlot, Gauged)>>,
     admitted: watch::Sender<bool>,
+}
+
+/// One unit of a gauge, given back on drop.
+struct Gauged(metrics::Gauge);
+
+impl Drop for Gauged {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// What a pending connection holds; dropping it gives it back.
@@ -222,7 +231,10 @@ impl Admission {
         let slot = link
             .peer_slot(self.peer, Slot::Session, max_per_peer)
             .ok_or("peer_sessions")?;
-        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some((permit, slot));
+        let gauge = metrics::gauge!(m::SESSIONS_ACTIVE, "link" => link.cfg.name.clone());
+        gauge.increment(1.0);
+        *self.session.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((permit, slot, Gauged(gauge)));
         *pending = None;
         self.admitted.send_replace(true);
         Ok(())
@@ -482,7 +494,9 @@ async fn reader<R: AsyncRead + Unpin>(
         held.set(buf.capacity());
         if buf.len() == buf.capacity() {
             let want = grow_target(&buf, framing, lim.max_message, buf.capacity());
-            let extra = want.saturating_sub(buf.capacity());
+            // Growing copies into a new allocation while the old one is
+            // still live: take the whole new size, give the old back after.
+            let extra = want;
             let more = tokio::select! {
                 biased;
                 _ = ctx.stop.cancelled() => return End::Drained,
@@ -493,7 +507,7 @@ async fn reader<R: AsyncRead + Unpin>(
                 None => return shed(ctx, side),
             }
             buf.reserve(want - buf.len());
-            held.set(buf.capacity().max(held.len()));
+            held.set(buf.capacity());
         }
         let wait = lim.message_timeout.min(lim.idle_timeout);
         let r = tokio::select! {

@@ -43,7 +43,7 @@ pub struct Shared {
     pub drain: CancellationToken,
     /// Cancelled when the drain time is up: sessions are closed at once.
     pub hard_stop: CancellationToken,
-    /// Sessions open now.
+    /// Connections being served now (pending or in session).
     pub sessions: AtomicUsize,
     /// Links (for certificate reload and status).
     pub links: Vec<Arc<Link>>,
