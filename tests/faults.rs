@@ -872,3 +872,83 @@ async fn f7_memory_is_returned_after_rounds_of_1000_sessions() {
     );
     assert!(p.stop().success());
 }
+
+// 1b. `on_failure = "restricted"`: during an outage unrestricted traffic is
+//     still forwarded (its record written at recovery), restricted traffic
+//     is refused — not forwarded, not declined, counted — and recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f1b_on_failure_restricted_keeps_ordinary_traffic_moving() {
+    let Some(ns) = namespace_wrapper() else {
+        eprintln!("SKIPPED f1b: cannot mount a private tmpfs here (needs root or user namespaces)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("auditfs");
+    std::fs::create_dir(&mnt).unwrap();
+    let nlets = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cfg = config(
+        dir.path(),
+        &mnt.join("audit.jsonl"),
+        &nlets.local_addr().unwrap().to_string(),
+        "",
+        "on_failure = \"restricted\"",
+    );
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs {} && exec \"$@\"",
+        mnt.display()
+    );
+    let mut wrapper = ns.clone();
+    wrapper.extend(["sh", "-c", &script, "sh"]);
+    let p = spawn(&wrapper, &cfg);
+    let inside = PathBuf::from(format!("/proc/{}/root{}", p.pid(), mnt.display()));
+    let sw = TcpStream::connect(p.listen).await.unwrap();
+    let (_swr, mut sww) = sw.into_split();
+    send(&mut sww, &msg(0)).await;
+    let (nl, _) = tokio::time::timeout(DEADLINE, nlets.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut nlr = Rx::new(nl);
+    assert_eq!(nlr.next(DEADLINE).await.unwrap(), msg(0));
+    let filler = inside.join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![b'x'; 64 * 1024];
+        while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    }
+    // Push records until the log notices the disk is full.
+    let mut i = 1;
+    while p.metric("origuard_audit_healthy", &[]).await != 0.0 {
+        send(&mut sww, &msg(i)).await;
+        assert_eq!(nlr.next(DEADLINE).await.unwrap(), msg(i));
+        i += 1;
+        assert!(i < 5000, "the disk never filled");
+    }
+    // Restricted: a driver-licence response to a denied agency.
+    let denied = fixture("legacy/dr_input.txt");
+    let denied = String::from_utf8_lossy(&denied).replace("AZNLETS20", "VTICE0900");
+    send(&mut sww, denied.as_bytes()).await;
+    // Unrestricted traffic still moves, in order, behind it.
+    for k in i..i + 5 {
+        send(&mut sww, &msg(k)).await;
+        assert_eq!(nlr.next(DEADLINE).await.unwrap(), msg(k), "message {k}");
+    }
+    assert!(
+        p.metric("origuard_drops_total", &[("reason", "audit_failed")])
+            .await
+            >= 1.0,
+        "the restricted message was not refused"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    wait_for("recovery", DEADLINE, || async {
+        p.get("/ready").await.0 == 200
+    })
+    .await;
+    let data = std::fs::read(inside.join("audit.jsonl")).unwrap();
+    verify(&data).unwrap();
+    let recs = records(&data);
+    let undelivered = of_kind(&recs, "undelivered");
+    assert!(undelivered.iter().any(|u| u["reason"] == "audit_failed"));
+    assert_eq!(of_kind(&recs, "decision").len(), i + 6);
+    assert!(p.stop().success());
+}

@@ -67,6 +67,8 @@ struct Out {
     seq: Option<u64>,
     /// The record must be durable before the message is written.
     wait: bool,
+    /// Restricted traffic (held through an outage in every mode).
+    restricted: bool,
     /// When the message was fully received.
     received: Instant,
     /// Its share of the process buffer budget and of the queue's bytes.
@@ -592,6 +594,7 @@ async fn handle(
     let Some((seq, wait)) = audit(ctx, &d, dir, &policy) else {
         return Ok(());
     };
+    let restricted = d.is_restricted();
     let (tx, bytes, side) = match d.outcome {
         Outcome::Forward(bytes) => match dir {
             Direction::Outbound => (forward, bytes, Side::Nlets),
@@ -614,6 +617,7 @@ async fn handle(
         bytes,
         seq,
         wait,
+        restricted,
         received: t0,
         _mem: mem,
         _queued: queued,
@@ -710,9 +714,25 @@ async fn writer<W: AsyncWrite + Unpin>(
         }
         // Every record of the batch that must be durable first is. During an
         // audit outage this waits (the messages are held) until recovery.
+        // Under `on_failure = "restricted"` an outage releases the
+        // unrestricted messages already waiting.
         let must = batch.iter().filter(|o| o.wait).filter_map(|o| o.seq).max();
-        if let (Some(seq), Some(rx)) = (must, durable.as_mut()) {
-            while *rx.borrow_and_update() <= seq {
+        let must_restricted = batch
+            .iter()
+            .filter(|o| o.wait && o.restricted)
+            .filter_map(|o| o.seq)
+            .max();
+        if let (Some(_), Some(rx), Some(log)) = (must, durable.as_mut(), &ctx.shared.audit) {
+            loop {
+                let target = if ctx.shared.on_failure == OnFailure::Restricted && !log.healthy() {
+                    must_restricted
+                } else {
+                    must
+                };
+                match target {
+                    Some(seq) if *rx.borrow_and_update() <= seq => {}
+                    _ => break,
+                }
                 if rx.changed().await.is_err() {
                     result = Some(End::WriteFailed(side));
                     break 'outer;
