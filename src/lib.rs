@@ -13,7 +13,8 @@
 //!    catalogue redactor, the independent checks), [`policy`] (the policy
 //!    file read through a reader function, compiled lookup, explain, diff),
 //!    [`decision`] (the one per-message decision, decline replies, outcome
-//!    counts), [`audit`] (record encoding and chain verification).
+//!    counts), [`audit`] (record encoding and chain verification),
+//!    [`report`] (oversight figures from audit logs, suppression, CSV, HTML).
 //! 2. **runtime** — [`runtime`]: the proxy (links, sessions), TLS, the admin
 //!    endpoint, metrics, configuration, the audit log writer, the live policy
 //!    store and its reload triggers.
@@ -42,5 +43,6 @@ pub mod framing;
 pub mod message;
 pub mod policy;
 pub mod redact;
+pub mod report;
 pub mod runtime;
 pub mod tools;

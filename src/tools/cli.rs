@@ -39,11 +39,44 @@ pub enum Command {
     /// Replay a capture through a proxy, playing both ends; report
     /// throughput, latency percentiles and what went missing.
     Bench(BenchCli),
+    /// Oversight report from audit logs: report.html, report.csv and
+    /// report.json in --out (public by default: small counts suppressed).
+    Report(ReportCli),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsCli),
     /// Print the manual page origuard(1), or write one page per command
     /// with --dir.
     Man(ManCli),
+}
+
+/// `origuard report` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReportCli {
+    /// An audit log file, or a directory of them (segments, several
+    /// instances); repeat for more. Each log is verified on its own.
+    #[arg(long, required = true)]
+    pub audit: Vec<String>,
+    /// Directory to write report.html, report.csv and report.json into.
+    #[arg(long)]
+    pub out: String,
+    /// Public report (default): counts from 1 to 9 suppressed, no agency identifiers.
+    #[arg(long, conflicts_with = "internal")]
+    pub public: bool,
+    /// Internal (CBI) report: exact counts and per-agency detail.
+    #[arg(long)]
+    pub internal: bool,
+    /// First day included, YYYY-MM-DD (UTC).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day included, YYYY-MM-DD (UTC).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Grouping: day, month or quarter.
+    #[arg(long, default_value = "month")]
+    pub period: crate::report::Period,
+    /// Exit 0 even when a log does not verify (the report still says so).
+    #[arg(long)]
+    pub allow_broken: bool,
 }
 
 /// `origuard completions` arguments.

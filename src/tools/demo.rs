@@ -371,6 +371,32 @@ fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &Nlets
         "Metrics:    {} (snapshot at the end of the run)",
         metrics_file.display()
     );
+    // The oversight report, as the public would read it.
+    let dir = audit.parent().unwrap_or(std::path::Path::new("."));
+    let rep = dir.join("report");
+    let inputs = [crate::report::Input {
+        path: audit.display().to_string(),
+        data,
+    }];
+    let opts = crate::report::Options {
+        mode: crate::report::Mode::Public,
+        period: crate::report::Period::Month,
+        from: None,
+        to: None,
+    };
+    match super::report_cmd::write(&inputs, &opts, &rep) {
+        Ok(_) => {
+            let _ = writeln!(
+                out,
+                "Report:     {} (public; also report.csv, report.json)\n            internal (CBI) version: origuard report --audit {} --internal --out DIR",
+                rep.join("report.html").display(),
+                audit.display()
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(out, "Report:     could not be written: {e}");
+        }
+    }
     print!("{out}");
     if leaks > 0 || verified.is_err() || total == 0 {
         1

@@ -18,6 +18,7 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Audit(a) => audit_cmd::command(a),
         Command::Policy(a) => policy_cmd::command(a),
         Command::Inspect(a) => inspect::command(a),
+        Command::Report(a) => report_cmd::command(a),
         Command::Completions(a) => completions::command(a),
         Command::Man(a) => man::command(a),
     }
@@ -36,4 +37,5 @@ pub mod learn;
 pub mod man;
 pub mod policy_cmd;
 pub mod policy_json;
+pub mod report_cmd;
 pub mod serve;

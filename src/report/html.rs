@@ -1,0 +1,452 @@
+//! `report.html`: one self-contained, printable page — integrity first, then
+//! the answers a reader comes for, charts (inline SVG, no network, no
+//! scripts needed to read it) and the tables behind them.
+//!
+//! A small inline script only *checks* the page after the browser laid it
+//! out (bars drawn, table sums) and writes what it found into
+//! `#render-check`, which the browser test reads; the page reads the same
+//! without it.
+
+use super::publish::{Cell, Published};
+use super::{key_name, Mode, OUTCOMES};
+use std::fmt::Write;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Plain words for an outcome.
+fn outcome_words(o: &str) -> &'static str {
+    match o {
+        "passed" => "passed unchanged",
+        "redacted" => "passed with fields withheld",
+        "denied" => "declined",
+        "dropped" => "not forwarded (could not be made safe)",
+        _ => "other",
+    }
+}
+
+fn direction_words(d: &str) -> &'static str {
+    match d {
+        "inbound" => "to Colorado (queries from other agencies)",
+        "outbound" => "from Colorado (responses and messages sent)",
+        _ => "unknown direction",
+    }
+}
+
+const COLORS: [&str; 4] = ["#4c78a8", "#f2a93b", "#d6404e", "#7f7f7f"];
+
+fn list_words(l: &str) -> String {
+    if l == "none" {
+        "agencies on no list".into()
+    } else {
+        format!("list “{}”", esc(l))
+    }
+}
+
+/// Stacked bars: one bar per (period, list), segments by outcome.
+fn stacked_bars(p: &Published) -> String {
+    let bars: Vec<(String, String, [u64; 4])> = p
+        .periods
+        .iter()
+        .flat_map(|t| {
+            t.by_list
+                .iter()
+                .map(move |(l, v)| (t.period.clone(), l.clone(), *v))
+        })
+        .collect();
+    if bars.is_empty() {
+        return "<p>No messages in this range.</p>".into();
+    }
+    let max = bars
+        .iter()
+        .map(|b| b.2.iter().sum::<u64>())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (bw, gap, h, left) = (40.0, 48.0, 220.0, 60.0);
+    let width = left + bars.len() as f64 * (bw + gap) + 140.0;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart" role="img" aria-label="Messages per period by list and outcome" width="{width:.0}" height="{:.0}" viewBox="0 0 {width:.0} {:.0}" xmlns="http://www.w3.org/2000/svg">"#,
+        h + 120.0,
+        h + 120.0
+    );
+    let _ = write!(
+        s,
+        r##"<line x1="{left}" y1="10" x2="{left}" y2="{}" stroke="#333"/><text x="{}" y="18" font-size="11" text-anchor="end">{max}</text><text x="{}" y="{}" font-size="11" text-anchor="end">0</text>"##,
+        10.0 + h,
+        left - 4.0,
+        left - 4.0,
+        10.0 + h
+    );
+    for (i, (period, list, v)) in bars.iter().enumerate() {
+        let x = left + 8.0 + i as f64 * (bw + gap);
+        let mut y = 10.0 + h;
+        for (k, n) in v.iter().enumerate() {
+            if *n == 0 {
+                continue;
+            }
+            // At least a pixel: a small count stays visible.
+            let bh = (*n as f64 / max as f64 * h).max(1.0);
+            y -= bh;
+            let _ = write!(
+                s,
+                r#"<rect class="bar" data-value="{n}" x="{x:.1}" y="{y:.1}" width="{bw}" height="{bh:.1}" fill="{}"><title>{} — {}: {n} {}</title></rect>"#,
+                COLORS[k],
+                esc(period),
+                esc(list),
+                outcome_words(OUTCOMES[k])
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" font-size="10" transform="rotate(45 {:.1} {:.1})">{} · {}</text>"#,
+            x + 4.0,
+            h + 24.0,
+            x + 4.0,
+            h + 24.0,
+            esc(period),
+            esc(list)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Simple bars of one value per period.
+fn period_bars(
+    p: &Published,
+    label: &str,
+    color: &str,
+    f: impl Fn(&super::publish::PeriodTotal) -> u64,
+) -> String {
+    let vals: Vec<(String, u64)> = p.periods.iter().map(|t| (t.period.clone(), f(t))).collect();
+    if vals.is_empty() {
+        return "<p>No messages in this range.</p>".into();
+    }
+    let max = vals.iter().map(|v| v.1).max().unwrap_or(1).max(1);
+    let (bw, gap, h, left) = (40.0, 16.0, 140.0, 60.0);
+    let width = left + vals.len() as f64 * (bw + gap) + 20.0;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart" role="img" aria-label="{}" width="{width:.0}" height="{:.0}" viewBox="0 0 {width:.0} {:.0}" xmlns="http://www.w3.org/2000/svg">"#,
+        esc(label),
+        h + 50.0,
+        h + 50.0
+    );
+    for (i, (period, n)) in vals.iter().enumerate() {
+        let x = left + 8.0 + i as f64 * (bw + gap);
+        if *n == 0 {
+            let _ = write!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">0</text><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"#,
+                x + bw / 2.0,
+                6.0 + h,
+                x + bw / 2.0,
+                h + 26.0,
+                esc(period)
+            );
+            continue;
+        }
+        let bh = (*n as f64 / max as f64 * h).max(1.0);
+        let _ = write!(
+            s,
+            r#"<rect class="bar" data-value="{n}" x="{x:.1}" y="{:.1}" width="{bw}" height="{bh:.1}" fill="{color}"><title>{}: {n}</title></rect><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{n}</text><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"#,
+            10.0 + h - bh,
+            esc(period),
+            x + bw / 2.0,
+            6.0 + h - bh,
+            x + bw / 2.0,
+            h + 26.0,
+            esc(period)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn cell(c: Cell) -> String {
+    match c {
+        Cell::Exact(n) => n.to_string(),
+        Cell::Suppressed => r#"<span class="sup" title="1 to 9, or withheld so that such a count cannot be worked out">&lt;10</span>"#.into(),
+    }
+}
+
+/// The whole page.
+pub fn render(p: &Published) -> String {
+    let mut h = String::new();
+    let title = "origuard oversight report";
+    let _ = write!(
+        h,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title><meta name="viewport" content="width=device-width, initial-scale=1"><style>
+body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}}
+h1{{font-size:1.6em;margin-bottom:.2em}} h2{{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}}
+.verdict{{padding:.8em 1em;border-radius:6px;font-weight:600;font-size:1.1em}}
+.ok{{background:#e6f4ea;border:1px solid #5b9f6a}} .bad{{background:#fde8e8;border:2px solid #c0392b}}
+table{{border-collapse:collapse;margin:.5em 0 1em;font-size:.92em}} th,td{{border:1px solid #ccc;padding:.25em .55em;text-align:left}} td.n{{text-align:right;font-variant-numeric:tabular-nums}}
+th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{display:inline-block;margin-right:1.2em}} .legend i{{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-1px}}
+.note{{color:#555;font-size:.9em}} code{{word-break:break-all}} .answers td:first-child{{max-width:520px}}
+@media print{{body{{margin:0;max-width:none}} h2{{page-break-after:avoid}} table,svg{{page-break-inside:avoid}}}}
+</style></head><body>"#
+    );
+    // Integrity first.
+    let (cls, verdict) = if p.intact {
+        ("ok", "The audit log behind these figures is intact: every record verifies and each file continues the one before.".to_string())
+    } else {
+        ("bad", "WARNING: the audit log behind these figures does NOT verify. Figures below may be incomplete or altered; see “Integrity”.".to_string())
+    };
+    let _ = write!(
+        h,
+        r#"<p id="verdict" class="verdict {cls}" data-intact="{}">{verdict}</p><h1>{title}</h1><p class="note">{} report · made {} by {} · periods: {} · {} decisions counted{}{}</p>"#,
+        p.intact,
+        if p.mode == Mode::Public {
+            "Public"
+        } else {
+            "Internal (CBI) — contains agency identifiers; do not publish"
+        },
+        esc(&p.generated),
+        esc(&p.software),
+        <&str>::from(p.period),
+        p.decisions,
+        p.first_ts
+            .as_deref()
+            .map(|f| format!(" · from {}", esc(f)))
+            .unwrap_or_default(),
+        p.last_ts
+            .as_deref()
+            .map(|l| format!(" to {}", esc(l)))
+            .unwrap_or_default(),
+    );
+    // The answers.
+    h.push_str("<h2>In short</h2><table class=\"answers\"><tr><th>Question</th><th>Period</th><th>Answer</th></tr>");
+    for t in &p.periods {
+        for (list, v) in &t.driver_queries_by_list {
+            if list == "none" {
+                continue;
+            }
+            let total: u64 = v.iter().sum();
+            let _ = write!(
+                h,
+                r#"<tr><td>Driver-licence queries from agencies on {}; how many were declined</td><td>{}</td><td class="n">{total} received{}, {} declined</td></tr>"#,
+                list_words(list),
+                esc(&t.period),
+                if t.driver_partial.contains(list) {
+                    " (at least)"
+                } else {
+                    ""
+                },
+                v[2]
+            );
+        }
+        let _ = write!(
+            h,
+            r#"<tr><td>Photos withheld from responses</td><td>{}</td><td class="n">{}{}</td></tr><tr><td>Places of birth withheld from responses</td><td>{}</td><td class="n">{}{}</td></tr>"#,
+            esc(&t.period),
+            t.photos_withheld,
+            if t.partial { " (at least)" } else { "" },
+            esc(&t.period),
+            t.pob_withheld,
+            if t.partial { " (at least)" } else { "" },
+        );
+    }
+    let _ = write!(
+        h,
+        r#"<tr><td>Is the log behind the numbers intact?</td><td>all</td><td>{}</td></tr></table>"#,
+        if p.intact { "yes" } else { "<b>no</b>" }
+    );
+    // Charts.
+    h.push_str("<h2>Messages by list and outcome</h2><p class=\"legend\">");
+    for (k, o) in OUTCOMES.iter().enumerate() {
+        let _ = write!(
+            h,
+            r#"<span><i style="background:{}"></i>{}</span>"#,
+            COLORS[k],
+            outcome_words(o)
+        );
+    }
+    h.push_str("</p>");
+    h.push_str(&stacked_bars(p));
+    h.push_str("<h2>Declines and redactions per period</h2>");
+    h.push_str(&period_bars(
+        p,
+        "Messages declined or passed with fields withheld, per period",
+        "#d6404e",
+        |t| t.outcomes[1] + t.outcomes[2],
+    ));
+    h.push_str("<h2>Photos withheld per period</h2>");
+    h.push_str(&period_bars(
+        p,
+        "Photos withheld per period",
+        "#f2a93b",
+        |t| t.photos_withheld,
+    ));
+    if p.mode == Mode::Public {
+        h.push_str("<p class=\"note\">Counts from 1 to 9 are shown as “&lt;10”, and some other counts are withheld so that a small count cannot be worked out from totals. Charts and period totals add up published counts only, so they are lower bounds where a count was withheld (marked “at least”).</p>");
+    }
+    // Integrity.
+    h.push_str("<h2>Integrity</h2><table><tr><th>Log</th><th>Files</th><th>Records</th><th>First</th><th>Last</th><th>Head (last record's hash)</th><th>Verdict</th></tr>");
+    for l in &p.logs {
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            esc(&l.log_id),
+            l.files
+                .iter()
+                .map(|f| format!(
+                    "{} (records {}–{}){}{}",
+                    esc(&f.path),
+                    f.first_seq,
+                    f.next_seq.saturating_sub(1),
+                    f.continues.as_deref().map(|c| format!(", continues after: {}", esc(c))).unwrap_or_default(),
+                    f.broken.as_deref().map(|b| format!(" <b>BROKEN: {}</b>", esc(b))).unwrap_or_default()
+                ))
+                .collect::<Vec<_>>()
+                .join("<br>"),
+            l.records,
+            esc(l.first_ts.as_deref().unwrap_or("")),
+            esc(l.last_ts.as_deref().unwrap_or("")),
+            esc(&l.head),
+            if l.intact { "intact" } else { "<b>does not verify</b>" }
+        );
+    }
+    h.push_str("</table><p class=\"note\">No signed checkpoint is recorded yet: compare the head above with one published earlier (<code>origuard audit verify FILE --expect-head HASH</code>).</p>");
+    h.push_str("<h3>Policy changes, outages and events</h3>");
+    if p.notices.is_empty() {
+        h.push_str("<p>None in this range.</p>");
+    } else {
+        h.push_str("<table><tr><th>When (UTC)</th><th>What</th></tr>");
+        for n in &p.notices {
+            let _ = write!(
+                h,
+                "<tr class=\"notice {}\"><td>{}</td><td>{}</td></tr>",
+                esc(&n.kind),
+                esc(n.ts.as_deref().unwrap_or("—")),
+                esc(&n.text)
+            );
+        }
+        h.push_str("</table>");
+    }
+    // Tables.
+    let _ = write!(
+        h,
+        "<h2>All figures</h2><p>Every group checks: received = passed + redacted + denied + dropped — <b id=\"identity\">{}</b>.</p>",
+        if p.identity_holds { "holds for every row" } else { "DOES NOT HOLD for some rows (marked)" }
+    );
+    for dir in ["inbound", "outbound"] {
+        let groups: Vec<_> = p.groups.iter().filter(|g| g.direction == dir).collect();
+        if groups.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            h,
+            "<h3>Messages {}</h3><table class=\"figures\"><tr><th>Period</th><th>Agencies</th><th>Message</th><th>Received</th>",
+            direction_words(dir)
+        );
+        for o in OUTCOMES {
+            let _ = write!(h, "<th>{}</th>", outcome_words(o));
+        }
+        h.push_str("<th>Identity</th></tr>");
+        for g in groups {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{} ({})</td><td class=\"n\">{}</td>",
+                esc(&g.period),
+                list_words(&g.list),
+                esc(&g.key_name),
+                esc(&g.key),
+                cell(g.received)
+            );
+            for (i, c) in g.outcomes.iter().enumerate() {
+                let _ = write!(
+                    h,
+                    "<td class=\"n fig\" data-csv=\"{},{},{},{},{}\">{}</td>",
+                    esc(&g.period),
+                    esc(&g.direction),
+                    esc(&g.list),
+                    esc(&g.key),
+                    OUTCOMES[i],
+                    cell(*c)
+                );
+            }
+            let _ = write!(
+                h,
+                "<td>{}</td></tr>",
+                if g.identity_holds {
+                    "✓"
+                } else {
+                    "<b>✗</b>"
+                }
+            );
+        }
+        h.push_str("</table>");
+    }
+    if p.mode == Mode::Internal {
+        h.push_str("<h2>Agencies on no list to look at</h2>");
+        if p.watch.is_empty() {
+            h.push_str("<p>None stand out.</p>");
+        } else {
+            h.push_str("<table><tr><th>Period</th><th>ORI</th><th>Driver and photo queries</th><th>Its earlier mean</th><th>Share</th><th>Why</th></tr>");
+            for w in &p.watch {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.0} %</td><td>{}</td></tr>",
+                    esc(&w.period),
+                    esc(&w.ori),
+                    w.queries,
+                    w.baseline,
+                    w.share * 100.0,
+                    if w.why == "rise" { "rose to 3× or more of its own history" } else { "a quarter or more of all such queries" }
+                );
+            }
+            h.push_str("</table>");
+        }
+        h.push_str("<h2>Per agency</h2><table><tr><th>Period</th><th>ORI</th><th>List</th><th>Outcome</th><th>Messages</th></tr>");
+        for a in &p.agencies {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                esc(&a.period),
+                esc(&a.ori),
+                esc(&a.list),
+                esc(&a.outcome),
+                a.messages
+            );
+        }
+        h.push_str("</table>");
+    } else {
+        h.push_str("<h2>Agencies on no list that stand out</h2><p>Agencies on no list whose driver-licence or photo queries rose sharply against their own history, or made an unusual share of such queries (a possible back door):</p><ul>");
+        if p.watch_count.is_empty() {
+            h.push_str("<li>none in this range</li>");
+        }
+        for (period, n) in &p.watch_count {
+            let _ = write!(
+                h,
+                "<li>{}: {n} agenc{}</li>",
+                esc(period),
+                if *n == 1 { "y" } else { "ies" }
+            );
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str("<h2>How to read this report</h2><ul class=\"note\">");
+    for o in OUTCOMES {
+        let _ = write!(h, "<li><b>{}</b>: {}.</li>", o, outcome_words(o));
+    }
+    let _ = write!(
+        h,
+        "<li><b>Lists</b> are maintained by CBI administrators: agencies on a deny list get no driver data; on a redact list, responses go out with protected fields (photo, place of birth) withheld.</li><li><b>Message keys</b>: e.g. DQ = {}, DR = {}, CPR = {}.</li><li>Court-order exceptions: none are recorded by this version.</li><li>Method and every figure: specs/report.md.</li></ul>",
+        key_name("DQ"),
+        key_name("DR"),
+        key_name("CPR")
+    );
+    // Post-layout check for the browser test (the page does not need it).
+    h.push_str(r#"<pre id="render-check" hidden></pre><script>(function(){var bars=document.querySelectorAll('svg.chart rect.bar');var drawn=0;bars.forEach(function(b){var r=b.getBoundingClientRect();if(r.height>0&&r.width>0)drawn++;});var figs={};document.querySelectorAll('td.fig').forEach(function(td){figs[td.dataset.csv]=td.textContent;});document.getElementById('render-check').textContent=JSON.stringify({bars:bars.length,drawn:drawn,figures:figs});})();</script>"#);
+    h.push_str("</body></html>\n");
+    h
+}

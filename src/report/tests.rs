@@ -1,0 +1,372 @@
+//! Report tests: counts equal the log's, suppression cannot be undone by
+//! subtraction, tampering and gaps are reported, delivery comes from
+//! `written` records, and a public report names no agency.
+
+use super::*;
+use crate::audit::record::{anchor, encode, DecisionRecord, Event, SegmentHeader};
+use proptest::prelude::*;
+
+fn dec(
+    direction: &'static str,
+    mke: &str,
+    category: &'static str,
+    list: Option<&str>,
+    ori: &str,
+    removed: &[&str],
+) -> Event {
+    Event::Decision(Box::new(DecisionRecord {
+        link: Some("l".into()),
+        direction,
+        format: Some("legacy"),
+        mke: Some(mke.into()),
+        class: None,
+        originating_ori: Some(ori.into()),
+        destination_ori: vec![],
+        counterparty_ori: Some(ori.into()),
+        control: None,
+        action: None,
+        category,
+        reason: "r",
+        detail: None,
+        list: list.map(str::to_string),
+        entry: None,
+        fields_removed: removed.iter().map(|s| s.to_string()).collect(),
+        bytes_in: 1,
+        bytes_out: 1,
+        reply_bytes: 0,
+        policy: "p".repeat(64),
+    }))
+}
+
+/// A log: log_start then the events, each at its timestamp.
+fn log(events: &[(&str, Event)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let id = "0123456789abcdef0123456789abcdef";
+    let mut head = encode(
+        0,
+        "2026-01-01T00:00:00.000Z",
+        &Event::LogStart {
+            log_id: id.into(),
+            software: "t".into(),
+        },
+        &anchor(id),
+        &mut out,
+    );
+    for (i, (ts, e)) in events.iter().enumerate() {
+        head = encode(i as u64 + 1, ts, e, &head, &mut out);
+    }
+    out
+}
+
+fn input(data: Vec<u8>) -> Input {
+    Input {
+        path: "a.jsonl".into(),
+        data,
+    }
+}
+
+fn opts(mode: Mode, period: Period) -> Options {
+    Options {
+        mode,
+        period,
+        from: None,
+        to: None,
+    }
+}
+
+fn sample() -> Vec<(&'static str, Event)> {
+    let mut ev = Vec::new();
+    for i in 0..40 {
+        let ts = if i < 25 {
+            "2026-11-03T10:00:00.000Z"
+        } else {
+            "2026-12-02T10:00:00.000Z"
+        };
+        ev.push((
+            ts,
+            dec(
+                "inbound",
+                "DQ",
+                "denied",
+                Some("immigration_enforcement"),
+                "VTICE0900",
+                &[],
+            ),
+        ));
+    }
+    for _ in 0..12 {
+        ev.push((
+            "2026-12-02T11:00:00.000Z",
+            dec(
+                "outbound",
+                "DR",
+                "redacted",
+                Some("federal_redact"),
+                "VADEADX00",
+                &["photo", "pob"],
+            ),
+        ));
+    }
+    for _ in 0..3 {
+        ev.push((
+            "2026-12-02T11:00:00.000Z",
+            dec(
+                "outbound",
+                "CPR",
+                "dropped",
+                Some("federal_redact"),
+                "VADEADX00",
+                &[],
+            ),
+        ));
+    }
+    for _ in 0..30 {
+        ev.push((
+            "2026-12-02T12:00:00.000Z",
+            dec("inbound", "DQ", "passed", None, "NMSP00000", &[]),
+        ));
+    }
+    ev
+}
+
+#[test]
+fn counts_equal_the_log() {
+    let r = build(
+        &[input(log(&sample()))],
+        &opts(Mode::Internal, Period::Month),
+    );
+    assert!(r.intact);
+    assert_eq!(r.decisions, 85);
+    let get = |p: &str, k: &str, o: &str| {
+        r.rows
+            .iter()
+            .find(|x| x.period == p && x.key == k && x.outcome == o)
+            .map(|x| (x.messages, x.photos_withheld, x.pob_withheld))
+    };
+    assert_eq!(get("2026-11", "DQ", "denied"), Some((25, 0, 0)));
+    assert_eq!(get("2026-12", "DQ", "denied"), Some((15, 0, 0)));
+    assert_eq!(get("2026-12", "DR", "redacted"), Some((12, 12, 12)));
+    // A photo response withheld whole is a photo withheld.
+    assert_eq!(get("2026-12", "CPR", "dropped"), Some((3, 3, 0)));
+    assert_eq!(r.rows.iter().map(|x| x.messages).sum::<u64>(), 85);
+    let p = publish(&r, Mode::Internal, "now");
+    assert!(p.identity_holds);
+    let dec = &p.periods[1].driver_queries_by_list["immigration_enforcement"];
+    assert_eq!(dec[2], 15, "declined driver queries this month");
+    // The CSV has the header the issue fixes and one row per combination.
+    let csv = publish::csv(&p);
+    assert!(csv
+        .starts_with("period,direction,list,key,outcome,messages,photos_withheld,pob_withheld\n"));
+    assert!(
+        csv.contains("2026-12,outbound,federal_redact,DR,redacted,12,12,12\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 1 + r.rows.len());
+}
+
+#[test]
+fn periods_and_ranges() {
+    assert_eq!(Period::Quarter.of("2026-11-03T10:00:00.000Z"), "2026-Q4");
+    assert_eq!(Period::Quarter.of("2026-01-03T10:00:00.000Z"), "2026-Q1");
+    assert_eq!(Period::Day.of("2026-11-03T10:00:00.000Z"), "2026-11-03");
+    let mut o = opts(Mode::Internal, Period::Day);
+    o.from = Some("2026-12-01".into());
+    let r = build(&[input(log(&sample()))], &o);
+    assert_eq!(r.decisions, 60);
+}
+
+#[test]
+fn a_public_report_suppresses_small_cells_and_names_no_agency() {
+    let r = build(&[input(log(&sample()))], &opts(Mode::Public, Period::Month));
+    let p = publish(&r, Mode::Public, "now");
+    let json = serde_json::to_string(&p).unwrap();
+    let page = html::render(&p);
+    for ori in ["VTICE0900", "VADEADX00", "NMSP00000"] {
+        assert!(
+            !json.contains(ori) && !page.contains(ori),
+            "{ori} in a public report"
+        );
+        assert!(!publish::csv(&p).contains(ori));
+    }
+    // CPR dropped 3: suppressed; and the lone suppressed cell in its group
+    // (received 3) is the total itself.
+    let g = p.groups.iter().find(|g| g.key == "CPR").unwrap();
+    assert_eq!(
+        (g.received, g.outcomes[3]),
+        (Cell::Suppressed, Cell::Suppressed)
+    );
+    let internal = publish(&r, Mode::Internal, "now");
+    assert!(serde_json::to_string(&internal)
+        .unwrap()
+        .contains("VTICE0900"));
+}
+
+fn published_group(counts: [u64; 4]) -> publish::Group {
+    let mut ev = Vec::new();
+    for (i, n) in counts.iter().enumerate() {
+        for _ in 0..*n {
+            ev.push((
+                "2026-12-02T10:00:00.000Z",
+                dec("inbound", "DQ", OUTCOMES[i], Some("l"), "X", &[]),
+            ));
+        }
+    }
+    let r = build(&[input(log(&ev))], &opts(Mode::Public, Period::Month));
+    publish(&r, Mode::Public, "now").groups.remove(0)
+}
+
+#[test]
+fn secondary_suppression_in_a_group() {
+    // denied 3 is suppressed; with the total 53 shown, passed must go too.
+    let g = published_group([50, 0, 3, 0]);
+    assert_eq!(g.received, Cell::Exact(53));
+    assert_eq!(
+        g.outcomes,
+        [
+            Cell::Suppressed,
+            Cell::Exact(0),
+            Cell::Suppressed,
+            Cell::Exact(0)
+        ]
+    );
+    // The smallest other non-zero cell is the one taken.
+    let g = published_group([100, 0, 20, 4]);
+    assert_eq!(
+        g.outcomes,
+        [
+            Cell::Exact(100),
+            Cell::Exact(0),
+            Cell::Suppressed,
+            Cell::Suppressed
+        ]
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn no_small_count_can_be_read_or_worked_out(counts in proptest::array::uniform4(0u64..30)) {
+        prop_assume!(counts.iter().sum::<u64>() > 0);
+        let g = published_group(counts);
+        let cells: Vec<Cell> = std::iter::once(g.received).chain(g.outcomes).collect();
+        for c in &cells {
+            if let Cell::Exact(n) = c {
+                prop_assert!(*n == 0 || *n >= 10, "{g:?}");
+            }
+        }
+        // With the total published, one hidden outcome would be the total
+        // minus the others: never exactly one.
+        let hidden = g.outcomes.iter().filter(|c| **c == Cell::Suppressed).count();
+        if g.received != Cell::Suppressed {
+            prop_assert_ne!(hidden, 1, "{:?}", g);
+        }
+        // Published cells are the true counts.
+        for (i, c) in g.outcomes.iter().enumerate() {
+            if let Cell::Exact(n) = c {
+                prop_assert_eq!(*n, counts[i]);
+            }
+        }
+    }
+}
+
+#[test]
+fn tampering_and_gaps_are_reported() {
+    let mut data = log(&sample());
+    let at = memchr::memmem::find(&data, b"NMSP00000").unwrap();
+    data[at] = b'X';
+    let r = build(&[input(data)], &opts(Mode::Public, Period::Month));
+    assert!(!r.intact);
+    assert!(
+        r.notices.iter().any(|n| n.kind == "broken"),
+        "{:?}",
+        r.notices
+    );
+    let p = publish(&r, Mode::Public, "now");
+    let page = html::render(&p);
+    assert!(page.contains(r#"data-intact="false""#) && page.contains("does NOT verify"));
+    // Two files of one log with a file missing between them.
+    let whole = log(&sample());
+    let lines: Vec<&[u8]> = whole.split_inclusive(|&b| b == b'\n').collect();
+    let v = crate::audit::verify::verify(&lines[..20].concat()).unwrap();
+    let v2 = crate::audit::verify::verify(&lines[..30].concat()).unwrap();
+    let seg = |from: usize, v: &crate::audit::verify::Verified| {
+        let mut d = SegmentHeader {
+            kind: "segment".into(),
+            log_id: v.log_id.clone(),
+            next_seq: from as u64,
+            prev: v.head.clone(),
+            reason: "rotated".into(),
+            ts: "2026-12-02T10:00:00.000Z".into(),
+        }
+        .line();
+        d.extend(lines[from..].concat());
+        d
+    };
+    let first = Input {
+        path: "a.1".into(),
+        data: lines[..20].concat(),
+    };
+    let third = Input {
+        path: "a.3".into(),
+        data: seg(30, &v2),
+    };
+    let r = build(&[third, first], &opts(Mode::Public, Period::Month));
+    assert!(!r.intact);
+    assert!(
+        r.notices
+            .iter()
+            .any(|n| n.kind == "gap" && n.text.contains("20..29")),
+        "{:?}",
+        r.notices
+    );
+    // With the middle file the chain is whole.
+    let middle = {
+        let mut d = SegmentHeader {
+            kind: "segment".into(),
+            log_id: v.log_id.clone(),
+            next_seq: 20,
+            prev: v.head.clone(),
+            reason: "rotated".into(),
+            ts: "2026-12-02T10:00:00.000Z".into(),
+        }
+        .line();
+        d.extend(lines[20..30].concat());
+        d
+    };
+    let r = build(
+        &[
+            Input {
+                path: "a.1".into(),
+                data: lines[..20].concat(),
+            },
+            Input {
+                path: "a.2".into(),
+                data: middle,
+            },
+            Input {
+                path: "a.3".into(),
+                data: seg(30, &v2),
+            },
+        ],
+        &opts(Mode::Public, Period::Month),
+    );
+    assert!(r.intact, "{:?}", r.notices);
+    assert_eq!(r.decisions, 85);
+}
+
+#[test]
+fn delivery_comes_from_written_records() {
+    let mut ev = sample();
+    // Decisions are seqs 1..=85; the 30 passed queries are 56..=85.
+    ev.push((
+        "2026-12-02T12:00:01.000Z",
+        Event::Written {
+            link: "l".into(),
+            side: "switch",
+            seqs: (56..=75).collect(),
+        },
+    ));
+    let r = build(&[input(log(&ev))], &opts(Mode::Internal, Period::Month));
+    let row = r.rows.iter().find(|x| x.outcome == "passed").unwrap();
+    assert_eq!((row.messages, row.delivered), (30, 20));
+}

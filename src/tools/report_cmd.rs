@@ -1,0 +1,152 @@
+//! `origuard report --audit PATH... --out DIR`: verifies the logs, then
+//! writes `report.html`, `report.csv` and `report.json` (specs/report.md).
+//! Exit 0; 1 when a log does not verify (the report is still written and
+//! says so on its first line) unless `--allow-broken`; 64 bad usage.
+
+use crate::report::{self, html, publish, Input, Mode, Options};
+use crate::tools::cli::ReportCli;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+/// True when the file starts like an audit log (a record or a segment header).
+fn looks_like_audit(p: &Path) -> bool {
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(p)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let h = &head[..n];
+    h.starts_with(b"{\"seq\":") || h.starts_with(b"{\"kind\":\"segment\"")
+}
+
+/// The files named by `--audit` (a file, or every audit file in a directory).
+fn files(paths: &[String]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        let path = Path::new(p);
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| format!("{p}: {e}"))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && looks_like_audit(f))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(format!("{p}: no audit log files in this directory"));
+            }
+            out.extend(found);
+        } else if path.is_file() {
+            out.push(path.to_path_buf());
+        } else {
+            return Err(format!("{p}: no such file or directory"));
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the report and writes its three files into `out`.
+pub fn write(inputs: &[Input], opts: &Options, out: &Path) -> Result<report::Report, String> {
+    let r = report::build(inputs, opts);
+    let p = publish(&r, opts.mode, &crate::runtime::audit_log::now());
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let json = serde_json::to_string_pretty(&p).unwrap_or_default();
+    for (name, body) in [
+        ("report.html", html::render(&p)),
+        ("report.csv", publish::csv(&p)),
+        ("report.json", json + "\n"),
+    ] {
+        std::fs::write(out.join(name), body)
+            .map_err(|e| format!("{}: {e}", out.join(name).display()))?;
+    }
+    Ok(r)
+}
+
+/// Runs the command.
+pub fn command(a: ReportCli) -> u8 {
+    let files = match files(&a.audit) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("origuard report: {e}");
+            return super::common::EX_USAGE;
+        }
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(files.len() as u64);
+        if let Ok(s) = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} files  {msg}",
+        ) {
+            b.set_style(s.progress_chars("=> "));
+        }
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut inputs = Vec::new();
+    for f in &files {
+        bar.set_message(f.display().to_string());
+        match std::fs::read(f) {
+            Ok(data) => inputs.push(Input {
+                path: f.display().to_string(),
+                data,
+            }),
+            Err(e) => {
+                eprintln!("origuard report: {}: {e}", f.display());
+                return 2;
+            }
+        }
+        bar.inc(1);
+    }
+    bar.set_message("counting");
+    let mode = if a.internal {
+        Mode::Internal
+    } else {
+        Mode::Public
+    };
+    let opts = Options {
+        mode,
+        period: a.period,
+        from: a.from.clone(),
+        to: a.to.clone(),
+    };
+    let r = match write(&inputs, &opts, Path::new(&a.out)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("origuard report: {e}");
+            return 1;
+        }
+    };
+    drop(inputs);
+    bar.finish_and_clear();
+    let out = Path::new(&a.out);
+    let where_ = out.join("report.html");
+    if r.intact {
+        println!(
+            "origuard report: {} decisions from {} intact log(s); {} report written to {}",
+            r.decisions,
+            r.logs.len(),
+            if mode == Mode::Public {
+                "public"
+            } else {
+                "internal"
+            },
+            where_.display()
+        );
+        0
+    } else {
+        eprintln!(
+            "origuard report: WARNING: an audit log does not verify; the report says so on its first line: {}",
+            where_.display()
+        );
+        for n in r
+            .notices
+            .iter()
+            .filter(|n| n.kind == "broken" || n.kind == "gap")
+        {
+            eprintln!("  {}", n.text);
+        }
+        if a.allow_broken {
+            0
+        } else {
+            1
+        }
+    }
+}
