@@ -344,14 +344,14 @@ pub fn build(inputs: &[Input], opts: &Options) -> Report {
         let mut written = Bitset::default();
         let mut records = 0u64;
         let (mut lfirst, mut llast) = (None::<String>, None::<String>);
-        for (_, inp) in &files {
-            for rec in records_of(&inp.data) {
-                records += 1;
-                if lfirst.is_none() {
-                    lfirst = Some(rec.ts.to_string());
+        for (c, inp) in &files {
+            records += c.next_seq.saturating_sub(c.first_seq);
+            // Only `written` records are parsed in this pass.
+            for line in inp.data.split(|&b| b == b'\n') {
+                if memchr::memmem::find(line, b"\"kind\":\"written\"").is_none() {
+                    continue;
                 }
-                llast = Some(rec.ts.to_string());
-                if rec.kind == "written" {
+                if let Ok(rec) = serde_json::from_slice::<Rec<'_>>(line) {
                     for s in &rec.seqs {
                         written.set(*s);
                     }
@@ -360,6 +360,10 @@ pub fn build(inputs: &[Input], opts: &Options) -> Report {
         }
         for (_, inp) in &files {
             for rec in records_of(&inp.data) {
+                if lfirst.is_none() {
+                    lfirst = Some(rec.ts.to_string());
+                }
+                llast = Some(rec.ts.to_string());
                 let day = rec.ts.get(..10).unwrap_or("");
                 if opts.from.as_deref().is_some_and(|f| day < f)
                     || opts.to.as_deref().is_some_and(|t| day > t)
