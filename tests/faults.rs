@@ -597,6 +597,11 @@ async fn f5_truncated_or_deleted_live_log_starts_a_new_segment() {
     traffic(&mut sww, 5).await;
     wait_for("a new file", DEADLINE, || async { audit.exists() }).await;
     traffic(&mut sww, 5).await;
+    // A rotation tool's reopen call: token required; answers what it did.
+    assert_eq!(http(p.admin, "POST", "/reopen", None).await.0, 401);
+    let (code, body) = http(p.admin, "POST", "/reopen", Some(TOKEN)).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("file unchanged"), "{body}");
     let status = p.stop();
     assert!(status.success(), "{status:?}");
     // Each file verifies; together they hold every decision; the chain

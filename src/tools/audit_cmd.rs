@@ -23,10 +23,20 @@ pub fn verify_cmd(path: &str, expect_head: Option<&str>) -> (u8, String) {
             ),
         ),
         Ok(v) => {
-            let ok = format!(
-                "{path}: intact, {} records, head {}, log id {}",
-                v.count, v.head, v.log_id
-            );
+            let ok = match &v.segment {
+                None => format!(
+                    "{path}: intact, {} records, head {}, log id {}",
+                    v.count, v.head, v.log_id
+                ),
+                Some(h) => format!(
+                    "{path}: intact, records {}..{} (this file continues log {} after \"{}\"; verify the file before it for the whole chain), head {}",
+                    v.first_seq,
+                    v.count.saturating_sub(1),
+                    v.log_id,
+                    h.reason,
+                    v.head
+                ),
+            };
             match (&want, found_at) {
                 (None, _) => (0, ok),
                 (Some(_), Some(seq)) if seq + 1 == v.count => (0, format!("{ok}; head matches")),
