@@ -658,14 +658,15 @@ async fn f5_a_broken_log_at_start_is_kept_aside_not_a_restart_loop() {
     let text = std::fs::read_to_string(&audit).unwrap();
     verify(text.as_bytes()).unwrap();
     assert!(text.contains("\"event\":\"kept_aside\"") && text.contains(kept[0].to_str().unwrap()));
-    // With on_corrupt = "refuse" the operator gets exit 1 and a clear message.
+    // With on_corrupt = "refuse" the operator gets exit 65 (no restart loop
+    // under the shipped unit) and a clear message.
     std::fs::write(&audit, &data).unwrap();
     let cfg = config(dir.path(), &audit, &up, "", "on_corrupt = \"refuse\"");
     let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
         .args(["serve", "--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(65));
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not verify"));
 }
 

@@ -166,7 +166,7 @@ pub enum Event {
         /// Sequence numbers of the decision records.
         seqs: Vec<u64>,
         /// Why: `upstream_unreachable`, `write_failed`, `session_closed`,
-        /// `sessions_full`, `unframeable`.
+        /// `sessions_full`, `peer_sessions`, `unframeable`, `audit_failed`.
         reason: &'static str,
     },
     /// The audit log could not be written for a while and has recovered.
@@ -187,11 +187,11 @@ pub enum Event {
         refused: u64,
     },
     /// Something happened to the log file itself: it was truncated,
-    /// deleted or replaced under us, reopened on request, or a file that
-    /// failed verification was kept aside. Writing continued in the file
+    /// deleted or replaced under us (noticed by the watch or a reopen), or a
+    /// file that failed verification was kept aside. Writing continued in the file
     /// named by `file`.
     FileEvent {
-        /// `truncated`, `deleted`, `replaced`, `reopened`, `kept_aside`.
+        /// `truncated`, `deleted`, `replaced`, `kept_aside`.
         event: &'static str,
         /// The file now written.
         file: String,

@@ -531,6 +531,8 @@ impl Shared {
                     "AUDIT LOG FAILED: records are held in memory and retried; messages wait for them (see [audit] on_failure)");
                 metrics::counter!(m::AUDIT_OUTAGES).increment(1);
                 metrics::gauge!(m::AUDIT_HEALTHY).set(0.0);
+                // `/ready` answers 503 from the log's state; the gauge follows.
+                metrics::gauge!(m::READY).set(0.0);
                 st.outage = Some(Outage {
                     since: now(),
                     error: what.clone(),
@@ -574,6 +576,7 @@ impl Shared {
             "audit log recovered: every held record is on disk");
         metrics::gauge!(m::AUDIT_HEALTHY).set(1.0);
         metrics::gauge!(m::AUDIT_HELD_BYTES).set(0.0);
+        metrics::gauge!(m::READY).set(1.0);
         let _ = self.append(&Event::AuditOutage {
             since: o.since,
             until,
@@ -960,9 +963,10 @@ impl Drop for AuditLog {
 /// write (fewer, larger writes; nothing waits on them).
 const NONE_GATHER: Duration = Duration::from_millis(2);
 
-/// Retry delay after `failures` failed attempts: 50 ms doubling to 2 s.
+/// Retry delay after `failures` (≥ 1) failed attempts: 50 ms doubling to 2 s.
 fn backoff(failures: u64) -> Duration {
-    Duration::from_millis(50u64.saturating_mul(1 << failures.min(6))).min(Duration::from_secs(2))
+    let n = failures.saturating_sub(1).min(6);
+    Duration::from_millis(50u64.saturating_mul(1 << n)).min(Duration::from_secs(2))
 }
 
 fn syncer(s: Arc<Shared>) {

@@ -36,7 +36,7 @@ pub const SESSIONS_ACTIVE: &str = "origuard_sessions_active";
 pub const SESSIONS: &str = "origuard_sessions_total";
 /// Failed connections to the upstream (Nlets side), by `link`, `reason`.
 pub const UPSTREAM_FAILURES: &str = "origuard_upstream_failures_total";
-/// Accepted connections refused (session cap, backoff, TLS), by `link`, `reason`.
+/// Accepted connections refused or closed before becoming a session (pending budget, peer limits, first-message timeout, session cap, TLS), by `link`, `reason`.
 pub const REFUSED: &str = "origuard_connections_refused_total";
 /// Time to decide one message (parse, policy, redaction), seconds.
 pub const DECISION_SECONDS: &str = "origuard_decision_seconds";
@@ -90,7 +90,7 @@ const HELP: &[(&str, &str)] = &[
     (SESSIONS_ACTIVE, "Sessions currently open (past their first message), by link."),
     (SESSIONS, "Sessions ended, by link, end (how it ended)."),
     (UPSTREAM_FAILURES, "Failed connections to the upstream (Nlets side), by link, reason."),
-    (REFUSED, "Accepted connections refused (session cap, backoff, TLS), by link, reason."),
+    (REFUSED, "Accepted connections refused or closed before becoming a session (pending budget, peer limits, first-message timeout, session cap, TLS), by link, reason."),
     (DECISION_SECONDS, "Time to decide one message (parse, policy, redaction), seconds."),
     (FORWARD_SECONDS, "Time from a message fully received to written to the other side, seconds."),
     (POLICY_RELOADS, "Policy load attempts, by result (applied/refused) and trigger."),

@@ -70,10 +70,13 @@ pub enum StartError {
 }
 
 impl StartError {
-    /// The process exit code: 64 for configuration, 1 for run-time resources.
+    /// The process exit code: 64 for configuration, 65 for an audit log
+    /// that does not verify under `on_corrupt = "refuse"` (an operator must
+    /// look; restarting will not help), 1 for run-time resources.
     pub fn exit_code(&self) -> u8 {
         match self {
             StartError::Policy { .. } | StartError::Tls { .. } => 64,
+            StartError::Audit(crate::runtime::audit_log::AuditError::Corrupt { .. }) => 65,
             _ => 1,
         }
     }

@@ -355,9 +355,14 @@ async fn nlets_side(
 ) -> (End, Option<End>) {
     if ctx.link.cfg.dial == Dial::OnMessage {
         tokio::select! {
+            biased;
             _ = ctx.admission.wait_admitted() => {}
             _ = ctx.stop.cancelled() => {
-                // Stopped before the switch spoke: nothing was queued.
+                // Stopped before the switch spoke: nothing was queued (a
+                // message admitted in the same instant is recorded).
+                drop(to_switch);
+                drop(replies);
+                undeliver_rest(ctx, Side::Nlets, &mut rx, "session_closed");
                 return (End::Drained, None);
             }
         }
@@ -797,11 +802,18 @@ async fn writer<W: AsyncWrite + Unpin>(
                     histogram!(m::FORWARD_SECONDS).record(out.received.elapsed().as_secs_f64());
                 }
                 if let (Some(log), false) = (&ctx.shared.audit, seqs.is_empty()) {
-                    let _ = log.append(&Event::Written {
-                        link: ctx.link.cfg.name.clone(),
-                        side: side.name(),
-                        seqs,
-                    });
+                    // Not taken (outage, buffer full): the decisions stay
+                    // "decided, delivery not recorded" — never overcounted.
+                    if log
+                        .append(&Event::Written {
+                            link: ctx.link.cfg.name.clone(),
+                            side: side.name(),
+                            seqs,
+                        })
+                        .is_err()
+                    {
+                        counter!(m::AUDIT_ERRORS).increment(1);
+                    }
                 }
             }
             _ => {
