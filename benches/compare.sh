@@ -22,7 +22,8 @@ $B gen --count 4000 --seed 42 --direction outbound "$T/cap" 2>/dev/null
 deploy/gen-test-certs.sh "$T/certs" >/dev/null
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; return 1; }
-bench() { $B bench --capture "$T/cap" --json "$@"; }
+# A run with messages missing still prints its JSON (exit 1): record it.
+bench() { $B bench --capture "$T/cap" --json "$@" || true; }
 
 results="$T/results.jsonl"; : > "$results"
 record() { # name mode json
@@ -107,6 +108,7 @@ wait_port "$F"
 R=$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --rate 2000 --duration 10s --connections 1000)
 record origuard-1000-sessions rate "$R"
 RSS=$(awk '/VmHWM/ {print $2}' /proc/$OP/status)
+cp "$T/serve-rss.log" /tmp/compare-serve-rss.log 2>/dev/null || true
 kill $OP; wait $OP 2>/dev/null || true
 
 python3 - "$results" "$RSS" <<'PY'

@@ -390,8 +390,8 @@ async fn f2_idle_connections_cannot_lock_out_the_switch() {
 }
 
 // 3. Partial frames: 20 sessions each holding an almost complete 8 MiB
-//    frame stay within the process buffer budget (32 MiB here): peak RSS at
-//    most the budget + 32 MiB, the rest shed and counted.
+//    frame stay within the process buffer budget (32 MiB here): RSS grows by
+//    at most the budget + 32 MiB, the rest shed and counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f3_partial_frames_stay_within_the_buffer_budget() {
     let dir = tempfile::tempdir().unwrap();
@@ -433,9 +433,11 @@ async fn f3_partial_frames_stay_within_the_buffer_budget() {
     let peak = vm_kib(p.pid(), "VmHWM:");
     let rss = vm_kib(p.pid(), "VmRSS:");
     eprintln!("partial frames: base {base} KiB, RSS {rss} KiB, peak {peak} KiB");
+    // Growth over the idle process (whose RSS is mostly this unoptimised
+    // build's code: about 22 MiB here, 7 MiB for the release binary).
     assert!(
-        peak <= (32 + 32) * 1024,
-        "peak RSS {peak} KiB over the 32 MiB budget + 32 MiB"
+        peak - base <= (32 + 32) * 1024,
+        "peak RSS {peak} KiB is more than the 32 MiB budget + 32 MiB over the idle {base} KiB"
     );
     wait_for("shedding", DEADLINE, || async {
         p.metric("origuard_shed_total", &[]).await >= 1.0

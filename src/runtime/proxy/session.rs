@@ -367,7 +367,30 @@ async fn nlets_side(
             }
         }
     }
-    let io = match connect_retrying(&ctx.shared, &ctx.link, &ctx.shared.hard_stop).await {
+    // Retry while there is something to deliver: once the session stops
+    // with nothing queued (a switch that connected and left, a port probe
+    // under `dial = "on_accept"`), stop dialling — a late connection would
+    // reach Nlets for nobody.
+    let nothing_to_deliver = async {
+        ctx.stop.cancelled().await;
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if rx.is_empty() {
+                break;
+            }
+        }
+    };
+    let dialled = tokio::select! {
+        r = connect_retrying(&ctx.shared, &ctx.link, &ctx.shared.hard_stop) => Some(r),
+        _ = nothing_to_deliver => None,
+    };
+    let Some(dialled) = dialled else {
+        drop(to_switch);
+        drop(replies);
+        undeliver_rest(ctx, Side::Nlets, &mut rx, "session_closed");
+        return (End::Drained, None);
+    };
+    let io = match dialled {
         Ok(io) => io,
         Err(e) => {
             tracing::warn!(link = %ctx.link.cfg.name, upstream = %ctx.link.cfg.upstream, error = %e,
@@ -428,19 +451,32 @@ fn shed(ctx: &Ctx, side: Side) -> End {
     End::Shed(side)
 }
 
-/// The next capacity of a read buffer that is full: double, but never past
-/// the frame being read (a peer announcing 8 MiB and trickling bytes does not
-/// get 8 MiB up front).
+/// Frames up to this size get their whole buffer in one step.
+const WHOLE_FRAME: usize = 256 * 1024;
+/// Past this, a frame of announced length gets the rest in one step.
+const LADDER_TOP: usize = 1 << 20;
+
+/// The next capacity of a read buffer that is full. A frame whose length is
+/// announced (len4) and small gets its whole size at once; a large one
+/// doubles up to [`LADDER_TOP`] and then gets the rest, so a peer announcing
+/// 8 MiB must send 1 MiB before it is given 8, and a finished climb leaves
+/// few freed steps behind for the allocator to hold. Without a length
+/// (stx-etx) the buffer doubles.
 fn grow_target(buf: &[u8], framing: Framing, max: usize, cap: usize) -> usize {
     let doubled = (cap * 2).max(READ_BUFFER);
-    let frame = match framing {
+    match framing {
         Framing::Len4 if buf.len() >= 4 => {
-            4 + u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize
+            let frame = 4 + u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+            let next = if frame <= WHOLE_FRAME || cap >= LADDER_TOP {
+                frame
+            } else {
+                doubled
+            };
+            next.min(frame).max(buf.len() + 1)
         }
-        Framing::Len4 => 4,
-        Framing::StxEtx => max + 2,
-    };
-    doubled.min(frame.max(buf.len() + 1))
+        Framing::Len4 => doubled,
+        Framing::StxEtx => doubled.min(max + 2).max(buf.len() + 1),
+    }
 }
 
 async fn reader<R: AsyncRead + Unpin>(
