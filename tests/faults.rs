@@ -201,15 +201,23 @@ fn namespace_wrapper() -> Option<Vec<&'static str>> {
     None
 }
 
-// 1. Audit disk full: nothing is forwarded without a durable record; the
-//    messages are held, and once the disk takes writes again every one is
-//    delivered, once, in order, with its record, and an audit_outage record
-//    says what happened. Readiness follows.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn f1_audit_disk_full_holds_every_message_and_recovers() {
+/// A proxy whose audit log lives on a private 1 MiB tmpfs, with one switch
+/// session whose first message has arrived at Nlets.
+struct OnTmpfs {
+    _dir: tempfile::TempDir,
+    p: Proc,
+    /// The tmpfs as the proxy sees it.
+    inside: PathBuf,
+    sww: tokio::net::tcp::OwnedWriteHalf,
+    _swr: tokio::net::tcp::OwnedReadHalf,
+    nlr: Rx<TcpStream>,
+}
+
+/// `None` (and a line saying so) where no private tmpfs can be mounted.
+async fn on_tmpfs(test: &str, audit_extra: &str) -> Option<OnTmpfs> {
     let Some(ns) = namespace_wrapper() else {
-        eprintln!("SKIPPED f1: cannot mount a private tmpfs here (needs root or user namespaces); the unit test audit_log::an_outage_holds_records_and_recovers_without_losing_any covers the log itself");
-        return;
+        eprintln!("SKIPPED {test}: cannot mount a private tmpfs here (needs root or user namespaces); the unit test audit_log::an_outage_holds_records_and_recovers_without_losing_any covers the log itself");
+        return None;
     };
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("auditfs");
@@ -220,7 +228,7 @@ async fn f1_audit_disk_full_holds_every_message_and_recovers() {
         &mnt.join("audit.jsonl"),
         &nlets.local_addr().unwrap().to_string(),
         "",
-        "",
+        audit_extra,
     );
     let script = format!(
         "mount -t tmpfs -o size=1m tmpfs {} && exec \"$@\"",
@@ -229,10 +237,9 @@ async fn f1_audit_disk_full_holds_every_message_and_recovers() {
     let mut wrapper = ns.clone();
     wrapper.extend(["sh", "-c", &script, "sh"]);
     let p = spawn(&wrapper, &cfg);
-    // The tmpfs as the proxy sees it.
     let inside = PathBuf::from(format!("/proc/{}/root{}", p.pid(), mnt.display()));
     let sw = TcpStream::connect(p.listen).await.unwrap();
-    let (_swr, mut sww) = sw.into_split();
+    let (swr, mut sww) = sw.into_split();
     send(&mut sww, &msg(0)).await;
     let (nl, _) = tokio::time::timeout(DEADLINE, nlets.accept())
         .await
@@ -240,13 +247,42 @@ async fn f1_audit_disk_full_holds_every_message_and_recovers() {
         .unwrap();
     let mut nlr = Rx::new(nl);
     assert_eq!(nlr.next(DEADLINE).await.unwrap(), msg(0));
-    // Fill the disk.
+    Some(OnTmpfs {
+        _dir: dir,
+        p,
+        inside,
+        sww,
+        _swr: swr,
+        nlr,
+    })
+}
+
+/// Fills the tmpfs; returns the filler to delete.
+fn fill(inside: &Path) -> PathBuf {
     let filler = inside.join("filler");
-    {
-        let mut f = std::fs::File::create(&filler).unwrap();
-        let chunk = vec![b'x'; 64 * 1024];
-        while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
-    }
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    filler
+}
+
+// 1. Audit disk full: nothing is forwarded without a durable record; the
+//    messages are held, and once the disk takes writes again every one is
+//    delivered, once, in order, with its record, and an audit_outage record
+//    says what happened. Readiness follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f1_audit_disk_full_holds_every_message_and_recovers() {
+    let Some(t) = on_tmpfs("f1", "").await else {
+        return;
+    };
+    let OnTmpfs {
+        p,
+        inside,
+        mut sww,
+        mut nlr,
+        ..
+    } = t;
+    let filler = fill(&inside);
     for i in 1..=100 {
         send(&mut sww, &msg(i)).await;
     }
@@ -886,44 +922,17 @@ async fn f7_memory_is_returned_after_rounds_of_1000_sessions() {
 //     is refused — not forwarded, not declined, counted — and recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f1b_on_failure_restricted_keeps_ordinary_traffic_moving() {
-    let Some(ns) = namespace_wrapper() else {
-        eprintln!("SKIPPED f1b: cannot mount a private tmpfs here (needs root or user namespaces)");
+    let Some(t) = on_tmpfs("f1b", "on_failure = \"restricted\"").await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("auditfs");
-    std::fs::create_dir(&mnt).unwrap();
-    let nlets = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let cfg = config(
-        dir.path(),
-        &mnt.join("audit.jsonl"),
-        &nlets.local_addr().unwrap().to_string(),
-        "",
-        "on_failure = \"restricted\"",
-    );
-    let script = format!(
-        "mount -t tmpfs -o size=1m tmpfs {} && exec \"$@\"",
-        mnt.display()
-    );
-    let mut wrapper = ns.clone();
-    wrapper.extend(["sh", "-c", &script, "sh"]);
-    let p = spawn(&wrapper, &cfg);
-    let inside = PathBuf::from(format!("/proc/{}/root{}", p.pid(), mnt.display()));
-    let sw = TcpStream::connect(p.listen).await.unwrap();
-    let (_swr, mut sww) = sw.into_split();
-    send(&mut sww, &msg(0)).await;
-    let (nl, _) = tokio::time::timeout(DEADLINE, nlets.accept())
-        .await
-        .unwrap()
-        .unwrap();
-    let mut nlr = Rx::new(nl);
-    assert_eq!(nlr.next(DEADLINE).await.unwrap(), msg(0));
-    let filler = inside.join("filler");
-    {
-        let mut f = std::fs::File::create(&filler).unwrap();
-        let chunk = vec![b'x'; 64 * 1024];
-        while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
-    }
+    let OnTmpfs {
+        p,
+        inside,
+        mut sww,
+        mut nlr,
+        ..
+    } = t;
+    let filler = fill(&inside);
     // Push records until the log notices the disk is full.
     let mut i = 1;
     while p.metric("origuard_audit_healthy", &[]).await != 0.0 {
