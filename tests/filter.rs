@@ -328,3 +328,50 @@ fn json_summary_adds_up_and_matches_the_text() {
         std::fs::read(dir.path().join("outbound.out")).unwrap()
     );
 }
+
+#[test]
+fn audit_verify_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["demo", "--duration", "1s", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let log = dir.path().join("audit.jsonl");
+    let run = |extra: &[&str]| {
+        let o = bin()
+            .args(["audit", "verify", "--json"])
+            .arg(&log)
+            .args(extra)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (o.status.code().unwrap(), v)
+    };
+    let (code, v) = run(&[]);
+    assert_eq!(
+        (code, &v["ok"], &v["intact"]),
+        (0, &serde_json::json!(true), &serde_json::json!(true))
+    );
+    assert_eq!(v["first_seq"], 0);
+    let head = v["head"].as_str().unwrap().to_string();
+    let (code, v) = run(&["--expect-head", &"0".repeat(64)]);
+    assert_eq!(
+        (code, &v["ok"], &v["intact"]),
+        (1, &serde_json::json!(false), &serde_json::json!(true))
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(
+        &log,
+        text.replacen("\"kind\":\"decision\"", "\"kind\":\"decisioN\"", 1),
+    )
+    .unwrap();
+    let (code, v) = run(&["--expect-head", &head]);
+    assert_eq!((code, &v["intact"]), (1, &serde_json::json!(false)));
+    assert!(
+        v["broken"]["what"].as_str().unwrap().contains("altered"),
+        "{v}"
+    );
+    assert!(v["broken"]["seq"].as_u64().unwrap() > 0);
+}

@@ -2,6 +2,37 @@
 
 use crate::audit::verify::verify_each;
 
+/// The result as JSON: `ok` (the exit code is 0), `intact` (the chain
+/// verifies), what verified, and the problem if any.
+fn verify_json(path: &str, expect_head: Option<&str>, code: u8, text: &str) -> String {
+    let data = std::fs::read(path).unwrap_or_default();
+    let v = crate::audit::verify::verify(&data);
+    let (ok, broken) = match &v {
+        Ok(v) => (Some(v.clone()), None),
+        Err(b) => (
+            crate::audit::verify::verify(&data[..b.valid_bytes]).ok(),
+            Some(
+                serde_json::json!({ "seq": b.seq, "line": b.line, "what": b.what, "torn_tail": b.torn_tail }),
+            ),
+        ),
+    };
+    serde_json::json!({
+        "file": path,
+        "ok": code == 0,
+        "intact": broken.is_none(),
+        "exit_code": code,
+        "message": text,
+        "first_seq": ok.as_ref().map(|v| v.first_seq),
+        "next_seq": ok.as_ref().map(|v| v.count),
+        "head": ok.as_ref().map(|v| v.head.clone()),
+        "log_id": ok.as_ref().map(|v| v.log_id.clone()),
+        "continues": ok.as_ref().and_then(|v| v.segment.as_ref().map(|s| serde_json::json!({ "reason": s.reason, "prev": s.prev }))),
+        "expect_head": expect_head,
+        "broken": broken,
+    })
+    .to_string()
+}
+
 /// Outcome: exit code and text.
 pub fn verify_cmd(path: &str, expect_head: Option<&str>) -> (u8, String) {
     let data = match std::fs::read(path) {
@@ -59,9 +90,18 @@ pub fn verify_cmd(path: &str, expect_head: Option<&str>) -> (u8, String) {
 /// `origuard audit ...`.
 pub fn command(c: crate::tools::cli::AuditCommand) -> u8 {
     match c {
-        crate::tools::cli::AuditCommand::Verify { file, expect_head } => {
+        crate::tools::cli::AuditCommand::Verify {
+            file,
+            expect_head,
+            json,
+        } => {
             let (code, text) = verify_cmd(&file, expect_head.as_deref());
-            if code == 0 {
+            if json {
+                println!(
+                    "{}",
+                    verify_json(&file, expect_head.as_deref(), code, &text)
+                );
+            } else if code == 0 {
                 println!("{text}");
             } else {
                 eprintln!("{text}");

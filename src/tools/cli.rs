@@ -202,6 +202,9 @@ pub enum AuditCommand {
         /// A head hash published earlier: fail if no record has it (truncation).
         #[arg(long)]
         expect_head: Option<String>,
+        /// Print the result as one JSON object on stdout (also when broken).
+        #[arg(long)]
+        json: bool,
     },
 }
 
