@@ -238,6 +238,8 @@ struct Shared {
     io: Mutex<Io>,
     wake: Condvar,
     stop: AtomicBool,
+    /// Mirrors `State::outage.is_none()` for the per-message check (no lock).
+    healthy: AtomicBool,
     durable: watch::Sender<u64>,
 }
 
@@ -533,6 +535,7 @@ impl Shared {
                 metrics::gauge!(m::AUDIT_HEALTHY).set(0.0);
                 // `/ready` answers 503 from the log's state; the gauge follows.
                 metrics::gauge!(m::READY).set(0.0);
+                self.healthy.store(false, Ordering::SeqCst);
                 st.outage = Some(Outage {
                     since: now(),
                     error: what.clone(),
@@ -568,6 +571,7 @@ impl Shared {
     fn recovered(&self) {
         let o = {
             let mut st = lock(&self.state);
+            self.healthy.store(true, Ordering::SeqCst);
             st.outage.take()
         };
         let Some(o) = o else { return };
@@ -818,6 +822,7 @@ impl AuditLog {
             }),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
+            healthy: AtomicBool::new(true),
             durable,
         });
         let s = shared.clone();
@@ -868,9 +873,10 @@ impl AuditLog {
         self.shared.durable.subscribe()
     }
 
-    /// False while the log cannot write (an outage).
+    /// False while the log cannot write (an outage). No lock: the proxy
+    /// asks once per message.
     pub fn healthy(&self) -> bool {
-        lock(&self.shared.state).outage.is_none()
+        self.shared.healthy.load(Ordering::SeqCst)
     }
 
     /// The current failure, if any.
