@@ -193,6 +193,23 @@ pub enum NodeKind {
     Value(ValueRule),
     /// Free text, projected as legacy text with the profile's legacy part.
     Legacy,
+    /// Base64 data (a photo a court order releases): the base64 alphabet
+    /// and blanks (space, tab, line breaks) only, at most `max` bytes.
+    Base64 {
+        /// Longest value, in bytes.
+        max: usize,
+    },
+}
+
+impl NodeKind {
+    /// True when `v` is base64 text of at most `max` bytes.
+    pub fn base64_allows(v: &[u8], max: usize) -> bool {
+        v.len() <= max
+            && v.iter().all(|&b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'+' | b'/' | b'=' | b' ' | b'\t' | b'\r' | b'\n')
+            })
+    }
 }
 
 /// A releasable attribute of an element.

@@ -122,6 +122,8 @@ struct RawAdmin {
 struct RawPolicyCfg {
     file: String,
     watch: Option<bool>,
+    shadow: Option<String>,
+    ledger: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -264,6 +266,11 @@ pub struct Config {
     pub policy: String,
     /// Watch the policy file (and its list files) and reload on change.
     pub watch_policy: bool,
+    /// Candidate policy evaluated beside the enforced one (never enforced).
+    pub shadow_policy: Option<String>,
+    /// Court-order ledger file (use counts). None: next to the audit log,
+    /// or in memory when there is no audit log.
+    pub ledger: Option<String>,
     /// Audit log (None: no audit log — quick start only).
     pub audit: Option<AuditConfig>,
     /// Admin/metrics endpoint.
@@ -486,6 +493,8 @@ impl Config {
         Ok(Config {
             policy: rel(&raw.policy.file),
             watch_policy: raw.policy.watch.unwrap_or(true),
+            shadow_policy: raw.policy.shadow.as_deref().map(rel),
+            ledger: raw.policy.ledger.as_deref().map(rel),
             audit,
             admin,
             admin_max_connections: raw.admin.max_connections.unwrap_or(64).max(1),
@@ -510,6 +519,8 @@ impl Config {
         Config {
             policy: policy.to_string(),
             watch_policy: true,
+            shadow_policy: None,
+            ledger: None,
             audit: audit.map(|(f, m)| AuditConfig::new(f, m)),
             admin,
             admin_max_connections: 64,

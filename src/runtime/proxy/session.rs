@@ -35,9 +35,10 @@ use super::budget::{Held, BUDGET_WAIT};
 use super::shared::{Io, Link, PeerSlot, Shared, Slot};
 use super::upstream::connect_retrying;
 use crate::audit::record::{DecisionRecord, Event};
-use crate::decision::{decide, Decision, Outcome};
+use crate::decision::{decide_in, Context, Decision, Outcome};
 use crate::framing::{FrameCodec, Framing};
 use crate::message::Direction;
+use crate::policy::Policy;
 use crate::runtime::audit_log::{OnFailure, SyncMode};
 use crate::runtime::config::Dial;
 use crate::runtime::metrics as m;
@@ -607,7 +608,7 @@ fn refused(ctx: &Ctx, dir: Direction, raw: Bytes, why: &'static str) {
     counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => why).increment(1);
     tracing::warn!(link = %ctx.link.cfg.name, peer = %ctx.admission.peer, reason = why, "no session slot for a new connection: closing it");
     let policy = ctx.shared.policy.current();
-    let d = decide(dir, raw, &policy, &ctx.shared.msg_limits);
+    let d = decide_here(ctx, dir, raw, &policy);
     m::record_decision(&d, dir, &policy, 0.0);
     if let Some((seq, _)) = audit(ctx, &d, dir, &policy) {
         let side = match dir {
@@ -616,6 +617,22 @@ fn refused(ctx: &Ctx, dir: Direction, raw: Bytes, why: &'static str) {
         };
         undelivered(ctx, side, 1, seq.into_iter().collect(), why);
     }
+}
+
+/// Decides one message with the process's court-order ledger, and under
+/// the shadow policy when one is configured (counted, never acted on).
+fn decide_here(ctx: &Ctx, dir: Direction, raw: Bytes, policy: &Policy) -> Decision {
+    let now = std::time::SystemTime::now();
+    let cx = Context {
+        now,
+        ledger: Some(&ctx.shared.ledger),
+    };
+    let shadow_raw = ctx.shared.shadow.as_ref().map(|_| raw.clone());
+    let d = decide_in(dir, raw, policy, &ctx.shared.msg_limits, &cx);
+    if let (Some(sh), Some(raw)) = (&ctx.shared.shadow, shadow_raw) {
+        sh.observe(dir, raw, &d, policy, &ctx.shared.msg_limits, now);
+    }
+    d
 }
 
 /// Decides one message, audits it, and queues what is to be sent.
@@ -630,7 +647,7 @@ async fn handle(
     ctx.activity.store(now_ms(ctx.epoch), Ordering::Relaxed);
     let t0 = Instant::now();
     let policy = ctx.shared.policy.current();
-    let d = decide(dir, raw, &policy, &ctx.shared.msg_limits);
+    let d = decide_here(ctx, dir, raw, &policy);
     m::record_decision(&d, dir, &policy, t0.elapsed().as_secs_f64());
     let Some((seq, wait)) = audit(ctx, &d, dir, &policy) else {
         return Ok(());

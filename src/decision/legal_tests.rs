@@ -1,0 +1,511 @@
+//! Legal process in the decision: court-order exceptions (a query in, its
+//! response out), reason-code rules, certifications, key scope.
+
+use super::ledger::Ledger;
+use super::*;
+use crate::message::fields::{PHOTO, POB};
+use crate::policy::file::{load_at, Refused};
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+fn at(s: &str) -> SystemTime {
+    humantime::parse_rfc3339(s).unwrap()
+}
+
+fn now() -> SystemTime {
+    at("2026-12-01T12:00:00Z")
+}
+
+const EXCEPTION: &str = r#"
+[[exception]]
+id = "2026-CR-0042"
+ori = "VTICE0900"
+subject = { name = "DOE, JANE Q", dob = "1980-01-15" }
+authority = { court = "U.S. District Court, D. Colo.", judge = "Hon. A. Example", case = "1:26-cr-00042", document = "warrant", judicial = true }
+not_before = "2026-11-20T00:00:00Z"
+expires = "2026-12-31T23:59:59Z"
+max_uses = 2
+release = ["photo"]
+profile = "court-order-photo"
+approved_by = ["First Approver", "Second Approver"]
+"#;
+
+fn load_with(extra: &str, exceptions: &str) -> Result<Policy, Refused> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy");
+    let base = std::fs::read_to_string(format!("{dir}/colorado.toml")).unwrap();
+    let text = base.replace(
+        "response_window = \"10m\"",
+        "response_window = \"10m\"\nfile = \"orders.toml\"",
+    ) + extra;
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    files.insert(format!("{dir}/colorado.toml"), text.into_bytes());
+    files.insert(format!("{dir}/orders.toml"), exceptions.as_bytes().to_vec());
+    load_at(
+        &format!("{dir}/colorado.toml"),
+        &mut |p: &str| match files.get(p) {
+            Some(b) => Ok(b.clone()),
+            None => std::fs::read(p),
+        },
+        now(),
+    )
+}
+
+fn policy() -> Policy {
+    load_with("", EXCEPTION).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/testdata/messages/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn dq(ori: &str, control: &str, body: &str) -> Bytes {
+    Bytes::from(format!("DQ.{ori}.CO.*{control}.TXT\n{body}"))
+}
+
+/// The photo DR fixture, answering `control`, to `ori`.
+fn dr_photo(ori: &str, control: &str) -> Bytes {
+    let s = fixture("xml/dr_photo.xml")
+        .replace(
+            "<nh2:DestinationORIID>AZNLETS20",
+            &format!("<nh2:DestinationORIID>{ori}"),
+        )
+        .replace("A0TRM0042", control);
+    Bytes::from(s)
+}
+
+fn run(p: &Policy, l: &Ledger, dir: Direction, raw: Bytes, t: SystemTime) -> Decision {
+    decide_in(
+        dir,
+        raw,
+        p,
+        &Limits::default(),
+        &Context {
+            now: t,
+            ledger: Some(l),
+        },
+    )
+}
+
+fn text(d: &Decision) -> String {
+    match &d.outcome {
+        Outcome::Forward(b) => String::from_utf8_lossy(b).into_owned(),
+        o => panic!("not forwarded: {o:?} ({:?} {:?})", d.reason, d.detail),
+    }
+}
+
+#[test]
+fn court_order_query_in_and_its_response_out() {
+    let p = policy();
+    let l = Ledger::memory();
+    let q = dq(
+        "VTICE0900",
+        "A1",
+        "RSN/V.NAM/DOE, JANE Q.DOB/19800115.SEX/F.IMQ/Y",
+    );
+    let d = run(&p, &l, Direction::Inbound, q.clone(), now());
+    assert_eq!(
+        (d.category, d.reason),
+        (Category::Passed, reason::COURT_ORDER)
+    );
+    assert_eq!(
+        text(&d).as_bytes(),
+        &q[..],
+        "the query is forwarded byte for byte"
+    );
+    let u = d.exception.clone().unwrap();
+    assert_eq!((&*u.id, u.number, u.of), ("2026-CR-0042", 1, 2));
+    assert_eq!(d.reason_code, Some(b'V'));
+    assert!(d.is_restricted(), "audited before it is forwarded");
+
+    // Its response: the photo is released, place of birth is not.
+    let r = run(
+        &p,
+        &l,
+        Direction::Outbound,
+        dr_photo("VTICE0900", "A1"),
+        now() + Duration::from_secs(5),
+    );
+    assert_eq!(
+        (r.category, r.reason),
+        (Category::Redacted, reason::COURT_ORDER_RELEASE)
+    );
+    assert_eq!(r.exception.as_ref().map(|u| u.number), Some(1));
+    let out = text(&r);
+    assert!(
+        out.contains("BinaryBase64Object") && out.contains("/9j/4AAQ"),
+        "{out}"
+    );
+    assert!(!out.contains("MEXICO") && !out.contains("POB/"), "{out}");
+    assert!(r.removed.contains(POB) && !r.removed.contains(PHOTO));
+
+    // A second response to the same query is the list's: declined.
+    let r2 = run(
+        &p,
+        &l,
+        Direction::Outbound,
+        dr_photo("VTICE0900", "A1"),
+        now(),
+    );
+    assert_eq!(r2.category, Category::Denied);
+    assert!(r2.exception.is_none());
+}
+
+#[test]
+fn anything_but_the_exact_subject_keeps_the_deny() {
+    let p = policy();
+    let l = Ledger::memory();
+    for (ori, ctl, body) in [
+        // Another person, or the same name with another date of birth.
+        ("VTICE0900", "B1", "NAM/DOE, JOHN.DOB/19800115"),
+        ("VTICE0900", "B2", "NAM/DOE, JANE Q.DOB/19800116"),
+        // The subject plus someone else's licence number.
+        (
+            "VTICE0900",
+            "B3",
+            "NAM/DOE, JANE Q.DOB/19800115.OLN/999999999",
+        ),
+        // Fields read twice, or unknown text beside them.
+        (
+            "VTICE0900",
+            "B4",
+            "NAM/DOE, JANE Q.NAM/ROE, RICHARD.DOB/19800115",
+        ),
+        ("VTICE0900", "B5", "NAM/DOE, JANE Q.DOB/19800115.XYZ/1"),
+        // A 6-digit date of birth has no century.
+        ("VTICE0900", "B6", "NAM/DOE, JANE Q.DOB/011580"),
+        // Another ORI of the same agency: an order names one ORI.
+        ("VTICE0901", "B7", "NAM/DOE, JANE Q.DOB/19800115"),
+    ] {
+        let d = run(&p, &l, Direction::Inbound, dq(ori, ctl, body), now());
+        assert_eq!(d.category, Category::Denied, "{ori} {body}");
+        assert!(d.exception.is_none(), "{body}");
+    }
+    // Without a control field the response could not be correlated.
+    let d = run(
+        &p,
+        &l,
+        Direction::Inbound,
+        Bytes::from("DQ.VTICE0900.CO.TXT\nNAM/DOE, JANE Q.DOB/19800115"),
+        now(),
+    );
+    assert_eq!(d.category, Category::Denied);
+    assert_eq!(l.uses("2026-CR-0042"), 0, "no use was spent on any of them");
+}
+
+#[test]
+fn an_order_is_bounded_in_uses_time_and_window() {
+    let p = policy();
+    let l = Ledger::memory();
+    let q = |c: &str| dq("VTICE0900", c, "NAM/DOE, JANE Q.DOB/19800115");
+    assert_eq!(
+        run(&p, &l, Direction::Inbound, q("C1"), now()).reason,
+        reason::COURT_ORDER
+    );
+    assert_eq!(
+        run(&p, &l, Direction::Inbound, q("C2"), now()).reason,
+        reason::COURT_ORDER
+    );
+    // Used up.
+    let d = run(&p, &l, Direction::Inbound, q("C3"), now());
+    assert_eq!((d.category, d.reason), (Category::Denied, reason::DENY));
+    // Expired or not yet valid: nothing, even with uses left.
+    let l2 = Ledger::memory();
+    for t in [at("2027-01-01T00:00:00Z"), at("2026-11-19T23:59:59Z")] {
+        let d = run(&p, &l2, Direction::Inbound, q("C4"), t);
+        assert_eq!(d.category, Category::Denied);
+    }
+    // A response after the window gets the list's action.
+    let r = run(
+        &p,
+        &l,
+        Direction::Outbound,
+        dr_photo("VTICE0900", "C1"),
+        now() + Duration::from_secs(601),
+    );
+    assert_eq!(r.category, Category::Denied);
+    // Without a ledger (offline tools that do not track uses): no exception.
+    let d = decide_in(
+        Direction::Inbound,
+        q("C5"),
+        &p,
+        &Limits::default(),
+        &Context {
+            now: now(),
+            ledger: None,
+        },
+    );
+    assert_eq!(d.category, Category::Denied);
+}
+
+#[test]
+fn an_order_releasing_nothing_is_the_list_action() {
+    let ex = EXCEPTION.replace("release = [\"photo\"]", "release = []");
+    let p = load_with("", &ex).unwrap();
+    let l = Ledger::memory();
+    let d = run(
+        &p,
+        &l,
+        Direction::Inbound,
+        dq("VTICE0900", "D1", "NAM/DOE, JANE Q.DOB/19800115"),
+        now(),
+    );
+    assert_eq!(d.reason, reason::COURT_ORDER);
+    let r = run(
+        &p,
+        &l,
+        Direction::Outbound,
+        dr_photo("VTICE0900", "D1"),
+        now(),
+    );
+    assert_eq!(r.category, Category::Denied, "deny list: declined");
+    assert_eq!(r.exception.as_ref().map(|u| &*u.id), Some("2026-CR-0042"));
+}
+
+#[test]
+fn xml_query_matches_by_name_and_date() {
+    let p = policy();
+    let l = Ledger::memory();
+    let q = fixture("xml/dq_from_ice.xml");
+    let d = run(&p, &l, Direction::Inbound, Bytes::from(q.clone()), now());
+    // The fixture names JANE DOE born 1980-01-15 without the middle initial.
+    assert_eq!(d.category, Category::Denied, "{q}");
+    let q = q.replace(
+        "<nc:PersonGivenName>JANE</nc:PersonGivenName>",
+        "<nc:PersonGivenName>JANE</nc:PersonGivenName><nc:PersonMiddleName>Q</nc:PersonMiddleName>",
+    );
+    let d = run(&p, &l, Direction::Inbound, Bytes::from(q), now());
+    assert_eq!(d.reason, reason::COURT_ORDER, "{:?}", d.detail);
+}
+
+#[test]
+fn policy_check_refuses_orders_without_evidence() {
+    let cases = [
+        (
+            "judicial = true",
+            "judicial = false",
+            "administrative subpoena does not",
+        ),
+        (
+            "approved_by = [\"First Approver\", \"Second Approver\"]",
+            "approved_by = [\"First Approver\", \"first  approver\"]",
+            "named twice",
+        ),
+        (
+            "approved_by = [\"First Approver\", \"Second Approver\"]",
+            "approved_by = [\"First Approver\"]",
+            "two distinct people",
+        ),
+        (
+            "judge = \"Hon. A. Example\", ",
+            "",
+            "authority.judge is required",
+        ),
+        ("ori = \"VTICE0900\"", "ori = \"VTICE*\"", "one exact ORI"),
+        (
+            "profile = \"court-order-photo\"",
+            "profile = \"colorado-dmv\"",
+            "names no element or label",
+        ),
+        (
+            "expires = \"2026-12-31T23:59:59Z\"",
+            "expires = \"2026-11-01T00:00:00Z\"",
+            "not after not_before",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert!(EXCEPTION.contains(from), "{from}");
+        let e = load_with("", &EXCEPTION.replace(from, to)).unwrap_err();
+        assert!(
+            e.errors
+                .iter()
+                .any(|d| d.message.contains(want) && d.file.ends_with("orders.toml") && d.line > 0),
+            "{want}: {e}"
+        );
+    }
+    // Expiring within 7 days: a warning.
+    let soon = EXCEPTION.replace("2026-12-31T23:59:59Z", "2026-12-05T00:00:00Z");
+    let p = load_with("", &soon).unwrap();
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.message.contains("expires in 3 day(s)")),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn subjects_never_reach_the_audit_record_or_explain() {
+    let p = policy();
+    let l = Ledger::memory();
+    let d = run(
+        &p,
+        &l,
+        Direction::Inbound,
+        dq("VTICE0900", "E1", "NAM/DOE, JANE Q.DOB/19800115"),
+        now(),
+    );
+    let rec = crate::audit::record::DecisionRecord::of(&d, Direction::Inbound, &p, Some("l"));
+    let json = serde_json::to_string(&rec).unwrap();
+    assert!(
+        json.contains("\"exception\":\"2026-CR-0042\"") && json.contains("\"exception_use\":1"),
+        "{json}"
+    );
+    for secret in ["DOE", "JANE", "1980", "19800115"] {
+        assert!(!json.contains(secret), "{secret} in {json}");
+    }
+    let (_, text) =
+        crate::policy::explain::explain(&p, "VTICE0900", Some("DQ"), Some(Direction::Inbound));
+    assert!(
+        text.contains("2026-CR-0042") && text.contains("warrant"),
+        "{text}"
+    );
+    for secret in ["DOE", "JANE", "1980"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}
+
+#[test]
+fn reason_code_rules() {
+    let p = policy();
+    let l = Ledger::memory();
+    // partners_287g requires a reason code.
+    let d = run(
+        &p,
+        &l,
+        Direction::Inbound,
+        dq("FLSO00100", "F1", "NAM/DOE, JANE Q.DOB/19800115"),
+        now(),
+    );
+    assert_eq!(
+        (d.category, d.reason),
+        (Category::Denied, reason::REASON_REQUIRED)
+    );
+    assert!(matches!(d.outcome, Outcome::Deny { reply: Some(_) }));
+    let d = run(
+        &p,
+        &l,
+        Direction::Inbound,
+        dq("FLSO00100", "F2", "RSN/V.NAM/DOE, JANE Q.DOB/19800115"),
+        now(),
+    );
+    assert_eq!((d.category, d.reason_code), (Category::Passed, Some(b'V')));
+    // A listed reason code is denied.
+    let p = load_with("", EXCEPTION).unwrap();
+    let mut p2 = p.clone();
+    let i = p2
+        .lists
+        .iter()
+        .position(|x| x.name == "partners_287g")
+        .unwrap();
+    p2.lists[i].deny_reasons = vec![b'I'];
+    let d = run(
+        &p2,
+        &l,
+        Direction::Inbound,
+        dq("FLSO00100", "F3", "RSN/I.OLN/123"),
+        now(),
+    );
+    assert_eq!(
+        (d.category, d.reason),
+        (Category::Denied, reason::REASON_DENIED)
+    );
+    // An unreadable reason (twice) is no reason.
+    let d = run(
+        &p2,
+        &l,
+        Direction::Inbound,
+        dq("FLSO00100", "F4", "RSN/V.RSN/N.OLN/123"),
+        now(),
+    );
+    assert_eq!(d.reason, reason::REASON_REQUIRED);
+    // Other agencies: the code is recorded, nothing else changes.
+    let d = run(
+        &p,
+        &l,
+        Direction::Inbound,
+        dq("AZNLETS20", "F5", "RSN/N.OLN/123"),
+        now(),
+    );
+    assert_eq!((d.category, d.reason_code), (Category::Passed, Some(b'N')));
+}
+
+#[test]
+fn a_lapsed_certification_switches_the_action() {
+    let p = policy();
+    let l = Ledger::memory();
+    let dr = || {
+        Bytes::from(fixture("xml/dr_photo.xml").replace(
+            "<nh2:DestinationORIID>AZNLETS20",
+            "<nh2:DestinationORIID>VADEADX00",
+        ))
+    };
+    let d = run(&p, &l, Direction::Outbound, dr(), now());
+    assert_eq!(d.category, Category::Redacted);
+    let d = run(
+        &p,
+        &l,
+        Direction::Outbound,
+        dr(),
+        at("2031-01-01T00:00:00Z"),
+    );
+    assert_eq!(
+        (d.category, d.detail),
+        (Category::Denied, Some("certification_lapsed"))
+    );
+}
+
+#[test]
+fn key_scope_of_a_list() {
+    let p = load_with(
+        "\n[[list]]\nname = \"ssn_only\"\naction = \"deny\"\nentries = [\"NYDHS0000\"]\nkeys = [\"DQ\", \"DR\"]\n",
+        EXCEPTION,
+    )
+    .unwrap();
+    let l = Ledger::memory();
+    let d = run(
+        &p,
+        &l,
+        Direction::Inbound,
+        dq("NYDHS0000", "G1", "OLN/1"),
+        now(),
+    );
+    assert_eq!(d.category, Category::Denied);
+    let d = run(
+        &p,
+        &l,
+        Direction::Inbound,
+        Bytes::from("RQ.NYDHS0000.CO.*G2.TXT\nLIC/ABC123"),
+        now(),
+    );
+    assert_eq!((d.category, d.reason), (Category::Passed, reason::EXEMPT));
+    // Unknown keys stay governed.
+    let d = run(
+        &p,
+        &l,
+        Direction::Inbound,
+        Bytes::from("ZZQ.NYDHS0000.CO.*G3.TXT\nX/1"),
+        now(),
+    );
+    assert_eq!(d.category, Category::Denied);
+}
+
+#[test]
+fn ssn_is_a_builtin_field() {
+    let p = policy();
+    let l = Ledger::memory();
+    let dr = Bytes::from(
+        "DR.COOLN0000.FLSO00100.*H1.TXT\nDOE, JANE Q   DOB/19800115  SEX/F\nOLN/000000000  SOC/000-00-0000  STATUS/VALID\n",
+    );
+    let d = run(&p, &l, Direction::Outbound, dr, now());
+    let out = text(&d);
+    assert!(
+        !out.contains("SOC/") && !out.contains("000-00-0000"),
+        "{out}"
+    );
+    assert!(out.contains("OLN/000000000"), "{out}");
+}

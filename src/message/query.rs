@@ -1,0 +1,445 @@
+//! What a query asks for: its reason code and its subject (licence number,
+//! or name and date of birth), read strictly.
+//!
+//! Used by reason-code rules and by court-order exceptions, on messages that
+//! [`super::parse`] has already accepted. The reading is deliberately
+//! narrow: a court order opens a door only for a query that names exactly
+//! its subject, so anything this module does not recognise makes the query
+//! *unreadable* ([`Unreadable`]), and an unreadable query never matches an
+//! exception. Values are never logged or stored by callers; only the reason
+//! code (one character) reaches the audit record.
+//!
+//! Legacy text: the body after `TXT` is a sequence of `LABEL/VALUE` fields,
+//! each ended by `.` or a line break (`NAM/DOE,JANE Q.DOB/19800115.SEX/F`).
+//! NIEM: the elements below `n2:NLETSInquiryData` (see `specs/policy.md`,
+//! *Court-order exceptions*).
+
+use super::{Format, Message};
+
+/// Why a query could not be read with certainty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unreadable(pub &'static str);
+
+/// The subject fields a query names (normalised for comparison).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subject {
+    /// Licence number (`OLN/`, NIEM `DriverLicenseIdentification`), upper-case.
+    pub oln: Option<String>,
+    /// Licence state named in the query (`OLS/`), when it names one.
+    pub ols: Option<String>,
+    /// Name, upper-case with every blank removed: `DOE,JANEQ`.
+    pub name: Option<String>,
+    /// Date of birth as `CCYYMMDD` (a 6-digit date has no century and is kept
+    /// as written, so it never equals an 8-digit one).
+    pub dob: Option<String>,
+    /// The query also names a vehicle (`LIC/`, `VIN/`, ...).
+    pub vehicle: bool,
+}
+
+/// Labels a legacy driver/registration query may carry (Nlets DQ, DNQ, KQ, RQ
+/// input fields). Any other label makes the query unreadable for an exception.
+const LEGACY_LABELS: &[&[u8]] = &[
+    b"RSN", b"OLN", b"OLS", b"NAM", b"DOB", b"SEX", b"IMQ", b"PUR", b"ATN", b"LIC", b"LIS", b"LIY",
+    b"LIT", b"VIN", b"VMA", b"VYR",
+];
+
+/// The `LABEL/VALUE` fields of a legacy query body, strictly: printable
+/// ASCII and line breaks only, labels `A-Z0-9` from [`LEGACY_LABELS`], each
+/// at most once.
+/// `(label, value)` pairs of a legacy body.
+type Fields<'a> = Vec<(&'a [u8], &'a [u8])>;
+
+fn legacy_fields(body: &[u8]) -> Result<Fields<'_>, Unreadable> {
+    let mut out: Fields<'_> = Vec::new();
+    for piece in body.split(|&b| b == b'.' || b == b'\n' || b == b'\r') {
+        if piece.iter().all(|&b| b == b' ') {
+            continue;
+        }
+        if !piece.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+            return Err(Unreadable("control_character"));
+        }
+        let Some(slash) = piece.iter().position(|&b| b == b'/') else {
+            return Err(Unreadable("unlabelled_text"));
+        };
+        let (label, value) = (&piece[..slash], &piece[slash + 1..]);
+        if !LEGACY_LABELS.contains(&label) {
+            return Err(Unreadable("unknown_label"));
+        }
+        let value = trim(value);
+        let ok = match label {
+            b"NAM" => value
+                .iter()
+                .all(|&b| b.is_ascii_alphabetic() || b" ,'-".contains(&b)),
+            b"ATN" => true,
+            _ => value.iter().all(u8::is_ascii_alphanumeric),
+        };
+        if !ok {
+            return Err(Unreadable("value_form"));
+        }
+        if out.iter().any(|(l, _)| *l == label) {
+            return Err(Unreadable("repeated_field"));
+        }
+        out.push((label, value));
+    }
+    Ok(out)
+}
+
+/// Upper-case, blanks removed.
+fn squeeze(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// `1980-01-15` or `19800115` → `19800115`; anything else kept as written
+/// (so it matches nothing written the other way).
+pub fn normalise_date(s: &str) -> String {
+    let t = s.trim();
+    let b = t.as_bytes();
+    if b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && t.bytes()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    {
+        return format!("{}{}{}", &t[..4], &t[5..7], &t[8..]);
+    }
+    t.to_string()
+}
+
+/// Normalises a name for comparison (`DOE, JANE Q` → `DOE,JANEQ`).
+pub fn normalise_name(s: &str) -> String {
+    squeeze(s)
+}
+
+/// The reason code of a query: `Ok(None)` when it gives none,
+/// `Err` when the reason cannot be read with certainty (repeated, longer
+/// than one character, or a body that does not read as query fields).
+pub fn reason_code(m: &Message) -> Result<Option<u8>, Unreadable> {
+    match m.format {
+        Format::Legacy => {
+            let body = &m.raw[m.body_offset..];
+            // Fast path: a body without the label has no reason code.
+            if memchr::memmem::find(body, b"RSN").is_none() {
+                return Ok(None);
+            }
+            let f = legacy_fields(body)?;
+            one_char(f.iter().find(|(l, _)| *l == b"RSN").map(|(_, v)| *v))
+        }
+        Format::Xml => {
+            if memchr::memmem::find(&m.raw, b"ReasonCode").is_none() {
+                return Ok(None);
+            }
+            let text = std::str::from_utf8(&m.raw).map_err(|_| Unreadable("encoding"))?;
+            let doc = doc(text)?;
+            let data = inquiry_data(&doc)?;
+            let mut codes = data
+                .children()
+                .filter(|c| c.is_element() && is(c, N2, "ReasonCode"));
+            let first = codes.next();
+            if codes.next().is_some() {
+                return Err(Unreadable("repeated_field"));
+            }
+            match first {
+                None => Ok(None),
+                Some(n) => one_char(Some(element_text(n)?.trim().as_bytes())),
+            }
+        }
+    }
+}
+
+fn one_char(v: Option<&[u8]>) -> Result<Option<u8>, Unreadable> {
+    match v {
+        None => Ok(None),
+        Some(v) => {
+            let v = trim(v);
+            match v {
+                [c] if c.is_ascii_uppercase() || c.is_ascii_digit() => Ok(Some(*c)),
+                _ => Err(Unreadable("reason_code_form")),
+            }
+        }
+    }
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let s = v.iter().position(|&b| b != b' ').unwrap_or(v.len());
+    let e = v.iter().rposition(|&b| b != b' ').map_or(s, |e| e + 1);
+    &v[s..e]
+}
+
+const N2: &str = "http://www.nlets.org/niem/1.0";
+const N2C: &str = "http://www.nlets.org/niem/nlets-core/1.0";
+
+fn is(n: &roxmltree::Node<'_, '_>, ns: &str, local: &str) -> bool {
+    n.tag_name().name() == local && n.tag_name().namespace() == Some(ns)
+}
+
+fn is_nc(n: &roxmltree::Node<'_, '_>, local: &str) -> bool {
+    n.tag_name().name() == local
+        && n.tag_name()
+            .namespace()
+            .is_some_and(|ns| super::fields::NIEM_CORE.contains(&ns))
+}
+
+fn doc(text: &str) -> Result<roxmltree::Document<'_>, Unreadable> {
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: 10_000,
+        ..Default::default()
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    roxmltree::Document::parse_with_options(text, opts).map_err(|_| Unreadable("xml"))
+}
+
+fn inquiry_data<'a, 'i>(
+    doc: &'a roxmltree::Document<'i>,
+) -> Result<roxmltree::Node<'a, 'i>, Unreadable> {
+    let mut it = doc
+        .root_element()
+        .children()
+        .filter(|c| c.is_element() && is(c, N2, "NLETSInquiryData"));
+    let first = it.next().ok_or(Unreadable("no_inquiry_data"))?;
+    if it.next().is_some() {
+        return Err(Unreadable("repeated_field"));
+    }
+    Ok(first)
+}
+
+/// The text of an element that holds only text (no child elements).
+fn element_text<'a>(n: roxmltree::Node<'a, '_>) -> Result<String, Unreadable> {
+    let mut s = String::new();
+    for c in n.children() {
+        if c.is_element() {
+            return Err(Unreadable("element_in_value"));
+        }
+        if let Some(t) = c.text() {
+            s.push_str(t);
+        }
+    }
+    Ok(s)
+}
+
+/// Reads one optional child element of `n` that holds text; repeated is unreadable.
+fn child_text(
+    n: roxmltree::Node<'_, '_>,
+    pick: impl Fn(&roxmltree::Node<'_, '_>) -> bool,
+) -> Result<Option<String>, Unreadable> {
+    let mut it = n.children().filter(|c| c.is_element() && pick(c));
+    let first = it.next();
+    if it.next().is_some() {
+        return Err(Unreadable("repeated_field"));
+    }
+    first.map(element_text).transpose()
+}
+
+/// Every child element of `n` must satisfy `known`.
+fn only(
+    n: roxmltree::Node<'_, '_>,
+    known: impl Fn(&roxmltree::Node<'_, '_>) -> bool,
+) -> Result<(), Unreadable> {
+    for c in n.children() {
+        if c.is_element() && !known(&c) {
+            return Err(Unreadable("unknown_element"));
+        }
+        if c.is_text() && !c.text().unwrap_or("").trim().is_empty() {
+            return Err(Unreadable("text_in_container"));
+        }
+    }
+    Ok(())
+}
+
+/// The subject a query names. Strict: every field of the body must be one
+/// this module knows, each at most once; otherwise [`Unreadable`].
+pub fn subject(m: &Message) -> Result<Subject, Unreadable> {
+    match m.format {
+        Format::Legacy => {
+            let f = legacy_fields(&m.raw[m.body_offset..])?;
+            let get = |l: &[u8]| {
+                f.iter()
+                    .find(|(k, _)| *k == l)
+                    .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            };
+            Ok(Subject {
+                oln: get(b"OLN").map(|v| squeeze(&v)),
+                ols: get(b"OLS").map(|v| squeeze(&v)),
+                name: get(b"NAM").map(|v| normalise_name(&v)),
+                dob: get(b"DOB").map(|v| normalise_date(&v)),
+                vehicle: f.iter().any(|(k, _)| {
+                    [&b"LIC"[..], b"LIS", b"LIY", b"LIT", b"VIN", b"VMA", b"VYR"].contains(k)
+                }),
+            })
+        }
+        Format::Xml => {
+            let text = std::str::from_utf8(&m.raw).map_err(|_| Unreadable("encoding"))?;
+            let doc = doc(text)?;
+            let data = inquiry_data(&doc)?;
+            only(data, |c| {
+                is(c, N2, "ReasonCode")
+                    || is(c, N2, "Person")
+                    || is(c, N2, "ImageRequestIndicator")
+                    || is(c, N2C, "Driver")
+            })?;
+            let mut s = Subject::default();
+            let persons: Vec<_> = data
+                .children()
+                .filter(|c| c.is_element() && is(c, N2, "Person"))
+                .collect();
+            if persons.len() > 1 {
+                return Err(Unreadable("repeated_field"));
+            }
+            if let Some(p) = persons.first() {
+                only(*p, |c| {
+                    is_nc(c, "PersonBirthDate")
+                        || is_nc(c, "PersonName")
+                        || is_nc(c, "PersonSexCode")
+                })?;
+                let mut bd = p
+                    .children()
+                    .filter(|c| c.is_element() && is_nc(c, "PersonBirthDate"));
+                if let Some(b) = bd.next() {
+                    if bd.next().is_some() {
+                        return Err(Unreadable("repeated_field"));
+                    }
+                    only(b, |c| is_nc(c, "Date"))?;
+                    s.dob = child_text(b, |c| is_nc(c, "Date"))?.map(|d| normalise_date(&d));
+                }
+                let mut nm = p
+                    .children()
+                    .filter(|c| c.is_element() && is_nc(c, "PersonName"));
+                if let Some(n) = nm.next() {
+                    if nm.next().is_some() {
+                        return Err(Unreadable("repeated_field"));
+                    }
+                    only(n, |c| {
+                        is_nc(c, "PersonGivenName")
+                            || is_nc(c, "PersonMiddleName")
+                            || is_nc(c, "PersonSurName")
+                    })?;
+                    let sur = child_text(n, |c| is_nc(c, "PersonSurName"))?;
+                    let given = child_text(n, |c| is_nc(c, "PersonGivenName"))?;
+                    let middle = child_text(n, |c| is_nc(c, "PersonMiddleName"))?;
+                    if let Some(sur) = sur {
+                        let rest = [given, middle]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join("");
+                        s.name = Some(normalise_name(&format!("{sur},{rest}")));
+                    } else if given.is_some() || middle.is_some() {
+                        return Err(Unreadable("name_without_surname"));
+                    }
+                }
+                let _ = child_text(*p, |c| is_nc(c, "PersonSexCode"))?;
+            }
+            let drivers: Vec<_> = data
+                .children()
+                .filter(|c| c.is_element() && is(c, N2C, "Driver"))
+                .collect();
+            if drivers.len() > 1 {
+                return Err(Unreadable("repeated_field"));
+            }
+            if let Some(d) = drivers.first() {
+                only(*d, |c| is(c, N2C, "DriverLicenseIdentification"))?;
+                let mut ids = d
+                    .children()
+                    .filter(|c| c.is_element() && is(c, N2C, "DriverLicenseIdentification"));
+                if let Some(id) = ids.next() {
+                    if ids.next().is_some() {
+                        return Err(Unreadable("repeated_field"));
+                    }
+                    only(id, |c| {
+                        is_nc(c, "IdentificationID") || is_nc(c, "IdentificationJurisdictionText")
+                    })?;
+                    s.oln = child_text(id, |c| is_nc(c, "IdentificationID"))?.map(|v| squeeze(&v));
+                    s.ols = child_text(id, |c| is_nc(c, "IdentificationJurisdictionText"))?
+                        .map(|v| squeeze(&v));
+                }
+            }
+            Ok(s)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::fields::Catalogue;
+    use crate::message::{parse, Limits};
+    use bytes::Bytes;
+
+    fn msg(s: &str) -> Message {
+        parse(
+            Bytes::from(s.to_string()),
+            &Catalogue::builtin(),
+            &Limits::default(),
+        )
+        .unwrap()
+    }
+
+    const XML_DQ: &str = "<n2:NLETS xmlns:n2=\"http://www.nlets.org/niem/1.0\" xmlns:nh2=\"http://www.nlets.org/niem/nlets-hdr/1.0\" xmlns:nc=\"http://niem.gov/niem/niem-core/2.0\" xmlns:n2c=\"http://www.nlets.org/niem/nlets-core/1.0\"><n2:NLETSMessageHeader><nh2:MessageKeyCodeText>DQ</nh2:MessageKeyCodeText><nh2:OriginatingORIID>VTICE0900</nh2:OriginatingORIID><nh2:DestinationORIID>CO</nh2:DestinationORIID><nh2:DocumentControlFieldText>A0TRM0042</nh2:DocumentControlFieldText></n2:NLETSMessageHeader><n2:NLETSInquiryData>BODY</n2:NLETSInquiryData></n2:NLETS>";
+
+    fn xml(body: &str) -> Message {
+        msg(&XML_DQ.replace("BODY", body))
+    }
+
+    #[test]
+    fn legacy_subject_and_reason() {
+        let m =
+            msg("DQ.VTICE0900.CO.*A0TRM0042.TXT\nRSN/V.NAM/DOE, JANE Q.DOB/19800115.SEX/F.IMQ/Y");
+        let s = subject(&m).unwrap();
+        assert_eq!(s.name.as_deref(), Some("DOE,JANEQ"));
+        assert_eq!(s.dob.as_deref(), Some("19800115"));
+        assert_eq!(s.oln, None);
+        assert_eq!(reason_code(&m), Ok(Some(b'V')));
+        let m = msg("KQ.VTICE0900.CO.*X1.TXT\nOLN/d11111111");
+        assert_eq!(subject(&m).unwrap().oln.as_deref(), Some("D11111111"));
+        assert_eq!(reason_code(&m), Ok(None));
+    }
+
+    #[test]
+    fn legacy_strictness() {
+        for bad in [
+            "DQ.VTICE0900.CO.*X1.TXT\nOLN/1.OLN/2",
+            "DQ.VTICE0900.CO.*X1.TXT\nOLN/1.XYZ/2",
+            "DQ.VTICE0900.CO.*X1.TXT\nOLN/1 and more text",
+            "DQ.VTICE0900.CO.*X1.TXT\nOLN/1\tNAM/X",
+        ] {
+            assert!(subject(&msg(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(
+            reason_code(&msg("DQ.VTICE0900.CO.*X1.TXT\nRSN/VV.OLN/1")),
+            Err(Unreadable("reason_code_form"))
+        );
+        assert_eq!(
+            reason_code(&msg("DQ.VTICE0900.CO.*X1.TXT\nRSN/V.RSN/N.OLN/1")),
+            Err(Unreadable("repeated_field"))
+        );
+    }
+
+    #[test]
+    fn xml_subject_and_reason() {
+        let m = xml("<n2:ReasonCode>V</n2:ReasonCode><n2:Person><nc:PersonBirthDate><nc:Date>1980-01-15</nc:Date></nc:PersonBirthDate><nc:PersonName><nc:PersonGivenName>Jane</nc:PersonGivenName><nc:PersonMiddleName>Q</nc:PersonMiddleName><nc:PersonSurName>DOE</nc:PersonSurName></nc:PersonName></n2:Person><n2:ImageRequestIndicator>true</n2:ImageRequestIndicator>");
+        let s = subject(&m).unwrap();
+        assert_eq!(s.name.as_deref(), Some("DOE,JANEQ"));
+        assert_eq!(s.dob.as_deref(), Some("19800115"));
+        assert_eq!(reason_code(&m), Ok(Some(b'V')));
+        let m = xml("<n2c:Driver><n2c:DriverLicenseIdentification><nc:IdentificationID>123456789</nc:IdentificationID></n2c:DriverLicenseIdentification></n2c:Driver>");
+        assert_eq!(subject(&m).unwrap().oln.as_deref(), Some("123456789"));
+        // Unknown elements, repeated persons, markup in values: unreadable.
+        for bad in [
+            "<n2:Other>1</n2:Other>",
+            "<n2:Person/><n2:Person/>",
+            "<n2:Person><nc:PersonName><nc:PersonSurName>A<nc:X/></nc:PersonSurName></nc:PersonName></n2:Person>",
+            "<n2:Person><nc:PersonName><nc:PersonGivenName>A</nc:PersonGivenName></nc:PersonName></n2:Person>",
+            "loose text",
+        ] {
+            assert!(subject(&xml(bad)).is_err(), "{bad}");
+        }
+        assert!(reason_code(&xml(
+            "<n2:ReasonCode>V</n2:ReasonCode><n2:ReasonCode>N</n2:ReasonCode>"
+        ))
+        .is_err());
+    }
+}
