@@ -25,7 +25,10 @@ fn policy_with_order(dir: &std::path::Path, max_uses: u32, id: &str) -> String {
     let t = |d: SystemTime| humantime::format_rfc3339_seconds(d).to_string();
     let orders = std::fs::read_to_string(format!("{src}/court-orders.example.toml"))
         .unwrap()
-        .replace("2026-11-20T00:00:00Z", &t(now - Duration::from_secs(86_400)))
+        .replace(
+            "2026-11-20T00:00:00Z",
+            &t(now - Duration::from_secs(86_400)),
+        )
         .replace(
             "2026-12-31T23:59:59Z",
             &t(now + Duration::from_secs(30 * 86_400)),
@@ -65,12 +68,20 @@ async fn court_order_query_and_response_through_the_proxy() {
     let (mut swr, mut nlr) = (Rx::new(swr), Rx::new(nlr));
 
     // 1. The order's query from ICE reaches the state byte for byte.
-    let q = dq("VTICE0900", "A1", "RSN/V.NAM/DOE, JANE Q.DOB/19800115.SEX/F.IMQ/Y");
+    let q = dq(
+        "VTICE0900",
+        "A1",
+        "RSN/V.NAM/DOE, JANE Q.DOB/19800115.SEX/F.IMQ/Y",
+    );
     send(&mut nlw, &q).await;
     assert_eq!(swr.next(DEADLINE).await.unwrap(), q);
 
     // 2. A query about someone else is declined (a reply toward Nlets).
-    send(&mut nlw, &dq("VTICE0900", "A2", "NAM/ROE, RICHARD.DOB/19750301")).await;
+    send(
+        &mut nlw,
+        &dq("VTICE0900", "A2", "NAM/ROE, RICHARD.DOB/19750301"),
+    )
+    .await;
     let reply = nlr.next(DEADLINE).await.unwrap();
     assert!(reply.starts_with(b"DR.COOLN0000.VTICE0900"), "{reply:?}");
     assert!(swr.next(Duration::from_millis(300)).await.is_none());
@@ -107,11 +118,8 @@ async fn court_order_query_and_response_through_the_proxy() {
     let (_, status) = h.get("/status").await;
     let st: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(st["court_orders"]["uses"][ID], 1, "{status}");
-    let ledger = std::fs::read_to_string(format!(
-        "{}.court-orders.json",
-        h.audit_path().display()
-    ))
-    .unwrap();
+    let ledger =
+        std::fs::read_to_string(format!("{}.court-orders.json", h.audit_path().display())).unwrap();
     assert!(ledger.contains(&format!("\"{ID}\":1")), "{ledger}");
     let audit_path = h.audit_path();
     h.proxy.shutdown().await.unwrap();
@@ -164,7 +172,11 @@ async fn uses_survive_a_restart() {
     let (nlr, mut nlw) = nl.into_split();
     let (mut swr, mut nlr) = (Rx::new(swr), Rx::new(nlr));
     send(&mut nlw, &q).await;
-    assert!(nlr.next(DEADLINE).await.unwrap().starts_with(b"DR.COOLN0000"));
+    assert!(nlr
+        .next(DEADLINE)
+        .await
+        .unwrap()
+        .starts_with(b"DR.COOLN0000"));
     assert!(swr.next(Duration::from_millis(300)).await.is_none());
     h.proxy.shutdown().await.unwrap();
 }
@@ -184,7 +196,10 @@ async fn shadow_policy_counts_what_would_change_and_agrees_with_diff() {
             "name = \"hsi\"\naction = \"deny\"",
             "name = \"hsi\"\naction = \"redact\"",
         )
-        .replace("entries = [\"DCCBP0000\", \"AZCBP0100\", \"TXBP00100\"]", "entries = []");
+        .replace(
+            "entries = [\"DCCBP0000\", \"AZCBP0100\", \"TXBP00100\"]",
+            "entries = []",
+        );
     let cand_path = dir.path().join("candidate.toml");
     std::fs::write(&cand_path, cand).unwrap();
     let cp = cand_path.to_str().unwrap().to_string();
@@ -196,16 +211,28 @@ async fn shadow_policy_counts_what_would_change_and_agrees_with_diff() {
     // Inbound queries from several agencies; what comes out is what the
     // enforced policy says, whatever the shadow thinks.
     let mut capture = Vec::new();
-    let agencies = ["DCHSI0000", "TXHSI0100", "AZCBP0100", "AZNLETS20", "VTICE0900"];
+    let agencies = [
+        "DCHSI0000",
+        "TXHSI0100",
+        "AZCBP0100",
+        "AZNLETS20",
+        "VTICE0900",
+    ];
     for (i, ori) in agencies.iter().cycle().take(25).enumerate() {
         let m = dq(ori, &format!("S{i}"), "OLN/123456789");
-        capture.extend_from_slice(&origuard::framing::encode(origuard::framing::Framing::Len4, &m).unwrap());
+        capture.extend_from_slice(
+            &origuard::framing::encode(origuard::framing::Framing::Len4, &m).unwrap(),
+        );
         send(&mut nlw, &m).await;
         if *ori == "AZNLETS20" {
             assert_eq!(swr.next(DEADLINE).await.unwrap(), m);
         } else {
             // Enforced: denied (a decline back), never forwarded.
-            assert!(nlr.next(DEADLINE).await.unwrap().starts_with(b"DR.COOLN0000"));
+            assert!(nlr
+                .next(DEADLINE)
+                .await
+                .unwrap()
+                .starts_with(b"DR.COOLN0000"));
         }
     }
     assert!(swr.next(Duration::from_millis(300)).await.is_none());
@@ -219,7 +246,10 @@ async fn shadow_policy_counts_what_would_change_and_agrees_with_diff() {
     let mut moves = std::collections::BTreeMap::new();
     for c in v["changes"].as_array().unwrap() {
         *moves
-            .entry((c["from"].as_str().unwrap().to_string(), c["to"].as_str().unwrap().to_string()))
+            .entry((
+                c["from"].as_str().unwrap().to_string(),
+                c["to"].as_str().unwrap().to_string(),
+            ))
             .or_insert(0u64) += c["messages"].as_u64().unwrap();
     }
     assert_eq!(v["changed"], 15, "{body}");
@@ -238,9 +268,18 @@ async fn shadow_policy_counts_what_would_change_and_agrees_with_diff() {
     .unwrap();
     assert_eq!(changed, 15, "{text}");
     for ((from, to), n) in &moves {
-        assert!(text.contains(&format!("  {from} -> {to}: {n}\n")), "{from} -> {to}: {n} not in\n{text}");
+        assert!(
+            text.contains(&format!("  {from} -> {to}: {n}\n")),
+            "{from} -> {to}: {n} not in\n{text}"
+        );
     }
     let (_, metrics) = h.get("/metrics").await;
-    assert!(metric(&metrics, "origuard_shadow_changes_total", &[("list", "hsi")]) >= 10.0);
+    assert!(
+        metric(
+            &metrics,
+            "origuard_shadow_changes_total",
+            &[("list", "hsi")]
+        ) >= 10.0
+    );
     h.proxy.shutdown().await.unwrap();
 }

@@ -75,6 +75,9 @@ pub struct DecisionRecord {
     pub exception_use: Option<u32>,
     /// The query's reason code, one character, when it gave one.
     pub reason_code: Option<String>,
+    /// The federal watch pattern an unlisted counterparty matches (it looks
+    /// federal but is in no list), when one does.
+    pub federal_watch: Option<String>,
 }
 
 impl DecisionRecord {
@@ -114,6 +117,10 @@ impl DecisionRecord {
             exception: d.exception.as_ref().map(|u| u.id.to_string()),
             exception_use: d.exception.as_ref().map(|u| u.number),
             reason_code: d.reason_code.map(|c| (c as char).to_string()),
+            federal_watch: match (d.verdict, d.counterparty) {
+                (None, Some(o)) => p.looks_federal(o.as_bytes()).map(str::to_string),
+                _ => None,
+            },
         }
     }
 }

@@ -509,3 +509,41 @@ fn ssn_is_a_builtin_field() {
     );
     assert!(out.contains("OLN/000000000"), "{out}");
 }
+
+#[test]
+fn diff_and_json_name_orders_by_id_only() {
+    let with = policy();
+    let without = load_with("", "").unwrap();
+    let (n, text) = crate::policy::diff::diff(&without, &with);
+    assert!(
+        n >= 1 && text.contains("exception 2026-CR-0042: added ("),
+        "{text}"
+    );
+    let later = load_with("", &EXCEPTION.replace("max_uses = 2", "max_uses = 3")).unwrap();
+    let (_, text2) = crate::policy::diff::diff(&with, &later);
+    assert!(
+        text2.contains("exception 2026-CR-0042: changed ("),
+        "{text2}"
+    );
+    let json = crate::tools::policy_json::check(&with).to_string();
+    assert!(json.contains("\"id\":\"2026-CR-0042\""), "{json}");
+    for secret in ["DOE", "JANE", "1980"] {
+        assert!(
+            !text.contains(secret) && !text2.contains(secret) && !json.contains(secret),
+            "{secret}"
+        );
+    }
+}
+
+#[test]
+fn unlisted_federal_looking_agencies_are_flagged_in_the_record() {
+    let p = policy();
+    let l = Ledger::memory();
+    let rec = |ori: &str| {
+        let d = run(&p, &l, Direction::Inbound, dq(ori, "W1", "OLN/1"), now());
+        crate::audit::record::DecisionRecord::of(&d, Direction::Inbound, &p, None).federal_watch
+    };
+    assert_eq!(rec("NYHSI0300").as_deref(), Some("??HSI????"));
+    assert_eq!(rec("DCHSI0000"), None, "listed");
+    assert_eq!(rec("AZNLETS20"), None, "does not look federal");
+}

@@ -38,6 +38,7 @@ fn dec(
         exception: None,
         exception_use: None,
         reason_code: None,
+        federal_watch: None,
     }))
 }
 
