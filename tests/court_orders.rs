@@ -283,3 +283,48 @@ async fn shadow_policy_counts_what_would_change_and_agrees_with_diff() {
     );
     h.proxy.shutdown().await.unwrap();
 }
+
+/// `serve --check` validates the shadow policy and reads the ledger.
+#[test]
+fn serve_check_refuses_a_bad_shadow_policy_or_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("origuard.toml");
+    let ledger = dir.path().join("ledger.json");
+    let write = |shadow: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[policy]\nfile = {:?}\nshadow = {shadow:?}\nledger = {:?}\n[audit]\nfile = \"a.jsonl\"\n[admin]\nlisten = \"off\"\n[[link]]\nname = \"a\"\nlisten = \"127.0.0.1:0\"\nupstream = \"127.0.0.1:9\"\n",
+                example_policy(),
+                ledger.to_str().unwrap()
+            ),
+        )
+        .unwrap()
+    };
+    let check = || {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+            .args(["serve", "--config", cfg.to_str().unwrap(), "--check"])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    write(&example_policy());
+    assert_eq!(check().0, Some(0), "{}", check().1);
+    let bad = dir.path().join("candidate.toml");
+    std::fs::write(&bad, "[[list]]\nname = \"x\"\naction = \"block\"\n").unwrap();
+    write(bad.to_str().unwrap());
+    let (code, err) = check();
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("candidate.toml:3: error: unknown action"),
+        "{err}"
+    );
+    write(&example_policy());
+    std::fs::write(&ledger, "not json").unwrap();
+    let (code, err) = check();
+    assert_eq!(code, Some(65), "{err}");
+    assert!(err.contains("not a ledger"), "{err}");
+}

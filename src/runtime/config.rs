@@ -559,6 +559,20 @@ mod tests {
     }
 
     #[test]
+    fn shadow_and_ledger_paths_are_relative_to_the_config() {
+        let c = Config::parse(
+            "/etc/origuard/c.toml",
+            "[policy]\nfile = \"p.toml\"\nshadow = \"candidate.toml\"\nledger = \"/var/lib/origuard/orders.json\"\n[audit]\nfile = \"a.jsonl\"\n[[link]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\nupstream = \"127.0.0.1:2\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.shadow_policy.as_deref(),
+            Some("/etc/origuard/candidate.toml")
+        );
+        assert_eq!(c.ledger.as_deref(), Some("/var/lib/origuard/orders.json"));
+    }
+
+    #[test]
     fn errors_are_reported() {
         let e = Config::parse("c.toml", "[policy]\nfile = \"p\"\nbogus = 1\n").unwrap_err();
         assert!(e.0[0].starts_with("c.toml:3:"), "{e:?}");
