@@ -547,3 +547,32 @@ fn unlisted_federal_looking_agencies_are_flagged_in_the_record() {
     assert_eq!(rec("DCHSI0000"), None, "listed");
     assert_eq!(rec("AZNLETS20"), None, "does not look federal");
 }
+
+#[test]
+fn a_reason_code_is_read_in_any_spelling_the_state_may_accept() {
+    let p = load_with("", EXCEPTION).unwrap();
+    let mut p2 = p.clone();
+    let i = p2
+        .lists
+        .iter()
+        .position(|x| x.name == "partners_287g")
+        .unwrap();
+    p2.lists[i].deny_reasons = vec![b'I'];
+    p2.lists[i].require_reason = false;
+    let l = Ledger::memory();
+    for body in [
+        "rsn/I.OLN/123",
+        "Rsn/I.OLN/123",
+        "R\x07SN/I.OLN/123",
+        "R SN/I.OLN/123",
+    ] {
+        let d = run(
+            &p2,
+            &l,
+            Direction::Inbound,
+            dq("FLSO00100", "R1", body),
+            now(),
+        );
+        assert_eq!(d.category, Category::Denied, "{body:?}");
+    }
+}

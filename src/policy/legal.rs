@@ -102,7 +102,7 @@ pub enum SubjectRule {
     },
     /// A name and a complete date of birth.
     NameDob {
-        /// `DOE,JANEQ`.
+        /// `DOE,JANE Q` (see [`normalise_name`]).
         name: String,
         /// `CCYYMMDD`.
         dob: String,
