@@ -549,6 +549,38 @@ fn unlisted_federal_looking_agencies_are_flagged_in_the_record() {
 }
 
 #[test]
+fn the_photo_element_releases_only_an_image() {
+    let p = policy();
+    for (what, value) in [
+        ("words", "PLACE OF BIRTH EXAMPLE CITY MEXICO"),
+        ("a number", "123454321"),
+        // Valid base64, but of text, not of an image.
+        ("base64 text", "UE9CL01FWElDTyBTT0MvMDAwMDAwMDAw"),
+    ] {
+        let l = Ledger::memory();
+        let q = dq("VTICE0900", "P1", "NAM/DOE, JANE Q.DOB/19800115");
+        assert_eq!(
+            run(&p, &l, Direction::Inbound, q, now()).reason,
+            reason::COURT_ORDER
+        );
+        let s = fixture("xml/dr_photo.xml")
+            .replace(
+                "<nh2:DestinationORIID>AZNLETS20",
+                "<nh2:DestinationORIID>VTICE0900",
+            )
+            .replace("A0TRM0042", "P1");
+        let start = s.find("<nc:BinaryBase64Object>").unwrap() + "<nc:BinaryBase64Object>".len();
+        let end = s.find("</nc:BinaryBase64Object>").unwrap();
+        let s = format!("{}{value}{}", &s[..start], &s[end..]);
+        let r = run(&p, &l, Direction::Outbound, Bytes::from(s), now());
+        if let Outcome::Forward(b) = &r.outcome {
+            let out = String::from_utf8_lossy(b);
+            assert!(!out.contains(value), "{what} released as a photo: {out}");
+        }
+    }
+}
+
+#[test]
 fn a_reason_code_is_read_in_any_spelling_the_state_may_accept() {
     let p = load_with("", EXCEPTION).unwrap();
     let mut p2 = p.clone();
