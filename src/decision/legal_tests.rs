@@ -608,3 +608,13 @@ fn a_reason_code_is_read_in_any_spelling_the_state_may_accept() {
         assert_eq!(d.category, Category::Denied, "{body:?}");
     }
 }
+
+#[test]
+fn a_key_scope_cannot_govern_a_query_but_not_its_response() {
+    let e = load_with(
+        "\n[[list]]\nname = \"half\"\naction = \"deny\"\nentries = [\"NYDHS0000\"]\nkeys = [\"DQ\"]\n",
+        EXCEPTION,
+    )
+    .unwrap_err();
+    assert!(e.errors.iter().any(|d| d.message.contains("DR")), "{e}");
+}

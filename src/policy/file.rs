@@ -357,6 +357,21 @@ pub fn load_at(
                     format!("list {name:?} has keys = []: its action governs only unknown keys"),
                 );
             }
+            // A scope that governs a query but not its response would let
+            // the answer through unchanged.
+            for q in v {
+                let resp = crate::message::keys::response_key(q.get_ref());
+                if let Some(r) = resp.filter(|r| !k.contains(r)) {
+                    cx.err(
+                        path,
+                        ln(&q.span()),
+                        format!(
+                            "list {name:?}: keys names {} but not its response {r}: {r} would pass unchanged; add {r} to keys",
+                            q.get_ref()
+                        ),
+                    );
+                }
+            }
             k
         });
         let mut deny_reasons = Vec::new();
