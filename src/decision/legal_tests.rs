@@ -548,6 +548,51 @@ fn unlisted_federal_looking_agencies_are_flagged_in_the_record() {
     assert_eq!(rec("AZNLETS20"), None, "does not look federal");
 }
 
+/// `EXCEPTION` for the DEA example ORI, in the `federal_redact` (redact)
+/// list: its queries reach the state with or without an order.
+fn redact_list_policy() -> Policy {
+    load_with("", &EXCEPTION.replace("VTICE0900", "VADEADX00")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn another_query_with_the_same_control_field_voids_the_release() {
+    let p = redact_list_policy();
+    // The order's query and another one (someone else) on one control field,
+    // in either order: the state answers both with that control field, and
+    // which answer is which cannot be told. Neither may carry the photo.
+    for order_first in [true, false] {
+        let l = Ledger::memory();
+        let ordered = dq("VADEADX00", "K1", "NAM/DOE, JANE Q.DOB/19800115");
+        let other = dq("VADEADX00", "K1", "NAM/ROE, RICHARD.DOB/19700101");
+        let (a, b) = if order_first {
+            (ordered, other)
+        } else {
+            (other, ordered)
+        };
+        let da = run(&p, &l, Direction::Inbound, a, now());
+        let db = run(&p, &l, Direction::Inbound, b, now());
+        assert_eq!(
+            (da.category, db.category),
+            (Category::Passed, Category::Passed)
+        );
+        for _ in 0..2 {
+            let r = run(
+                &p,
+                &l,
+                Direction::Outbound,
+                dr_photo("VADEADX00", "K1"),
+                now() + Duration::from_secs(1),
+            );
+            assert_ne!(
+                r.reason,
+                reason::COURT_ORDER_RELEASE,
+                "order first: {order_first}"
+            );
+            assert!(!text(&r).contains("/9j/4AAQ"), "order first: {order_first}");
+        }
+    }
+}
+
 #[test]
 fn the_photo_element_releases_only_an_image() {
     let p = policy();

@@ -340,6 +340,12 @@ pub fn decide_in(
     let action = p.scoped(verdict, h.mke.as_str());
     d.action = Some(action);
     let mut d = decide_action(d, dir, raw, &h, msg, cp, verdict, action, p, limits, cx);
+    if dir == Direction::Inbound
+        && d.exception.is_none()
+        && matches!(d.outcome, Outcome::Forward(_))
+    {
+        other_query(p, &h, cx);
+    }
     if lapsed && d.detail.is_none() {
         d.detail = Some("certification_lapsed");
     }
@@ -360,6 +366,24 @@ pub fn outcome_label(d: &Decision) -> String {
 
 fn list_index(p: &Policy, v: Verdict) -> Option<usize> {
     v.entry.map(|e| p.entries[e as usize].list as usize)
+}
+
+/// Any inbound message forwarded from an ORI with an exception, that no
+/// exception let through (a redact list's query, an exempt key): the state
+/// may answer it with the same control field as an
+/// order's query, so the ledger must not release either answer.
+fn other_query(p: &Policy, h: &Header, cx: &Context<'_>) {
+    let (Some(ledger), Some(control)) = (cx.ledger, h.control) else {
+        return;
+    };
+    if p.exceptions_for(h.originating.as_bytes()).next().is_some() {
+        ledger.other_query(
+            h.originating,
+            control,
+            cx.now,
+            cx.now + p.court_order_window,
+        );
+    }
 }
 
 /// A query from a restricted agency: the first active exception of that
@@ -388,6 +412,7 @@ fn court_order_query(p: &Policy, m: &Message, h: &Header, cx: &Context<'_>) -> O
                 h.originating,
                 control,
                 key,
+                cx.now,
                 cx.now + p.court_order_window,
             )
         })
