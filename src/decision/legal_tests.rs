@@ -594,6 +594,29 @@ fn another_query_with_the_same_control_field_voids_the_release() {
 }
 
 #[test]
+fn a_response_to_more_than_the_order_s_ori_is_not_released() {
+    let p = policy();
+    let l = Ledger::memory();
+    let q = dq("VTICE0900", "M1", "NAM/DOE, JANE Q.DOB/19800115");
+    assert_eq!(
+        run(&p, &l, Direction::Inbound, q, now()).reason,
+        reason::COURT_ORDER
+    );
+    // The same response also addressed to another restricted agency.
+    let r = run(
+        &p,
+        &l,
+        Direction::Outbound,
+        Bytes::from(
+            "DR.COOLN0000.VTICE0900,DCHSI0000.*M1.TXT\nDOE, JANE Q   DOB/19800115  SEX/F\nOLN/000000000  STATUS/VALID\n",
+        ),
+        now(),
+    );
+    assert_ne!(r.reason, reason::COURT_ORDER_RELEASE);
+    assert_eq!(r.category, Category::Denied);
+}
+
+#[test]
 fn the_photo_element_releases_only_an_image() {
     let p = policy();
     for (what, value) in [

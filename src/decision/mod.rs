@@ -483,7 +483,13 @@ fn decide_action(
     }
     // The response to a court-order query: the fields the order covers are
     // released with the profile; an order that covers none changes nothing.
-    if dir == Direction::Outbound && h.class == Class::Response && action.restricts() {
+    // Only a response addressed to that ORI alone: a copy to anyone else
+    // (even another restricted agency) is the list's action.
+    if dir == Direction::Outbound
+        && h.class == Class::Response
+        && action.restricts()
+        && h.dests.len() == 1
+    {
         if let (Some(ledger), Some(to), Some(control)) = (cx.ledger, cp, h.control) {
             if let Some(u) = ledger.take(to, control, h.mke, cx.now) {
                 let e = p
