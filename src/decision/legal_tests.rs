@@ -649,6 +649,40 @@ fn the_photo_element_releases_only_an_image() {
 }
 
 #[test]
+fn a_deny_list_order_withholds_every_protected_field_but_the_release() {
+    // A court-order profile that (by mistake) also names the SSN element:
+    // the catalogue's second line must still withhold it, since the deny
+    // list withholds everything the order does not release.
+    let extra = r#"
+[[profile]]
+name = "court-order-photo-ssn"
+extends = "court-order-photo"
+xml.elements = [
+  { path = "n2:NLETSResponseData/n2:Person/nc:PersonSSNIdentification/nc:IdentificationID", chars = "code", max = 11 },
+]
+"#;
+    let ex = EXCEPTION.replace(
+        "profile = \"court-order-photo\"",
+        "profile = \"court-order-photo-ssn\"",
+    );
+    let p = load_with(extra, &ex).unwrap_or_else(|e| panic!("{e}"));
+    let l = Ledger::memory();
+    let q = dq("VTICE0900", "S1", "NAM/DOE, JANE Q.DOB/19800115");
+    assert_eq!(
+        run(&p, &l, Direction::Inbound, q, now()).reason,
+        reason::COURT_ORDER
+    );
+    let s = String::from_utf8_lossy(&dr_photo("VTICE0900", "S1")).replace(
+        "<nc:PersonName><nc:PersonSurName>DOE",
+        "<nc:PersonSSNIdentification><nc:IdentificationID>000000001</nc:IdentificationID></nc:PersonSSNIdentification><nc:PersonName><nc:PersonSurName>DOE",
+    );
+    let r = run(&p, &l, Direction::Outbound, Bytes::from(s), now());
+    let out = text(&r);
+    assert!(out.contains("/9j/4AAQ"), "the photo is released");
+    assert!(!out.contains("000000001"), "the SSN is not: {out}");
+}
+
+#[test]
 fn a_reason_code_is_read_in_any_spelling_the_state_may_accept() {
     let p = load_with("", EXCEPTION).unwrap();
     let mut p2 = p.clone();

@@ -507,8 +507,15 @@ fn decide_action(
                     let profile = e
                         .profile
                         .map_or_else(|| p.profile_for(verdict), |i| &p.profiles[i]);
-                    let fields =
-                        crate::message::fields::FieldSet(p.fields_for(verdict).0 & !e.release.0);
+                    // Everything the order does not release stays withheld
+                    // as the list says: for a deny list, every protected
+                    // field of the catalogue.
+                    let withheld = if action == Action::Deny {
+                        cat.all()
+                    } else {
+                        p.fields_for(verdict)
+                    };
+                    let fields = crate::message::fields::FieldSet(withheld.0 & !e.release.0);
                     return match release(&m, profile, cat, fields, limits) {
                         Ok(r) => {
                             d.reason = reason::COURT_ORDER_RELEASE;
