@@ -247,6 +247,11 @@ fn doc(text: &str) -> Result<roxmltree::Document<'_>, Unreadable> {
 fn inquiry_data<'a, 'i>(
     doc: &'a roxmltree::Document<'i>,
 ) -> Result<roxmltree::Node<'a, 'i>, Unreadable> {
+    // Beside the header, nothing a reader could take for (more) inquiry
+    // data: another version's `NLETSInquiryData`, a loose `Person`, ...
+    only(doc.root_element(), |c| {
+        is(c, N2, "NLETSMessageHeader") || is(c, N2, "NLETSInquiryData")
+    })?;
     let mut it = doc
         .root_element()
         .children()
@@ -590,6 +595,22 @@ mod tests {
             "<n2:Person><nc:PersonName><nc:PersonSurName ref=\"x\">DOE</nc:PersonSurName></nc:PersonName></n2:Person>",
         ] {
             assert!(subject(&xml(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nothing_beside_the_inquiry_data() {
+        let person = "<n2:Person><nc:PersonName><nc:PersonSurName>DOE</nc:PersonSurName></nc:PersonName></n2:Person>";
+        let ok = msg(&XML_DQ.replace("BODY", person));
+        assert!(subject(&ok).is_ok());
+        for extra in [
+            "<n3:NLETSInquiryData xmlns:n3=\"http://www.nlets.org/niem/1.1\"><n2:Person><nc:PersonName><nc:PersonSurName>ROE</nc:PersonSurName></nc:PersonName></n2:Person></n3:NLETSInquiryData>",
+            "<n2:Person><nc:PersonName><nc:PersonSurName>ROE</nc:PersonSurName></nc:PersonName></n2:Person>",
+        ] {
+            let m = msg(&XML_DQ
+                .replace("BODY", person)
+                .replace("</n2:NLETS>", &format!("{extra}</n2:NLETS>")));
+            assert!(subject(&m).is_err(), "{extra}");
         }
     }
 
