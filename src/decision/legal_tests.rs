@@ -305,6 +305,22 @@ fn policy_check_refuses_orders_without_evidence() {
             "authority.judge is required",
         ),
         ("ori = \"VTICE0900\"", "ori = \"VTICE*\"", "one exact ORI"),
+        // The id and the case are printed, audited and counted.
+        (
+            "id = \"2026-CR-0042\"",
+            "id = \"2026-CR-0042-doe\"",
+            "id names the subject",
+        ),
+        (
+            "id = \"2026-CR-0042\"",
+            "id = \"2026-CR-19800115\"",
+            "id names the subject",
+        ),
+        (
+            "case = \"1:26-cr-00042\"",
+            "case = \"United States v. Doe, 1:26-cr-00042\"",
+            "authority.case names the subject",
+        ),
         (
             "profile = \"court-order-photo\"",
             "profile = \"colorado-dmv\"",
