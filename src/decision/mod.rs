@@ -370,8 +370,8 @@ fn list_index(p: &Policy, v: Verdict) -> Option<usize> {
 
 /// Any inbound message forwarded from an ORI with an exception, that no
 /// exception let through (a redact list's query, an exempt key): the state
-/// may answer it with the same control field as an
-/// order's query, so the ledger must not release either answer.
+/// may answer it with the same control field as an order's query, so the
+/// ledger must not release either answer.
 fn other_query(p: &Policy, h: &Header, cx: &Context<'_>) {
     let (Some(ledger), Some(control)) = (cx.ledger, h.control) else {
         return;
