@@ -736,3 +736,25 @@ fn a_key_scope_cannot_govern_a_query_but_not_its_response() {
     .unwrap_err();
     assert!(e.errors.iter().any(|d| d.message.contains("DR")), "{e}");
 }
+
+#[test]
+fn a_policy_error_never_quotes_a_subject() {
+    // An unquoted licence number or date: the TOML error must not print it.
+    for (from, to) in [
+        (
+            "subject = { name = \"DOE, JANE Q\", dob = \"1980-01-15\" }",
+            "subject = { oln = 123456789, state = \"CO\" }",
+        ),
+        (
+            "subject = { name = \"DOE, JANE Q\", dob = \"1980-01-15\" }",
+            "subject = { name = [\"DOE, JANE Q\"], dob = \"1980-01-15\" }",
+        ),
+    ] {
+        let e = load_with("", &EXCEPTION.replace(from, to)).unwrap_err();
+        let text = e.to_string();
+        assert!(!e.errors.is_empty());
+        for secret in ["123456789", "DOE", "JANE"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+}

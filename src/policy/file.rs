@@ -177,7 +177,7 @@ pub fn load_at(
         Ok(r) => r,
         Err(e) => {
             let line = e.span().map_or(0, |s| line_of(&src, s.start));
-            cx.err(path, line, e.message().to_string());
+            cx.err(path, line, super::legal::scrub_toml_message(e.message()));
             return Err(Refused {
                 errors: cx.errors,
                 warnings: cx.warnings,
@@ -870,7 +870,7 @@ fn exceptions_file(
         Ok(raw) => super::legal::exceptions(cx, &full, &text, &raw.exception, inputs, out),
         Err(e) => {
             let line = e.span().map_or(0, |s| line_of(&text, s.start));
-            cx.err(&full, line, e.message().to_string());
+            cx.err(&full, line, super::legal::scrub_toml_message(e.message()));
         }
     }
 }

@@ -250,6 +250,25 @@ fn names_subject(s: &SubjectRule, text: &str) -> bool {
     }
 }
 
+/// A TOML error message without the values it quotes: serde's
+/// `invalid type: integer `123456789`, expected a string` would print an
+/// exception's subject (an unquoted licence number) to `policy check` and
+/// to the log of a reload. Key names (`unknown field `olnn``) are kept.
+pub fn scrub_toml_message(msg: &str) -> String {
+    if !msg.starts_with("invalid") {
+        return msg.to_string();
+    }
+    let mut out = String::with_capacity(msg.len());
+    for (i, part) in msg.split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push_str("`...`");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 /// Whole days from `now` to `t` (negative when past).
 fn days_until(t: SystemTime, now: SystemTime) -> i64 {
     match t.duration_since(now) {
