@@ -24,6 +24,11 @@ use std::time::SystemTime;
 /// response then gets the list's action: fail closed).
 pub const MAX_AWAITED: usize = 4096;
 
+/// Most recent queries remembered per process (ORI and control field of
+/// every query from an ORI with an exception); beyond, court-order queries
+/// are refused until the forgotten ones' windows have passed (fail closed).
+pub const MAX_SEEN: usize = 4 * MAX_AWAITED;
+
 /// A use of an exception, as the decision records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Use {
@@ -46,11 +51,55 @@ struct Awaited {
     until: SystemTime,
 }
 
+/// A query seen from an ORI with an exception: while its response may
+/// still come, another query on the same ORI and control field cannot be
+/// told apart from it by the response.
+#[derive(Debug)]
+struct Seen {
+    ori: Ori,
+    control: Control,
+    until: SystemTime,
+}
+
 #[derive(Debug, Default)]
 struct State {
     uses: BTreeMap<String, u32>,
     awaited: VecDeque<Awaited>,
     dropped: u64,
+    seen: VecDeque<Seen>,
+    /// Until when a forgotten query's response may still come.
+    seen_forgotten_until: Option<SystemTime>,
+}
+
+impl State {
+    /// Records a query on `ori` and `control` whose response may come until
+    /// `until`; forgets expired ones first.
+    fn see(&mut self, ori: Ori, control: Control, now: SystemTime, until: SystemTime) {
+        self.seen.retain(|q| q.until >= now);
+        if self.seen.len() >= MAX_SEEN {
+            if let Some(old) = self.seen.pop_front() {
+                let t = self
+                    .seen_forgotten_until
+                    .map_or(old.until, |t| t.max(old.until));
+                self.seen_forgotten_until = Some(t);
+            }
+        }
+        self.seen.push_back(Seen {
+            ori,
+            control,
+            until,
+        });
+    }
+
+    /// True when a response on `ori` and `control` could answer a query
+    /// seen before (or one forgotten for lack of room).
+    fn ambiguous(&self, ori: Ori, control: Control, now: SystemTime) -> bool {
+        self.seen_forgotten_until.is_some_and(|t| t >= now)
+            || self
+                .seen
+                .iter()
+                .any(|q| q.ori == ori && q.control == control && q.until >= now)
+    }
 }
 
 /// Use counts and awaited responses; shared by every session of a process.
@@ -124,9 +173,11 @@ impl Ledger {
     }
 
     /// Reserves the next use of exception `id` (at most `max` in all) for a
-    /// query from `ori` with `control`, whose response (key `key`) is
-    /// awaited until `until`. None when used up, or when the use could not
-    /// be made durable (then nothing is granted).
+    /// query from `ori` with `control` at `now`, whose response (key `key`)
+    /// is awaited until `until`. None when used up, when another query on
+    /// the same ORI and control field may still be answered (the response
+    /// could not be told apart), or when the use could not be made durable
+    /// (then nothing is granted).
     #[allow(clippy::too_many_arguments)]
     pub fn reserve(
         &self,
@@ -135,9 +186,14 @@ impl Ledger {
         ori: Ori,
         control: Control,
         key: Mke,
+        now: SystemTime,
         until: SystemTime,
     ) -> Option<Use> {
         let mut s = self.lock();
+        if s.ambiguous(ori, control, now) {
+            s.see(ori, control, now, until);
+            return None;
+        }
         let used = s.uses.get(&**id).copied().unwrap_or(0);
         if used >= max {
             return None;
@@ -150,6 +206,7 @@ impl Ledger {
                 return None;
             }
         }
+        s.see(ori, control, now, until);
         if s.awaited.len() >= MAX_AWAITED {
             s.awaited.pop_front();
             s.dropped += 1;
@@ -168,6 +225,18 @@ impl Ledger {
             number: used + 1,
             of: max,
         })
+    }
+
+    /// Records a query from `ori` (an ORI with an exception) with `control`
+    /// that no exception let through: a response awaited on the same ORI
+    /// and control field can no longer be told apart from its answer, so
+    /// it is forgotten (the list's action applies to both), and no order
+    /// query on them is granted until `until`.
+    pub fn other_query(&self, ori: Ori, control: Control, now: SystemTime, until: SystemTime) {
+        let mut s = self.lock();
+        s.awaited
+            .retain(|a| !(a.ori == ori && a.control == control));
+        s.see(ori, control, now, until);
     }
 
     /// Takes the awaited entry for a response with key `key` to `ori` with
@@ -232,7 +301,7 @@ mod tests {
         {
             let l = Ledger::open(&p).unwrap();
             assert_eq!(
-                l.reserve(&id, 2, ori("VTICE0900"), c, k, later)
+                l.reserve(&id, 2, ori("VTICE0900"), c, k, now, later)
                     .unwrap()
                     .number,
                 1
@@ -241,12 +310,14 @@ mod tests {
         let l = Ledger::open(&p).unwrap();
         assert_eq!(l.uses(&id), 1);
         assert_eq!(
-            l.reserve(&id, 2, ori("VTICE0900"), c, k, later)
+            l.reserve(&id, 2, ori("VTICE0900"), c, k, now, later)
                 .unwrap()
                 .number,
             2
         );
-        assert!(l.reserve(&id, 2, ori("VTICE0900"), c, k, later).is_none());
+        assert!(l
+            .reserve(&id, 2, ori("VTICE0900"), c, k, now, later)
+            .is_none());
         assert_eq!(Ledger::open(&p).unwrap().uses(&id), 2);
         // Awaited responses: taken once, by ORI, control and key, in window.
         let other = Mke::new(b"KR").unwrap();
@@ -264,15 +335,64 @@ mod tests {
         let now = SystemTime::now();
         let c = Control::new(b"A1").unwrap();
         let k = Mke::new(b"DR").unwrap();
-        l.reserve(&id, 10_000, ori("VTICE0900"), c, k, now).unwrap();
+        l.reserve(&id, 10_000, ori("VTICE0900"), c, k, now, now)
+            .unwrap();
         assert!(l
             .take(ori("VTICE0900"), c, k, now + Duration::from_secs(1))
             .is_none());
-        for _ in 0..MAX_AWAITED + 5 {
-            l.reserve(&id, u32::MAX, ori("VTICE0900"), c, k, now)
+        for i in 0..MAX_AWAITED + 5 {
+            let c = Control::new(format!("B{i}").as_bytes()).unwrap();
+            l.reserve(&id, u32::MAX, ori("VTICE0900"), c, k, now, now)
                 .unwrap();
         }
         assert_eq!(l.awaited(), (MAX_AWAITED, 5));
+    }
+
+    #[test]
+    fn one_control_field_answers_one_query() {
+        let l = Ledger::memory();
+        let id: Arc<str> = Arc::from("x");
+        let now = SystemTime::now();
+        let later = now + Duration::from_secs(60);
+        let (c, c2) = (Control::new(b"A1").unwrap(), Control::new(b"A2").unwrap());
+        let k = Mke::new(b"DR").unwrap();
+        let o = ori("VTICE0900");
+        // Another query on the same control field forgets the awaited
+        // response and blocks a new order query on it for the window.
+        l.reserve(&id, 10, o, c, k, now, later).unwrap();
+        l.other_query(o, c, now, later);
+        assert!(l.take(o, c, k, now).is_none());
+        assert!(l.reserve(&id, 10, o, c, k, now, later).is_none());
+        // Twice the order's own query on one control field: the second is
+        // refused, the first still awaited.
+        l.reserve(&id, 10, o, c2, k, now, later).unwrap();
+        assert!(l.reserve(&id, 10, o, c2, k, now, later).is_none());
+        assert!(l.take(o, c2, k, now).is_some());
+        // After the window the control field is free again.
+        let after = later + Duration::from_secs(1);
+        assert!(l
+            .reserve(&id, 10, o, c, k, after, after + Duration::from_secs(60))
+            .is_some());
+    }
+
+    #[test]
+    fn forgotten_queries_block_order_queries_for_their_window() {
+        let l = Ledger::memory();
+        let id: Arc<str> = Arc::from("x");
+        let now = SystemTime::now();
+        let later = now + Duration::from_secs(60);
+        let k = Mke::new(b"DR").unwrap();
+        let o = ori("VTICE0900");
+        for i in 0..MAX_SEEN + 1 {
+            let c = Control::new(format!("Q{i}").as_bytes()).unwrap();
+            l.other_query(o, c, now, later);
+        }
+        let fresh = Control::new(b"NEW1").unwrap();
+        assert!(l.reserve(&id, 10, o, fresh, k, now, later).is_none());
+        let after = later + Duration::from_secs(1);
+        assert!(l
+            .reserve(&id, 10, o, fresh, k, after, after + Duration::from_secs(60))
+            .is_some());
     }
 
     #[test]
@@ -285,7 +405,15 @@ mod tests {
         let c = Control::new(b"A1").unwrap();
         let k = Mke::new(b"DR").unwrap();
         assert!(l
-            .reserve(&id, 3, ori("VTICE0900"), c, k, SystemTime::now())
+            .reserve(
+                &id,
+                3,
+                ori("VTICE0900"),
+                c,
+                k,
+                SystemTime::now(),
+                SystemTime::now()
+            )
             .is_none());
         assert_eq!(l.uses("x"), 0);
     }

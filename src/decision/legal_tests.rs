@@ -305,6 +305,22 @@ fn policy_check_refuses_orders_without_evidence() {
             "authority.judge is required",
         ),
         ("ori = \"VTICE0900\"", "ori = \"VTICE*\"", "one exact ORI"),
+        // The id and the case are printed, audited and counted.
+        (
+            "id = \"2026-CR-0042\"",
+            "id = \"2026-CR-0042-doe\"",
+            "id names the subject",
+        ),
+        (
+            "id = \"2026-CR-0042\"",
+            "id = \"2026-CR-19800115\"",
+            "id names the subject",
+        ),
+        (
+            "case = \"1:26-cr-00042\"",
+            "case = \"United States v. Doe, 1:26-cr-00042\"",
+            "authority.case names the subject",
+        ),
         (
             "profile = \"court-order-photo\"",
             "profile = \"colorado-dmv\"",
@@ -546,4 +562,199 @@ fn unlisted_federal_looking_agencies_are_flagged_in_the_record() {
     assert_eq!(rec("NYHSI0300").as_deref(), Some("??HSI????"));
     assert_eq!(rec("DCHSI0000"), None, "listed");
     assert_eq!(rec("AZNLETS20"), None, "does not look federal");
+}
+
+/// `EXCEPTION` for the DEA example ORI, in the `federal_redact` (redact)
+/// list: its queries reach the state with or without an order.
+fn redact_list_policy() -> Policy {
+    load_with("", &EXCEPTION.replace("VTICE0900", "VADEADX00")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn another_query_with_the_same_control_field_voids_the_release() {
+    let p = redact_list_policy();
+    // The order's query and another one (someone else) on one control field,
+    // in either order: the state answers both with that control field, and
+    // which answer is which cannot be told. Neither may carry the photo.
+    for order_first in [true, false] {
+        let l = Ledger::memory();
+        let ordered = dq("VADEADX00", "K1", "NAM/DOE, JANE Q.DOB/19800115");
+        let other = dq("VADEADX00", "K1", "NAM/ROE, RICHARD.DOB/19700101");
+        let (a, b) = if order_first {
+            (ordered, other)
+        } else {
+            (other, ordered)
+        };
+        let da = run(&p, &l, Direction::Inbound, a, now());
+        let db = run(&p, &l, Direction::Inbound, b, now());
+        assert_eq!(
+            (da.category, db.category),
+            (Category::Passed, Category::Passed)
+        );
+        for _ in 0..2 {
+            let r = run(
+                &p,
+                &l,
+                Direction::Outbound,
+                dr_photo("VADEADX00", "K1"),
+                now() + Duration::from_secs(1),
+            );
+            assert_ne!(
+                r.reason,
+                reason::COURT_ORDER_RELEASE,
+                "order first: {order_first}"
+            );
+            assert!(!text(&r).contains("/9j/4AAQ"), "order first: {order_first}");
+        }
+    }
+}
+
+#[test]
+fn a_response_to_more_than_the_order_s_ori_is_not_released() {
+    let p = policy();
+    let l = Ledger::memory();
+    let q = dq("VTICE0900", "M1", "NAM/DOE, JANE Q.DOB/19800115");
+    assert_eq!(
+        run(&p, &l, Direction::Inbound, q, now()).reason,
+        reason::COURT_ORDER
+    );
+    // The same response also addressed to another restricted agency.
+    let r = run(
+        &p,
+        &l,
+        Direction::Outbound,
+        Bytes::from(
+            "DR.COOLN0000.VTICE0900,DCHSI0000.*M1.TXT\nDOE, JANE Q   DOB/19800115  SEX/F\nOLN/000000000  STATUS/VALID\n",
+        ),
+        now(),
+    );
+    assert_ne!(r.reason, reason::COURT_ORDER_RELEASE);
+    assert_eq!(r.category, Category::Denied);
+}
+
+#[test]
+fn the_photo_element_releases_only_an_image() {
+    let p = policy();
+    for (what, value) in [
+        ("words", "PLACE OF BIRTH EXAMPLE CITY MEXICO"),
+        ("a number", "123454321"),
+        // Valid base64, but of text, not of an image.
+        ("base64 text", "UE9CL01FWElDTyBTT0MvMDAwMDAwMDAw"),
+    ] {
+        let l = Ledger::memory();
+        let q = dq("VTICE0900", "P1", "NAM/DOE, JANE Q.DOB/19800115");
+        assert_eq!(
+            run(&p, &l, Direction::Inbound, q, now()).reason,
+            reason::COURT_ORDER
+        );
+        let s = fixture("xml/dr_photo.xml")
+            .replace(
+                "<nh2:DestinationORIID>AZNLETS20",
+                "<nh2:DestinationORIID>VTICE0900",
+            )
+            .replace("A0TRM0042", "P1");
+        let start = s.find("<nc:BinaryBase64Object>").unwrap() + "<nc:BinaryBase64Object>".len();
+        let end = s.find("</nc:BinaryBase64Object>").unwrap();
+        let s = format!("{}{value}{}", &s[..start], &s[end..]);
+        let r = run(&p, &l, Direction::Outbound, Bytes::from(s), now());
+        if let Outcome::Forward(b) = &r.outcome {
+            let out = String::from_utf8_lossy(b);
+            assert!(!out.contains(value), "{what} released as a photo: {out}");
+        }
+    }
+}
+
+#[test]
+fn a_deny_list_order_withholds_every_protected_field_but_the_release() {
+    // A court-order profile that (by mistake) also names the SSN element:
+    // the catalogue's second line must still withhold it, since the deny
+    // list withholds everything the order does not release.
+    let extra = r#"
+[[profile]]
+name = "court-order-photo-ssn"
+extends = "court-order-photo"
+xml.elements = [
+  { path = "n2:NLETSResponseData/n2:Person/nc:PersonSSNIdentification/nc:IdentificationID", chars = "code", max = 11 },
+]
+"#;
+    let ex = EXCEPTION.replace(
+        "profile = \"court-order-photo\"",
+        "profile = \"court-order-photo-ssn\"",
+    );
+    let p = load_with(extra, &ex).unwrap_or_else(|e| panic!("{e}"));
+    let l = Ledger::memory();
+    let q = dq("VTICE0900", "S1", "NAM/DOE, JANE Q.DOB/19800115");
+    assert_eq!(
+        run(&p, &l, Direction::Inbound, q, now()).reason,
+        reason::COURT_ORDER
+    );
+    let s = String::from_utf8_lossy(&dr_photo("VTICE0900", "S1")).replace(
+        "<nc:PersonName><nc:PersonSurName>DOE",
+        "<nc:PersonSSNIdentification><nc:IdentificationID>000000001</nc:IdentificationID></nc:PersonSSNIdentification><nc:PersonName><nc:PersonSurName>DOE",
+    );
+    let r = run(&p, &l, Direction::Outbound, Bytes::from(s), now());
+    let out = text(&r);
+    assert!(out.contains("/9j/4AAQ"), "the photo is released");
+    assert!(!out.contains("000000001"), "the SSN is not: {out}");
+}
+
+#[test]
+fn a_reason_code_is_read_in_any_spelling_the_state_may_accept() {
+    let p = load_with("", EXCEPTION).unwrap();
+    let mut p2 = p.clone();
+    let i = p2
+        .lists
+        .iter()
+        .position(|x| x.name == "partners_287g")
+        .unwrap();
+    p2.lists[i].deny_reasons = vec![b'I'];
+    p2.lists[i].require_reason = false;
+    let l = Ledger::memory();
+    for body in [
+        "rsn/I.OLN/123",
+        "Rsn/I.OLN/123",
+        "R\x07SN/I.OLN/123",
+        "R SN/I.OLN/123",
+    ] {
+        let d = run(
+            &p2,
+            &l,
+            Direction::Inbound,
+            dq("FLSO00100", "R1", body),
+            now(),
+        );
+        assert_eq!(d.category, Category::Denied, "{body:?}");
+    }
+}
+
+#[test]
+fn a_key_scope_cannot_govern_a_query_but_not_its_response() {
+    let e = load_with(
+        "\n[[list]]\nname = \"half\"\naction = \"deny\"\nentries = [\"NYDHS0000\"]\nkeys = [\"DQ\"]\n",
+        EXCEPTION,
+    )
+    .unwrap_err();
+    assert!(e.errors.iter().any(|d| d.message.contains("DR")), "{e}");
+}
+
+#[test]
+fn a_policy_error_never_quotes_a_subject() {
+    // An unquoted licence number or date: the TOML error must not print it.
+    for (from, to) in [
+        (
+            "subject = { name = \"DOE, JANE Q\", dob = \"1980-01-15\" }",
+            "subject = { oln = 123456789, state = \"CO\" }",
+        ),
+        (
+            "subject = { name = \"DOE, JANE Q\", dob = \"1980-01-15\" }",
+            "subject = { name = [\"DOE, JANE Q\"], dob = \"1980-01-15\" }",
+        ),
+    ] {
+        let e = load_with("", &EXCEPTION.replace(from, to)).unwrap_err();
+        let text = e.to_string();
+        assert!(!e.errors.is_empty());
+        for secret in ["123456789", "DOE", "JANE"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
 }

@@ -340,6 +340,12 @@ pub fn decide_in(
     let action = p.scoped(verdict, h.mke.as_str());
     d.action = Some(action);
     let mut d = decide_action(d, dir, raw, &h, msg, cp, verdict, action, p, limits, cx);
+    if dir == Direction::Inbound
+        && d.exception.is_none()
+        && matches!(d.outcome, Outcome::Forward(_))
+    {
+        other_query(p, &h, cx);
+    }
     if lapsed && d.detail.is_none() {
         d.detail = Some("certification_lapsed");
     }
@@ -360,6 +366,24 @@ pub fn outcome_label(d: &Decision) -> String {
 
 fn list_index(p: &Policy, v: Verdict) -> Option<usize> {
     v.entry.map(|e| p.entries[e as usize].list as usize)
+}
+
+/// Any inbound message forwarded from an ORI with an exception, that no
+/// exception let through (a redact list's query, an exempt key): the state
+/// may answer it with the same control field as an order's query, so the
+/// ledger must not release either answer.
+fn other_query(p: &Policy, h: &Header, cx: &Context<'_>) {
+    let (Some(ledger), Some(control)) = (cx.ledger, h.control) else {
+        return;
+    };
+    if p.exceptions_for(h.originating.as_bytes()).next().is_some() {
+        ledger.other_query(
+            h.originating,
+            control,
+            cx.now,
+            cx.now + p.court_order_window,
+        );
+    }
 }
 
 /// A query from a restricted agency: the first active exception of that
@@ -388,6 +412,7 @@ fn court_order_query(p: &Policy, m: &Message, h: &Header, cx: &Context<'_>) -> O
                 h.originating,
                 control,
                 key,
+                cx.now,
                 cx.now + p.court_order_window,
             )
         })
@@ -458,7 +483,13 @@ fn decide_action(
     }
     // The response to a court-order query: the fields the order covers are
     // released with the profile; an order that covers none changes nothing.
-    if dir == Direction::Outbound && h.class == Class::Response && action.restricts() {
+    // Only a response addressed to that ORI alone: a copy to anyone else
+    // (even another restricted agency) is the list's action.
+    if dir == Direction::Outbound
+        && h.class == Class::Response
+        && action.restricts()
+        && h.dests.len() == 1
+    {
         if let (Some(ledger), Some(to), Some(control)) = (cx.ledger, cp, h.control) {
             if let Some(u) = ledger.take(to, control, h.mke, cx.now) {
                 let e = p
@@ -476,8 +507,15 @@ fn decide_action(
                     let profile = e
                         .profile
                         .map_or_else(|| p.profile_for(verdict), |i| &p.profiles[i]);
-                    let fields =
-                        crate::message::fields::FieldSet(p.fields_for(verdict).0 & !e.release.0);
+                    // Everything the order does not release stays withheld
+                    // as the list says: for a deny list, every protected
+                    // field of the catalogue.
+                    let withheld = if action == Action::Deny {
+                        cat.all()
+                    } else {
+                        p.fields_for(verdict)
+                    };
+                    let fields = crate::message::fields::FieldSet(withheld.0 & !e.release.0);
                     return match release(&m, profile, cat, fields, limits) {
                         Ok(r) => {
                             d.reason = reason::COURT_ORDER_RELEASE;

@@ -27,7 +27,7 @@ pub struct Subject {
     pub oln: Option<String>,
     /// Licence state named in the query (`OLS/`), when it names one.
     pub ols: Option<String>,
-    /// Name, upper-case with every blank removed: `DOE,JANEQ`.
+    /// Name, upper-case, blanks as one space, none beside a comma: `DOE,JANE Q`.
     pub name: Option<String>,
     /// Date of birth as `CCYYMMDD` (a 6-digit date has no century and is kept
     /// as written, so it never equals an 8-digit one).
@@ -70,7 +70,11 @@ fn legacy_fields(body: &[u8]) -> Result<Fields<'_>, Unreadable> {
             b"NAM" => value
                 .iter()
                 .all(|&b| b.is_ascii_alphabetic() || b" ,'-".contains(&b)),
-            b"ATN" => true,
+            // Free text (who to attention), but nothing a lax reader could
+            // take for another field: no `/`, `;` or other separators.
+            b"ATN" => value
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b" ,'-".contains(&b)),
             _ => value.iter().all(u8::is_ascii_alphanumeric),
         };
         if !ok {
@@ -84,11 +88,11 @@ fn legacy_fields(body: &[u8]) -> Result<Fields<'_>, Unreadable> {
     Ok(out)
 }
 
-/// Upper-case, blanks removed.
+/// Upper-case (ASCII), blanks removed.
 fn squeeze(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_uppercase)
+        .map(|c| c.to_ascii_uppercase())
         .collect()
 }
 
@@ -109,9 +113,37 @@ pub fn normalise_date(s: &str) -> String {
     t.to_string()
 }
 
-/// Normalises a name for comparison (`DOE, JANE Q` → `DOE,JANEQ`).
+/// Normalises a name for comparison (`DOE, JANE Q` → `DOE,JANE Q`):
+/// upper-case (ASCII), runs of blanks as one space, no blank beside a
+/// comma. Word boundaries are kept: the state reads `JAN EQ` and `JANE Q`
+/// as different given names.
 pub fn normalise_name(s: &str) -> String {
-    squeeze(s)
+    let mut out = String::with_capacity(s.len());
+    for (i, part) in s.split(',').enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let words: Vec<&str> = part.split_whitespace().collect();
+        out.push_str(&words.join(" ").to_ascii_uppercase());
+    }
+    out
+}
+
+/// An XML value read the way the legacy reader reads one: blanks trimmed at
+/// the ends, then only the bytes `ok` allows (ASCII). Anything else could be
+/// read otherwise by the state (cut at a blank or a control, case-folded
+/// from outside ASCII).
+fn strict_value(v: String, ok: impl Fn(u8) -> bool) -> Result<String, Unreadable> {
+    let t = v.trim_matches(' ');
+    if t.bytes().all(ok) {
+        Ok(t.to_string())
+    } else {
+        Err(Unreadable("value_form"))
+    }
+}
+
+fn name_byte(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b" '-".contains(&b)
 }
 
 /// The reason code of a query: `Ok(None)` when it gives none,
@@ -121,33 +153,52 @@ pub fn reason_code(m: &Message) -> Result<Option<u8>, Unreadable> {
     match m.format {
         Format::Legacy => {
             let body = &m.raw[m.body_offset..];
-            // Fast path: a body without the label has no reason code.
-            if memchr::memmem::find(body, b"RSN").is_none() {
+            // Fast path: a body without the label, in any case and with any
+            // blank or control inside it (`rsn/`, `R SN/`, `R\x07SN/`: a lax
+            // reader may take those), has no reason code. Otherwise the
+            // strict reading decides, and refuses those spellings.
+            if !letters_contain(body, b"RSN") {
                 return Ok(None);
             }
             let f = legacy_fields(body)?;
             one_char(f.iter().find(|(l, _)| *l == b"RSN").map(|(_, v)| *v))
         }
         Format::Xml => {
-            if memchr::memmem::find(&m.raw, b"ReasonCode").is_none() {
+            if !letters_contain(&m.raw, b"REASONCODE") {
                 return Ok(None);
             }
             let text = std::str::from_utf8(&m.raw).map_err(|_| Unreadable("encoding"))?;
             let doc = doc(text)?;
             let data = inquiry_data(&doc)?;
-            let mut codes = data
-                .children()
-                .filter(|c| c.is_element() && is(c, N2, "ReasonCode"));
+            // Every element named like a reason code, in any namespace and
+            // anywhere: exactly one, in its place, or none at all.
+            let mut codes = doc.descendants().filter(|c| {
+                c.is_element() && c.tag_name().name().eq_ignore_ascii_case("ReasonCode")
+            });
             let first = codes.next();
             if codes.next().is_some() {
                 return Err(Unreadable("repeated_field"));
             }
             match first {
                 None => Ok(None),
-                Some(n) => one_char(Some(element_text(n)?.trim().as_bytes())),
+                Some(n) if is(&n, N2, "ReasonCode") && n.parent() == Some(data) => {
+                    one_char(Some(element_text(n)?.trim().as_bytes()))
+                }
+                Some(_) => Err(Unreadable("reason_code_elsewhere")),
             }
         }
     }
+}
+
+/// True when the ASCII letters of `hay`, upper-cased and with everything
+/// else left out, contain `needle` (upper-case letters).
+fn letters_contain(hay: &[u8], needle: &[u8]) -> bool {
+    let letters: Vec<u8> = hay
+        .iter()
+        .filter(|b| b.is_ascii_alphabetic())
+        .map(u8::to_ascii_uppercase)
+        .collect();
+    letters.windows(needle.len()).any(|w| w == needle)
 }
 
 fn one_char(v: Option<&[u8]>) -> Result<Option<u8>, Unreadable> {
@@ -196,6 +247,11 @@ fn doc(text: &str) -> Result<roxmltree::Document<'_>, Unreadable> {
 fn inquiry_data<'a, 'i>(
     doc: &'a roxmltree::Document<'i>,
 ) -> Result<roxmltree::Node<'a, 'i>, Unreadable> {
+    // Beside the header, nothing a reader could take for (more) inquiry
+    // data: another version's `NLETSInquiryData`, a loose `Person`, ...
+    only(doc.root_element(), |c| {
+        is(c, N2, "NLETSMessageHeader") || is(c, N2, "NLETSInquiryData")
+    })?;
     let mut it = doc
         .root_element()
         .children()
@@ -207,16 +263,26 @@ fn inquiry_data<'a, 'i>(
     Ok(first)
 }
 
-/// The text of an element that holds only text (no child elements).
+/// The text of an element that holds only text: no child elements, and no
+/// comment or processing instruction splitting it (a reader that takes the
+/// first text node would read a different value).
 fn element_text<'a>(n: roxmltree::Node<'a, '_>) -> Result<String, Unreadable> {
     let mut s = String::new();
+    let mut pieces = 0;
     for c in n.children() {
         if c.is_element() {
             return Err(Unreadable("element_in_value"));
         }
+        if !c.is_text() {
+            return Err(Unreadable("markup_in_value"));
+        }
+        pieces += 1;
         if let Some(t) = c.text() {
             s.push_str(t);
         }
+    }
+    if pieces > 1 {
+        return Err(Unreadable("markup_in_value"));
     }
     Ok(s)
 }
@@ -234,7 +300,9 @@ fn child_text(
     first.map(element_text).transpose()
 }
 
-/// Every child element of `n` must satisfy `known`.
+/// Every child element of `n` must satisfy `known` and carry no attribute
+/// (a NIEM `structures:ref`, `xsi:nil` or any other: a reader that honours
+/// it could read another subject).
 fn only(
     n: roxmltree::Node<'_, '_>,
     known: impl Fn(&roxmltree::Node<'_, '_>) -> bool,
@@ -242,6 +310,9 @@ fn only(
     for c in n.children() {
         if c.is_element() && !known(&c) {
             return Err(Unreadable("unknown_element"));
+        }
+        if c.is_element() && c.attributes().next().is_some() {
+            return Err(Unreadable("attribute"));
         }
         if c.is_text() && !c.text().unwrap_or("").trim().is_empty() {
             return Err(Unreadable("text_in_container"));
@@ -281,6 +352,12 @@ pub fn subject(m: &Message) -> Result<Subject, Unreadable> {
                     || is(c, N2, "ImageRequestIndicator")
                     || is(c, N2C, "Driver")
             })?;
+            if data.attributes().next().is_some() {
+                return Err(Unreadable("attribute"));
+            }
+            // Holds only text: a subject nested in it would be read by a
+            // reader that searches the whole inquiry.
+            let _ = child_text(data, |c| is(c, N2, "ImageRequestIndicator"))?;
             let mut s = Subject::default();
             let persons: Vec<_> = data
                 .children()
@@ -303,7 +380,10 @@ pub fn subject(m: &Message) -> Result<Subject, Unreadable> {
                         return Err(Unreadable("repeated_field"));
                     }
                     only(b, |c| is_nc(c, "Date"))?;
-                    s.dob = child_text(b, |c| is_nc(c, "Date"))?.map(|d| normalise_date(&d));
+                    s.dob = child_text(b, |c| is_nc(c, "Date"))?
+                        .map(|d| strict_value(d, |b| b.is_ascii_digit() || b == b'-'))
+                        .transpose()?
+                        .map(|d| normalise_date(&d));
                 }
                 let mut nm = p
                     .children()
@@ -317,15 +397,20 @@ pub fn subject(m: &Message) -> Result<Subject, Unreadable> {
                             || is_nc(c, "PersonMiddleName")
                             || is_nc(c, "PersonSurName")
                     })?;
-                    let sur = child_text(n, |c| is_nc(c, "PersonSurName"))?;
-                    let given = child_text(n, |c| is_nc(c, "PersonGivenName"))?;
-                    let middle = child_text(n, |c| is_nc(c, "PersonMiddleName"))?;
+                    let part = |local: &'static str| {
+                        child_text(n, |c| is_nc(c, local))?
+                            .map(|v| strict_value(v, name_byte))
+                            .transpose()
+                    };
+                    let sur = part("PersonSurName")?;
+                    let given = part("PersonGivenName")?;
+                    let middle = part("PersonMiddleName")?;
                     if let Some(sur) = sur {
                         let rest = [given, middle]
                             .into_iter()
                             .flatten()
                             .collect::<Vec<_>>()
-                            .join("");
+                            .join(" ");
                         s.name = Some(normalise_name(&format!("{sur},{rest}")));
                     } else if given.is_some() || middle.is_some() {
                         return Err(Unreadable("name_without_surname"));
@@ -352,8 +437,14 @@ pub fn subject(m: &Message) -> Result<Subject, Unreadable> {
                     only(id, |c| {
                         is_nc(c, "IdentificationID") || is_nc(c, "IdentificationJurisdictionText")
                     })?;
-                    s.oln = child_text(id, |c| is_nc(c, "IdentificationID"))?.map(|v| squeeze(&v));
+                    let alnum = |v: String| strict_value(v, |b| b.is_ascii_alphanumeric());
+                    s.oln = child_text(id, |c| is_nc(c, "IdentificationID"))?
+                        .map(alnum)
+                        .transpose()?
+                        .map(|v| squeeze(&v));
                     s.ols = child_text(id, |c| is_nc(c, "IdentificationJurisdictionText"))?
+                        .map(alnum)
+                        .transpose()?
                         .map(|v| squeeze(&v));
                 }
             }
@@ -389,7 +480,7 @@ mod tests {
         let m =
             msg("DQ.VTICE0900.CO.*A0TRM0042.TXT\nRSN/V.NAM/DOE, JANE Q.DOB/19800115.SEX/F.IMQ/Y");
         let s = subject(&m).unwrap();
-        assert_eq!(s.name.as_deref(), Some("DOE,JANEQ"));
+        assert_eq!(s.name.as_deref(), Some("DOE,JANE Q"));
         assert_eq!(s.dob.as_deref(), Some("19800115"));
         assert_eq!(s.oln, None);
         assert_eq!(reason_code(&m), Ok(Some(b'V')));
@@ -419,10 +510,130 @@ mod tests {
     }
 
     #[test]
+    fn legacy_free_text_cannot_hide_a_field() {
+        // ATN is free text: a lax reader that looks for `OLN/` anywhere
+        // would find a second licence number in it.
+        for bad in [
+            "DQ.VTICE0900.CO.*X1.TXT\nOLN/123456789.ATN/SGT OLN/999999999",
+            "DQ.VTICE0900.CO.*X1.TXT\nNAM/DOE, JANE Q.DOB/19800115.ATN/X;NAM/ROE, RICHARD",
+        ] {
+            assert!(subject(&msg(bad)).is_err(), "{bad}");
+        }
+        assert!(subject(&msg(
+            "DQ.VTICE0900.CO.*X1.TXT\nOLN/123456789.ATN/SGT EXAMPLE"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn names_keep_their_word_boundaries() {
+        // The state reads "JAN EQ" and "JANE Q" as different given names.
+        let a = subject(&msg(
+            "DQ.VTICE0900.CO.*X1.TXT\nNAM/DOE, JANE Q.DOB/19800115",
+        ))
+        .unwrap();
+        for other in ["NAM/DOE, JAN EQ", "NAM/DOE, JANEQ", "NAM/D OE, JANE Q"] {
+            let b = subject(&msg(&format!(
+                "DQ.VTICE0900.CO.*X1.TXT\n{other}.DOB/19800115"
+            )))
+            .unwrap();
+            assert_ne!(a.name, b.name, "{other}");
+        }
+        // Blanks around the comma and runs of blanks are not words.
+        let b = subject(&msg(
+            "DQ.VTICE0900.CO.*X1.TXT\nNAM/DOE ,  JANE  Q.DOB/19800115",
+        ))
+        .unwrap();
+        assert_eq!(a.name, b.name);
+        assert_eq!(a.name, Some(normalise_name("DOE, JANE Q")));
+        let x = subject(&xml("<n2:Person><nc:PersonName><nc:PersonGivenName>JANE</nc:PersonGivenName><nc:PersonMiddleName>Q</nc:PersonMiddleName><nc:PersonSurName>DOE</nc:PersonSurName></nc:PersonName></n2:Person>")).unwrap();
+        assert_eq!(x.name, a.name);
+        let x = subject(&xml("<n2:Person><nc:PersonName><nc:PersonGivenName>JAN</nc:PersonGivenName><nc:PersonMiddleName>EQ</nc:PersonMiddleName><nc:PersonSurName>DOE</nc:PersonSurName></nc:PersonName></n2:Person>")).unwrap();
+        assert_ne!(x.name, a.name);
+    }
+
+    #[test]
+    fn xml_values_are_read_as_strictly_as_legacy_ones() {
+        // Values another reader may cut short or read otherwise: blanks or
+        // controls inside a licence number, comments or processing
+        // instructions splitting a value, letters case-folded from
+        // outside ASCII.
+        let id = |v: &str| {
+            xml(&format!("<n2c:Driver><n2c:DriverLicenseIdentification><nc:IdentificationID>{v}</nc:IdentificationID></n2c:DriverLicenseIdentification></n2c:Driver>"))
+        };
+        for bad in [
+            "1234 56789",
+            "1234\t56789",
+            "1234&#10;56789",
+            "1234<!-- x -->56789",
+            "1234<?pi x?>56789",
+            "\u{ff11}23456789",
+        ] {
+            assert!(subject(&id(bad)).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            subject(&id(" 123456789 ")).unwrap().oln.as_deref(),
+            Some("123456789")
+        );
+        assert_eq!(
+            subject(&id("<![CDATA[123456789]]>"))
+                .unwrap()
+                .oln
+                .as_deref(),
+            Some("123456789")
+        );
+        let sur = |v: &str| {
+            xml(&format!("<n2:Person><nc:PersonName><nc:PersonSurName>{v}</nc:PersonSurName></nc:PersonName></n2:Person>"))
+        };
+        for bad in ["\u{17f}MITH", "DO<!-- -->E", "DOE\u{200b}", "D\u{131}OE"] {
+            assert!(subject(&sur(bad)).is_err(), "{bad:?}");
+        }
+        // Elements or attributes this reader would pass over.
+        for bad in [
+            "<n2:ImageRequestIndicator><n2c:Driver><n2c:DriverLicenseIdentification><nc:IdentificationID>999999999</nc:IdentificationID></n2c:DriverLicenseIdentification></n2c:Driver></n2:ImageRequestIndicator>",
+            "<n2:Person ref=\"p2\"><nc:PersonName><nc:PersonSurName>DOE</nc:PersonSurName></nc:PersonName></n2:Person>",
+            "<n2:Person><nc:PersonName><nc:PersonSurName ref=\"x\">DOE</nc:PersonSurName></nc:PersonName></n2:Person>",
+        ] {
+            assert!(subject(&xml(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nothing_beside_the_inquiry_data() {
+        let person = "<n2:Person><nc:PersonName><nc:PersonSurName>DOE</nc:PersonSurName></nc:PersonName></n2:Person>";
+        let ok = msg(&XML_DQ.replace("BODY", person));
+        assert!(subject(&ok).is_ok());
+        for extra in [
+            "<n3:NLETSInquiryData xmlns:n3=\"http://www.nlets.org/niem/1.1\"><n2:Person><nc:PersonName><nc:PersonSurName>ROE</nc:PersonSurName></nc:PersonName></n2:Person></n3:NLETSInquiryData>",
+            "<n2:Person><nc:PersonName><nc:PersonSurName>ROE</nc:PersonSurName></nc:PersonName></n2:Person>",
+        ] {
+            let m = msg(&XML_DQ
+                .replace("BODY", person)
+                .replace("</n2:NLETS>", &format!("{extra}</n2:NLETS>")));
+            assert!(subject(&m).is_err(), "{extra}");
+        }
+    }
+
+    #[test]
+    fn a_reason_code_anywhere_else_is_unreadable() {
+        for bad in [
+            "<n2:Person><n2:ReasonCode>I</n2:ReasonCode></n2:Person>",
+            "<n2c:ReasonCode>I</n2c:ReasonCode>",
+            "<n2:ReasonCode>V</n2:ReasonCode><n2:Person><nc:ReasonCode>I</nc:ReasonCode></n2:Person>",
+        ] {
+            assert!(reason_code(&xml(bad)).is_err(), "{bad}");
+        }
+        for bad in ["rsn/I.OLN/1", "R\x07SN/I.OLN/1", "Rsn/I.OLN/1"] {
+            let m = msg(&format!("DQ.VTICE0900.CO.*X1.TXT\n{bad}"));
+            assert!(reason_code(&m).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn xml_subject_and_reason() {
         let m = xml("<n2:ReasonCode>V</n2:ReasonCode><n2:Person><nc:PersonBirthDate><nc:Date>1980-01-15</nc:Date></nc:PersonBirthDate><nc:PersonName><nc:PersonGivenName>Jane</nc:PersonGivenName><nc:PersonMiddleName>Q</nc:PersonMiddleName><nc:PersonSurName>DOE</nc:PersonSurName></nc:PersonName></n2:Person><n2:ImageRequestIndicator>true</n2:ImageRequestIndicator>");
         let s = subject(&m).unwrap();
-        assert_eq!(s.name.as_deref(), Some("DOE,JANEQ"));
+        assert_eq!(s.name.as_deref(), Some("DOE,JANE Q"));
         assert_eq!(s.dob.as_deref(), Some("19800115"));
         assert_eq!(reason_code(&m), Ok(Some(b'V')));
         let m = xml("<n2c:Driver><n2c:DriverLicenseIdentification><nc:IdentificationID>123456789</nc:IdentificationID></n2c:DriverLicenseIdentification></n2c:Driver>");

@@ -177,7 +177,7 @@ pub fn load_at(
         Ok(r) => r,
         Err(e) => {
             let line = e.span().map_or(0, |s| line_of(&src, s.start));
-            cx.err(path, line, e.message().to_string());
+            cx.err(path, line, super::legal::scrub_toml_message(e.message()));
             return Err(Refused {
                 errors: cx.errors,
                 warnings: cx.warnings,
@@ -356,6 +356,21 @@ pub fn load_at(
                     line,
                     format!("list {name:?} has keys = []: its action governs only unknown keys"),
                 );
+            }
+            // A scope that governs a query but not its response would let
+            // the answer through unchanged.
+            for q in v {
+                let resp = crate::message::keys::response_key(q.get_ref());
+                if let Some(r) = resp.filter(|r| !k.contains(r)) {
+                    cx.err(
+                        path,
+                        ln(&q.span()),
+                        format!(
+                            "list {name:?}: keys names {} but not its response {r}: {r} would pass unchanged; add {r} to keys",
+                            q.get_ref()
+                        ),
+                    );
+                }
             }
             k
         });
@@ -855,7 +870,7 @@ fn exceptions_file(
         Ok(raw) => super::legal::exceptions(cx, &full, &text, &raw.exception, inputs, out),
         Err(e) => {
             let line = e.span().map_or(0, |s| line_of(&text, s.start));
-            cx.err(&full, line, e.message().to_string());
+            cx.err(&full, line, super::legal::scrub_toml_message(e.message()));
         }
     }
 }

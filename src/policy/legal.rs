@@ -102,7 +102,7 @@ pub enum SubjectRule {
     },
     /// A name and a complete date of birth.
     NameDob {
-        /// `DOE,JANEQ`.
+        /// `DOE,JANE Q` (see [`normalise_name`]).
         name: String,
         /// `CCYYMMDD`.
         dob: String,
@@ -226,6 +226,47 @@ pub fn parse_time(s: &str, end: bool) -> Result<SystemTime, String> {
         .ok()
         .filter(|_| t.ends_with('Z'))
         .ok_or_else(|| format!("{t:?} is not a UTC time (write 2026-12-31T23:59:59Z)"))
+}
+
+/// True when `text` holds a word of the subject's surname, its licence
+/// number or its date of birth (letters and digits compared, case ignored).
+fn names_subject(s: &SubjectRule, text: &str) -> bool {
+    let up = text.to_ascii_uppercase();
+    let alnum: String = up.chars().filter(char::is_ascii_alphanumeric).collect();
+    let words: Vec<&str> = up
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
+    match s {
+        SubjectRule::Oln { oln, .. } => !oln.is_empty() && alnum.contains(oln.as_str()),
+        SubjectRule::NameDob { name, dob } => {
+            let surname = name.split(',').next().unwrap_or("");
+            surname
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .filter(|w| !w.is_empty())
+                .any(|w| words.contains(&w))
+                || (!dob.is_empty() && alnum.contains(dob.as_str()))
+        }
+    }
+}
+
+/// A TOML error message without the values it quotes: serde's
+/// `invalid type: integer `123456789`, expected a string` would print an
+/// exception's subject (an unquoted licence number) to `policy check` and
+/// to the log of a reload. Key names (`unknown field `olnn``) are kept.
+pub fn scrub_toml_message(msg: &str) -> String {
+    if !msg.starts_with("invalid") {
+        return msg.to_string();
+    }
+    let mut out = String::with_capacity(msg.len());
+    for (i, part) in msg.split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push_str("`...`");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 /// Whole days from `now` to `t` (negative when past).
@@ -369,6 +410,17 @@ pub(super) fn exceptions(
         };
         let a = r.authority.get_ref();
         let aline = at(&r.authority.span());
+        // The id goes to the audit log, metrics and reports, the case to
+        // `policy explain`: neither may carry the subject (a case caption
+        // often names the defendant).
+        for (what, text, line) in [
+            ("id", id, line),
+            ("authority.case", a.case.as_deref().unwrap_or(""), aline),
+        ] {
+            if names_subject(&subject, text) {
+                cx.err(path, line, format!("exception {}: {what} names the subject (its licence number, surname or date of birth); the id and case are printed, audited and counted, so write them without it (e.g. the docket number only)", if what == "id" { "(this one)" } else { id }));
+            }
+        }
         let need = |cx: &mut Ctx, v: &Option<String>, what: &str| -> String {
             match v.as_deref().map(str::trim) {
                 Some(t) if !t.is_empty() => t.to_string(),
