@@ -758,3 +758,32 @@ fn a_policy_error_never_quotes_a_subject() {
         }
     }
 }
+
+#[test]
+fn an_order_for_a_redact_listed_ori_adds_only_its_fields() {
+    // DCFBI0000 is on federal_redact (profile colorado-dmv). An order whose
+    // profile releases the photo is accepted; one whose profile also
+    // releases the address (which the list's profile withholds) is not.
+    let ex = EXCEPTION.replace("ori = \"VTICE0900\"", "ori = \"DCFBI0000\"");
+    load_with("", &ex).unwrap_or_else(|e| panic!("{e}"));
+    let wide = "\n[[profile]]\nname = \"too-wide\"\nextends = \"court-order-photo\"\nlegacy.fields = [{ label = \"ADDR\", chars = \"address\", max = 60 }]\n";
+    let e = load_with(
+        wide,
+        &ex.replace("profile = \"court-order-photo\"", "profile = \"too-wide\""),
+    )
+    .unwrap_err();
+    assert!(
+        e.errors.iter().any(|d| d.message.contains("the legacy field ADDR") && d.file.ends_with("orders.toml")),
+        "{e}"
+    );
+    // Without a profile the list's own is used: it carries no photo, so the
+    // order would release nothing and is refused.
+    let none = ex.replace("profile = \"court-order-photo\"\n", "");
+    let e = load_with("", &none).unwrap_err();
+    assert!(
+        e.errors
+            .iter()
+            .any(|d| d.message.contains("names no element or label")),
+        "{e}"
+    );
+}

@@ -499,7 +499,7 @@ pub fn load_at(
         });
     }
     let version = hex::encode(hasher.finalize());
-    Ok(Policy {
+    let policy = (Policy {
         version,
         source: path.to_string(),
         default,
@@ -524,8 +524,25 @@ pub fn load_at(
         exact: Default::default(),
         member: Box::new([]),
         patterns: Default::default(),
+    })
+    .compile();
+    // Checks that need the compiled lookup (the list an exception's ORI is on).
+    let errors: Vec<Diagnostic> = super::legal::check_profiles(&policy)
+        .into_iter()
+        .map(|(file, line, message)| Diagnostic {
+            file: file.to_string(),
+            line,
+            severity: Severity::Error,
+            message,
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(Refused {
+            errors,
+            warnings: policy.warnings,
+        });
     }
-    .compile())
+    Ok(policy)
 }
 
 /// Validates one list's name (unique, letters and digits) and action;

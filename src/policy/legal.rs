@@ -297,6 +297,102 @@ pub fn profile_names_field(profile: &Profile, def: &FieldDef) -> bool {
     xml || legacy
 }
 
+/// Checks each exception against the compiled policy: the profile its
+/// response is projected onto (its own, else its list's) must carry every
+/// released field, and for an ORI on a redact list it may release nothing
+/// beyond the list's own profile and the released fields' elements and
+/// labels. Returns the errors.
+pub(super) fn check_profiles(p: &Policy) -> Vec<(Arc<str>, u32, String)> {
+    let mut out = Vec::new();
+    for e in &p.exceptions {
+        let v = p.lookup(e.ori.as_bytes());
+        let list_profile = p.profile_for(v);
+        let profile = e.profile.map_or(list_profile, |i| &p.profiles[i]);
+        for fid in e.release.iter() {
+            let def = p.catalogue.get(fid);
+            if !profile_names_field(profile, def) {
+                out.push((e.file.clone(), e.line, format!(
+                    "exception {}: release includes {} but profile {:?} names no element or label of it, so nothing would be released; add them to the profile (or name one with profile = ...)",
+                    e.id, def.name, profile.name
+                )));
+            }
+        }
+        if v.action == Action::Redact && e.profile.is_some() {
+            let released: Vec<&FieldDef> = e.release.iter().map(|f| p.catalogue.get(f)).collect();
+            if let Err(what) = within(profile, list_profile, &released) {
+                out.push((e.file.clone(), e.line, format!(
+                    "exception {}: profile {:?} releases {what}, which {}'s list profile {:?} does not and no released field covers; an order may only add the fields it names",
+                    e.id, profile.name, e.ori.as_str(), list_profile.name
+                )));
+            }
+        }
+    }
+    out
+}
+
+/// `wide` releases nothing beyond `base` and the `released` fields.
+fn within(wide: &Profile, base: &Profile, released: &[&FieldDef]) -> Result<(), String> {
+    let is_released_element = |ns: &str, local: &str| {
+        released
+            .iter()
+            .any(|d| d.elements.iter().any(|x| x.ns == ns && x.local == local))
+    };
+    let is_released_label = |label: &str| {
+        released.iter().any(|d| {
+            d.text_rules
+                .iter()
+                .any(|r| r.kind == TextRuleKind::Field && r.label == label)
+        })
+    };
+    for f in &wide.legacy.fields {
+        if !base.legacy.fields.contains(f) && !is_released_label(&f.label) {
+            return Err(format!("the legacy field {}", f.label));
+        }
+    }
+    for l in &wide.legacy.lines {
+        if !base.legacy.lines.contains(l) {
+            return Err(format!("the line {l:?}"));
+        }
+    }
+    if wide.legacy.leading.is_some() && wide.legacy.leading != base.legacy.leading {
+        return Err("another leading value".into());
+    }
+    if !wide.keys.keys().all(|k| base.keys.contains(k)) {
+        return Err("another message key".into());
+    }
+    // Walk both element trees from the root.
+    fn walk(
+        wide: &Profile,
+        w: usize,
+        base: &Profile,
+        b: Option<usize>,
+        released: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<(), String> {
+        for &c in &wide.xml.nodes[w].children {
+            let n = &wide.xml.nodes[c];
+            if released(&n.ns, &n.local) {
+                continue;
+            }
+            let bc = b.and_then(|b| base.xml.child(b, n.ns.as_bytes(), n.local.as_bytes()));
+            match bc {
+                Some(bc) => {
+                    let m = &base.xml.nodes[bc];
+                    if m.kind != n.kind || n.attrs.iter().any(|a| !m.attrs.contains(a)) {
+                        return Err(format!("the element {} with another rule", n.local));
+                    }
+                    walk(wide, c, base, Some(bc), released)?;
+                }
+                None if n.kind == NodeKind::Container && n.attrs.is_empty() => {
+                    walk(wide, c, base, None, released)?;
+                }
+                None => return Err(format!("the element {}", n.local)),
+            }
+        }
+        Ok(())
+    }
+    walk(wide, 0, base, Some(0), &is_released_element)
+}
+
 pub(super) struct Inputs<'a> {
     pub(super) now: SystemTime,
     pub(super) catalogue: &'a Catalogue,
@@ -531,14 +627,6 @@ pub(super) fn exceptions(
                 }
             },
         };
-        if let Some(pi) = profile {
-            for fid in release.iter() {
-                let def = inp.catalogue.get(fid);
-                if !profile_names_field(&inp.profiles[pi], def) {
-                    cx.err(path, line, format!("exception {id}: release includes {} but profile {:?} names no element or label of it, so nothing would be released; add them to the profile", def.name, inp.profiles[pi].name));
-                }
-            }
-        }
         let _ = &r.description;
         if cx.errors.len() > before {
             continue;

@@ -608,7 +608,9 @@ fn refused(ctx: &Ctx, dir: Direction, raw: Bytes, why: &'static str) {
     counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => why).increment(1);
     tracing::warn!(link = %ctx.link.cfg.name, peer = %ctx.admission.peer, reason = why, "no session slot for a new connection: closing it");
     let policy = ctx.shared.policy.current();
-    let d = decide_here(ctx, dir, raw, &policy);
+    // Not forwarded whatever it is: decided without the court-order ledger,
+    // so that a refused connection spends no use of an order.
+    let d = decide_here(ctx, dir, raw, &policy, false);
     m::record_decision(&d, dir, &policy, 0.0);
     if let Some((seq, _)) = audit(ctx, &d, dir, &policy) {
         let side = match dir {
@@ -621,11 +623,17 @@ fn refused(ctx: &Ctx, dir: Direction, raw: Bytes, why: &'static str) {
 
 /// Decides one message with the process's court-order ledger, and under
 /// the shadow policy when one is configured (counted, never acted on).
-fn decide_here(ctx: &Ctx, dir: Direction, raw: Bytes, policy: &Policy) -> Decision {
+fn decide_here(
+    ctx: &Ctx,
+    dir: Direction,
+    raw: Bytes,
+    policy: &Policy,
+    with_ledger: bool,
+) -> Decision {
     let now = std::time::SystemTime::now();
     let cx = Context {
         now,
-        ledger: Some(&ctx.shared.ledger),
+        ledger: with_ledger.then_some(&*ctx.shared.ledger),
     };
     let shadow_raw = ctx.shared.shadow.as_ref().map(|_| raw.clone());
     let d = decide_in(dir, raw, policy, &ctx.shared.msg_limits, &cx);
@@ -647,7 +655,7 @@ async fn handle(
     ctx.activity.store(now_ms(ctx.epoch), Ordering::Relaxed);
     let t0 = Instant::now();
     let policy = ctx.shared.policy.current();
-    let d = decide_here(ctx, dir, raw, &policy);
+    let d = decide_here(ctx, dir, raw, &policy, true);
     m::record_decision(&d, dir, &policy, t0.elapsed().as_secs_f64());
     let Some((seq, wait)) = audit(ctx, &d, dir, &policy) else {
         return Ok(());
