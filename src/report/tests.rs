@@ -297,6 +297,7 @@ fn tampering_and_gaps_are_reported() {
             prev: v.head.clone(),
             reason: "rotated".into(),
             ts: "2026-12-02T10:00:00.000Z".into(),
+            frontier: None,
         }
         .line();
         d.extend(lines[from..].concat());
@@ -328,6 +329,7 @@ fn tampering_and_gaps_are_reported() {
             prev: v.head.clone(),
             reason: "rotated".into(),
             ts: "2026-12-02T10:00:00.000Z".into(),
+            frontier: None,
         }
         .line();
         d.extend(lines[20..30].concat());

@@ -416,6 +416,7 @@ impl Shared {
                 prev: io.durable_head.clone(),
                 reason: change.name().into(),
                 ts: now(),
+                frontier: None,
             }
             .line(),
         );
@@ -751,6 +752,7 @@ impl AuditLog {
                                     prev: v.head.clone(),
                                     reason: "kept_aside".into(),
                                     ts: now(),
+                                    frontier: None,
                                 }
                                 .line(),
                             ),
