@@ -118,13 +118,13 @@ impl Checkpoint {
 /// prints, or the 32 raw bytes, or a PEM `PUBLIC KEY` (SubjectPublicKeyInfo,
 /// as `openssl pkey -pubout` writes; the key is its last 32 bytes).
 pub fn parse_public_key(text: &[u8]) -> Option<Vec<u8>> {
+    if text.len() == 32 {
+        return Some(text.to_vec());
+    }
     let s = String::from_utf8_lossy(text);
     let t = s.trim();
     if t.len() == 64 {
         return hex::decode(t).ok();
-    }
-    if text.len() == 32 {
-        return Some(text.to_vec());
     }
     if t.starts_with("-----BEGIN PUBLIC KEY-----") {
         let b64: String = t.lines().filter(|l| !l.starts_with("-----")).collect();

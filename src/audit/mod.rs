@@ -11,4 +11,5 @@
 pub mod checkpoint;
 pub mod merkle;
 pub mod record;
+pub mod segment;
 pub mod verify;

@@ -161,6 +161,21 @@ fn unhex(s: &str) -> Option<Hash> {
     Some(h)
 }
 
+/// A record line's hash, when the line carries it as its last field and it
+/// matches (the check `verify` makes first).
+pub fn own_hash(line: &[u8]) -> Option<Hash> {
+    let hpos = memchr::memmem::rfind(line, HASH_KEY)?;
+    let tail = &line[hpos + HASH_KEY.len()..];
+    if tail.len() != 66 || &tail[64..] != b"\"}" {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(&line[..hpos]);
+    h.update(b"}");
+    let hash: Hash = h.finalize().into();
+    (hex64(&hash)[..] == tail[..64]).then_some(hash)
+}
+
 /// `seq`, `kind` and `prev` read at their places in the writer's layout:
 /// `{"seq":N,"ts":"…","kind":"K",…,"prev":"<64>","hash":"<64>"}`. None
 /// when the line is laid out otherwise (the caller parses it as JSON).
@@ -491,6 +506,16 @@ impl Chain {
             });
         }
         Ok(self.verified())
+    }
+
+    /// Files started so far.
+    pub fn files(&self) -> usize {
+        self.files
+    }
+
+    /// True when checkpoint signatures are checked (a public key was given).
+    pub fn checks_signatures(&self) -> bool {
+        self.opts.public_key.is_some()
     }
 
     /// Checkpoint records seen.
