@@ -311,3 +311,43 @@ fn an_inclusion_proof_round_trips_and_a_wrong_one_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn the_report_reads_a_directory_of_segments_and_names_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let (key, _) = keygen(dir.path());
+    let log_path = logs.join("audit.jsonl").display().to_string();
+    let cp_file = logs.join("audit.jsonl.checkpoint").display().to_string();
+    let opts = Options {
+        rotate_size: Some(4 << 10),
+        ..options(&key, &cp_file)
+    };
+    let (log, _) = AuditLog::open_with(&log_path, opts).unwrap();
+    append(&log, 200);
+    log.close().unwrap();
+    let out = dir.path().join("report");
+    let (code, _, err) = run(&[
+        "report",
+        "--audit",
+        &logs.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "--internal",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let l = &r["logs"][0];
+    assert_eq!(l["intact"], true, "{l}");
+    assert!(l["files"].as_array().unwrap().len() >= 3, "{l}");
+    assert!(l["checkpoints"].as_u64().unwrap() >= 8, "{l}");
+    let cp: Checkpoint = serde_json::from_slice(&std::fs::read(&cp_file).unwrap()).unwrap();
+    assert_eq!(l["last_checkpoint"]["root"], cp.root.as_str());
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains(&cp.root),
+        "the page names the last checkpoint's root"
+    );
+}
