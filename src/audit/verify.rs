@@ -341,7 +341,16 @@ impl Chain {
     }
 
     fn record(&mut self, line: &[u8]) -> Result<Good, Broken> {
-        let Some(hpos) = memchr::memmem::rfind(line, HASH_KEY) else {
+        // The writer's layout puts the hash field at a fixed distance from
+        // the end; anything else is searched for.
+        let n = line.len();
+        let at_end = n >= 75 && &line[n - 75..n - 66] == HASH_KEY;
+        let found = if at_end {
+            Some(n - 75)
+        } else {
+            memchr::memmem::rfind(line, HASH_KEY)
+        };
+        let Some(hpos) = found else {
             return Err(self.broken("no hash field"));
         };
         let tail = &line[hpos + HASH_KEY.len()..];

@@ -644,4 +644,46 @@ mod tests {
         assert!(e.0.iter().any(|m| m.contains("[audit]")), "{e:?}");
         assert!(e.0.iter().any(|m| m.contains("not an address")), "{e:?}");
     }
+
+    #[test]
+    fn audit_v2_keys_have_defaults_and_can_be_turned_off() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/origuard.toml");
+        let c = Config::parse(path, &std::fs::read_to_string(path).unwrap()).unwrap();
+        let o = &c.audit.as_ref().unwrap().opts;
+        assert_eq!(o.rotate_size, Some(DEFAULT_ROTATE_SIZE));
+        assert_eq!(o.rotate_interval, Some(DEFAULT_ROTATE_INTERVAL));
+        assert_eq!(o.retain, Some(DEFAULT_RETAIN));
+        assert!(DEFAULT_RETAIN >= Duration::from_secs(365 * 86_400));
+        assert_eq!(o.checkpoint_every, Some(DEFAULT_CHECKPOINT_EVERY));
+        assert_eq!(o.checkpoint_interval, Some(DEFAULT_CHECKPOINT_INTERVAL));
+        assert_eq!(o.signing_key, None);
+        assert!(o
+            .checkpoint_file
+            .as_deref()
+            .unwrap()
+            .ends_with("audit.jsonl.checkpoint"));
+        let text = std::fs::read_to_string(path).unwrap().replace(
+            "[audit]\n",
+            "[audit]\nrotate_size = 0\nrotate_interval = \"off\"\nretain = \"forever\"\ncheckpoint_every = 0\ncheckpoint_interval = \"1h\"\n",
+        );
+        let c = Config::parse(path, &text).unwrap();
+        let o = &c.audit.as_ref().unwrap().opts;
+        assert_eq!(
+            (o.rotate_size, o.rotate_interval, o.retain),
+            (None, None, None)
+        );
+        assert_eq!(o.checkpoint_every, None);
+        assert_eq!(o.checkpoint_interval, Some(Duration::from_secs(3600)));
+        let text = std::fs::read_to_string(path).unwrap().replace(
+            "[audit]\n",
+            "[audit]\nsigning_key = \"/nonexistent/k.pk8\"\nretain = \"a while\"\n",
+        );
+        let e = Config::parse(path, &text).unwrap_err();
+        assert!(
+            e.0.iter()
+                .any(|m| m.contains("audit.signing_key") && m.contains("audit keygen")),
+            "{e:?}"
+        );
+        assert!(e.0.iter().any(|m| m.contains("audit.retain")), "{e:?}");
+    }
 }
