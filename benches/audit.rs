@@ -46,7 +46,7 @@ fn log() -> Vec<u8> {
     let ts = "2026-12-01T12:00:00.000Z";
     let mut out = Vec::new();
     let mut tree = Frontier::new();
-    let mut push = |h: &str, tree: &mut Frontier| {
+    let push = |h: &str, tree: &mut Frontier| {
         let mut b = [0u8; 32];
         hex::decode_to_slice(h, &mut b).unwrap();
         tree.push_record(&b);

@@ -770,6 +770,102 @@ mod tests {
         }
     }
 
+    /// A log of `n` records with a checkpoint every `every`.
+    fn log_with_checkpoints(n: u64, every: u64) -> Vec<u8> {
+        let id = "00112233445566778899aabbccddeeff";
+        let ts = "2026-12-01T00:00:00.000Z";
+        let mut out = Vec::new();
+        let mut tree = Frontier::new();
+        let mut head = anchor(id);
+        for i in 0..n {
+            let ev = if i == 0 {
+                Event::LogStart {
+                    log_id: id.into(),
+                    software: "t".into(),
+                }
+            } else if i % every == 0 {
+                Event::Checkpoint {
+                    log_id: id.into(),
+                    tree_size: i,
+                    root: hex::encode(tree.root()),
+                    frontier: tree.peaks().iter().map(hex::encode).collect(),
+                    key_id: None,
+                    signature: None,
+                }
+            } else {
+                Event::Lifecycle { what: "start" }
+            };
+            head = encode(i, ts, &ev, &head, &mut out);
+            tree.push_record(&unhex(&head).unwrap());
+        }
+        out
+    }
+
+    fn saved(data: &[u8], cp: Option<Checkpoint>) -> (Result<(), Broken>, SavedCheck, Chain) {
+        let mut c = Chain::new(ChainOptions {
+            public_key: None,
+            saved: cp,
+        });
+        c.start_file();
+        let r = for_lines(&mut c, data, |_| {});
+        let s = c.saved();
+        (r, s, c)
+    }
+
+    #[test]
+    fn checkpoint_roots_are_checked_and_a_saved_checkpoint_is_compared() {
+        let data = log_with_checkpoints(100, 10);
+        let (r, _, c) = saved(&data, None);
+        r.unwrap();
+        assert_eq!(c.checkpoints(), 9);
+        let cp = c.last_checkpoint().unwrap().clone();
+        assert_eq!(cp.tree_size, 90);
+        // The same log: matches; a saved checkpoint at the log's very end too.
+        assert_eq!(saved(&data, Some(cp.clone())).1, SavedCheck::Matches);
+        let mut end = cp.clone();
+        end.tree_size = 100;
+        end.root = c.verified().root.unwrap();
+        assert_eq!(saved(&data, Some(end.clone())).1, SavedCheck::Matches);
+        // Cut short: not reached; another root: differs; another log.
+        let short: Vec<u8> = data
+            .split_inclusive(|&b| b == b'\n')
+            .take(50)
+            .flatten()
+            .copied()
+            .collect();
+        assert_eq!(saved(&short, Some(cp.clone())).1, SavedCheck::NotReached);
+        let mut other = cp.clone();
+        other.root = "00".repeat(32);
+        assert!(matches!(
+            saved(&data, Some(other)).1,
+            SavedCheck::Differs { .. }
+        ));
+        let mut other = cp.clone();
+        other.log_id = "ff".repeat(16);
+        assert!(matches!(
+            saved(&data, Some(other)).1,
+            SavedCheck::OtherLog { .. }
+        ));
+        // A checkpoint whose root was changed (and rehashed) is refused at it.
+        let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
+        let l = String::from_utf8(lines[20].to_vec()).unwrap();
+        let root_at = l.find("\"root\":\"").unwrap() + 8;
+        let mut forged = l.clone();
+        forged.replace_range(root_at..root_at + 64, &"ab".repeat(32));
+        let body = &forged[..forged.rfind(",\"hash\":\"").unwrap()];
+        let h = hex::encode(Sha256::digest(format!("{body}}}").as_bytes()));
+        let forged = format!("{body},\"hash\":\"{h}\"}}\n");
+        let mut t: Vec<u8> = lines[..20].concat();
+        t.extend_from_slice(forged.as_bytes());
+        let (r, _, _) = saved(&t, None);
+        let e = r.unwrap_err();
+        assert_eq!(e.seq, 20);
+        assert!(
+            e.what.contains("root does not match its own frontier"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn fast_fields_read_the_writer_layout_only() {
         let data = log(3);
