@@ -343,36 +343,40 @@ impl Names {
 }
 
 /// Decisions forwarded (or answered with a decline reply) whose `written`
-/// record has not been seen yet: seq → row. A writer names a decision in a
-/// `written` or `undelivered` record within moments, so this holds the
-/// messages in flight, not the log; past [`AWAIT_CAP`] the oldest are
-/// counted as not delivered.
+/// record has not been seen yet, in `seq` order: (seq, row index). A writer
+/// names a decision in a `written` or `undelivered` record within moments
+/// (after an outage, within the records held), so this holds the messages
+/// in flight, not the log; past [`AWAIT_CAP`] the oldest are counted as not
+/// delivered (a log from `origuard filter` has no `written` records at all:
+/// 16 bytes × the cap is the most it costs).
 #[derive(Default)]
 struct Awaiting {
-    rows: HashMap<u64, [u32; 5]>,
-    order: VecDeque<u64>,
+    q: VecDeque<(u64, u32)>,
 }
 
 /// Most decisions waiting for their `written` record.
 const AWAIT_CAP: usize = 1 << 20;
 
+/// A row index that was taken (delivered or undelivered).
+const TAKEN: u32 = u32::MAX;
+
 impl Awaiting {
-    fn insert(&mut self, seq: u64, row: [u32; 5]) {
-        self.rows.insert(seq, row);
-        self.order.push_back(seq);
-        while self.order.len() > AWAIT_CAP {
-            if let Some(old) = self.order.pop_front() {
-                self.rows.remove(&old);
-            }
+    fn insert(&mut self, seq: u64, row: u32) {
+        if self.q.back().is_some_and(|b| b.0 >= seq) {
+            return; // not in seq order: not a log the writer produced
         }
-        // Keep the queue from growing with seqs already answered.
-        if self.order.len() > 2 * self.rows.len() + 1024 {
-            let rows = &self.rows;
-            self.order.retain(|s| rows.contains_key(s));
+        self.q.push_back((seq, row));
+        if self.q.len() > AWAIT_CAP {
+            self.q.pop_front();
         }
     }
-    fn take(&mut self, seq: u64) -> Option<[u32; 5]> {
-        self.rows.remove(&seq)
+    fn take(&mut self, seq: u64) -> Option<u32> {
+        let i = self.q.binary_search_by_key(&seq, |e| e.0).ok()?;
+        let row = std::mem::replace(&mut self.q[i].1, TAKEN);
+        while self.q.front().is_some_and(|f| f.1 == TAKEN) {
+            self.q.pop_front();
+        }
+        (row != TAKEN).then_some(row)
     }
 }
 
@@ -380,7 +384,9 @@ impl Awaiting {
 #[derive(Default)]
 struct Tally {
     names: Names,
-    rows: HashMap<[u32; 5], Counts>,
+    /// Row key → index in `rows`.
+    row_ids: HashMap<[u32; 5], u32>,
+    rows: Vec<([u32; 5], Counts)>,
     agencies: HashMap<[u32; 4], u64>,
     watched: HashMap<[u32; 2], u64>,
     decisions: u64,
@@ -605,7 +611,7 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
         "written" => {
             for s in &rec.seqs {
                 if let Some(row) = awaiting.take(*s) {
-                    if let Some(c) = t.rows.get_mut(&row) {
+                    if let Some((_, c)) = t.rows.get_mut(row as usize) {
                         c.delivered += 1;
                     }
                 }
@@ -661,12 +667,17 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
         n.id(key),
         n.id(outcome),
     ];
-    let c = t.rows.entry(row).or_default();
+    let next = t.rows.len() as u32;
+    let idx = *t.row_ids.entry(row).or_insert(next);
+    if idx == next {
+        t.rows.push((row, Counts::default()));
+    }
+    let c = &mut t.rows[idx as usize].1;
     c.messages += 1;
     c.photos += photo as u64;
     c.pob += removed("pob") as u64;
     if rec.bytes_out > 0 || rec.reply_bytes > 0 {
-        awaiting.insert(rec.seq, row);
+        awaiting.insert(rec.seq, idx);
     }
     let ori = t
         .names
