@@ -413,7 +413,8 @@ impl Chain {
         if let Some(t) = &mut self.tree {
             t.push_record(&hash);
         }
-        self.set_prev(hash);
+        self.prev = Some(hash);
+        self.prev_hex = hash_hex;
         self.next_seq += 1;
         Ok(Good { seq, hash })
     }
