@@ -216,6 +216,35 @@ pub enum Event {
         /// Details (the verification failure, for `kept_aside`).
         detail: Option<String>,
     },
+    /// A signed checkpoint: the Merkle root of records `0..tree_size` (this
+    /// record's `seq` is `tree_size`), signed with the log's key over
+    /// [`crate::audit::checkpoint::Checkpoint::signed_bytes`] with this
+    /// record's `ts` as the time. Its `frontier` lets a restart resume the
+    /// tree from here without reading what came before.
+    Checkpoint {
+        /// The log's id.
+        log_id: String,
+        /// Records covered.
+        tree_size: u64,
+        /// Merkle root (hex).
+        root: String,
+        /// The roots of the perfect subtrees of the tree (hex), largest first.
+        frontier: Vec<String>,
+        /// Id of the signing key (SHA-256 of the public key, hex), or null.
+        key_id: Option<String>,
+        /// Ed25519 signature (hex), or null when the log has no key.
+        signature: Option<String>,
+    },
+    /// Retention removed a closed segment (every record in it older than
+    /// `[audit] retain` and covered by a checkpoint written out).
+    SegmentDeleted {
+        /// The segment file removed.
+        file: String,
+        /// Its first record.
+        first_seq: u64,
+        /// The record after its last.
+        next_seq: u64,
+    },
 }
 
 /// First line of a file that continues a log begun in another file (after
@@ -236,6 +265,11 @@ pub struct SegmentHeader {
     pub reason: String,
     /// When (UTC).
     pub ts: String,
+    /// The Merkle frontier of records `0..next_seq` (hex, largest subtree
+    /// first), so a segment can be checked on its own against checkpoints.
+    /// Absent in files written before audit log version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontier: Option<Vec<String>>,
 }
 
 impl SegmentHeader {

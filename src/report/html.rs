@@ -315,7 +315,30 @@ th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{disp
             if l.intact { "intact" } else { "<b>does not verify</b>" }
         );
     }
-    h.push_str("</table><p class=\"note\">No signed checkpoint is recorded yet: compare the head above with one published earlier (<code>origuard audit verify FILE --expect-head HASH</code>).</p>");
+    h.push_str("</table>");
+    for l in &p.logs {
+        match &l.last_checkpoint {
+            Some(c) => {
+                let _ = write!(
+                    h,
+                    "<p class=\"note\">Log <code>{}</code>: {} checkpoints, each matching the records before it. The last covers records 0–{} with root <code>{}</code> at {} ({}). Compare it with the copy an independent witness collected: <code>origuard audit verify DIR --checkpoint SAVED --public-key KEY</code> proves the log still holds those records unchanged.</p>",
+                    esc(&l.log_id),
+                    l.checkpoints,
+                    c.tree_size.saturating_sub(1),
+                    esc(&c.root),
+                    esc(&c.time),
+                    if c.signature.is_some() { "signed" } else { "<b>unsigned</b>" }
+                );
+            }
+            None => {
+                let _ = write!(
+                    h,
+                    "<p class=\"note\">Log <code>{}</code>: no checkpoint is recorded: compare the head above with one published earlier (<code>origuard audit verify FILE --expect-head HASH</code>).</p>",
+                    esc(&l.log_id)
+                );
+            }
+        }
+    }
     h.push_str("<h3>Policy changes, outages and events</h3>");
     if p.notices.is_empty() {
         h.push_str("<p>None in this range.</p>");

@@ -13,11 +13,14 @@
 pub mod html;
 pub mod publish;
 
-use crate::audit::verify::verify_each;
+use crate::audit::checkpoint::Checkpoint;
+use crate::audit::verify::{Chain, ChainOptions, Line, LineReader};
 use crate::message::keys;
+use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Read;
 
 pub use publish::{publish, Cell, Published};
 
@@ -152,6 +155,12 @@ pub struct LogCheck {
     /// Hash of the last record of the last file (the head to compare with a
     /// published one).
     pub head: String,
+    /// Checkpoint records in its files (their roots checked against the
+    /// records before them).
+    pub checkpoints: u64,
+    /// The last checkpoint (size, root, time, key id, signature): compare
+    /// with the copy the witness collected (`audit verify --checkpoint`).
+    pub last_checkpoint: Option<Checkpoint>,
 }
 
 /// An agency on no list whose driver or photo queries stand out.
@@ -264,6 +273,24 @@ struct Rec<'a> {
     refused: Option<u64>,
     #[serde(default)]
     truncated_bytes: Option<u64>,
+    #[serde(default)]
+    bytes_out: u64,
+    #[serde(default)]
+    reply_bytes: u64,
+    #[serde(borrow, default)]
+    file: Option<Cow<'a, str>>,
+    #[serde(default)]
+    first_seq: Option<u64>,
+    #[serde(default)]
+    next_seq: Option<u64>,
+}
+
+/// Something the report can read (more than once): a file, or bytes.
+pub trait Source {
+    /// The name to report it by (its path).
+    fn name(&self) -> &str;
+    /// A reader from its first byte.
+    fn open(&self) -> std::io::Result<Box<dyn Read + '_>>;
 }
 
 /// One audit file's bytes, with the name to report it by.
@@ -274,6 +301,15 @@ pub struct Input {
     pub data: Vec<u8>,
 }
 
+impl Source for Input {
+    fn name(&self) -> &str {
+        &self.path
+    }
+    fn open(&self) -> std::io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(&self.data[..]))
+    }
+}
+
 #[derive(Default)]
 struct Counts {
     messages: u64,
@@ -282,165 +318,388 @@ struct Counts {
     delivered: u64,
 }
 
-type GroupKey = (String, String, String, String, String);
+/// Strings seen (periods, directions, lists, keys, outcomes, ORIs), each
+/// kept once: the tallies are keyed by their ids, so memory grows with the
+/// distinct rows of the report, not with the records.
+#[derive(Default)]
+struct Names {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
 
-/// Builds the report from audit files (any order, any number of logs).
-pub fn build(inputs: &[Input], opts: &Options) -> Report {
-    let mut notices = Vec::new();
-    // Verify every file; group files by log id; order each log's files by
-    // their first sequence number.
-    let mut by_log: BTreeMap<String, Vec<(FileCheck, &Input)>> = BTreeMap::new();
+impl Names {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.to_string());
+        self.ids.insert(s.to_string(), i);
+        i
+    }
+    fn name(&self, i: u32) -> String {
+        self.names[i as usize].clone()
+    }
+}
+
+/// Decisions forwarded (or answered with a decline reply) whose `written`
+/// record has not been seen yet, in `seq` order: (seq, row index). A writer
+/// names a decision in a `written` or `undelivered` record within moments
+/// (after an outage, within the records held), so this holds the messages
+/// in flight, not the log; past [`AWAIT_CAP`] the oldest are counted as not
+/// delivered (a log from `origuard filter` has no `written` records at all:
+/// 16 bytes × the cap is the most it costs).
+#[derive(Default)]
+struct Awaiting {
+    q: VecDeque<(u64, u32)>,
+}
+
+/// Most decisions waiting for their `written` record.
+const AWAIT_CAP: usize = 1 << 20;
+
+/// A row index that was taken (delivered or undelivered).
+const TAKEN: u32 = u32::MAX;
+
+impl Awaiting {
+    fn insert(&mut self, seq: u64, row: u32) {
+        if self.q.back().is_some_and(|b| b.0 >= seq) {
+            return; // not in seq order: not a log the writer produced
+        }
+        self.q.push_back((seq, row));
+        if self.q.len() > AWAIT_CAP {
+            self.q.pop_front();
+        }
+    }
+    fn take(&mut self, seq: u64) -> Option<u32> {
+        let i = self.q.binary_search_by_key(&seq, |e| e.0).ok()?;
+        let row = std::mem::replace(&mut self.q[i].1, TAKEN);
+        while self.q.front().is_some_and(|f| f.1 == TAKEN) {
+            self.q.pop_front();
+        }
+        (row != TAKEN).then_some(row)
+    }
+}
+
+/// The tallies of one report, filled record by record.
+#[derive(Default)]
+struct Tally {
+    names: Names,
+    /// Row key → index in `rows`.
+    row_ids: HashMap<[u32; 5], u32>,
+    rows: Vec<([u32; 5], Counts)>,
+    agencies: HashMap<[u32; 4], u64>,
+    watched: HashMap<[u32; 2], u64>,
+    decisions: u64,
+    first_ts: Option<String>,
+    last_ts: Option<String>,
+    notices: Vec<Notice>,
+    /// The day of the last record and its period's id (records come in
+    /// time order: one period computation per day, not per record).
+    period_cache: Option<(String, u32)>,
+}
+
+/// The first line of a source: its log id and first `seq`.
+fn first_line(src: &dyn Source) -> Option<(String, u64)> {
+    let r = src.open().ok()?;
+    let mut lines = LineReader::new(r);
+    let Ok(Some(Line::Full(line))) = lines.next_line() else {
+        return None;
+    };
+    #[derive(Deserialize)]
+    struct First {
+        seq: Option<u64>,
+        next_seq: Option<u64>,
+        kind: String,
+        log_id: Option<String>,
+    }
+    let f: First = serde_json::from_slice(line).ok()?;
+    match f.kind.as_str() {
+        "segment" => Some((f.log_id?, f.next_seq?)),
+        "log_start" if f.seq == Some(0) => Some((f.log_id?, 0)),
+        _ => None,
+    }
+}
+
+/// Builds the report from audit files (any order, any number of logs),
+/// reading each once, as a stream.
+pub fn build<S: Source>(inputs: &[S], opts: &Options) -> Report {
+    build_with(inputs, opts, &mut |_| {})
+}
+
+/// [`build`], calling `progress(bytes)` as input is read.
+pub fn build_with<S: Source>(
+    inputs: &[S],
+    opts: &Options,
+    progress: &mut dyn FnMut(u64),
+) -> Report {
+    // Group files by the log their first line names; order each log's
+    // files by their first sequence number.
+    let mut by_log: BTreeMap<String, Vec<(u64, &S)>> = BTreeMap::new();
     for inp in inputs {
-        let (check, log_id) = check_file(inp);
-        if let Some(b) = &check.broken {
-            notices.push(Notice {
+        let (id, first) =
+            first_line(inp).unwrap_or_else(|| (format!("unknown ({})", inp.name()), 0));
+        by_log.entry(id).or_default().push((first, inp));
+    }
+    let mut t = Tally::default();
+    let mut logs = Vec::new();
+    for (log_id, mut files) in by_log {
+        files.sort_by_key(|(first, _)| *first);
+        logs.push(count_log(log_id, &files, opts, &mut t, progress));
+    }
+    t.notices.sort_by(|a, b| a.ts.cmp(&b.ts));
+    finish(t, logs, opts)
+}
+
+/// Verifies and counts one log's files, each on its own chain, checking
+/// that each continues the one before.
+fn count_log<S: Source>(
+    log_id: String,
+    files: &[(u64, &S)],
+    opts: &Options,
+    t: &mut Tally,
+    progress: &mut dyn FnMut(u64),
+) -> LogCheck {
+    let mut awaiting = Awaiting::default();
+    let mut checks: Vec<FileCheck> = Vec::new();
+    let mut lfirst = None::<String>;
+    let mut last_ts = String::new();
+    let (mut checkpoints, mut last_checkpoint) = (0u64, None);
+    let mut intact = true;
+    for (_, inp) in files {
+        let mut chain = Chain::new(ChainOptions::default());
+        chain.start_file();
+        let mut broken = None;
+        match inp.open() {
+            Err(e) => broken = Some(format!("cannot read: {e}")),
+            Ok(r) => {
+                let mut lines = LineReader::new(r);
+                loop {
+                    let line = match lines.next_line() {
+                        Ok(Some(Line::Full(l))) => l,
+                        Ok(Some(Line::Torn(_))) => {
+                            broken = Some(chain.torn().to_string());
+                            break;
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            broken = Some(format!("cannot read: {e}"));
+                            break;
+                        }
+                    };
+                    progress(line.len() as u64 + 1);
+                    match chain.line(line) {
+                        Ok(None) => {}
+                        Ok(Some(_)) => {
+                            if let Ok(rec) = serde_json::from_slice::<Rec<'_>>(line) {
+                                if lfirst.is_none() {
+                                    lfirst = Some(rec.ts.to_string());
+                                }
+                                last_ts.clear();
+                                last_ts.push_str(&rec.ts);
+                                count(&rec, opts, t, &mut awaiting);
+                            }
+                        }
+                        Err(b) => {
+                            broken = Some(b.to_string());
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if broken.is_none() {
+            if let Err(b) = chain.end_file() {
+                broken = Some(b.to_string());
+            }
+        }
+        let v = chain.verified();
+        checkpoints += chain.checkpoints();
+        if let Some(c) = chain.last_checkpoint() {
+            last_checkpoint = Some(c.clone());
+        }
+        if let Some(b) = &broken {
+            t.notices.push(Notice {
                 ts: None,
                 kind: "broken".into(),
-                text: format!("{} does not verify: {b}", inp.path),
+                text: format!("{} does not verify: {b}", inp.name()),
             });
         }
-        by_log.entry(log_id).or_default().push((check, inp));
-    }
-    let mut logs = Vec::new();
-    let mut rows: HashMap<GroupKey, Counts> = HashMap::new();
-    let mut agencies: HashMap<(String, String, String, String), u64> = HashMap::new();
-    let mut watched: HashMap<(String, String), u64> = HashMap::new();
-    let (mut decisions, mut first_ts, mut last_ts) = (0u64, None::<String>, None::<String>);
-    for (log_id, mut files) in by_log {
-        files.sort_by_key(|(c, _)| c.first_seq);
-        let mut intact = true;
-        let mut prev: Option<&FileCheck> = None;
-        for (c, _) in &files {
-            intact &= c.broken.is_none();
-            if let Some(p) = prev {
-                if c.first_seq != p.next_seq {
+        checks.push(FileCheck {
+            path: inp.name().to_string(),
+            first_seq: v.first_seq,
+            next_seq: v.count,
+            head: v.head.clone(),
+            continues: v.segment.as_ref().map(|s| s.reason.clone()),
+            broken,
+        });
+        if let Some(seg) = &v.segment {
+            // The header's prev must be the head of the file before.
+            if let Some(p) = checks.iter().rev().nth(1) {
+                if p.next_seq == v.first_seq && p.broken.is_none() && p.head != seg.prev {
                     intact = false;
-                    notices.push(Notice {
+                    t.notices.push(Notice {
                         ts: None,
                         kind: "gap".into(),
                         text: format!(
-                            "log {}: records {}..{} are missing between {} and {}",
+                            "log {}: {} does not continue {} (its header names another head): a file was replaced",
                             short(&log_id),
-                            p.next_seq,
-                            c.first_seq.saturating_sub(1),
-                            p.path,
-                            c.path
+                            inp.name(),
+                            p.path
                         ),
                     });
                 }
-            } else if c.first_seq != 0 {
+            }
+        }
+    }
+    intact &= continuity(&log_id, &checks, &mut t.notices);
+    LogCheck {
+        head: checks.last().map(|c| c.head.clone()).unwrap_or_default(),
+        records: checks
+            .iter()
+            .map(|c| c.next_seq.saturating_sub(c.first_seq))
+            .sum(),
+        intact: intact && checks.iter().all(|c| c.broken.is_none()),
+        files: checks,
+        log_id,
+        first_ts: lfirst,
+        last_ts: (!last_ts.is_empty()).then_some(last_ts),
+        checkpoints,
+        last_checkpoint,
+    }
+}
+
+/// Gaps between a log's files (and before the first); false when records
+/// are missing between two files.
+fn continuity(log_id: &str, checks: &[FileCheck], notices: &mut Vec<Notice>) -> bool {
+    let mut intact = true;
+    let mut prev: Option<&FileCheck> = None;
+    for c in checks {
+        if let Some(p) = prev {
+            if c.first_seq != p.next_seq {
+                intact = false;
                 notices.push(Notice {
                     ts: None,
                     kind: "gap".into(),
                     text: format!(
-                        "log {}: the earliest file given, {}, starts at record {} (earlier files not given)",
-                        short(&log_id), c.path, c.first_seq
+                        "log {}: records {}..{} are missing between {} and {}",
+                        short(log_id),
+                        p.next_seq,
+                        c.first_seq.saturating_sub(1),
+                        p.path,
+                        c.path
                     ),
                 });
             }
-            prev = Some(c);
+        } else if c.first_seq != 0 {
+            notices.push(Notice {
+                ts: None,
+                kind: "gap".into(),
+                text: format!(
+                    "log {}: the earliest file given, {}, starts at record {} (earlier files not given)",
+                    short(log_id), c.path, c.first_seq
+                ),
+            });
         }
-        // Delivery: every seq some `written` record names.
-        let mut written = Bitset::default();
-        let mut records = 0u64;
-        let (mut lfirst, mut llast) = (None::<String>, None::<String>);
-        for (c, inp) in &files {
-            records += c.next_seq.saturating_sub(c.first_seq);
-            // Only `written` records are parsed in this pass.
-            for line in inp.data.split(|&b| b == b'\n') {
-                if memchr::memmem::find(line, b"\"kind\":\"written\"").is_none() {
-                    continue;
-                }
-                if let Ok(rec) = serde_json::from_slice::<Rec<'_>>(line) {
-                    for s in &rec.seqs {
-                        written.set(*s);
-                    }
-                }
-            }
-        }
-        for (_, inp) in &files {
-            for rec in records_of(&inp.data) {
-                if lfirst.is_none() {
-                    lfirst = Some(rec.ts.to_string());
-                }
-                llast = Some(rec.ts.to_string());
-                let day = rec.ts.get(..10).unwrap_or("");
-                if opts.from.as_deref().is_some_and(|f| day < f)
-                    || opts.to.as_deref().is_some_and(|t| day > t)
-                {
-                    continue;
-                }
-                if rec.kind != "decision" {
-                    if let Some(n) = notice_of(&rec) {
-                        notices.push(n);
-                    }
-                    continue;
-                }
-                decisions += 1;
-                if first_ts.as_deref().is_none_or(|f| rec.ts.as_ref() < f) {
-                    first_ts = Some(rec.ts.to_string());
-                }
-                if last_ts.as_deref().is_none_or(|l| rec.ts.as_ref() > l) {
-                    last_ts = Some(rec.ts.to_string());
-                }
-                let period = opts.period.of(&rec.ts);
-                let direction = rec.direction.as_deref().unwrap_or("unknown").to_string();
-                let list = rec.list.as_deref().unwrap_or("none").to_string();
-                let key = rec.mke.as_deref().unwrap_or("unknown").to_string();
-                let outcome = rec.category.as_deref().unwrap_or("unknown").to_string();
-                let removed = |f: &str| rec.fields_removed.iter().any(|x| x == f);
-                // A photo response withheld whole counts as a photo withheld.
-                let photo_response = key == "CPR" && direction == "outbound";
-                let photo = removed("photo")
-                    || (photo_response && (outcome == "denied" || outcome == "dropped"));
-                let c = rows
-                    .entry((
-                        period.clone(),
-                        direction.clone(),
-                        list.clone(),
-                        key.clone(),
-                        outcome.clone(),
-                    ))
-                    .or_default();
-                c.messages += 1;
-                c.photos += photo as u64;
-                c.pob += removed("pob") as u64;
-                c.delivered += written.get(rec.seq) as u64;
-                let ori = rec
-                    .counterparty_ori
-                    .as_deref()
-                    .unwrap_or("unknown")
-                    .to_string();
-                *agencies
-                    .entry((period.clone(), ori.clone(), list.clone(), outcome))
-                    .or_default() += 1;
-                if direction == "inbound" && list == "none" && WATCHED.contains(&key.as_str()) {
-                    *watched.entry((period, ori)).or_default() += 1;
-                }
-            }
-        }
-        logs.push(LogCheck {
-            log_id,
-            head: files
-                .last()
-                .map(|(c, _)| c.head.clone())
-                .unwrap_or_default(),
-            files: files.into_iter().map(|(c, _)| c).collect(),
-            intact,
-            records,
-            first_ts: lfirst,
-            last_ts: llast,
-        });
+        prev = Some(c);
     }
-    notices.sort_by(|a, b| a.ts.cmp(&b.ts));
-    let mut rows: Vec<Row> = rows
-        .into_iter()
-        .map(|((period, direction, list, key, outcome), c)| Row {
-            period,
-            direction,
-            list,
-            key,
-            outcome,
+    intact
+}
+
+/// Counts one record that verified.
+fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) {
+    match rec.kind.as_ref() {
+        "written" => {
+            for s in &rec.seqs {
+                if let Some(row) = awaiting.take(*s) {
+                    if let Some((_, c)) = t.rows.get_mut(row as usize) {
+                        c.delivered += 1;
+                    }
+                }
+            }
+        }
+        "undelivered" => {
+            for s in &rec.seqs {
+                awaiting.take(*s);
+            }
+        }
+        _ => {}
+    }
+    let day = rec.ts.get(..10).unwrap_or("");
+    if opts.from.as_deref().is_some_and(|f| day < f) || opts.to.as_deref().is_some_and(|x| day > x)
+    {
+        return;
+    }
+    if rec.kind != "decision" {
+        if let Some(n) = notice_of(rec) {
+            t.notices.push(n);
+        }
+        return;
+    }
+    t.decisions += 1;
+    if t.first_ts.as_deref().is_none_or(|f| rec.ts.as_ref() < f) {
+        t.first_ts = Some(rec.ts.to_string());
+    }
+    if t.last_ts.as_deref().is_none_or(|l| rec.ts.as_ref() > l) {
+        t.last_ts = Some(rec.ts.to_string());
+    }
+    let period = match &t.period_cache {
+        Some((d, id)) if d == day => *id,
+        _ => {
+            let id = t.names.id(&opts.period.of(&rec.ts));
+            t.period_cache = Some((day.to_string(), id));
+            id
+        }
+    };
+    let direction = rec.direction.as_deref().unwrap_or("unknown");
+    let list = rec.list.as_deref().unwrap_or("none");
+    let key = rec.mke.as_deref().unwrap_or("unknown");
+    let outcome = rec.category.as_deref().unwrap_or("unknown");
+    let removed = |f: &str| rec.fields_removed.iter().any(|x| x == f);
+    // A photo response withheld whole counts as a photo withheld.
+    let photo_response = key == "CPR" && direction == "outbound";
+    let photo =
+        removed("photo") || (photo_response && (outcome == "denied" || outcome == "dropped"));
+    let n = &mut t.names;
+    let row = [
+        period,
+        n.id(direction),
+        n.id(list),
+        n.id(key),
+        n.id(outcome),
+    ];
+    let next = t.rows.len() as u32;
+    let idx = *t.row_ids.entry(row).or_insert(next);
+    if idx == next {
+        t.rows.push((row, Counts::default()));
+    }
+    let c = &mut t.rows[idx as usize].1;
+    c.messages += 1;
+    c.photos += photo as u64;
+    c.pob += removed("pob") as u64;
+    if rec.bytes_out > 0 || rec.reply_bytes > 0 {
+        awaiting.insert(rec.seq, idx);
+    }
+    let ori = t
+        .names
+        .id(rec.counterparty_ori.as_deref().unwrap_or("unknown"));
+    *t.agencies.entry([period, ori, row[2], row[4]]).or_default() += 1;
+    if direction == "inbound" && list == "none" && WATCHED.contains(&key) {
+        *t.watched.entry([period, ori]).or_default() += 1;
+    }
+}
+
+/// Turns the tallies into the report's sorted rows.
+fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
+    let n = &t.names;
+    let mut rows: Vec<Row> = t
+        .rows
+        .iter()
+        .map(|(k, c)| Row {
+            period: n.name(k[0]),
+            direction: n.name(k[1]),
+            list: n.name(k[2]),
+            key: n.name(k[3]),
+            outcome: n.name(k[4]),
             messages: c.messages,
             photos_withheld: c.photos,
             pob_withheld: c.pob,
@@ -463,13 +722,14 @@ pub fn build(inputs: &[Input], opts: &Options) -> Report {
                 outcome_rank(&b.outcome),
             ))
     });
-    let mut agencies: Vec<AgencyRow> = agencies
-        .into_iter()
-        .map(|((period, ori, list, outcome), messages)| AgencyRow {
-            period,
-            ori,
-            list,
-            outcome,
+    let mut agencies: Vec<AgencyRow> = t
+        .agencies
+        .iter()
+        .map(|(k, &messages)| AgencyRow {
+            period: n.name(k[0]),
+            ori: n.name(k[1]),
+            list: n.name(k[2]),
+            outcome: n.name(k[3]),
             messages,
         })
         .collect();
@@ -481,16 +741,21 @@ pub fn build(inputs: &[Input], opts: &Options) -> Report {
             outcome_rank(&b.outcome),
         ))
     });
+    let watched: std::collections::HashMap<(String, String), u64> = t
+        .watched
+        .iter()
+        .map(|(k, &v)| ((n.name(k[0]), n.name(k[1])), v))
+        .collect();
     Report {
         period: opts.period,
         from: opts.from.clone(),
         to: opts.to.clone(),
         intact: logs.iter().all(|l| l.intact) && !logs.is_empty(),
         logs,
-        decisions,
-        first_ts,
-        last_ts,
-        notices,
+        decisions: t.decisions,
+        first_ts: t.first_ts,
+        last_ts: t.last_ts,
+        notices: t.notices,
         rows,
         watch: watch(&watched),
         agencies,
@@ -506,70 +771,6 @@ fn outcome_rank(o: &str) -> usize {
 
 fn short(h: &str) -> &str {
     h.get(..12).unwrap_or(h)
-}
-
-/// Sequence numbers seen (dense: one bit each).
-#[derive(Default)]
-struct Bitset(Vec<u64>);
-
-impl Bitset {
-    fn set(&mut self, i: u64) {
-        let w = (i / 64) as usize;
-        if w >= self.0.len() {
-            self.0.resize(w + 1, 0);
-        }
-        self.0[w] |= 1 << (i % 64);
-    }
-    fn get(&self, i: u64) -> bool {
-        self.0
-            .get((i / 64) as usize)
-            .is_some_and(|w| w & (1 << (i % 64)) != 0)
-    }
-}
-
-/// Verifies one file; its check and its log id.
-fn check_file(inp: &Input) -> (FileCheck, String) {
-    match verify_each(&inp.data, |_, _| {}) {
-        Ok(v) => (
-            FileCheck {
-                path: inp.path.clone(),
-                first_seq: v.first_seq,
-                next_seq: v.count,
-                head: v.head,
-                continues: v.segment.map(|s| s.reason),
-                broken: None,
-            },
-            v.log_id,
-        ),
-        Err(b) => {
-            // Count what verified; say where it broke.
-            let ok = verify_each(&inp.data[..b.valid_bytes], |_, _| {}).ok();
-            let log_id = ok
-                .as_ref()
-                .map(|v| v.log_id.clone())
-                .unwrap_or_else(|| format!("unknown ({})", inp.path));
-            (
-                FileCheck {
-                    path: inp.path.clone(),
-                    first_seq: ok.as_ref().map_or(0, |v| v.first_seq),
-                    next_seq: ok.as_ref().map_or(0, |v| v.count),
-                    head: ok.map(|v| v.head).unwrap_or_default(),
-                    continues: None,
-                    broken: Some(b.to_string()),
-                },
-                log_id,
-            )
-        }
-    }
-}
-
-/// The records of a file (complete lines that parse; the segment header
-/// and anything that does not parse are skipped — verification reports
-/// those).
-fn records_of(data: &[u8]) -> impl Iterator<Item = Rec<'_>> {
-    data.split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .filter_map(|l| serde_json::from_slice::<Rec<'_>>(l).ok())
 }
 
 fn notice_of(r: &Rec<'_>) -> Option<Notice> {
@@ -611,6 +812,15 @@ fn notice_of(r: &Rec<'_>) -> Option<Notice> {
                 r.truncated_bytes.unwrap_or(0)
             ),
         ),
+        "segment_deleted" => (
+            "file_event",
+            format!(
+                "retention deleted the segment {} (records {}..{}); its records are no longer in the log",
+                r.file.as_deref().unwrap_or("?"),
+                r.first_seq.unwrap_or(0),
+                r.next_seq.unwrap_or(0).saturating_sub(1)
+            ),
+        ),
         "lifecycle" => match r.what.as_deref() {
             Some("start") => ("start", "the proxy started".to_string()),
             Some("stop") => ("stop", "the proxy stopped".to_string()),
@@ -628,7 +838,7 @@ fn notice_of(r: &Rec<'_>) -> Option<Notice> {
 /// Unlisted agencies whose driver or photo queries rose sharply against
 /// their own history (≥ 3× their mean over earlier periods) or took an
 /// unusual share of a period (≥ 25 %), with at least 20 queries.
-fn watch(counts: &HashMap<(String, String), u64>) -> Vec<Watch> {
+fn watch(counts: &std::collections::HashMap<(String, String), u64>) -> Vec<Watch> {
     let mut periods: Vec<&String> = counts.keys().map(|(p, _)| p).collect();
     periods.sort();
     periods.dedup();

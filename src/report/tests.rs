@@ -301,6 +301,7 @@ fn tampering_and_gaps_are_reported() {
             prev: v.head.clone(),
             reason: "rotated".into(),
             ts: "2026-12-02T10:00:00.000Z".into(),
+            frontier: None,
         }
         .line();
         d.extend(lines[from..].concat());
@@ -332,6 +333,7 @@ fn tampering_and_gaps_are_reported() {
             prev: v.head.clone(),
             reason: "rotated".into(),
             ts: "2026-12-02T10:00:00.000Z".into(),
+            frontier: None,
         }
         .line();
         d.extend(lines[20..30].concat());
@@ -373,4 +375,29 @@ fn delivery_comes_from_written_records() {
     let r = build(&[input(log(&ev))], &opts(Mode::Internal, Period::Month));
     let row = r.rows.iter().find(|x| x.outcome == "passed").unwrap();
     assert_eq!((row.messages, row.delivered), (30, 20));
+}
+
+#[test]
+fn decisions_waiting_for_written_records_are_bounded_and_taken_once() {
+    let mut a = Awaiting::default();
+    for s in 0..10u64 {
+        a.insert(s, s as u32);
+    }
+    assert_eq!(a.take(3), Some(3));
+    assert_eq!(a.take(3), None, "taken once");
+    assert_eq!(a.take(0), Some(0));
+    assert_eq!(
+        a.q.front().map(|f| f.0),
+        Some(1),
+        "answered ones leave the front"
+    );
+    assert_eq!(a.take(42), None);
+    // Past the cap the oldest are dropped (counted as not delivered).
+    let mut a = Awaiting::default();
+    for s in 0..(AWAIT_CAP as u64 + 10) {
+        a.insert(s, 1);
+    }
+    assert_eq!(a.q.len(), AWAIT_CAP);
+    assert_eq!(a.take(5), None);
+    assert_eq!(a.take(AWAIT_CAP as u64 + 9), Some(1));
 }

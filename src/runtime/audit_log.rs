@@ -27,17 +27,21 @@
 //! verification at start is kept aside (renamed, untouched) unless the
 //! operator chose `on_corrupt = "refuse"`.
 
+use crate::audit::checkpoint::{load_signing_key, Checkpoint};
+use crate::audit::merkle::Frontier;
 use crate::audit::record::{anchor, encode, Event, SegmentHeader};
-use crate::audit::verify::{verify, Broken};
+use crate::audit::segment::{interval_crossed, parse_segment_name, resume_point, segment_name};
+use crate::audit::verify::{for_lines, Broken, Chain, ChainOptions, Verified};
 use crate::runtime::metrics as m;
+use ring::signature::Ed25519KeyPair;
 use std::fs::{File, Metadata, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
 /// When records reach the disk.
@@ -115,7 +119,7 @@ impl std::str::FromStr for OnFailure {
 }
 
 /// How a log is opened and run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// When records reach the disk.
     pub mode: SyncMode,
@@ -124,6 +128,24 @@ pub struct Options {
     /// Most bytes of records held in memory while the disk refuses writes;
     /// appends beyond it fail ([`AuditError::Full`]).
     pub max_held: usize,
+    /// Rotate the live file once it holds this many bytes (None: never by size).
+    pub rotate_size: Option<u64>,
+    /// Rotate when this interval, counted from the Unix epoch, ends (a day:
+    /// at UTC midnight; None: never by time).
+    pub rotate_interval: Option<Duration>,
+    /// Delete closed segments older than this, once covered by a checkpoint
+    /// written out (None: keep every segment).
+    pub retain: Option<Duration>,
+    /// A checkpoint after this many records (None: not by count).
+    pub checkpoint_every: Option<u64>,
+    /// A checkpoint when records were appended and this long has passed
+    /// since the last one (None: not by time).
+    pub checkpoint_interval: Option<Duration>,
+    /// Ed25519 key (PKCS#8 file) that signs checkpoints (None: unsigned).
+    pub signing_key: Option<String>,
+    /// Where each checkpoint is written out for a witness (atomically
+    /// replaced; each one also appended to `FILE.history`). None: not written.
+    pub checkpoint_file: Option<String>,
 }
 
 impl Options {
@@ -142,6 +164,13 @@ impl Default for Options {
             mode: SyncMode::Batch,
             on_corrupt: OnCorrupt::KeepAside,
             max_held: 64 << 20,
+            rotate_size: None,
+            rotate_interval: None,
+            retain: None,
+            checkpoint_every: None,
+            checkpoint_interval: None,
+            signing_key: None,
+            checkpoint_file: None,
         }
     }
 }
@@ -203,6 +232,15 @@ struct State {
     /// Bytes taken by the syncer and not yet durable (mirrors `Io::pending`).
     held_bytes: usize,
     closed: bool,
+    /// The Merkle tree of every record appended (None: unknown, a file
+    /// continuing a version 1 segment: no checkpoints until a new log).
+    tree: Option<Frontier>,
+    /// Records appended since the last checkpoint.
+    since_checkpoint: u64,
+    /// When the last checkpoint was appended.
+    last_checkpoint: Instant,
+    /// The last checkpoint appended and not yet written out.
+    unpublished: Option<Checkpoint>,
 }
 
 struct Io {
@@ -226,6 +264,14 @@ struct Io {
     /// A new file's header line, written before anything else in it.
     header: Option<Vec<u8>>,
     last_check: Instant,
+    /// The Merkle tree of the records in `pending` and before.
+    pending_tree: Option<Frontier>,
+    /// The Merkle tree of the durable records (a new file's header).
+    durable_tree: Option<Frontier>,
+    /// Sequence number of the live file's first record.
+    file_first_seq: u64,
+    /// When the live file was started (time-based rotation).
+    file_started: SystemTime,
     #[cfg(test)]
     fail_writes: bool,
 }
@@ -241,6 +287,11 @@ struct Shared {
     /// Mirrors `State::outage.is_none()` for the per-message check (no lock).
     healthy: AtomicBool,
     durable: watch::Sender<u64>,
+    /// Signs checkpoints.
+    key: Option<Ed25519KeyPair>,
+    /// Records covered by the last checkpoint written out (retention never
+    /// deletes a record at or past it).
+    published: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -345,6 +396,7 @@ impl Io {
         self.durable_seq = self.pending_upto;
         if !self.pending.is_empty() {
             self.durable_head = std::mem::take(&mut self.pending_head);
+            self.durable_tree = self.pending_tree.take();
         }
         let mut spent = std::mem::take(&mut self.pending);
         spent.clear();
@@ -405,21 +457,62 @@ impl Shared {
                 }
             }
         }
+        self.started_file(io, change.name())?;
+        Ok(FileEvent { change, kept_aside })
+    }
+
+    /// The open file is new: its header continues from the last durable record.
+    fn started_file(&self, io: &mut Io, reason: &str) -> std::io::Result<()> {
         io.id = ident(&io.file.metadata()?);
         io.durable_len = 0;
         io.dirty = true;
+        io.file_first_seq = io.durable_seq;
+        io.file_started = SystemTime::now();
         io.header = Some(
             SegmentHeader {
                 kind: "segment".into(),
                 log_id: self.log_id.clone(),
                 next_seq: io.durable_seq,
                 prev: io.durable_head.clone(),
-                reason: change.name().into(),
+                reason: reason.into(),
                 ts: now(),
+                frontier: io.durable_tree.as_ref().map(frontier_hex),
             }
             .line(),
         );
-        Ok(FileEvent { change, kept_aside })
+        Ok(())
+    }
+
+    /// True when the live file should be closed as a segment now: it holds
+    /// a record, and it reached `rotate_size` or its interval ended.
+    fn rotation_due(&self, io: &Io) -> bool {
+        if io.durable_seq <= io.file_first_seq || io.header.is_some() {
+            return false;
+        }
+        let by_size = self
+            .opts
+            .rotate_size
+            .is_some_and(|max| io.durable_len + io.pending.len() as u64 > max);
+        let by_time = self
+            .opts
+            .rotate_interval
+            .is_some_and(|i| interval_crossed(io.file_started, SystemTime::now(), i.as_secs()));
+        by_size || by_time
+    }
+
+    /// Closes the live file as a segment (renamed `FILE.<first_seq>-<time>`)
+    /// and starts a new one at the path; returns the segment's name.
+    fn rotate(&self, io: &mut Io) -> std::io::Result<String> {
+        if io.dirty {
+            io.file.set_len(io.durable_len)?;
+        }
+        let to = segment_name(&self.path, io.file_first_seq, SystemTime::now());
+        std::fs::rename(&self.path, &to)?;
+        let file = open_file(Path::new(&self.path), true)?;
+        let _ = io.file.unlock();
+        io.file = file;
+        self.started_file(io, "rotated")?;
+        Ok(to)
     }
 
     /// Writes (and, unless `none`, syncs) everything appended so far.
@@ -441,11 +534,13 @@ impl Shared {
             }
             io.pending_upto = upto;
             io.pending_head = st.head.clone();
+            io.pending_tree = st.tree.clone();
         }
         st.held_bytes = io.pending.len();
         let recovering = st.outage.is_some();
         drop(st);
         let mut event = None;
+        let mut rotated = None;
         let result = (|| -> std::io::Result<()> {
             let due = force
                 || !io.pending.is_empty()
@@ -456,11 +551,14 @@ impl Shared {
                     event = Some(self.new_file(&mut io, c)?);
                 }
             }
+            if due && event.is_none() && self.rotation_due(&io) {
+                rotated = Some(self.rotate(&mut io)?);
+            }
             if io.pending.is_empty() && io.header.is_none() && !io.dirty {
                 return Ok(());
             }
             io.write_out(self.opts.mode)?;
-            if event.is_some() {
+            if event.is_some() || rotated.is_some() {
                 sync_dir(Path::new(&self.path));
             }
             Ok(())
@@ -487,6 +585,12 @@ impl Shared {
                 if recovering {
                     self.recovered();
                 }
+                self.publish(durable);
+                if let Some(seg) = rotated {
+                    metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => "rotated").increment(1);
+                    tracing::info!(path = %file, segment = %seg, "audit log rotated");
+                    self.retention();
+                }
                 Ok((durable, started))
             }
             Err(e) => {
@@ -501,6 +605,128 @@ impl Shared {
 
     fn sync(&self) -> Result<u64, AuditError> {
         self.sync_inner(false).map(|(d, _)| d)
+    }
+
+    /// Encodes one record into the buffer and adds it to the tree.
+    fn push(&self, st: &mut State, ts: &str, event: &Event) -> u64 {
+        let seq = st.next_seq;
+        let prev = std::mem::take(&mut st.head);
+        st.head = encode(seq, ts, event, &prev, &mut st.buf);
+        if let Some(t) = &mut st.tree {
+            let mut h = [0u8; 32];
+            // encode returns 64 hex digits.
+            let _ = hex::decode_to_slice(&st.head, &mut h);
+            t.push_record(&h);
+        }
+        st.next_seq += 1;
+        seq
+    }
+
+    /// Appends a checkpoint record of the tree so far (under the state lock,
+    /// so its `seq` is the tree's size).
+    fn checkpoint_locked(&self, st: &mut State) {
+        let Some(tree) = &st.tree else {
+            return;
+        };
+        let mut cp = Checkpoint {
+            log_id: self.log_id.clone(),
+            tree_size: st.next_seq,
+            root: hex::encode(tree.root()),
+            time: now(),
+            key_id: None,
+            signature: None,
+        };
+        if let Some(k) = &self.key {
+            cp.sign(k);
+        }
+        let frontier = frontier_hex(tree);
+        let ev = Event::Checkpoint {
+            log_id: cp.log_id.clone(),
+            tree_size: cp.tree_size,
+            root: cp.root.clone(),
+            frontier,
+            key_id: cp.key_id.clone(),
+            signature: cp.signature.clone(),
+        };
+        let ts = cp.time.clone();
+        self.push(st, &ts, &ev);
+        if let Some(o) = &mut st.outage {
+            o.held += 1;
+        }
+        st.since_checkpoint = 0;
+        st.last_checkpoint = Instant::now();
+        st.unpublished = Some(cp);
+    }
+
+    /// A time-based checkpoint, when due.
+    fn tick_checkpoint(&self) {
+        let Some(every) = self.opts.checkpoint_interval else {
+            return;
+        };
+        let mut st = lock(&self.state);
+        if st.since_checkpoint > 0 && st.last_checkpoint.elapsed() >= every && !st.closed {
+            self.checkpoint_locked(&mut st);
+        }
+    }
+
+    /// Writes the last checkpoint out once its record is durable: the
+    /// checkpoint file replaced atomically, and a line appended to its
+    /// history. A failure is logged and retried at the next sync.
+    fn publish(&self, durable: u64) {
+        let cp = {
+            let st = lock(&self.state);
+            match &st.unpublished {
+                Some(cp) if cp.tree_size < durable => cp.clone(),
+                _ => return,
+            }
+        };
+        if let Some(file) = &self.opts.checkpoint_file {
+            if let Err(e) = write_checkpoint_file(file, &cp) {
+                tracing::warn!(file = %file, error = %e,
+                    "audit checkpoint could not be written out; retried at the next sync");
+                return;
+            }
+        }
+        let mut st = lock(&self.state);
+        if st.unpublished.as_ref() == Some(&cp) {
+            st.unpublished = None;
+        }
+        drop(st);
+        if self.opts.checkpoint_file.is_some() {
+            // The checkpoint record itself (seq = tree_size) is covered too.
+            self.published.fetch_max(cp.tree_size + 1, Ordering::SeqCst);
+        }
+    }
+
+    /// Deletes closed segments older than `retain` whose records are all
+    /// covered by a checkpoint written out; records each deletion.
+    fn retention(&self) {
+        let Some(retain) = self.opts.retain else {
+            return;
+        };
+        let live_first = lock(&self.io).file_first_seq;
+        let covered = self.published.load(Ordering::SeqCst);
+        let cutoff = SystemTime::now()
+            .checked_sub(retain)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        for (path, first, next, closed) in segments_of(&self.path, live_first) {
+            if closed >= cutoff || next > covered {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::info!(segment = %path, first, next, "audit segment deleted (retention)");
+                    let _ = self.append(&Event::SegmentDeleted {
+                        file: path,
+                        first_seq: first,
+                        next_seq: next,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(segment = %path, error = %e, "audit segment could not be deleted")
+                }
+            }
+        }
     }
 
     /// Records a file event (appended after the records already pending).
@@ -608,10 +834,15 @@ impl Shared {
             }
             // Taken under the lock so timestamps never go backwards with seq.
             let ts = now();
-            let seq = st.next_seq;
-            let prev = std::mem::take(&mut st.head);
-            st.head = encode(seq, &ts, event, &prev, &mut st.buf);
-            st.next_seq += 1;
+            let seq = self.push(&mut st, &ts, event);
+            st.since_checkpoint += 1;
+            if self
+                .opts
+                .checkpoint_every
+                .is_some_and(|n| st.since_checkpoint >= n)
+            {
+                self.checkpoint_locked(&mut st);
+            }
             if st.syncer_waiting {
                 st.syncer_waiting = false;
                 wake = true;
@@ -640,6 +871,9 @@ pub struct Opened {
     pub truncated: u64,
     /// A file that failed verification and was moved here, with why.
     pub kept_aside: Option<(String, String)>,
+    /// Bytes of the existing file read to recover (the tail after its last
+    /// checkpoint; the whole file only when it has none, or is broken).
+    pub read_bytes: u64,
 }
 
 fn sync_dir(path: &Path) {
@@ -664,6 +898,10 @@ struct Start {
     first: Vec<Event>,
     /// A header line the file starts with (new file continuing a chain).
     header: Option<Vec<u8>>,
+    /// The Merkle tree of records `0..next_seq`, when known.
+    tree: Option<Frontier>,
+    /// Sequence number of the live file's first record.
+    file_first_seq: u64,
 }
 
 impl AuditLog {
@@ -673,104 +911,69 @@ impl AuditLog {
         AuditLog::open_with(path, Options::with_mode(mode))
     }
 
-    /// Opens (or creates) the log at `path`. An existing log must verify; a
-    /// torn last record (crash mid-write) is cut off and recorded; a log
-    /// broken elsewhere is kept aside (or refused, per `opts.on_corrupt`).
+    /// Opens (or creates) the log at `path`. Only the tail of an existing
+    /// file is read: from its last checkpoint record (or its start, when it
+    /// has none) to the end, and that part must verify; a torn last record
+    /// (crash mid-write) is cut off and recorded; a file broken otherwise is
+    /// read whole and kept aside (or refused, per `opts.on_corrupt`).
     pub fn open_with(path: &str, opts: Options) -> Result<(AuditLog, Opened), AuditError> {
         let io_err = |what: String| AuditError::Io {
             path: path.to_string(),
             what,
         };
+        let key = match &opts.signing_key {
+            None => None,
+            Some(k) => {
+                let der = std::fs::read(k)
+                    .map_err(|e| io_err(format!("signing key {k}: cannot read: {e}")))?;
+                Some(load_signing_key(&der).map_err(|e| io_err(format!("signing key {k}: {e}")))?)
+            }
+        };
         let p = PathBuf::from(path);
         let mut file = open_file(&p, false).map_err(|e| io_err(format!("open: {e}")))?;
-        let mut data = Vec::new();
-        file.read_to_end(&mut data)
-            .map_err(|e| io_err(format!("read: {e}")))?;
         let mut opened = Opened {
             records: 0,
             truncated: 0,
             kept_aside: None,
+            read_bytes: 0,
         };
-        let start = if data.is_empty() {
-            fresh()
-        } else {
-            match verify(&data) {
-                Ok(v) => Start {
+        let start = match read_tail(&mut file, &mut opened.read_bytes)
+            .map_err(|e| io_err(format!("read: {e}")))?
+        {
+            Tail::Empty => fresh(),
+            Tail::Good {
+                v,
+                tree,
+                valid_len,
+                torn,
+                file_first_seq,
+            } => {
+                let mut first = vec![];
+                if torn > 0 {
+                    file.set_len(valid_len)
+                        .map_err(|e| io_err(format!("truncate torn tail: {e}")))?;
+                    opened.truncated = torn;
+                    first.push(Event::Recovery {
+                        truncated_bytes: torn,
+                    });
+                }
+                Start {
                     next_seq: v.count,
                     head: v.head,
                     log_id: v.log_id,
-                    first: vec![],
+                    first,
                     header: None,
-                },
-                Err(b)
-                    if b.torn_tail
-                        && b.valid_bytes > 0
-                        && verify(&data[..b.valid_bytes]).is_ok() =>
-                {
-                    let cut = (data.len() - b.valid_bytes) as u64;
-                    let v =
-                        verify(&data[..b.valid_bytes]).map_err(|broken| AuditError::Corrupt {
-                            path: path.to_string(),
-                            broken,
-                        })?;
-                    file.set_len(b.valid_bytes as u64)
-                        .map_err(|e| io_err(format!("truncate torn tail: {e}")))?;
-                    opened.truncated = cut;
-                    Start {
-                        next_seq: v.count,
-                        head: v.head,
-                        log_id: v.log_id,
-                        first: vec![Event::Recovery {
-                            truncated_bytes: cut,
-                        }],
-                        header: None,
-                    }
+                    tree,
+                    file_first_seq,
                 }
-                Err(broken) if opts.on_corrupt == OnCorrupt::Refuse => {
-                    return Err(AuditError::Corrupt {
-                        path: path.to_string(),
-                        broken,
-                    })
-                }
-                Err(broken) => {
-                    let to = aside_name(path, "broken");
-                    std::fs::rename(&p, &to)
-                        .map_err(|e| io_err(format!("keep aside as {to}: {e}")))?;
-                    drop(file);
-                    file = open_file(&p, true).map_err(|e| io_err(format!("open: {e}")))?;
-                    let why = broken.to_string();
-                    tracing::error!(path, kept_aside = %to, problem = %why,
-                        "audit log did not verify: kept aside untouched; a new file continues from the last verified record");
-                    let mut s = match verify(&data[..broken.valid_bytes]) {
-                        Ok(v) => Start {
-                            header: Some(
-                                SegmentHeader {
-                                    kind: "segment".into(),
-                                    log_id: v.log_id.clone(),
-                                    next_seq: v.count,
-                                    prev: v.head.clone(),
-                                    reason: "kept_aside".into(),
-                                    ts: now(),
-                                }
-                                .line(),
-                            ),
-                            next_seq: v.count,
-                            head: v.head,
-                            log_id: v.log_id,
-                            first: vec![],
-                        },
-                        Err(_) => fresh(),
-                    };
-                    s.first.push(Event::FileEvent {
-                        event: "kept_aside",
-                        file: path.to_string(),
-                        kept_aside: Some(to.clone()),
-                        detail: Some(why.clone()),
-                    });
-                    metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => "kept_aside").increment(1);
-                    opened.kept_aside = Some((to, why));
-                    s
-                }
+            }
+            Tail::Broken => {
+                let mut data = Vec::new();
+                file.seek(SeekFrom::Start(0))
+                    .and_then(|_| file.read_to_end(&mut data))
+                    .map_err(|e| io_err(format!("read: {e}")))?;
+                opened.read_bytes += data.len() as u64;
+                open_broken(path, &opts, &mut file, &data, &mut opened)?
             }
         };
         opened.records = start.next_seq;
@@ -779,18 +982,26 @@ impl AuditLog {
         let mut buf = start.header.clone().unwrap_or_default();
         let mut head = start.head;
         let mut next_seq = start.next_seq;
+        let mut tree = start.tree;
         for ev in &start.first {
             head = encode(next_seq, &now(), ev, &head, &mut buf);
+            if let Some(t) = &mut tree {
+                let mut h = [0u8; 32];
+                let _ = hex::decode_to_slice(&head, &mut h);
+                t.push_record(&h);
+            }
             next_seq += 1;
         }
         if !buf.is_empty() {
-            file.write_all(&buf)
+            file.seek(SeekFrom::End(0))
+                .and_then(|_| file.write_all(&buf))
                 .map_err(|e| io_err(format!("write: {e}")))?;
             file.sync_all().map_err(|e| io_err(format!("sync: {e}")))?;
             sync_dir(&p);
         }
         let meta = file.metadata().map_err(|e| io_err(format!("stat: {e}")))?;
         let (durable, _) = watch::channel(next_seq);
+        let published = published_of(opts.checkpoint_file.as_deref(), &start.log_id);
         let shared = Arc::new(Shared {
             path: path.to_string(),
             log_id: start.log_id,
@@ -803,6 +1014,10 @@ impl AuditLog {
                 outage: None,
                 held_bytes: 0,
                 closed: false,
+                tree: tree.clone(),
+                since_checkpoint: 0,
+                last_checkpoint: Instant::now(),
+                unpublished: None,
             }),
             io: Mutex::new(Io {
                 id: ident(&meta),
@@ -817,6 +1032,14 @@ impl AuditLog {
                 dirty: false,
                 header: None,
                 last_check: Instant::now(),
+                pending_tree: None,
+                durable_tree: tree,
+                file_first_seq: start.file_first_seq,
+                file_started: meta.modified().unwrap_or_else(|_| SystemTime::now()).min(
+                    // A file's time-based rotation counts from when it was
+                    // last written, or now.
+                    SystemTime::now(),
+                ),
                 #[cfg(test)]
                 fail_writes: false,
             }),
@@ -824,7 +1047,15 @@ impl AuditLog {
             stop: AtomicBool::new(false),
             healthy: AtomicBool::new(true),
             durable,
+            key,
+            published: AtomicU64::new(published),
         });
+        let checkpoints =
+            shared.opts.checkpoint_every.is_some() || shared.opts.checkpoint_interval.is_some();
+        if checkpoints && lock(&shared.state).tree.is_none() {
+            tracing::warn!(path, "audit log continues a version 1 segment without a Merkle frontier: no checkpoints until a new log is started");
+        }
+        shared.retention();
         let s = shared.clone();
         let syncer = std::thread::Builder::new()
             .name("audit-sync".into())
@@ -920,6 +1151,15 @@ impl AuditLog {
     /// Stops the syncer and syncs what is left. Fails if records could not
     /// be written (they are lost with the process).
     pub fn close(&self) -> Result<u64, AuditError> {
+        if self.shared.opts.checkpoint_every.is_some()
+            || self.shared.opts.checkpoint_interval.is_some()
+        {
+            // A last checkpoint: the next start resumes from it at once.
+            let mut st = lock(&self.shared.state);
+            if st.since_checkpoint > 0 && !st.closed {
+                self.shared.checkpoint_locked(&mut st);
+            }
+        }
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake.notify_all();
         if let Some(h) = lock(&self.syncer).take() {
@@ -954,7 +1194,332 @@ fn fresh() -> Start {
         }],
         log_id,
         header: None,
+        tree: Some(Frontier::new()),
+        file_first_seq: 0,
     }
+}
+
+/// The hex of a frontier's peaks (checkpoint records, segment headers).
+fn frontier_hex(t: &Frontier) -> Vec<String> {
+    t.peaks().iter().map(hex::encode).collect()
+}
+
+/// Verifies a whole file's bytes; its state and Merkle tree.
+fn verify_tree(data: &[u8]) -> Result<(Verified, Option<Frontier>), Broken> {
+    let mut chain = Chain::new(ChainOptions::default());
+    chain.start_file();
+    for_lines(&mut chain, data, |_| {})?;
+    let v = chain.end_file()?;
+    Ok((v, chain.tree().cloned()))
+}
+
+/// What the end of an existing file says.
+enum Tail {
+    /// An empty file: a new log.
+    Empty,
+    /// The tail verifies (up to `valid_len`; `torn` bytes after it are a
+    /// torn last record).
+    Good {
+        v: Box<Verified>,
+        tree: Option<Frontier>,
+        valid_len: u64,
+        torn: u64,
+        file_first_seq: u64,
+    },
+    /// Something else is wrong: read the whole file.
+    Broken,
+}
+
+/// First chunk read from the end at start; each further one doubles.
+const TAIL_CHUNK: usize = 64 << 10;
+
+/// Reads the file from the end back to its last checkpoint record (or its
+/// start) and verifies from there. `read` counts the bytes read.
+fn read_tail(file: &mut File, read: &mut u64) -> std::io::Result<Tail> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(Tail::Empty);
+    }
+    // The first line names the log and the file's first record.
+    let mut first = vec![0u8; len.min(64 << 10) as usize];
+    file.seek(SeekFrom::Start(0))?;
+    file.read_exact(&mut first)?;
+    *read += first.len() as u64;
+    let Some(nl) = memchr::memchr(b'\n', &first) else {
+        return Ok(Tail::Broken);
+    };
+    let (first_log_id, file_first_seq) = match first_line(&first[..nl]) {
+        Some(x) => x,
+        None => return Ok(Tail::Broken),
+    };
+    let mut pos = len;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = TAIL_CHUNK as u64;
+    let start = loop {
+        let n = chunk.min(pos);
+        pos -= n;
+        let mut more = vec![0u8; n as usize];
+        file.seek(SeekFrom::Start(pos))?;
+        file.read_exact(&mut more)?;
+        *read += n;
+        more.extend_from_slice(&buf);
+        buf = more;
+        if let Some(at) = resume_point(&buf, pos == 0) {
+            break Some(at);
+        }
+        if pos == 0 {
+            break None;
+        }
+        chunk *= 2;
+    };
+    let mut chain = match start {
+        None => {
+            let mut c = Chain::new(ChainOptions::default());
+            c.start_file();
+            c
+        }
+        Some(at) => {
+            let line = &buf[at..];
+            let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
+            match resume_chain(line, &first_log_id) {
+                Some(c) => {
+                    buf.drain(..at);
+                    pos += at as u64;
+                    c
+                }
+                None => return Ok(Tail::Broken),
+            }
+        }
+    };
+    let (valid_len, torn) = match for_lines(&mut chain, &buf, |_| {}) {
+        Ok(()) => (len, 0),
+        Err(b) if b.torn_tail => (pos + b.valid_bytes as u64, len - pos - b.valid_bytes as u64),
+        Err(_) => return Ok(Tail::Broken),
+    };
+    match chain.end_file() {
+        Ok(v) => Ok(Tail::Good {
+            tree: chain.tree().cloned(),
+            v: Box::new(v),
+            valid_len,
+            torn,
+            file_first_seq,
+        }),
+        Err(_) => Ok(Tail::Broken),
+    }
+}
+
+/// The log id and first `seq` a file's first line gives (a segment header
+/// or `log_start`).
+fn first_line(line: &[u8]) -> Option<(String, u64)> {
+    if let Ok(h) = serde_json::from_slice::<SegmentHeader>(line) {
+        return (h.kind == "segment").then_some((h.log_id, h.next_seq));
+    }
+    #[derive(serde::Deserialize)]
+    struct Start {
+        seq: u64,
+        kind: String,
+        log_id: String,
+    }
+    let r: Start = serde_json::from_slice(line).ok()?;
+    (r.seq == 0 && r.kind == "log_start").then_some((r.log_id, 0))
+}
+
+/// A verifier resuming at a checkpoint record: it must be for this log; its
+/// frontier is the tree before it.
+fn resume_chain(line: &[u8], log_id: &str) -> Option<Chain> {
+    #[derive(serde::Deserialize)]
+    struct Cp {
+        seq: u64,
+        log_id: String,
+        tree_size: u64,
+        frontier: Vec<String>,
+        prev: String,
+    }
+    let c: Cp = serde_json::from_slice(line).ok()?;
+    if c.log_id != log_id || c.tree_size != c.seq {
+        return None;
+    }
+    let peaks = c
+        .frontier
+        .iter()
+        .map(|h| {
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(h, &mut b).ok().map(|_| b)
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let tree = Frontier::from_parts(c.tree_size, peaks)?;
+    let mut prev = [0u8; 32];
+    hex::decode_to_slice(&c.prev, &mut prev).ok()?;
+    Some(Chain::resume(&c.log_id, c.seq, prev, Some(tree)))
+}
+
+/// An existing file whose tail did not verify, read whole: a torn last
+/// record is cut off; otherwise the file is kept aside (or refused) and a
+/// new file continues from the last verified record.
+fn open_broken(
+    path: &str,
+    opts: &Options,
+    file: &mut File,
+    data: &[u8],
+    opened: &mut Opened,
+) -> Result<Start, AuditError> {
+    let io_err = |what: String| AuditError::Io {
+        path: path.to_string(),
+        what,
+    };
+    let p = Path::new(path);
+    let broken = match verify_tree(data) {
+        Ok((v, tree)) => {
+            return Ok(Start {
+                next_seq: v.count,
+                head: v.head,
+                file_first_seq: v.first_seq,
+                log_id: v.log_id,
+                first: vec![],
+                header: None,
+                tree,
+            })
+        }
+        Err(b) => b,
+    };
+    if broken.torn_tail && broken.valid_bytes > 0 {
+        if let Ok((v, tree)) = verify_tree(&data[..broken.valid_bytes]) {
+            let cut = (data.len() - broken.valid_bytes) as u64;
+            file.set_len(broken.valid_bytes as u64)
+                .map_err(|e| io_err(format!("truncate torn tail: {e}")))?;
+            opened.truncated = cut;
+            return Ok(Start {
+                next_seq: v.count,
+                head: v.head,
+                file_first_seq: v.first_seq,
+                log_id: v.log_id,
+                first: vec![Event::Recovery {
+                    truncated_bytes: cut,
+                }],
+                header: None,
+                tree,
+            });
+        }
+    }
+    if opts.on_corrupt == OnCorrupt::Refuse {
+        return Err(AuditError::Corrupt {
+            path: path.to_string(),
+            broken,
+        });
+    }
+    let to = aside_name(path, "broken");
+    std::fs::rename(p, &to).map_err(|e| io_err(format!("keep aside as {to}: {e}")))?;
+    *file = open_file(p, true).map_err(|e| io_err(format!("open: {e}")))?;
+    let why = broken.to_string();
+    tracing::error!(path, kept_aside = %to, problem = %why,
+        "audit log did not verify: kept aside untouched; a new file continues from the last verified record");
+    let mut s = match verify_tree(&data[..broken.valid_bytes]) {
+        Ok((v, tree)) => Start {
+            header: Some(
+                SegmentHeader {
+                    kind: "segment".into(),
+                    log_id: v.log_id.clone(),
+                    next_seq: v.count,
+                    prev: v.head.clone(),
+                    reason: "kept_aside".into(),
+                    ts: now(),
+                    frontier: tree.as_ref().map(frontier_hex),
+                }
+                .line(),
+            ),
+            next_seq: v.count,
+            head: v.head,
+            log_id: v.log_id,
+            first: vec![],
+            file_first_seq: v.count,
+            tree,
+        },
+        Err(_) => fresh(),
+    };
+    s.first.push(Event::FileEvent {
+        event: "kept_aside",
+        file: path.to_string(),
+        kept_aside: Some(to.clone()),
+        detail: Some(why.clone()),
+    });
+    metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => "kept_aside").increment(1);
+    opened.kept_aside = Some((to, why));
+    Ok(s)
+}
+
+/// Records covered by the checkpoint file already written out for this
+/// log (0 when there is none).
+fn published_of(file: Option<&str>, log_id: &str) -> u64 {
+    let Some(f) = file else { return 0 };
+    std::fs::read(f)
+        .ok()
+        .and_then(|d| serde_json::from_slice::<Checkpoint>(&d).ok())
+        .filter(|c| c.log_id == log_id)
+        .map_or(0, |c| c.tree_size + 1)
+}
+
+/// Replaces the checkpoint file atomically (write a temporary file, sync,
+/// rename, sync the directory) and appends the checkpoint to
+/// `FILE.history`.
+fn write_checkpoint_file(file: &str, cp: &Checkpoint) -> std::io::Result<()> {
+    let line = cp.line();
+    let tmp = format!("{file}.tmp");
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        f.write_all(&line)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, file)?;
+    let mut h = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(format!("{file}.history"))?;
+    h.write_all(&line)?;
+    h.sync_data()?;
+    sync_dir(Path::new(file));
+    Ok(())
+}
+
+/// The closed segments beside the live file `path` (named by
+/// [`segment_name`]), in chain order: path, first seq, the seq after its
+/// last record (the next segment's first, or `live_first` for the last),
+/// and when it was closed.
+pub fn segments_of(path: &str, live_first: u64) -> Vec<(String, u64, u64, SystemTime)> {
+    let p = Path::new(path);
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(live_name) = p.file_name().and_then(|n| n.to_str()) else {
+        return vec![];
+    };
+    let mut segs: Vec<(String, u64, SystemTime)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let s = parse_segment_name(live_name, &name)?;
+            Some((dir.join(&name).display().to_string(), s.first_seq, s.closed))
+        })
+        .collect();
+    segs.sort_by_key(|s| s.1);
+    let nexts: Vec<u64> = segs
+        .iter()
+        .skip(1)
+        .map(|s| s.1)
+        .chain(std::iter::once(live_first))
+        .collect();
+    segs.into_iter()
+        .zip(nexts)
+        .map(|((p, first, closed), next)| (p, first, next, closed))
+        .collect()
 }
 
 impl Drop for AuditLog {
@@ -999,6 +1564,7 @@ fn syncer(s: Arc<Shared>) {
         if s.opts.mode == SyncMode::None && retry.is_none() {
             std::thread::sleep(NONE_GATHER);
         }
+        s.tick_checkpoint();
         let _ = s.sync();
     }
 }

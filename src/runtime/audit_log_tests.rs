@@ -439,3 +439,267 @@ fn a_second_writer_is_refused() {
     }
     first.close().unwrap();
 }
+
+// ---- version 2: segments, retention, checkpoints, tail start-up ----
+
+use crate::audit::verify::{verify_file, Chain, ChainOptions};
+use std::time::Duration;
+
+fn v2(checkpoint_every: u64) -> Options {
+    Options {
+        checkpoint_every: Some(checkpoint_every),
+        ..Options::with_mode(SyncMode::Batch)
+    }
+}
+
+fn lifecycle(log: &AuditLog, n: usize, sync_every: usize) {
+    for i in 0..n {
+        log.append(&Event::Lifecycle {
+            what: if i % 2 == 0 { "start" } else { "stop" },
+        })
+        .unwrap();
+        if i % sync_every == sync_every - 1 {
+            log.sync().unwrap();
+        }
+    }
+}
+
+/// Every file of the log in chain order: closed segments, then the live file.
+fn chain_files(p: &str) -> Vec<String> {
+    let mut v: Vec<String> = super::segments_of(p, u64::MAX)
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    v.push(p.to_string());
+    v
+}
+
+fn verify_all(files: &[String], opts: ChainOptions) -> (Chain, crate::audit::verify::Verified) {
+    let mut c = Chain::new(opts);
+    let mut last = None;
+    for f in files {
+        let file = std::fs::File::open(f).unwrap();
+        last = Some(verify_file(&mut c, file, |_, _| {}).unwrap_or_else(|e| panic!("{f}: {e}")));
+    }
+    let v = last.unwrap();
+    (c, v)
+}
+
+#[test]
+fn rotation_by_size_produces_chained_segments_that_verify_as_one_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let opts = Options {
+        rotate_size: Some(8 << 10),
+        ..v2(50)
+    };
+    let (log, _) = AuditLog::open_with(&p, opts).unwrap();
+    lifecycle(&log, 600, 10);
+    log.close().unwrap();
+    let files = chain_files(&p);
+    assert!(files.len() >= 4, "{files:?}");
+    for (f, first, _, _) in super::segments_of(&p, u64::MAX) {
+        let len = std::fs::metadata(&f).unwrap().len();
+        // A segment ends at the first sync past the size: at most one batch over.
+        assert!(len <= (8 << 10) + 4096, "{f}: {len}");
+        let first_line = std::fs::read(&f).unwrap();
+        let first_line = first_line.split(|&b| b == b'\n').next().unwrap().to_vec();
+        if first > 0 {
+            let h: crate::audit::record::SegmentHeader =
+                serde_json::from_slice(&first_line).unwrap();
+            assert_eq!((h.next_seq, h.reason.as_str()), (first, "rotated"));
+            assert!(h.frontier.is_some());
+        }
+    }
+    let (chain, v) = verify_all(&files, ChainOptions::default());
+    assert_eq!(v.count, log.count());
+    assert_eq!(v.head, log.head());
+    // 600 records + log_start + checkpoints every 50 and one at close.
+    assert!(chain.checkpoints() >= 12, "{}", chain.checkpoints());
+    // A segment removed from the middle breaks the chain at the next file.
+    let mut gap = files.clone();
+    gap.remove(1);
+    let mut c = Chain::new(ChainOptions::default());
+    let mut err = None;
+    for f in &gap {
+        if let Err(e) = verify_file(&mut c, std::fs::File::open(f).unwrap(), |_, _| {}) {
+            err = Some(e.to_string());
+            break;
+        }
+    }
+    assert!(
+        err.as_deref()
+            .unwrap_or("")
+            .contains("does not continue the file before it"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn retention_deletes_only_old_segments_covered_by_a_checkpoint_written_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let cp = dir.path().join("a.checkpoint").display().to_string();
+    // Retention of a day: nothing is old enough.
+    let opts = Options {
+        rotate_size: Some(4 << 10),
+        retain: Some(Duration::from_secs(86_400)),
+        checkpoint_file: Some(cp.clone()),
+        ..v2(20)
+    };
+    let (log, _) = AuditLog::open_with(&p, opts.clone()).unwrap();
+    lifecycle(&log, 300, 10);
+    log.close().unwrap();
+    let kept = super::segments_of(&p, u64::MAX).len();
+    assert!(kept >= 3);
+    // Old segments but no checkpoint written out: nothing is deleted.
+    let no_file = Options {
+        retain: Some(Duration::ZERO),
+        checkpoint_file: None,
+        ..opts.clone()
+    };
+    let (log, _) = AuditLog::open_with(&p, no_file).unwrap();
+    log.close().unwrap();
+    assert!(super::segments_of(&p, u64::MAX).len() >= kept);
+    // Retention 0 with the checkpoint file: every closed segment the
+    // written checkpoint covers goes, the live file stays.
+    let cp_now: crate::audit::checkpoint::Checkpoint =
+        serde_json::from_slice(&std::fs::read(&cp).unwrap()).unwrap();
+    let live_first = {
+        let d = std::fs::read(&p).unwrap();
+        let h: crate::audit::record::SegmentHeader =
+            serde_json::from_slice(d.split(|&b| b == b'\n').next().unwrap()).unwrap();
+        h.next_seq
+    };
+    let before = super::segments_of(&p, live_first);
+    std::thread::sleep(Duration::from_millis(1100));
+    let zero = Options {
+        retain: Some(Duration::ZERO),
+        ..opts
+    };
+    let (log, _) = AuditLog::open_with(&p, zero).unwrap();
+    log.close().unwrap();
+    let after = super::segments_of(&p, u64::MAX);
+    for (f, _, next, _) in &before {
+        let gone = !std::path::Path::new(f).exists();
+        assert_eq!(
+            gone,
+            *next <= cp_now.tree_size + 1,
+            "{f} next {next}, covered {}",
+            cp_now.tree_size
+        );
+    }
+    assert!(after.len() < before.len());
+    assert!(std::path::Path::new(&p).exists());
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains("\"kind\":\"segment_deleted\""));
+    // What is left still verifies as a log from its first remaining file
+    // (the header's frontier carries the tree).
+    let (chain, _) = verify_all(&chain_files(&p), ChainOptions::default());
+    assert!(chain.checkpoints() > 0);
+    let history = std::fs::read_to_string(format!("{cp}.history")).unwrap();
+    assert!(history.lines().count() >= 2);
+}
+
+#[test]
+fn restart_reads_only_the_tail_after_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let (log, _) = AuditLog::open_with(&p, v2(1000)).unwrap();
+    lifecycle(&log, 30_000, 5000);
+    log.close().unwrap();
+    let len = std::fs::metadata(&p).unwrap().len();
+    assert!(len > 3 << 20, "{len}");
+    let (log, opened) = AuditLog::open_with(&p, v2(1000)).unwrap();
+    assert_eq!(opened.records, log.count());
+    // The first line plus one 64 KiB chunk from the end.
+    assert!(
+        opened.read_bytes <= 128 << 10,
+        "read {} of {len}",
+        opened.read_bytes
+    );
+    lifecycle(&log, 10, 10);
+    log.close().unwrap();
+    let v = verify(&std::fs::read(&p).unwrap()).unwrap();
+    assert_eq!(v.count, log.count());
+    // A torn record after the last checkpoint is cut off, still from the tail.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"seq\":99999,\"ts\":\"2026").unwrap();
+    drop(f);
+    let (log, opened) = AuditLog::open_with(&p, v2(1000)).unwrap();
+    assert!(
+        opened.truncated > 0 && opened.read_bytes <= 128 << 10,
+        "{opened:?}"
+    );
+    log.close().unwrap();
+    assert!(verify(&std::fs::read(&p).unwrap()).is_ok());
+    // Without any checkpoint the whole file is read (bounded by rotation).
+    let q = dir.path().join("b.jsonl").display().to_string();
+    write_log(&q, 2000, SyncMode::None);
+    let (_log, opened) = AuditLog::open(&q, SyncMode::Batch).unwrap();
+    assert_eq!(
+        opened.read_bytes,
+        std::fs::metadata(&q).unwrap().len() + (64 << 10).min(std::fs::metadata(&q).unwrap().len())
+    );
+}
+
+#[test]
+fn checkpoints_are_signed_written_out_and_checked() {
+    use ring::signature::KeyPair;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let key = dir.path().join("k.pk8");
+    let doc =
+        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    std::fs::write(&key, doc.as_ref()).unwrap();
+    let public = crate::audit::checkpoint::load_signing_key(doc.as_ref())
+        .unwrap()
+        .public_key()
+        .as_ref()
+        .to_vec();
+    let cp = dir.path().join("a.checkpoint").display().to_string();
+    let opts = Options {
+        signing_key: Some(key.display().to_string()),
+        checkpoint_file: Some(cp.clone()),
+        checkpoint_interval: Some(Duration::from_millis(200)),
+        ..v2(100)
+    };
+    let (log, _) = AuditLog::open_with(&p, opts).unwrap();
+    lifecycle(&log, 250, 50);
+    // A time-based checkpoint for the last 50 records, without more appends.
+    wait_until("a time-based checkpoint", || {
+        std::fs::read_to_string(&p)
+            .unwrap()
+            .matches("\"kind\":\"checkpoint\"")
+            .count()
+            >= 3
+    });
+    log.close().unwrap();
+    let (chain, v) = verify_all(
+        std::slice::from_ref(&p),
+        ChainOptions {
+            public_key: Some(public.clone()),
+            saved: None,
+        },
+    );
+    let last = chain.last_checkpoint().unwrap();
+    assert_eq!(
+        last.tree_size + 1,
+        v.count,
+        "the close writes the last record: a checkpoint"
+    );
+    let file: crate::audit::checkpoint::Checkpoint =
+        serde_json::from_slice(&std::fs::read(&cp).unwrap()).unwrap();
+    assert_eq!(&file, last);
+    file.check_signature(&public).unwrap();
+    // Another key is refused.
+    let other =
+        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let other = crate::audit::checkpoint::load_signing_key(other.as_ref()).unwrap();
+    let mut c = Chain::new(ChainOptions {
+        public_key: Some(other.public_key().as_ref().to_vec()),
+        saved: None,
+    });
+    let e = verify_file(&mut c, std::fs::File::open(&p).unwrap(), |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("not by the given public key"), "{e}");
+}

@@ -106,6 +106,13 @@ struct RawAudit {
     on_failure: Option<String>,
     on_corrupt: Option<String>,
     max_held: Option<usize>,
+    rotate_size: Option<u64>,
+    rotate_interval: Option<String>,
+    retain: Option<String>,
+    checkpoint_every: Option<u64>,
+    checkpoint_interval: Option<String>,
+    signing_key: Option<String>,
+    checkpoint_file: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -291,6 +298,82 @@ pub struct Config {
     pub log_level: String,
 }
 
+/// Default `[audit] rotate_size`: 1 GiB.
+pub const DEFAULT_ROTATE_SIZE: u64 = 1 << 30;
+/// Default `[audit] rotate_interval`: a day (segments end at UTC midnight).
+pub const DEFAULT_ROTATE_INTERVAL: Duration = Duration::from_secs(86_400);
+/// Default `[audit] retain`: 365 days (the CJIS Security Policy's year).
+pub const DEFAULT_RETAIN: Duration = Duration::from_secs(365 * 86_400);
+/// Default `[audit] checkpoint_every`: records between checkpoints.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 10_000;
+/// Default `[audit] checkpoint_interval`.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A duration that may be `"off"` (None).
+fn dur_or_off(
+    errors: &mut Vec<String>,
+    what: &str,
+    v: &Option<String>,
+    default: Duration,
+    off: &str,
+) -> Option<Duration> {
+    match v.as_deref() {
+        Some(s) if s == off => None,
+        _ => Some(dur(errors, what, v, default)),
+    }
+}
+
+/// The `[audit]` keys of version 2: segments, retention, checkpoints.
+fn audit_v2(
+    errors: &mut Vec<String>,
+    a: &RawAudit,
+    c: &mut AuditConfig,
+    rel: &dyn Fn(&str) -> String,
+) {
+    let o = &mut c.opts;
+    o.rotate_size = match a.rotate_size {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => Some(DEFAULT_ROTATE_SIZE),
+    };
+    o.rotate_interval = dur_or_off(
+        errors,
+        "audit.rotate_interval",
+        &a.rotate_interval,
+        DEFAULT_ROTATE_INTERVAL,
+        "off",
+    );
+    o.retain = dur_or_off(errors, "audit.retain", &a.retain, DEFAULT_RETAIN, "forever");
+    o.checkpoint_every = match a.checkpoint_every {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => Some(DEFAULT_CHECKPOINT_EVERY),
+    };
+    o.checkpoint_interval = dur_or_off(
+        errors,
+        "audit.checkpoint_interval",
+        &a.checkpoint_interval,
+        DEFAULT_CHECKPOINT_INTERVAL,
+        "off",
+    );
+    o.checkpoint_file = Some(match &a.checkpoint_file {
+        Some(f) => rel(f),
+        None => format!("{}.checkpoint", c.file),
+    });
+    if let Some(k) = &a.signing_key {
+        let k = rel(k);
+        match std::fs::read(&k) {
+            Err(e) => errors.push(format!("audit.signing_key {k}: cannot read: {e} (create one with `origuard audit keygen --out {k}`)")),
+            Ok(der) => {
+                if let Err(e) = crate::audit::checkpoint::load_signing_key(&der) {
+                    errors.push(format!("audit.signing_key {k}: {e}"));
+                }
+            }
+        }
+        o.signing_key = Some(k);
+    }
+}
+
 fn dur(errors: &mut Vec<String>, what: &str, v: &Option<String>, default: Duration) -> Duration {
     match v {
         None => default,
@@ -425,6 +508,7 @@ impl Config {
                 if let Some(n) = a.max_held {
                     c.opts.max_held = n;
                 }
+                audit_v2(&mut errors, a, &mut c, &rel);
                 Some(c)
             }
         };
@@ -584,5 +668,47 @@ mod tests {
         assert!(e.0.iter().any(|m| m.contains("idle_timeout")), "{e:?}");
         assert!(e.0.iter().any(|m| m.contains("[audit]")), "{e:?}");
         assert!(e.0.iter().any(|m| m.contains("not an address")), "{e:?}");
+    }
+
+    #[test]
+    fn audit_v2_keys_have_defaults_and_can_be_turned_off() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/origuard.toml");
+        let c = Config::parse(path, &std::fs::read_to_string(path).unwrap()).unwrap();
+        let o = &c.audit.as_ref().unwrap().opts;
+        assert_eq!(o.rotate_size, Some(DEFAULT_ROTATE_SIZE));
+        assert_eq!(o.rotate_interval, Some(DEFAULT_ROTATE_INTERVAL));
+        assert_eq!(o.retain, Some(DEFAULT_RETAIN));
+        assert!(DEFAULT_RETAIN >= Duration::from_secs(365 * 86_400));
+        assert_eq!(o.checkpoint_every, Some(DEFAULT_CHECKPOINT_EVERY));
+        assert_eq!(o.checkpoint_interval, Some(DEFAULT_CHECKPOINT_INTERVAL));
+        assert_eq!(o.signing_key, None);
+        assert!(o
+            .checkpoint_file
+            .as_deref()
+            .unwrap()
+            .ends_with("audit.jsonl.checkpoint"));
+        let text = std::fs::read_to_string(path).unwrap().replace(
+            "[audit]\n",
+            "[audit]\nrotate_size = 0\nrotate_interval = \"off\"\nretain = \"forever\"\ncheckpoint_every = 0\ncheckpoint_interval = \"1h\"\n",
+        );
+        let c = Config::parse(path, &text).unwrap();
+        let o = &c.audit.as_ref().unwrap().opts;
+        assert_eq!(
+            (o.rotate_size, o.rotate_interval, o.retain),
+            (None, None, None)
+        );
+        assert_eq!(o.checkpoint_every, None);
+        assert_eq!(o.checkpoint_interval, Some(Duration::from_secs(3600)));
+        let text = std::fs::read_to_string(path).unwrap().replace(
+            "[audit]\n",
+            "[audit]\nsigning_key = \"/nonexistent/k.pk8\"\nretain = \"a while\"\n",
+        );
+        let e = Config::parse(path, &text).unwrap_err();
+        assert!(
+            e.0.iter()
+                .any(|m| m.contains("audit.signing_key") && m.contains("audit keygen")),
+            "{e:?}"
+        );
+        assert!(e.0.iter().any(|m| m.contains("audit.retain")), "{e:?}");
     }
 }

@@ -1,112 +1,694 @@
-//! `origuard audit verify FILE [--expect-head HASH]`.
+//! `origuard audit verify | keygen | prove | verify-proof` (specs/audit.md).
+//!
+//! `verify` streams every file of a log through one [`Chain`] (chain,
+//! segment continuity, Merkle tree, checkpoint roots and signatures, a saved
+//! checkpoint); `prove` computes an inclusion proof in a second streaming
+//! pass; `verify-proof` checks one without the log. [`log_files`] finds and
+//! orders a log's files; `origuard report` uses it too.
 
-use crate::audit::verify::verify_each;
+use crate::audit::checkpoint::{parse_public_key, Checkpoint};
+use crate::audit::merkle::{leaf_hash, verify_inclusion, Hash, PathBuilder};
+use crate::audit::verify::{verify_file, Broken, Chain, ChainOptions, SavedCheck, StreamError};
+use crate::tools::cli::AuditCommand;
+use crate::tools::common::EX_USAGE;
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
-/// The result as JSON: `ok` (the exit code is 0), `intact` (the chain
-/// verifies), what verified, and the problem if any.
-fn verify_json(path: &str, expect_head: Option<&str>, code: u8, text: &str) -> String {
-    let data = std::fs::read(path).unwrap_or_default();
-    let v = crate::audit::verify::verify(&data);
-    let (ok, broken) = match &v {
-        Ok(v) => (Some(v.clone()), None),
-        Err(b) => (
-            crate::audit::verify::verify(&data[..b.valid_bytes]).ok(),
-            Some(
-                serde_json::json!({ "seq": b.seq, "line": b.line, "what": b.what, "torn_tail": b.torn_tail }),
-            ),
-        ),
-    };
-    serde_json::json!({
-        "file": path,
-        "ok": code == 0,
-        "intact": broken.is_none(),
-        "exit_code": code,
-        "message": text,
-        "first_seq": ok.as_ref().map(|v| v.first_seq),
-        "next_seq": ok.as_ref().map(|v| v.count),
-        "head": ok.as_ref().map(|v| v.head.clone()),
-        "log_id": ok.as_ref().map(|v| v.log_id.clone()),
-        "continues": ok.as_ref().and_then(|v| v.segment.as_ref().map(|s| serde_json::json!({ "reason": s.reason, "prev": s.prev }))),
-        "expect_head": expect_head,
-        "broken": broken,
-    })
-    .to_string()
+/// One log's files, in chain order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFiles {
+    /// The log's id (or `unknown (PATH)` when the first line does not say).
+    pub log_id: String,
+    /// Path and first record of each file.
+    pub files: Vec<(PathBuf, u64)>,
 }
 
-/// Outcome: exit code and text.
-pub fn verify_cmd(path: &str, expect_head: Option<&str>) -> (u8, String) {
-    let data = match std::fs::read(path) {
-        Ok(d) => d,
-        Err(e) => return (64, format!("{path}: cannot read: {e}")),
-    };
-    let mut found_at = None;
-    let want = expect_head.map(|h| h.trim().to_ascii_lowercase());
-    match verify_each(&data, |seq, hash| {
-        if want.as_deref() == Some(hash) {
-            found_at = Some(seq);
+/// The log id and first `seq` of a file, from its first line (a segment
+/// header or `log_start`); reads at most 64 KiB.
+fn first_line(p: &Path) -> Option<(String, u64)> {
+    let mut head = vec![0u8; 64 << 10];
+    let mut f = std::fs::File::open(p).ok()?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
         }
-    }) {
-        Err(b) => (
+    }
+    let line = &head[..memchr::memchr(b'\n', &head[..n])?];
+    #[derive(Deserialize)]
+    struct First {
+        seq: Option<u64>,
+        next_seq: Option<u64>,
+        kind: String,
+        log_id: Option<String>,
+    }
+    let f: First = serde_json::from_slice(line).ok()?;
+    match f.kind.as_str() {
+        "segment" => Some((f.log_id?, f.next_seq?)),
+        "log_start" if f.seq == Some(0) => Some((f.log_id?, 0)),
+        _ => None,
+    }
+}
+
+/// True when the file starts like an audit log (a record or a segment header).
+pub fn looks_like_audit(p: &Path) -> bool {
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(p)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let h = &head[..n];
+    h.starts_with(b"{\"seq\":") || h.starts_with(b"{\"kind\":\"segment\"")
+}
+
+/// Files kept aside are outside the chain; temporary files are not logs.
+fn skipped_in_directory(name: &str) -> bool {
+    name.contains(".broken-") || name.contains(".aside-") || name.ends_with(".tmp")
+}
+
+/// The files named: a file as given, a directory's audit files (not those
+/// kept aside).
+pub fn audit_files(paths: &[String]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        let path = Path::new(p);
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| format!("{p}: {e}"))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.is_file()
+                        && !f
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(skipped_in_directory)
+                        && looks_like_audit(f)
+                })
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(format!("{p}: no audit log files in this directory"));
+            }
+            out.extend(found);
+        } else if path.is_file() {
+            out.push(path.to_path_buf());
+        } else {
+            return Err(format!("{p}: no such file or directory"));
+        }
+    }
+    Ok(out)
+}
+
+/// Groups files by the log their first line names, each log's files in
+/// order of their first record (ties: by name). Files whose first line
+/// names no log are each a log of their own.
+pub fn log_files(files: Vec<PathBuf>) -> Vec<LogFiles> {
+    let mut logs: Vec<LogFiles> = Vec::new();
+    for f in files {
+        let (id, first) =
+            first_line(&f).unwrap_or_else(|| (format!("unknown ({})", f.display()), 0));
+        match logs.iter_mut().find(|l| l.log_id == id) {
+            Some(l) => l.files.push((f, first)),
+            None => logs.push(LogFiles {
+                log_id: id,
+                files: vec![(f, first)],
+            }),
+        }
+    }
+    for l in &mut logs {
+        l.files.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    }
+    logs
+}
+
+/// A log as verified.
+struct Outcome {
+    chain: Chain,
+    /// The file and problem where it broke.
+    broken: Option<(PathBuf, Broken)>,
+    /// Seq of the record whose hash is the expected head.
+    found_at: Option<u64>,
+}
+
+fn run_chain(
+    log: &LogFiles,
+    opts: ChainOptions,
+    want: Option<&str>,
+) -> Result<Outcome, (PathBuf, String)> {
+    let mut chain = Chain::new(opts);
+    let mut found_at = None;
+    let want: Option<Hash> = want.and_then(|h| {
+        let mut b = [0u8; 32];
+        hex::decode_to_slice(h, &mut b).ok().map(|_| b)
+    });
+    for (path, _) in &log.files {
+        let f = std::fs::File::open(path).map_err(|e| (path.clone(), e.to_string()))?;
+        match verify_file(&mut chain, f, |g, _| {
+            if want == Some(g.hash) {
+                found_at = Some(g.seq);
+            }
+        }) {
+            Ok(_) => {}
+            Err(StreamError::Broken(b)) => {
+                return Ok(Outcome {
+                    chain,
+                    broken: Some((path.clone(), b)),
+                    found_at,
+                })
+            }
+            Err(StreamError::Io(e)) => return Err((path.clone(), e.to_string())),
+        }
+    }
+    Ok(Outcome {
+        chain,
+        broken: None,
+        found_at,
+    })
+}
+
+fn read_public_key(path: &str) -> Result<Vec<u8>, String> {
+    let d = std::fs::read(path).map_err(|e| format!("public key {path}: cannot read: {e}"))?;
+    parse_public_key(&d).ok_or_else(|| {
+        format!("public key {path}: not an Ed25519 public key (64 hex digits, 32 raw bytes or PEM)")
+    })
+}
+
+fn read_checkpoint(path: &str) -> Result<Checkpoint, String> {
+    let d = std::fs::read(path).map_err(|e| format!("checkpoint {path}: cannot read: {e}"))?;
+    // A checkpoint file holds one line; a history, many: take the last.
+    let last = d
+        .split(|&b| b == b'\n')
+        .rfind(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .unwrap_or(&[]);
+    serde_json::from_slice(last).map_err(|e| format!("checkpoint {path}: not a checkpoint: {e}"))
+}
+
+/// What `verify` found, for the text line and the JSON.
+struct Report {
+    code: u8,
+    text: String,
+    json: serde_json::Value,
+}
+
+fn name_of(paths: &[String], log: &LogFiles) -> String {
+    if log.files.len() == 1 {
+        log.files[0].0.display().to_string()
+    } else {
+        paths.join(" ")
+    }
+}
+
+/// Verifies one log: exit code, text, JSON.
+fn verify_log(
+    name: &str,
+    log: &LogFiles,
+    expect_head: Option<&str>,
+    public_key: Option<&[u8]>,
+    saved: Option<&Checkpoint>,
+) -> Report {
+    let want = expect_head.map(|h| h.trim().to_ascii_lowercase());
+    let opts = ChainOptions {
+        public_key: public_key.map(<[u8]>::to_vec),
+        saved: saved.cloned(),
+    };
+    let out = match run_chain(log, opts, want.as_deref()) {
+        Ok(o) => o,
+        Err((p, e)) => {
+            let text = format!("{}: cannot read: {e}", p.display());
+            return Report {
+                code: 64,
+                json: serde_json::json!({ "file": name, "ok": false, "exit_code": 64, "message": text }),
+                text,
+            };
+        }
+    };
+    let v = out.chain.verified();
+    let one = log.files.len() == 1;
+    let first_seq = log.files.first().map_or(0, |f| f.1);
+    let (mut code, mut text) = match &out.broken {
+        Some((p, b)) => (
             1,
             format!(
-                "{path}: BROKEN at record {} (line {}): {}",
-                b.seq, b.line, b.what
+                "{}: BROKEN at record {} (line {}): {}",
+                p.display(),
+                b.seq,
+                b.line,
+                b.what
             ),
         ),
-        Ok(v) => {
-            let ok = match &v.segment {
-                None => format!(
-                    "{path}: intact, {} records, head {}, log id {}",
-                    v.count, v.head, v.log_id
-                ),
-                Some(h) => format!(
-                    "{path}: intact, records {}..{} (this file continues log {} after \"{}\"; verify the file before it for the whole chain), head {}",
-                    v.first_seq,
-                    v.count.saturating_sub(1),
-                    v.log_id,
-                    h.reason,
-                    v.head
-                ),
-            };
-            match (&want, found_at) {
-                (None, _) => (0, ok),
-                (Some(_), Some(seq)) if seq + 1 == v.count => (0, format!("{ok}; head matches")),
-                (Some(_), Some(seq)) => (
-                    0,
-                    format!("{ok}; expected head is record {seq}, {} records appended since", v.count - 1 - seq),
-                ),
-                (Some(h), None) => (
-                    1,
-                    format!(
-                        "{path}: head {} and no record has the expected head {h}: records were removed from the end, or the log was replaced",
+        None => (0, intact_text(name, one, first_seq, &v, &out.chain)),
+    };
+    if code == 0 {
+        if let Some(w) = &want {
+            match out.found_at {
+                Some(seq) if seq + 1 == v.count => text.push_str("; head matches"),
+                Some(seq) => text.push_str(&format!(
+                    "; expected head is record {seq}, {} records appended since",
+                    v.count - 1 - seq
+                )),
+                None => {
+                    code = 1;
+                    text = format!(
+                        "{name}: head {} and no record has the expected head {w}: records were removed from the end, or the log was replaced",
                         v.head
-                    ),
-                ),
+                    );
+                }
             }
         }
     }
+    let saved_check = out.chain.saved();
+    if code == 0 {
+        if let Some(s) = saved {
+            match saved_text(name, s, &saved_check, public_key, &v) {
+                Ok(t) => text.push_str(&t),
+                Err(t) => {
+                    code = 1;
+                    text = t;
+                }
+            }
+        }
+    }
+    let json = serde_json::json!({
+        "file": name,
+        "files": log.files.iter().map(|f| f.0.display().to_string()).collect::<Vec<_>>(),
+        "ok": code == 0,
+        "intact": out.broken.is_none(),
+        "exit_code": code,
+        "message": text,
+        "first_seq": first_seq,
+        "next_seq": v.count,
+        "head": v.head,
+        "log_id": v.log_id,
+        "root": v.root,
+        "continues": v.segment.as_ref().filter(|_| one).map(|s| serde_json::json!({ "reason": s.reason, "prev": s.prev })),
+        "checkpoints": out.chain.checkpoints(),
+        "last_checkpoint": out.chain.last_checkpoint(),
+        "signatures_checked": public_key.is_some(),
+        "expect_head": expect_head,
+        "saved_checkpoint": saved.map(|s| serde_json::json!({ "tree_size": s.tree_size, "root": s.root, "result": saved_name(&saved_check) })),
+        "broken": out.broken.as_ref().map(|(p, b)| serde_json::json!({ "file": p.display().to_string(), "seq": b.seq, "line": b.line, "what": b.what, "torn_tail": b.torn_tail })),
+    });
+    Report { code, text, json }
+}
+
+fn saved_name(s: &SavedCheck) -> &'static str {
+    match s {
+        SavedCheck::None => "none",
+        SavedCheck::NotReached => "not_reached",
+        SavedCheck::Unknown => "unknown",
+        SavedCheck::OtherLog { .. } => "other_log",
+        SavedCheck::Matches => "matches",
+        SavedCheck::Differs { .. } => "differs",
+    }
+}
+
+fn intact_text(
+    name: &str,
+    one: bool,
+    first_seq: u64,
+    v: &crate::audit::verify::Verified,
+    chain: &Chain,
+) -> String {
+    let mut t = match (&v.segment, one) {
+        (None, true) => format!(
+            "{name}: intact, {} records, head {}, log id {}",
+            v.count, v.head, v.log_id
+        ),
+        (Some(h), true) => format!(
+            "{name}: intact, records {}..{} (this file continues log {} after \"{}\"; verify the file before it for the whole chain), head {}",
+            v.first_seq,
+            v.count.saturating_sub(1),
+            v.log_id,
+            h.reason,
+            v.head
+        ),
+        (_, false) => format!(
+            "{name}: intact, records {first_seq}..{} in {} files{}, head {}, log id {}",
+            v.count.saturating_sub(1),
+            chain.files(),
+            if first_seq > 0 {
+                " (earlier segments not given)"
+            } else {
+                ""
+            },
+            v.head,
+            v.log_id
+        ),
+    };
+    if let Some(c) = chain.last_checkpoint() {
+        t.push_str(&format!(
+            "; {} checkpoints, the last at size {} (root {}, {})",
+            chain.checkpoints(),
+            c.tree_size,
+            c.root,
+            if chain.checks_signatures() {
+                "signatures verified"
+            } else if c.signature.is_some() {
+                "signed; give --public-key to check"
+            } else {
+                "unsigned"
+            }
+        ));
+    }
+    t
+}
+
+fn saved_text(
+    name: &str,
+    s: &Checkpoint,
+    check: &SavedCheck,
+    public_key: Option<&[u8]>,
+    v: &crate::audit::verify::Verified,
+) -> Result<String, String> {
+    if let Some(pk) = public_key {
+        s.check_signature(pk)
+            .map_err(|e| format!("{name}: the saved checkpoint: {e}"))?;
+    }
+    match check {
+        SavedCheck::Matches => Ok(format!(
+            "; consistent with the saved checkpoint at size {} (root {})",
+            s.tree_size, s.root
+        )),
+        SavedCheck::Differs { root } => Err(format!(
+            "{name}: REWRITTEN: the saved checkpoint at size {} has root {}, but the log's records 0..{} give root {root}: records up to there were altered, removed or replaced",
+            s.tree_size, s.root, s.tree_size.saturating_sub(1)
+        )),
+        SavedCheck::NotReached => Err(format!(
+            "{name}: the log ends before record {} (it has {} records), before the saved checkpoint's size {}: records were removed from the end, or the log was replaced",
+            v.count, v.count, s.tree_size
+        )),
+        SavedCheck::OtherLog { log_id } => Err(format!(
+            "{name}: the saved checkpoint is for log {}, these files are log {log_id}: the log was replaced",
+            s.log_id
+        )),
+        SavedCheck::Unknown => Err(format!(
+            "{name}: cannot check the saved checkpoint at size {}: the files given start after it; give the earlier segments too",
+            s.tree_size
+        )),
+        SavedCheck::None => Ok(String::new()),
+    }
+}
+
+/// An inclusion proof, as `audit prove` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    /// The log's id.
+    pub log_id: String,
+    /// The record's leaf index (its `seq`).
+    pub leaf_index: u64,
+    /// The record line itself (without its LF).
+    pub record: String,
+    /// `SHA-256(0x00 || record hash)` (hex).
+    pub leaf_hash: String,
+    /// The tree size the proof is against (the checkpoint's).
+    pub tree_size: u64,
+    /// The root (the checkpoint's).
+    pub root: String,
+    /// Sibling hashes from the leaf up (hex).
+    pub audit_path: Vec<String>,
+    /// The checkpoint, signed.
+    pub checkpoint: Checkpoint,
+}
+
+fn prove(seq: u64, paths: &[String]) -> Result<Proof, (u8, String)> {
+    let files = audit_files(paths).map_err(|e| (EX_USAGE, e))?;
+    let mut logs = log_files(files);
+    if logs.len() != 1 {
+        return Err((
+            EX_USAGE,
+            format!(
+                "the files given hold {} logs; give one log's files",
+                logs.len()
+            ),
+        ));
+    }
+    let log = logs.remove(0);
+    if log.files.first().is_some_and(|f| f.1 > 0) {
+        return Err((EX_USAGE, "a proof needs every record from 0: the earliest file given starts later (give every segment)".into()));
+    }
+    let out = run_chain(&log, ChainOptions::default(), None)
+        .map_err(|(p, e)| (EX_USAGE, format!("{}: cannot read: {e}", p.display())))?;
+    if let Some((p, b)) = out.broken {
+        return Err((
+            1,
+            format!(
+                "{}: BROKEN at record {} (line {}): {}; no proof from a broken log",
+                p.display(),
+                b.seq,
+                b.line,
+                b.what
+            ),
+        ));
+    }
+    let Some(cp) = out.chain.last_checkpoint().cloned() else {
+        return Err((
+            1,
+            "the log has no checkpoint yet: nothing to prove against".into(),
+        ));
+    };
+    if seq >= cp.tree_size {
+        return Err((1, format!("record {seq} is not covered by the latest checkpoint yet (it covers records 0..{})", cp.tree_size.saturating_sub(1))));
+    }
+    // Second pass: the leaves, for the path; the record's line.
+    let mut b = PathBuilder::new(seq, cp.tree_size);
+    let mut chain = Chain::new(ChainOptions::default());
+    let mut record = None;
+    for (path, _) in &log.files {
+        let f = std::fs::File::open(path)
+            .map_err(|e| (EX_USAGE, format!("{}: cannot read: {e}", path.display())))?;
+        verify_file(&mut chain, f, |g, line| {
+            if g.seq < cp.tree_size {
+                b.feed(g.seq, leaf_hash(&g.hash));
+            }
+            if g.seq == seq {
+                record = Some(String::from_utf8_lossy(line).into_owned());
+            }
+        })
+        .map_err(|e| (1, format!("{}: {e}", path.display())))?;
+    }
+    let (Some((leaf, path)), Some(record)) = (b.finish(), record) else {
+        return Err((1, "the log changed while it was read; try again".into()));
+    };
+    Ok(Proof {
+        log_id: cp.log_id.clone(),
+        leaf_index: seq,
+        record,
+        leaf_hash: hex::encode(leaf),
+        tree_size: cp.tree_size,
+        root: cp.root.clone(),
+        audit_path: path.iter().map(hex::encode).collect(),
+        checkpoint: cp,
+    })
+}
+
+/// Checks a proof: the record's own hash, its seq, the path to the root,
+/// the root and size being the checkpoint's, and (with a key) the signature.
+pub fn check_proof(p: &Proof, public_key: Option<&[u8]>) -> Result<String, String> {
+    let line = p.record.as_bytes();
+    let bad = |w: &str| format!("proof of record {} REFUSED: {w}", p.leaf_index);
+    let hash = crate::audit::verify::own_hash(line)
+        .ok_or_else(|| bad("the record does not match its own hash"))?;
+    #[derive(Deserialize)]
+    struct Seq {
+        seq: u64,
+    }
+    let s: Seq = serde_json::from_slice(line).map_err(|_| bad("the record does not parse"))?;
+    if s.seq != p.leaf_index {
+        return Err(bad("the record's seq is not the leaf index"));
+    }
+    let leaf = leaf_hash(&hash);
+    if hex::encode(leaf) != p.leaf_hash {
+        return Err(bad("the leaf hash is not the record's"));
+    }
+    let unhex = |x: &str| -> Option<Hash> {
+        let mut b = [0u8; 32];
+        hex::decode_to_slice(x, &mut b).ok().map(|_| b)
+    };
+    let path: Option<Vec<Hash>> = p.audit_path.iter().map(|x| unhex(x)).collect();
+    let (Some(path), Some(root)) = (path, unhex(&p.root)) else {
+        return Err(bad("a hash in the proof is not 64 hex digits"));
+    };
+    if p.tree_size != p.checkpoint.tree_size
+        || p.root != p.checkpoint.root
+        || p.log_id != p.checkpoint.log_id
+    {
+        return Err(bad("the tree size, root or log id is not the checkpoint's"));
+    }
+    if !verify_inclusion(p.leaf_index, p.tree_size, &leaf, &path, &root) {
+        return Err(bad("the audit path does not lead to the root"));
+    }
+    let signed = match public_key {
+        Some(pk) => {
+            p.checkpoint
+                .check_signature(pk)
+                .map_err(|e| bad(&e.to_string()))?;
+            "signature verified"
+        }
+        None if p.checkpoint.signature.is_some() => {
+            "signed; give --public-key to check the signature"
+        }
+        None => "unsigned checkpoint",
+    };
+    Ok(format!(
+        "record {} is in log {} at tree size {}, root {} (checkpoint of {}: {signed})",
+        p.leaf_index, p.log_id, p.tree_size, p.root, p.checkpoint.time
+    ))
+}
+
+fn keygen(out: &str) -> Result<String, String> {
+    use ring::signature::KeyPair;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let rng = ring::rand::SystemRandom::new();
+    let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+        .map_err(|_| "no randomness from the operating system".to_string())?;
+    let key = crate::audit::checkpoint::load_signing_key(doc.as_ref())?;
+    let public = hex::encode(key.public_key().as_ref());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|e| format!("{out}: {e} (a key file is never overwritten)"))?;
+    f.write_all(doc.as_ref())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("{out}: {e}"))?;
+    let pub_file = format!("{out}.pub");
+    std::fs::write(&pub_file, format!("{public}\n")).map_err(|e| format!("{pub_file}: {e}"))?;
+    Ok(public)
 }
 
 /// `origuard audit ...`.
-pub fn command(c: crate::tools::cli::AuditCommand) -> u8 {
+pub fn command(c: AuditCommand) -> u8 {
     match c {
-        crate::tools::cli::AuditCommand::Verify {
-            file,
+        AuditCommand::Verify {
+            paths,
             expect_head,
+            checkpoint,
+            public_key,
             json,
-        } => {
-            let (code, text) = verify_cmd(&file, expect_head.as_deref());
-            if json {
-                println!(
-                    "{}",
-                    verify_json(&file, expect_head.as_deref(), code, &text)
-                );
-            } else if code == 0 {
-                println!("{text}");
-            } else {
-                eprintln!("{text}");
+        } => verify_cmd(
+            &paths,
+            expect_head.as_deref(),
+            checkpoint.as_deref(),
+            public_key.as_deref(),
+            json,
+        ),
+        AuditCommand::Keygen { out } => match keygen(&out) {
+            Ok(public) => {
+                println!("{public}");
+                eprintln!("wrote {out} (Ed25519, PKCS#8, mode 0600) and {out}.pub; the public key is above: give it to the witness and to `audit verify --public-key`");
+                0
             }
-            code
+            Err(e) => {
+                eprintln!("origuard audit keygen: {e}");
+                1
+            }
+        },
+        AuditCommand::Prove { seq, audit } => match prove(seq, &audit) {
+            Ok(p) => {
+                println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+                0
+            }
+            Err((code, e)) => {
+                eprintln!("origuard audit prove: {e}");
+                code
+            }
+        },
+        AuditCommand::VerifyProof { file, public_key } => {
+            let pk = match public_key.as_deref().map(read_public_key).transpose() {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("origuard audit verify-proof: {e}");
+                    return EX_USAGE;
+                }
+            };
+            let data = if file == "-" {
+                let mut d = Vec::new();
+                std::io::stdin().read_to_end(&mut d).map(|_| d)
+            } else {
+                std::fs::read(&file)
+            };
+            let proof: Proof = match data
+                .map_err(|e| e.to_string())
+                .and_then(|d| serde_json::from_slice(&d).map_err(|e| format!("not a proof: {e}")))
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("origuard audit verify-proof: {file}: {e}");
+                    return EX_USAGE;
+                }
+            };
+            match check_proof(&proof, pk.as_deref()) {
+                Ok(t) => {
+                    println!("{t}");
+                    0
+                }
+                Err(t) => {
+                    eprintln!("{t}");
+                    1
+                }
+            }
         }
     }
+}
+
+fn verify_cmd(
+    paths: &[String],
+    expect_head: Option<&str>,
+    checkpoint: Option<&str>,
+    public_key: Option<&str>,
+    json: bool,
+) -> u8 {
+    let fail = |text: String| {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "file": paths.join(" "), "ok": false, "exit_code": EX_USAGE, "message": text })
+            );
+        } else {
+            eprintln!("{text}");
+        }
+        EX_USAGE
+    };
+    let pk = match public_key.map(read_public_key).transpose() {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let saved = match checkpoint.map(read_checkpoint).transpose() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let files = match audit_files(paths) {
+        Ok(f) => f,
+        Err(e) if paths.len() == 1 => {
+            return fail(e.to_string().replace(
+                ": no such file or directory",
+                ": cannot read: No such file or directory (os error 2)",
+            ))
+        }
+        Err(e) => return fail(e),
+    };
+    let logs = log_files(files);
+    let mut code = 0;
+    for log in &logs {
+        let r = verify_log(
+            &name_of(paths, log),
+            log,
+            expect_head,
+            pk.as_deref(),
+            saved.as_ref(),
+        );
+        code = code.max(r.code);
+        if json {
+            println!("{}", r.json);
+        } else if r.code == 0 {
+            println!("{}", r.text);
+        } else {
+            eprintln!("{}", r.text);
+        }
+    }
+    code
 }

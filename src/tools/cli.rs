@@ -195,16 +195,51 @@ pub struct ServeArgs {
 /// `origuard audit ...`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the hash chain; exit 1 with the first bad record.
+    /// Verify the hash chain, the Merkle tree and the checkpoints of a log
+    /// (a file, its segments, or a directory of them); exit 1 with the
+    /// first bad record.
     Verify {
-        /// The audit log (JSON Lines).
-        file: String,
+        /// The audit log: a file, several segments, or a directory.
+        #[arg(required = true)]
+        paths: Vec<String>,
         /// A head hash published earlier: fail if no record has it (truncation).
         #[arg(long)]
         expect_head: Option<String>,
+        /// A checkpoint saved earlier (the checkpoint file's content): fail
+        /// unless the log still holds that tree as a prefix.
+        #[arg(long)]
+        checkpoint: Option<String>,
+        /// The log's public key (hex, as keygen prints it, or PEM): every
+        /// checkpoint must be signed by it.
+        #[arg(long)]
+        public_key: Option<String>,
         /// Print the result as one JSON object on stdout (also when broken).
         #[arg(long)]
         json: bool,
+    },
+    /// Generate an Ed25519 signing key for checkpoints (PKCS#8, mode 0600)
+    /// and print its public key.
+    Keygen {
+        /// Key file to create (refused if it exists).
+        #[arg(long)]
+        out: String,
+    },
+    /// Print an inclusion proof (JSON) of record SEQ against the log's
+    /// latest checkpoint.
+    Prove {
+        /// The record's sequence number.
+        seq: u64,
+        /// The audit log: a file, several segments, or a directory.
+        #[arg(long, required = true)]
+        audit: Vec<String>,
+    },
+    /// Check an inclusion proof printed by `audit prove`.
+    VerifyProof {
+        /// The proof (JSON), or - for stdin.
+        file: String,
+        /// The log's public key: the proof's checkpoint must be signed by it.
+        #[arg(long)]
+        public_key: Option<String>,
     },
 }
 

@@ -3,7 +3,7 @@
 //! Exit 0; 1 when a log does not verify (the report is still written and
 //! says so on its first line) unless `--allow-broken`; 64 bad usage.
 
-use crate::report::{self, html, publish, Input, Mode, Options};
+use crate::report::{self, html, publish, Mode, Options, Source};
 use crate::tools::cli::ReportCli;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -43,9 +43,38 @@ fn files(paths: &[String]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
+/// An audit file, read as a stream (never whole) each time it is opened.
+struct FileSource {
+    path: PathBuf,
+    name: String,
+}
+
+impl Source for FileSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn open(&self) -> std::io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(std::fs::File::open(&self.path)?))
+    }
+}
+
 /// Builds the report and writes its three files into `out`.
-pub fn write(inputs: &[Input], opts: &Options, out: &Path) -> Result<report::Report, String> {
-    let r = report::build(inputs, opts);
+pub fn write<S: Source>(
+    inputs: &[S],
+    opts: &Options,
+    out: &Path,
+) -> Result<report::Report, String> {
+    write_with(inputs, opts, out, &mut |_| {})
+}
+
+/// [`write`], reporting bytes read to `progress`.
+fn write_with<S: Source>(
+    inputs: &[S],
+    opts: &Options,
+    out: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<report::Report, String> {
+    let r = report::build_with(inputs, opts, progress);
     let p = publish(&r, opts.mode, &crate::runtime::audit_log::now());
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let json = serde_json::to_string_pretty(&p).unwrap_or_default();
@@ -69,10 +98,25 @@ pub fn command(a: ReportCli) -> u8 {
             return super::common::EX_USAGE;
         }
     };
+    let mut inputs = Vec::new();
+    let mut total = 0u64;
+    for f in &files {
+        match std::fs::File::open(f).and_then(|h| h.metadata()) {
+            Ok(m) => total += m.len(),
+            Err(e) => {
+                eprintln!("origuard report: {}: {e}", f.display());
+                return 2;
+            }
+        }
+        inputs.push(FileSource {
+            path: f.clone(),
+            name: f.display().to_string(),
+        });
+    }
     let bar = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(files.len() as u64);
+        let b = indicatif::ProgressBar::new(total);
         if let Ok(s) = indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {pos}/{len} files  {msg}",
+            "{elapsed_precise} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)  {msg}",
         ) {
             b.set_style(s.progress_chars("=> "));
         }
@@ -80,22 +124,7 @@ pub fn command(a: ReportCli) -> u8 {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let mut inputs = Vec::new();
-    for f in &files {
-        bar.set_message(f.display().to_string());
-        match std::fs::read(f) {
-            Ok(data) => inputs.push(Input {
-                path: f.display().to_string(),
-                data,
-            }),
-            Err(e) => {
-                eprintln!("origuard report: {}: {e}", f.display());
-                return 2;
-            }
-        }
-        bar.inc(1);
-    }
-    bar.set_message("counting");
+    bar.set_message("verifying and counting");
     let mode = if a.internal {
         Mode::Internal
     } else {
@@ -107,7 +136,15 @@ pub fn command(a: ReportCli) -> u8 {
         from: a.from.clone(),
         to: a.to.clone(),
     };
-    let r = match write(&inputs, &opts, Path::new(&a.out)) {
+    let mut pending = 0u64;
+    let mut progress = |n: u64| {
+        pending += n;
+        if pending >= 1 << 20 {
+            bar.inc(pending);
+            pending = 0;
+        }
+    };
+    let r = match write_with(&inputs, &opts, Path::new(&a.out), &mut progress) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("origuard report: {e}");

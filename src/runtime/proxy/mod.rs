@@ -190,7 +190,7 @@ impl Proxy {
         let audit = match &cfg.audit {
             Some(a) => {
                 let path = &a.file;
-                let (log, opened) = AuditLog::open_with(path, a.opts)?;
+                let (log, opened) = AuditLog::open_with(path, a.opts.clone())?;
                 if opened.truncated > 0 {
                     tracing::warn!(
                         path,
