@@ -424,7 +424,12 @@ th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{disp
                     w.queries,
                     w.baseline,
                     w.share * 100.0,
-                    if w.why == "rise" { "rose to 3× or more of its own history" } else { "a quarter or more of all such queries" }
+                    match w.why.as_str() {
+                        "rise" => "rose to 3× or more of its own history",
+                        "share" => "a quarter or more of all such queries",
+                        "federal" => "looks federal (federal watch) but is on no list",
+                        _ => "several of: a rise, an unusual share, looks federal",
+                    }
                 );
             }
             h.push_str("</table>");
@@ -443,7 +448,7 @@ th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{disp
         }
         h.push_str("</table>");
     } else {
-        h.push_str("<h2>Agencies on no list that stand out</h2><p>Agencies on no list whose driver-licence or photo queries rose sharply against their own history, or made an unusual share of such queries (a possible back door):</p><ul>");
+        h.push_str("<h2>Agencies on no list that stand out</h2><p>Agencies on no list whose driver-licence or photo queries rose sharply against their own history, made an unusual share of such queries, or whose ORI looks federal (a possible back door):</p><ul>");
         if p.watch_count.is_empty() {
             h.push_str("<li>none in this range</li>");
         }
@@ -456,6 +461,30 @@ th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{disp
             );
         }
         h.push_str("</ul>");
+    }
+    h.push_str("<h2>Court orders used</h2><p>Queries from a restricted agency let through because a court-issued warrant, subpoena or order names the person, and the responses released to them with only the fields the order covers:</p>");
+    if p.court_orders.is_empty() {
+        h.push_str("<p>No court order was used in this range.</p>");
+    } else {
+        h.push_str(if p.mode == Mode::Internal {
+            "<table><tr><th>Period</th><th>Order</th><th>Queries let through</th><th>Responses released</th></tr>"
+        } else {
+            "<table><tr><th>Period</th><th>Orders used</th><th>Queries let through</th><th>Responses released</th></tr>"
+        });
+        for c in &p.court_orders {
+            let first = match &c.exception {
+                Some(id) => format!("<code>{}</code>", esc(id)),
+                None => esc(&c.orders.to_string()),
+            };
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=\"n\">{first}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(&c.period),
+                esc(&c.queries.to_string()),
+                esc(&c.responses.to_string())
+            );
+        }
+        h.push_str("</table>");
     }
     h.push_str("<h2>How to read this report</h2><ul class=\"note\">");
     for o in OUTCOMES {

@@ -222,6 +222,21 @@ pub struct Report {
     pub watch: Vec<Watch>,
     /// Per-agency detail.
     pub agencies: Vec<AgencyRow>,
+    /// Court-order exceptions used, per period.
+    pub court_orders: Vec<CourtOrderUse>,
+}
+
+/// Uses of one court-order exception in one period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CourtOrderUse {
+    /// Period.
+    pub period: String,
+    /// The exception's id (internal mode only).
+    pub exception: String,
+    /// Queries it let through to the state.
+    pub queries: u64,
+    /// Responses released under it (the fields it covers kept).
+    pub responses: u64,
 }
 
 /// A plain name for a message key ("driver license query").
@@ -283,6 +298,12 @@ struct Rec<'a> {
     first_seq: Option<u64>,
     #[serde(default)]
     next_seq: Option<u64>,
+    #[serde(borrow, default)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    exception: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    federal_watch: Option<Cow<'a, str>>,
 }
 
 /// Something the report can read (more than once): a file, or bytes.
@@ -389,6 +410,11 @@ struct Tally {
     rows: Vec<([u32; 5], Counts)>,
     agencies: HashMap<[u32; 4], u64>,
     watched: HashMap<[u32; 2], u64>,
+    /// (period, ORI) → driver and photo queries from an agency on no list
+    /// that matches the federal watch.
+    federal: HashMap<[u32; 2], u64>,
+    /// (period, exception id) → [queries let through, responses released].
+    orders: HashMap<[u32; 2], [u64; 2]>,
     decisions: u64,
     first_ts: Option<String>,
     last_ts: Option<String>,
@@ -685,6 +711,18 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
     *t.agencies.entry([period, ori, row[2], row[4]]).or_default() += 1;
     if direction == "inbound" && list == "none" && WATCHED.contains(&key) {
         *t.watched.entry([period, ori]).or_default() += 1;
+        if rec.federal_watch.is_some() {
+            *t.federal.entry([period, ori]).or_default() += 1;
+        }
+    }
+    if let Some(id) = rec.exception.as_deref() {
+        let id = t.names.id(id);
+        let e = t.orders.entry([period, id]).or_default();
+        match rec.reason.as_deref() {
+            Some("court_order") => e[0] += 1,
+            Some("court_order_release") => e[1] += 1,
+            _ => {}
+        }
     }
 }
 
@@ -746,6 +784,44 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
         .iter()
         .map(|(k, &v)| ((n.name(k[0]), n.name(k[1])), v))
         .collect();
+    let mut watch = watch(&watched);
+    // Agencies on no list that look federal ([federal] watch): always listed.
+    for (k, &q) in &t.federal {
+        let (period, ori) = (n.name(k[0]), n.name(k[1]));
+        match watch
+            .iter_mut()
+            .find(|w| w.period == period && w.ori == ori)
+        {
+            Some(w) => w.why.push_str("+federal"),
+            None => {
+                let total: u64 = watched
+                    .iter()
+                    .filter(|((p, _), _)| *p == period)
+                    .map(|(_, v)| v)
+                    .sum();
+                watch.push(Watch {
+                    period,
+                    ori,
+                    queries: q,
+                    baseline: 0.0,
+                    share: q as f64 / total.max(1) as f64,
+                    why: "federal".into(),
+                })
+            }
+        }
+    }
+    watch.sort_by(|a, b| (&a.period, &a.ori).cmp(&(&b.period, &b.ori)));
+    let mut court_orders: Vec<CourtOrderUse> = t
+        .orders
+        .iter()
+        .map(|(k, c)| CourtOrderUse {
+            period: n.name(k[0]),
+            exception: n.name(k[1]),
+            queries: c[0],
+            responses: c[1],
+        })
+        .collect();
+    court_orders.sort_by(|a, b| (&a.period, &a.exception).cmp(&(&b.period, &b.exception)));
     Report {
         period: opts.period,
         from: opts.from.clone(),
@@ -757,8 +833,9 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
         last_ts: t.last_ts,
         notices: t.notices,
         rows,
-        watch: watch(&watched),
+        watch,
         agencies,
+        court_orders,
     }
 }
 

@@ -170,6 +170,25 @@ pub struct Published {
     pub watch_count: BTreeMap<String, usize>,
     /// Per agency (internal only).
     pub agencies: Vec<super::AgencyRow>,
+    /// Court orders used: internal, one row per exception and period;
+    /// public, one row per period (`exception` = the number of orders used),
+    /// every count under the small-cell rule.
+    pub court_orders: Vec<PubOrders>,
+}
+
+/// Court-order uses in a period.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PubOrders {
+    /// Period.
+    pub period: String,
+    /// The exception's id (internal), or `null` (public).
+    pub exception: Option<String>,
+    /// Orders used (1 internal; the number of distinct orders public).
+    pub orders: Cell,
+    /// Queries let through.
+    pub queries: Cell,
+    /// Responses released.
+    pub responses: Cell,
 }
 
 type GKey = (String, String, String, String);
@@ -281,6 +300,35 @@ pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
         *watch_count.entry(w.period.clone()).or_insert(0) += 1;
     }
     let internal = mode == Mode::Internal;
+    let court_orders = if internal {
+        r.court_orders
+            .iter()
+            .map(|c| PubOrders {
+                period: c.period.clone(),
+                exception: Some(c.exception.clone()),
+                orders: Cell::Exact(1),
+                queries: Cell::Exact(c.queries),
+                responses: Cell::Exact(c.responses),
+            })
+            .collect()
+    } else {
+        let mut per: BTreeMap<String, [u64; 3]> = BTreeMap::new();
+        for c in &r.court_orders {
+            let e = per.entry(c.period.clone()).or_default();
+            e[0] += 1;
+            e[1] += c.queries;
+            e[2] += c.responses;
+        }
+        per.into_iter()
+            .map(|(period, [o, q, x])| PubOrders {
+                period,
+                exception: None,
+                orders: Cell::primary(o, mode),
+                queries: Cell::primary(q, mode),
+                responses: Cell::primary(x, mode),
+            })
+            .collect()
+    };
     Published {
         mode,
         software: format!("origuard {}", crate::VERSION),
@@ -323,6 +371,7 @@ pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
         } else {
             Vec::new()
         },
+        court_orders,
     }
 }
 

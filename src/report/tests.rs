@@ -401,3 +401,101 @@ fn decisions_waiting_for_written_records_are_bounded_and_taken_once() {
     assert_eq!(a.take(5), None);
     assert_eq!(a.take(AWAIT_CAP as u64 + 9), Some(1));
 }
+
+#[test]
+fn court_orders_used_and_federal_looking_agencies_are_reported() {
+    let with = |mut e: Event, f: &dyn Fn(&mut DecisionRecord)| {
+        if let Event::Decision(d) = &mut e {
+            f(d);
+        }
+        e
+    };
+    let ts = "2026-12-02T10:00:00.000Z";
+    let mut ev = Vec::new();
+    for _ in 0..2 {
+        ev.push((
+            ts,
+            with(
+                dec(
+                    "inbound",
+                    "DQ",
+                    "passed",
+                    Some("immigration_enforcement"),
+                    "VTICE0900",
+                    &[],
+                ),
+                &|d| {
+                    d.reason = "court_order";
+                    d.exception = Some("2026-CR-0042".into());
+                    d.exception_use = Some(1);
+                },
+            ),
+        ));
+    }
+    ev.push((
+        ts,
+        with(
+            dec(
+                "outbound",
+                "DR",
+                "redacted",
+                Some("immigration_enforcement"),
+                "VTICE0900",
+                &["pob"],
+            ),
+            &|d| {
+                d.reason = "court_order_release";
+                d.exception = Some("2026-CR-0042".into());
+            },
+        ),
+    ));
+    ev.push((
+        ts,
+        with(
+            dec("inbound", "DQ", "passed", None, "NYHSI0300", &[]),
+            &|d| {
+                d.federal_watch = Some("??HSI????".into());
+            },
+        ),
+    ));
+    let data = log(&ev);
+    let r = build(&[input(data.clone())], &opts(Mode::Internal, Period::Month));
+    assert_eq!(
+        r.court_orders,
+        vec![CourtOrderUse {
+            period: "2026-12".into(),
+            exception: "2026-CR-0042".into(),
+            queries: 2,
+            responses: 1,
+        }]
+    );
+    assert!(
+        r.watch
+            .iter()
+            .any(|w| w.ori == "NYHSI0300" && w.why == "federal"),
+        "{:?}",
+        r.watch
+    );
+    let internal = publish(&r, Mode::Internal, "now");
+    let html = html::render(&internal);
+    assert!(
+        html.contains("2026-CR-0042") && html.contains("NYHSI0300"),
+        "internal names them"
+    );
+    // Public: counts only, under the small-cell rule; no id, no ORI.
+    let r = build(&[input(data)], &opts(Mode::Public, Period::Month));
+    let p = publish(&r, Mode::Public, "now");
+    assert_eq!(p.court_orders.len(), 1);
+    assert_eq!(p.court_orders[0].exception, None);
+    assert_eq!(p.court_orders[0].queries, publish::Cell::Suppressed);
+    assert_eq!(p.watch_count.get("2026-12"), Some(&1));
+    let json = serde_json::to_string(&p).unwrap();
+    let html = html::render(&p);
+    for secret in ["2026-CR-0042", "NYHSI0300", "VTICE0900"] {
+        assert!(
+            !json.contains(secret) && !html.contains(secret),
+            "{secret} in the public report"
+        );
+    }
+    assert!(html.contains("Court orders used"));
+}
