@@ -328,3 +328,43 @@ fn serve_check_refuses_a_bad_shadow_policy_or_ledger() {
     assert_eq!(code, Some(65), "{err}");
     assert!(err.contains("not a ledger"), "{err}");
 }
+
+/// `policy check` and `policy explain`, text and JSON: the order by id, never its subject.
+#[test]
+fn policy_commands_name_the_order_never_the_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = policy_with_order(dir.path(), 3, "2026-CR-0042");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    };
+    let outs = [
+        run(&["policy", "check", &policy]),
+        run(&["policy", "check", "--json", &policy]),
+        run(&["policy", "explain", "--policy", &policy, "VTICE0900"]),
+        run(&[
+            "policy",
+            "explain",
+            "--json",
+            "--policy",
+            &policy,
+            "VTICE0900",
+        ]),
+    ];
+    for o in &outs {
+        assert!(o.contains("2026-CR-0042"), "{o}");
+        for secret in ["DOE", "JANE", "1980"] {
+            assert!(!o.contains(secret), "{secret} in {o}");
+        }
+    }
+    assert!(outs[2].contains("[active]"), "{}", outs[2]);
+}
