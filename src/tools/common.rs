@@ -3,6 +3,12 @@
 
 /// Exit code for bad usage or configuration (BSD `EX_USAGE`).
 pub const EX_USAGE: u8 = 64;
+/// Exit code for input that cannot be read or used: a missing or
+/// unreadable file, a framing or format error in a capture.
+pub const EX_INPUT: u8 = 2;
+/// Exit code for the command's own negative result or failure: an invalid
+/// policy, a broken audit log, messages missing in a bench.
+pub const EX_FAIL: u8 = 1;
 
 /// The example policy and its list files, built into the binary so the demo
 /// runs from an installed binary anywhere, not only from a checkout.
