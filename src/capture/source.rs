@@ -9,6 +9,10 @@ use crate::framing::Framing;
 use bytes::Bytes;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 
+/// One reassembled pcap flow being split: its reader and the capture time
+/// of each of its segments (`(offset, time_us)`).
+pub type TimedReader = (FrameReader<Cursor<Vec<u8>>>, Vec<(usize, u64)>);
+
 /// Messages from a capture, in order.
 pub enum Source {
     /// A framed stream (or one unframed message).
@@ -18,7 +22,7 @@ pub enum Source {
         /// Streams not started yet (last first).
         rest: Vec<TimedStream>,
         /// The stream being read, with its segments' capture times.
-        current: Option<(FrameReader<Cursor<Vec<u8>>>, Vec<(usize, u64)>)>,
+        current: Option<TimedReader>,
         /// Input framing for each stream.
         mode: InputFraming,
         /// Largest message.

@@ -38,6 +38,9 @@ pub struct Shared {
     pub limits: crate::runtime::config::Limits,
     /// Parser limits derived from them.
     pub msg_limits: crate::message::Limits,
+    /// The decision stage's worker threads (`limits.decision_workers` > 1);
+    /// None: every session decides on its own task.
+    pub decisions: Option<super::stage::DecisionPool>,
     /// Cancelled to start draining: stop accepting, sessions finish at the
     /// next message boundary.
     pub drain: CancellationToken,
