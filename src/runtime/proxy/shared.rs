@@ -233,6 +233,13 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// The service manager's `STATUS=` text while serving.
+    pub fn serving_status(&self) -> String {
+        format!("serving; policy {}", self.policy.current().short_version())
+    }
+}
+
 impl crate::runtime::admin::Control for Shared {
     fn ready(&self) -> Result<(), String> {
         Shared::ready(self)
@@ -261,8 +268,13 @@ impl crate::runtime::admin::Control for Shared {
         })
     }
 
+    /// `POST /reload`: tells the service manager, as SIGHUP and the file
+    /// watch do (`RELOADING=1` with the monotonic time, then `READY=1`).
     fn reload(&self, trigger: &str, tls: bool) -> Reloaded {
-        Shared::reload(self, trigger, tls)
+        crate::runtime::systemd::reloading();
+        let r = Shared::reload(self, trigger, tls);
+        crate::runtime::systemd::ready(&self.serving_status());
+        r
     }
 
     fn stop(&self) {
