@@ -89,11 +89,12 @@ fn framed_capture_from_stdin_and_truncation() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
+    // A missing input is an input error: exit 2.
     let out = bin()
         .args(["inspect", "/nonexistent/file"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn verify_json(path: &str, expect_head: Option<&str>, code: u8, text: &str) -> S
 pub fn verify_cmd(path: &str, expect_head: Option<&str>) -> (u8, String) {
     let data = match std::fs::read(path) {
         Ok(d) => d,
-        Err(e) => return (64, format!("{path}: cannot read: {e}")),
+        Err(e) => return (super::common::EX_INPUT, format!("{path}: cannot read: {e}")),
     };
     let mut found_at = None;
     let want = expect_head.map(|h| h.trim().to_ascii_lowercase());

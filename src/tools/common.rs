@@ -10,6 +10,19 @@ pub const EX_INPUT: u8 = 2;
 /// policy, a broken audit log, messages missing in a bench.
 pub const EX_FAIL: u8 = 1;
 
+/// `Err` with an operator message when `path` cannot be opened for reading
+/// (missing, a directory, no permission): the caller exits [`EX_INPUT`]
+/// before a parser turns the problem into a validation error.
+pub fn readable(path: &str) -> Result<(), String> {
+    let p = std::path::Path::new(path);
+    if p.is_dir() {
+        return Err(format!("{path}: is a directory, not a file"));
+    }
+    std::fs::File::open(p)
+        .map(|_| ())
+        .map_err(|e| format!("{path}: cannot read: {e}"))
+}
+
 /// The example policy and its list files, built into the binary so the demo
 /// runs from an installed binary anywhere, not only from a checkout.
 const EXAMPLE_POLICY: &[(&str, &str)] = &[
