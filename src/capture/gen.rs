@@ -298,7 +298,7 @@ impl Generator {
             let (sur, given, dob) = self.name();
             let to = &self.agency()[..2];
             return Bytes::from(format!(
-                "DQ.{from}.{to}.*{ctl}.TXT\r\nNAM/{sur},{given}.DOB/{dob}.SEX/F.RSN/V.PUR/C.IMQ/N"
+                "DQ.{from}.{to}.*{ctl}.TXT\r\nNAM/{sur},{given}.DOB/{dob}.SEX/F.RSN/V.PUR/C.IMQ/N.\r\nOPR/OFFICER EXAMPLE BADGE 0000.MIS/TRAFFIC STOP SYNTHETIC TEST"
             ));
         }
         let saved = self.mix.photo;
@@ -316,7 +316,7 @@ impl Generator {
         let street: u32 = self.rng.random_range(100..9999);
         let exp = self.rng.random_range(2026..2032);
         Bytes::from(format!(
-            "DR.{STATE_DMV}.{to}.*{ctl}.TXT\r\nNAM/{sur},{given}.DOB/{dob}.SEX/F.RAC/U.HGT/507.WGT/140.EYE/BRO.HAI/BLK.\r\nOLN/{oln}.OLS/CO.OLY/{exp}.CLS/R.STATUS/VALID.RST/NONE.END/NONE.\r\nADR/{street} EXAMPLE ST.CTY/SAMPLE TOWN.ST/CO.ZIP/80000.POB/{}.\r\nISS/20240115.EXP/{exp}0115.PTS/00.SUS/NONE",
+            "DR.{STATE_DMV}.{to}.*{ctl}.TXT\r\nNAM/{sur},{given}.DOB/{dob}.SEX/F.RAC/U.HGT/507.WGT/140.EYE/BRO.HAI/BLK.\r\nOLN/{oln}.OLS/CO.OLY/{exp}.CLS/R.STATUS/VALID.RST/NONE.END/NONE.\r\nADR/{street} EXAMPLE ST.CTY/SAMPLE TOWN.ST/CO.ZIP/80000.POB/{}.\r\nISS/20240115.EXP/{exp}0115.PTS/00.SUS/NONE.\r\nMIS/RECORD PROVIDED FOR CRIMINAL JUSTICE PURPOSES ONLY. VERIFY STATUS WITH ISSUING AGENCY.",
             &place[place.len() - 2..]
         ))
     }
