@@ -332,6 +332,22 @@ struct Received {
     checksum: u64,
 }
 
+impl Received {
+    fn new() -> Received {
+        Received {
+            hist: new_hist(),
+            passed: 0,
+            changed: 0,
+            unexpected: 0,
+            missing: 0,
+            bytes: 0,
+            last: Instant::now(),
+            frames: 0,
+            checksum: 0,
+        }
+    }
+}
+
 fn new_hist() -> Histogram<u64> {
     Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")
 }
@@ -342,17 +358,7 @@ async fn receive_checked<R: tokio::io::AsyncRead + Unpin>(
     conn: Arc<Conn>,
     framing: Framing,
 ) -> Received {
-    let mut r = Received {
-        hist: new_hist(),
-        passed: 0,
-        changed: 0,
-        unexpected: 0,
-        missing: 0,
-        bytes: 0,
-        last: Instant::now(),
-        frames: 0,
-        checksum: 0,
-    };
+    let mut r = Received::new();
     let mut f = FramedRead::with_capacity(rr, FrameCodec::new(framing, 1 << 26), 64 * 1024);
     while let Some(Ok(m)) = f.next().await {
         let now = Instant::now();
@@ -388,17 +394,7 @@ async fn receive_checked<R: tokio::io::AsyncRead + Unpin>(
 
 /// `--raw`: counts frames and folds a running checksum, nothing more.
 async fn receive_raw<R: tokio::io::AsyncRead + Unpin>(rr: R, framing: Framing) -> Received {
-    let mut r = Received {
-        hist: new_hist(),
-        passed: 0,
-        changed: 0,
-        unexpected: 0,
-        missing: 0,
-        bytes: 0,
-        last: Instant::now(),
-        frames: 0,
-        checksum: 0,
-    };
+    let mut r = Received::new();
     let mut f = FramedRead::with_capacity(rr, FrameCodec::new(framing, 1 << 26), 256 * 1024);
     while let Some(Ok(m)) = f.next().await {
         r.bytes += m.len() as u64;
