@@ -69,6 +69,15 @@ pub struct DecisionRecord {
     pub reply_bytes: usize,
     /// Full policy version in force.
     pub policy: String,
+    /// Court-order exception used (its id only, never the subject).
+    pub exception: Option<String>,
+    /// Which use of that exception (1-based).
+    pub exception_use: Option<u32>,
+    /// The query's reason code, one character, when it gave one.
+    pub reason_code: Option<String>,
+    /// The federal watch pattern an unlisted counterparty matches (it looks
+    /// federal but is in no list), when one does.
+    pub federal_watch: Option<String>,
 }
 
 impl DecisionRecord {
@@ -105,6 +114,13 @@ impl DecisionRecord {
                 _ => 0,
             },
             policy: p.version.clone(),
+            exception: d.exception.as_ref().map(|u| u.id.to_string()),
+            exception_use: d.exception.as_ref().map(|u| u.number),
+            reason_code: d.reason_code.map(|c| (c as char).to_string()),
+            federal_watch: match (d.verdict, d.counterparty) {
+                (None, Some(o)) => p.looks_federal(o.as_bytes()).map(str::to_string),
+                _ => None,
+            },
         }
     }
 }

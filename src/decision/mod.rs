@@ -18,13 +18,36 @@
 
 pub mod counts;
 pub mod decline;
+pub mod ledger;
 
 use crate::message::fields::FieldSet;
 use crate::message::Direction;
-use crate::message::{parse, parse_header, Class, Header, Limits, Ori};
+use crate::message::{parse, parse_header, Class, Header, Limits, Message, Ori};
 use crate::policy::{Action, DenyMode, OnError, Policy, Verdict};
 use crate::redact::release;
 use bytes::Bytes;
+use std::time::SystemTime;
+
+/// What a decision may consult besides the message and the policy: the
+/// time (exception windows, certification expiry) and the court-order
+/// ledger. Without a ledger no exception applies.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// The time the message is decided at.
+    pub now: SystemTime,
+    /// Use counts and awaited responses of court-order exceptions.
+    pub ledger: Option<&'a ledger::Ledger>,
+}
+
+impl Context<'_> {
+    /// The current time, no ledger.
+    pub fn now() -> Context<'static> {
+        Context {
+            now: SystemTime::now(),
+            ledger: None,
+        }
+    }
+}
 
 /// What happens to the message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +125,10 @@ pub struct Decision {
     pub bytes_in: usize,
     /// Size of what is forwarded (0 when nothing is).
     pub bytes_out: usize,
+    /// The court-order exception this message used, if any.
+    pub exception: Option<ledger::Use>,
+    /// The query's reason code (`RSN/`, `n2:ReasonCode`), when it gave one.
+    pub reason_code: Option<u8>,
 }
 
 /// Header values kept for metrics and audit (the message's routing header).
@@ -154,6 +181,14 @@ pub enum Reason {
     RestrictedParseError,
     /// Restricted counterparty and the redaction was refused or failed verification.
     RedactFailed,
+    /// A query from a restricted agency let through by a court-order exception.
+    CourtOrder,
+    /// The response to a court-order query, with the fields the order covers.
+    CourtOrderRelease,
+    /// The list requires a reason code and the query gives none it can read.
+    ReasonRequired,
+    /// The query's reason code is one the list denies.
+    ReasonDenied,
 }
 
 impl Reason {
@@ -204,6 +239,14 @@ pub mod reason {
     pub const RESTRICTED_PARSE_ERROR: Reason = Reason::RestrictedParseError;
     /// See [`Reason::RedactFailed`].
     pub const REDACT_FAILED: Reason = Reason::RedactFailed;
+    /// See [`Reason::CourtOrder`].
+    pub const COURT_ORDER: Reason = Reason::CourtOrder;
+    /// See [`Reason::CourtOrderRelease`].
+    pub const COURT_ORDER_RELEASE: Reason = Reason::CourtOrderRelease;
+    /// See [`Reason::ReasonRequired`].
+    pub const REASON_REQUIRED: Reason = Reason::ReasonRequired;
+    /// See [`Reason::ReasonDenied`].
+    pub const REASON_DENIED: Reason = Reason::ReasonDenied;
 }
 
 fn counterparty(dir: Direction, h: &Header, p: &Policy) -> (Option<Ori>, Verdict) {
@@ -236,8 +279,19 @@ fn counterparty(dir: Direction, h: &Header, p: &Policy) -> (Option<Ori>, Verdict
     }
 }
 
-/// Decides what happens to one message.
+/// Decides what happens to one message, now, with no court-order ledger.
 pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decision {
+    decide_in(dir, raw, p, limits, &Context::now())
+}
+
+/// Decides what happens to one message in context `cx`.
+pub fn decide_in(
+    dir: Direction,
+    raw: Bytes,
+    p: &Policy,
+    limits: &Limits,
+    cx: &Context<'_>,
+) -> Decision {
     let bytes_in = raw.len();
     let mut d = Decision {
         outcome: Outcome::Drop,
@@ -251,6 +305,8 @@ pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decisi
         removed: FieldSet::EMPTY,
         bytes_in,
         bytes_out: 0,
+        exception: None,
+        reason_code: None,
     };
     let cat = &p.catalogue;
     // One full, validating parse. Only when it fails is the header read on
@@ -270,11 +326,212 @@ pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decisi
         },
     };
     d.header = Some(h);
-    let (cp, verdict) = counterparty(dir, &h, p);
+    let (cp, mut verdict) = counterparty(dir, &h, p);
+    // A lapsed certification raises the agency's action from now on.
+    let mut lapsed = false;
+    if let Some(c) = cp.and_then(|o| p.certification_for(o.as_bytes(), list_index(p, verdict))) {
+        if cx.now > c.expires && c.lapse.strictness() > verdict.action.strictness() {
+            verdict.action = c.lapse;
+            lapsed = true;
+        }
+    }
     d.counterparty = cp;
     d.verdict = verdict.entry.is_some().then_some(verdict);
     let action = p.scoped(verdict, h.mke.as_str());
     d.action = Some(action);
+    let mut d = decide_action(d, dir, raw, &h, msg, cp, verdict, action, p, limits, cx);
+    if dir == Direction::Inbound
+        && d.exception.is_none()
+        && matches!(d.outcome, Outcome::Forward(_))
+    {
+        other_query(p, &h, cx);
+    }
+    if lapsed && d.detail.is_none() {
+        d.detail = Some("certification_lapsed");
+    }
+    d
+}
+
+/// A decision's outcome as one short label (`pass`, `allow`, `redact`,
+/// `deny`, `drop(REASON)`): what `policy diff --capture` and the live shadow
+/// policy compare, so that both count the same changes.
+pub fn outcome_label(d: &Decision) -> String {
+    match d.category {
+        Category::Passed => d.action.map_or("pass", |a| a.name()).to_string(),
+        Category::Redacted => "redact".to_string(),
+        Category::Denied => "deny".to_string(),
+        Category::Dropped => format!("drop({})", d.reason),
+    }
+}
+
+fn list_index(p: &Policy, v: Verdict) -> Option<usize> {
+    v.entry.map(|e| p.entries[e as usize].list as usize)
+}
+
+/// Any inbound message forwarded from an ORI with an exception, that no
+/// exception let through (a redact list's query, an exempt key): the state
+/// may answer it with the same control field as an order's query, so the
+/// ledger must not release either answer.
+fn other_query(p: &Policy, h: &Header, cx: &Context<'_>) {
+    let (Some(ledger), Some(control)) = (cx.ledger, h.control) else {
+        return;
+    };
+    if p.exceptions_for(h.originating.as_bytes()).next().is_some() {
+        ledger.other_query(
+            h.originating,
+            control,
+            cx.now,
+            cx.now + p.court_order_window,
+        );
+    }
+}
+
+/// A query from a restricted agency: the first active exception of that
+/// ORI whose subject it names exactly, with a use still left.
+fn court_order_query(p: &Policy, m: &Message, h: &Header, cx: &Context<'_>) -> Option<ledger::Use> {
+    let ledger = cx.ledger?;
+    let mut candidates = p
+        .exceptions_for(h.originating.as_bytes())
+        .filter(|e| e.active(cx.now))
+        .peekable();
+    candidates.peek()?;
+    // The response is correlated by control field: without one (or with one
+    // a restricted agency may not have) nothing can be released.
+    let control = h
+        .control
+        .filter(|c| !c.is_empty() && c.as_bytes().iter().all(u8::is_ascii_alphanumeric))?;
+    let key = crate::message::keys::response_key(h.mke.as_str())
+        .and_then(|k| crate::message::Mke::new(k.as_bytes()))?;
+    let subject = crate::message::query::subject(m).ok()?;
+    candidates
+        .filter(|e| e.matches(&subject, h.dests.as_slice()))
+        .find_map(|e| {
+            ledger.reserve(
+                &e.id,
+                e.max_uses,
+                h.originating,
+                control,
+                key,
+                cx.now,
+                cx.now + p.court_order_window,
+            )
+        })
+}
+
+/// The reason-code rules of the deciding list for an inbound query.
+fn reason_rule(
+    p: &Policy,
+    verdict: Verdict,
+    code: Result<Option<u8>, crate::message::query::Unreadable>,
+) -> Option<(Reason, &'static str)> {
+    let list = p.list_of(verdict)?;
+    if !list.require_reason && list.deny_reasons.is_empty() {
+        return None;
+    }
+    match code {
+        Err(u) => Some((reason::REASON_REQUIRED, u.0)),
+        Ok(None) if list.require_reason => Some((reason::REASON_REQUIRED, "no_reason_code")),
+        Ok(Some(c)) if list.deny_reasons.contains(&c) => {
+            Some((reason::REASON_DENIED, "listed_reason_code"))
+        }
+        Ok(_) => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decide_action(
+    mut d: Decision,
+    dir: Direction,
+    raw: Bytes,
+    h: &Header,
+    msg: Result<Message, crate::message::ParseError>,
+    cp: Option<Ori>,
+    verdict: Verdict,
+    action: Action,
+    p: &Policy,
+    limits: &Limits,
+    cx: &Context<'_>,
+) -> Decision {
+    let cat = &p.catalogue;
+    let h = *h;
+    let inbound_query = dir == Direction::Inbound && h.class == Class::Query;
+    if inbound_query {
+        let code = match &msg {
+            Ok(m) => crate::message::query::reason_code(m),
+            Err(_) => Err(crate::message::query::Unreadable("message_unparseable")),
+        };
+        d.reason_code = code.ok().flatten();
+        if action != Action::Deny {
+            if let Some((why, detail)) = reason_rule(p, verdict, code) {
+                let mut d = deny(d, dir, &h, cp, p);
+                d.reason = why;
+                d.detail = Some(detail);
+                return d;
+            }
+        }
+        if action.restricts() {
+            if let Some(u) = msg
+                .as_ref()
+                .ok()
+                .and_then(|m| court_order_query(p, m, &h, cx))
+            {
+                d.exception = Some(u);
+                d.reason = reason::COURT_ORDER;
+                return forward(d, raw, Category::Passed);
+            }
+        }
+    }
+    // The response to a court-order query: the fields the order covers are
+    // released with the profile; an order that covers none changes nothing.
+    // Only a response addressed to that ORI alone: a copy to anyone else
+    // (even another restricted agency) is the list's action.
+    if dir == Direction::Outbound
+        && h.class == Class::Response
+        && action.restricts()
+        && h.dests.len() == 1
+    {
+        if let (Some(ledger), Some(to), Some(control)) = (cx.ledger, cp, h.control) {
+            if let Some(u) = ledger.take(to, control, h.mke, cx.now) {
+                let e = p
+                    .exception(&u.id)
+                    .filter(|e| e.active(cx.now) && !e.release.is_empty());
+                d.exception = Some(u);
+                if let Some(e) = e {
+                    let Ok(m) = msg else {
+                        d.reason = reason::RESTRICTED_PARSE_ERROR;
+                        if let Err(err) = &msg {
+                            d.detail = Some(err.code.reason());
+                        }
+                        return d;
+                    };
+                    let profile = e
+                        .profile
+                        .map_or_else(|| p.profile_for(verdict), |i| &p.profiles[i]);
+                    // Everything the order does not release stays withheld
+                    // as the list says: for a deny list, every protected
+                    // field of the catalogue.
+                    let withheld = if action == Action::Deny {
+                        cat.all()
+                    } else {
+                        p.fields_for(verdict)
+                    };
+                    let fields = crate::message::fields::FieldSet(withheld.0 & !e.release.0);
+                    return match release(&m, profile, cat, fields, limits) {
+                        Ok(r) => {
+                            d.reason = reason::COURT_ORDER_RELEASE;
+                            d.removed = r.removed;
+                            forward(d, r.bytes, Category::Redacted)
+                        }
+                        Err(err) => {
+                            d.reason = reason::REDACT_FAILED;
+                            d.detail = Some(err.reason());
+                            d
+                        }
+                    };
+                }
+            }
+        }
+    }
     if action == Action::Deny {
         // Denied whatever the body holds: a decline needs only the header.
         if let Err(e) = &msg {
@@ -384,3 +641,6 @@ fn forward(mut d: Decision, bytes: Bytes, category: Category) -> Decision {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod legal_tests;

@@ -150,9 +150,13 @@ pub struct Catalogue {
 pub const PHOTO: FieldId = FieldId(0);
 /// Index of the built-in place-of-birth field.
 pub const POB: FieldId = FieldId(1);
+/// Index of the built-in Social Security number field.
+pub const SSN: FieldId = FieldId(2);
+/// Index of the built-in identity-documents field.
+pub const ID_DOCUMENTS: FieldId = FieldId(3);
 
 impl Catalogue {
-    /// The built-in catalogue: `photo` and `pob`.
+    /// The built-in catalogue: `photo`, `pob`, `ssn` and `id_documents`.
     pub fn builtin() -> Catalogue {
         let nc = |local: &str| -> Vec<XmlName> {
             NIEM_CORE
@@ -205,7 +209,54 @@ impl Catalogue {
             markers: vec![],
             binary: vec![],
         };
-        Catalogue::new(vec![photo, pob])
+        let ssn = FieldDef {
+            name: "ssn".into(),
+            elements: nc("PersonSSNIdentification"),
+            text_rules: vec![
+                TextRule {
+                    label: "SOC".into(),
+                    kind: TextRuleKind::Field,
+                },
+                TextRule {
+                    label: "SSN".into(),
+                    kind: TextRuleKind::Field,
+                },
+                TextRule {
+                    label: "SOCIAL SECURITY".into(),
+                    kind: TextRuleKind::Label,
+                },
+            ],
+            markers: vec![],
+            binary: vec![],
+        };
+        // No Nlets or NIEM element names the documents a licence applicant
+        // presented; these are the labels a state's free text is likely to
+        // use. Add a state's own layout with a `[[field]]`.
+        let id_documents = FieldDef {
+            name: "id_documents".into(),
+            elements: vec![],
+            text_rules: vec![
+                TextRule {
+                    label: "IDD".into(),
+                    kind: TextRuleKind::Field,
+                },
+                TextRule {
+                    label: "DOCUMENTS PRESENTED".into(),
+                    kind: TextRuleKind::Label,
+                },
+                TextRule {
+                    label: "IDENTITY DOCUMENTS".into(),
+                    kind: TextRuleKind::Label,
+                },
+                TextRule {
+                    label: "ID DOCUMENTS".into(),
+                    kind: TextRuleKind::Label,
+                },
+            ],
+            markers: vec![],
+            binary: vec![],
+        };
+        Catalogue::new(vec![photo, pob, ssn, id_documents])
             .unwrap_or_else(|_| unreachable!("builtin catalogue is valid"))
     }
 
@@ -468,7 +519,7 @@ mod tests {
         let mut s = FieldSet::EMPTY;
         s.insert(POB);
         assert!(s.contains(POB) && !s.contains(PHOTO));
-        assert_eq!(c.all().iter().count(), 2);
+        assert_eq!(c.all().iter().count(), 4);
     }
 
     #[test]
@@ -496,17 +547,17 @@ mod tests {
     fn add_field() {
         let c = Catalogue::builtin();
         let ssn = FieldDef {
-            name: "ssn".into(),
+            name: "taxid".into(),
             elements: vec![],
             text_rules: vec![TextRule {
-                label: "SOC".into(),
+                label: "TIN".into(),
                 kind: TextRuleKind::Field,
             }],
             markers: vec![],
             binary: vec![],
         };
         let c2 = c.with_field(ssn.clone()).unwrap();
-        assert_eq!(c2.id("ssn"), Some(FieldId(2)));
+        assert_eq!(c2.id("taxid"), Some(FieldId(4)));
         assert!(c2.with_field(ssn).is_err());
     }
 }

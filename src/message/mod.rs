@@ -9,6 +9,7 @@
 pub mod fields;
 pub mod keys;
 pub mod legacy;
+pub mod query;
 pub mod text;
 pub mod tiny;
 pub mod types;

@@ -103,6 +103,8 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
             settings_changed += 1;
         }
     }
+    // Court-order exceptions and certifications, by id / holder (never the subject).
+    settings_changed += legal_changes(old, new, &mut out);
     let names: BTreeSet<&str> = old
         .lists
         .iter()
@@ -222,4 +224,82 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
         let _ = writeln!(out, "no entry changes action");
     }
     (changed + settings_changed + list_changes(&out), out)
+}
+
+/// Court-order exceptions added, removed or changed (by id), and
+/// certifications whose expiry or lapse action changed. Returns how many.
+fn legal_changes(old: &Policy, new: &Policy, out: &mut String) -> usize {
+    let mut n = 0;
+    let ids: BTreeSet<&str> = old
+        .exceptions
+        .iter()
+        .chain(&new.exceptions)
+        .map(|e| &*e.id)
+        .collect();
+    for id in ids {
+        match (old.exception(id), new.exception(id)) {
+            (None, Some(e)) => {
+                let _ = writeln!(
+                    out,
+                    "exception {id}: added ({})",
+                    super::legal::describe(new, e)
+                );
+                n += 1;
+            }
+            (Some(_), None) => {
+                let _ = writeln!(out, "exception {id}: removed");
+                n += 1;
+            }
+            (Some(a), Some(b)) => {
+                let (da, db) = (
+                    super::legal::describe(old, a),
+                    super::legal::describe(new, b),
+                );
+                if da != db || a.subject != b.subject {
+                    let _ = writeln!(out, "exception {id}: changed ({db})");
+                    if a.subject != b.subject {
+                        let _ = writeln!(out, "exception {id}: its subject changed");
+                    }
+                    n += 1;
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    let holder = |p: &Policy, c: &super::legal::Certification| match (c.ori, c.list) {
+        (Some(o), _) => o.as_str().to_string(),
+        (_, Some(l)) => format!("list {}", p.lists[l].name),
+        _ => String::new(),
+    };
+    let certs = |p: &Policy| -> std::collections::BTreeMap<String, String> {
+        p.certifications
+            .iter()
+            .map(|c| {
+                (
+                    holder(p, c),
+                    format!(
+                        "until {}, then {}",
+                        super::legal::show_time(c.expires),
+                        c.lapse
+                    ),
+                )
+            })
+            .collect()
+    };
+    let (co, cn) = (certs(old), certs(new));
+    for k in co.keys().chain(cn.keys()).collect::<BTreeSet<_>>() {
+        match (co.get(k), cn.get(k)) {
+            (a, b) if a == b => {}
+            (a, b) => {
+                let _ = writeln!(
+                    out,
+                    "certification {k}: {} -> {}",
+                    a.map_or("(none)", |s| s.as_str()),
+                    b.map_or("(none)", |s| s.as_str())
+                );
+                n += 1;
+            }
+        }
+    }
+    n
 }

@@ -161,5 +161,6 @@ pub fn explain(
             );
         }
     }
+    out.push_str(&super::legal::explain(p, ori, std::time::SystemTime::now()));
     (action, out)
 }

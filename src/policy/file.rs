@@ -35,6 +35,21 @@ struct RawPolicy {
     field: Vec<RawField>,
     #[serde(default)]
     profile: Vec<super::profiles::RawProfile>,
+    #[serde(default)]
+    exception: Vec<super::legal::RawException>,
+    #[serde(default)]
+    certification: Vec<super::legal::RawCertification>,
+    #[serde(default)]
+    court_orders: super::legal::RawCourtOrders,
+    #[serde(default)]
+    federal: RawFederal,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFederal {
+    #[serde(default)]
+    watch: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -70,6 +85,9 @@ struct RawList {
     profile: Option<Spanned<String>>,
     exempt: Option<Vec<Spanned<String>>>,
     fields: Option<Vec<Spanned<String>>>,
+    keys: Option<Vec<Spanned<String>>>,
+    require_reason: Option<bool>,
+    deny_reasons: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +136,15 @@ fn parse_action(s: &str) -> Option<Action> {
 /// (`extra_fields`, `decline`, `list_header`, `list_file`, profiles), so
 /// that every error is collected before anything is refused.
 pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
+    load_at(path, read, std::time::SystemTime::now())
+}
+
+/// [`load`] with the time expiry warnings are computed against.
+pub fn load_at(
+    path: &str,
+    read: &mut Reader<'_>,
+    now: std::time::SystemTime,
+) -> Result<Policy, Refused> {
     let mut cx = Ctx {
         errors: Vec::new(),
         warnings: Vec::new(),
@@ -150,7 +177,7 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
         Ok(r) => r,
         Err(e) => {
             let line = e.span().map_or(0, |s| line_of(&src, s.start));
-            cx.err(path, line, e.message().to_string());
+            cx.err(path, line, super::legal::scrub_toml_message(e.message()));
             return Err(Refused {
                 errors: cx.errors,
                 warnings: cx.warnings,
@@ -321,7 +348,50 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
         let profile = profile_index(&mut cx, &l.profile, default_profile);
         let list_exempt = exempt(&mut cx, &l.exempt);
         let fields = l.fields.as_ref().map(|v| field_set(&mut cx, v));
+        let keys = l.keys.as_ref().map(|v| {
+            let k = key_set(&mut cx, path, &src, v.iter());
+            if v.is_empty() {
+                cx.warn(
+                    path,
+                    line,
+                    format!("list {name:?} has keys = []: its action governs only unknown keys"),
+                );
+            }
+            // A scope that governs a query but not its response would let
+            // the answer through unchanged.
+            for q in v {
+                let resp = crate::message::keys::response_key(q.get_ref());
+                if let Some(r) = resp.filter(|r| !k.contains(r)) {
+                    cx.err(
+                        path,
+                        ln(&q.span()),
+                        format!(
+                            "list {name:?}: keys names {} but not its response {r}: {r} would pass unchanged; add {r} to keys",
+                            q.get_ref()
+                        ),
+                    );
+                }
+            }
+            k
+        });
+        let mut deny_reasons = Vec::new();
+        for r in l.deny_reasons.iter().flatten() {
+            match r.get_ref().as_bytes() {
+                [c] if c.is_ascii_uppercase() || c.is_ascii_digit() => deny_reasons.push(*c),
+                _ => cx.err(
+                    path,
+                    ln(&r.span()),
+                    format!(
+                        "deny_reasons: {:?} is not a reason code (one character A-Z or 0-9)",
+                        r.get_ref()
+                    ),
+                ),
+            }
+        }
         lists.push(List {
+            keys,
+            require_reason: l.require_reason.unwrap_or(false),
+            deny_reasons,
             name: name.clone(),
             action,
             description: l.description.clone().unwrap_or_default(),
@@ -348,6 +418,80 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
         }
     }
     warnings(&mut cx, &lists, &entries);
+
+    // Legal process: court-order exceptions (inline and in their own file),
+    // certifications, the federal watch.
+    let inputs = super::legal::Inputs {
+        now,
+        catalogue: &catalogue,
+        profiles: &profiles,
+    };
+    let mut exceptions = Vec::new();
+    super::legal::exceptions(
+        &mut cx,
+        path,
+        &src,
+        &raw.exception,
+        &inputs,
+        &mut exceptions,
+    );
+    if let Some(f) = &raw.court_orders.file {
+        exceptions_file(
+            &mut cx,
+            read,
+            &mut hasher,
+            path,
+            &src,
+            f,
+            &inputs,
+            &mut exceptions,
+        );
+    }
+    let court_order_window = match &raw.court_orders.response_window {
+        None => std::time::Duration::from_secs(600),
+        Some(w) => match humantime::parse_duration(w.get_ref()) {
+            Ok(d)
+                if d >= std::time::Duration::from_secs(1)
+                    && d <= std::time::Duration::from_secs(86_400) =>
+            {
+                d
+            }
+            _ => {
+                cx.err(path, ln(&w.span()), format!("court_orders.response_window {:?} must be a duration from 1s to 24h (e.g. \"10m\")", w.get_ref()));
+                std::time::Duration::from_secs(600)
+            }
+        },
+    };
+    let certifications =
+        super::legal::certifications(&mut cx, path, &src, &raw.certification, &lists, now);
+    let mut federal = Vec::new();
+    for w in &raw.federal.watch {
+        match Entry::parse(w.get_ref()) {
+            Ok(e) => federal.push(e),
+            Err(m) => cx.err(path, ln(&w.span()), format!("federal.watch: {m}")),
+        }
+    }
+    for e in &exceptions {
+        let v = {
+            // Lookup before compile: scan the entries.
+            let mut best: Option<&EntryInfo> = None;
+            for x in entries.iter().filter(|x| x.entry.matches(e.ori.as_bytes())) {
+                best = Some(best.map_or(x, |b| {
+                    if lists[x.list as usize].action.strictness()
+                        > lists[b.list as usize].action.strictness()
+                    {
+                        x
+                    } else {
+                        b
+                    }
+                }));
+            }
+            best.map_or(default, |b| lists[b.list as usize].action)
+        };
+        if !v.restricts() {
+            cx.warn(&e.file, e.line, format!("exception {} is for {}, which this policy does not restrict: it changes nothing", e.id, e.ori.as_str()));
+        }
+    }
     if !cx.errors.is_empty() {
         return Err(Refused {
             errors: cx.errors,
@@ -355,7 +499,7 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
         });
     }
     let version = hex::encode(hasher.finalize());
-    Ok(Policy {
+    let policy = (Policy {
         version,
         source: path.to_string(),
         default,
@@ -372,12 +516,33 @@ pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
         reply_ori,
         lists,
         entries,
+        exceptions,
+        certifications,
+        federal,
+        court_order_window,
         warnings: cx.warnings,
         exact: Default::default(),
         member: Box::new([]),
         patterns: Default::default(),
+    })
+    .compile();
+    // Checks that need the compiled lookup (the list an exception's ORI is on).
+    let errors: Vec<Diagnostic> = super::legal::check_profiles(&policy)
+        .into_iter()
+        .map(|(file, line, message)| Diagnostic {
+            file: file.to_string(),
+            line,
+            severity: Severity::Error,
+            message,
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(Refused {
+            errors,
+            warnings: policy.warnings,
+        });
     }
-    .compile())
+    Ok(policy)
 }
 
 /// Validates one list's name (unique, letters and digits) and action;
@@ -676,6 +841,53 @@ fn warnings(cx: &mut Ctx, lists: &[List], entries: &[EntryInfo]) {
                     ),
                 );
             }
+        }
+    }
+}
+
+/// Reads the exceptions file named by `court_orders.file`: its bytes are
+/// part of the version, its tables are validated with the policy.
+#[allow(clippy::too_many_arguments)]
+fn exceptions_file(
+    cx: &mut Ctx,
+    read: &mut Reader<'_>,
+    hasher: &mut Sha256,
+    path: &str,
+    src: &str,
+    f: &Spanned<String>,
+    inputs: &super::legal::Inputs<'_>,
+    out: &mut Vec<super::legal::Exception>,
+) {
+    let rel = f.get_ref();
+    let full = resolve(path, rel);
+    let bytes = match read(&full) {
+        Ok(b) => b,
+        Err(e) => {
+            cx.err(
+                path,
+                line_of(src, f.span().start),
+                format!("cannot read exceptions file {rel:?} ({full}): {e}"),
+            );
+            return;
+        }
+    };
+    hasher.update(b"\0exceptions\0");
+    hasher.update((rel.len() as u64).to_be_bytes());
+    hasher.update(rel.as_bytes());
+    hasher.update((bytes.len() as u64).to_be_bytes());
+    hasher.update(&bytes);
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(_) => {
+            cx.err(&full, 0, "exceptions file is not UTF-8 text");
+            return;
+        }
+    };
+    match toml::from_str::<super::legal::RawExceptionsFile>(&text) {
+        Ok(raw) => super::legal::exceptions(cx, &full, &text, &raw.exception, inputs, out),
+        Err(e) => {
+            let line = e.span().map_or(0, |s| line_of(&text, s.start));
+            cx.err(&full, line, super::legal::scrub_toml_message(e.message()));
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod diff;
 pub mod entry;
 pub mod explain;
 pub mod file;
+pub mod legal;
 pub mod profiles;
 
 use crate::message::fields::{Catalogue, FieldSet};
@@ -148,6 +149,14 @@ pub struct List {
     /// Catalogue fields checked (second line) for this list, when it names
     /// its own; otherwise the policy's `redact.fields`.
     pub fields: Option<FieldSet>,
+    /// The known message keys this list's action governs, when it names
+    /// them (its key scope); other known keys pass. Unknown keys are always
+    /// governed.
+    pub keys: Option<KeySet>,
+    /// Inbound queries from this list's agencies must give a reason code.
+    pub require_reason: bool,
+    /// Reason codes that make this list's inbound queries denied.
+    pub deny_reasons: Vec<u8>,
 }
 
 /// One entry with its provenance.
@@ -291,6 +300,14 @@ pub struct Policy {
     pub lists: Vec<List>,
     /// Every entry, in file order.
     pub entries: Vec<EntryInfo>,
+    /// Court-order exceptions, in file order.
+    pub exceptions: Vec<legal::Exception>,
+    /// Certifications with expiry.
+    pub certifications: Vec<legal::Certification>,
+    /// Patterns that identify federal agencies (flagged when in no list).
+    pub federal: Vec<entry::Entry>,
+    /// How long after an exception query its response is released.
+    pub court_order_window: std::time::Duration,
     /// Warnings found while validating.
     pub warnings: Vec<diag::Diagnostic>,
     exact: FxHashMap<u64, u32>,
@@ -348,8 +365,14 @@ impl Policy {
     /// the policy or the list exempts explicitly (those pass).
     pub fn scoped(&self, v: Verdict, mke: &str) -> Action {
         let list = self.list_of(v);
-        let exempt =
-            |global: KeySet| global.contains(mke) || list.is_some_and(|l| l.exempt.contains(mke));
+        let exempt = |global: KeySet| {
+            global.contains(mke)
+                || list.is_some_and(|l| {
+                    l.exempt.contains(mke)
+                        || l.keys
+                            .is_some_and(|k| KeySet::index(mke).is_some() && !k.contains(mke))
+                })
+        };
         match v.action {
             Action::Deny if exempt(self.deny_exempt) => Action::Pass,
             Action::Redact if exempt(self.redact_exempt) => Action::Pass,

@@ -18,6 +18,8 @@ pub const MAX_VALUE: usize = 4096;
 pub(super) struct RawProfile {
     name: Spanned<String>,
     description: Option<String>,
+    extends: Option<Spanned<String>>,
+    #[serde(default)]
     keys: Vec<Spanned<String>>,
     #[serde(default)]
     namespaces: BTreeMap<String, Spanned<String>>,
@@ -131,8 +133,32 @@ pub(super) fn load(raw: &[RawProfile], cx: &mut Ctx, path: &str, src: &str) -> V
                 format!("profile {name:?} is defined twice (or shadows the built-in one)"),
             );
         }
-        let keys = super::diag::key_set(cx, path, src, rp.keys.iter());
-        if rp.keys.is_empty() {
+        // `extends`: start from an earlier profile (its keys, legacy rules
+        // and elements); this table adds to them.
+        let base = match &rp.extends {
+            None => None,
+            Some(b) => match out.iter().find(|p| p.name == *b.get_ref()) {
+                Some(p) => Some(p.clone()),
+                None => {
+                    cx.err(
+                        path,
+                        ln(&b.span()),
+                        format!(
+                            "profile {name:?} extends {:?}, which is not defined before it",
+                            b.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let mut keys = super::diag::key_set(cx, path, src, rp.keys.iter());
+        if let Some(b) = &base {
+            for k in b.keys.keys() {
+                keys.insert(k);
+            }
+        }
+        if rp.keys.is_empty() && base.is_none() {
             cx.err(
                 path,
                 line,
@@ -146,8 +172,9 @@ pub(super) fn load(raw: &[RawProfile], cx: &mut Ctx, path: &str, src: &str) -> V
         for (p, u) in &rp.namespaces {
             ns.insert(p.clone(), u.get_ref().clone());
         }
-        let legacy = legacy(&rp.legacy, cx, path, &ln);
-        let xml = xml(&rp.xml, &ns, cx, path, &ln);
+        let (base_legacy, base_xml) = base.map_or_else(Default::default, |b| (b.legacy, b.xml));
+        let legacy = legacy(&rp.legacy, base_legacy, cx, path, &ln);
+        let xml = xml(&rp.xml, base_xml, &ns, cx, path, &ln);
         out.push(Profile {
             name,
             description: rp.description.clone().unwrap_or_default(),
@@ -161,11 +188,12 @@ pub(super) fn load(raw: &[RawProfile], cx: &mut Ctx, path: &str, src: &str) -> V
 
 fn legacy(
     raw: &RawLegacy,
+    base: LegacyProfile,
     cx: &mut Ctx,
     path: &str,
     ln: &dyn Fn(&std::ops::Range<usize>) -> u32,
 ) -> LegacyProfile {
-    let mut p = LegacyProfile::default();
+    let mut p = base;
     for f in &raw.fields {
         let line = ln(&f.span());
         let r = f.get_ref();
@@ -236,12 +264,13 @@ fn legacy(
 
 fn xml(
     raw: &RawXml,
+    base: XmlProfile,
     ns: &BTreeMap<String, String>,
     cx: &mut Ctx,
     path: &str,
     ln: &dyn Fn(&std::ops::Range<usize>) -> u32,
 ) -> XmlProfile {
-    let mut x = XmlProfile::default();
+    let mut x = base;
     for el in &raw.elements {
         let line = ln(&el.span());
         let e = el.get_ref();
@@ -268,12 +297,15 @@ fn xml(
         }
         let kind = match (&e.text, &e.chars) {
             (Some(t), None) if t == "legacy" => NodeKind::Legacy,
+            (Some(t), None) if t == "base64" => NodeKind::Base64 {
+                max: e.max.unwrap_or(4 << 20),
+            },
             (Some(t), _) => {
                 cx.err(
                     path,
                     line,
                     format!(
-                        "text = {t:?}: the only text mode is \"legacy\" (and it takes no chars)"
+                        "text = {t:?}: the text modes are \"legacy\" and \"base64\" (and they take no chars)"
                     ),
                 );
                 continue;

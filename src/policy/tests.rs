@@ -135,7 +135,7 @@ action = "block"
 
 [redact]
 exempt = ["DQX"]
-fields = ["ssn"]
+fields = ["taxid"]
 "#;
     let bad = "# header\nVTICE0900\n\nXXX # three\n";
     let e = errors(&[("dir/p.toml", text), ("dir/bad.txt", bad)]);
@@ -149,7 +149,7 @@ fields = ["ssn"]
         "dir/p.toml:11: error: duplicate list name \"a\" (first defined at line 5)",
         "dir/p.toml:12: error: unknown action \"block\"",
         "dir/p.toml:15: error: unknown message key \"DQX\"",
-        "dir/p.toml:16: error: unknown field \"ssn\"",
+        "dir/p.toml:16: error: unknown field \"taxid\"",
     ];
     for w in want {
         assert!(

@@ -12,7 +12,10 @@ fn fixture(name: &str) -> Bytes {
 }
 
 fn both() -> FieldSet {
-    Catalogue::builtin().all()
+    let mut s = FieldSet::EMPTY;
+    s.insert(PHOTO);
+    s.insert(POB);
+    s
 }
 
 fn only(f: FieldId) -> FieldSet {

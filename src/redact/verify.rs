@@ -567,6 +567,11 @@ fn check_xml_profile_doc(
                 }
             }
             NodeKind::Legacy => check_legacy_body(text.as_bytes(), &p.legacy)?,
+            NodeKind::Base64 { max } => {
+                if !NodeKind::base64_allows(text.as_bytes(), *max) {
+                    return Err("a value outside its element's rule");
+                }
+            }
         }
         for c in n.children().filter(|c| c.is_element()) {
             let ns = c.tag_name().namespace().unwrap_or("");

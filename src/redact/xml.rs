@@ -491,6 +491,20 @@ impl<'a> Walker<'a> {
                     self.st.removed += 1;
                 }
             }
+            NodeKind::Base64 { max } => {
+                if !f.had_child && NodeKind::base64_allows(&f.text, *max) {
+                    self.st.kept += 1;
+                    self.out.extend_from_slice(&f.start_tag);
+                    match f.plain.filter(|_| f.pieces == 1) {
+                        Some((s, e)) => self.out.extend_from_slice(&self.raw[s..e]),
+                        None => escape_into(&f.text, self.out),
+                    }
+                    self.out.extend_from_slice(end_tag);
+                } else {
+                    self.st.kept -= 1;
+                    self.st.removed += 1;
+                }
+            }
             NodeKind::Legacy => {
                 let mut projected = Vec::with_capacity(f.text.len());
                 // An unlabelled leading value only at the start of the first

@@ -35,6 +35,10 @@ fn dec(
         bytes_out: 1,
         reply_bytes: 0,
         policy: "p".repeat(64),
+        exception: None,
+        exception_use: None,
+        reason_code: None,
+        federal_watch: None,
     }))
 }
 

@@ -53,6 +53,10 @@ pub trait Control: Send + Sync + 'static {
     fn stop(&self);
     /// Reopens the audit log after an external rotation.
     fn reopen(&self) -> Result<String, String>;
+    /// The shadow policy's counts (`GET /shadow`), when one is configured.
+    fn shadow(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 fn resp(code: StatusCode, ctype: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
@@ -125,6 +129,14 @@ async fn handle(
             "application/json",
             format!("{}\n", shared.status()),
         ),
+        (&Method::GET, "/shadow") => match shared.shadow() {
+            Some(v) => resp(StatusCode::OK, "application/json", format!("{v}\n")),
+            None => resp(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "no shadow policy is configured ([policy] shadow)\n",
+            ),
+        },
         (&Method::POST, "/reload") => match authorized(&req, &token) {
             Err(r) => *r,
             Ok(()) => {

@@ -123,6 +123,8 @@ struct RawAdmin {
 struct RawPolicyCfg {
     file: String,
     watch: Option<bool>,
+    shadow: Option<String>,
+    ledger: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -273,6 +275,11 @@ pub struct Config {
     pub policy: String,
     /// Watch the policy file (and its list files) and reload on change.
     pub watch_policy: bool,
+    /// Candidate policy evaluated beside the enforced one (never enforced).
+    pub shadow_policy: Option<String>,
+    /// Court-order ledger file (use counts). None: next to the audit log,
+    /// or in memory when there is no audit log.
+    pub ledger: Option<String>,
     /// Audit log (None: no audit log — quick start only).
     pub audit: Option<AuditConfig>,
     /// Admin/metrics endpoint.
@@ -501,6 +508,8 @@ impl Config {
         Ok(Config {
             policy: rel(&raw.policy.file),
             watch_policy: raw.policy.watch.unwrap_or(true),
+            shadow_policy: raw.policy.shadow.as_deref().map(rel),
+            ledger: raw.policy.ledger.as_deref().map(rel),
             audit,
             admin,
             admin_max_connections: raw.admin.max_connections.unwrap_or(64).max(1),
@@ -525,6 +534,8 @@ impl Config {
         Config {
             policy: policy.to_string(),
             watch_policy: true,
+            shadow_policy: None,
+            ledger: None,
             audit: audit.map(|(f, m)| AuditConfig::new(f, m)),
             admin,
             admin_max_connections: 64,
@@ -560,6 +571,20 @@ mod tests {
         assert_eq!(c.audit.as_ref().unwrap().opts.mode, SyncMode::Batch);
         assert_eq!(c.audit.as_ref().unwrap().on_failure, OnFailure::Stop);
         assert!(c.policy.ends_with("policy/colorado.toml"));
+    }
+
+    #[test]
+    fn shadow_and_ledger_paths_are_relative_to_the_config() {
+        let c = Config::parse(
+            "/etc/origuard/c.toml",
+            "[policy]\nfile = \"p.toml\"\nshadow = \"candidate.toml\"\nledger = \"/var/lib/origuard/orders.json\"\n[audit]\nfile = \"a.jsonl\"\n[[link]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\nupstream = \"127.0.0.1:2\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.shadow_policy.as_deref(),
+            Some("/etc/origuard/candidate.toml")
+        );
+        assert_eq!(c.ledger.as_deref(), Some("/var/lib/origuard/orders.json"));
     }
 
     #[test]

@@ -78,6 +78,17 @@ pub const BUFFERED_BYTES: &str = "origuard_buffered_bytes";
 pub const SHED: &str = "origuard_shed_total";
 /// Decided messages not written to their peer, by `side`, `reason`.
 pub const UNDELIVERED: &str = "origuard_undelivered_total";
+/// Court-order exception uses, by `exception` (id) and `stage` (query/response).
+pub const COURT_ORDER_USES: &str = "origuard_court_order_uses_total";
+/// Messages decided under a lapsed certification, by `list`.
+pub const CERTIFICATION_LAPSED: &str = "origuard_certification_lapsed_total";
+/// Inbound queries denied by a list's reason-code rule, by `list`, `reason`.
+pub const REASON_DENIALS: &str = "origuard_reason_denials_total";
+/// Messages whose shadow-policy outcome differs from the enforced one, by
+/// `list`, `mke`, `from` and `to` (categories).
+pub const SHADOW_CHANGES: &str = "origuard_shadow_changes_total";
+/// Messages evaluated under the shadow policy.
+pub const SHADOW_MESSAGES: &str = "origuard_shadow_messages_total";
 
 /// HELP text of every metric (Prometheus `# HELP`), from the notes above.
 const HELP: &[(&str, &str)] = &[
@@ -111,6 +122,11 @@ const HELP: &[(&str, &str)] = &[
     (BUFFERED_BYTES, "Message bytes buffered in the process (partial frames and queues)."),
     (SHED, "Sessions closed because the process buffer budget was exhausted, by link."),
     (UNDELIVERED, "Decided messages not written to their peer, by side, reason."),
+    (COURT_ORDER_USES, "Court-order exception uses, by exception id and stage (query let through, response released)."),
+    (CERTIFICATION_LAPSED, "Messages decided under a lapsed certification, by list."),
+    (REASON_DENIALS, "Inbound queries denied by a list's reason-code rule, by list, reason."),
+    (SHADOW_CHANGES, "Messages whose outcome under the shadow (candidate) policy differs from the enforced one, by list, mke, from, to."),
+    (SHADOW_MESSAGES, "Messages evaluated under the shadow (candidate) policy."),
 ];
 
 /// Every metric name (for the uniqueness/use test and documentation).
@@ -145,6 +161,11 @@ pub const ALL: &[&str] = &[
     BUFFERED_BYTES,
     SHED,
     UNDELIVERED,
+    COURT_ORDER_USES,
+    CERTIFICATION_LAPSED,
+    REASON_DENIALS,
+    SHADOW_CHANGES,
+    SHADOW_MESSAGES,
 ];
 
 /// A bounded label for a message key: table keys as themselves, else `other`.
@@ -179,6 +200,30 @@ pub fn record_decision(d: &Decision, dir: Direction, p: &Policy, seconds: f64) {
         counter!(REPLIES, "direction" => direction).increment(1);
     }
     histogram!(DECISION_SECONDS).record(seconds);
+    legal_process(d, p);
+}
+
+/// The legal-process counters of one decision (rare: not on the hot path).
+fn legal_process(d: &Decision, p: &Policy) {
+    if let Some(u) = &d.exception {
+        let stage = if d.reason == crate::decision::reason::COURT_ORDER {
+            "query"
+        } else {
+            "response"
+        };
+        counter!(COURT_ORDER_USES, "exception" => u.id.to_string(), "stage" => stage).increment(1);
+    }
+    if d.detail == Some("certification_lapsed") {
+        let list = d.verdict.map_or("none", |v| p.list_name(v)).to_string();
+        counter!(CERTIFICATION_LAPSED, "list" => list).increment(1);
+    }
+    if matches!(
+        d.reason,
+        crate::decision::Reason::ReasonRequired | crate::decision::Reason::ReasonDenied
+    ) {
+        let list = d.verdict.map_or("none", |v| p.list_name(v)).to_string();
+        counter!(REASON_DENIALS, "list" => list, "reason" => d.reason.name()).increment(1);
+    }
 }
 
 /// The metric handles one reader records every decision with, created once
@@ -266,6 +311,7 @@ impl DecisionMetrics {
             self.replies.increment(1);
         }
         self.seconds.record(seconds);
+        legal_process(d, p);
     }
 }
 

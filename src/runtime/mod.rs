@@ -10,5 +10,6 @@ pub mod metrics;
 pub mod policy_store;
 pub mod proxy;
 pub mod reload;
+pub mod shadow;
 pub mod systemd;
 pub mod tls;

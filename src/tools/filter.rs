@@ -5,7 +5,7 @@
 use crate::audit::record::{DecisionRecord, Event};
 use crate::capture::stream::{open_output, FrameWriter, InputFraming, ReadError};
 use crate::decision::counts::Counts;
-use crate::decision::{decide, Outcome};
+use crate::decision::{decide_in, ledger::Ledger, Context, Outcome};
 use crate::message::Direction;
 use crate::message::Limits;
 use crate::policy::Policy;
@@ -76,11 +76,18 @@ fn run_inner(a: &FilterArgs<'_>, sum: &mut Counts) -> Result<(), FilterError> {
     let mut reader = crate::capture::source::Source::open(a.input, a.framing, None, a.max_message)?;
     let mut out: Option<FrameWriter<Box<dyn Write>>> = None;
     let mut replies: Option<FrameWriter<Box<dyn Write>>> = None;
+    // Court-order uses within this run (a capture replayed offline uses
+    // no one's order for real).
+    let ledger = Ledger::memory();
     let result = (|| -> Result<(), FilterError> {
         while let Some(item) = reader.next_message() {
             let raw = item?;
             let framing = reader.framing();
-            let d = decide(a.direction, raw, a.policy, &limits);
+            let cx = Context {
+                now: std::time::SystemTime::now(),
+                ledger: Some(&ledger),
+            };
+            let d = decide_in(a.direction, raw, a.policy, &limits, &cx);
             sum.add(&d, a.policy);
             if let Some(log) = &audit {
                 log.append(&Event::Decision(Box::new(DecisionRecord::of(

@@ -141,6 +141,7 @@ pub fn summary(p: &Policy) -> String {
             }
         );
     }
+    out.push_str(&crate::policy::legal::summary(p));
     out
 }
 
@@ -236,14 +237,8 @@ pub fn what_if(
     direction: Direction,
     framing: crate::capture::stream::InputFraming,
 ) -> Result<(u64, String), String> {
-    use crate::decision::{decide, Category};
+    use crate::decision::{decide, outcome_label as label};
     let limits = crate::message::Limits::default();
-    let label = |d: &crate::decision::Decision| match d.category {
-        Category::Passed => d.action.map_or("pass", |a| a.name()).to_string(),
-        Category::Redacted => "redact".to_string(),
-        Category::Denied => "deny".to_string(),
-        Category::Dropped => format!("drop({})", d.reason),
-    };
     let mut reader = crate::capture::source::Source::open(
         capture,
         framing,

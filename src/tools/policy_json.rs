@@ -57,6 +57,28 @@ pub fn check(p: &Policy) -> Value {
         })).collect::<Vec<_>>(),
         "lists": lists,
         "entries": p.entries.len(),
+        "exceptions": p.exceptions.iter().map(|e| json!({
+            "id": &*e.id,
+            "ori": e.ori.as_str(),
+            "document": <&str>::from(e.document),
+            "court": e.court,
+            "case": e.case,
+            "judge": e.judge,
+            "not_before": crate::policy::legal::show_time(e.not_before),
+            "expires": crate::policy::legal::show_time(e.expires),
+            "max_uses": e.max_uses,
+            "release": e.release.iter().map(|f| p.catalogue.name(f)).collect::<Vec<_>>(),
+            "approved_by": e.approved_by,
+            "file": &*e.file,
+            "line": e.line,
+        })).collect::<Vec<_>>(),
+        "certifications": p.certifications.iter().map(|c| json!({
+            "ori": c.ori.map(|o| o.as_str().to_string()),
+            "list": c.list.map(|l| p.lists[l].name.clone()),
+            "expires": crate::policy::legal::show_time(c.expires),
+            "lapse": c.lapse.name(),
+            "document": c.document,
+        })).collect::<Vec<_>>(),
         "warnings": p.warnings,
     })
 }

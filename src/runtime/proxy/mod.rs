@@ -63,6 +63,10 @@ pub enum StartError {
     /// The decision stage's threads could not be started (exit 1).
     #[error("decision workers: cannot start a thread: {0}")]
     Workers(std::io::Error),
+    /// The court-order ledger cannot be read (exit 65: an operator must
+    /// look; starting without it could grant a use twice).
+    #[error("{0}")]
+    Ledger(String),
     /// The admin endpoint could not bind (exit 1).
     #[error("admin {addr}: {error}")]
     Admin {
@@ -80,7 +84,8 @@ impl StartError {
     pub fn exit_code(&self) -> u8 {
         match self {
             StartError::Policy { .. } | StartError::Tls { .. } => 64,
-            StartError::Audit(crate::runtime::audit_log::AuditError::Corrupt { .. }) => 65,
+            StartError::Audit(crate::runtime::audit_log::AuditError::Corrupt { .. })
+            | StartError::Ledger(_) => 65,
             _ => 1,
         }
     }
@@ -94,6 +99,8 @@ pub struct Built {
     policy: PolicyStore,
     tls: Vec<LinkTls>,
     admin_token: Option<String>,
+    ledger: Arc<crate::decision::ledger::Ledger>,
+    shadow: Option<crate::runtime::shadow::Shadow>,
 }
 
 impl Built {
@@ -140,11 +147,32 @@ impl Proxy {
                 })?,
             );
         }
+        let ledger = match (&cfg.ledger, &cfg.audit) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(a)) => Some(format!("{}.court-orders.json", a.file)),
+            (None, None) => None,
+        };
+        let ledger = Arc::new(match ledger {
+            Some(p) => crate::decision::ledger::Ledger::open(std::path::Path::new(&p))
+                .map_err(StartError::Ledger)?,
+            None => crate::decision::ledger::Ledger::memory(),
+        });
+        let shadow = match &cfg.shadow_policy {
+            Some(p) => Some(crate::runtime::shadow::Shadow::open(p).map_err(|errors| {
+                StartError::Policy {
+                    path: p.clone(),
+                    errors,
+                }
+            })?),
+            None => None,
+        };
         Ok(Built {
             cfg: cfg.clone(),
             policy,
             tls,
             admin_token,
+            ledger,
+            shadow,
         })
     }
 
@@ -156,6 +184,8 @@ impl Proxy {
             policy,
             tls,
             admin_token,
+            ledger,
+            shadow,
         } = b;
         m::install();
         for w in &policy.current().warnings {
@@ -224,6 +254,8 @@ impl Proxy {
             links,
             stop_request: CancellationToken::new(),
             reload_lock: Mutex::new(()),
+            ledger,
+            shadow,
         });
         let p = shared.policy.current();
         m::policy_in_force(None, &p);

@@ -36,9 +36,10 @@ use super::shared::{Io, Link, PeerSlot, Shared, Slot};
 use super::stage::{Decided, InFlight, WINDOW_PER_WORKER};
 use super::upstream::connect_retrying;
 use crate::audit::record::{DecisionRecord, Event};
-use crate::decision::{decide, Decision, Outcome};
+use crate::decision::{decide, decide_in, Context, Decision, Outcome};
 use crate::framing::{FrameCodec, Framing};
 use crate::message::Direction;
+use crate::policy::Policy;
 use crate::runtime::audit_log::{OnFailure, SyncMode};
 use crate::runtime::config::Dial;
 use crate::runtime::metrics as m;
@@ -555,6 +556,15 @@ async fn finish_one(
     .await
 }
 
+/// True when a message may be decided on the decision stage under `policy`:
+/// the decision is then a pure function of the message and the policy. A
+/// policy with court-order exceptions (a ledger of uses, spent in order) or
+/// a configured shadow policy (counted per decision) is decided on the
+/// session's task, in order.
+fn parallel_safe(ctx: &Ctx, policy: &Policy) -> bool {
+    policy.exceptions.is_empty() && ctx.shared.shadow.is_none()
+}
+
 /// One complete message: decided here, or submitted to the decision stage
 /// (taking the oldest back first when the session's window is full).
 async fn submit(
@@ -569,12 +579,20 @@ async fn submit(
     let Some(pool) = &ctx.shared.decisions else {
         return handle(ctx, dir, raw, mem, &mut st.metrics, forward, replies).await;
     };
+    let policy = ctx.shared.policy.current();
+    if !parallel_safe(ctx, &policy) {
+        // Court-order uses and the shadow policy depend on the order of
+        // decisions: finish those in flight, then decide this one here.
+        while !st.inflight.is_empty() {
+            finish_one(ctx, dir, st, forward, replies).await?;
+        }
+        return handle(ctx, dir, raw, mem, &mut st.metrics, forward, replies).await;
+    }
     if !st.inflight.has_room() {
         finish_one(ctx, dir, st, forward, replies).await?;
     }
     ctx.activity.store(now_ms(ctx.epoch), Ordering::Relaxed);
     let received = Instant::now();
-    let policy = ctx.shared.policy.current();
     let t = pool.submit(dir, raw.clone(), policy.clone(), ctx.shared.msg_limits);
     st.inflight.push(t, policy, Carry { raw, mem, received });
     Ok(())
@@ -717,7 +735,9 @@ fn refused(ctx: &Ctx, dir: Direction, raw: Bytes, why: &'static str) {
     counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => why).increment(1);
     tracing::warn!(link = %ctx.link.cfg.name, peer = %ctx.admission.peer, reason = why, "no session slot for a new connection: closing it");
     let policy = ctx.shared.policy.current();
-    let d = decide(dir, raw, &policy, &ctx.shared.msg_limits);
+    // Not forwarded whatever it is: decided without the court-order ledger,
+    // so that a refused connection spends no use of an order.
+    let d = decide_here(ctx, dir, raw, &policy, false);
     m::record_decision(&d, dir, &policy, 0.0);
     if let Some((seq, _)) = audit(ctx, &d, dir, &policy) {
         let side = match dir {
@@ -726,6 +746,28 @@ fn refused(ctx: &Ctx, dir: Direction, raw: Bytes, why: &'static str) {
         };
         undelivered(ctx, side, 1, seq.into_iter().collect(), why);
     }
+}
+
+/// Decides one message with the process's court-order ledger, and under
+/// the shadow policy when one is configured (counted, never acted on).
+fn decide_here(
+    ctx: &Ctx,
+    dir: Direction,
+    raw: Bytes,
+    policy: &Policy,
+    with_ledger: bool,
+) -> Decision {
+    let now = std::time::SystemTime::now();
+    let cx = Context {
+        now,
+        ledger: with_ledger.then_some(&*ctx.shared.ledger),
+    };
+    let shadow_raw = ctx.shared.shadow.as_ref().map(|_| raw.clone());
+    let d = decide_in(dir, raw, policy, &ctx.shared.msg_limits, &cx);
+    if let (Some(sh), Some(raw)) = (&ctx.shared.shadow, shadow_raw) {
+        sh.observe(dir, raw, &d, policy, &ctx.shared.msg_limits, now);
+    }
+    d
 }
 
 /// Decides one message on the session's task, audits it, and queues what
@@ -742,7 +784,7 @@ async fn handle(
     ctx.activity.store(now_ms(ctx.epoch), Ordering::Relaxed);
     let t0 = Instant::now();
     let policy = ctx.shared.policy.current();
-    let d = decide(dir, raw, &policy, &ctx.shared.msg_limits);
+    let d = decide_here(ctx, dir, raw, &policy, true);
     metrics.record(&d, &policy, t0.elapsed().as_secs_f64());
     deliver(ctx, dir, d, &policy, t0, mem, forward, replies).await
 }

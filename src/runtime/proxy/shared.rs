@@ -54,6 +54,10 @@ pub struct Shared {
     pub stop_request: CancellationToken,
     /// Serialises reloads (policy store swaps are atomic anyway).
     pub(super) reload_lock: Mutex<()>,
+    /// Court-order use counts and awaited responses.
+    pub ledger: Arc<crate::decision::ledger::Ledger>,
+    /// The candidate policy evaluated beside the enforced one.
+    pub shadow: Option<crate::runtime::shadow::Shadow>,
 }
 
 /// One configured link at run time.
@@ -211,6 +215,24 @@ impl Shared {
             tracing::warn!(trigger, "{msg}");
         }
         let mut msg = msg;
+        if let Some(sh) = &self.shadow {
+            match sh.reload() {
+                Reload::Applied { new, .. } => {
+                    msg.push_str(&format!("\nshadow policy {} loaded", &new[..12]))
+                }
+                Reload::Refused { kept, errors } => {
+                    tracing::warn!(
+                        trigger,
+                        "shadow policy refused, {} still evaluated:\n{errors}",
+                        &kept[..12]
+                    );
+                    msg.push_str(&format!(
+                        "\nshadow policy refused, {} still evaluated:\n{errors}",
+                        &kept[..12]
+                    ));
+                }
+            }
+        }
         if tls {
             for l in &self.links {
                 match l.tls.reload() {
@@ -265,6 +287,10 @@ impl crate::runtime::admin::Control for Shared {
             "draining": self.drain.is_cancelled(),
             "ready": Shared::ready(self).is_ok(),
             "links": self.links.iter().map(|l| l.cfg.name.clone()).collect::<Vec<_>>(),
+            "court_orders": {
+                "uses": self.ledger.all_uses(),
+                "awaiting_response": self.ledger.awaited().0,
+            },
         })
     }
 
@@ -275,6 +301,10 @@ impl crate::runtime::admin::Control for Shared {
         let r = Shared::reload(self, trigger, tls);
         crate::runtime::systemd::ready(&self.serving_status());
         r
+    }
+
+    fn shadow(&self) -> Option<serde_json::Value> {
+        self.shadow.as_ref().map(|s| s.report())
     }
 
     fn stop(&self) {

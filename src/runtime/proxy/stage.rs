@@ -118,19 +118,20 @@ impl DecisionPool {
                 Err(TrySendError::Full(j)) | Err(TrySendError::Disconnected(j)) => job = j,
             }
         }
-        Ticket::Ready(Some(timed_decide(
+        Ticket::Ready(Some(Box::new(timed_decide(
             job.dir,
             job.raw,
             &job.policy,
             &job.limits,
-        )))
+        ))))
     }
 }
 
 /// A submitted message's decision, to be taken back in order.
 pub enum Ticket {
-    /// Decided on the caller's thread (taken once).
-    Ready(Option<Decided>),
+    /// Decided on the caller's thread (taken once; boxed: a decision is
+    /// large and most tickets are waiting).
+    Ready(Option<Box<Decided>>),
     /// Being decided by a worker.
     Waiting(oneshot::Receiver<Decided>),
 }
@@ -140,7 +141,7 @@ impl Ticket {
     /// `decide`: the message is then neither audited nor forwarded).
     pub async fn wait(&mut self) -> Option<Decided> {
         match self {
-            Ticket::Ready(d) => d.take(),
+            Ticket::Ready(d) => d.take().map(|b| *b),
             Ticket::Waiting(rx) => rx.await.ok(),
         }
     }
@@ -190,7 +191,7 @@ impl<T> InFlight<T> {
             // kept if the caller's select moves on.
             let r = rx.await.ok();
             if let Some(front) = self.q.front_mut() {
-                front.0 = Ticket::Ready(r);
+                front.0 = Ticket::Ready(r.map(Box::new));
             }
         }
     }

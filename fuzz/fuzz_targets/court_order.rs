@@ -1,0 +1,87 @@
+//! Any bytes as the body of a legacy or NIEM query from an ORI with a
+//! court-order exception: the decision never panics, and when it lets the
+//! query through under the order, the body names the order's subject once
+//! and nothing else a state reader could take for another subject (checked
+//! case-insensitively, control characters removed).
+#![no_main]
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use origuard::decision::{decide_in, ledger::Ledger, reason, Context};
+use origuard::message::{Direction, Limits};
+use origuard::policy::Policy;
+use std::sync::OnceLock;
+
+const ORDER: &str = r#"
+[[exception]]
+id = "FUZZ-1"
+ori = "VTICE0900"
+subject = { name = "DOE, JANE Q", dob = "1980-01-15" }
+authority = { court = "c", judge = "j", case = "k", document = "order", judicial = true }
+not_before = "2000-01-01T00:00:00Z"
+expires = "2099-12-31T23:59:59Z"
+max_uses = 10000
+release = ["photo"]
+profile = "court-order-photo"
+approved_by = ["a", "b"]
+"#;
+
+fn policy() -> &'static Policy {
+    static P: OnceLock<Policy> = OnceLock::new();
+    P.get_or_init(|| {
+        let main = include_str!("../../deploy/policy/colorado.toml").replace(
+            "response_window = \"10m\"",
+            "response_window = \"10m\"\nfile = \"orders.toml\"",
+        );
+        origuard::policy::file::load("colorado.toml", &mut |p: &str| {
+            Ok(match p {
+                "colorado.toml" => main.clone().into_bytes(),
+                "orders.toml" => ORDER.as_bytes().to_vec(),
+                "lists/immigration.txt" => include_bytes!("../../deploy/policy/lists/immigration.txt").to_vec(),
+                "lists/federal_redact.txt" => include_bytes!("../../deploy/policy/lists/federal_redact.txt").to_vec(),
+                _ => return Err(std::io::Error::other("no such file")),
+            })
+        })
+        .expect("policy")
+    })
+}
+
+fn squeezed_upper(b: &[u8]) -> Vec<u8> {
+    b.iter()
+        .filter(|c| !c.is_ascii_control())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    memchr::memmem::find_iter(hay, needle).count()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let p = policy();
+    let body = String::from_utf8_lossy(data);
+    let legacy = format!("DQ.VTICE0900.CO.*A1.TXT\n{body}");
+    let xml = format!("<n2:NLETS xmlns:n2=\"http://www.nlets.org/niem/1.0\" xmlns:nh2=\"http://www.nlets.org/niem/nlets-hdr/1.0\" xmlns:nc=\"http://niem.gov/niem/niem-core/2.0\"><n2:NLETSMessageHeader><nh2:MessageKeyCodeText>DQ</nh2:MessageKeyCodeText><nh2:OriginatingORIID>VTICE0900</nh2:OriginatingORIID><nh2:DestinationORIID>CO</nh2:DestinationORIID><nh2:DocumentControlFieldText>A1</nh2:DocumentControlFieldText></n2:NLETSMessageHeader><n2:NLETSInquiryData>{body}</n2:NLETSInquiryData></n2:NLETS>");
+    for (raw, is_xml) in [(legacy, false), (xml, true)] {
+        let ledger = Ledger::memory();
+        let d = decide_in(
+            Direction::Inbound,
+            Bytes::from(raw.clone()),
+            p,
+            &Limits::default(),
+            &Context { now: std::time::SystemTime::now(), ledger: Some(&ledger) },
+        );
+        if d.reason != reason::COURT_ORDER {
+            continue;
+        }
+        let b = squeezed_upper(raw.as_bytes());
+        if is_xml {
+            assert_eq!(count(&b, b"SURNAME>"), 2, "{raw}");
+            assert!(count(&b, b"IDENTIFICATIONID") == 0, "{raw}");
+            assert!(count(&b, b"<N2:PERSON>") <= 1 && count(&b, b"PERSONBIRTHDATE>") <= 2, "{raw}");
+        } else {
+            assert_eq!(count(&b, b"NAM"), 1, "{raw}");
+            assert_eq!(count(&b, b"OLN"), 0, "{raw}");
+            assert!(count(&b, b"DOB") == 1 && count(&b, b"19800115") == 1, "{raw}");
+        }
+    }
+});

@@ -1,0 +1,988 @@
+//! Legal process in the policy: court-order exceptions, certifications with
+//! expiry, and the federal watch patterns.
+//!
+//! * An [`Exception`] lets one query from one exact ORI about one subject
+//!   through to the state, a bounded number of times inside a time window,
+//!   and releases the named protected fields in the response to it. It must
+//!   carry its evidence: a court, a judge, a case, a document that is
+//!   judicial, and two distinct approvers.
+//! * A [`Certification`] is an agency's attestation (C.R.S. 24-74) with an
+//!   expiry; when it lapses the agency gets the configured action from its
+//!   next message.
+//!
+//! Reading and validation only; the decision applies them
+//! ([`crate::decision`]) and the runtime keeps the use counts
+//! ([`crate::decision::ledger`]).
+
+use super::diag::{line_of, Ctx};
+use super::{Action, Policy};
+use crate::message::fields::{Catalogue, FieldDef, FieldSet, TextRuleKind};
+use crate::message::query::{normalise_date, normalise_name, Subject};
+use crate::message::Ori;
+use crate::redact::profile::{NodeKind, Profile};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use toml::Spanned;
+
+/// `[[exception]]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawException {
+    id: Spanned<String>,
+    ori: Spanned<String>,
+    subject: Spanned<RawSubject>,
+    authority: Spanned<RawAuthority>,
+    not_before: Spanned<String>,
+    expires: Spanned<String>,
+    max_uses: Spanned<i64>,
+    #[serde(default)]
+    release: Vec<Spanned<String>>,
+    #[serde(default)]
+    approved_by: Vec<Spanned<String>>,
+    profile: Option<Spanned<String>>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubject {
+    oln: Option<String>,
+    state: Option<String>,
+    name: Option<String>,
+    dob: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuthority {
+    court: Option<String>,
+    judge: Option<String>,
+    case: Option<String>,
+    document: Option<String>,
+    judicial: Option<bool>,
+}
+
+/// An exceptions file: only `[[exception]]` tables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExceptionsFile {
+    #[serde(default)]
+    pub(super) exception: Vec<RawException>,
+}
+
+/// `[[certification]]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCertification {
+    ori: Option<Spanned<String>>,
+    list: Option<Spanned<String>>,
+    expires: Spanned<String>,
+    lapse: Spanned<String>,
+    document: Option<String>,
+}
+
+/// `[court_orders]` as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCourtOrders {
+    pub(super) response_window: Option<Spanned<String>>,
+    pub(super) file: Option<Spanned<String>>,
+}
+
+/// Who a court order is about, normalised as [`Subject`] is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubjectRule {
+    /// A licence number issued by `state` (two letters).
+    Oln {
+        /// The number, upper-case, no blanks.
+        oln: String,
+        /// Issuing state.
+        state: String,
+    },
+    /// A name and a complete date of birth.
+    NameDob {
+        /// `DOE,JANE Q` (see [`normalise_name`]).
+        name: String,
+        /// `CCYYMMDD`.
+        dob: String,
+    },
+}
+
+/// The kind of court document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum Document {
+    /// A warrant.
+    Warrant,
+    /// A court-issued subpoena.
+    Subpoena,
+    /// A court order.
+    Order,
+}
+
+/// A court-order exception, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exception {
+    /// Its identifier (audit, metrics, explain): never the subject.
+    pub id: Arc<str>,
+    /// The one ORI it is for (exact).
+    pub ori: Ori,
+    /// Who the queries must be about. Never printed, audited or counted.
+    pub subject: SubjectRule,
+    /// Issuing court.
+    pub court: String,
+    /// Judge.
+    pub judge: String,
+    /// Case number.
+    pub case: String,
+    /// Kind of document.
+    pub document: Document,
+    /// Valid from.
+    pub not_before: SystemTime,
+    /// Valid until (inclusive).
+    pub expires: SystemTime,
+    /// Most uses (queries let through).
+    pub max_uses: u32,
+    /// Protected fields released in the response.
+    pub release: FieldSet,
+    /// Release profile of the response (index into `Policy::profiles`);
+    /// None: the list's profile, or `redact.profile` for a deny list.
+    pub profile: Option<usize>,
+    /// The approvers (two or more distinct people).
+    pub approved_by: Vec<String>,
+    /// Where it is defined.
+    pub file: Arc<str>,
+    /// Line of its `id`.
+    pub line: u32,
+}
+
+impl Exception {
+    /// True inside its validity window.
+    pub fn active(&self, now: SystemTime) -> bool {
+        now >= self.not_before && now <= self.expires
+    }
+
+    /// True when a query naming `s`, addressed to `dests`, is about exactly
+    /// this order's subject and nobody else.
+    pub fn matches(&self, s: &Subject, dests: &[Ori]) -> bool {
+        if s.vehicle {
+            return false;
+        }
+        match &self.subject {
+            SubjectRule::Oln { oln, state } => {
+                s.oln.as_deref() == Some(oln.as_str())
+                    && s.name.is_none()
+                    && s.dob.is_none()
+                    && s.ols.as_deref().is_none_or(|o| o == state)
+                    && !dests.is_empty()
+                    && dests
+                        .iter()
+                        .all(|d| d.as_bytes().get(..2) == Some(state.as_bytes()))
+            }
+            SubjectRule::NameDob { name, dob } => {
+                s.oln.is_none()
+                    && s.name.as_deref() == Some(name.as_str())
+                    && s.dob.as_deref() == Some(dob.as_str())
+            }
+        }
+    }
+}
+
+/// A certification (attestation) with an expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Certification {
+    /// The exact ORI it covers, or
+    pub ori: Option<Ori>,
+    /// the list (index into `Policy::lists`) whose agencies it covers.
+    pub list: Option<usize>,
+    /// Valid until (inclusive).
+    pub expires: SystemTime,
+    /// The action once lapsed (deny or redact).
+    pub lapse: Action,
+    /// Reference to the signed document.
+    pub document: String,
+    /// Where it is defined.
+    pub file: Arc<str>,
+    /// Line.
+    pub line: u32,
+}
+
+/// Parses `2026-12-31T23:59:59Z` (RFC 3339) or `2026-12-31` (the whole day,
+/// UTC: the instant before the next midnight when `end`, else midnight).
+pub fn parse_time(s: &str, end: bool) -> Result<SystemTime, String> {
+    let t = s.trim();
+    if t.len() == 10 {
+        let midnight = humantime::parse_rfc3339(&format!("{t}T00:00:00Z"))
+            .map_err(|e| format!("{t:?} is not a date (YYYY-MM-DD): {e}"))?;
+        return Ok(if end {
+            midnight + Duration::from_secs(86_400) - Duration::from_millis(1)
+        } else {
+            midnight
+        });
+    }
+    humantime::parse_rfc3339_weak(t)
+        .ok()
+        .filter(|_| t.ends_with('Z'))
+        .ok_or_else(|| format!("{t:?} is not a UTC time (write 2026-12-31T23:59:59Z)"))
+}
+
+/// True when `text` holds a word of the subject's surname, its licence
+/// number or its date of birth (letters and digits compared, case ignored).
+fn names_subject(s: &SubjectRule, text: &str) -> bool {
+    let up = text.to_ascii_uppercase();
+    let alnum: String = up.chars().filter(char::is_ascii_alphanumeric).collect();
+    let words: Vec<&str> = up
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
+    match s {
+        SubjectRule::Oln { oln, .. } => !oln.is_empty() && alnum.contains(oln.as_str()),
+        SubjectRule::NameDob { name, dob } => {
+            let surname = name.split(',').next().unwrap_or("");
+            surname
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .filter(|w| !w.is_empty())
+                .any(|w| words.contains(&w))
+                || (!dob.is_empty() && alnum.contains(dob.as_str()))
+        }
+    }
+}
+
+/// A TOML error message without the values it quotes: serde's
+/// `invalid type: integer `123456789`, expected a string` would print an
+/// exception's subject (an unquoted licence number) to `policy check` and
+/// to the log of a reload. Key names (`unknown field `olnn``) are kept.
+pub fn scrub_toml_message(msg: &str) -> String {
+    if !msg.starts_with("invalid") {
+        return msg.to_string();
+    }
+    let mut out = String::with_capacity(msg.len());
+    for (i, part) in msg.split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push_str("`...`");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// Whole days from `now` to `t` (negative when past).
+fn days_until(t: SystemTime, now: SystemTime) -> i64 {
+    match t.duration_since(now) {
+        Ok(d) => (d.as_secs() / 86_400) as i64,
+        Err(e) => -((e.duration().as_secs() / 86_400) as i64) - 1,
+    }
+}
+
+/// Formats a time as RFC 3339, seconds.
+pub fn show_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// True when `profile` can carry at least one form of `def`: an XML element
+/// of the field in its tree, or a legacy field label of it.
+pub fn profile_names_field(profile: &Profile, def: &FieldDef) -> bool {
+    let xml = profile.xml.nodes.iter().skip(1).any(|n| {
+        def.elements
+            .iter()
+            .any(|e| e.ns == n.ns && e.local == n.local)
+            && n.kind != NodeKind::Container
+    });
+    let legacy = def.text_rules.iter().any(|r| {
+        r.kind == TextRuleKind::Field && profile.legacy.fields.iter().any(|f| f.label == r.label)
+    });
+    xml || legacy
+}
+
+/// Checks each exception against the compiled policy: the profile its
+/// response is projected onto (its own, else its list's) must carry every
+/// released field, and for an ORI on a redact list it may release nothing
+/// beyond the list's own profile and the released fields' elements and
+/// labels. Returns the errors.
+pub(super) fn check_profiles(p: &Policy) -> Vec<(Arc<str>, u32, String)> {
+    let mut out = Vec::new();
+    for e in &p.exceptions {
+        let v = p.lookup(e.ori.as_bytes());
+        let list_profile = p.profile_for(v);
+        let profile = e.profile.map_or(list_profile, |i| &p.profiles[i]);
+        for fid in e.release.iter() {
+            let def = p.catalogue.get(fid);
+            if !profile_names_field(profile, def) {
+                out.push((e.file.clone(), e.line, format!(
+                    "exception {}: release includes {} but profile {:?} names no element or label of it, so nothing would be released; add them to the profile (or name one with profile = ...)",
+                    e.id, def.name, profile.name
+                )));
+            }
+        }
+        if v.action == Action::Redact && e.profile.is_some() {
+            let released: Vec<&FieldDef> = e.release.iter().map(|f| p.catalogue.get(f)).collect();
+            if let Err(what) = within(profile, list_profile, &released) {
+                out.push((e.file.clone(), e.line, format!(
+                    "exception {}: profile {:?} releases {what}, which {}'s list profile {:?} does not and no released field covers; an order may only add the fields it names",
+                    e.id, profile.name, e.ori.as_str(), list_profile.name
+                )));
+            }
+        }
+    }
+    out
+}
+
+/// `wide` releases nothing beyond `base` and the `released` fields.
+fn within(wide: &Profile, base: &Profile, released: &[&FieldDef]) -> Result<(), String> {
+    let is_released_element = |ns: &str, local: &str| {
+        released
+            .iter()
+            .any(|d| d.elements.iter().any(|x| x.ns == ns && x.local == local))
+    };
+    let is_released_label = |label: &str| {
+        released.iter().any(|d| {
+            d.text_rules
+                .iter()
+                .any(|r| r.kind == TextRuleKind::Field && r.label == label)
+        })
+    };
+    for f in &wide.legacy.fields {
+        if !base.legacy.fields.contains(f) && !is_released_label(&f.label) {
+            return Err(format!("the legacy field {}", f.label));
+        }
+    }
+    for l in &wide.legacy.lines {
+        if !base.legacy.lines.contains(l) {
+            return Err(format!("the line {l:?}"));
+        }
+    }
+    if wide.legacy.leading.is_some() && wide.legacy.leading != base.legacy.leading {
+        return Err("another leading value".into());
+    }
+    if !wide.keys.keys().all(|k| base.keys.contains(k)) {
+        return Err("another message key".into());
+    }
+    // Walk both element trees from the root.
+    fn walk(
+        wide: &Profile,
+        w: usize,
+        base: &Profile,
+        b: Option<usize>,
+        released: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<(), String> {
+        for &c in &wide.xml.nodes[w].children {
+            let n = &wide.xml.nodes[c];
+            if released(&n.ns, &n.local) {
+                continue;
+            }
+            let bc = b.and_then(|b| base.xml.child(b, n.ns.as_bytes(), n.local.as_bytes()));
+            match bc {
+                Some(bc) => {
+                    let m = &base.xml.nodes[bc];
+                    if m.kind != n.kind || n.attrs.iter().any(|a| !m.attrs.contains(a)) {
+                        return Err(format!("the element {} with another rule", n.local));
+                    }
+                    walk(wide, c, base, Some(bc), released)?;
+                }
+                None if n.kind == NodeKind::Container && n.attrs.is_empty() => {
+                    walk(wide, c, base, None, released)?;
+                }
+                None => return Err(format!("the element {}", n.local)),
+            }
+        }
+        Ok(())
+    }
+    walk(wide, 0, base, Some(0), &is_released_element)
+}
+
+pub(super) struct Inputs<'a> {
+    pub(super) now: SystemTime,
+    pub(super) catalogue: &'a Catalogue,
+    pub(super) profiles: &'a [Profile],
+}
+
+/// Validates the `[[exception]]` tables of one file (`path`, `src`).
+pub(super) fn exceptions(
+    cx: &mut Ctx,
+    path: &str,
+    src: &str,
+    raw: &[RawException],
+    inp: &Inputs<'_>,
+    out: &mut Vec<Exception>,
+) {
+    let file: Arc<str> = Arc::from(path);
+    for r in raw {
+        let line = line_of(src, r.id.span().start);
+        let at = |s: &std::ops::Range<usize>| line_of(src, s.start);
+        let id = r.id.get_ref().trim();
+        let before = cx.errors.len();
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b))
+        {
+            cx.err(
+                path,
+                line,
+                format!("exception id {id:?} must be 1 to 64 characters A-Z a-z 0-9 - _ . : /"),
+            );
+        }
+        if let Some(prev) = out.iter().find(|e| &*e.id == id) {
+            cx.err(
+                path,
+                line,
+                format!(
+                    "exception id {id:?} is used twice (first at {}:{})",
+                    prev.file, prev.line
+                ),
+            );
+        }
+        let ori_text = r.ori.get_ref().trim();
+        let ori = match Ori::new(ori_text.as_bytes()) {
+            Some(o)
+                if ori_text.len() == 9
+                    && ori_text
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) =>
+            {
+                o
+            }
+            _ => {
+                cx.err(path,
+                    at(&r.ori.span()),
+                    format!("exception {id}: ori {ori_text:?} must be one exact ORI (9 characters A-Z 0-9); an order names one agency"),
+                );
+                Ori::EMPTY
+            }
+        };
+        let s = r.subject.get_ref();
+        let subject = match (&s.oln, &s.state, &s.name, &s.dob) {
+            (Some(oln), Some(state), None, None) => {
+                let oln = oln.split_whitespace().collect::<String>().to_uppercase();
+                let state = state.trim().to_uppercase();
+                if oln.is_empty() || !oln.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    cx.err(
+                        path,
+                        at(&r.subject.span()),
+                        format!("exception {id}: subject.oln must be letters and digits"),
+                    );
+                }
+                if state.len() != 2 || !state.bytes().all(|b| b.is_ascii_uppercase()) {
+                    cx.err(
+                        path,
+                        at(&r.subject.span()),
+                        format!("exception {id}: subject.state must be the 2-letter state code"),
+                    );
+                }
+                SubjectRule::Oln { oln, state }
+            }
+            (None, None, Some(name), Some(dob)) => {
+                let n = normalise_name(name);
+                let d = normalise_date(dob);
+                if !n.contains(',') || n.starts_with(',') {
+                    cx.err(
+                        path,
+                        at(&r.subject.span()),
+                        format!(
+                            "exception {id}: subject.name must be written \"LAST, FIRST MIDDLE\""
+                        ),
+                    );
+                }
+                if d.len() != 8 || !d.bytes().all(|b| b.is_ascii_digit()) {
+                    cx.err(
+                        path,
+                        at(&r.subject.span()),
+                        format!("exception {id}: subject.dob must be a complete date, YYYY-MM-DD"),
+                    );
+                }
+                SubjectRule::NameDob { name: n, dob: d }
+            }
+            _ => {
+                cx.err(path, at(&r.subject.span()), format!("exception {id}: subject must be {{ oln, state }} or {{ name, dob }}, exactly one form"));
+                SubjectRule::Oln {
+                    oln: String::new(),
+                    state: String::new(),
+                }
+            }
+        };
+        let a = r.authority.get_ref();
+        let aline = at(&r.authority.span());
+        // The id goes to the audit log, metrics and reports, the case to
+        // `policy explain`: neither may carry the subject (a case caption
+        // often names the defendant).
+        for (what, text, line) in [
+            ("id", id, line),
+            ("authority.case", a.case.as_deref().unwrap_or(""), aline),
+        ] {
+            if names_subject(&subject, text) {
+                cx.err(path, line, format!("exception {}: {what} names the subject (its licence number, surname or date of birth); the id and case are printed, audited and counted, so write them without it (e.g. the docket number only)", if what == "id" { "(this one)" } else { id }));
+            }
+        }
+        let need = |cx: &mut Ctx, v: &Option<String>, what: &str| -> String {
+            match v.as_deref().map(str::trim) {
+                Some(t) if !t.is_empty() => t.to_string(),
+                _ => {
+                    cx.err(
+                        path,
+                        aline,
+                        format!("exception {id}: authority.{what} is required (the order must carry its evidence)"),
+                    );
+                    String::new()
+                }
+            }
+        };
+        let court = need(cx, &a.court, "court");
+        let judge = need(cx, &a.judge, "judge");
+        let case = need(cx, &a.case, "case");
+        let document = match a.document.as_deref().map(str::trim) {
+            Some("warrant") => Document::Warrant,
+            Some("subpoena") => Document::Subpoena,
+            Some("order") => Document::Order,
+            other => {
+                cx.err(path, aline, format!("exception {id}: authority.document {other:?} must be \"warrant\", \"subpoena\" or \"order\""));
+                Document::Order
+            }
+        };
+        match a.judicial {
+            Some(true) => {}
+            Some(false) => {
+                cx.err(path, aline, format!("exception {id}: authority.judicial = false: only a court-issued subpoena, warrant or order opens an exception (C.R.S. 24-74); an administrative subpoena does not"));
+            }
+            None => {
+                cx.err(path, aline, format!("exception {id}: authority.judicial is required (true for a judge-signed or court-issued document)"));
+            }
+        }
+        let time = |cx: &mut Ctx, v: &Spanned<String>, what: &str, end: bool| {
+            parse_time(v.get_ref(), end).unwrap_or_else(|m| {
+                cx.err(path, at(&v.span()), format!("exception {id}: {what}: {m}"));
+                SystemTime::UNIX_EPOCH
+            })
+        };
+        let not_before = time(cx, &r.not_before, "not_before", false);
+        let expires = time(cx, &r.expires, "expires", true);
+        if expires <= not_before && expires != SystemTime::UNIX_EPOCH {
+            cx.err(
+                path,
+                at(&r.expires.span()),
+                format!("exception {id}: expires is not after not_before"),
+            );
+        }
+        let max_uses = match *r.max_uses.get_ref() {
+            n @ 1..=10_000 => n as u32,
+            n => {
+                cx.err(
+                    path,
+                    at(&r.max_uses.span()),
+                    format!("exception {id}: max_uses {n} must be 1 to 10000"),
+                );
+                0
+            }
+        };
+        let mut approvers: Vec<String> = Vec::new();
+        for p in &r.approved_by {
+            let t = p.get_ref().split_whitespace().collect::<Vec<_>>().join(" ");
+            if t.is_empty() {
+                cx.err(
+                    path,
+                    at(&p.span()),
+                    format!("exception {id}: an approver is blank"),
+                );
+            } else if approvers.iter().any(|q| q.eq_ignore_ascii_case(&t)) {
+                cx.err(path, at(&p.span()), format!("exception {id}: approver {t:?} is named twice; two distinct people must approve"));
+            } else {
+                approvers.push(t);
+            }
+        }
+        if approvers.len() < 2 {
+            cx.err(
+                path,
+                line,
+                format!(
+                    "exception {id}: approved_by must name two distinct people (has {})",
+                    approvers.len()
+                ),
+            );
+        }
+        let mut release = FieldSet::EMPTY;
+        for f in &r.release {
+            match inp.catalogue.id(f.get_ref()) {
+                Some(fid) => release.insert(fid),
+                None => cx.err(
+                    path,
+                    at(&f.span()),
+                    format!("exception {id}: unknown field {:?} in release", f.get_ref()),
+                ),
+            }
+        }
+        let profile = match &r.profile {
+            None => None,
+            Some(n) => match inp.profiles.iter().position(|p| p.name == *n.get_ref()) {
+                Some(i) => Some(i),
+                None => {
+                    cx.err(
+                        path,
+                        at(&n.span()),
+                        format!("exception {id}: unknown profile {:?}", n.get_ref()),
+                    );
+                    None
+                }
+            },
+        };
+        let _ = &r.description;
+        if cx.errors.len() > before {
+            continue;
+        }
+        let days = days_until(expires, inp.now);
+        if days < 0 {
+            cx.warn(
+                path,
+                line,
+                format!(
+                    "exception {id} expired on {}: it does nothing",
+                    show_time(expires)
+                ),
+            );
+        } else if days < 7 {
+            cx.warn(
+                path,
+                line,
+                format!(
+                    "exception {id} expires in {days} day(s), on {}",
+                    show_time(expires)
+                ),
+            );
+        }
+        out.push(Exception {
+            id: Arc::from(id),
+            ori,
+            subject,
+            court,
+            judge,
+            case,
+            document,
+            not_before,
+            expires,
+            max_uses,
+            release,
+            profile,
+            approved_by: approvers,
+            file: file.clone(),
+            line,
+        });
+    }
+}
+
+/// Validates `[[certification]]` tables; `lists` names the policy's lists.
+pub(super) fn certifications(
+    cx: &mut Ctx,
+    path: &str,
+    src: &str,
+    raw: &[RawCertification],
+    lists: &[super::List],
+    now: SystemTime,
+) -> Vec<Certification> {
+    let file: Arc<str> = Arc::from(path);
+    let mut out = Vec::new();
+    for r in raw {
+        let line = line_of(src, r.expires.span().start);
+        let mut ok = true;
+        let (ori, list) = match (&r.ori, &r.list) {
+            (Some(o), None) => {
+                let t = o.get_ref().trim();
+                match Ori::new(t.as_bytes()).filter(|_| {
+                    t.len() == 9
+                        && t.bytes()
+                            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                }) {
+                    Some(x) => (Some(x), None),
+                    None => {
+                        cx.err(path, line_of(src, o.span().start), format!("certification: ori {t:?} must be one exact ORI (9 characters A-Z 0-9)"));
+                        ok = false;
+                        (None, None)
+                    }
+                }
+            }
+            (None, Some(l)) => match lists.iter().position(|x| x.name == *l.get_ref()) {
+                Some(i) => (None, Some(i)),
+                None => {
+                    cx.err(
+                        path,
+                        line_of(src, l.span().start),
+                        format!("certification: unknown list {:?}", l.get_ref()),
+                    );
+                    ok = false;
+                    (None, None)
+                }
+            },
+            _ => {
+                cx.err(path, line, "certification: name exactly one of ori or list");
+                ok = false;
+                (None, None)
+            }
+        };
+        let expires = match parse_time(r.expires.get_ref(), true) {
+            Ok(t) => t,
+            Err(m) => {
+                cx.err(path, line, format!("certification expires: {m}"));
+                ok = false;
+                SystemTime::UNIX_EPOCH
+            }
+        };
+        let lapse = match r.lapse.get_ref().as_str() {
+            "deny" => Action::Deny,
+            "redact" => Action::Redact,
+            other => {
+                cx.err(
+                    path,
+                    line_of(src, r.lapse.span().start),
+                    format!("certification lapse {other:?} must be \"deny\" or \"redact\""),
+                );
+                ok = false;
+                Action::Deny
+            }
+        };
+        if !ok {
+            continue;
+        }
+        let who = ori
+            .map(|o| o.as_str().to_string())
+            .unwrap_or_else(|| format!("list {}", lists[list.unwrap_or(0)].name));
+        let days = days_until(expires, now);
+        if days < 0 {
+            cx.warn(
+                path,
+                line,
+                format!(
+                    "certification of {who} lapsed on {}: {} applies",
+                    show_time(expires),
+                    lapse
+                ),
+            );
+        } else if days < 30 {
+            cx.warn(
+                path,
+                line,
+                format!(
+                    "certification of {who} expires in {days} day(s), on {}; then {} applies",
+                    show_time(expires),
+                    lapse
+                ),
+            );
+        }
+        out.push(Certification {
+            ori,
+            list,
+            expires,
+            lapse,
+            document: r.document.clone().unwrap_or_default(),
+            file: file.clone(),
+            line,
+        });
+    }
+    out
+}
+
+impl Policy {
+    /// The exceptions naming `ori` exactly.
+    pub fn exceptions_for<'a>(&'a self, ori: &'a [u8]) -> impl Iterator<Item = &'a Exception> + 'a {
+        self.exceptions
+            .iter()
+            .filter(move |e| e.ori.as_bytes() == ori)
+    }
+
+    /// The exception with this id.
+    pub fn exception(&self, id: &str) -> Option<&Exception> {
+        self.exceptions.iter().find(|e| &*e.id == id)
+    }
+
+    /// The certification covering `ori` (an exact one first, then one for
+    /// the list that decided `list`).
+    pub fn certification_for(&self, ori: &[u8], list: Option<usize>) -> Option<&Certification> {
+        self.certifications
+            .iter()
+            .find(|c| c.ori.is_some_and(|o| o.as_bytes() == ori))
+            .or_else(|| list.and_then(|l| self.certifications.iter().find(|c| c.list == Some(l))))
+    }
+
+    /// True when `ori` matches a federal watch pattern.
+    pub fn looks_federal(&self, ori: &[u8]) -> Option<&str> {
+        self.federal
+            .iter()
+            .find(|e| e.matches(ori))
+            .map(|e| e.text.as_str())
+    }
+}
+
+fn release_names(p: &Policy, f: FieldSet) -> String {
+    if f.is_empty() {
+        return "nothing".into();
+    }
+    f.iter()
+        .map(|i| p.catalogue.name(i).to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One line about an exception, without its subject.
+pub fn describe(p: &Policy, e: &Exception) -> String {
+    format!(
+        "{}: {} for {} by {} ({}, judge {}), valid {} to {}, at most {} use(s), releases {}{}; approved by {}",
+        e.id,
+        <&str>::from(e.document),
+        e.ori.as_str(),
+        e.court,
+        e.case,
+        e.judge,
+        show_time(e.not_before),
+        show_time(e.expires),
+        e.max_uses,
+        release_names(p, e.release),
+        e.profile
+            .map(|i| format!(" (profile {})", p.profiles[i].name))
+            .unwrap_or_default(),
+        e.approved_by.join(" and "),
+    )
+}
+
+/// The legal-process part of `policy check`: exceptions (never their
+/// subjects), certifications, reason rules, key scopes, the federal watch.
+pub fn summary(p: &Policy) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "court orders: {} exception(s); a response is released up to {} after its query",
+        p.exceptions.len(),
+        humantime::format_duration(p.court_order_window)
+    );
+    for e in &p.exceptions {
+        let _ = writeln!(out, "  {}", describe(p, e));
+    }
+    for c in &p.certifications {
+        let who = match (c.ori, c.list) {
+            (Some(o), _) => o.as_str().to_string(),
+            (_, Some(l)) => format!("list {}", p.lists[l].name),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "certification {who}: {} until {}, then {}",
+            if c.document.is_empty() {
+                "(no document)"
+            } else {
+                &c.document
+            },
+            show_time(c.expires),
+            c.lapse
+        );
+    }
+    for l in &p.lists {
+        let mut rules = Vec::new();
+        if let Some(k) = l.keys {
+            rules.push(format!(
+                "governs only {} (and unknown keys)",
+                k.keys().collect::<Vec<_>>().join(" ")
+            ));
+        }
+        if l.require_reason {
+            rules.push("queries must give a reason code".into());
+        }
+        if !l.deny_reasons.is_empty() {
+            rules.push(format!(
+                "reason codes denied: {}",
+                l.deny_reasons
+                    .iter()
+                    .map(|&c| (c as char).to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+        if let Some(f) = l.fields {
+            rules.push(format!("fields {}", release_names(p, f)));
+        }
+        if !rules.is_empty() {
+            let _ = writeln!(out, "list {}: {}", l.name, rules.join("; "));
+        }
+    }
+    if !p.federal.is_empty() {
+        let _ = writeln!(
+            out,
+            "federal watch: {}",
+            p.federal
+                .iter()
+                .map(|e| e.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    out
+}
+
+/// The legal-process part of `policy explain ORI`.
+pub fn explain(p: &Policy, ori: &str, now: SystemTime) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let v = p.lookup(ori.as_bytes());
+    if v.entry.is_none() {
+        if let Some(pat) = p.looks_federal(ori.as_bytes()) {
+            let _ = writeln!(
+                out,
+                "note: {ori} matches the federal watch pattern {pat} but is in no list — check whether it should be"
+            );
+        }
+    }
+    let li = v.entry.map(|e| p.entries[e as usize].list as usize);
+    if let Some(c) = p.certification_for(ori.as_bytes(), li) {
+        let state = if now > c.expires { "LAPSED" } else { "valid" };
+        let _ = writeln!(
+            out,
+            "certification: {state} until {} ({}); lapsed, {} applies",
+            show_time(c.expires),
+            if c.document.is_empty() {
+                "no document"
+            } else {
+                &c.document
+            },
+            c.lapse
+        );
+    }
+    if let Some(l) = li.map(|i| &p.lists[i]) {
+        if l.require_reason || !l.deny_reasons.is_empty() {
+            let _ = writeln!(
+                out,
+                "reason codes: {}{}",
+                if l.require_reason {
+                    "required on queries"
+                } else {
+                    "optional"
+                },
+                if l.deny_reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; denied: {}",
+                        l.deny_reasons
+                            .iter()
+                            .map(|&c| (c as char).to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    )
+                }
+            );
+        }
+    }
+    let ex: Vec<&Exception> = p.exceptions_for(ori.as_bytes()).collect();
+    if !ex.is_empty() {
+        let _ = writeln!(out, "court-order exceptions ({}):", ex.len());
+        for e in ex {
+            let state = if now < e.not_before {
+                "not yet valid"
+            } else if now > e.expires {
+                "expired"
+            } else {
+                "active"
+            };
+            let _ = writeln!(out, "  [{state}] {}", describe(p, e));
+        }
+    }
+    out
+}
