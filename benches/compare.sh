@@ -1,42 +1,83 @@
 #!/usr/bin/env bash
-# Side-by-side load comparison, one run, same machine, same capture:
-#   (a) no proxy  (b) HAProxy mode tcp  (c) origuard, audit batch (default)
-#   (c') origuard, audit sync off  (d) origuard with mutual TLS on both sides
-# at saturation (--rate max) and at a fixed 20,000 msg/s for latency, plus
-# origuard's peak RSS with 1,000 concurrent sessions.
-# Usage: benches/compare.sh [SECONDS]   (length of each run, default 5)
-# Installs haproxy from Debian packages if missing. Loopback only.
+# Side-by-side load comparison (issue 11): one invocation, one machine,
+# three captures
+#   photo   today's generator default (many 20-60 KB photos, ~17 KB mean)
+#   mixed   ~4 KB mean: 40 % legacy DR, 30 % legacy DQ, 20 % small NIEM DR,
+#           10 % NIEM DR with a 20-60 KB photo
+#   small   legacy text only (~300 B)
+# through four relays
+#   none     no proxy (bench talks to itself), plus `bench --raw` to show
+#            the load generator is not the bottleneck
+#   haproxy  HAProxy `mode tcp`
+#   origuard audit `batch` (durable, the default) and audit `none`, each with
+#            every value of WORKERS as `[limits] decision_workers`
+# at saturation (--rate max). For each relay process: msg/s and the ratio to
+# HAProxy, CPU µs per message (utime+stime from /proc/PID/stat over the run,
+# divided by the messages that arrived) and peak RSS (VmHWM of a fresh
+# process). Then, on the mixed capture: latency at RATE msg/s open loop for
+# every relay, the median fdatasync of a 4 KiB append on the audit directory
+# (timed loop), and origuard's peak RSS with 1,000 sessions and its RSS once
+# they closed.
+#
+# Usage: benches/compare.sh [SECONDS]   (each run, default 5)
+# Environment: WORKERS="1 2" (decision_workers values, default "1"),
+#   RATE (default 20000), CONNS (default 4), TLS=1 adds origuard with
+#   mutual TLS on the mixed capture, KEEP=DIR keeps the raw JSON there.
+# Installs haproxy from Debian packages if missing. Loopback only; every
+# run is bounded by its duration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5}
-RATE=20000
-CONNS=4
+RATE=${RATE:-20000}
+CONNS=${CONNS:-4}
+WORKERS=${WORKERS:-1}
 command -v haproxy >/dev/null || { apt-get update -qq && apt-get install -y -qq haproxy >/dev/null; }
 cargo build --release --quiet
 B=$PWD/target/release/origuard
 P=$PWD/deploy/policy/colorado.toml
 T=$(mktemp -d)
-trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$T"' EXIT
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"; }
+trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-$B gen --count 4000 --seed 42 --direction outbound "$T/cap" 2>/dev/null
-deploy/gen-test-certs.sh "$T/certs" >/dev/null
+TCK=$(getconf CLK_TCK)
+
+$B gen --count 4000 --seed 42 --direction outbound "$T/photo" 2>/dev/null
+$B gen --count 8000 --seed 42 --direction outbound --mix mixed "$T/mixed" 2>/dev/null
+$B gen --count 20000 --seed 42 --direction outbound --mix small "$T/small" 2>/dev/null
+[ "${TLS:-0}" = 1 ] && deploy/gen-test-certs.sh "$T/certs" >/dev/null
+
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; return 1; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 # A run with messages missing still prints its JSON (exit 1): record it.
-bench() { $B bench --capture "$T/cap" --json "$@" || true; }
+bench() { local cap=$1; shift; $B bench --capture "$T/$cap" --json "$@" || true; }
 
 results="$T/results.jsonl"; : > "$results"
-record() { # name mode json
-  python3 -c 'import json,sys; d=json.loads(sys.argv[3]); d["name"]=sys.argv[1]; d["mode"]=sys.argv[2]; print(json.dumps(d))' "$1" "$2" "$3" >> "$results"
+record() { # capture relay mode json [cpu_ticks pid]
+  python3 - "$@" >> "$results" <<'PY'
+import json, sys
+cap, relay, mode, js = sys.argv[1:5]
+d = json.loads(js) if js.strip() else {"msgs_per_sec": 0, "missing": -1, "unexpected": -1, "errors": ["no output"]}
+d.update(capture=cap, relay=relay, mode=mode)
+if len(sys.argv) > 5:
+    d["cpu_ticks"] = int(sys.argv[5]); d["hwm_kib"] = int(sys.argv[6])
+print(json.dumps(d))
+PY
+}
+# Runs bench against a relay process, sampling its CPU and peak RSS.
+measured() { # capture relay mode pid bench-args...
+  local cap=$1 relay=$2 mode=$3 pid=$4; shift 4
+  local t0; t0=$(ticks "$pid")
+  local out; out=$(bench "$cap" "$@")
+  local t1; t1=$(ticks "$pid")
+  record "$cap" "$relay" "$mode" "$out" $((t1 - t0)) "$(hwm "$pid")"
 }
 
-# (a) no proxy
-record none max "$(bench --target self --duration "${DUR}s" --connections $CONNS)"
-record none rate "$(bench --target self --rate $RATE --duration "${DUR}s" --connections $CONNS)"
-
-# (b) HAProxy mode tcp
-F=$(port); U=$(port)
-cat > "$T/haproxy.cfg" <<CFG
+haproxy_up() { # F U
+  cat > "$T/haproxy.cfg" <<CFG
 global
   maxconn 4000
 defaults
@@ -45,45 +86,37 @@ defaults
   timeout client 60s
   timeout server 60s
 frontend f
-  bind 127.0.0.1:$F
+  bind 127.0.0.1:$1
   default_backend b
 backend b
-  server s 127.0.0.1:$U
+  server s 127.0.0.1:$2
 CFG
-haproxy -f "$T/haproxy.cfg" -db >/dev/null 2>&1 & HP=$!
-wait_port "$F"
-record haproxy max "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --duration "${DUR}s" --connections $CONNS)"
-record haproxy rate "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --rate $RATE --duration "${DUR}s" --connections $CONNS)"
-kill $HP; wait $HP 2>/dev/null || true
+  haproxy -f "$T/haproxy.cfg" -db >/dev/null 2>&1 & HP=$!; PIDS+=("$HP")
+  wait_port "$1"
+}
 
-# (c) origuard, plaintext, audit batch (default) and audit none
-for sync in batch none; do
-  F=$(port); U=$(port)
-  $B serve --listen 127.0.0.1:$F --upstream 127.0.0.1:$U --policy "$P" --audit "$T/audit-$sync.jsonl" \
-    --audit-sync $sync --metrics off --drain-timeout 2s --dial on_accept 2>"$T/serve-$sync.log" & OP=$!
-  wait_port "$F"
-  record "origuard-audit-$sync" max "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --duration "${DUR}s" --connections $CONNS)"
-  record "origuard-audit-$sync" rate "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --rate $RATE --duration "${DUR}s" --connections $CONNS)"
-  kill $OP; wait $OP 2>/dev/null || true
-done
-
-# (d) origuard, mutual TLS on both sides, audit batch
-F=$(port); U=$(port)
-cat > "$T/tls.toml" <<CFG
+origuard_up() { # F U sync workers [tls]
+  local f=$1 u=$2 sync=$3 w=$4 tls=${5:-}
+  rm -f "$T"/audit-*.jsonl*
+  cat > "$T/o.toml" <<CFG
 [policy]
 file = "$P"
 watch = false
 [audit]
-file = "$T/audit-tls.jsonl"
+file = "$T/audit-$sync.jsonl"
+sync = "$sync"
 [admin]
 listen = "off"
 [limits]
 drain_timeout = "2s"
+decision_workers = $w
 [[link]]
 name = "bench"
-listen = "127.0.0.1:$F"
-upstream = "127.0.0.1:$U"
+listen = "127.0.0.1:$f"
+upstream = "127.0.0.1:$u"
 dial = "on_accept"
+CFG
+  if [ -n "$tls" ]; then cat >> "$T/o.toml" <<CFG
 [link.switch_tls]
 cert = "$T/certs/proxy.pem"
 key = "$T/certs/proxy.key"
@@ -94,40 +127,138 @@ server_name = "nlets.test"
 cert = "$T/certs/proxy-client.pem"
 key = "$T/certs/proxy-client.key"
 CFG
-$B serve --config "$T/tls.toml" 2>"$T/serve-tls.log" & OP=$!
-wait_port "$F"
-record origuard-tls max "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --tls "$T/certs" --duration "${DUR}s" --connections $CONNS)"
-record origuard-tls rate "$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --tls "$T/certs" --rate $RATE --duration "${DUR}s" --connections $CONNS)"
-kill $OP; wait $OP 2>/dev/null || true
+  fi
+  $B serve --config "$T/o.toml" 2>"$T/serve.log" & OP=$!; PIDS+=("$OP")
+  wait_port "$f"
+}
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-# Peak RSS with 1,000 concurrent sessions (audit batch), 10 s at 2,000 msg/s.
-F=$(port); U=$(port)
-$B serve --listen 127.0.0.1:$F --upstream 127.0.0.1:$U --policy "$P" --audit "$T/audit-rss.jsonl" \
-  --metrics off --drain-timeout 2s --dial on_accept 2>"$T/serve-rss.log" & OP=$!
-wait_port "$F"
-R=$(bench --target 127.0.0.1:$F --listen 127.0.0.1:$U --policy "$P" --rate 2000 --duration 10s --connections 1000)
-record origuard-1000-sessions rate "$R"
-RSS=$(awk '/VmHWM/ {print $2}' /proc/$OP/status)
-cp "$T/serve-rss.log" /tmp/compare-serve-rss.log 2>/dev/null || true
-kill $OP; wait $OP 2>/dev/null || true
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" > "$T/load"
+for cap in photo mixed small; do
+  # (a) no proxy: the checked generator, and --raw (counts and checksums).
+  record "$cap" none max "$(bench "$cap" --target self --duration "${DUR}s" --connections "$CONNS")"
+  record "$cap" none raw "$(bench "$cap" --target self --raw --duration "${DUR}s" --connections "$CONNS")"
+  # (b) HAProxy.
+  F=$(port); U=$(port); haproxy_up "$F" "$U"
+  measured "$cap" haproxy max "$HP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --duration "${DUR}s" --connections "$CONNS"
+  stop "$HP"
+  # (c) origuard, audit batch and none, each decision_workers value.
+  for w in $WORKERS; do for sync in batch none; do
+    F=$(port); U=$(port); origuard_up "$F" "$U" "$sync" "$w"
+    measured "$cap" "origuard-$sync-w$w" max "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections "$CONNS"
+    stop "$OP"
+  done; done
+done
 
-python3 - "$results" "$RSS" <<'PY'
+# Latency at RATE msg/s, open loop, mixed capture.
+record mixed none rate "$(bench mixed --target self --rate "$RATE" --duration "${DUR}s" --connections "$CONNS")"
+F=$(port); U=$(port); haproxy_up "$F" "$U"
+measured mixed haproxy rate "$HP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --rate "$RATE" --duration "${DUR}s" --connections "$CONNS"
+stop "$HP"
+for w in $WORKERS; do for sync in batch none; do
+  F=$(port); U=$(port); origuard_up "$F" "$U" "$sync" "$w"
+  measured mixed "origuard-$sync-w$w" rate "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --rate "$RATE" --duration "${DUR}s" --connections "$CONNS"
+  stop "$OP"
+done; done
+if [ "${TLS:-0}" = 1 ]; then
+  w=${WORKERS%% *}
+  F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w" tls
+  measured mixed origuard-tls max "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --tls "$T/certs" --duration "${DUR}s" --connections "$CONNS"
+  stop "$OP"
+fi
+
+# Median fdatasync of a 4 KiB append, on the directory the audit log uses.
+FSYNC=$(python3 - "$T" <<'PY'
+import os, sys, time, statistics
+p = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+ts = []
+for _ in range(200):
+    os.write(fd, b"x" * 4096)
+    t = time.perf_counter(); os.fdatasync(fd); ts.append(time.perf_counter() - t)
+os.close(fd); os.unlink(p)
+print(f"{statistics.median(ts) * 1e6:.0f}")
+PY
+)
+
+# 1,000 concurrent sessions (audit batch), 10 s at 2,000 msg/s: peak RSS,
+# and RSS 3 s after they closed.
+w=${WORKERS%% *}
+F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w"
+R=$(bench mixed --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --rate 2000 --duration 10s --connections 1000)
+PEAK=$(hwm "$OP"); sleep 3; AFTER=$(rss "$OP")
+record mixed origuard-1000-sessions rate "$R" 0 "$PEAK"
+stop "$OP"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$T/load"
+
+for cap in photo mixed small; do
+  python3 -c 'import sys,struct
+d=open(sys.argv[1],"rb").read(); i=n=0
+while i+4<=len(d):
+    l=struct.unpack(">I",d[i:i+4])[0]; i+=4+l; n+=1
+print(sys.argv[2], n, len(d)//max(n,1))' "$T/$cap" "$cap"
+done > "$T/sizes"
+[ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$results" "$T/sizes" "$T/load" "$KEEP/"
+
+python3 - "$results" "$FSYNC" "$AFTER" "$TCK" "$T/sizes" "$T/load" "$WORKERS" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-rss = int(sys.argv[2])
-def get(name, mode):
-    return next(r for r in rows if r["name"] == name and r["mode"] == mode)
-print(f"{'setup':<26}{'mode':<6}{'msg/s':>9}{'MB/s':>8}{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}{'max µs':>9}{'missing':>8}{'unexp':>6}")
-for r in rows:
-    print(f"{r['name']:<26}{r['mode']:<6}{r['msgs_per_sec']:>9.0f}{r['mb_per_sec']:>8.1f}{r['p50_us']:>9.0f}{r['p99_us']:>9.0f}{r['p999_us']:>10.0f}{r['max_us']:>9.0f}{r['missing']:>8}{r['unexpected']:>6}")
-h = get("haproxy", "max"); n = get("none", "rate")
+fsync_us, after_kib, tck = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+sizes = {l.split()[0]: int(l.split()[2]) for l in open(sys.argv[5])}
+load = open(sys.argv[6]).read().strip().replace("\n", "; ")
+workers = sys.argv[7].split()
+caps = ["photo", "mixed", "small"]
+def get(cap, relay, mode="max"):
+    return next((r for r in rows if r["capture"] == cap and r["relay"] == relay and r["mode"] == mode), None)
+def cpu_us(r):
+    arrived = r.get("passed", 0) + r.get("changed", 0)
+    return r["cpu_ticks"] * 1e6 / tck / arrived if arrived and "cpu_ticks" in r else float("nan")
+relays = ["none", "haproxy"] + [f"origuard-{s}-w{w}" for w in workers for s in ("batch", "none")]
+print(f"captures (mean message): " + ", ".join(f"{c} {sizes[c]} B" for c in caps))
+print(f"machine load (1/5/15 min): {load}")
 print()
-for name in ["origuard-audit-batch", "origuard-audit-none", "origuard-tls"]:
-    m = get(name, "max"); r = get(name, "rate")
-    print(f"{name:<22} throughput / HAProxy = {m['msgs_per_sec']/h['msgs_per_sec']:.2f}   "
-          f"p99 at {r['msgs_per_sec']:.0f} msg/s: {r['p99_us']:.0f} µs, added over no proxy {r['p99_us']-n['p99_us']:.0f} µs "
-          f"(HAProxy adds {get('haproxy','rate')['p99_us']-n['p99_us']:.0f} µs)")
-print(f"\noriguard peak RSS with 1,000 sessions: {rss/1024:.1f} MiB")
-lost = sum(r["missing"] + r["unexpected"] for r in rows)
-print(f"messages lost or unexpected over all runs: {lost}")
+head = f"{'relay':<22}" + "".join(f"{c + ' ×HAProxy':>15}{'CPU µs/msg':>11}{'RSS MiB':>9}" for c in caps)
+print(head)
+for relay in relays:
+    line = f"{relay:<22}"
+    for c in caps:
+        r, h = get(c, relay), get(c, "haproxy")
+        ratio = r["msgs_per_sec"] / h["msgs_per_sec"] if r and h and h["msgs_per_sec"] else float("nan")
+        cpu = cpu_us(r) if r else float("nan")
+        rss = r.get("hwm_kib", 0) / 1024 if r else 0
+        line += f"{ratio:>15.2f}{cpu:>11.2f}{rss:>9.1f}" if "hwm_kib" in (r or {}) else f"{ratio:>15.2f}{'—':>11}{'—':>9}"
+    print(line)
+line = f"{'bench --raw (none)':<22}"
+for c in caps:
+    r, h = get(c, "none", "raw"), get(c, "haproxy")
+    line += f"{r['msgs_per_sec'] / h['msgs_per_sec']:>15.2f}{'—':>11}{'—':>9}" + ("" if r.get("checksum_ok") else " (checksum!)")
+print(line)
+print()
+print("absolute (msg/s): " + "; ".join(
+    f"{c}: " + ", ".join(f"{rl} {get(c, rl)['msgs_per_sec']:.0f}" for rl in relays if get(c, rl)) for c in caps))
+for w in workers:
+    for c in caps:
+        b, n = get(c, f"origuard-batch-w{w}"), get(c, f"origuard-none-w{w}")
+        if b and n and n["msgs_per_sec"]:
+            print(f"w{w} {c}: durable audit costs {100 * (1 - b['msgs_per_sec'] / n['msgs_per_sec']):.0f} % of throughput against audit none")
+print()
+n0, h0 = get("mixed", "none", "rate"), get("mixed", "haproxy", "rate")
+print(f"latency, mixed capture, open loop at {n0['msgs_per_sec']:.0f} msg/s arrived (µs from intended send; added = over no proxy):")
+print(f"{'relay':<22}{'p50':>8}{'p99':>8}{'added p50':>11}{'added p99':>11}{'×HAProxy p50':>14}{'×HAProxy p99':>14}")
+ha50, ha99 = h0["p50_us"] - n0["p50_us"], h0["p99_us"] - n0["p99_us"]
+for relay in relays:
+    r = get("mixed", relay, "rate")
+    if not r:
+        continue
+    a50, a99 = r["p50_us"] - n0["p50_us"], r["p99_us"] - n0["p99_us"]
+    x50 = a50 / ha50 if ha50 > 0 else float("nan"); x99 = a99 / ha99 if ha99 > 0 else float("nan")
+    print(f"{relay:<22}{r['p50_us']:>8.0f}{r['p99_us']:>8.0f}{a50:>11.0f}{a99:>11.0f}{x50:>14.2f}{x99:>14.2f}")
+print(f"median fdatasync (4 KiB append, audit directory): {fsync_us} µs; HAProxy's added p50 + one fdatasync = {ha50 + fsync_us:.0f} µs")
+tls = get("mixed", "origuard-tls")
+if tls:
+    print(f"origuard with mutual TLS, mixed: {tls['msgs_per_sec'] / get('mixed', 'haproxy')['msgs_per_sec']:.2f} × HAProxy")
+s = get("mixed", "origuard-1000-sessions", "rate")
+print(f"origuard with 1,000 sessions (mixed, 2,000 msg/s): peak RSS {s['hwm_kib'] / 1024:.1f} MiB, {after_kib / 1024:.1f} MiB 3 s after they closed")
+lost = [(r["capture"], r["relay"], r["mode"], r["missing"], r["unexpected"], r.get("errors")) for r in rows if r["missing"] or r["unexpected"] or r.get("errors")]
+print(f"runs with messages missing or unexpected, or errors: {lost if lost else 'none'}")
 PY

@@ -196,3 +196,209 @@ fn gen_and_bench_without_and_with_the_proxy() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// True when `tool` runs; otherwise says why the check is skipped.
+fn have(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "SKIP: {tool} is not installed (.ci/run installs it from Debian packages when it can)"
+        );
+    }
+    ok
+}
+
+#[test]
+fn gen_pcap_is_a_clean_two_way_tcp_conversation_with_paced_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("c.pcap");
+    let o = bin()
+        .args(["gen", "--count", "40", "--seed", "9", "--format", "pcap"])
+        .args(["--rate", "200", "--start", "2025-06-01T12:00:00Z"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The flow to port 7101 carries exactly the stream format's messages.
+    let stream = dir.path().join("c.len4");
+    assert!(bin()
+        .args(["gen", "--count", "40", "--seed", "9"])
+        .arg(&stream)
+        .status()
+        .unwrap()
+        .success());
+    let out = |f: &std::path::Path| bin().arg("inspect").arg(f).output().unwrap().stdout;
+    let from_pcap = String::from_utf8(out(&pcap)).unwrap();
+    let from_stream = String::from_utf8(out(&stream)).unwrap();
+    assert_eq!(
+        from_pcap.lines().count(),
+        80,
+        "40 messages and 40 counterparts"
+    );
+    for line in from_stream.lines() {
+        let ctl = serde_json::from_str::<serde_json::Value>(line).unwrap()["control"].clone();
+        assert!(from_pcap.contains(&ctl.to_string()), "{ctl}");
+    }
+    if !have("tshark") {
+        return;
+    }
+    let tshark = |args: &[&str]| {
+        let o = Command::new("tshark")
+            .arg("-r")
+            .arg(&pcap)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    // One conversation, frames both ways.
+    let conv = tshark(&["-q", "-z", "conv,tcp"]);
+    let rows: Vec<&str> = conv.lines().filter(|l| l.contains("<->")).collect();
+    assert_eq!(rows.len(), 1, "{conv}");
+    assert!(
+        rows[0].contains("10.0.0.1:40000") && rows[0].contains("10.0.0.2:7101"),
+        "{conv}"
+    );
+    // Handshake first, FIN from both sides last, no analysis warnings
+    // (retransmission, out of order, lost segment, duplicate ACK).
+    let flags = tshark(&[
+        "-T",
+        "fields",
+        "-e",
+        "tcp.flags.str",
+        "-e",
+        "frame.time_epoch",
+    ]);
+    let lines: Vec<&str> = flags.lines().collect();
+    assert!(
+        lines[0].contains("S") && !lines[0].contains("A"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("S") && lines[1].contains("A"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines.iter().filter(|l| l.contains("F")).count(), 2);
+    let warnings = tshark(&["-Y", "tcp.analysis.flags"]);
+    assert!(warnings.trim().is_empty(), "{warnings}");
+    // Real, paced timestamps: from the start, over 40 messages at 200/s.
+    let times: Vec<f64> = lines
+        .iter()
+        .filter_map(|l| l.split('\t').nth(1)?.parse().ok())
+        .collect();
+    let start = 1_748_779_200.0; // 2025-06-01T12:00:00Z
+    assert!((times[0] - start).abs() < 1e-3, "{}", times[0]);
+    let span = times[times.len() - 1] - times[0];
+    assert!((0.19..0.22).contains(&span), "{span}");
+    // Payload reassembles to the bytes the stream format carries.
+    let follow = tshark(&["-q", "-z", "follow,tcp,raw,0"]);
+    let first_node1 = follow
+        .lines()
+        .skip_while(|l| !l.starts_with("Node 1"))
+        .nth(1)
+        .unwrap();
+    assert!(!first_node1.is_empty());
+}
+
+#[test]
+fn bench_replays_a_pcap_at_its_recorded_timing_and_raw_counts_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("c.pcap");
+    assert!(bin()
+        .args(["gen", "--count", "50", "--format", "pcap", "--rate", "100"])
+        .arg(&pcap)
+        .status()
+        .unwrap()
+        .success());
+    // 50 messages 10 ms apart: about half a second at the recorded timing
+    // (bounded by the count; a generous upper bound for a loaded machine).
+    let t = std::time::Instant::now();
+    let r = json(
+        &bin()
+            .args(["bench", "--target", "self", "--port", "7101", "--json"])
+            .args(["--rate", "recorded", "--capture"])
+            .arg(&pcap)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        (r["sent"].as_u64(), r["passed"].as_u64()),
+        (Some(50), Some(50))
+    );
+    assert!(r["seconds"].as_f64().unwrap() >= 0.45, "{r}");
+    assert!(t.elapsed() < Duration::from_secs(60));
+    // Twice the capture: the timing repeats end to end.
+    let r = json(
+        &bin()
+            .args(["bench", "--target", "self", "--port", "7101", "--json"])
+            .args(["--rate", "recorded", "--count", "100", "--capture"])
+            .arg(&pcap)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r["passed"].as_u64(), Some(100));
+    assert!(r["seconds"].as_f64().unwrap() >= 0.95, "{r}");
+    // A framed stream has no timing: refused as input (exit 2).
+    let stream = dir.path().join("c.len4");
+    assert!(bin()
+        .args(["gen", "--count", "5"])
+        .arg(&stream)
+        .status()
+        .unwrap()
+        .success());
+    let o = bin()
+        .args([
+            "bench",
+            "--target",
+            "self",
+            "--rate",
+            "recorded",
+            "--capture",
+        ])
+        .arg(&stream)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no timing"));
+    // --raw: counts and checksums, bounded by count.
+    let r = json(
+        &bin()
+            .args([
+                "bench", "--target", "self", "--raw", "--json", "--count", "2000",
+            ])
+            .args(["--connections", "2", "--capture"])
+            .arg(&stream)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r["passed"].as_u64(), Some(2000), "{r}");
+    assert_eq!(r["checksum_ok"], true);
+    // --raw cannot predict a policy.
+    let o = bin()
+        .args([
+            "bench",
+            "--target",
+            "self",
+            "--raw",
+            "--policy",
+            POLICY,
+            "--capture",
+        ])
+        .arg(&stream)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(64));
+}

@@ -58,9 +58,22 @@ const ID: &str = "2026-CR-0042";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn court_order_query_and_response_through_the_proxy() {
+    court_order_through_the_proxy(1, ID).await;
+}
+
+/// The same with the decision stage configured: a policy with court-order
+/// exceptions is decided in order on the session's task, so uses are spent
+/// exactly as with one worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn court_order_with_decision_workers_is_decided_in_order() {
+    // Its own order id: the two tests share the process's metrics.
+    court_order_through_the_proxy(3, "2026-CR-0043").await;
+}
+
+async fn court_order_through_the_proxy(workers: usize, id: &str) {
     let pdir = tempfile::tempdir().unwrap();
-    let policy = policy_with_order(pdir.path(), 1, ID);
-    let h = start(&policy, |_| {}).await;
+    let policy = policy_with_order(pdir.path(), 1, id);
+    let h = start(&policy, move |c| c.limits.decision_workers = workers).await;
     let (_, before) = h.get("/metrics").await;
     let (sw, nl) = h.pair().await;
     let (swr, mut sww) = sw.into_split();
@@ -106,7 +119,7 @@ async fn court_order_query_and_response_through_the_proxy() {
     // Metrics: one use at each stage.
     let (_, after) = h.get("/metrics").await;
     for stage in ["query", "response"] {
-        let l = [("exception", ID), ("stage", stage)];
+        let l = [("exception", id), ("stage", stage)];
         assert_eq!(
             metric(&after, "origuard_court_order_uses_total", &l)
                 - metric(&before, "origuard_court_order_uses_total", &l),
@@ -117,10 +130,10 @@ async fn court_order_query_and_response_through_the_proxy() {
     // /status and the ledger file next to the audit log.
     let (_, status) = h.get("/status").await;
     let st: serde_json::Value = serde_json::from_str(&status).unwrap();
-    assert_eq!(st["court_orders"]["uses"][ID], 1, "{status}");
+    assert_eq!(st["court_orders"]["uses"][id], 1, "{status}");
     let ledger =
         std::fs::read_to_string(format!("{}.court-orders.json", h.audit_path().display())).unwrap();
-    assert!(ledger.contains(&format!("\"{ID}\":1")), "{ledger}");
+    assert!(ledger.contains(&format!("\"{id}\":1")), "{ledger}");
     let audit_path = h.audit_path();
     h.proxy.shutdown().await.unwrap();
 
@@ -129,7 +142,7 @@ async fn court_order_query_and_response_through_the_proxy() {
     let uses: Vec<serde_json::Value> = log
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|r| r["exception"] == ID)
+        .filter(|r| r["exception"] == id)
         .collect();
     let reasons: Vec<&str> = uses.iter().map(|r| r["reason"].as_str().unwrap()).collect();
     assert_eq!(reasons, ["court_order", "court_order_release"], "{log}");

@@ -9,65 +9,19 @@
 //! Loopback only; every wait is bounded. Longer versions: benches/soak.sh.
 
 mod common;
+use common::process::*;
 use common::*;
 use origuard::audit::verify::verify;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 const TOKEN: &str = "fault-token";
 
-/// `origuard serve --config` as a process (optionally inside a wrapper such
-/// as `unshare` or `sh -c 'ulimit ...'`), killed if the test fails.
-struct Proc {
-    child: Child,
-    listen: SocketAddr,
-    admin: SocketAddr,
-    _lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Proc {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        http(self.admin, "GET", path, None).await
-    }
-
-    async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        metric(&self.get("/metrics").await.1, name, labels)
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status();
-        let t = Instant::now();
-        loop {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return s;
-            }
-            assert!(t.elapsed() < DEADLINE, "serve did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
+/// `origuard serve --config` as a process.
+type Proc = Served;
 
 /// Writes a config for one link and returns its path.
 fn config(dir: &Path, audit: &Path, upstream: &str, limits: &str, audit_extra: &str) -> PathBuf {
@@ -116,58 +70,10 @@ async fn setup(limits: &str, audit_extra: &str) -> Setup {
 
 /// Starts `wrapper... origuard serve --config cfg` and waits for its addresses.
 fn spawn(wrapper: &[&str], cfg: &Path) -> Proc {
-    let bin = env!("CARGO_BIN_EXE_origuard");
-    let mut cmd = match wrapper.split_first() {
-        None => Command::new(bin),
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(bin);
-            c
-        }
-    };
-    let mut child = cmd
-        .args(["serve", "--config", cfg.to_str().unwrap()])
-        .env("ORIGUARD_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            if std::env::var_os("FAULTS_VERBOSE").is_some() {
-                eprintln!("serve: {l}");
-            }
-            let _ = tx.send(l);
-        }
-    });
-    let (mut listen, mut admin) = (None, None);
-    let t = Instant::now();
-    while (listen.is_none() || admin.is_none()) && t.elapsed() < DEADLINE {
-        if let Ok(l) = rx.recv_timeout(Duration::from_millis(50)) {
-            if let Some(rest) = l.strip_prefix("origuard: link default listening on ") {
-                listen = rest.split_whitespace().next().and_then(|a| a.parse().ok());
-            }
-            if let Some(rest) = l.strip_prefix("origuard: metrics and admin on http://") {
-                admin = rest.strip_suffix("/metrics").and_then(|a| a.parse().ok());
-            }
-        }
-    }
-    Proc {
-        child,
-        listen: listen.expect("serve did not report its listen address"),
-        admin: admin.expect("serve did not report its admin address"),
-        _lines: rx,
-    }
-}
-
-fn vm_kib(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap()
+    let mut cmd = origuard(wrapper);
+    cmd.args(["serve", "--config", cfg.to_str().unwrap()]);
+    let (child, lines) = spawn_lines(cmd);
+    served(child, lines)
 }
 
 fn msg(i: usize) -> Vec<u8> {

@@ -89,11 +89,12 @@ fn framed_capture_from_stdin_and_truncation() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
+    // A missing input is an input error: exit 2.
     let out = bin()
         .args(["inspect", "/nonexistent/file"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
@@ -132,11 +133,12 @@ fn pcaps_are_read_as_captures_by_every_offline_command() {
         .output()
         .unwrap();
     assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
-    // inspect: one line per message, not one line for the whole file.
+    // inspect: one line per message, not one line for the whole file: the
+    // 25 messages to port 7101 and the 25 queries they answer.
     let o = bin().arg("inspect").arg(&pcap).output().unwrap();
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 25);
-    // filter: 25 received, counts conserved.
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 50);
+    // filter: 50 received (both flows), counts conserved.
     let policy = root().join("deploy/policy/colorado.toml");
     let o = bin()
         .args([
@@ -152,7 +154,7 @@ fn pcaps_are_read_as_captures_by_every_offline_command() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(err.contains("received        25"), "{err}");
+    assert!(err.contains("received        50"), "{err}");
     assert!(err.contains("(ok)"), "{err}");
     // policy diff --capture: the what-if reads 25 messages.
     let o = bin()
@@ -168,5 +170,5 @@ fn pcaps_are_read_as_captures_by_every_offline_command() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("0 of 25 messages change outcome"), "{out}");
+    assert!(out.contains("0 of 50 messages change outcome"), "{out}");
 }

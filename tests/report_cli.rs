@@ -79,10 +79,10 @@ fn report_from_a_directory_and_a_tampered_log() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
-    // Bad usage.
+    // A missing input: exit 2.
     let o = bin()
         .args(["report", "--audit", "/nonexistent", "--out", "x"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(64));
+    assert_eq!(o.status.code(), Some(2));
 }

@@ -2,30 +2,13 @@
 //! 0, memory stays bounded while a peer stops reading.
 
 mod common;
+use common::process::*;
 use common::*;
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
-
-struct Served {
-    child: Child,
-    listen: std::net::SocketAddr,
-    admin: std::net::SocketAddr,
-    lines: mpsc::Receiver<String>,
-}
-
-/// A failed test does not leave its proxy running.
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// `origuard serve ARGS` on ephemeral loopback ports, its stderr lines
 /// delivered on a channel.
@@ -35,24 +18,12 @@ fn spawn_serve(args: &[&str]) -> (Child, mpsc::Receiver<String>) {
 
 /// [`spawn_serve`] with extra environment variables.
 fn spawn_serve_env(args: &[&str], env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_origuard"))
-        .arg("serve")
+    let mut cmd = origuard(&[]);
+    cmd.arg("serve")
         .args(args)
         .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
-        .env("ORIGUARD_LOG", "info")
-        .envs(env.iter().copied())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    (child, rx)
+        .envs(env.iter().copied());
+    spawn_lines(cmd)
 }
 
 fn serve(args: &[&str]) -> Served {
@@ -62,40 +33,11 @@ fn serve(args: &[&str]) -> Served {
 /// [`serve`] with extra environment variables.
 fn serve_env(args: &[&str], env: &[(&str, &str)]) -> Served {
     let (child, rx) = spawn_serve_env(args, env);
-    let (mut listen, mut admin) = (None, None);
-    let t = Instant::now();
-    while (listen.is_none() || admin.is_none()) && t.elapsed() < DEADLINE {
-        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
-            if let Some(rest) = l.strip_prefix("origuard: link default listening on ") {
-                listen = rest.split_whitespace().next().and_then(|a| a.parse().ok());
-            }
-            if let Some(rest) = l.strip_prefix("origuard: metrics and admin on http://") {
-                admin = rest.strip_suffix("/metrics").and_then(|a| a.parse().ok());
-            }
-        }
-    }
-    Served {
-        child,
-        listen: listen.expect("listen address"),
-        admin: admin.expect("admin address"),
-        lines: rx,
-    }
-}
-
-fn kill(pid: u32, sig: &str) {
-    assert!(Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
+    served(child, rx)
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap()
+    vm_kib(pid, "VmRSS:")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,18 +268,7 @@ fn quick_start_flags_are_refused_with_a_config_file() {
 
 /// Stops a served process with SIGTERM and waits (bounded) for exit 0.
 fn stop(s: &mut Served) {
-    kill(s.child.id(), "-TERM");
-    let t = Instant::now();
-    let status = loop {
-        if let Some(st) = s.child.try_wait().unwrap() {
-            break st;
-        }
-        if t.elapsed() > Duration::from_secs(20) {
-            let _ = s.child.kill();
-            panic!("no exit after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = s.terminate();
     assert!(status.success(), "{status:?}");
 }
 
@@ -532,8 +463,17 @@ async fn systemd_notify_ready_after_bind_reloading_and_stopping() {
     let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "notify-test-token\n").unwrap();
     let mut s = serve_env(
-        &["--upstream", "127.0.0.1:9", "--policy", &example_policy()],
+        &[
+            "--upstream",
+            "127.0.0.1:9",
+            "--policy",
+            &example_policy(),
+            "--admin-token-file",
+            token.to_str().unwrap(),
+        ],
         &[("NOTIFY_SOCKET", path.to_str().unwrap())],
     );
     let got = notified(&sock, "READY=1");
@@ -547,6 +487,16 @@ async fn systemd_notify_ready_after_bind_reloading_and_stopping() {
     let got = notified(&sock, "RELOADING=1");
     assert!(got.last().unwrap().contains("MONOTONIC_USEC="), "{got:?}");
     notified(&sock, "READY=1");
+    // POST /reload (admin): the same pair, in that order.
+    let (code, _) = http(s.admin, "POST", "/reload", Some("notify-test-token")).await;
+    assert_eq!(code, 200);
+    let got = notified(&sock, "RELOADING=1");
+    assert!(got.last().unwrap().contains("MONOTONIC_USEC="), "{got:?}");
+    let got = notified(&sock, "READY=1");
+    assert!(
+        got.last().unwrap().contains("STATUS=serving; policy "),
+        "{got:?}"
+    );
     // SIGTERM: STOPPING=1, then exit 0.
     kill(s.child.id(), "-TERM");
     notified(&sock, "STOPPING=1");

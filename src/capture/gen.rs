@@ -52,6 +52,22 @@ pub struct Mix {
     pub photo: u8,
     /// Counterparties drawn from the policy's lists (the rest unlisted).
     pub listed: u8,
+    /// The shape of outbound traffic (`--mix mixed`, `--mix small`).
+    pub shape: Shape,
+}
+
+/// Fixed shapes of outbound traffic for the load comparison
+/// (`benches/compare.sh`); `xml` and `photo` apply to [`Shape::Photo`] only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Responses per `xml` and `photo` (many 20–60 KB photos; ~17 KB mean
+    /// with the defaults).
+    Photo,
+    /// ~4 KB mean: 40 % legacy DR, 30 % legacy DQ, 20 % NIEM DR without a
+    /// photo, 10 % NIEM DR with a 20–60 KB photo.
+    Mixed,
+    /// Legacy text only (~300 B): 60 % DR, 40 % DQ.
+    Small,
 }
 
 impl Default for Mix {
@@ -60,16 +76,27 @@ impl Default for Mix {
             xml: 70,
             photo: 40,
             listed: 30,
+            shape: Shape::Photo,
         }
     }
 }
 
 impl std::str::FromStr for Mix {
     type Err = String;
-    /// `xml=70,photo=40,listed=30` (any subset).
+    /// `xml=70,photo=40,listed=30` (any subset), or a shape name first:
+    /// `mixed`, `small`, `photo` (e.g. `mixed,listed=10`).
     fn from_str(s: &str) -> Result<Mix, String> {
         let mut m = Mix::default();
         for part in s.split(',').filter(|p| !p.is_empty()) {
+            m.shape = match part {
+                "photo" => Shape::Photo,
+                "mixed" => Shape::Mixed,
+                "small" => Shape::Small,
+                _ => m.shape,
+            };
+            if matches!(part, "photo" | "mixed" | "small") {
+                continue;
+            }
             let (k, v) = part
                 .split_once('=')
                 .ok_or_else(|| format!("{part:?}: expected key=percent"))?;
@@ -82,7 +109,11 @@ impl std::str::FromStr for Mix {
                 "xml" => m.xml = v,
                 "photo" => m.photo = v,
                 "listed" => m.listed = v,
-                o => return Err(format!("unknown mix key {o:?} (xml, photo, listed)")),
+                o => {
+                    return Err(format!(
+                    "unknown mix key {o:?} (xml, photo, listed; or a shape: photo, mixed, small)"
+                ))
+                }
             }
         }
         Ok(m)
@@ -225,6 +256,9 @@ END OF RECORD]]></n2:ResponseText><n2:Person><nc:PersonBirthLocation><nc:Locatio
     pub fn message(&mut self, inbound: bool) -> Bytes {
         let who = self.agency();
         let ctl = self.control();
+        if !inbound && self.mix.shape != Shape::Photo {
+            return self.shaped(who, &ctl);
+        }
         if inbound {
             self.query(who, &ctl)
         } else if self.pct(10) {
@@ -235,6 +269,84 @@ END OF RECORD]]></n2:ResponseText><n2:Person><nc:PersonBirthLocation><nc:Locatio
             let xml = self.pct(self.mix.xml);
             let mke = ["DQ", "DQ", "KQ", "CPQ"][self.rng.random_range(0..4)];
             self.response(mke, who, Some(&ctl), xml || mke == "CPQ")
+        }
+    }
+}
+
+/// Where a message's counterpart goes in a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Turn {
+    /// The counterpart (the query) comes before the message (a response).
+    Before,
+    /// The counterpart (the response) comes after the message (a query).
+    After,
+}
+
+impl Generator {
+    /// An outbound message of the [`Shape::Mixed`] or [`Shape::Small`] shape.
+    fn shaped(&mut self, who: &str, ctl: &str) -> Bytes {
+        let r = self.rng.random_range(0..100u8);
+        let (legacy_dr, legacy_dq) = match self.mix.shape {
+            Shape::Small => (60, 100),
+            _ => (40, 70),
+        };
+        if r < legacy_dr {
+            return self.long_legacy_response(who, ctl);
+        }
+        if r < legacy_dq {
+            let from = self.pick(STATE_AGENCIES);
+            let (sur, given, dob) = self.name();
+            let to = &self.agency()[..2];
+            return Bytes::from(format!(
+                "DQ.{from}.{to}.*{ctl}.TXT\r\nNAM/{sur},{given}.DOB/{dob}.SEX/F.RSN/V.PUR/C.IMQ/N.\r\nOPR/OFFICER EXAMPLE BADGE 0000.MIS/TRAFFIC STOP SYNTHETIC TEST"
+            ));
+        }
+        let saved = self.mix.photo;
+        self.mix.photo = if r < 90 { 0 } else { 100 };
+        let m = self.response("DQ", who, Some(ctl), true);
+        self.mix.photo = saved;
+        m
+    }
+
+    /// A legacy driver response with the fields a real one carries (~300 B).
+    fn long_legacy_response(&mut self, to: &str, ctl: &str) -> Bytes {
+        let (sur, given, dob) = self.name();
+        let place = self.pick(PLACES);
+        let oln: u64 = self.rng.random_range(100_000_000..999_999_999);
+        let street: u32 = self.rng.random_range(100..9999);
+        let exp = self.rng.random_range(2026..2032);
+        Bytes::from(format!(
+            "DR.{STATE_DMV}.{to}.*{ctl}.TXT\r\nNAM/{sur},{given}.DOB/{dob}.SEX/F.RAC/U.HGT/507.WGT/140.EYE/BRO.HAI/BLK.\r\nOLN/{oln}.OLS/CO.OLY/{exp}.CLS/R.STATUS/VALID.RST/NONE.END/NONE.\r\nADR/{street} EXAMPLE ST.CTY/SAMPLE TOWN.ST/CO.ZIP/80000.POB/{}.\r\nISS/20240115.EXP/{exp}0115.PTS/00.SUS/NONE.\r\nMIS/RECORD PROVIDED FOR CRIMINAL JUSTICE PURPOSES ONLY. VERIFY STATUS WITH ISSUING AGENCY.",
+            &place[place.len() - 2..]
+        ))
+    }
+
+    /// The other half of `primary`'s exchange, for two-way captures: the
+    /// response a query gets (to its originator, echoing its control field),
+    /// or the query a response answers (from its destination, with the same
+    /// control field). `None` when `primary` is neither or does not parse.
+    pub fn counterpart(&mut self, primary: &[u8]) -> Option<(Bytes, Turn)> {
+        use crate::message::{parse_header, Class, Format, Limits};
+        let cat = crate::message::fields::Catalogue::builtin();
+        let h = parse_header(primary, &cat, &Limits::default()).ok()?;
+        let control = h.control.map(|c| c.as_str().to_string());
+        match h.class {
+            Class::Query => {
+                let xml = h.format == Format::Xml;
+                let r = self.response(
+                    h.mke.as_str(),
+                    h.originating.as_str(),
+                    control.as_deref(),
+                    xml,
+                );
+                Some((r, Turn::After))
+            }
+            Class::Response => {
+                let to = h.dests.first()?;
+                let ctl = control.unwrap_or_else(|| self.control());
+                Some((self.query(to.as_str(), &ctl), Turn::Before))
+            }
+            _ => None,
         }
     }
 }
@@ -271,5 +383,36 @@ mod tests {
         );
         assert_eq!("xml=10,photo=0".parse::<Mix>().unwrap().xml, 10);
         assert!("bogus=1".parse::<Mix>().is_err());
+    }
+
+    #[test]
+    fn counterparts_answer_their_message() {
+        use crate::message::{parse_header, Class};
+        let cat = Catalogue::builtin();
+        let mut g = Generator::new(3, Mix::default());
+        let mut c = Generator::new(4, Mix::default());
+        let (mut before, mut after) = (0, 0);
+        for i in 0..200 {
+            let m = g.message(i % 2 == 0);
+            let Some((other, turn)) = c.counterpart(&m) else {
+                continue;
+            };
+            let h = parse_header(&m, &cat, &Limits::default()).unwrap();
+            let o = parse_header(&other, &cat, &Limits::default()).unwrap();
+            assert_eq!(o.control, h.control, "{m:?}");
+            match turn {
+                Turn::After => {
+                    after += 1;
+                    assert_eq!(o.class, Class::Response);
+                    assert_eq!(o.dests.first(), Some(h.originating));
+                }
+                Turn::Before => {
+                    before += 1;
+                    assert_eq!(o.class, Class::Query);
+                    assert_eq!(Some(o.originating), h.dests.first());
+                }
+            }
+        }
+        assert!(before > 50 && after > 50, "{before} {after}");
     }
 }

@@ -3,11 +3,15 @@
 //! with the same framing rules. A pcap is recognised by its magic number,
 //! never read as one unframed message.
 
-use super::pcap::{is_pcap, tcp_streams};
+use super::pcap::{is_pcap, tcp_streams_timed, TimedStream};
 use super::stream::{FrameReader, InputFraming, ReadError};
 use crate::framing::Framing;
 use bytes::Bytes;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
+
+/// One reassembled pcap flow being split: its reader and the capture time
+/// of each of its segments (`(offset, time_us)`).
+pub type TimedReader = (FrameReader<Cursor<Vec<u8>>>, Vec<(usize, u64)>);
 
 /// Messages from a capture, in order.
 pub enum Source {
@@ -16,9 +20,9 @@ pub enum Source {
     /// The TCP streams of a pcap, one after the other.
     Pcap {
         /// Streams not started yet (last first).
-        rest: Vec<Vec<u8>>,
-        /// The stream being read.
-        current: Option<FrameReader<Cursor<Vec<u8>>>>,
+        rest: Vec<TimedStream>,
+        /// The stream being read, with its segments' capture times.
+        current: Option<TimedReader>,
         /// Input framing for each stream.
         mode: InputFraming,
         /// Largest message.
@@ -39,7 +43,7 @@ impl Source {
         if head.len() >= 4 && is_pcap(head) {
             let mut data = Vec::new();
             r.read_to_end(&mut data)?;
-            let mut rest: Vec<Vec<u8>> = tcp_streams(&data)
+            let mut rest: Vec<TimedStream> = tcp_streams_timed(&data)
                 .map_err(|e| ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))?
                 .into_iter()
                 .filter(|(k, _)| port.is_none_or(|p| k.dst.1 == p))
@@ -58,21 +62,29 @@ impl Source {
 
     /// The next message, `None` at the end.
     pub fn next_message(&mut self) -> Option<Result<Bytes, ReadError>> {
+        self.next_timed().map(|r| r.map(|(m, _)| m))
+    }
+
+    /// The next message and, from a pcap, when its last byte was captured
+    /// (microseconds since the Unix epoch); `None` at the end.
+    pub fn next_timed(&mut self) -> Option<Result<(Bytes, Option<u64>), ReadError>> {
         match self {
-            Source::Stream(r) => r.next_message(),
+            Source::Stream(r) => r.next_message().map(|m| m.map(|m| (m, None))),
             Source::Pcap {
                 rest,
                 current,
                 mode,
                 max,
             } => loop {
-                if let Some(r) = current {
+                if let Some((r, times)) = current {
                     if let Some(m) = r.next_message() {
-                        return Some(m);
+                        let end = r.offset().saturating_sub(1) as usize;
+                        let at = super::pcap::time_at(times, end);
+                        return Some(m.map(|m| (m, Some(at))));
                     }
                 }
                 let s = rest.pop()?;
-                *current = Some(FrameReader::new(Cursor::new(s), *mode, *max));
+                *current = Some((FrameReader::new(Cursor::new(s.bytes), *mode, *max), s.times));
             },
         }
     }
@@ -81,7 +93,7 @@ impl Source {
     pub fn framing(&self) -> Option<Framing> {
         match self {
             Source::Stream(r) => r.framing(),
-            Source::Pcap { current, .. } => current.as_ref().and_then(|r| r.framing()),
+            Source::Pcap { current, .. } => current.as_ref().and_then(|(r, _)| r.framing()),
         }
     }
 }
@@ -97,6 +109,22 @@ pub fn load(
     let mut src = Source::open(path, framing, port, max).map_err(|e| format!("{path}: {e}"))?;
     let mut msgs = Vec::new();
     while let Some(m) = src.next_message() {
+        msgs.push(m.map_err(|e| format!("{path}: after {} messages: {e}", msgs.len()))?);
+    }
+    Ok(msgs)
+}
+
+/// Every message of a capture with its capture time (pcap only; `None`
+/// for a framed stream), in memory: for replay at the recorded timing.
+pub fn load_timed(
+    path: &str,
+    framing: InputFraming,
+    port: Option<u16>,
+    max: usize,
+) -> Result<Vec<(Bytes, Option<u64>)>, String> {
+    let mut src = Source::open(path, framing, port, max).map_err(|e| format!("{path}: {e}"))?;
+    let mut msgs = Vec::new();
+    while let Some(m) = src.next_timed() {
         msgs.push(m.map_err(|e| format!("{path}: after {} messages: {e}", msgs.len()))?);
     }
     Ok(msgs)

@@ -69,6 +69,8 @@ pub struct FrameReader<R> {
     max: usize,
     eof: bool,
     done: bool,
+    /// Bytes handed out as an unframed message.
+    consumed: u64,
 }
 
 /// Read chunk size.
@@ -102,12 +104,22 @@ impl<R: Read> FrameReader<R> {
             max,
             eof: false,
             done: false,
+            consumed: 0,
         }
     }
 
     /// The framing in use once decided (None for unframed input).
     pub fn framing(&self) -> Option<Framing> {
         self.codec.as_ref().map(|c| c.framing())
+    }
+
+    /// Stream offset just past the last message returned (0 before the
+    /// first; the whole input for an unframed message).
+    pub fn offset(&self) -> u64 {
+        match &self.codec {
+            Some(c) => c.offset(),
+            None => self.consumed,
+        }
     }
 
     fn fill(&mut self) -> io::Result<usize> {
@@ -188,6 +200,7 @@ impl<R: Read> FrameReader<R> {
             if self.buf.is_empty() {
                 return None;
             }
+            self.consumed = self.buf.len() as u64;
             return Some(Ok(self.buf.split().freeze()));
         }
         loop {

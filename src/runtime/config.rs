@@ -96,6 +96,7 @@ struct RawLimits {
     first_message_timeout: Option<String>,
     upstream_retry: Option<String>,
     buffer_budget: Option<usize>,
+    decision_workers: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -198,7 +199,14 @@ pub struct Limits {
     pub upstream_retry: Duration,
     /// Message bytes the whole process may buffer (partial frames and queues).
     pub buffer_budget: usize,
+    /// Threads that decide messages in parallel (shared by every session;
+    /// each session keeps its order). 1 decides on the session's own task,
+    /// with no hand-off (see specs/proxy.md for when more pays).
+    pub decision_workers: usize,
 }
+
+/// Most decision workers a configuration may ask for.
+pub const MAX_DECISION_WORKERS: usize = 64;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -218,6 +226,7 @@ impl Default for Limits {
             first_message_timeout: Duration::from_secs(10),
             upstream_retry: Duration::from_secs(30),
             buffer_budget: 256 << 20,
+            decision_workers: 1,
         }
     }
 }
@@ -454,7 +463,13 @@ impl Config {
                 d.upstream_retry,
             ),
             buffer_budget: l.buffer_budget.unwrap_or(d.buffer_budget),
+            decision_workers: l.decision_workers.unwrap_or(d.decision_workers),
         };
+        if !(1..=MAX_DECISION_WORKERS).contains(&limits.decision_workers) {
+            errors.push(format!(
+                "limits.decision_workers must be between 1 and {MAX_DECISION_WORKERS}"
+            ));
+        }
         if limits.max_message == 0 || limits.max_message > u32::MAX as usize {
             errors.push("limits.max_message must be between 1 and 4294967295".into());
         }

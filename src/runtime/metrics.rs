@@ -8,8 +8,9 @@ use crate::decision::{Category, Decision};
 use crate::message::keys;
 use crate::message::Direction;
 use crate::policy::Policy;
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
 
 /// Messages decided, by `direction`, `mke`, `category`, `list`. The
@@ -225,6 +226,121 @@ fn legal_process(d: &Decision, p: &Policy) {
     }
 }
 
+/// The metric handles one reader records every decision with, created once
+/// per label set and kept for the session: per message there is no registry
+/// look-up and no label string is formatted (a map hit on small keys, then
+/// atomic adds). Labels are exactly those of [`record_decision`]. Handles
+/// that name a list or a field depend on the policy, so they are dropped
+/// when the policy in force changes.
+pub struct DecisionMetrics {
+    direction: Direction,
+    /// The policy the cached list and field handles belong to (its address).
+    policy: usize,
+    messages: FxHashMap<(&'static str, Category, Option<u32>), Counter>,
+    redactions: FxHashMap<crate::message::fields::FieldId, Counter>,
+    drops: FxHashMap<(crate::decision::Reason, &'static str), Counter>,
+    fail_open: FxHashMap<crate::decision::Reason, Counter>,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    replies: Counter,
+    seconds: Histogram,
+}
+
+impl DecisionMetrics {
+    /// Handles for one direction of a session.
+    pub fn new(dir: Direction) -> DecisionMetrics {
+        let direction = dir.name();
+        DecisionMetrics {
+            direction: dir,
+            policy: 0,
+            messages: FxHashMap::default(),
+            redactions: FxHashMap::default(),
+            drops: FxHashMap::default(),
+            fail_open: FxHashMap::default(),
+            bytes_in: counter!(BYTES, "direction" => direction, "way" => "in"),
+            bytes_out: counter!(BYTES, "direction" => direction, "way" => "out"),
+            replies: counter!(REPLIES, "direction" => direction),
+            seconds: histogram!(DECISION_SECONDS),
+        }
+    }
+
+    /// Records one decision taken under `p` (as [`record_decision`] does).
+    pub fn record(&mut self, d: &Decision, p: &std::sync::Arc<Policy>, seconds: f64) {
+        let id = std::sync::Arc::as_ptr(p) as usize;
+        if id != self.policy {
+            self.policy = id;
+            self.messages.clear();
+            self.redactions.clear();
+        }
+        let direction = self.direction.name();
+        let mke = mke_label(d);
+        let key = (mke, d.category, d.verdict.and_then(|v| v.entry));
+        self.messages
+            .entry(key)
+            .or_insert_with(|| {
+                let list = d.verdict.map_or("none", |v| p.list_name(v)).to_string();
+                counter!(MESSAGES, "direction" => direction, "mke" => mke, "category" => d.category.name(), "list" => list)
+            })
+            .increment(1);
+        self.bytes_in.increment(d.bytes_in as u64);
+        self.bytes_out.increment(d.bytes_out as u64);
+        for f in d.removed.iter() {
+            self.redactions
+                .entry(f)
+                .or_insert_with(|| counter!(REDACTIONS, "field" => p.catalogue.name(f).to_string()))
+                .increment(1);
+        }
+        match d.category {
+            Category::Dropped => {
+                let detail = d.detail.unwrap_or("");
+                self.drops
+                    .entry((d.reason, detail))
+                    .or_insert_with(|| counter!(DROPS, "direction" => direction, "reason" => d.reason.name(), "detail" => detail))
+                    .increment(1)
+            }
+            Category::Passed if d.reason.is_fail_open() => self
+                .fail_open
+                .entry(d.reason)
+                .or_insert_with(
+                    || counter!(FAIL_OPEN, "direction" => direction, "reason" => d.reason.name()),
+                )
+                .increment(1),
+            _ => {}
+        }
+        if matches!(d.outcome, crate::decision::Outcome::Deny { reply: Some(_) }) {
+            self.replies.increment(1);
+        }
+        self.seconds.record(seconds);
+        legal_process(d, p);
+    }
+}
+
+/// Handles for the unlabelled per-message series of a session (audit
+/// records appended, forwarding time), created once.
+#[derive(Clone)]
+pub struct SessionMetrics {
+    /// [`AUDIT_RECORDS`].
+    pub audit_records: Counter,
+    /// [`FORWARD_SECONDS`].
+    pub forward_seconds: Histogram,
+}
+
+impl SessionMetrics {
+    /// Handles from the installed recorder.
+    pub fn new() -> SessionMetrics {
+        SessionMetrics {
+            audit_records: counter!(AUDIT_RECORDS),
+            forward_seconds: histogram!(FORWARD_SECONDS),
+        }
+    }
+}
+
+impl Default for SessionMetrics {
+    fn default() -> Self {
+        SessionMetrics::new()
+    }
+}
+
 /// Records the policy now in force.
 pub fn policy_in_force(old: Option<&str>, new: &Policy) {
     if let Some(old) = old {
@@ -303,6 +419,77 @@ pub fn render() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cached handles render exactly what the per-message look-ups do,
+    /// across a policy change.
+    #[test]
+    fn cached_handles_record_what_lookups_record() {
+        let policy = |text: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let root = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy");
+            std::fs::create_dir_all(dir.path().join("lists")).unwrap();
+            for f in ["lists/immigration.txt", "lists/federal_redact.txt"] {
+                std::fs::copy(format!("{root}/{f}"), dir.path().join(f)).unwrap();
+            }
+            let p = dir.path().join("p.toml");
+            std::fs::write(&p, text).unwrap();
+            std::sync::Arc::new(
+                crate::runtime::policy_store::load_path(p.to_str().unwrap()).unwrap(),
+            )
+        };
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/policy/colorado.toml"
+        ))
+        .unwrap();
+        let policies = [policy(&text), policy(&format!("{text}\n# changed\n"))];
+        let mut g = crate::capture::gen::Generator::new(11, crate::capture::gen::Mix::default());
+        let limits = crate::message::Limits::default();
+        let decisions: Vec<_> = (0..400)
+            .map(|i| {
+                let dir = if i % 3 == 0 {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                };
+                let p = policies[i / 200].clone();
+                let d =
+                    crate::decision::decide(dir, g.message(dir == Direction::Inbound), &p, &limits);
+                (dir, p, d)
+            })
+            .collect();
+        let render = |cached: bool| {
+            let rec = PrometheusBuilder::new().build_recorder();
+            let handle = rec.handle();
+            metrics::with_local_recorder(&rec, || {
+                let mut dm = [
+                    DecisionMetrics::new(Direction::Inbound),
+                    DecisionMetrics::new(Direction::Outbound),
+                ];
+                for (dir, p, d) in &decisions {
+                    if cached {
+                        dm[(*dir == Direction::Outbound) as usize].record(d, p, 0.001);
+                    } else {
+                        record_decision(d, *dir, p, 0.001);
+                    }
+                }
+            });
+            let mut lines: Vec<String> = handle
+                .render()
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(String::from)
+                .collect();
+            lines.sort();
+            lines
+        };
+        let (a, b) = (render(false), render(true));
+        assert!(
+            a.iter().any(|l| l.contains("category=\"redacted\"")),
+            "{a:?}"
+        );
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn names_unique_prefixed_and_used() {

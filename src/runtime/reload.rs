@@ -303,10 +303,7 @@ async fn reload_notified(shared: &Arc<Shared>, trigger: &'static str, tls: bool)
 
 /// The `STATUS=` text while serving.
 pub fn serving_status(shared: &Shared) -> String {
-    format!(
-        "serving; policy {}",
-        shared.policy.current().short_version()
-    )
+    shared.serving_status()
 }
 
 /// The signals the process reacts to, registered early (before the slow

@@ -10,7 +10,7 @@ use crate::audit::checkpoint::{parse_public_key, Checkpoint};
 use crate::audit::merkle::{leaf_hash, verify_inclusion, Hash, PathBuilder};
 use crate::audit::verify::{verify_file, Broken, Chain, ChainOptions, SavedCheck, StreamError};
 use crate::tools::cli::AuditCommand;
-use crate::tools::common::EX_USAGE;
+use crate::tools::common::EX_INPUT;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -218,8 +218,8 @@ fn verify_log(
         Err((p, e)) => {
             let text = format!("{}: cannot read: {e}", p.display());
             return Report {
-                code: 64,
-                json: serde_json::json!({ "file": name, "ok": false, "exit_code": 64, "message": text }),
+                code: EX_INPUT,
+                json: serde_json::json!({ "file": name, "ok": false, "exit_code": EX_INPUT, "message": text }),
                 text,
             };
         }
@@ -413,11 +413,11 @@ pub struct Proof {
 }
 
 fn prove(seq: u64, paths: &[String]) -> Result<Proof, (u8, String)> {
-    let files = audit_files(paths).map_err(|e| (EX_USAGE, e))?;
+    let files = audit_files(paths).map_err(|e| (EX_INPUT, e))?;
     let mut logs = log_files(files);
     if logs.len() != 1 {
         return Err((
-            EX_USAGE,
+            EX_INPUT,
             format!(
                 "the files given hold {} logs; give one log's files",
                 logs.len()
@@ -426,10 +426,10 @@ fn prove(seq: u64, paths: &[String]) -> Result<Proof, (u8, String)> {
     }
     let log = logs.remove(0);
     if log.files.first().is_some_and(|f| f.1 > 0) {
-        return Err((EX_USAGE, "a proof needs every record from 0: the earliest file given starts later (give every segment)".into()));
+        return Err((EX_INPUT, "a proof needs every record from 0: the earliest file given starts later (give every segment)".into()));
     }
     let out = run_chain(&log, ChainOptions::default(), None)
-        .map_err(|(p, e)| (EX_USAGE, format!("{}: cannot read: {e}", p.display())))?;
+        .map_err(|(p, e)| (EX_INPUT, format!("{}: cannot read: {e}", p.display())))?;
     if let Some((p, b)) = out.broken {
         return Err((
             1,
@@ -457,7 +457,7 @@ fn prove(seq: u64, paths: &[String]) -> Result<Proof, (u8, String)> {
     let mut record = None;
     for (path, _) in &log.files {
         let f = std::fs::File::open(path)
-            .map_err(|e| (EX_USAGE, format!("{}: cannot read: {e}", path.display())))?;
+            .map_err(|e| (EX_INPUT, format!("{}: cannot read: {e}", path.display())))?;
         verify_file(&mut chain, f, |g, line| {
             if g.seq < cp.tree_size {
                 b.feed(g.seq, leaf_hash(&g.hash));
@@ -602,7 +602,7 @@ pub fn command(c: AuditCommand) -> u8 {
                 Ok(k) => k,
                 Err(e) => {
                     eprintln!("origuard audit verify-proof: {e}");
-                    return EX_USAGE;
+                    return EX_INPUT;
                 }
             };
             let data = if file == "-" {
@@ -618,7 +618,7 @@ pub fn command(c: AuditCommand) -> u8 {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("origuard audit verify-proof: {file}: {e}");
-                    return EX_USAGE;
+                    return EX_INPUT;
                 }
             };
             match check_proof(&proof, pk.as_deref()) {
@@ -646,12 +646,12 @@ fn verify_cmd(
         if json {
             println!(
                 "{}",
-                serde_json::json!({ "file": paths.join(" "), "ok": false, "exit_code": EX_USAGE, "message": text })
+                serde_json::json!({ "file": paths.join(" "), "ok": false, "exit_code": EX_INPUT, "message": text })
             );
         } else {
             eprintln!("{text}");
         }
-        EX_USAGE
+        EX_INPUT
     };
     let pk = match public_key.map(read_public_key).transpose() {
         Ok(k) => k,

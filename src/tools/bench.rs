@@ -47,8 +47,11 @@ pub struct BenchArgs {
     pub framing: Framing,
     /// Which way the capture flows: outbound = we send as the switch.
     pub direction: Direction,
-    /// Messages per second over all connections (None = as fast as possible).
-    pub rate: Option<u64>,
+    /// When each message is sent.
+    pub pace: Pace,
+    /// Count frames and check a running checksum only: no per-message
+    /// comparison, no latency (the load generator is never the bottleneck).
+    pub raw: bool,
     /// Concurrent sessions.
     pub connections: usize,
     /// Sending time.
@@ -66,6 +69,19 @@ pub struct BenchArgs {
     pub json: bool,
     /// How long to wait for stragglers after sending.
     pub settle: Duration,
+}
+
+/// When messages are sent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pace {
+    /// As fast as the target takes them.
+    Max,
+    /// This many messages per second over all connections, evenly spaced.
+    Rate(u64),
+    /// At the capture's own timing: each message at its recorded offset
+    /// from the first (pcap timestamps), repeated end to end when more
+    /// messages than the capture holds are asked for.
+    Recorded,
 }
 
 /// Results.
@@ -105,6 +121,9 @@ pub struct Report {
     pub p999_us: f64,
     /// Maximum.
     pub max_us: f64,
+    /// `--raw`: whether the running checksum of every connection's arrivals
+    /// matched what was sent (None without `--raw`).
+    pub checksum_ok: Option<bool>,
     /// Errors (connections, I/O).
     pub errors: Vec<String>,
 }
@@ -127,35 +146,95 @@ fn hash(b: &[u8]) -> u64 {
     h.finish()
 }
 
+/// A cheap checksum of one message at memory speed: the wrapping sum of
+/// its 8-byte words, the tail and the length (for `--raw`).
+fn word_sum(b: &[u8]) -> u64 {
+    let mut chunks = b.chunks_exact(8);
+    let mut sum = b.len() as u64;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        sum = sum.wrapping_add(u64::from_le_bytes(w));
+    }
+    let mut w = [0u8; 8];
+    w[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    sum.wrapping_add(u64::from_le_bytes(w))
+}
+
+/// Folds one message's [`word_sum`] into a connection's running checksum
+/// (order-sensitive).
+fn fold(acc: u64, sum: u64) -> u64 {
+    acc.rotate_left(7) ^ sum
+}
+
 /// A capture message with what should come out of the proxy.
 struct Item {
     bytes: Bytes,
+    /// Its [`word_sum`].
+    sum: u64,
+    /// Offset from the capture's first message (recorded timing).
+    at: Duration,
     /// (hash, len, changed) of what should arrive at the far end.
     forward: Option<(u64, u32, bool)>,
     /// A decline expected back on the sending side.
     reply_back: bool,
 }
 
-fn prepare(a: &BenchArgs) -> Result<Vec<Item>, String> {
-    let msgs = capture::load(
+/// Why a bench could not start: bad input (the capture) or anything else.
+#[derive(Debug)]
+pub enum BenchError {
+    /// The capture cannot be used (unreadable, empty, no timing for
+    /// `--rate recorded`): exit 2.
+    Input(String),
+    /// Set-up or network failure: exit 1.
+    Run(String),
+}
+
+impl std::fmt::Display for BenchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BenchError::Input(e) | BenchError::Run(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<String> for BenchError {
+    fn from(e: String) -> Self {
+        BenchError::Run(e)
+    }
+}
+
+fn prepare(a: &BenchArgs) -> Result<Vec<Item>, BenchError> {
+    let msgs = capture::load_timed(
         &a.capture,
         a.capture_framing,
         a.port,
         crate::framing::DEFAULT_MAX_MESSAGE,
-    )?;
+    )
+    .map_err(BenchError::Input)?;
     if msgs.is_empty() {
-        return Err(format!("{}: no messages", a.capture));
+        return Err(BenchError::Input(format!("{}: no messages", a.capture)));
     }
+    let first = msgs.iter().filter_map(|(_, t)| *t).min();
+    if a.pace == Pace::Recorded && first.is_none() {
+        return Err(BenchError::Input(format!(
+            "{}: --rate recorded needs a pcap/pcapng capture (a framed stream has no timing)",
+            a.capture
+        )));
+    }
+    let first = first.unwrap_or(0);
     let policy = match &a.policy {
         Some(p) => Some(
-            crate::runtime::policy_store::load_path(p).map_err(|e| format!("policy {p}:\n{e}"))?,
+            crate::runtime::policy_store::load_path(p)
+                .map_err(|e| BenchError::Input(format!("policy {p}:\n{e}")))?,
         ),
         None => None,
     };
     let limits = crate::message::Limits::default();
     Ok(msgs
         .into_iter()
-        .map(|m| {
+        .map(|(m, t)| {
+            let at = Duration::from_micros(t.unwrap_or(first).saturating_sub(first));
             let (forward, reply_back) = match &policy {
                 None => (Some((hash(&m), m.len() as u32, false)), false),
                 Some(p) => match decide(a.direction, m.clone(), p, &limits).outcome {
@@ -168,7 +247,9 @@ fn prepare(a: &BenchArgs) -> Result<Vec<Item>, String> {
                 },
             };
             Item {
+                sum: word_sum(&m),
                 bytes: m,
+                at,
                 forward,
                 reply_back,
             }
@@ -237,8 +318,183 @@ async fn pair(
     Ok((client, server))
 }
 
+/// What one connection's receiver saw.
+struct Received {
+    hist: Histogram<u64>,
+    passed: u64,
+    changed: u64,
+    unexpected: u64,
+    missing: u64,
+    bytes: u64,
+    last: Instant,
+    /// Frames and running checksum (`--raw`).
+    frames: u64,
+    checksum: u64,
+}
+
+impl Received {
+    fn new() -> Received {
+        Received {
+            hist: new_hist(),
+            passed: 0,
+            changed: 0,
+            unexpected: 0,
+            missing: 0,
+            bytes: 0,
+            last: Instant::now(),
+            frames: 0,
+            checksum: 0,
+        }
+    }
+}
+
+fn new_hist() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")
+}
+
+/// Matches every arrival against the connection's expected messages.
+async fn receive_checked<R: tokio::io::AsyncRead + Unpin>(
+    rr: R,
+    conn: Arc<Conn>,
+    framing: Framing,
+) -> Received {
+    let mut r = Received::new();
+    let mut f = FramedRead::with_capacity(rr, FrameCodec::new(framing, 1 << 26), 64 * 1024);
+    while let Some(Ok(m)) = f.next().await {
+        let now = Instant::now();
+        r.last = now;
+        r.bytes += m.len() as u64;
+        r.frames += 1;
+        let h = hash(&m);
+        let mut q = conn.fifo.lock().unwrap_or_else(|e| e.into_inner());
+        match q
+            .iter()
+            .take(256)
+            .position(|e| e.hash == h && e.len as usize == m.len())
+        {
+            Some(i) => {
+                r.missing += i as u64;
+                q.drain(..i);
+                if let Some(e) = q.pop_front() {
+                    let _ = r
+                        .hist
+                        .record((now.saturating_duration_since(e.due).as_micros() as u64).max(1));
+                    if e.changed {
+                        r.changed += 1;
+                    } else {
+                        r.passed += 1;
+                    }
+                }
+            }
+            None => r.unexpected += 1,
+        }
+    }
+    r
+}
+
+/// `--raw`: counts frames and folds a running checksum, nothing more.
+async fn receive_raw<R: tokio::io::AsyncRead + Unpin>(rr: R, framing: Framing) -> Received {
+    let mut r = Received::new();
+    let mut f = FramedRead::with_capacity(rr, FrameCodec::new(framing, 1 << 26), 256 * 1024);
+    while let Some(Ok(m)) = f.next().await {
+        r.bytes += m.len() as u64;
+        r.frames += 1;
+        r.checksum = fold(r.checksum, word_sum(&m));
+    }
+    r.last = Instant::now();
+    r
+}
+
+/// Offset of message `k` from the start under the recorded timing: the
+/// capture's own offsets, repeated every `cycle`.
+fn recorded_at(items: &[Item], k: u64, cycle: Duration) -> Duration {
+    let len = items.len() as u64;
+    let round = (k / len).min(u32::MAX as u64) as u32;
+    cycle * round + items[(k % len) as usize].at
+}
+
+/// One capture repetition under the recorded timing: the span from the
+/// first to the last message plus one mean gap.
+fn recorded_cycle(items: &[Item]) -> Duration {
+    let span = items.iter().map(|i| i.at).max().unwrap_or_default();
+    let gaps = (items.len() as u32).saturating_sub(1).max(1);
+    (span + span / gaps).max(Duration::from_micros(1))
+}
+
+/// The whole capture framed once, for `--raw` at full speed: the bytes, the
+/// end offset of each message and each message's [`word_sum`].
+struct Framed {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    sums: Vec<u64>,
+}
+
+/// Most bytes of the pre-framed capture written in one call.
+const RAW_SLICE: usize = 256 * 1024;
+
+impl Framed {
+    fn of(items: &[Item], framing: Framing) -> Result<Framed, BenchError> {
+        let mut buf = BytesMut::new();
+        let mut ends = Vec::with_capacity(items.len());
+        for it in items {
+            encode_into(framing, &it.bytes, &mut buf)
+                .map_err(|e| BenchError::Input(e.to_string()))?;
+            ends.push(buf.len());
+        }
+        Ok(Framed {
+            bytes: buf.to_vec(),
+            ends,
+            sums: items.iter().map(|i| i.sum).collect(),
+        })
+    }
+}
+
+/// Writes `quota` messages of the pre-framed capture from message `start`
+/// (wrapping), in slices of whole messages, folding the running checksum.
+async fn send_framed<W: tokio::io::AsyncWrite + Unpin + Send + 'static>(
+    mut w: W,
+    f: &Framed,
+    start: usize,
+    quota: u64,
+    deadline: Option<Instant>,
+    sent: &AtomicU64,
+) -> Result<Sent, String> {
+    let len = f.ends.len();
+    let (mut i, mut done, mut checksum) = (start % len, 0u64, 0u64);
+    while done < quota && deadline.is_none_or(|d| Instant::now() < d) {
+        let from = if i == 0 { 0 } else { f.ends[i - 1] };
+        let mut j = i;
+        while j < len && f.ends[j] - from < RAW_SLICE && done + ((j - i) as u64) < quota {
+            checksum = fold(checksum, f.sums[j]);
+            j += 1;
+        }
+        if j == i {
+            // One message larger than a slice.
+            checksum = fold(checksum, f.sums[i]);
+            j = i + 1;
+        }
+        w.write_all(&f.bytes[from..f.ends[j - 1]])
+            .await
+            .map_err(|_| "write to target failed".to_string())?;
+        done += (j - i) as u64;
+        sent.fetch_add((j - i) as u64, Ordering::Relaxed);
+        i = j % len;
+    }
+    let _ = w.flush().await;
+    Ok((Box::new(w), done, checksum))
+}
+
+/// What a sender did: its stream (to close), messages sent and the running
+/// checksum of what it sent.
+type Sent = (Box<dyn tokio::io::AsyncWrite + Unpin + Send>, u64, u64);
+
 /// Runs the benchmark.
-pub async fn run_bench(a: BenchArgs) -> Result<Report, String> {
+pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
+    if a.raw && a.policy.is_some() {
+        return Err(BenchError::Run(
+            "--raw compares nothing, so it cannot predict a policy: drop --policy".into(),
+        ));
+    }
     let items = Arc::new(prepare(&a)?);
     let listener = TcpListener::bind(&a.listen)
         .await
@@ -252,10 +508,10 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, String> {
         a.target.clone()
     };
     let n = a.connections.max(1);
-    let total: u64 = match (a.count, a.rate, a.duration) {
+    let total: u64 = match (a.count, a.pace, a.duration) {
         (Some(c), _, _) => c,
-        (None, Some(r), Some(d)) => (r as f64 * d.as_secs_f64()) as u64,
-        (None, None, Some(_)) => u64::MAX,
+        (None, Pace::Rate(r), Some(d)) => (r as f64 * d.as_secs_f64()) as u64,
+        (None, _, Some(_)) => u64::MAX,
         _ => items.len() as u64,
     };
     let deadline = a.duration.filter(|_| a.count.is_none());
@@ -282,9 +538,17 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, String> {
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
     let mut conns = Vec::new();
-    let per_conn_gap = a
-        .rate
-        .map(|r| Duration::from_secs_f64(n as f64 / r.max(1) as f64));
+    let per_conn_gap = match a.pace {
+        Pace::Rate(r) => Some(Duration::from_secs_f64(n as f64 / r.max(1) as f64)),
+        _ => None,
+    };
+    let cycle = recorded_cycle(&items);
+    let (pace, raw) = (a.pace, a.raw);
+    let framed = if raw && pace == Pace::Max {
+        Some(Arc::new(Framed::of(&items, a.framing)?))
+    } else {
+        None
+    };
     for (c, (client, server)) in pairs.into_iter().enumerate() {
         let (send_side, recv_side) = match a.direction {
             Direction::Outbound => (client, server),
@@ -294,24 +558,37 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, String> {
         let (rr, _rw) = tokio::io::split(recv_side);
         let conn = Arc::new(Conn::default());
         conns.push(conn.clone());
-        // Sender.
-        {
+        // Sender: the fast raw path writes the pre-framed capture in large
+        // slices; otherwise message by message.
+        if let Some(f) = &framed {
+            let (f, sent) = (f.clone(), sent.clone());
+            let quota = total.saturating_add(n as u64 - 1 - c as u64) / n as u64;
+            let start = c * f.ends.len() / n;
+            senders.push(tokio::spawn(async move {
+                tokio::time::sleep_until(t0).await;
+                send_framed(sw, &f, start, quota, deadline.map(|d| t0 + d), &sent).await
+            }));
+        } else {
             let (items, conn, sent, bar) = (items.clone(), conn.clone(), sent.clone(), bar.clone());
             let rexp = replies_expected.clone();
             let framing = a.framing;
             senders.push(tokio::spawn(async move {
                 let mut w = BufWriter::with_capacity(64 * 1024, sw);
                 let mut buf = BytesMut::with_capacity(64 * 1024);
-                let mut j: u64 = 0;
+                let (mut j, mut checksum): (u64, u64) = (0, 0);
                 tokio::time::sleep_until(t0).await;
                 loop {
                     let k = j * n as u64 + c as u64;
                     if k >= total || deadline.is_some_and(|d| t0.elapsed() >= d) {
                         break;
                     }
-                    let due = match per_conn_gap {
-                        Some(g) => {
-                            let due = t0 + g * (j as u32);
+                    let due = match (pace, per_conn_gap) {
+                        (Pace::Rate(_), Some(g)) => Some(t0 + g * (j as u32)),
+                        (Pace::Recorded, _) => Some(t0 + recorded_at(&items, k, cycle)),
+                        _ => None,
+                    };
+                    let due = match due {
+                        Some(due) => {
                             if due > Instant::now() {
                                 let _ = w.flush().await;
                                 tokio::time::sleep_until(due).await;
@@ -324,7 +601,9 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, String> {
                     if it.reply_back {
                         rexp.fetch_add(1, Ordering::Relaxed);
                     }
-                    if let Some((h, len, changed)) = it.forward {
+                    if raw {
+                        checksum = fold(checksum, it.sum);
+                    } else if let Some((h, len, changed)) = it.forward {
                         conn.fifo
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
@@ -341,7 +620,7 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, String> {
                     {
                         return Err("write to target failed".to_string());
                     }
-                    if per_conn_gap.is_some() {
+                    if pace != Pace::Max {
                         let _ = w.flush().await;
                     }
                     sent.fetch_add(1, Ordering::Relaxed);
@@ -349,7 +628,8 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, String> {
                     j += 1;
                 }
                 let _ = w.flush().await;
-                Ok::<_, String>(w.into_inner())
+                let w: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = Box::new(w.into_inner());
+                Ok::<Sent, String>((w, j, checksum))
             }));
         }
         // Replies coming back on the sending side (inbound denials).
@@ -364,89 +644,79 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, String> {
             });
         }
         // Receiver.
-        {
-            let conn = conn.clone();
-            let framing = a.framing;
-            receivers.push(tokio::spawn(async move {
-                let mut hist =
-                    Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds");
-                let mut f =
-                    FramedRead::with_capacity(rr, FrameCodec::new(framing, 1 << 26), 64 * 1024);
-                let (mut passed, mut changed, mut unexpected, mut missing, mut bytes) =
-                    (0u64, 0u64, 0u64, 0u64, 0u64);
-                let mut last = Instant::now();
-                while let Some(Ok(m)) = f.next().await {
-                    let now = Instant::now();
-                    last = now;
-                    bytes += m.len() as u64;
-                    let h = hash(&m);
-                    let mut q = conn.fifo.lock().unwrap_or_else(|e| e.into_inner());
-                    match q
-                        .iter()
-                        .take(256)
-                        .position(|e| e.hash == h && e.len as usize == m.len())
-                    {
-                        Some(i) => {
-                            missing += i as u64;
-                            q.drain(..i);
-                            if let Some(e) = q.pop_front() {
-                                let _ = hist.record(
-                                    (now.saturating_duration_since(e.due).as_micros() as u64)
-                                        .max(1),
-                                );
-                                if e.changed {
-                                    changed += 1;
-                                } else {
-                                    passed += 1;
-                                }
-                            }
-                        }
-                        None => unexpected += 1,
-                    }
-                }
-                (hist, passed, changed, unexpected, missing, bytes, last)
-            }));
-        }
+        let framing = a.framing;
+        receivers.push(if raw {
+            tokio::spawn(receive_raw(rr, framing))
+        } else {
+            tokio::spawn(receive_checked(rr, conn.clone(), framing))
+        });
     }
     // Wait for the senders, then give stragglers time to arrive.
     let mut errors = Vec::new();
     let mut writers = Vec::new();
+    let mut sent_by_conn = Vec::new();
     for s in senders {
         match s.await {
-            Ok(Ok(w)) => writers.push(w),
-            Ok(Err(e)) => errors.push(e),
-            Err(e) => errors.push(e.to_string()),
+            Ok(Ok((w, count, sum))) => {
+                writers.push(w);
+                sent_by_conn.push(Some((count, sum)));
+            }
+            Ok(Err(e)) => {
+                errors.push(e);
+                sent_by_conn.push(None);
+            }
+            Err(e) => {
+                errors.push(e.to_string());
+                sent_by_conn.push(None);
+            }
         }
     }
     bar.finish_and_clear();
-    let settle_until = Instant::now() + a.settle;
-    while Instant::now() < settle_until {
-        let pending: usize = conns
-            .iter()
-            .map(|c| c.fifo.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum();
-        if pending == 0 {
-            break;
+    if !raw {
+        let settle_until = Instant::now() + a.settle;
+        while Instant::now() < settle_until {
+            let pending: usize = conns
+                .iter()
+                .map(|c| c.fifo.lock().unwrap_or_else(|e| e.into_inner()).len())
+                .sum();
+            if pending == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // Close the sending sides: the proxy closes the session, receivers end.
+    // Close the sending sides: the proxy closes the session, receivers end
+    // (with --raw, once everything in flight has arrived).
     for mut w in writers {
         let _ = w.shutdown().await;
     }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds");
+    let mut hist = new_hist();
     let (mut passed, mut changed, mut unexpected, mut missing, mut bytes) = (0, 0, 0, 0, 0);
+    let mut checksum_ok = raw.then_some(true);
     let mut last = t0;
-    for r in receivers {
-        match tokio::time::timeout(Duration::from_secs(5), r).await {
-            Ok(Ok((h, p, c, u, mi, b, l))) => {
-                let _ = hist.add(&h);
-                passed += p;
-                changed += c;
-                unexpected += u;
-                missing += mi;
-                bytes += b;
-                last = last.max(l);
+    let wait = if raw {
+        a.settle + Duration::from_secs(5)
+    } else {
+        Duration::from_secs(5)
+    };
+    for (r, sent_here) in receivers.into_iter().zip(sent_by_conn) {
+        match tokio::time::timeout(wait, r).await {
+            Ok(Ok(got)) => {
+                let _ = hist.add(&got.hist);
+                if let (true, Some((count, sum))) = (raw, sent_here) {
+                    passed += got.frames.min(count);
+                    missing += count.saturating_sub(got.frames);
+                    unexpected += got.frames.saturating_sub(count);
+                    if got.checksum != sum || got.frames != count {
+                        checksum_ok = Some(false);
+                    }
+                }
+                passed += got.passed;
+                changed += got.changed;
+                unexpected += got.unexpected;
+                missing += got.missing;
+                bytes += got.bytes;
+                last = last.max(got.last);
             }
             _ => errors.push("a receiver did not finish".into()),
         }
@@ -493,6 +763,7 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, String> {
         } else {
             hist.max() as f64
         },
+        checksum_ok,
         errors,
     })
 }
@@ -502,7 +773,7 @@ pub fn render(r: &Report) -> String {
     format!(
         "target {}\n\
          sent {}  expected {}  arrived {} (passed {}, changed as predicted {})  replies back {}/{}\n\
-         missing {}  unexpected {}{}\n\
+         missing {}  unexpected {}{}{}\n\
          throughput {:.0} msg/s, {:.1} MB/s over {:.2} s\n\
          latency from intended send (µs): p50 {:.0}  p90 {:.0}  p99 {:.0}  p99.9 {:.0}  max {:.0}\n",
         r.target,
@@ -515,6 +786,11 @@ pub fn render(r: &Report) -> String {
         r.replies_expected,
         r.missing,
         r.unexpected,
+        match r.checksum_ok {
+            Some(true) => "  checksum ok",
+            Some(false) => "  CHECKSUM MISMATCH",
+            None => "",
+        },
         if r.errors.is_empty() { String::new() } else { format!("  errors: {}", r.errors.join("; ")) },
         r.msgs_per_sec,
         r.mb_per_sec,
@@ -527,18 +803,24 @@ pub fn render(r: &Report) -> String {
     )
 }
 
-/// `origuard bench`: exit 1 when messages went missing or arrived unexpected.
+/// `origuard bench`: exit 1 when messages went missing or arrived unexpected
+/// (or, with `--raw`, the checksum differs), 2 for a capture it cannot use.
 pub fn command(b: crate::tools::cli::BenchCli) -> u8 {
-    let rate = match b.rate.as_str() {
-        "max" => None,
+    let pace = match b.rate.as_str() {
+        "max" => Pace::Max,
+        "recorded" => Pace::Recorded,
         r => match r.parse::<u64>() {
-            Ok(n) if n > 0 => Some(n),
+            Ok(n) if n > 0 => Pace::Rate(n),
             _ => {
-                eprintln!("origuard bench: --rate {r:?}: a positive number or max");
+                eprintln!("origuard bench: --rate {r:?}: a positive number, max or recorded");
                 return super::common::EX_USAGE;
             }
         },
     };
+    if b.raw && b.policy.is_some() {
+        eprintln!("origuard bench: --raw compares nothing, so it cannot predict --policy: use one or the other");
+        return super::common::EX_USAGE;
+    }
     let args = BenchArgs {
         target: b.target,
         listen: b.listen,
@@ -547,7 +829,8 @@ pub fn command(b: crate::tools::cli::BenchCli) -> u8 {
         port: b.port,
         framing: b.framing,
         direction: b.direction,
-        rate,
+        pace,
+        raw: b.raw,
         connections: b.connections,
         duration: b.duration.map(|d| *d),
         count: b.count,
@@ -572,7 +855,11 @@ pub fn command(b: crate::tools::cli::BenchCli) -> u8 {
             } else {
                 print!("{}", render(&r));
             }
-            if r.missing > 0 || r.unexpected > 0 || !r.errors.is_empty() {
+            if r.missing > 0
+                || r.unexpected > 0
+                || !r.errors.is_empty()
+                || r.checksum_ok == Some(false)
+            {
                 1
             } else {
                 0
@@ -580,7 +867,10 @@ pub fn command(b: crate::tools::cli::BenchCli) -> u8 {
         }
         Err(e) => {
             eprintln!("origuard bench: {e}");
-            2
+            match e {
+                BenchError::Input(_) => super::common::EX_INPUT,
+                BenchError::Run(_) => 1,
+            }
         }
     }
 }

@@ -119,9 +119,15 @@ pub struct BenchCli {
     /// outbound (we send as the switch) or inbound (we send as Nlets).
     #[arg(long, default_value = "outbound")]
     pub direction: Direction,
-    /// Messages per second over all connections, or "max".
+    /// Messages per second over all connections, "max", or "recorded" (a
+    /// pcap at its own timing: the gaps between packet timestamps).
     #[arg(long, default_value = "max")]
     pub rate: String,
+    /// Count frames and check a running checksum per connection; no
+    /// per-message comparison and no latency (the load generator is never
+    /// the bottleneck). Not with --policy.
+    #[arg(long)]
+    pub raw: bool,
     /// Concurrent sessions.
     #[arg(long, default_value_t = 1)]
     pub connections: usize,
@@ -390,7 +396,9 @@ pub struct GenCli {
     /// Framing of the output.
     #[arg(long, default_value = "len4")]
     pub framing: crate::framing::Framing,
-    /// Proportions: xml=70,photo=40,listed=30 (percent).
+    /// Proportions: xml=70,photo=40,listed=30 (percent), optionally after a
+    /// shape of outbound traffic: photo (the default), mixed (~4 KB mean)
+    /// or small (legacy only), e.g. `mixed,listed=10`.
     #[arg(long, default_value = "xml=70,photo=40,listed=30")]
     pub mix: crate::capture::gen::Mix,
     /// inbound (queries to the state), outbound (responses), or both
@@ -398,9 +406,16 @@ pub struct GenCli {
     #[arg(long, default_value = "outbound")]
     pub direction: String,
     /// Output format: stream (framed bytes) or pcap (one synthetic TCP
-    /// connection to port 7101 carrying the stream).
+    /// connection, handshake to FIN: the messages to port 7101, each one's
+    /// query or response coming back).
     #[arg(long, default_value = "stream")]
     pub format: String,
+    /// pcap: messages per second, the spacing of the timestamps.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// pcap: time of the first packet, RFC 3339 (UTC) or "now".
+    #[arg(long, default_value = "2025-01-01T00:00:00Z")]
+    pub start: String,
     /// Output file.
     pub out: String,
 }

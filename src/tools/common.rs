@@ -3,6 +3,25 @@
 
 /// Exit code for bad usage or configuration (BSD `EX_USAGE`).
 pub const EX_USAGE: u8 = 64;
+/// Exit code for input that cannot be read or used: a missing or
+/// unreadable file, a framing or format error in a capture.
+pub const EX_INPUT: u8 = 2;
+/// Exit code for the command's own negative result or failure: an invalid
+/// policy, a broken audit log, messages missing in a bench.
+pub const EX_FAIL: u8 = 1;
+
+/// `Err` with an operator message when `path` cannot be opened for reading
+/// (missing, a directory, no permission): the caller exits [`EX_INPUT`]
+/// before a parser turns the problem into a validation error.
+pub fn readable(path: &str) -> Result<(), String> {
+    let p = std::path::Path::new(path);
+    if p.is_dir() {
+        return Err(format!("{path}: is a directory, not a file"));
+    }
+    std::fs::File::open(p)
+        .map(|_| ())
+        .map_err(|e| format!("{path}: cannot read: {e}"))
+}
 
 /// The example policy and its list files, built into the binary so the demo
 /// runs from an installed binary anywhere, not only from a checkout.

@@ -65,7 +65,13 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
     let audit = dir.join("audit.jsonl");
     let _ = std::fs::remove_file(&audit);
     let policy = match a.policy.clone() {
-        Some(p) => p,
+        Some(p) => {
+            if let Err(e) = crate::tools::common::readable(&p) {
+                eprintln!("origuard demo: policy {e}");
+                return crate::tools::common::EX_INPUT;
+            }
+            p
+        }
         None => match crate::tools::common::example_policy_path(&dir) {
             Ok(p) => p,
             Err(e) => {
@@ -103,6 +109,10 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
     cfg.links[0].dial = crate::runtime::config::Dial::OnAccept;
     let proxy = match Proxy::start(&cfg, None).await {
         Ok(p) => p,
+        Err(e @ crate::runtime::proxy::StartError::Policy { .. }) => {
+            eprintln!("origuard demo: {e}");
+            return crate::tools::common::EX_INPUT;
+        }
         Err(e) => {
             eprintln!("origuard demo: {e}");
             return 1;

@@ -140,15 +140,19 @@ fn run_inner(a: &FilterArgs<'_>, sum: &mut Counts) -> Result<(), FilterError> {
     result
 }
 
-/// `origuard filter`: exit 0, 2 on an input or framing error, 64 on a
-/// refused policy.
+/// `origuard filter`: exit 0; 2 on an input error (capture or policy
+/// missing, unreadable or refused; a framing error); 64 on bad usage.
 pub fn command(c: crate::tools::cli::FilterCli) -> u8 {
+    if let Err(e) = super::common::readable(&c.policy) {
+        eprintln!("origuard filter: policy {e}");
+        return super::common::EX_INPUT;
+    }
     let p = match crate::runtime::policy_store::load_path(&c.policy) {
         Ok(p) => p,
         Err(r) => {
             eprintln!("{r}");
             eprintln!("origuard filter: policy {} refused", c.policy);
-            return super::common::EX_USAGE;
+            return super::common::EX_INPUT;
         }
     };
     let args = FilterArgs {

@@ -134,11 +134,7 @@ pub fn command(c: crate::tools::cli::InspectCli) -> u8 {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
             eprintln!("origuard inspect: {e}");
-            if e.kind() == std::io::ErrorKind::NotFound {
-                super::common::EX_USAGE
-            } else {
-                2
-            }
+            super::common::EX_INPUT
         }
     }
 }

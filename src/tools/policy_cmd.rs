@@ -12,7 +12,8 @@ use std::fmt::Write;
 
 /// Output and exit code of a policy command.
 pub struct Outcome {
-    /// Exit code: 0 ok, 1 policy invalid (or explain of an invalid policy).
+    /// Exit code: 0 ok, 1 policy invalid (or explain of an invalid policy),
+    /// 2 a file that cannot be read, 64 bad usage.
     pub code: u8,
     /// Text for stdout.
     pub stdout: String,
@@ -46,6 +47,16 @@ fn refused(path: &str, r: &Refused) -> Outcome {
         stdout: String::new(),
         stderr: err,
     }
+}
+
+/// `Err` (exit 2) when a policy file cannot be read at all: a missing file
+/// is an input error, not an invalid policy.
+fn unreadable(path: &str) -> Result<(), Outcome> {
+    super::common::readable(path).map_err(|e| Outcome {
+        code: super::common::EX_INPUT,
+        stdout: String::new(),
+        stderr: format!("{e}\n"),
+    })
 }
 
 /// A summary of a valid policy.
@@ -136,6 +147,9 @@ pub fn summary(p: &Policy) -> String {
 
 /// `policy check FILE [--json]`.
 pub fn check(path: &str, json: bool) -> Outcome {
+    if let Err(o) = unreadable(path) {
+        return o;
+    }
     match load_path(path) {
         Ok(p) => {
             let mut err = String::new();
@@ -164,10 +178,13 @@ pub fn explain_cmd(
     dir: Option<Direction>,
     json: bool,
 ) -> Outcome {
+    if let Err(o) = unreadable(path) {
+        return o;
+    }
     match load_path(path) {
         Ok(p) => {
             let ori = ori.trim().to_ascii_uppercase();
-            let valid = (2..=9).contains(&ori.len())
+            let valid = matches!(ori.len(), 2 | 9)
                 && ori
                     .bytes()
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
@@ -202,6 +219,8 @@ pub fn diff_cmd(
     new: &str,
     json: bool,
 ) -> Result<(Policy, Policy, usize, String), Outcome> {
+    unreadable(old)?;
+    unreadable(new)?;
     let o = load_path(old).map_err(|r| refused_as(old, &r, json))?;
     let n = load_path(new).map_err(|r| refused_as(new, &r, json))?;
     let (changes, text) = diff::diff(&o, &n);

@@ -95,7 +95,7 @@ pub fn command(a: ReportCli) -> u8 {
         Ok(f) => f,
         Err(e) => {
             eprintln!("origuard report: {e}");
-            return super::common::EX_USAGE;
+            return super::common::EX_INPUT;
         }
     };
     let mut inputs = Vec::new();

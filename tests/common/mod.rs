@@ -2,6 +2,8 @@
 //! loopback, a fake Nlets listener, framed send/receive with deadlines.
 #![allow(dead_code)]
 
+pub mod process;
+
 use bytes::{Bytes, BytesMut};
 use origuard::framing::{encode, FrameCodec, Framing};
 use origuard::runtime::config::{Config, Limits};

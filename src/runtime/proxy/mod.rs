@@ -5,6 +5,7 @@
 pub mod budget;
 pub mod session;
 pub mod shared;
+pub mod stage;
 pub mod upstream;
 
 use shared::{Io, Slot};
@@ -59,6 +60,9 @@ pub enum StartError {
         /// The system error.
         error: std::io::Error,
     },
+    /// The decision stage's threads could not be started (exit 1).
+    #[error("decision workers: cannot start a thread: {0}")]
+    Workers(std::io::Error),
     /// The court-order ledger cannot be read (exit 65: an operator must
     /// look; starting without it could grant a use twice).
     #[error("{0}")]
@@ -238,6 +242,10 @@ impl Proxy {
             msg_limits: crate::message::Limits {
                 max_text: cfg.limits.max_message,
                 ..crate::message::Limits::default()
+            },
+            decisions: match cfg.limits.decision_workers {
+                0 | 1 => None,
+                n => Some(stage::DecisionPool::new(n).map_err(StartError::Workers)?),
             },
             limits: cfg.limits.clone(),
             drain: CancellationToken::new(),

@@ -33,9 +33,10 @@
 
 use super::budget::{Held, BUDGET_WAIT};
 use super::shared::{Io, Link, PeerSlot, Shared, Slot};
+use super::stage::{Decided, InFlight, WINDOW_PER_WORKER};
 use super::upstream::connect_retrying;
 use crate::audit::record::{DecisionRecord, Event};
-use crate::decision::{decide_in, Context, Decision, Outcome};
+use crate::decision::{decide, decide_in, Context, Decision, Outcome};
 use crate::framing::{FrameCodec, Framing};
 use crate::message::Direction;
 use crate::policy::Policy;
@@ -43,7 +44,7 @@ use crate::runtime::audit_log::{OnFailure, SyncMode};
 use crate::runtime::config::Dial;
 use crate::runtime::metrics as m;
 use bytes::{Bytes, BytesMut};
-use metrics::{counter, histogram};
+use metrics::counter;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -259,6 +260,8 @@ struct Ctx {
     /// Bytes queued toward each side.
     q_nlets: Arc<Semaphore>,
     q_switch: Arc<Semaphore>,
+    /// Handles of the unlabelled per-message metrics.
+    metrics: m::SessionMetrics,
 }
 
 impl Ctx {
@@ -290,6 +293,7 @@ pub async fn run(
         admission,
         q_nlets: Arc::new(Semaphore::new(qb)),
         q_switch: Arc::new(Semaphore::new(qb)),
+        metrics: m::SessionMetrics::new(),
     });
     if ctx.link.cfg.dial == Dial::OnAccept {
         // A switch that may only receive: a session at once (no pending
@@ -480,12 +484,127 @@ fn grow_target(buf: &[u8], framing: Framing, max: usize, cap: usize) -> usize {
     }
 }
 
+/// What a reader keeps across messages: its metric handles and the
+/// messages in the decision stage.
+struct ReaderState {
+    metrics: m::DecisionMetrics,
+    inflight: InFlight<Carry>,
+}
+
+/// What a message carries while the decision stage decides it.
+struct Carry {
+    /// The message (kept, cheaply, to decide it here if a worker died).
+    raw: Bytes,
+    mem: Held,
+    received: Instant,
+}
+
+/// Reads one side, decides every message (on the decision stage when there
+/// is one, taking decisions back in order) and queues what is to be sent.
+/// Whatever ends the reader, the messages already read are decided,
+/// audited and queued, or recorded undelivered.
 async fn reader<R: AsyncRead + Unpin>(
     ctx: &Ctx,
     dir: Direction,
-    mut rd: R,
+    rd: R,
     forward: mpsc::Sender<Out>,
     replies: mpsc::Sender<Out>,
+) -> End {
+    let window = ctx
+        .shared
+        .decisions
+        .as_ref()
+        .map_or(1, |p| p.workers() * WINDOW_PER_WORKER);
+    let mut st = ReaderState {
+        metrics: m::DecisionMetrics::new(dir),
+        inflight: InFlight::new(window),
+    };
+    let end = read_loop(ctx, dir, rd, &forward, &replies, &mut st).await;
+    while !st.inflight.is_empty() {
+        let _ = finish_one(ctx, dir, &mut st, &forward, &replies).await;
+    }
+    end
+}
+
+/// Takes the oldest in-flight decision back, audits and queues it.
+async fn finish_one(
+    ctx: &Ctx,
+    dir: Direction,
+    st: &mut ReaderState,
+    forward: &mpsc::Sender<Out>,
+    replies: &mpsc::Sender<Out>,
+) -> Result<(), QueueClosed> {
+    let Some((d, policy, c)) = st.inflight.pop().await else {
+        return Ok(());
+    };
+    let d = match d {
+        Some(d) => d,
+        None => {
+            tracing::error!("a decision worker stopped: deciding on the session's task");
+            let t = Instant::now();
+            let decision = decide(dir, c.raw, &policy, &ctx.shared.msg_limits);
+            Decided {
+                decision,
+                seconds: t.elapsed().as_secs_f64(),
+            }
+        }
+    };
+    st.metrics.record(&d.decision, &policy, d.seconds);
+    deliver(
+        ctx, dir, d.decision, &policy, c.received, c.mem, forward, replies,
+    )
+    .await
+}
+
+/// True when a message may be decided on the decision stage under `policy`:
+/// the decision is then a pure function of the message and the policy. A
+/// policy with court-order exceptions (a ledger of uses, spent in order) or
+/// a configured shadow policy (counted per decision) is decided on the
+/// session's task, in order.
+fn parallel_safe(ctx: &Ctx, policy: &Policy) -> bool {
+    policy.exceptions.is_empty() && ctx.shared.shadow.is_none()
+}
+
+/// One complete message: decided here, or submitted to the decision stage
+/// (taking the oldest back first when the session's window is full).
+async fn submit(
+    ctx: &Ctx,
+    dir: Direction,
+    raw: Bytes,
+    mem: Held,
+    st: &mut ReaderState,
+    forward: &mpsc::Sender<Out>,
+    replies: &mpsc::Sender<Out>,
+) -> Result<(), QueueClosed> {
+    let Some(pool) = &ctx.shared.decisions else {
+        return handle(ctx, dir, raw, mem, &mut st.metrics, forward, replies).await;
+    };
+    let policy = ctx.shared.policy.current();
+    if !parallel_safe(ctx, &policy) {
+        // Court-order uses and the shadow policy depend on the order of
+        // decisions: finish those in flight, then decide this one here.
+        while !st.inflight.is_empty() {
+            finish_one(ctx, dir, st, forward, replies).await?;
+        }
+        return handle(ctx, dir, raw, mem, &mut st.metrics, forward, replies).await;
+    }
+    if !st.inflight.has_room() {
+        finish_one(ctx, dir, st, forward, replies).await?;
+    }
+    ctx.activity.store(now_ms(ctx.epoch), Ordering::Relaxed);
+    let received = Instant::now();
+    let t = pool.submit(dir, raw.clone(), policy.clone(), ctx.shared.msg_limits);
+    st.inflight.push(t, policy, Carry { raw, mem, received });
+    Ok(())
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    ctx: &Ctx,
+    dir: Direction,
+    mut rd: R,
+    forward: &mpsc::Sender<Out>,
+    replies: &mpsc::Sender<Out>,
+    st: &mut ReaderState,
 ) -> End {
     let lim = &ctx.shared.limits;
     let framing = ctx.link.cfg.framing;
@@ -514,7 +633,7 @@ async fn reader<R: AsyncRead + Unpin>(
                         refused(ctx, dir, raw, why);
                         return End::SessionsFull;
                     }
-                    if handle(ctx, dir, raw, mem, &forward, &replies)
+                    if submit(ctx, dir, raw, mem, st, forward, replies)
                         .await
                         .is_err()
                     {
@@ -556,8 +675,16 @@ async fn reader<R: AsyncRead + Unpin>(
         let wait = lim.message_timeout.min(lim.idle_timeout);
         let r = tokio::select! {
             biased;
-            // Complete messages were all decided above; stop here.
+            // Complete messages were all read above; stop here (the caller
+            // finishes those in flight).
             _ = ctx.stop.cancelled() => return End::Drained,
+            // A decision came back: audit and queue it while reading on.
+            _ = st.inflight.ready(), if !st.inflight.is_empty() => {
+                if finish_one(ctx, dir, st, forward, replies).await.is_err() {
+                    return End::WriteFailed(far);
+                }
+                continue;
+            }
             r = tokio::time::timeout(wait, rd.read_buf(&mut buf)) => r,
         };
         match r {
@@ -643,12 +770,14 @@ fn decide_here(
     d
 }
 
-/// Decides one message, audits it, and queues what is to be sent.
+/// Decides one message on the session's task, audits it, and queues what
+/// is to be sent.
 async fn handle(
     ctx: &Ctx,
     dir: Direction,
     raw: Bytes,
     mem: Held,
+    metrics: &mut m::DecisionMetrics,
     forward: &mpsc::Sender<Out>,
     replies: &mpsc::Sender<Out>,
 ) -> Result<(), QueueClosed> {
@@ -656,8 +785,24 @@ async fn handle(
     let t0 = Instant::now();
     let policy = ctx.shared.policy.current();
     let d = decide_here(ctx, dir, raw, &policy, true);
-    m::record_decision(&d, dir, &policy, t0.elapsed().as_secs_f64());
-    let Some((seq, wait)) = audit(ctx, &d, dir, &policy) else {
+    metrics.record(&d, &policy, t0.elapsed().as_secs_f64());
+    deliver(ctx, dir, d, &policy, t0, mem, forward, replies).await
+}
+
+/// Audits a decision taken under `policy` and queues what is to be sent
+/// (the message, or its decline reply).
+#[allow(clippy::too_many_arguments)]
+async fn deliver(
+    ctx: &Ctx,
+    dir: Direction,
+    d: Decision,
+    policy: &crate::policy::Policy,
+    received: Instant,
+    mem: Held,
+    forward: &mpsc::Sender<Out>,
+    replies: &mpsc::Sender<Out>,
+) -> Result<(), QueueClosed> {
+    let Some((seq, wait)) = audit(ctx, &d, dir, policy) else {
         return Ok(());
     };
     let restricted = d.is_restricted();
@@ -684,7 +829,7 @@ async fn handle(
         seq,
         wait,
         restricted,
-        received: t0,
+        received,
         _mem: mem,
         _queued: queued,
     };
@@ -725,7 +870,7 @@ fn audit(
     let restricted = d.is_restricted();
     match appended {
         Ok(seq) => {
-            counter!(m::AUDIT_RECORDS).increment(1);
+            ctx.metrics.audit_records.increment(1);
             if healthy {
                 return Some((Some(seq), log.mode() != SyncMode::None));
             }
@@ -860,7 +1005,9 @@ async fn writer<W: AsyncWrite + Unpin>(
         match wrote {
             Ok(Ok(())) => {
                 for out in batch.drain(..) {
-                    histogram!(m::FORWARD_SECONDS).record(out.received.elapsed().as_secs_f64());
+                    ctx.metrics
+                        .forward_seconds
+                        .record(out.received.elapsed().as_secs_f64());
                 }
                 if let (Some(log), false) = (&ctx.shared.audit, seqs.is_empty()) {
                     // Not taken (outage, buffer full): the decisions stay

@@ -38,6 +38,9 @@ pub struct Shared {
     pub limits: crate::runtime::config::Limits,
     /// Parser limits derived from them.
     pub msg_limits: crate::message::Limits,
+    /// The decision stage's worker threads (`limits.decision_workers` > 1);
+    /// None: every session decides on its own task.
+    pub decisions: Option<super::stage::DecisionPool>,
     /// Cancelled to start draining: stop accepting, sessions finish at the
     /// next message boundary.
     pub drain: CancellationToken,
@@ -252,6 +255,13 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// The service manager's `STATUS=` text while serving.
+    pub fn serving_status(&self) -> String {
+        format!("serving; policy {}", self.policy.current().short_version())
+    }
+}
+
 impl crate::runtime::admin::Control for Shared {
     fn ready(&self) -> Result<(), String> {
         Shared::ready(self)
@@ -284,8 +294,13 @@ impl crate::runtime::admin::Control for Shared {
         })
     }
 
+    /// `POST /reload`: tells the service manager, as SIGHUP and the file
+    /// watch do (`RELOADING=1` with the monotonic time, then `READY=1`).
     fn reload(&self, trigger: &str, tls: bool) -> Reloaded {
-        Shared::reload(self, trigger, tls)
+        crate::runtime::systemd::reloading();
+        let r = Shared::reload(self, trigger, tls);
+        crate::runtime::systemd::ready(&self.serving_status());
+        r
     }
 
     fn shadow(&self) -> Option<serde_json::Value> {
