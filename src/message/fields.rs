@@ -133,6 +133,10 @@ pub struct Catalogue {
     /// For each byte value, the fields that have a rule starting with it
     /// (either case): the text scanner's first-byte filter.
     pub(crate) first: Box<[u32; 256]>,
+    /// For each byte value, the indices (into `rules`, in order) of the
+    /// rules whose label starts with it (either case): only those are tried
+    /// at a position holding that byte.
+    pub(crate) by_first: Box<[Box<[u16]>]>,
     /// Markers with their field, as prebuilt searchers.
     pub(crate) markers: Vec<(memchr::memmem::Finder<'static>, FieldId)>,
     /// Length of the shortest marker (texts shorter than this cannot hold one).
@@ -313,6 +317,18 @@ impl Catalogue {
                 markers.push((memchr::memmem::Finder::new(m.as_bytes()).into_owned(), id));
             }
         }
+        if rules.len() > u16::MAX as usize {
+            return Err(format!("at most {} text rules are supported", u16::MAX));
+        }
+        let mut by_first: Vec<Vec<u16>> = vec![Vec::new(); 256];
+        for (ri, r) in rules.iter().enumerate() {
+            let b = r.label[0];
+            by_first[b as usize].push(ri as u16);
+            if b.to_ascii_lowercase() != b {
+                by_first[b.to_ascii_lowercase() as usize].push(ri as u16);
+            }
+        }
+        let by_first = by_first.into_iter().map(Vec::into_boxed_slice).collect();
         let min_marker = markers
             .iter()
             .map(|(m, _)| m.needle().len())
@@ -327,6 +343,7 @@ impl Catalogue {
             fields,
             rules,
             first,
+            by_first,
             markers,
             min_marker,
             lower_locals,

@@ -164,7 +164,8 @@ pub fn find(cat: &Catalogue, fields: FieldSet, text: &[u8], from: usize) -> Opti
     while i < text.len() {
         let m = first[text[i] as usize] & mask;
         if m != 0 {
-            for rule in &cat.rules {
+            for &ri in cat.by_first[text[i] as usize].iter() {
+                let rule = &cat.rules[ri as usize];
                 if mask & (1 << rule.field.0) != 0 {
                     if let Some(found) = match_rule(text, i, rule) {
                         return Some(found);
