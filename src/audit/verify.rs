@@ -713,6 +713,24 @@ pub fn for_lines(chain: &mut Chain, data: &[u8], mut each: impl FnMut(Good)) -> 
     Ok(())
 }
 
+/// The log id and first `seq` of a file, from its first line: a segment
+/// header (its `next_seq`) or record 0 (`log_start`).
+pub fn first_line_ids(line: &[u8]) -> Option<(String, u64)> {
+    #[derive(serde::Deserialize)]
+    struct First {
+        seq: Option<u64>,
+        next_seq: Option<u64>,
+        kind: String,
+        log_id: Option<String>,
+    }
+    let f: First = serde_json::from_slice(line).ok()?;
+    match f.kind.as_str() {
+        "segment" => Some((f.log_id?, f.next_seq?)),
+        "log_start" if f.seq == Some(0) => Some((f.log_id?, 0)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -475,24 +475,15 @@ impl<'a> Walker<'a> {
         let end_tag = &self.raw[before..after];
         match &self.p.xml.nodes[n].kind {
             NodeKind::Container => self.out.extend_from_slice(end_tag),
-            NodeKind::Value(rule) => {
+            kind @ (NodeKind::Value(_) | NodeKind::Base64 { .. }) => {
                 // A value with markup inside, or outside its rule, is not
                 // forwarded at all (not even as an empty element).
-                if !f.had_child && rule.allows(trim(&f.text)) {
-                    self.st.kept += 1;
-                    self.out.extend_from_slice(&f.start_tag);
-                    match f.plain.filter(|_| f.pieces == 1) {
-                        Some((s, e)) => self.out.extend_from_slice(&self.raw[s..e]),
-                        None => escape_into(&f.text, self.out),
-                    }
-                    self.out.extend_from_slice(end_tag);
-                } else {
-                    self.st.kept -= 1;
-                    self.st.removed += 1;
-                }
-            }
-            NodeKind::Base64 { max } => {
-                if !f.had_child && NodeKind::base64_allows(&f.text, *max) {
+                let allowed = match kind {
+                    NodeKind::Value(rule) => rule.allows(trim(&f.text)),
+                    NodeKind::Base64 { max } => NodeKind::base64_allows(&f.text, *max),
+                    _ => false,
+                };
+                if !f.had_child && allowed {
                     self.st.kept += 1;
                     self.out.extend_from_slice(&f.start_tag);
                     match f.plain.filter(|_| f.pieces == 1) {

@@ -431,19 +431,7 @@ fn first_line(src: &dyn Source) -> Option<(String, u64)> {
     let Ok(Some(Line::Full(line))) = lines.next_line() else {
         return None;
     };
-    #[derive(Deserialize)]
-    struct First {
-        seq: Option<u64>,
-        next_seq: Option<u64>,
-        kind: String,
-        log_id: Option<String>,
-    }
-    let f: First = serde_json::from_slice(line).ok()?;
-    match f.kind.as_str() {
-        "segment" => Some((f.log_id?, f.next_seq?)),
-        "log_start" if f.seq == Some(0) => Some((f.log_id?, 0)),
-        _ => None,
-    }
+    crate::audit::verify::first_line_ids(line)
 }
 
 /// Builds the report from audit files (any order, any number of logs),

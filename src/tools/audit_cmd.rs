@@ -38,19 +38,7 @@ fn first_line(p: &Path) -> Option<(String, u64)> {
         }
     }
     let line = &head[..memchr::memchr(b'\n', &head[..n])?];
-    #[derive(Deserialize)]
-    struct First {
-        seq: Option<u64>,
-        next_seq: Option<u64>,
-        kind: String,
-        log_id: Option<String>,
-    }
-    let f: First = serde_json::from_slice(line).ok()?;
-    match f.kind.as_str() {
-        "segment" => Some((f.log_id?, f.next_seq?)),
-        "log_start" if f.seq == Some(0) => Some((f.log_id?, 0)),
-        _ => None,
-    }
+    crate::audit::verify::first_line_ids(line)
 }
 
 /// True when the file starts like an audit log (a record or a segment header).

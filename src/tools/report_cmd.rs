@@ -8,41 +8,6 @@ use crate::tools::cli::ReportCli;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
-/// True when the file starts like an audit log (a record or a segment header).
-fn looks_like_audit(p: &Path) -> bool {
-    let mut head = [0u8; 64];
-    let n = std::fs::File::open(p)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    let h = &head[..n];
-    h.starts_with(b"{\"seq\":") || h.starts_with(b"{\"kind\":\"segment\"")
-}
-
-/// The files named by `--audit` (a file, or every audit file in a directory).
-fn files(paths: &[String]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for p in paths {
-        let path = Path::new(p);
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| format!("{p}: {e}"))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file() && looks_like_audit(f))
-                .collect();
-            found.sort();
-            if found.is_empty() {
-                return Err(format!("{p}: no audit log files in this directory"));
-            }
-            out.extend(found);
-        } else if path.is_file() {
-            out.push(path.to_path_buf());
-        } else {
-            return Err(format!("{p}: no such file or directory"));
-        }
-    }
-    Ok(out)
-}
-
 /// An audit file, read as a stream (never whole) each time it is opened.
 struct FileSource {
     path: PathBuf,
@@ -91,7 +56,7 @@ fn write_with<S: Source>(
 
 /// Runs the command.
 pub fn command(a: ReportCli) -> u8 {
-    let files = match files(&a.audit) {
+    let files = match crate::tools::audit_cmd::audit_files(&a.audit) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("origuard report: {e}");
