@@ -1,7 +1,8 @@
 //! `origuard report --audit PATH... --out DIR`: verifies the logs, then
 //! writes `report.html`, `report.csv` and `report.json` (specs/report.md).
 //! Exit 0; 1 when a log does not verify (the report is still written and
-//! says so on its first line) unless `--allow-broken`; 64 bad usage.
+//! says so on its first line) unless `--allow-broken`; 2 an input that
+//! cannot be read; 64 bad usage.
 
 use crate::report::{self, html, publish, Mode, Options, Source};
 use crate::tools::cli::ReportCli;
