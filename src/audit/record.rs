@@ -9,6 +9,8 @@
 //! metadata and policy facts only — never a name, date of birth, license
 //! number, address or image from a message body.
 
+use super::line::{encode_line, Body};
+use super::merkle::Hash;
 use crate::decision::Decision;
 use crate::message::Direction;
 use crate::policy::Policy;
@@ -20,10 +22,7 @@ pub const ANCHOR_TAG: &str = "origuard-audit-v1\0";
 
 /// The anchor `prev` of the first record.
 pub fn anchor(log_id: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(ANCHOR_TAG.as_bytes());
-    h.update(log_id.as_bytes());
-    hex::encode(h.finalize())
+    hex::encode(anchor_hash(log_id))
 }
 
 /// One decision, as audited.
@@ -301,33 +300,18 @@ impl Event {
     }
 }
 
-#[derive(Serialize)]
-struct Line<'a> {
-    seq: u64,
-    ts: &'a str,
-    #[serde(flatten)]
-    event: &'a Event,
-    prev: &'a str,
+/// Encodes one record line (with its trailing newline) into `out`; returns
+/// its hash. The fields go through serde ([`Body::of`]); the proxy's hot
+/// path encodes its records with [`Body::decision`] and [`Body::written`]
+/// before taking the writer's lock.
+pub fn encode(seq: u64, ts: &str, event: &Event, prev: &Hash, out: &mut Vec<u8>) -> Hash {
+    encode_line(seq, ts, &Body::of(event), prev, out)
 }
 
-/// Encodes one record line (with its trailing newline) into `out`; returns
-/// its hash (hex).
-pub fn encode(seq: u64, ts: &str, event: &Event, prev: &str, out: &mut Vec<u8>) -> String {
-    let start = out.len();
-    // Serialising plain data into a Vec cannot fail.
-    let _ = serde_json::to_writer(
-        &mut *out,
-        &Line {
-            seq,
-            ts,
-            event,
-            prev,
-        },
-    );
-    let hash = hex::encode(Sha256::digest(&out[start..]));
-    out.pop(); // the closing brace
-    out.extend_from_slice(b",\"hash\":\"");
-    out.extend_from_slice(hash.as_bytes());
-    out.extend_from_slice(b"\"}\n");
-    hash
+/// The anchor as a hash.
+pub fn anchor_hash(log_id: &str) -> Hash {
+    let mut h = Sha256::new();
+    h.update(ANCHOR_TAG.as_bytes());
+    h.update(log_id.as_bytes());
+    h.finalize().into()
 }

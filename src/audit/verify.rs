@@ -734,7 +734,7 @@ pub fn first_line_ids(line: &[u8]) -> Option<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::record::{encode, Event};
+    use crate::audit::record::{anchor_hash, encode, Event};
 
     fn log(n: u64) -> Vec<u8> {
         let id = "00112233445566778899aabbccddeeff";
@@ -746,7 +746,7 @@ mod tests {
                 log_id: id.into(),
                 software: "t".into(),
             },
-            &anchor(id),
+            &anchor_hash(id),
             &mut out,
         );
         for i in 1..n {
@@ -795,7 +795,7 @@ mod tests {
         let ts = "2026-12-01T00:00:00.000Z";
         let mut out = Vec::new();
         let mut tree = Frontier::new();
-        let mut head = anchor(id);
+        let mut head = anchor_hash(id);
         for i in 0..n {
             let ev = if i == 0 {
                 Event::LogStart {
@@ -815,7 +815,7 @@ mod tests {
                 Event::Lifecycle { what: "start" }
             };
             head = encode(i, ts, &ev, &head, &mut out);
-            tree.push_record(&unhex(&head).unwrap());
+            tree.push_record(&head);
         }
         out
     }

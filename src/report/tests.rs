@@ -3,7 +3,7 @@
 //! `written` records, and a public report names no agency.
 
 use super::*;
-use crate::audit::record::{anchor, encode, DecisionRecord, Event, SegmentHeader};
+use crate::audit::record::{anchor_hash, encode, DecisionRecord, Event, SegmentHeader};
 use proptest::prelude::*;
 
 fn dec(
@@ -53,7 +53,7 @@ fn log(events: &[(&str, Event)]) -> Vec<u8> {
             log_id: id.into(),
             software: "t".into(),
         },
-        &anchor(id),
+        &anchor_hash(id),
         &mut out,
     );
     for (i, (ts, e)) in events.iter().enumerate() {

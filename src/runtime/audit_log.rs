@@ -28,8 +28,9 @@
 //! operator chose `on_corrupt = "refuse"`.
 
 use crate::audit::checkpoint::{load_signing_key, Checkpoint};
-use crate::audit::merkle::Frontier;
-use crate::audit::record::{anchor, encode, Event, SegmentHeader};
+use crate::audit::line::{encode_line, Body};
+use crate::audit::merkle::{Frontier, Hash};
+use crate::audit::record::{anchor_hash, encode, Event, SegmentHeader};
 use crate::audit::segment::{interval_crossed, parse_segment_name, resume_point, segment_name};
 use crate::audit::verify::{for_lines, Broken, Chain, ChainOptions, Verified};
 use crate::runtime::metrics as m;
@@ -227,7 +228,10 @@ struct State {
     syncer_waiting: bool,
     buf: Vec<u8>,
     next_seq: u64,
-    head: String,
+    head: Hash,
+    /// The last timestamp given, and the millisecond it spells.
+    ts: String,
+    ts_ms: u128,
     outage: Option<Outage>,
     /// Bytes taken by the syncer and not yet durable (mirrors `Io::pending`).
     held_bytes: usize,
@@ -253,12 +257,12 @@ struct Io {
     /// Sequence number after the last record in `pending`.
     pending_upto: u64,
     /// Hash of the last record in `pending`.
-    pending_head: String,
+    pending_head: Hash,
     /// Length of the file's durable content.
     durable_len: u64,
     /// Sequence number after the last durable record, and its hash.
     durable_seq: u64,
-    durable_head: String,
+    durable_head: Hash,
     /// A write was attempted past `durable_len` and not completed.
     dirty: bool,
     /// A new file's header line, written before anything else in it.
@@ -395,7 +399,7 @@ impl Io {
         self.durable_len += wrote;
         self.durable_seq = self.pending_upto;
         if !self.pending.is_empty() {
-            self.durable_head = std::mem::take(&mut self.pending_head);
+            self.durable_head = self.pending_head;
             self.durable_tree = self.pending_tree.take();
         }
         let mut spent = std::mem::take(&mut self.pending);
@@ -473,7 +477,7 @@ impl Shared {
                 kind: "segment".into(),
                 log_id: self.log_id.clone(),
                 next_seq: io.durable_seq,
-                prev: io.durable_head.clone(),
+                prev: hex::encode(io.durable_head),
                 reason: reason.into(),
                 ts: now(),
                 frontier: io.durable_tree.as_ref().map(frontier_hex),
@@ -533,7 +537,7 @@ impl Shared {
                 st.buf.clear();
             }
             io.pending_upto = upto;
-            io.pending_head = st.head.clone();
+            io.pending_head = st.head;
             io.pending_tree = st.tree.clone();
         }
         st.held_bytes = io.pending.len();
@@ -607,16 +611,12 @@ impl Shared {
         self.sync_inner(false).map(|(d, _)| d)
     }
 
-    /// Encodes one record into the buffer and adds it to the tree.
-    fn push(&self, st: &mut State, ts: &str, event: &Event) -> u64 {
+    /// Writes one record's line into the buffer and adds it to the tree.
+    fn push(&self, st: &mut State, ts: &str, body: &Body) -> u64 {
         let seq = st.next_seq;
-        let prev = std::mem::take(&mut st.head);
-        st.head = encode(seq, ts, event, &prev, &mut st.buf);
+        st.head = encode_line(seq, ts, body, &st.head, &mut st.buf);
         if let Some(t) = &mut st.tree {
-            let mut h = [0u8; 32];
-            // encode returns 64 hex digits.
-            let _ = hex::decode_to_slice(&st.head, &mut h);
-            t.push_record(&h);
+            t.push_record(&st.head);
         }
         st.next_seq += 1;
         seq
@@ -649,7 +649,7 @@ impl Shared {
             signature: cp.signature.clone(),
         };
         let ts = cp.time.clone();
-        self.push(st, &ts, &ev);
+        self.push(st, &ts, &Body::of(&ev));
         if let Some(o) = &mut st.outage {
             o.held += 1;
         }
@@ -818,6 +818,10 @@ impl Shared {
     }
 
     fn append(&self, event: &Event) -> Result<u64, AuditError> {
+        self.append_body(&Body::of(event))
+    }
+
+    fn append_body(&self, body: &Body) -> Result<u64, AuditError> {
         let mut wake = false;
         let seq = {
             let mut st = lock(&self.state);
@@ -833,8 +837,14 @@ impl Shared {
                 o.held += 1;
             }
             // Taken under the lock so timestamps never go backwards with seq.
-            let ts = now();
-            let seq = self.push(&mut st, &ts, event);
+            let seq = {
+                let st = &mut *st;
+                stamp(&mut st.ts, &mut st.ts_ms);
+                let ts = std::mem::take(&mut st.ts);
+                let seq = self.push(st, &ts, body);
+                st.ts = ts;
+                seq
+            };
             st.since_checkpoint += 1;
             if self
                 .opts
@@ -892,7 +902,7 @@ fn sync_dir(path: &Path) {
 /// Where a log continues from when it is opened.
 struct Start {
     next_seq: u64,
-    head: String,
+    head: Hash,
     log_id: String,
     /// Records to write first.
     first: Vec<Event>,
@@ -959,7 +969,7 @@ impl AuditLog {
                 }
                 Start {
                     next_seq: v.count,
-                    head: v.head,
+                    head: unhex(&v.head),
                     log_id: v.log_id,
                     first,
                     header: None,
@@ -986,9 +996,7 @@ impl AuditLog {
         for ev in &start.first {
             head = encode(next_seq, &now(), ev, &head, &mut buf);
             if let Some(t) = &mut tree {
-                let mut h = [0u8; 32];
-                let _ = hex::decode_to_slice(&head, &mut h);
-                t.push_record(&h);
+                t.push_record(&head);
             }
             next_seq += 1;
         }
@@ -1010,7 +1018,9 @@ impl AuditLog {
                 syncer_waiting: false,
                 buf: Vec::new(),
                 next_seq,
-                head: head.clone(),
+                head,
+                ts: String::new(),
+                ts_ms: 0,
                 outage: None,
                 held_bytes: 0,
                 closed: false,
@@ -1026,7 +1036,7 @@ impl AuditLog {
                 spare: Vec::new(),
                 pending: Vec::new(),
                 pending_upto: next_seq,
-                pending_head: String::new(),
+                pending_head: head,
                 durable_seq: next_seq,
                 durable_head: head,
                 dirty: false,
@@ -1075,7 +1085,13 @@ impl AuditLog {
     /// is failing the record is held in memory (not durable) until recovery;
     /// [`AuditError::Full`] when that buffer is full.
     pub fn append(&self, event: &Event) -> Result<u64, AuditError> {
-        let seq = self.shared.append(event)?;
+        self.append_body(&Body::of(event))
+    }
+
+    /// [`AuditLog::append`] of a record already encoded (the proxy encodes
+    /// its decision and `written` records before the log's lock is taken).
+    pub fn append_body(&self, body: &Body) -> Result<u64, AuditError> {
+        let seq = self.shared.append_body(body)?;
         if self.shared.opts.mode == SyncMode::Always && self.healthy() {
             // A failure here starts an outage; the record is held and the
             // syncer retries, so the append itself succeeded.
@@ -1125,7 +1141,7 @@ impl AuditLog {
 
     /// Hash of the last record appended (the head to publish off-box).
     pub fn head(&self) -> String {
-        lock(&self.shared.state).head.clone()
+        hex::encode(lock(&self.shared.state).head)
     }
 
     /// Number of records appended (durable or not).
@@ -1187,7 +1203,7 @@ fn fresh() -> Start {
     let log_id = new_log_id();
     Start {
         next_seq: 0,
-        head: anchor(&log_id),
+        head: anchor_hash(&log_id),
         first: vec![Event::LogStart {
             log_id: log_id.clone(),
             software: format!("origuard {}", crate::VERSION),
@@ -1372,7 +1388,7 @@ fn open_broken(
         Ok((v, tree)) => {
             return Ok(Start {
                 next_seq: v.count,
-                head: v.head,
+                head: unhex(&v.head),
                 file_first_seq: v.first_seq,
                 log_id: v.log_id,
                 first: vec![],
@@ -1390,7 +1406,7 @@ fn open_broken(
             opened.truncated = cut;
             return Ok(Start {
                 next_seq: v.count,
-                head: v.head,
+                head: unhex(&v.head),
                 file_first_seq: v.first_seq,
                 log_id: v.log_id,
                 first: vec![Event::Recovery {
@@ -1428,7 +1444,7 @@ fn open_broken(
                 .line(),
             ),
             next_seq: v.count,
-            head: v.head,
+            head: unhex(&v.head),
             log_id: v.log_id,
             first: vec![],
             file_first_seq: v.count,
@@ -1573,6 +1589,29 @@ fn syncer(s: Arc<Shared>) {
 /// Current UTC time, RFC 3339 with milliseconds.
 pub fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// Sets `ts` to the current time as [`now`] spells it, formatting only when
+/// the millisecond changed since `ms` (many records share one).
+fn stamp(ts: &mut String, ms: &mut u128) {
+    let t = std::time::SystemTime::now();
+    let m = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    if m != *ms || ts.is_empty() {
+        *ms = m;
+        ts.clear();
+        use std::fmt::Write;
+        let _ = write!(ts, "{}", humantime::format_rfc3339_millis(t));
+    }
+}
+
+/// A hash from the 64 hex digits a verified chain reports.
+fn unhex(s: &str) -> Hash {
+    let mut h = [0u8; 32];
+    // Verified heads are always 64 hex digits.
+    let _ = hex::decode_to_slice(s, &mut h);
+    h
 }
 
 /// A fresh random log id (128 bits, hex).

@@ -35,7 +35,8 @@ use super::budget::{Held, BUDGET_WAIT};
 use super::shared::{Io, Link, PeerSlot, Shared, Slot};
 use super::stage::{Decided, InFlight, WINDOW_PER_WORKER};
 use super::upstream::connect_retrying;
-use crate::audit::record::{DecisionRecord, Event};
+use crate::audit::line::Body;
+use crate::audit::record::Event;
 use crate::decision::{decide, decide_in, Context, Decision, Outcome};
 use crate::framing::{FrameCodec, Framing};
 use crate::message::Direction;
@@ -860,13 +861,8 @@ fn audit(
         return Some((None, false));
     };
     let healthy = log.healthy();
-    let rec = Event::Decision(Box::new(DecisionRecord::of(
-        d,
-        dir,
-        policy,
-        Some(&ctx.link.cfg.name),
-    )));
-    let appended = log.append(&rec);
+    let rec = Body::decision(d, dir, policy, Some(&ctx.link.cfg.name));
+    let appended = log.append_body(&rec);
     let restricted = d.is_restricted();
     match appended {
         Ok(seq) => {
@@ -1013,11 +1009,7 @@ async fn writer<W: AsyncWrite + Unpin>(
                     // Not taken (outage, buffer full): the decisions stay
                     // "decided, delivery not recorded" — never overcounted.
                     if log
-                        .append(&Event::Written {
-                            link: ctx.link.cfg.name.clone(),
-                            side: side.name(),
-                            seqs,
-                        })
+                        .append_body(&Body::written(&ctx.link.cfg.name, side.name(), &seqs))
                         .is_err()
                     {
                         counter!(m::AUDIT_ERRORS).increment(1);
