@@ -8,13 +8,13 @@
 //! Run: cargo bench --bench audit
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use origuard::audit::merkle::{Frontier, PathBuilder};
 use origuard::audit::line::{encode_line, Body};
+use origuard::audit::merkle::{Frontier, PathBuilder};
 use origuard::audit::record::{anchor_hash, encode, DecisionRecord, Event};
+use origuard::audit::verify::{for_lines, verify_file, Chain, ChainOptions};
 use origuard::capture::gen::{Generator, Mix, Shape};
 use origuard::decision::decide;
 use origuard::message::{Direction, Limits};
-use origuard::audit::verify::{for_lines, verify_file, Chain, ChainOptions};
 use std::hint::black_box;
 
 const N: u64 = 200_000;
@@ -137,28 +137,38 @@ fn encoding(c: &mut Criterion) {
         },
     );
     let ds: Vec<_> = (0..512)
-        .map(|_| decide(Direction::Outbound, gen.message(false), &p, &Limits::default()))
+        .map(|_| {
+            decide(
+                Direction::Outbound,
+                gen.message(false),
+                &p,
+                &Limits::default(),
+            )
+        })
         .collect();
     let ts = "2026-12-01T12:00:00.000Z";
     let mut g = c.benchmark_group("audit_encode");
     g.throughput(Throughput::Elements(ds.len() as u64));
-    g.bench_function("decision line, serde (DecisionRecord through Body::of)", |b| {
-        let mut out = Vec::with_capacity(1 << 20);
-        b.iter(|| {
-            out.clear();
-            let mut head = [0u8; 32];
-            for (i, d) in ds.iter().enumerate() {
-                let ev = Event::Decision(Box::new(DecisionRecord::of(
-                    d,
-                    Direction::Outbound,
-                    &p,
-                    Some("nlets-1"),
-                )));
-                head = encode(i as u64, ts, &ev, &head, &mut out);
-            }
-            black_box(head)
-        })
-    });
+    g.bench_function(
+        "decision line, serde (DecisionRecord through Body::of)",
+        |b| {
+            let mut out = Vec::with_capacity(1 << 20);
+            b.iter(|| {
+                out.clear();
+                let mut head = [0u8; 32];
+                for (i, d) in ds.iter().enumerate() {
+                    let ev = Event::Decision(Box::new(DecisionRecord::of(
+                        d,
+                        Direction::Outbound,
+                        &p,
+                        Some("nlets-1"),
+                    )));
+                    head = encode(i as u64, ts, &ev, &head, &mut out);
+                }
+                black_box(head)
+            })
+        },
+    );
     g.bench_function("decision line, hand-written body", |b| {
         let mut out = Vec::with_capacity(1 << 20);
         b.iter(|| {

@@ -2,10 +2,15 @@
 //! in groups (group commit), publishing "durable up to record N" so the proxy
 //! forwards a message only after its record is on disk.
 //!
-//! Appends take a short lock (encode ≈ 1 µs into a shared buffer); a syncer
-//! thread writes the buffer and calls `fdatasync` as soon as anything is
-//! pending, so every record appended while one sync runs goes out in the
-//! next.
+//! Appends take a short lock (the record was encoded before it; under the
+//! lock its chain parts are written and hashed into a shared buffer); a
+//! syncer thread writes the buffer and calls `fdatasync`. In `batch` mode
+//! it syncs when a writer of records asks for it ([`AuditLog::commit`]:
+//! the proxy's readers ask whenever they would wait — nothing more to read,
+//! a full queue), when [`COMMIT_BYTES`] are pending, or [`COMMIT_WINDOW`]
+//! after the oldest pending record, whichever comes first: one sync per
+//! burst rather than one for its first record and another for the rest.
+//! Every record appended while one sync runs goes out in the next.
 //!
 //! **Failures are survived, not fatal.** When a write or sync fails (disk
 //! full, I/O error) the log enters an *outage*: the bytes not known to be
@@ -226,6 +231,10 @@ struct State {
     /// True while the syncer sleeps waiting for work: only then does an
     /// append need to wake it (one wake-up per batch, not per record).
     syncer_waiting: bool,
+    /// A sync was asked for ([`AuditLog::commit`]) since the last one.
+    commit_asked: bool,
+    /// When the oldest record in `buf` was appended.
+    oldest: Option<Instant>,
     buf: Vec<u8>,
     next_seq: u64,
     head: Hash,
@@ -525,6 +534,8 @@ impl Shared {
     fn sync_inner(&self, force: bool) -> Result<(u64, bool), AuditError> {
         let mut st = lock(&self.state);
         let upto = st.next_seq;
+        st.commit_asked = false;
+        st.oldest = None;
         let mut io = lock(&self.io);
         if !st.buf.is_empty() {
             if io.pending.is_empty() {
@@ -853,7 +864,18 @@ impl Shared {
             {
                 self.checkpoint_locked(&mut st);
             }
-            if st.syncer_waiting {
+            // The first record after a sync also wakes the syncer, to time
+            // its window; `none` gathers on its own clock; `batch` syncs
+            // when asked, or once the window is full.
+            let first = st.oldest.is_none();
+            if first {
+                st.oldest = Some(Instant::now());
+            }
+            let due = match self.opts.mode {
+                SyncMode::Batch => first || st.commit_asked || st.buf.len() >= COMMIT_BYTES,
+                _ => true,
+            };
+            if st.syncer_waiting && due {
                 st.syncer_waiting = false;
                 wake = true;
             }
@@ -1016,6 +1038,8 @@ impl AuditLog {
             opts,
             state: Mutex::new(State {
                 syncer_waiting: false,
+                commit_asked: false,
+                oldest: None,
                 buf: Vec::new(),
                 next_seq,
                 head,
@@ -1098,6 +1122,24 @@ impl AuditLog {
             let _ = self.shared.sync();
         }
         Ok(seq)
+    }
+
+    /// Asks for the records appended so far to be made durable now rather
+    /// than at the end of the commit window (`batch` mode; a no-op when
+    /// nothing is pending). Cheap: the proxy's readers call it whenever
+    /// they would wait.
+    pub fn commit(&self) {
+        let wake = {
+            let mut st = lock(&self.shared.state);
+            if st.oldest.is_none() || st.commit_asked {
+                return;
+            }
+            st.commit_asked = true;
+            std::mem::take(&mut st.syncer_waiting)
+        };
+        if wake {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Writes and syncs everything appended so far; returns the sequence
@@ -1550,6 +1592,12 @@ impl Drop for AuditLog {
 /// write (fewer, larger writes; nothing waits on them).
 const NONE_GATHER: Duration = Duration::from_millis(2);
 
+/// `batch` mode: the longest a record waits for a sync nobody asked for.
+pub const COMMIT_WINDOW: Duration = Duration::from_millis(1);
+
+/// `batch` mode: pending bytes that start a sync at once.
+pub const COMMIT_BYTES: usize = 256 << 10;
+
 /// Retry delay after `failures` (≥ 1) failed attempts: 50 ms doubling to 2 s.
 fn backoff(failures: u64) -> Duration {
     let n = failures.saturating_sub(1).min(6);
@@ -1561,16 +1609,40 @@ fn syncer(s: Arc<Shared>) {
         let retry = {
             let mut st = lock(&s.state);
             let retry = st.outage.as_ref().map(|o| backoff(o.failures));
-            let idle = st.buf.is_empty() && retry.is_none();
-            if (idle || retry.is_some()) && !s.stop.load(Ordering::SeqCst) {
-                // Wake on append (or after the retry delay), and at least
-                // once a second to check the file and notice a stop.
-                st.syncer_waiting = retry.is_none();
-                let (mut st, _) = s
+            loop {
+                if s.stop.load(Ordering::SeqCst) || retry.is_some() {
+                    break;
+                }
+                // Wake on append when due (or after the window), and at
+                // least once a second to check the file and notice a stop.
+                let wait = match st.oldest {
+                    None => CHECK_EVERY,
+                    Some(_) if s.opts.mode != SyncMode::Batch => break,
+                    Some(_) if st.commit_asked || st.buf.len() >= COMMIT_BYTES => break,
+                    Some(t) => match COMMIT_WINDOW.checked_sub(t.elapsed()) {
+                        Some(left) if !left.is_zero() => left,
+                        _ => break,
+                    },
+                };
+                st.syncer_waiting = true;
+                let (g, timeout) = s
                     .wake
-                    .wait_timeout(st, retry.unwrap_or(CHECK_EVERY))
+                    .wait_timeout(st, wait)
                     .unwrap_or_else(|e| e.into_inner());
+                st = g;
                 st.syncer_waiting = false;
+                if timeout.timed_out() && st.oldest.is_none() {
+                    // The periodic file check.
+                    break;
+                }
+            }
+            if let Some(r) = retry {
+                st.syncer_waiting = false;
+                let (g, _) = s
+                    .wake
+                    .wait_timeout(st, r)
+                    .unwrap_or_else(|e| e.into_inner());
+                drop(g);
             }
             retry
         };

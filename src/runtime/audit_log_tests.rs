@@ -367,6 +367,35 @@ fn durable_counter_advances() {
     assert!(*log.durable().borrow() > seq);
 }
 
+/// `batch` mode: records nobody asks a commit for still become durable
+/// (the commit window), a burst appended before `commit` goes out in one
+/// sync, and `commit` with nothing pending is a no-op.
+#[test]
+fn the_commit_window_makes_every_record_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jsonl");
+    let p = path.to_str().unwrap();
+    let (log, _) = AuditLog::open(p, SyncMode::Batch).unwrap();
+    log.commit();
+    let durable = |seq: u64| {
+        let mut rx = log.durable();
+        wait_until("durable", || *rx.borrow_and_update() > seq);
+    };
+    // Not asked: the window.
+    let seq = log.append(&Event::Lifecycle { what: "start" }).unwrap();
+    durable(seq);
+    // A burst, then asked.
+    let seqs: Vec<u64> = (0..50)
+        .map(|_| log.append(&Event::Lifecycle { what: "stop" }).unwrap())
+        .collect();
+    log.commit();
+    durable(*seqs.last().unwrap());
+    log.commit();
+    log.close().unwrap();
+    let v = verify(&std::fs::read(p).unwrap()).unwrap();
+    assert_eq!(v.count, 52, "log_start and the 51 records");
+}
+
 #[test]
 fn records_hold_no_message_content() {
     let policy = load_path(concat!(

@@ -535,7 +535,7 @@ async fn finish_one(
     forward: &mpsc::Sender<Out>,
     replies: &mpsc::Sender<Out>,
 ) -> Result<(), QueueClosed> {
-    let Some((d, policy, c)) = st.inflight.pop().await else {
+    let Some((d, policy, c)) = committing(ctx, st.inflight.pop()).await else {
         return Ok(());
     };
     let d = match d {
@@ -686,7 +686,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
                 continue;
             }
-            r = tokio::time::timeout(wait, rd.read_buf(&mut buf)) => r,
+            r = committing(ctx, tokio::time::timeout(wait, rd.read_buf(&mut buf))) => r,
         };
         match r {
             Err(_) if !buf.is_empty() => match partial_since {
@@ -822,7 +822,7 @@ async fn deliver(
     let n = bytes
         .len()
         .clamp(1, ctx.shared.limits.queue_bytes.min(u32::MAX as usize));
-    let Ok(queued) = q.clone().acquire_many_owned(n as u32).await else {
+    let Ok(queued) = committing(ctx, q.clone().acquire_many_owned(n as u32)).await else {
         return Err(QueueClosed);
     };
     let out = Out {
@@ -834,16 +834,37 @@ async fn deliver(
         _mem: mem,
         _queued: queued,
     };
-    tx.send(out).await.map_err(|mpsc::error::SendError(out)| {
-        undelivered(
-            ctx,
-            side,
-            1,
-            out.seq.into_iter().collect(),
-            "session_closed",
-        );
-        QueueClosed
+    committing(ctx, tx.send(out))
+        .await
+        .map_err(|mpsc::error::SendError(out)| {
+            undelivered(
+                ctx,
+                side,
+                1,
+                out.seq.into_iter().collect(),
+                "session_closed",
+            );
+            QueueClosed
+        })
+}
+
+/// Awaits `fut`; if it has to wait, first asks the audit log to make the
+/// records appended so far durable (`AuditLog::commit`): a session that
+/// would wait has nothing more to add to the current group commit.
+async fn committing<F: std::future::Future>(ctx: &Ctx, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut asked = false;
+    std::future::poll_fn(|cx| {
+        let p = fut.as_mut().poll(cx);
+        if p.is_pending() && !asked {
+            asked = true;
+            if let Some(log) = &ctx.shared.audit {
+                log.commit();
+            }
+        }
+        p
     })
+    .await
 }
 
 /// Appends the decision's audit record. `Some((seq, wait))`: forward, after
