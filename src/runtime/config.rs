@@ -218,7 +218,7 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
-            queue: 16,
+            queue: 1024,
             queue_bytes: 16 << 20,
             max_pending: 256,
             max_pending_per_peer: 64,
