@@ -17,7 +17,7 @@
 # process). Then, on the mixed capture: latency at RATE msg/s open loop for
 # every relay, the median fdatasync of a 4 KiB append on the audit directory
 # (timed loop), and origuard's peak RSS with 1,000 sessions and its RSS once
-# they closed.
+# they closed. Also one session alone (mixed, HAProxy and audit batch).
 #
 # Usage: benches/compare.sh [SECONDS]   (each run, default 5)
 # Environment: WORKERS="1 2" (decision_workers values, default "1"),
@@ -150,6 +150,16 @@ for cap in photo mixed small; do
   done; done
 done
 
+# One session (production links carry a few busy sessions): mixed capture,
+# HAProxy and origuard with audit batch.
+F=$(port); U=$(port); haproxy_up "$F" "$U"
+measured mixed haproxy one "$HP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --duration "${DUR}s" --connections 1
+stop "$HP"
+w=${WORKERS%% *}
+F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w"
+measured mixed "origuard-batch-w$w" one "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections 1
+stop "$OP"
+
 # Latency at RATE msg/s, open loop, mixed capture.
 record mixed none rate "$(bench mixed --target self --rate "$RATE" --duration "${DUR}s" --connections "$CONNS")"
 F=$(port); U=$(port); haproxy_up "$F" "$U"
@@ -241,6 +251,10 @@ for w in workers:
         b, n = get(c, f"origuard-batch-w{w}"), get(c, f"origuard-none-w{w}")
         if b and n and n["msgs_per_sec"]:
             print(f"w{w} {c}: durable audit costs {100 * (1 - b['msgs_per_sec'] / n['msgs_per_sec']):.0f} % of throughput against audit none")
+h1, o1 = get("mixed", "haproxy", "one"), get("mixed", f"origuard-batch-w{workers[0]}", "one")
+if h1 and o1 and h1["msgs_per_sec"]:
+    print(f"one session, mixed: origuard batch w{workers[0]} {o1['msgs_per_sec'] / h1['msgs_per_sec']:.2f} × HAProxy "
+          f"({o1['msgs_per_sec']:.0f} vs {h1['msgs_per_sec']:.0f} msg/s), CPU {cpu_us(o1):.2f} µs/msg (HAProxy {cpu_us(h1):.2f})")
 print()
 n0, h0 = get("mixed", "none", "rate"), get("mixed", "haproxy", "rate")
 print(f"latency, mixed capture, open loop at {n0['msgs_per_sec']:.0f} msg/s arrived (µs from intended send; added = over no proxy):")

@@ -153,7 +153,7 @@ async fn slow_reader_keeps_memory_bounded() {
         sent < 2000,
         "the proxy kept reading although Nlets read nothing ({sent} messages)"
     );
-    // Bounded: queue (16) + read buffer + socket buffers, far below what was offered.
+    // Bounded: queue_bytes (16 MiB) + read buffer + socket buffers, far below what was offered.
     assert!(
         peak.saturating_sub(base_rss) < 32 * 1024,
         "RSS grew from {base_rss} KiB to {peak} KiB"

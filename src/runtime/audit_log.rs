@@ -1636,7 +1636,7 @@ fn syncer(s: Arc<Shared>) {
                     break;
                 }
             }
-            if let Some(r) = retry {
+            if let Some(r) = retry.filter(|_| !s.stop.load(Ordering::SeqCst)) {
                 st.syncer_waiting = false;
                 let (g, _) = s
                     .wake

@@ -803,6 +803,7 @@ async fn deliver(
     forward: &mpsc::Sender<Out>,
     replies: &mpsc::Sender<Out>,
 ) -> Result<(), QueueClosed> {
+    outage_pace(ctx, forward).await;
     let Some((seq, wait)) = audit(ctx, &d, dir, policy) else {
         return Ok(());
     };
@@ -846,6 +847,27 @@ async fn deliver(
             );
             QueueClosed
         })
+}
+
+/// During an audit outage a session queues at most this many messages per
+/// direction before it decides more: each holds an audit record in memory
+/// (`audit.max_held` is shared by every session), so a large `limits.queue`
+/// does not fill it with a few sessions' backlogs.
+const OUTAGE_QUEUE: usize = 16;
+
+/// Waits, while the audit log is failing and `queue` already holds
+/// [`OUTAGE_QUEUE`] messages, for it to recover or the queue to drain (checked
+/// every 10 ms: an outage lasts at least one 50 ms retry).
+async fn outage_pace(ctx: &Ctx, queue: &mpsc::Sender<Out>) {
+    let Some(log) = &ctx.shared.audit else {
+        return;
+    };
+    while !log.healthy()
+        && queue.max_capacity() - queue.capacity() >= OUTAGE_QUEUE
+        && !ctx.stop.is_cancelled()
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Awaits `fut`; if it has to wait, first asks the audit log to make the
@@ -961,6 +983,9 @@ async fn writer<W: AsyncWrite + Unpin>(
                     Some(seq) if *rx.borrow_and_update() <= seq => {}
                     _ => break,
                 }
+                // Whoever appended them may not be about to wait (a reader
+                // finding more to read): this batch needs them now.
+                log.commit();
                 if rx.changed().await.is_err() {
                     result = Some(End::WriteFailed(side));
                     break 'outer;
