@@ -8,9 +8,9 @@
 //! Run: cargo bench --bench audit
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use origuard::audit::line::{encode_line, Body};
+use origuard::audit::line::{encode, encode_line, Body};
 use origuard::audit::merkle::{Frontier, PathBuilder};
-use origuard::audit::record::{anchor_hash, encode, DecisionRecord, Event};
+use origuard::audit::record::{anchor_hash, DecisionRecord, Event};
 use origuard::audit::verify::{for_lines, verify_file, Chain, ChainOptions};
 use origuard::capture::gen::{Generator, Mix, Shape};
 use origuard::decision::decide;

@@ -127,6 +127,14 @@ impl Body {
     }
 }
 
+/// Encodes one record line (with its trailing newline) into `out`; returns
+/// its hash. The fields go through serde ([`Body::of`]); the proxy's hot
+/// path encodes its records with [`Body::decision`] and [`Body::written`]
+/// before taking the writer's lock, then calls [`encode_line`].
+pub fn encode(seq: u64, ts: &str, event: &Event, prev: &Hash, out: &mut Vec<u8>) -> Hash {
+    encode_line(seq, ts, &Body::of(event), prev, out)
+}
+
 /// Appends the line of record `seq` (with its trailing newline) to `out`
 /// and returns its hash: the SHA-256 of the line up to `,"hash":` with `}`
 /// appended (`specs/audit.md`).

@@ -1,13 +1,12 @@
 //! The hand-written encoders against serde, byte for byte.
 
+//! (Decisions against serde: `tests/pipeline_props.rs`, which may use the
+//! generator and the policy store.)
+
 use super::*;
-use crate::audit::record::{DecisionRecord, Event};
-use crate::capture::gen::{Generator, Mix, Shape};
-use crate::decision::{decide, ledger::Use, Decision};
-use crate::message::Limits;
+use crate::audit::record::Event;
 use proptest::prelude::*;
 use serde::Serialize;
-use std::sync::Arc;
 
 /// The line as the serde-only encoder of audit log version 2 wrote it.
 fn serde_line(seq: u64, ts: &str, event: &Event, prev: &str) -> (Vec<u8>, String) {
@@ -135,80 +134,6 @@ fn written_is_the_serde_body() {
             assert_eq!(Body::written(s, "nlets", &seqs), Body::of(&ev));
         }
     }
-}
-
-fn policy() -> Policy {
-    crate::runtime::policy_store::load_path(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/deploy/policy/colorado.toml"
-    ))
-    .unwrap()
-}
-
-fn same(d: &Decision, dir: Direction, p: &Policy, link: Option<&str>) {
-    let want = Body::of(&Event::Decision(Box::new(DecisionRecord::of(
-        d, dir, p, link,
-    ))));
-    let got = Body::decision(d, dir, p, link);
-    assert_eq!(
-        String::from_utf8_lossy(got.as_bytes()),
-        String::from_utf8_lossy(want.as_bytes())
-    );
-}
-
-/// Every generated shape, both directions, against the example policy
-/// (passes, redactions with fields removed, denials with replies, parse
-/// failures), then each optional member forced on with awkward text.
-#[test]
-fn decisions_are_the_serde_body() {
-    let p = policy();
-    let limits = Limits::default();
-    let (mut n, mut listed, mut removed, mut replies) = (0, 0, 0, 0);
-    for shape in [Shape::Mixed, Shape::Small, Shape::Photo] {
-        let mut g = Generator::new(
-            7,
-            Mix {
-                shape,
-                ..Mix::default()
-            },
-        );
-        for i in 0..300 {
-            let inbound = i % 3 == 0;
-            let dir = if inbound {
-                Direction::Inbound
-            } else {
-                Direction::Outbound
-            };
-            let mut raw = g.message(inbound).to_vec();
-            if i % 11 == 0 {
-                raw.truncate(raw.len() / 2);
-            }
-            let mut d = decide(dir, raw.into(), &p, &limits);
-            listed += d.verdict.is_some_and(|v| v.entry.is_some()) as u32;
-            removed += !d.removed.is_empty() as u32;
-            replies +=
-                matches!(d.outcome, crate::decision::Outcome::Deny { reply: Some(_) }) as u32;
-            same(&d, dir, &p, Some("link-1"));
-            same(&d, dir, &p, None);
-            if i % 5 == 0 {
-                d.exception = Some(Use {
-                    id: Arc::from(TRICKY[i % TRICKY.len()]),
-                    number: i as u32,
-                    of: 10_000,
-                });
-                d.reason_code = Some(if i % 2 == 0 { b'C' } else { 0xe9 });
-                d.detail = Some("certification_lapsed");
-                d.removed.insert(crate::message::fields::PHOTO);
-                same(&d, dir, &p, Some(TRICKY[i % TRICKY.len()]));
-            }
-            n += 1;
-        }
-    }
-    assert_eq!(n, 900);
-    assert!(
-        listed > 50 && removed > 20 && replies > 10,
-        "{listed} {removed} {replies}"
-    );
 }
 
 proptest! {

@@ -9,7 +9,6 @@
 //! metadata and policy facts only — never a name, date of birth, license
 //! number, address or image from a message body.
 
-use super::line::{encode_line, Body};
 use super::merkle::Hash;
 use crate::decision::Decision;
 use crate::message::Direction;
@@ -298,14 +297,6 @@ impl Event {
             errors,
         }
     }
-}
-
-/// Encodes one record line (with its trailing newline) into `out`; returns
-/// its hash. The fields go through serde ([`Body::of`]); the proxy's hot
-/// path encodes its records with [`Body::decision`] and [`Body::written`]
-/// before taking the writer's lock.
-pub fn encode(seq: u64, ts: &str, event: &Event, prev: &Hash, out: &mut Vec<u8>) -> Hash {
-    encode_line(seq, ts, &Body::of(event), prev, out)
 }
 
 /// The anchor as a hash.

@@ -734,7 +734,8 @@ pub fn first_line_ids(line: &[u8]) -> Option<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::record::{anchor_hash, encode, Event};
+    use crate::audit::line::encode;
+    use crate::audit::record::{anchor_hash, Event};
 
     fn log(n: u64) -> Vec<u8> {
         let id = "00112233445566778899aabbccddeeff";

@@ -3,7 +3,8 @@
 //! `written` records, and a public report names no agency.
 
 use super::*;
-use crate::audit::record::{anchor_hash, encode, DecisionRecord, Event, SegmentHeader};
+use crate::audit::line::encode;
+use crate::audit::record::{anchor_hash, DecisionRecord, Event, SegmentHeader};
 use proptest::prelude::*;
 
 fn dec(

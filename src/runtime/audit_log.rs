@@ -33,9 +33,9 @@
 //! operator chose `on_corrupt = "refuse"`.
 
 use crate::audit::checkpoint::{load_signing_key, Checkpoint};
-use crate::audit::line::{encode_line, Body};
+use crate::audit::line::{encode, encode_line, Body};
 use crate::audit::merkle::{Frontier, Hash};
-use crate::audit::record::{anchor_hash, encode, Event, SegmentHeader};
+use crate::audit::record::{anchor_hash, Event, SegmentHeader};
 use crate::audit::segment::{interval_crossed, parse_segment_name, resume_point, segment_name};
 use crate::audit::verify::{for_lines, Broken, Chain, ChainOptions, Verified};
 use crate::runtime::metrics as m;
