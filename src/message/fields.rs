@@ -55,9 +55,16 @@ impl FieldSet {
 
     /// The members, in index order.
     pub fn iter(self) -> impl Iterator<Item = FieldId> {
-        (0..MAX_FIELDS as u8)
-            .filter(move |i| self.0 & (1 << i) != 0)
-            .map(FieldId)
+        // Set bits, lowest first.
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let i = bits.trailing_zeros() as u8;
+            bits &= bits - 1;
+            Some(FieldId(i))
+        })
     }
 }
 
@@ -144,6 +151,9 @@ struct LabelIndex {
     first: Box<[u64; 256]>,
     /// For each field, its label rules (bit = rule index).
     by_field: Vec<u64>,
+    /// The fewest letters and digits of a label rule that has any: names
+    /// with fewer spell none.
+    min_letters: usize,
 }
 
 /// The set of protected fields known to this process.
@@ -408,7 +418,17 @@ impl Catalogue {
                     by_field[r.field.0 as usize] |= 1 << ri;
                 }
             }
-            LabelIndex { first, by_field }
+            let min_letters = rules
+                .iter()
+                .filter(|r| r.kind == TextRuleKind::Label && !r.letters.is_empty())
+                .map(|r| r.letters.len())
+                .min()
+                .unwrap_or(usize::MAX);
+            LabelIndex {
+                first,
+                by_field,
+                min_letters,
+            }
         });
         Ok(Catalogue {
             local_lens,
@@ -558,6 +578,14 @@ impl Catalogue {
     }
 }
 
+/// `hay.starts_with(needle)` for the short needles of the catalogue: an
+/// inline byte loop that stops at the first difference (most candidates
+/// differ at the second byte), not a `memcmp` call.
+#[inline]
+pub(crate) fn starts_with_bytes(hay: &[u8], needle: &[u8]) -> bool {
+    hay.len() >= needle.len() && hay.iter().zip(needle).all(|(a, b)| a == b)
+}
+
 /// True when `name` is the field prefix `label` (any case), alone or
 /// followed by anything but a lower-case letter (`POBText`, not `POBox`).
 fn field_name(name: &[u8], label: &[u8]) -> bool {
@@ -576,7 +604,9 @@ impl LabelIndex {
         for f in fields.iter() {
             pending |= self.by_field.get(f.0 as usize).copied().unwrap_or(0);
         }
-        if pending == 0 {
+        // A name with fewer bytes than the shortest label's letters has
+        // fewer letters too.
+        if pending == 0 || name.len() < self.min_letters {
             return 0;
         }
         if name.len() > NAME_PROJECTION {
@@ -603,7 +633,7 @@ impl LabelIndex {
             while m != 0 {
                 let ri = m.trailing_zeros() as usize;
                 m &= m - 1;
-                if proj[k..].starts_with(&rules[ri].letters) {
+                if starts_with_bytes(&proj[k..], &rules[ri].letters) {
                     hits |= 1u64 << ri;
                     pending &= !(1u64 << ri);
                 }

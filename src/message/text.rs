@@ -9,7 +9,7 @@
 //! inside a value (`ST. LOUIS`) does not end it. This errs towards removing
 //! too much, never too little.
 
-use super::fields::{Catalogue, CompiledRule, FieldId, FieldSet, TextRuleKind};
+use super::fields::{starts_with_bytes, Catalogue, CompiledRule, FieldId, FieldSet, TextRuleKind};
 
 /// A match of one rule: the byte range to remove and its field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,7 +227,7 @@ pub fn markers(cat: &Catalogue, fields: FieldSet, text: &[u8]) -> FieldSet {
         }
         for &mi in cat.marker_by_first[b as usize].iter() {
             let (m, id) = &cat.markers[mi as usize];
-            if pending.contains(*id) && text[i..].starts_with(m.needle()) {
+            if pending.contains(*id) && starts_with_bytes(&text[i..], m.needle()) {
                 out.insert(*id);
                 pending.0 &= !(1 << id.0);
             }
