@@ -165,6 +165,35 @@ fn first_illegal_byte(raw: &[u8]) -> Option<usize> {
     None
 }
 
+/// Offset of the first U+FFFE (`EF BF BE`) in `raw`, or failing that of the
+/// first U+FFFF (`EF BF BF`): one memchr pass over the lead byte.
+fn noncharacter(raw: &[u8]) -> Option<usize> {
+    let mut ffff = None;
+    for i in memchr::memchr_iter(0xEF, raw) {
+        match raw.get(i + 1..i + 3) {
+            Some([0xBF, 0xBE]) => return Some(i),
+            Some([0xBF, 0xBF]) => {
+                ffff = ffff.or(Some(i));
+            }
+            _ => {}
+        }
+    }
+    ffff
+}
+
+/// The first of `unexpected '&'` or `']]>'` a text event holds, in that
+/// order of priority: one memchr pass for both.
+fn bad_text(t: &[u8]) -> Option<&'static str> {
+    let mut cdata_end = false;
+    for i in memchr::memchr2_iter(b'&', b']', t) {
+        if t[i] == b'&' {
+            return Some("unexpected '&' in text");
+        }
+        cdata_end |= t.get(i + 1..i + 3) == Some(&b"]>"[..]);
+    }
+    cdata_end.then_some("']]>' in character data")
+}
+
 fn trim(b: &[u8]) -> &[u8] {
     let s = b
         .iter()
@@ -258,8 +287,7 @@ fn walk_inner(
     }
     // U+FFFE and U+FFFF are valid UTF-8 but not XML characters (found by
     // the routing fuzzer: conforming parsers refuse the document).
-    let nonchar = memchr::memmem::find(raw, b"\xEF\xBF\xBE")
-        .or_else(|| memchr::memmem::find(raw, b"\xEF\xBF\xBF"));
+    let nonchar = noncharacter(raw);
     if let Some(i) = nonchar.filter(|_| !header_only) {
         return Err(perr(
             ErrorCode::Encoding,
@@ -360,17 +388,10 @@ impl<'a, 'o> Walker<'a, 'o> {
                     }
                 }
                 Event::Text(t) => {
-                    if memchr::memchr(b'&', &t).is_some() {
-                        return Err(perr(ErrorCode::XmlSyntax, before, "unexpected '&' in text"));
-                    }
                     // XML 1.0 character data never holds "]]>" (a conforming
                     // parser rejects the document; so do we).
-                    if memchr::memmem::find(&t, b"]]>").is_some() {
-                        return Err(perr(
-                            ErrorCode::XmlSyntax,
-                            before,
-                            "']]>' in character data",
-                        ));
+                    if let Some(what) = bad_text(&t) {
+                        return Err(perr(ErrorCode::XmlSyntax, before, what));
                     }
                     if self.depth == 0 {
                         if !t.iter().all(|b| b.is_ascii_whitespace()) {
@@ -1338,6 +1359,63 @@ pub fn escape_into(text: &[u8], out: &mut Vec<u8>) {
             b'>' => out.extend_from_slice(b"&gt;"),
             b'&' => out.extend_from_slice(b"&amp;"),
             _ => out.push(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The checks as they were: two memmem passes, then memchr and memmem.
+    fn noncharacter_reference(raw: &[u8]) -> Option<usize> {
+        memchr::memmem::find(raw, b"\xEF\xBF\xBE")
+            .or_else(|| memchr::memmem::find(raw, b"\xEF\xBF\xBF"))
+    }
+
+    fn bad_text_reference(t: &[u8]) -> Option<&'static str> {
+        if memchr::memchr(b'&', t).is_some() {
+            return Some("unexpected '&' in text");
+        }
+        memchr::memmem::find(t, b"]]>").map(|_| "']]>' in character data")
+    }
+
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            4 => proptest::sample::select(vec![
+                &b"\xEF\xBF\xBE"[..], b"\xEF\xBF\xBF", b"\xEF\xBF", b"\xEF", b"\xBF", b"\xBE",
+                b"]]>", b"]]", b"]", b">", b"&", b"&amp;", b"a", b"ABC", b"\xE4\xB8\xAD",
+            ])
+            .prop_map(<[u8]>::to_vec),
+            1 => any::<u8>().prop_map(|b| vec![b]),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn one_pass_checks_same_as_reference(b in bytes()) {
+            prop_assert_eq!(noncharacter(&b), noncharacter_reference(&b));
+            prop_assert_eq!(bad_text(&b), bad_text_reference(&b));
+        }
+    }
+
+    #[test]
+    fn one_pass_checks_examples() {
+        for b in [
+            &b""[..],
+            b"\xEF\xBF\xBF x \xEF\xBF\xBE",
+            b"\xEF\xBF",
+            b"x\xEF\xBF\xBF",
+            b"]]]>",
+            b"]]> &",
+            b"] ]>",
+            b"]]",
+        ] {
+            assert_eq!(noncharacter(b), noncharacter_reference(b), "{b:?}");
+            assert_eq!(bad_text(b), bad_text_reference(b), "{b:?}");
         }
     }
 }
