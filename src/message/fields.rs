@@ -154,6 +154,20 @@ struct LabelIndex {
     /// The fewest letters and digits of a label rule that has any: names
     /// with fewer spell none.
     min_letters: usize,
+    /// For each rule, the [`letter_bit`]s of its letters: a name spells
+    /// the rule only if it has all of them.
+    letter_masks: Vec<u32>,
+}
+
+/// A bit standing for an upper-case letter or a digit (digits share bits):
+/// the name-side filter of [`LabelIndex`]. Equal bytes give equal bits, so a
+/// name lacking one of a label's bits cannot contain the label's letters.
+fn letter_bit(b: u8) -> u32 {
+    if b.is_ascii_digit() {
+        1 << (26 + (b - b'0') % 6)
+    } else {
+        1 << (b.wrapping_sub(b'A') % 26)
+    }
 }
 
 /// The set of protected fields known to this process.
@@ -424,10 +438,15 @@ impl Catalogue {
                 .map(|r| r.letters.len())
                 .min()
                 .unwrap_or(usize::MAX);
+            let letter_masks = rules
+                .iter()
+                .map(|r| r.letters.iter().fold(0, |m, &b| m | letter_bit(b)))
+                .collect();
             LabelIndex {
                 first,
                 by_field,
                 min_letters,
+                letter_masks,
             }
         });
         Ok(Catalogue {
@@ -617,6 +636,23 @@ impl LabelIndex {
                 }
             }
             return hits;
+        }
+        // The name's letter bits first (no copy): rules whose letters the
+        // name lacks are out before anything is compared.
+        let have = name
+            .iter()
+            .filter(|b| b.is_ascii_alphanumeric())
+            .fold(0u32, |m, b| m | letter_bit(b.to_ascii_uppercase()));
+        let mut m = pending;
+        while m != 0 {
+            let ri = m.trailing_zeros() as usize;
+            m &= m - 1;
+            if self.letter_masks[ri] & !have != 0 {
+                pending &= !(1u64 << ri);
+            }
+        }
+        if pending == 0 {
+            return 0;
         }
         let mut buf = [0u8; NAME_PROJECTION];
         let mut n = 0;
