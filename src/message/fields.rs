@@ -154,21 +154,33 @@ struct LabelIndex {
     /// The fewest letters and digits of a label rule that has any: names
     /// with fewer spell none.
     min_letters: usize,
-    /// For each rule, the [`letter_bit`]s of its letters: a name spells
+    /// For each rule, the [`LETTER_BITS`] of its letters: a name spells
     /// the rule only if it has all of them.
     letter_masks: Vec<u32>,
 }
 
-/// A bit standing for an upper-case letter or a digit (digits share bits):
-/// the name-side filter of [`LabelIndex`]. Equal bytes give equal bits, so a
-/// name lacking one of a label's bits cannot contain the label's letters.
-fn letter_bit(b: u8) -> u32 {
-    if b.is_ascii_digit() {
-        1 << (26 + (b - b'0') % 6)
-    } else {
-        1 << (b.wrapping_sub(b'A') % 26)
+/// For each byte, a bit standing for it as a letter (either case) or a
+/// digit (digits share six bits), 0 for anything else: the name-side filter
+/// of [`LabelIndex`]. Equal letters give equal bits, so a name lacking one
+/// of a label's bits cannot contain the label's letters.
+const LETTER_BITS: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = if c.is_ascii_uppercase() {
+            1 << (c - b'A')
+        } else if c.is_ascii_lowercase() {
+            1 << (c - b'a')
+        } else if c.is_ascii_digit() {
+            1 << (26 + (c - b'0') % 6)
+        } else {
+            0
+        };
+        i += 1;
     }
-}
+    t
+};
 
 /// The set of protected fields known to this process.
 #[derive(Clone, Debug)]
@@ -183,6 +195,11 @@ pub struct Catalogue {
     /// rules whose label starts with it (either case): only those are tried
     /// at a position holding that byte.
     pub(crate) by_first: Box<[Box<[u16]>]>,
+    /// Bit `b0 * 256 + b1` set when some rule could match at a position
+    /// holding `b0` followed by `b1` (the label's second byte in either
+    /// case, a control character, or anything for one-byte labels and
+    /// labels whose second byte is a space): the scanner's pair filter.
+    pub(crate) pairs: Box<[u64; 1024]>,
     /// Markers with their field, as prebuilt searchers.
     pub(crate) markers: Vec<(memchr::memmem::Finder<'static>, FieldId)>,
     /// Length of the shortest marker (texts shorter than this cannot hold one).
@@ -411,6 +428,24 @@ impl Catalogue {
             }
         }
         let by_first = by_first.into_iter().map(Vec::into_boxed_slice).collect();
+        let mut pairs = Box::new([0u64; 1024]);
+        for r in &rules {
+            let l0 = r.label[0];
+            for b0 in [l0, l0.to_ascii_lowercase()] {
+                for b1 in 0..=255u8 {
+                    let possible = match r.second {
+                        None => true,
+                        Some(c) => {
+                            b1 < 0x20 || b1 == 0x7f || b1 == c || b1 == c.to_ascii_lowercase()
+                        }
+                    };
+                    if possible {
+                        let bit = (b0 as usize) << 8 | b1 as usize;
+                        pairs[bit >> 6] |= 1 << (bit & 63);
+                    }
+                }
+            }
+        }
         let min_marker = markers
             .iter()
             .map(|(m, _)| m.needle().len())
@@ -440,7 +475,11 @@ impl Catalogue {
                 .unwrap_or(usize::MAX);
             let letter_masks = rules
                 .iter()
-                .map(|r| r.letters.iter().fold(0, |m, &b| m | letter_bit(b)))
+                .map(|r| {
+                    r.letters
+                        .iter()
+                        .fold(0, |m, &b| m | LETTER_BITS[b as usize])
+                })
                 .collect();
             LabelIndex {
                 first,
@@ -456,6 +495,7 @@ impl Catalogue {
             rules,
             first,
             by_first,
+            pairs,
             markers,
             min_marker,
             marker_first,
@@ -639,10 +679,7 @@ impl LabelIndex {
         }
         // The name's letter bits first (no copy): rules whose letters the
         // name lacks are out before anything is compared.
-        let have = name
-            .iter()
-            .filter(|b| b.is_ascii_alphanumeric())
-            .fold(0u32, |m, b| m | letter_bit(b.to_ascii_uppercase()));
+        let have = name.iter().fold(0u32, |m, &b| m | LETTER_BITS[b as usize]);
         let mut m = pending;
         while m != 0 {
             let ri = m.trailing_zeros() as usize;

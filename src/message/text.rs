@@ -167,6 +167,14 @@ pub fn find(cat: &Catalogue, fields: FieldSet, text: &[u8], from: usize) -> Opti
             .iter()
             .position(|&b| first[b as usize] & mask != 0)?;
         let next = text.get(i + 1).copied();
+        if let Some(nb) = next {
+            // No rule of any field can start with this pair of bytes.
+            let bit = (text[i] as usize) << 8 | nb as usize;
+            if cat.pairs[bit >> 6] & (1 << (bit & 63)) == 0 {
+                i += 1;
+                continue;
+            }
+        }
         for &ri in cat.by_first[text[i] as usize].iter() {
             let rule = &cat.rules[ri as usize];
             if mask & (1 << rule.field.0) == 0 {
