@@ -1319,19 +1319,49 @@ fn is_reserved_binding(key: &[u8], value: &[u8]) -> bool {
 /// characters a name may hold (the routing fuzzer found U+FEFF and private-use
 /// characters read differently), so non-ASCII names are refused.
 fn valid_qname(n: &[u8]) -> bool {
-    let start = |b: u8| b.is_ascii_alphabetic() || b == b'_';
-    let part = |p: &[u8]| {
-        p.first().is_some_and(|&b| start(b))
-            && p.iter()
-                .all(|&b| start(b) || b.is_ascii_digit() || b == b'-' || b == b'.')
-    };
-    let mut it = n.splitn(3, |&b| b == b':');
-    match (it.next(), it.next(), it.next()) {
-        (Some(a), None, None) => part(a),
-        (Some(a), Some(b), None) => part(a) && part(b),
-        _ => false,
+    // One pass: at most one colon, and each part non-empty, starting with a
+    // letter or `_`, then letters, digits, `_`, `-` and `.`.
+    let mut colon = false;
+    let mut at_start = true;
+    for &b in n {
+        if b == b':' {
+            if at_start || colon {
+                return false;
+            }
+            colon = true;
+            at_start = true;
+            continue;
+        }
+        let c = NAME_CLASS[b as usize];
+        if c == 0 || (at_start && c != NAME_START) {
+            return false;
+        }
+        at_start = false;
     }
+    !at_start
 }
+
+/// [`NAME_CLASS`] of a byte that may start a name part.
+const NAME_START: u8 = 2;
+
+/// For each byte: [`NAME_START`] for ASCII letters and `_`, 1 for digits,
+/// `-` and `.` (name characters that cannot start one), 0 otherwise.
+const NAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_alphabetic() || b == b'_' {
+            NAME_START
+        } else if b.is_ascii_digit() || b == b'-' || b == b'.' {
+            1
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
 
 /// A start tag's raw bytes: every attribute value is quoted, holds no `<`,
 /// and is followed by white space, `/` or `>`.
@@ -1397,6 +1427,21 @@ mod tests {
         None
     }
 
+    fn valid_qname_reference(n: &[u8]) -> bool {
+        let start = |b: u8| b.is_ascii_alphabetic() || b == b'_';
+        let part = |p: &[u8]| {
+            p.first().is_some_and(|&b| start(b))
+                && p.iter()
+                    .all(|&b| start(b) || b.is_ascii_digit() || b == b'-' || b == b'.')
+        };
+        let mut it = n.splitn(3, |&b| b == b':');
+        match (it.next(), it.next(), it.next()) {
+            (Some(a), None, None) => part(a),
+            (Some(a), Some(b), None) => part(a) && part(b),
+            _ => false,
+        }
+    }
+
     fn bad_text_reference(t: &[u8]) -> Option<&'static str> {
         if memchr::memchr(b'&', t).is_some() {
             return Some("unexpected '&' in text");
@@ -1430,6 +1475,19 @@ mod tests {
             prop_assert_eq!(first_illegal_byte(&b), first_illegal_byte_reference(&b));
             prop_assert_eq!(bad_text(&b), bad_text_reference(&b));
         }
+
+        #[test]
+        fn valid_qname_same_as_reference(
+            n in proptest::collection::vec(
+                prop_oneof![
+                    6 => proptest::sample::select(b"aZ_:-.09 \xC3x".to_vec()),
+                    1 => any::<u8>(),
+                ],
+                0..12,
+            )
+        ) {
+            prop_assert_eq!(valid_qname(&n), valid_qname_reference(&n));
+        }
     }
 
     #[test]
@@ -1446,6 +1504,28 @@ mod tests {
         ] {
             assert_eq!(noncharacter(b), noncharacter_reference(b), "{b:?}");
             assert_eq!(bad_text(b), bad_text_reference(b), "{b:?}");
+        }
+        for n in [
+            &b""[..],
+            b":",
+            b"a:",
+            b":a",
+            b"a:b",
+            b"a:b:c",
+            b"a::b",
+            b"_x",
+            b"-x",
+            b"x-",
+            b".x",
+            b"9x",
+            b"x9",
+            b"nc:PersonName",
+            b"n2:NLETS",
+            b"a:9",
+            b"a:_",
+            b"\xC3\xA9",
+        ] {
+            assert_eq!(valid_qname(n), valid_qname_reference(n), "{n:?}");
         }
         // Every position and kind of control character in a base64 body.
         let body: Vec<u8> = (0..300u32)
