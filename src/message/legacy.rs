@@ -273,12 +273,17 @@ pub fn parse_header(raw: &[u8]) -> Result<LegacyHeader, ParseError> {
 pub fn check_body(body: &[u8], base: usize) -> Result<(), ParseError> {
     let err =
         |at: usize, what: &'static str| ParseError::new(ErrorCode::LegacyHeader, base + at, what);
-    // Case-insensitive, without copying the body: candidates by first byte.
-    for pat in [&b"NLETSMESSAGEHEADER"[..], b"<?XML"] {
-        let (up, low) = (pat[0], pat[0].to_ascii_lowercase());
-        let hit = memchr::memchr2_iter(up, low, body).find(|&i| {
+    // Case-insensitive, without copying the body: candidates by one byte
+    // of the pattern that ordinary text seldom holds (the `G` of `MESSAGE`,
+    // not the `N` that starts it), tried in order, so the first hit is the
+    // first occurrence.
+    for (pat, anchor) in [(&b"NLETSMESSAGEHEADER"[..], 11), (b"<?XML", 0)] {
+        let a = pat[anchor];
+        let hit = memchr::memchr2_iter(a, a.to_ascii_lowercase(), body).find_map(|p| {
+            let i = p.checked_sub(anchor)?;
             body.get(i..i + pat.len())
                 .is_some_and(|w| w.eq_ignore_ascii_case(pat))
+                .then_some(i)
         });
         if let Some(i) = hit {
             return Err(err(i, "XML routing inside a legacy message"));
@@ -357,6 +362,56 @@ mod tests {
         assert!(check_body(b"\r\n DQ.VTICE0900.CO.TXT", 0).is_err());
         assert!(check_body(b"\r\nDR.VTICE0900\r\n10:15 03/04/2025 22890\r\nTXT", 0).is_err());
         assert!(check_body(b"\r\nST.LOUIS MO.NAM/DOE", 0).is_ok());
+    }
+
+    use proptest::strategy::Strategy;
+
+    /// `check_body` as it was: candidates by the patterns' first bytes.
+    fn check_body_reference(body: &[u8], base: usize) -> Result<(), ParseError> {
+        let err = |at: usize, what: &'static str| {
+            ParseError::new(ErrorCode::LegacyHeader, base + at, what)
+        };
+        for pat in [&b"NLETSMESSAGEHEADER"[..], b"<?XML"] {
+            let (up, low) = (pat[0], pat[0].to_ascii_lowercase());
+            let hit = memchr::memchr2_iter(up, low, body).find(|&i| {
+                body.get(i..i + pat.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(pat))
+            });
+            if let Some(i) = hit {
+                return Err(err(i, "XML routing inside a legacy message"));
+            }
+        }
+        let mut at = 0;
+        for line in body.split(|&b| b == b'\n' || b == b'\r') {
+            if starts_like_header(line) {
+                return Err(err(at, "a second message header inside the body"));
+            }
+            at += line.len() + 1;
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        #[test]
+        fn check_body_same_as_reference(
+            pieces in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => proptest::sample::select(vec![
+                        &b"NLETSMessageHeader"[..], b"nletsmessageheader", b"NLETSMESSAGE", b"HEADER",
+                        b"MESSAGEHEADER", b"NLETS", b"G", b"g", b"N", b"<?xml", b"<?XML", b"<?", b"<",
+                        b"xml", b"\r\n", b"\n", b" ", b".", b"DQ.VTICE0900.CO.TXT",
+                        b"DR.COOLN0000", b"NAM/DOE", b"HGT/507", b"SAMPLE TOWN, GT",
+                    ]).prop_map(<[u8]>::to_vec),
+                    1 => proptest::prelude::any::<u8>().prop_map(|b| vec![b]),
+                ],
+                0..30,
+            ),
+            base in 0usize..100,
+        ) {
+            let body = pieces.concat();
+            proptest::prop_assert_eq!(check_body(&body, base), check_body_reference(&body, base));
+        }
     }
 
     #[test]

@@ -149,20 +149,57 @@ fn is_illegal_xml_byte(b: u8) -> bool {
 }
 
 /// Offset of the first C0 control character XML 1.0 forbids. Checks 64-byte
-/// blocks without early exit (the compiler vectorises it), then locates.
+/// blocks without early exit (the compiler vectorises it) for any control
+/// character but a line feed — two comparisons a byte, where the exact test
+/// takes four — and locates the first forbidden one in a block that has
+/// any (tabs and carriage returns are rare, so most blocks pass at once).
 fn first_illegal_byte(raw: &[u8]) -> Option<usize> {
-    for (ci, chunk) in raw.chunks(64).enumerate() {
-        let bad = chunk
+    let mut blocks = raw.chunks_exact(64);
+    for (ci, chunk) in blocks.by_ref().enumerate() {
+        let suspect = chunk
             .iter()
-            .fold(false, |acc, &b| acc | is_illegal_xml_byte(b));
-        if bad {
-            return chunk
-                .iter()
-                .position(|&b| is_illegal_xml_byte(b))
-                .map(|i| ci * 64 + i);
+            .fold(false, |acc, &b| acc | ((b < 0x20) & (b != b'\n')));
+        if suspect {
+            if let Some(i) = chunk.iter().position(|&b| is_illegal_xml_byte(b)) {
+                return Some(ci * 64 + i);
+            }
         }
     }
-    None
+    let base = raw.len() - blocks.remainder().len();
+    blocks
+        .remainder()
+        .iter()
+        .position(|&b| is_illegal_xml_byte(b))
+        .map(|i| base + i)
+}
+
+/// Offset of the first U+FFFE (`EF BF BE`) in `raw`, or failing that of the
+/// first U+FFFF (`EF BF BF`): one memchr pass over the lead byte.
+fn noncharacter(raw: &[u8]) -> Option<usize> {
+    let mut ffff = None;
+    for i in memchr::memchr_iter(0xEF, raw) {
+        match raw.get(i + 1..i + 3) {
+            Some([0xBF, 0xBE]) => return Some(i),
+            Some([0xBF, 0xBF]) => {
+                ffff = ffff.or(Some(i));
+            }
+            _ => {}
+        }
+    }
+    ffff
+}
+
+/// The first of `unexpected '&'` or `']]>'` a text event holds, in that
+/// order of priority: one memchr pass for both.
+fn bad_text(t: &[u8]) -> Option<&'static str> {
+    let mut cdata_end = false;
+    for i in memchr::memchr2_iter(b'&', b']', t) {
+        if t[i] == b'&' {
+            return Some("unexpected '&' in text");
+        }
+        cdata_end |= t.get(i + 1..i + 3) == Some(&b"]>"[..]);
+    }
+    cdata_end.then_some("']]>' in character data")
 }
 
 fn trim(b: &[u8]) -> &[u8] {
@@ -258,8 +295,7 @@ fn walk_inner(
     }
     // U+FFFE and U+FFFF are valid UTF-8 but not XML characters (found by
     // the routing fuzzer: conforming parsers refuse the document).
-    let nonchar = memchr::memmem::find(raw, b"\xEF\xBF\xBE")
-        .or_else(|| memchr::memmem::find(raw, b"\xEF\xBF\xBF"));
+    let nonchar = noncharacter(raw);
     if let Some(i) = nonchar.filter(|_| !header_only) {
         return Err(perr(
             ErrorCode::Encoding,
@@ -360,17 +396,10 @@ impl<'a, 'o> Walker<'a, 'o> {
                     }
                 }
                 Event::Text(t) => {
-                    if memchr::memchr(b'&', &t).is_some() {
-                        return Err(perr(ErrorCode::XmlSyntax, before, "unexpected '&' in text"));
-                    }
                     // XML 1.0 character data never holds "]]>" (a conforming
                     // parser rejects the document; so do we).
-                    if memchr::memmem::find(&t, b"]]>").is_some() {
-                        return Err(perr(
-                            ErrorCode::XmlSyntax,
-                            before,
-                            "']]>' in character data",
-                        ));
+                    if let Some(what) = bad_text(&t) {
+                        return Err(perr(ErrorCode::XmlSyntax, before, what));
                     }
                     if self.depth == 0 {
                         if !t.iter().all(|b| b.is_ascii_whitespace()) {
@@ -1290,19 +1319,49 @@ fn is_reserved_binding(key: &[u8], value: &[u8]) -> bool {
 /// characters a name may hold (the routing fuzzer found U+FEFF and private-use
 /// characters read differently), so non-ASCII names are refused.
 fn valid_qname(n: &[u8]) -> bool {
-    let start = |b: u8| b.is_ascii_alphabetic() || b == b'_';
-    let part = |p: &[u8]| {
-        p.first().is_some_and(|&b| start(b))
-            && p.iter()
-                .all(|&b| start(b) || b.is_ascii_digit() || b == b'-' || b == b'.')
-    };
-    let mut it = n.splitn(3, |&b| b == b':');
-    match (it.next(), it.next(), it.next()) {
-        (Some(a), None, None) => part(a),
-        (Some(a), Some(b), None) => part(a) && part(b),
-        _ => false,
+    // One pass: at most one colon, and each part non-empty, starting with a
+    // letter or `_`, then letters, digits, `_`, `-` and `.`.
+    let mut colon = false;
+    let mut at_start = true;
+    for &b in n {
+        if b == b':' {
+            if at_start || colon {
+                return false;
+            }
+            colon = true;
+            at_start = true;
+            continue;
+        }
+        let c = NAME_CLASS[b as usize];
+        if c == 0 || (at_start && c != NAME_START) {
+            return false;
+        }
+        at_start = false;
     }
+    !at_start
 }
+
+/// [`NAME_CLASS`] of a byte that may start a name part.
+const NAME_START: u8 = 2;
+
+/// For each byte: [`NAME_START`] for ASCII letters and `_`, 1 for digits,
+/// `-` and `.` (name characters that cannot start one), 0 otherwise.
+const NAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_alphabetic() || b == b'_' {
+            NAME_START
+        } else if b.is_ascii_digit() || b == b'-' || b == b'.' {
+            1
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
 
 /// A start tag's raw bytes: every attribute value is quoted, holds no `<`,
 /// and is followed by white space, `/` or `>`.
@@ -1338,6 +1397,157 @@ pub fn escape_into(text: &[u8], out: &mut Vec<u8>) {
             b'>' => out.extend_from_slice(b"&gt;"),
             b'&' => out.extend_from_slice(b"&amp;"),
             _ => out.push(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The checks as they were: two memmem passes, then memchr and memmem.
+    fn noncharacter_reference(raw: &[u8]) -> Option<usize> {
+        memchr::memmem::find(raw, b"\xEF\xBF\xBE")
+            .or_else(|| memchr::memmem::find(raw, b"\xEF\xBF\xBF"))
+    }
+
+    fn first_illegal_byte_reference(raw: &[u8]) -> Option<usize> {
+        for (ci, chunk) in raw.chunks(64).enumerate() {
+            let bad = chunk
+                .iter()
+                .fold(false, |acc, &b| acc | is_illegal_xml_byte(b));
+            if bad {
+                return chunk
+                    .iter()
+                    .position(|&b| is_illegal_xml_byte(b))
+                    .map(|i| ci * 64 + i);
+            }
+        }
+        None
+    }
+
+    fn valid_qname_reference(n: &[u8]) -> bool {
+        let start = |b: u8| b.is_ascii_alphabetic() || b == b'_';
+        let part = |p: &[u8]| {
+            p.first().is_some_and(|&b| start(b))
+                && p.iter()
+                    .all(|&b| start(b) || b.is_ascii_digit() || b == b'-' || b == b'.')
+        };
+        let mut it = n.splitn(3, |&b| b == b':');
+        match (it.next(), it.next(), it.next()) {
+            (Some(a), None, None) => part(a),
+            (Some(a), Some(b), None) => part(a) && part(b),
+            _ => false,
+        }
+    }
+
+    fn bad_text_reference(t: &[u8]) -> Option<&'static str> {
+        if memchr::memchr(b'&', t).is_some() {
+            return Some("unexpected '&' in text");
+        }
+        memchr::memmem::find(t, b"]]>").map(|_| "']]>' in character data")
+    }
+
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            4 => proptest::sample::select(vec![
+                &b"\xEF\xBF\xBE"[..], b"\xEF\xBF\xBF", b"\xEF\xBF", b"\xEF", b"\xBF", b"\xBE",
+                b"]]>", b"]]", b"]", b">", b"&", b"&amp;", b"a", b"ABC", b"\xE4\xB8\xAD",
+                b"\n", b"\r\n", b"\t", b"\x00", b"\x1f", b"\x0b", b"\x7f", b" ",
+                b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx",
+            ])
+            .prop_map(<[u8]>::to_vec),
+            1 => any::<u8>().prop_map(|b| vec![b]),
+        ];
+        prop_oneof![
+            3 => proptest::collection::vec(piece.clone(), 0..40),
+            1 => proptest::collection::vec(piece, 40..200),
+        ]
+        .prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn one_pass_checks_same_as_reference(b in bytes()) {
+            prop_assert_eq!(noncharacter(&b), noncharacter_reference(&b));
+            prop_assert_eq!(first_illegal_byte(&b), first_illegal_byte_reference(&b));
+            prop_assert_eq!(bad_text(&b), bad_text_reference(&b));
+        }
+
+        #[test]
+        fn valid_qname_same_as_reference(
+            n in proptest::collection::vec(
+                prop_oneof![
+                    6 => proptest::sample::select(b"aZ_:-.09 \xC3x".to_vec()),
+                    1 => any::<u8>(),
+                ],
+                0..12,
+            )
+        ) {
+            prop_assert_eq!(valid_qname(&n), valid_qname_reference(&n));
+        }
+    }
+
+    #[test]
+    fn one_pass_checks_examples() {
+        for b in [
+            &b""[..],
+            b"\xEF\xBF\xBF x \xEF\xBF\xBE",
+            b"\xEF\xBF",
+            b"x\xEF\xBF\xBF",
+            b"]]]>",
+            b"]]> &",
+            b"] ]>",
+            b"]]",
+        ] {
+            assert_eq!(noncharacter(b), noncharacter_reference(b), "{b:?}");
+            assert_eq!(bad_text(b), bad_text_reference(b), "{b:?}");
+        }
+        for n in [
+            &b""[..],
+            b":",
+            b"a:",
+            b":a",
+            b"a:b",
+            b"a:b:c",
+            b"a::b",
+            b"_x",
+            b"-x",
+            b"x-",
+            b".x",
+            b"9x",
+            b"x9",
+            b"nc:PersonName",
+            b"n2:NLETS",
+            b"a:9",
+            b"a:_",
+            b"\xC3\xA9",
+        ] {
+            assert_eq!(valid_qname(n), valid_qname_reference(n), "{n:?}");
+        }
+        // Every position and kind of control character in a base64 body.
+        let body: Vec<u8> = (0..300u32)
+            .map(|i| {
+                if i % 77 == 76 {
+                    b'\n'
+                } else {
+                    b'A' + (i % 26) as u8
+                }
+            })
+            .collect();
+        assert_eq!(first_illegal_byte(&body), None);
+        for at in 0..body.len() {
+            for c in [0u8, 8, 9, 10, 11, 13, 27, 31, 32, 127] {
+                let mut b = body.clone();
+                b[at] = c;
+                assert_eq!(first_illegal_byte(&b), first_illegal_byte_reference(&b));
+                assert_eq!(
+                    first_illegal_byte(&b[..at + 1]),
+                    first_illegal_byte_reference(&b[..at + 1])
+                );
+            }
         }
     }
 }
