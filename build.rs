@@ -36,7 +36,24 @@ fn main() {
     let y = yoe + era * 400 + i64::from(m <= 2);
     println!("cargo:rustc-env=ORIGUARD_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=ORIGUARD_BUILD_DATE={y:04}-{m:02}-{d:02}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    // Where HEAD and the branches live (in a worktree `.git` is a file; a
+    // path that does not exist would make cargo re-run this every build).
+    let git = |arg: &str| {
+        Command::new("git")
+            .args(["rev-parse", arg])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| std::path::PathBuf::from(s.trim()))
+    };
+    println!("cargo:rerun-if-changed=build.rs");
+    if let (Some(dir), Some(common)) = (git("--git-dir"), git("--git-common-dir")) {
+        for p in [dir.join("HEAD"), common.join("refs/heads")] {
+            if p.exists() {
+                println!("cargo:rerun-if-changed={}", p.display());
+            }
+        }
+    }
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
 }
