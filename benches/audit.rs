@@ -143,6 +143,7 @@ fn encoding(c: &mut Criterion) {
                 gen.message(false),
                 &p,
                 &Limits::default(),
+                std::time::SystemTime::now(),
             )
         })
         .collect();

@@ -64,7 +64,7 @@ fn decisions_are_the_serde_body() {
             if i % 11 == 0 {
                 raw.truncate(raw.len() / 2);
             }
-            let mut d = decide(dir, raw.into(), &p, &limits);
+            let mut d = decide(dir, raw.into(), &p, &limits, std::time::SystemTime::now());
             listed += d.verdict.is_some_and(|v| v.entry.is_some()) as u32;
             removed += !d.removed.is_empty() as u32;
             replies += matches!(

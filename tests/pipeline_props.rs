@@ -79,7 +79,7 @@ proptest! {
         for (style, who) in &msgs {
             let dest = POOL[*who];
             let raw = Bytes::from(response(*style, dest));
-            let d = decide(Direction::Outbound, raw.clone(), &p, &Limits::default());
+            let d = decide(Direction::Outbound, raw.clone(), &p, &Limits::default(), std::time::SystemTime::now());
             log.append(&Event::Decision(Box::new(DecisionRecord::of(&d, Direction::Outbound, &p, None)))).unwrap();
             counts[d.category as usize] += 1;
             let listed = p.lookup(dest.as_bytes()).action;

@@ -256,7 +256,7 @@ proptest! {
     #[test]
     fn legacy_never_leaks_and_keeps_released((msg, ns, released) in legacy_dr()) {
         let p = policy();
-        let d = decide(Direction::Outbound, Bytes::from(msg.clone()), &p, &Limits::default());
+        let d = decide(Direction::Outbound, Bytes::from(msg.clone()), &p, &Limits::default(), std::time::SystemTime::now());
         let Outcome::Forward(out) = &d.outcome else {
             return Err(TestCaseError::fail(format!("not forwarded ({} {:?}): {msg:?}", d.reason, d.detail)));
         };
@@ -272,7 +272,7 @@ proptest! {
     #[test]
     fn xml_never_leaks_and_keeps_released((msg, ns) in xml_dr()) {
         let p = policy();
-        let d = decide(Direction::Outbound, Bytes::from(msg.clone()), &p, &Limits::default());
+        let d = decide(Direction::Outbound, Bytes::from(msg.clone()), &p, &Limits::default(), std::time::SystemTime::now());
         match &d.outcome {
             Outcome::Forward(out) => {
                 for n in &ns {
@@ -292,7 +292,7 @@ proptest! {
     fn routing_equals_an_independent_reading(doc in routing_doc()) {
         let p = policy();
         let raw = Bytes::from(doc.clone());
-        let d = decide(Direction::Outbound, raw.clone(), &p, &Limits::default());
+        let d = decide(Direction::Outbound, raw.clone(), &p, &Limits::default(), std::time::SystemTime::now());
         if matches!(d.outcome, Outcome::Forward(_)) {
             let ours = parse(raw, &Catalogue::builtin(), &Limits::default()).unwrap();
             let theirs = independent_routing(&doc);

@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     let mut legacy = b"DR.COOLN0000.VADEADX00.*A0TRM0042.TXT\r\nDOE, JANE  DOB/19800115 ".to_vec();
     legacy.extend_from_slice(data);
     for input in [Bytes::copy_from_slice(data), Bytes::from(xml), Bytes::from(legacy)] {
-        let d = decide(Direction::Outbound, input, p, &limits);
+        let d = decide(Direction::Outbound, input, p, &limits, std::time::SystemTime::now());
         let Outcome::Forward(out) = &d.outcome else { continue };
         let m = parse(out.clone(), &p.catalogue, &limits).expect("forwarded output parses");
         let Some(v) = d.verdict else { continue };
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(m.found.intersect(p.redact_fields).is_empty(), "catalogue field forwarded");
             origuard::redact::verify::check_profile(out, m.format, m.body_offset, p.profile_for(v))
                 .expect("forwarded output passes the positive check");
-            let again = decide(Direction::Outbound, out.clone(), p, &limits);
+            let again = decide(Direction::Outbound, out.clone(), p, &limits, std::time::SystemTime::now());
             match again.outcome {
                 Outcome::Forward(b) => assert_eq!(&b, out, "projection is idempotent"),
                 o => panic!("re-projection refused: {o:?}"),

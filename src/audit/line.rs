@@ -58,7 +58,11 @@ impl Body {
         w.key(b"counterparty_ori");
         w.opt_str(d.counterparty.as_ref().map(|o| o.as_str()));
         w.key(b"control");
-        w.opt_str(h.and_then(|h| h.control.as_ref()).map(|c| c.as_str()));
+        w.opt_str(
+            h.and_then(|h| h.control.as_ref())
+                .filter(|_| d.exception.is_none())
+                .map(|c| c.as_str()),
+        );
         w.key(b"action");
         w.opt_str(d.action.map(|a| a.name()));
         w.key(b"category");
@@ -90,6 +94,18 @@ impl Body {
         match &d.exception {
             Some(u) => w.num(u.number as u64),
             None => w.raw(b"null"),
+        }
+        if let Some(u) = &d.exception {
+            w.key(b"exception_identity");
+            w.str(&u.identity);
+            w.key(b"exception_approvers");
+            w.str(&u.approvers);
+        }
+        if let Some((c, n)) = d.subject_check {
+            w.key(b"order_subject");
+            w.str(c.name());
+            w.key(b"order_records");
+            w.num(n as u64);
         }
         w.key(b"reason_code");
         let code = d.reason_code.map(|c| char::from(c).to_string());

@@ -71,6 +71,19 @@ pub struct DecisionRecord {
     pub exception: Option<String>,
     /// Which use of that exception (1-based).
     pub exception_use: Option<u32>,
+    /// The order's identity (what its count is kept under; names nobody).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exception_identity: Option<String>,
+    /// The order's approvers, as the policy names them.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exception_approvers: Option<String>,
+    /// A response to an order query: whom it showed (`match`, `mismatch`,
+    /// `unidentified`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub order_subject: Option<&'static str>,
+    /// A response to an order query: how many records it seemed to hold.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub order_records: Option<u32>,
     /// The query's reason code, one character, when it gave one.
     pub reason_code: Option<String>,
     /// The federal watch pattern an unlisted counterparty matches (it looks
@@ -93,7 +106,12 @@ impl DecisionRecord {
                 .map(|h| h.dests.as_slice().iter().map(|d| d.to_string()).collect())
                 .unwrap_or_default(),
             counterparty_ori: d.counterparty.map(|o| o.to_string()),
-            control: h.and_then(|h| h.control).map(|c| c.to_string()),
+            // A record that names an order never carries the requester's
+            // control field: it could spell the subject.
+            control: h
+                .and_then(|h| h.control)
+                .filter(|_| d.exception.is_none())
+                .map(|c| c.to_string()),
             action: d.action.map(|a| a.name()),
             category: d.category.name(),
             reason: d.reason.name(),
@@ -114,6 +132,10 @@ impl DecisionRecord {
             policy: p.version.clone(),
             exception: d.exception.as_ref().map(|u| u.id.to_string()),
             exception_use: d.exception.as_ref().map(|u| u.number),
+            exception_identity: d.exception.as_ref().map(|u| u.identity.to_string()),
+            exception_approvers: d.exception.as_ref().map(|u| u.approvers.to_string()),
+            order_subject: d.subject_check.map(|(c, _)| c.name()),
+            order_records: d.subject_check.map(|(_, n)| n),
             reason_code: d.reason_code.map(|c| (c as char).to_string()),
             federal_watch: match (d.verdict, d.counterparty) {
                 (None, Some(o)) => p.looks_federal(o.as_bytes()).map(str::to_string),

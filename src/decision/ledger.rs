@@ -1,169 +1,280 @@
-//! The court-order ledger: how many times each exception has been used, and
-//! which responses are awaited for the queries it let through.
+//! The court-order ledger: what the decision must remember between
+//! messages to apply court orders — the durable use counts (behind
+//! [`UseStore`], whose file and PostgreSQL implementations live in the
+//! runtime), the responses awaited, and every control field a forwarded
+//! query carried within the response window.
 //!
-//! The decision consults it for exactly two things: reserving a use when a
-//! query matches an exception ([`Ledger::reserve`]), and taking the awaited
-//! entry when the response to that query comes back ([`Ledger::take`]).
-//! Use counts survive restarts when the ledger has a file: a reservation is
-//! written (temporary file, fsync, rename, fsync of the directory) before it
-//! is granted, so a crash can lose a use but never grant one twice. Entries
-//! awaiting a response live in memory only (bounded, oldest dropped first):
-//! after a restart a response to an earlier query gets the list's action.
+//! Pure: no file, no socket, no clock. The time is passed in with every
+//! call and the store is given at construction.
 //!
-//! Nothing here holds a subject identifier: only exception ids, ORIs and
-//! control fields.
+//! * **Uses** are counted per order *identity* (court, case and subject:
+//!   [`crate::policy::legal::identity`]), never per id, so renaming or
+//!   editing an order keeps its count. A use is spent in the store (durably,
+//!   atomically) before the query is let through; a store that cannot say
+//!   grants nothing. Without a store every order query is refused.
+//! * **Awaited responses** are in memory, bounded; a response whose query
+//!   this process did not let through (after a restart, or through another
+//!   instance) is not released.
+//! * **Seen control fields**: every forwarded inbound query's ORI and
+//!   control field, whatever the policy said, in a time-bucketed Bloom
+//!   filter of fixed size (no false negatives: a false positive only
+//!   refuses an order query). An order query on a pair seen within the
+//!   window is refused, because the state's answer to the earlier query
+//!   could not be told apart. The filter only knows what it saw since it
+//!   started: for one window after the ledger starts (a restart) or after
+//!   the window changes, no order query is granted (`warmup`).
+//!
+//! Nothing here holds a subject identifier: identities are slow hashes,
+//! and control fields are kept only as hashes.
 
 use crate::message::{Control, Mke, Ori};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Most responses awaited at once; beyond, the oldest is forgotten (its
 /// response then gets the list's action: fail closed).
 pub const MAX_AWAITED: usize = 4096;
 
-/// Most recent queries remembered per process (ORI and control field of
-/// every query from an ORI with an exception); beyond, court-order queries
-/// are refused until the forgotten ones' windows have passed (fail closed).
-pub const MAX_SEEN: usize = 4 * MAX_AWAITED;
+/// Time buckets of the seen-control-field filter (the window is split into
+/// `SEEN_BUCKETS - 1` slots; one more bucket covers the slot being filled).
+pub const SEEN_BUCKETS: usize = 16;
 
-/// A use of an exception, as the decision records it.
+/// Bits per bucket of the seen filter (128 KiB each, 2 MiB in all): about
+/// 1 in 200 order queries refused by a false positive at 1,000 forwarded
+/// queries a second sustained over a 10-minute window.
+pub const SEEN_BITS: usize = 1 << 20;
+
+/// Hash functions of the seen filter.
+const SEEN_HASHES: u32 = 4;
+
+/// A use of an order, as the decision records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Use {
-    /// Exception id.
+    /// Order id (as in force when the use was spent).
     pub id: Arc<str>,
+    /// The order's identity (what its count is kept under).
+    pub identity: Arc<str>,
     /// Which use this is (1-based).
     pub number: u32,
     /// Of how many allowed.
     pub of: u32,
+    /// The order's approvers, as the policy names them (`A, B`).
+    pub approvers: Arc<str>,
+}
+
+/// One use to spend in a [`UseStore`].
+#[derive(Clone, Copy, Debug)]
+pub struct Spend<'a> {
+    /// The order's identity.
+    pub identity: &'a str,
+    /// Its id now (kept beside the count, for operators).
+    pub id: &'a str,
+    /// Most uses the order allows.
+    pub max: u32,
+}
+
+/// Why a store could not answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or written now (database down, disk).
+    #[error("court-order store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Durable use counts, shared by every session (and, for a database, by
+/// every instance). `spend` must be atomic: two concurrent calls never
+/// both take the last use.
+pub trait UseStore: Send + Sync + std::fmt::Debug {
+    /// Spends one use of `s.identity` when fewer than `s.max` are spent
+    /// (and fewer than the smallest `max` the store has seen for it: an
+    /// edit never adds uses). `Ok(Some(n))`: this is use `n`; `Ok(None)`:
+    /// used up.
+    fn spend(&self, s: &Spend<'_>) -> Result<Option<u32>, StoreError>;
+    /// Uses spent so far, by identity.
+    fn counts(&self) -> Result<BTreeMap<String, u32>, StoreError>;
+    /// What kind of store this is (`file`, `postgres`), for `/status`.
+    fn kind(&self) -> &'static str;
+}
+
+/// Why an order query that names its subject was not let through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum Refusal {
+    /// Every use is spent.
+    UsedUp,
+    /// A query on the same ORI and control field was forwarded within the
+    /// response window: the answers could not be told apart.
+    AmbiguousControl,
+    /// The ledger started (or the window changed) less than one window ago.
+    Warmup,
+    /// The store could not spend the use (unreachable, unwritable).
+    StoreUnavailable,
+    /// No durable store is configured, or it disagrees with the audit log.
+    NoDurableStore,
+}
+
+impl Refusal {
+    /// The audit detail and metric label: `court_order_` + the name.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Refusal::UsedUp => "court_order_used_up",
+            Refusal::AmbiguousControl => "court_order_ambiguous_control",
+            Refusal::Warmup => "court_order_warmup",
+            Refusal::StoreUnavailable => "court_order_store_unavailable",
+            Refusal::NoDurableStore => "court_order_no_durable_store",
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Awaited {
     ori: Ori,
-    control: Control,
+    control: u64,
     key: Mke,
-    id: Arc<str>,
-    number: u32,
-    of: u32,
+    usage: Use,
     until: SystemTime,
 }
 
-/// A query seen from an ORI with an exception: while its response may
-/// still come, another query on the same ORI and control field cannot be
-/// told apart from it by the response.
+/// The seen filter: `SEEN_BUCKETS` Bloom filters, one per time slot.
 #[derive(Debug)]
 struct Seen {
-    ori: Ori,
-    control: Control,
-    until: SystemTime,
+    slot: Duration,
+    /// Slot number each bucket holds (u64::MAX: empty).
+    slots: Vec<u64>,
+    bits: Vec<Vec<u64>>,
 }
 
-#[derive(Debug, Default)]
+impl Seen {
+    fn new(window: Duration) -> Seen {
+        let n = (SEEN_BUCKETS - 1) as u32;
+        let slot = (window / n).max(Duration::from_millis(1)) + Duration::from_millis(1);
+        Seen {
+            slot,
+            slots: vec![u64::MAX; SEEN_BUCKETS],
+            bits: vec![Vec::new(); SEEN_BUCKETS],
+        }
+    }
+
+    fn slot_of(&self, t: SystemTime) -> u64 {
+        let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        (since.as_millis() / self.slot.as_millis().max(1)) as u64
+    }
+
+    fn positions(h: u64) -> impl Iterator<Item = usize> {
+        let (a, b) = (h as u32 as u64, (h >> 32) | 1);
+        (0..SEEN_HASHES as u64).map(move |i| (a.wrapping_add(i.wrapping_mul(b)) as usize) % SEEN_BITS)
+    }
+
+    fn insert(&mut self, h: u64, now: SystemTime) {
+        let s = self.slot_of(now);
+        let i = (s % SEEN_BUCKETS as u64) as usize;
+        if self.slots[i] != s {
+            self.slots[i] = s;
+            self.bits[i].clear();
+            self.bits[i].resize(SEEN_BITS / 64, 0);
+        }
+        for p in Self::positions(h) {
+            self.bits[i][p / 64] |= 1 << (p % 64);
+        }
+    }
+
+    /// True when `h` may have been inserted within the last window (every
+    /// bucket younger than `SEEN_BUCKETS` slots is asked).
+    fn contains(&self, h: u64, now: SystemTime) -> bool {
+        let s = self.slot_of(now);
+        (0..SEEN_BUCKETS).any(|i| {
+            let bs = self.slots[i];
+            bs != u64::MAX
+                && bs <= s
+                && s - bs < SEEN_BUCKETS as u64
+                && Self::positions(h).all(|p| self.bits[i][p / 64] & (1 << (p % 64)) != 0)
+        })
+    }
+}
+
+#[derive(Debug)]
 struct State {
-    uses: BTreeMap<String, u32>,
     awaited: VecDeque<Awaited>,
     dropped: u64,
-    seen: VecDeque<Seen>,
-    /// Until when a forgotten query's response may still come.
-    seen_forgotten_until: Option<SystemTime>,
+    seen: Seen,
+    window: Duration,
+    /// Since when the seen filter has watched with this window.
+    watching_since: SystemTime,
 }
 
-impl State {
-    /// Records a query on `ori` and `control` whose response may come until
-    /// `until`; forgets expired ones first.
-    fn see(&mut self, ori: Ori, control: Control, now: SystemTime, until: SystemTime) {
-        self.seen.retain(|q| q.until >= now);
-        if self.seen.len() >= MAX_SEEN {
-            if let Some(old) = self.seen.pop_front() {
-                let t = self
-                    .seen_forgotten_until
-                    .map_or(old.until, |t| t.max(old.until));
-                self.seen_forgotten_until = Some(t);
-            }
-        }
-        self.seen.push_back(Seen {
-            ori,
-            control,
-            until,
-        });
-    }
-
-    /// True when a response on `ori` and `control` could answer a query
-    /// seen before (or one forgotten for lack of room).
-    fn ambiguous(&self, ori: Ori, control: Control, now: SystemTime) -> bool {
-        self.seen_forgotten_until.is_some_and(|t| t >= now)
-            || self
-                .seen
-                .iter()
-                .any(|q| q.ori == ori && q.control == control && q.until >= now)
-    }
-}
-
-/// Use counts and awaited responses; shared by every session of a process.
+/// Use counts, awaited responses and seen control fields; shared by every
+/// session of a process.
 #[derive(Debug)]
 pub struct Ledger {
+    store: Option<Arc<dyn UseStore>>,
+    /// Why order queries are refused whatever they name (no durable store,
+    /// a store that disagrees with the audit log).
+    refused: Option<String>,
     state: Mutex<State>,
-    path: Option<PathBuf>,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct OnDisk {
-    version: u32,
-    uses: BTreeMap<String, u32>,
+/// The hash of an ORI and control field (never stored in clear).
+fn pair_hash(ori: Ori, control: Control) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    b"origuard-seen".hash(&mut h);
+    ori.as_bytes().hash(&mut h);
+    control.as_bytes().hash(&mut h);
+    let x = h.finish();
+    // FxHash mixes weakly in the low bits: finish with a 64-bit mixer.
+    let x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    let x = (x ^ (x >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
 }
 
 impl Ledger {
-    /// A ledger kept in memory only (offline tools, tests).
-    pub fn memory() -> Ledger {
+    /// A ledger over `store` (None: every order query is refused as
+    /// `no_durable_store`), started at `now` with response window `window`.
+    pub fn new(store: Option<Arc<dyn UseStore>>, window: Duration, now: SystemTime) -> Ledger {
         Ledger {
-            state: Mutex::new(State::default()),
-            path: None,
+            store,
+            refused: None,
+            state: Mutex::new(State {
+                awaited: VecDeque::new(),
+                dropped: 0,
+                seen: Seen::new(window),
+                window,
+                watching_since: now,
+            }),
         }
     }
 
-    /// Opens the ledger file at `path` (created on the first use).
-    pub fn open(path: &Path) -> Result<Ledger, String> {
-        let uses = match std::fs::read(path) {
-            Ok(b) => {
-                let d: OnDisk = serde_json::from_slice(&b).map_err(|e| {
-                    format!("court-order ledger {}: not a ledger: {e}", path.display())
-                })?;
-                if d.version != 1 {
-                    return Err(format!(
-                        "court-order ledger {}: unknown version {}",
-                        path.display(),
-                        d.version
-                    ));
-                }
-                d.uses
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(format!("court-order ledger {}: {e}", path.display())),
-        };
-        Ok(Ledger {
-            state: Mutex::new(State {
-                uses,
-                ..State::default()
-            }),
-            path: Some(path.to_path_buf()),
-        })
+    /// A ledger whose store is refused (`why` is logged and shown in
+    /// `/status`): order queries are refused as `no_durable_store`.
+    pub fn refusing(mut self, why: String) -> Ledger {
+        self.refused = Some(why);
+        self
+    }
+
+    /// Why order queries are refused whatever they name, if they are.
+    pub fn refused(&self) -> Option<&str> {
+        if self.store.is_none() {
+            return Some("no durable court-order store is configured");
+        }
+        self.refused.as_deref()
+    }
+
+    /// The store's kind, if there is one.
+    pub fn store_kind(&self) -> Option<&'static str> {
+        self.store.as_ref().map(|s| s.kind())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Uses of exception `id` so far.
-    pub fn uses(&self, id: &str) -> u32 {
-        self.lock().uses.get(id).copied().unwrap_or(0)
-    }
-
-    /// Every exception's use count.
-    pub fn all_uses(&self) -> BTreeMap<String, u32> {
-        self.lock().uses.clone()
+    /// Uses spent so far, by order identity.
+    pub fn counts(&self) -> Result<BTreeMap<String, u32>, StoreError> {
+        match &self.store {
+            Some(s) => s.counts(),
+            None => Ok(BTreeMap::new()),
+        }
     }
 
     /// Responses awaited now, and how many were forgotten for lack of room.
@@ -172,249 +283,138 @@ impl Ledger {
         (s.awaited.len(), s.dropped)
     }
 
-    /// Reserves the next use of exception `id` (at most `max` in all) for a
-    /// query from `ori` with `control` at `now`, whose response (key `key`)
-    /// is awaited until `until`. None when used up, when another query on
-    /// the same ORI and control field may still be answered (the response
-    /// could not be told apart), or when the use could not be made durable
-    /// (then nothing is granted).
-    #[allow(clippy::too_many_arguments)]
+    /// Sets the response window (a policy reload may change it): a new
+    /// window starts a new filter, and with it a new warm-up.
+    pub fn set_window(&self, window: Duration, now: SystemTime) {
+        let mut s = self.lock();
+        if s.window != window {
+            s.window = window;
+            s.seen = Seen::new(window);
+            s.watching_since = now;
+        }
+    }
+
+    /// Records an inbound query forwarded from `ori` with `control` that no
+    /// order let through: a response awaited on the same pair can no longer
+    /// be told apart from its answer, so it is forgotten (both get the
+    /// list's action), and no order query on the pair is granted for one
+    /// window. Returns how many awaited responses were forgotten.
+    pub fn forwarded_query(&self, ori: Ori, control: Control, now: SystemTime) -> usize {
+        let h = pair_hash(ori, control);
+        let mut s = self.lock();
+        s.seen.insert(h, now);
+        let before = s.awaited.len();
+        s.awaited.retain(|a| !(a.ori == ori && a.control == h));
+        before - s.awaited.len()
+    }
+
+    /// Spends the next use of an order for a query from `ori` with
+    /// `control`, whose response (key `key`) is awaited until `now` plus
+    /// the window. Refused when the ledger has no usable store, during the
+    /// warm-up, when the pair was seen within the window, when the store
+    /// cannot answer, or when the uses are spent.
     pub fn reserve(
         &self,
-        id: &Arc<str>,
-        max: u32,
+        order: &crate::policy::legal::Exception,
         ori: Ori,
         control: Control,
         key: Mke,
         now: SystemTime,
-        until: SystemTime,
-    ) -> Option<Use> {
+    ) -> Result<Use, Refusal> {
+        let Some(store) = self.store.as_ref().filter(|_| self.refused.is_none()) else {
+            return Err(Refusal::NoDurableStore);
+        };
+        let h = pair_hash(ori, control);
+        // Held across the store call: order queries are rare, and one at a
+        // time keeps the check and the spend together.
         let mut s = self.lock();
-        if s.ambiguous(ori, control, now) {
-            s.see(ori, control, now, until);
-            return None;
+        if now < s.watching_since + s.window {
+            return Err(Refusal::Warmup);
         }
-        let used = s.uses.get(&**id).copied().unwrap_or(0);
-        if used >= max {
-            return None;
+        if s.seen.contains(h, now) || s.awaited.iter().any(|a| a.ori == ori && a.control == h) {
+            s.seen.insert(h, now);
+            return Err(Refusal::AmbiguousControl);
         }
-        s.uses.insert(id.to_string(), used + 1);
-        if let Some(p) = &self.path {
-            if let Err(e) = persist(p, &s.uses) {
-                tracing::error!(error = %e, path = %p.display(), "court-order ledger: cannot record a use; the exception is not applied");
-                s.uses.insert(id.to_string(), used);
-                return None;
+        let spend = Spend {
+            identity: &order.identity,
+            id: &order.id,
+            max: order.max_uses,
+        };
+        let number = match store.spend(&spend) {
+            Ok(Some(n)) => n,
+            Ok(None) => return Err(Refusal::UsedUp),
+            Err(e) => {
+                tracing::error!(error = %e, order = %order.id, "court-order store: cannot spend a use; the order query is declined");
+                return Err(Refusal::StoreUnavailable);
             }
-        }
-        s.see(ori, control, now, until);
+        };
+        s.seen.insert(h, now);
         if s.awaited.len() >= MAX_AWAITED {
             s.awaited.pop_front();
             s.dropped += 1;
         }
+        let usage = Use {
+            id: order.id.clone(),
+            identity: order.identity.clone(),
+            number,
+            of: order.max_uses,
+            approvers: Arc::from(order.approved_by.join(", ")),
+        };
+        let until = now + s.window;
         s.awaited.push_back(Awaited {
             ori,
-            control,
+            control: h,
             key,
-            id: id.clone(),
-            number: used + 1,
-            of: max,
+            usage: usage.clone(),
             until,
         });
-        Some(Use {
-            id: id.clone(),
-            number: used + 1,
-            of: max,
-        })
+        Ok(usage)
     }
 
-    /// Records a query from `ori` (an ORI with an exception) with `control`
-    /// that no exception let through: a response awaited on the same ORI
-    /// and control field can no longer be told apart from its answer, so
-    /// it is forgotten (the list's action applies to both), and no order
-    /// query on them is granted until `until`.
-    pub fn other_query(&self, ori: Ori, control: Control, now: SystemTime, until: SystemTime) {
-        let mut s = self.lock();
-        s.awaited
-            .retain(|a| !(a.ori == ori && a.control == control));
-        s.see(ori, control, now, until);
-    }
-
-    /// Takes the awaited entry for a response with key `key` to `ori` with
+    /// Takes the awaited use for a response with key `key` to `ori` with
     /// `control`, if one is still within its window. Expired entries are
     /// discarded on the way.
     pub fn take(&self, ori: Ori, control: Control, key: Mke, now: SystemTime) -> Option<Use> {
+        let h = pair_hash(ori, control);
         let mut s = self.lock();
         s.awaited.retain(|a| a.until >= now);
         let i = s
             .awaited
             .iter()
-            .position(|a| a.ori == ori && a.control == control && a.key == key)?;
-        let a = s.awaited.remove(i)?;
-        Some(Use {
-            id: a.id,
-            number: a.number,
-            of: a.of,
-        })
+            .position(|a| a.ori == ori && a.control == h && a.key == key)?;
+        s.awaited.remove(i).map(|a| a.usage)
     }
 }
 
-fn persist(path: &Path, uses: &BTreeMap<String, u32>) -> std::io::Result<()> {
-    let body = serde_json::to_vec(&OnDisk {
-        version: 1,
-        uses: uses.clone(),
-    })?;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(&body)?;
-        f.sync_all()?;
+/// A store in memory: for tests and offline tools (`filter`), never for
+/// `serve`, whose counts must outlive the process.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    counts: Mutex<BTreeMap<String, (u32, u32)>>,
+}
+
+impl UseStore for MemoryStore {
+    fn spend(&self, s: &Spend<'_>) -> Result<Option<u32>, StoreError> {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let e = c.entry(s.identity.to_string()).or_insert((0, s.max));
+        e.1 = e.1.min(s.max);
+        if e.0 >= e.1 {
+            return Ok(None);
+        }
+        e.0 += 1;
+        Ok(Some(e.0))
     }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)?.sync_all()?;
+
+    fn counts(&self) -> Result<BTreeMap<String, u32>, StoreError> {
+        let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(c.iter().map(|(k, v)| (k.clone(), v.0)).collect())
     }
-    Ok(())
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn ori(s: &str) -> Ori {
-        Ori::new(s.as_bytes()).unwrap()
-    }
-
-    #[test]
-    fn uses_are_bounded_and_survive_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("ledger.json");
-        let id: Arc<str> = Arc::from("2026-CR-0042");
-        let now = SystemTime::now();
-        let later = now + Duration::from_secs(60);
-        let c = Control::new(b"A1").unwrap();
-        let k = Mke::new(b"DR").unwrap();
-        {
-            let l = Ledger::open(&p).unwrap();
-            assert_eq!(
-                l.reserve(&id, 2, ori("VTICE0900"), c, k, now, later)
-                    .unwrap()
-                    .number,
-                1
-            );
-        }
-        let l = Ledger::open(&p).unwrap();
-        assert_eq!(l.uses(&id), 1);
-        assert_eq!(
-            l.reserve(&id, 2, ori("VTICE0900"), c, k, now, later)
-                .unwrap()
-                .number,
-            2
-        );
-        assert!(l
-            .reserve(&id, 2, ori("VTICE0900"), c, k, now, later)
-            .is_none());
-        assert_eq!(Ledger::open(&p).unwrap().uses(&id), 2);
-        // Awaited responses: taken once, by ORI, control and key, in window.
-        let other = Mke::new(b"KR").unwrap();
-        assert!(l.take(ori("VTICE0900"), c, other, now).is_none());
-        assert!(l.take(ori("VTICE0901"), c, k, now).is_none());
-        // The first use's awaited response died with the first process.
-        assert_eq!(l.take(ori("VTICE0900"), c, k, now).unwrap().number, 2);
-        assert!(l.take(ori("VTICE0900"), c, k, now).is_none());
-    }
-
-    #[test]
-    fn window_and_room_are_bounded() {
-        let l = Ledger::memory();
-        let id: Arc<str> = Arc::from("x");
-        let now = SystemTime::now();
-        let c = Control::new(b"A1").unwrap();
-        let k = Mke::new(b"DR").unwrap();
-        l.reserve(&id, 10_000, ori("VTICE0900"), c, k, now, now)
-            .unwrap();
-        assert!(l
-            .take(ori("VTICE0900"), c, k, now + Duration::from_secs(1))
-            .is_none());
-        for i in 0..MAX_AWAITED + 5 {
-            let c = Control::new(format!("B{i}").as_bytes()).unwrap();
-            l.reserve(&id, u32::MAX, ori("VTICE0900"), c, k, now, now)
-                .unwrap();
-        }
-        assert_eq!(l.awaited(), (MAX_AWAITED, 5));
-    }
-
-    #[test]
-    fn one_control_field_answers_one_query() {
-        let l = Ledger::memory();
-        let id: Arc<str> = Arc::from("x");
-        let now = SystemTime::now();
-        let later = now + Duration::from_secs(60);
-        let (c, c2) = (Control::new(b"A1").unwrap(), Control::new(b"A2").unwrap());
-        let k = Mke::new(b"DR").unwrap();
-        let o = ori("VTICE0900");
-        // Another query on the same control field forgets the awaited
-        // response and blocks a new order query on it for the window.
-        l.reserve(&id, 10, o, c, k, now, later).unwrap();
-        l.other_query(o, c, now, later);
-        assert!(l.take(o, c, k, now).is_none());
-        assert!(l.reserve(&id, 10, o, c, k, now, later).is_none());
-        // Twice the order's own query on one control field: the second is
-        // refused, the first still awaited.
-        l.reserve(&id, 10, o, c2, k, now, later).unwrap();
-        assert!(l.reserve(&id, 10, o, c2, k, now, later).is_none());
-        assert!(l.take(o, c2, k, now).is_some());
-        // After the window the control field is free again.
-        let after = later + Duration::from_secs(1);
-        assert!(l
-            .reserve(&id, 10, o, c, k, after, after + Duration::from_secs(60))
-            .is_some());
-    }
-
-    #[test]
-    fn forgotten_queries_block_order_queries_for_their_window() {
-        let l = Ledger::memory();
-        let id: Arc<str> = Arc::from("x");
-        let now = SystemTime::now();
-        let later = now + Duration::from_secs(60);
-        let k = Mke::new(b"DR").unwrap();
-        let o = ori("VTICE0900");
-        for i in 0..MAX_SEEN + 1 {
-            let c = Control::new(format!("Q{i}").as_bytes()).unwrap();
-            l.other_query(o, c, now, later);
-        }
-        let fresh = Control::new(b"NEW1").unwrap();
-        assert!(l.reserve(&id, 10, o, fresh, k, now, later).is_none());
-        let after = later + Duration::from_secs(1);
-        assert!(l
-            .reserve(&id, 10, o, fresh, k, after, after + Duration::from_secs(60))
-            .is_some());
-    }
-
-    #[test]
-    fn an_unwritable_ledger_grants_nothing() {
-        let l = Ledger {
-            state: Mutex::new(State::default()),
-            path: Some(PathBuf::from("/nonexistent-dir/ledger.json")),
-        };
-        let id: Arc<str> = Arc::from("x");
-        let c = Control::new(b"A1").unwrap();
-        let k = Mke::new(b"DR").unwrap();
-        assert!(l
-            .reserve(
-                &id,
-                3,
-                ori("VTICE0900"),
-                c,
-                k,
-                SystemTime::now(),
-                SystemTime::now()
-            )
-            .is_none());
-        assert_eq!(l.uses("x"), 0);
-    }
-}
+#[path = "ledger_tests.rs"]
+mod tests;

@@ -17,6 +17,7 @@
 //! all follows `on_unknown_ori`.
 
 pub mod counts;
+pub mod court_order;
 pub mod decline;
 pub mod ledger;
 
@@ -40,13 +41,31 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// The current time, no ledger.
-    pub fn now() -> Context<'static> {
-        Context {
-            now: SystemTime::now(),
-            ledger: None,
-        }
+    /// At time `now`, no ledger.
+    pub fn at(now: SystemTime) -> Context<'static> {
+        Context { now, ledger: None }
     }
+}
+
+/// One message's inputs to the decision, once its header is read: what the
+/// rules below [`decide_in`] (and [`court_order`]) look at, in one value.
+pub(crate) struct Case<'a> {
+    /// Which way the message goes.
+    pub dir: Direction,
+    /// Its routing header.
+    pub header: &'a Header,
+    /// The counterparty ORI, when it is known.
+    pub counterparty: Option<Ori>,
+    /// The deciding verdict (before key scope).
+    pub verdict: Verdict,
+    /// The action after key scope.
+    pub action: Action,
+    /// The policy in force.
+    pub policy: &'a Policy,
+    /// Message limits.
+    pub limits: &'a Limits,
+    /// Time and ledger.
+    pub cx: &'a Context<'a>,
 }
 
 /// What happens to the message.
@@ -127,6 +146,9 @@ pub struct Decision {
     pub bytes_out: usize,
     /// The court-order exception this message used, if any.
     pub exception: Option<ledger::Use>,
+    /// For a response to an order query: whom it showed (and how many
+    /// records it seemed to hold).
+    pub subject_check: Option<(court_order::SubjectCheck, u32)>,
     /// The query's reason code (`RSN/`, `n2:ReasonCode`), when it gave one.
     pub reason_code: Option<u8>,
 }
@@ -279,9 +301,10 @@ fn counterparty(dir: Direction, h: &Header, p: &Policy) -> (Option<Ori>, Verdict
     }
 }
 
-/// Decides what happens to one message, now, with no court-order ledger.
-pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits) -> Decision {
-    decide_in(dir, raw, p, limits, &Context::now())
+/// Decides what happens to one message at time `now`, with no court-order
+/// ledger (so no order applies).
+pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits, now: SystemTime) -> Decision {
+    decide_in(dir, raw, p, limits, &Context::at(now))
 }
 
 /// Decides what happens to one message in context `cx`.
@@ -306,6 +329,7 @@ pub fn decide_in(
         bytes_in,
         bytes_out: 0,
         exception: None,
+        subject_check: None,
         reason_code: None,
     };
     let cat = &p.catalogue;
@@ -339,12 +363,23 @@ pub fn decide_in(
     d.verdict = verdict.entry.is_some().then_some(verdict);
     let action = p.scoped(verdict, h.mke.as_str());
     d.action = Some(action);
-    let mut d = decide_action(d, dir, raw, &h, msg, cp, verdict, action, p, limits, cx);
+    let case = Case {
+        dir,
+        header: &h,
+        counterparty: cp,
+        verdict,
+        action,
+        policy: p,
+        limits,
+        cx,
+    };
+    let mut d = decide_action(d, &case, raw, msg);
     if dir == Direction::Inbound
+        && h.class == Class::Query
         && d.exception.is_none()
         && matches!(d.outcome, Outcome::Forward(_))
     {
-        other_query(p, &h, cx);
+        court_order::forwarded_query(&case);
     }
     if lapsed && d.detail.is_none() {
         d.detail = Some("certification_lapsed");
@@ -368,56 +403,6 @@ fn list_index(p: &Policy, v: Verdict) -> Option<usize> {
     v.entry.map(|e| p.entries[e as usize].list as usize)
 }
 
-/// Any inbound message forwarded from an ORI with an exception, that no
-/// exception let through (a redact list's query, an exempt key): the state
-/// may answer it with the same control field as an order's query, so the
-/// ledger must not release either answer.
-fn other_query(p: &Policy, h: &Header, cx: &Context<'_>) {
-    let (Some(ledger), Some(control)) = (cx.ledger, h.control) else {
-        return;
-    };
-    if p.exceptions_for(h.originating.as_bytes()).next().is_some() {
-        ledger.other_query(
-            h.originating,
-            control,
-            cx.now,
-            cx.now + p.court_order_window,
-        );
-    }
-}
-
-/// A query from a restricted agency: the first active exception of that
-/// ORI whose subject it names exactly, with a use still left.
-fn court_order_query(p: &Policy, m: &Message, h: &Header, cx: &Context<'_>) -> Option<ledger::Use> {
-    let ledger = cx.ledger?;
-    let mut candidates = p
-        .exceptions_for(h.originating.as_bytes())
-        .filter(|e| e.active(cx.now))
-        .peekable();
-    candidates.peek()?;
-    // The response is correlated by control field: without one (or with one
-    // a restricted agency may not have) nothing can be released.
-    let control = h
-        .control
-        .filter(|c| !c.is_empty() && c.as_bytes().iter().all(u8::is_ascii_alphanumeric))?;
-    let key = crate::message::keys::response_key(h.mke.as_str())
-        .and_then(|k| crate::message::Mke::new(k.as_bytes()))?;
-    let subject = crate::message::query::subject(m).ok()?;
-    candidates
-        .filter(|e| e.matches(&subject, h.dests.as_slice()))
-        .find_map(|e| {
-            ledger.reserve(
-                &e.id,
-                e.max_uses,
-                h.originating,
-                control,
-                key,
-                cx.now,
-                cx.now + p.court_order_window,
-            )
-        })
-}
-
 /// The reason-code rules of the deciding list for an inbound query.
 fn reason_rule(
     p: &Policy,
@@ -438,106 +423,71 @@ fn reason_rule(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The decision once the header is read: reason-code rules, court orders,
+/// deny, parse failures, then the action.
 fn decide_action(
     mut d: Decision,
-    dir: Direction,
+    c: &Case<'_>,
     raw: Bytes,
-    h: &Header,
     msg: Result<Message, crate::message::ParseError>,
-    cp: Option<Ori>,
-    verdict: Verdict,
-    action: Action,
-    p: &Policy,
-    limits: &Limits,
-    cx: &Context<'_>,
 ) -> Decision {
-    let cat = &p.catalogue;
-    let h = *h;
-    let inbound_query = dir == Direction::Inbound && h.class == Class::Query;
-    if inbound_query {
+    let (h, p) = (c.header, c.policy);
+    if c.dir == Direction::Inbound && h.class == Class::Query {
         let code = match &msg {
             Ok(m) => crate::message::query::reason_code(m),
             Err(_) => Err(crate::message::query::Unreadable("message_unparseable")),
         };
         d.reason_code = code.ok().flatten();
-        if action != Action::Deny {
-            if let Some((why, detail)) = reason_rule(p, verdict, code) {
-                let mut d = deny(d, dir, &h, cp, p);
+        if c.action != Action::Deny {
+            if let Some((why, detail)) = reason_rule(p, c.verdict, code) {
+                let mut d = deny(d, c);
                 d.reason = why;
                 d.detail = Some(detail);
                 return d;
             }
         }
-        if action.restricts() {
-            if let Some(u) = msg
-                .as_ref()
-                .ok()
-                .and_then(|m| court_order_query(p, m, &h, cx))
-            {
-                d.exception = Some(u);
-                d.reason = reason::COURT_ORDER;
-                return forward(d, raw, Category::Passed);
+        if c.action.restricts() {
+            match msg.as_ref().ok().and_then(|m| court_order::query(c, m)) {
+                Some(Ok(u)) => {
+                    d.exception = Some(u);
+                    d.reason = reason::COURT_ORDER;
+                    return forward(d, raw, Category::Passed);
+                }
+                Some(Err(refusal)) => d.detail = Some(refusal.detail()),
+                None => {}
             }
         }
     }
-    // The response to a court-order query: the fields the order covers are
-    // released with the profile; an order that covers none changes nothing.
-    // Only a response addressed to that ORI alone: a copy to anyone else
-    // (even another restricted agency) is the list's action.
-    if dir == Direction::Outbound
+    // The response to a court-order query: released with the fields the
+    // order covers when it is about the order's subject alone. Only a
+    // response addressed to that ORI alone: a copy to anyone else (even
+    // another restricted agency) is the list's action.
+    if c.dir == Direction::Outbound
         && h.class == Class::Response
-        && action.restricts()
+        && c.action.restricts()
         && h.dests.len() == 1
     {
-        if let (Some(ledger), Some(to), Some(control)) = (cx.ledger, cp, h.control) {
-            if let Some(u) = ledger.take(to, control, h.mke, cx.now) {
-                let e = p
-                    .exception(&u.id)
-                    .filter(|e| e.active(cx.now) && !e.release.is_empty());
-                d.exception = Some(u);
-                if let Some(e) = e {
-                    let Ok(m) = msg else {
-                        d.reason = reason::RESTRICTED_PARSE_ERROR;
-                        if let Err(err) = &msg {
-                            d.detail = Some(err.code.reason());
-                        }
-                        return d;
-                    };
-                    let profile = e
-                        .profile
-                        .map_or_else(|| p.profile_for(verdict), |i| &p.profiles[i]);
-                    // Everything the order does not release stays withheld
-                    // as the list says: for a deny list, every protected
-                    // field of the catalogue.
-                    let withheld = if action == Action::Deny {
-                        cat.all()
-                    } else {
-                        p.fields_for(verdict)
-                    };
-                    let fields = crate::message::fields::FieldSet(withheld.0 & !e.release.0);
-                    return match release(&m, profile, cat, fields, limits) {
-                        Ok(r) => {
-                            d.reason = reason::COURT_ORDER_RELEASE;
-                            d.removed = r.removed;
-                            forward(d, r.bytes, Category::Redacted)
-                        }
-                        Err(err) => {
-                            d.reason = reason::REDACT_FAILED;
-                            d.detail = Some(err.reason());
-                            d
-                        }
-                    };
+        if let (Some(ledger), Some(to), Some(control)) = (c.cx.ledger, c.counterparty, h.control) {
+            if let Some(u) = ledger.take(to, control, h.mke, c.cx.now) {
+                if let Some(e) = court_order::response(c, &mut d, u, msg.as_ref().ok()) {
+                    return release_order(d, c, e, msg);
+                }
+                if msg.is_err() {
+                    d.reason = reason::RESTRICTED_PARSE_ERROR;
+                    if let Err(err) = &msg {
+                        d.detail = Some(err.code.reason());
+                    }
+                    return d;
                 }
             }
         }
     }
-    if action == Action::Deny {
+    if c.action == Action::Deny {
         // Denied whatever the body holds: a decline needs only the header.
         if let Err(e) = &msg {
-            d.detail = Some(e.code.reason());
+            d.detail = d.detail.or(Some(e.code.reason()));
         }
-        return deny(d, dir, &h, cp, p);
+        return deny(d, c);
     }
     let m = match msg {
         Ok(m) => m,
@@ -545,7 +495,7 @@ fn decide_action(
             d.detail = Some(e.code.reason());
             // A listed (restricted) counterparty is fail-closed even for keys
             // its action exempts; otherwise `on_parse_error` decides.
-            if verdict.action.restricts() {
+            if c.verdict.action.restricts() {
                 d.reason = reason::RESTRICTED_PARSE_ERROR;
                 return d;
             }
@@ -557,37 +507,27 @@ fn decide_action(
             return forward(d, raw, Category::Passed);
         }
     };
-    match (action, dir) {
+    match (c.action, c.dir) {
         (Action::Redact, Direction::Outbound) => {
-            match release(
+            let r = release(
                 &m,
-                p.profile_for(verdict),
-                cat,
-                p.fields_for(verdict),
-                limits,
-            ) {
-                Ok(r) => {
-                    d.reason = reason::REDACT;
-                    d.removed = r.removed;
-                    forward(d, r.bytes, Category::Redacted)
-                }
-                Err(e) => {
-                    d.reason = reason::REDACT_FAILED;
-                    d.detail = Some(e.reason());
-                    d
-                }
-            }
+                p.profile_for(c.verdict),
+                &p.catalogue,
+                p.fields_for(c.verdict),
+                c.limits,
+            );
+            released(d, r, reason::REDACT)
         }
         (Action::Redact, Direction::Inbound) if h.class == Class::Other => {
             d.reason = reason::UNKNOWN_KEY;
             d
         }
         _ => {
-            d.reason = if verdict.action.restricts() && action == Action::Redact {
+            d.reason = if c.verdict.action.restricts() && c.action == Action::Redact {
                 reason::REDACT_INBOUND
-            } else if verdict.action.restricts() {
+            } else if c.verdict.action.restricts() {
                 reason::EXEMPT
-            } else if action == Action::Allow {
+            } else if c.action == Action::Allow {
                 reason::ALLOW
             } else {
                 reason::PASS
@@ -597,7 +537,59 @@ fn decide_action(
     }
 }
 
-fn deny(mut d: Decision, dir: Direction, h: &Header, cp: Option<Ori>, p: &Policy) -> Decision {
+/// A response released under order `e`: projected onto the order's profile,
+/// everything the order does not release withheld as the list says (for a
+/// deny list, every protected field of the catalogue).
+fn release_order(
+    mut d: Decision,
+    c: &Case<'_>,
+    e: &crate::policy::legal::Exception,
+    msg: Result<Message, crate::message::ParseError>,
+) -> Decision {
+    let m = match msg {
+        Ok(m) => m,
+        Err(err) => {
+            d.reason = reason::RESTRICTED_PARSE_ERROR;
+            d.detail = Some(err.code.reason());
+            return d;
+        }
+    };
+    let p = c.policy;
+    let profile = e
+        .profile
+        .map_or_else(|| p.profile_for(c.verdict), |i| &p.profiles[i]);
+    let withheld = if c.action == Action::Deny {
+        p.catalogue.all()
+    } else {
+        p.fields_for(c.verdict)
+    };
+    let fields = crate::message::fields::FieldSet(withheld.0 & !e.release.0);
+    let r = release(&m, profile, &p.catalogue, fields, c.limits);
+    released(d, r, reason::COURT_ORDER_RELEASE)
+}
+
+/// Forwards a projection's output, or records why it was refused.
+fn released(
+    mut d: Decision,
+    r: Result<crate::redact::Redacted, crate::redact::RedactError>,
+    why: Reason,
+) -> Decision {
+    match r {
+        Ok(r) => {
+            d.reason = why;
+            d.removed = r.removed;
+            forward(d, r.bytes, Category::Redacted)
+        }
+        Err(err) => {
+            d.reason = reason::REDACT_FAILED;
+            d.detail = Some(err.reason());
+            d
+        }
+    }
+}
+
+fn deny(mut d: Decision, c: &Case<'_>) -> Decision {
+    let (dir, h, cp, p) = (c.dir, c.header, c.counterparty, c.policy);
     d.reason = reason::DENY;
     d.category = Category::Denied;
     let mode = match (dir, h.class) {

@@ -96,37 +96,92 @@ fn squeeze(s: &str) -> String {
         .collect()
 }
 
-/// `1980-01-15` or `19800115` → `19800115`; anything else kept as written
-/// (so it matches nothing written the other way).
+/// A date of birth as `CCYYMMDD`: `1980-01-15`, `19800115`, `1980/01/15`,
+/// `01/15/1980` and `01-15-1980` are read; anything else is kept as written
+/// (trimmed), so it equals nothing written the other way. A 6-digit date has
+/// no century and is kept as written.
 pub fn normalise_date(s: &str) -> String {
     let t = s.trim();
     let b = t.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
     if b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && t.bytes()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && (b[4] == b'-' || b[4] == b'/')
+        && b[7] == b[4]
+        && digits(0..4)
+        && digits(5..7)
+        && digits(8..10)
     {
         return format!("{}{}{}", &t[..4], &t[5..7], &t[8..]);
+    }
+    if b.len() == 10
+        && (b[2] == b'/' || b[2] == b'-')
+        && b[5] == b[2]
+        && digits(0..2)
+        && digits(3..5)
+        && digits(6..10)
+    {
+        return format!("{}{}{}", &t[6..], &t[..2], &t[3..5]);
     }
     t.to_string()
 }
 
-/// Normalises a name for comparison (`DOE, JANE Q` → `DOE,JANE Q`):
-/// upper-case (ASCII), runs of blanks as one space, no blank beside a
-/// comma. Word boundaries are kept: the state reads `JAN EQ` and `JANE Q`
-/// as different given names.
+/// True when `d` (as [`normalise_date`] writes it) is a real calendar date
+/// `CCYYMMDD` from 1900-01-01 up to `today` (also `CCYYMMDD`).
+pub fn valid_date(d: &str, today: &str) -> bool {
+    let b = d.as_bytes();
+    if b.len() != 8 || !b.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let n = |r: std::ops::Range<usize>| d[r].parse::<u32>().unwrap_or(0);
+    let (y, m, day) = (n(0..4), n(4..6), n(6..8));
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 0,
+    };
+    y >= 1900 && day >= 1 && day <= days && d <= today
+}
+
+/// Normalises a name for comparison, the way a state's query reads it
+/// (`Muñoz, José` → `MUNOZ,JOSE`; `O'Brien-Smith, Ann` → `OBRIEN SMITH,ANN`):
+/// compatibility decomposition with the accents dropped, upper-case,
+/// apostrophes and periods dropped, a hyphen read as a blank, runs of
+/// blanks as one, none beside a comma. Word boundaries are kept: the state
+/// reads `JAN EQ` and `JANE Q` as different given names. A letter with no
+/// ASCII form (`ß`, `Ø`) stays as it is, so it matches no ASCII query
+/// ([`name_can_match`]).
 pub fn normalise_name(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for (i, part) in s.split(',').enumerate() {
+    use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
+    let folded: String = s
+        .nfkd()
+        .filter(|c| !is_combining_mark(*c) && !matches!(c, '\'' | '.' | '\u{2019}'))
+        .map(|c| if c == '-' { ' ' } else { c.to_ascii_uppercase() })
+        .collect();
+    let mut out = String::with_capacity(folded.len());
+    for (i, part) in folded.split(',').enumerate() {
         if i > 0 {
             out.push(',');
         }
         let words: Vec<&str> = part.split_whitespace().collect();
-        out.push_str(&words.join(" ").to_ascii_uppercase());
+        out.push_str(&words.join(" "));
     }
     out
+}
+
+/// True when a normalised name can be matched by a query: `LAST,FIRST ...`
+/// in ASCII letters and blanks, one comma, a surname and a given name.
+pub fn name_can_match(n: &str) -> bool {
+    let mut parts = n.split(',');
+    let (Some(sur), Some(given), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    !sur.is_empty()
+        && !given.is_empty()
+        && n.bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b' ' || b == b',')
 }
 
 /// An XML value read the way the legacy reader reads one: blanks trimmed at

@@ -447,6 +447,7 @@ pub fn load_at(
             &mut exceptions,
         );
     }
+    super::legal::link_orders(&mut cx, &mut exceptions);
     let court_order_window = match &raw.court_orders.response_window {
         None => std::time::Duration::from_secs(600),
         Some(w) => match humantime::parse_duration(w.get_ref()) {

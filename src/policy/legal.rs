@@ -17,7 +17,7 @@
 use super::diag::{line_of, Ctx};
 use super::{Action, Policy};
 use crate::message::fields::{Catalogue, FieldDef, FieldSet, TextRuleKind};
-use crate::message::query::{normalise_date, normalise_name, Subject};
+use crate::message::query::{name_can_match, normalise_date, normalise_name, valid_date, Subject};
 use crate::message::Ori;
 use crate::redact::profile::{NodeKind, Profile};
 use serde::Deserialize;
@@ -42,6 +42,7 @@ pub(super) struct RawException {
     approved_by: Vec<Spanned<String>>,
     profile: Option<Spanned<String>>,
     description: Option<String>,
+    adds_to: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +153,13 @@ pub struct Exception {
     pub profile: Option<usize>,
     /// The approvers (two or more distinct people).
     pub approved_by: Vec<String>,
+    /// What the order *is*, as a key for its use count: a slow keyed hash of
+    /// its court, case and subject (and, for an order that adds uses, of the
+    /// order it adds to and its own id). Renaming or editing an order keeps
+    /// it; see [`identity`]. Printed in the audit log: it names nobody.
+    pub identity: Arc<str>,
+    /// The order this one adds uses to (its id), when it says so.
+    pub adds_to: Option<Arc<str>>,
     /// Where it is defined.
     pub file: Arc<str>,
     /// Line of its `id`.
@@ -167,27 +175,91 @@ impl Exception {
     /// True when a query naming `s`, addressed to `dests`, is about exactly
     /// this order's subject and nobody else.
     pub fn matches(&self, s: &Subject, dests: &[Ori]) -> bool {
+        self.mismatch(s, dests).is_none()
+    }
+
+    /// Why a query naming `s`, addressed to `dests`, is not about exactly
+    /// this order's subject (None: it is). Says which part differs, never
+    /// a value.
+    pub fn mismatch(&self, s: &Subject, dests: &[Ori]) -> Option<&'static str> {
         if s.vehicle {
-            return false;
+            return Some("the query also names a vehicle");
         }
         match &self.subject {
             SubjectRule::Oln { oln, state } => {
-                s.oln.as_deref() == Some(oln.as_str())
-                    && s.name.is_none()
-                    && s.dob.is_none()
-                    && s.ols.as_deref().is_none_or(|o| o == state)
-                    && !dests.is_empty()
-                    && dests
+                if s.name.is_some() || s.dob.is_some() {
+                    Some("the order names a licence number; the query also names a person (name or date of birth)")
+                } else if s.oln.as_deref() != Some(oln.as_str()) {
+                    Some("the licence number differs (or is missing)")
+                } else if s.ols.as_deref().is_some_and(|o| o != state) {
+                    Some("OLS names another state")
+                } else if dests.is_empty()
+                    || !dests
                         .iter()
                         .all(|d| d.as_bytes().get(..2) == Some(state.as_bytes()))
+                {
+                    Some("a destination is not the licence's state")
+                } else {
+                    None
+                }
             }
             SubjectRule::NameDob { name, dob } => {
-                s.oln.is_none()
-                    && s.name.as_deref() == Some(name.as_str())
-                    && s.dob.as_deref() == Some(dob.as_str())
+                if s.oln.is_some() {
+                    Some("the order names a person; the query also names a licence number")
+                } else if s.name.as_deref() != Some(name.as_str()) {
+                    Some("the name differs (or is missing), as normalised (specs/policy.md)")
+                } else if s.dob.as_deref() != Some(dob.as_str()) {
+                    Some("the date of birth differs (or is missing; a 6-digit date never matches)")
+                } else {
+                    None
+                }
             }
         }
     }
+}
+
+/// `policy explain --query FILE`: for each order of the query's agency,
+/// whether this query would be let through under it now and, if not, why
+/// (never the subject or the query's values).
+pub fn explain_query(p: &Policy, m: &crate::message::Message, now: SystemTime) -> String {
+    use std::fmt::Write as _;
+    let h = m.header();
+    let mut out = String::new();
+    let ori = h.originating;
+    let _ = writeln!(out, "query {} from {ori}, control field {}", h.mke, if h.control.is_some() { "present" } else { "missing" });
+    let orders: Vec<&Exception> = p.exceptions_for(ori.as_bytes()).collect();
+    if orders.is_empty() {
+        let _ = writeln!(out, "no court order names {ori}: the list's action applies");
+        return out;
+    }
+    let subject = crate::message::query::subject(m);
+    let control_ok = h
+        .control
+        .is_some_and(|c| !c.is_empty() && c.as_bytes().iter().all(u8::is_ascii_alphanumeric));
+    let keyed = crate::message::keys::response_key(h.mke.as_str()).is_some();
+    for e in orders {
+        let why = if !e.active(now) {
+            Some("the order is not in force now (see its window)")
+        } else if h.class != crate::message::Class::Query || !keyed {
+            Some("not a query with a response key")
+        } else if !control_ok {
+            Some("no control field of letters and digits (the response could not be correlated)")
+        } else {
+            match &subject {
+                Err(u) => Some(u.0),
+                Ok(s) => e.mismatch(s, h.dests.as_slice()),
+            }
+        };
+        match why {
+            None => {
+                let _ = writeln!(out, "order {}: matches; let through if a use is left and the control field was not seen within the response window", e.id);
+            }
+            Some(w) => {
+                let _ = writeln!(out, "order {}: no match: {w}", e.id);
+            }
+        }
+    }
+    out
 }
 
 /// A certification (attestation) with an expiry.
@@ -228,10 +300,11 @@ pub fn parse_time(s: &str, end: bool) -> Result<SystemTime, String> {
         .ok_or_else(|| format!("{t:?} is not a UTC time (write 2026-12-31T23:59:59Z)"))
 }
 
-/// True when `text` holds a word of the subject's surname, its licence
-/// number or its date of birth (letters and digits compared, case ignored).
+/// True when `text` holds a word of the subject's name (two letters or
+/// more, accents folded), its licence number or its date of birth (as
+/// `CCYYMMDD` or `MMDDCCYY`; letters and digits compared, case ignored).
 fn names_subject(s: &SubjectRule, text: &str) -> bool {
-    let up = text.to_ascii_uppercase();
+    let up = normalise_name(&text.replace(',', " "));
     let alnum: String = up.chars().filter(char::is_ascii_alphanumeric).collect();
     let words: Vec<&str> = up
         .split(|c: char| !c.is_ascii_alphabetic())
@@ -240,15 +313,49 @@ fn names_subject(s: &SubjectRule, text: &str) -> bool {
     match s {
         SubjectRule::Oln { oln, .. } => !oln.is_empty() && alnum.contains(oln.as_str()),
         SubjectRule::NameDob { name, dob } => {
-            let surname = name.split(',').next().unwrap_or("");
-            surname
-                .split(|c: char| !c.is_ascii_alphabetic())
-                .filter(|w| !w.is_empty())
+            let us = dob.get(4..).map(|md| format!("{md}{}", &dob[..4]));
+            name.split(|c: char| !c.is_ascii_alphabetic())
+                .filter(|w| w.len() >= 2)
                 .any(|w| words.contains(&w))
                 || (!dob.is_empty() && alnum.contains(dob.as_str()))
+                || us.is_some_and(|u| alnum.contains(&u))
         }
     }
 }
+
+/// Warnings for an order that is valid but looks careless at entry: a long
+/// window, many uses, a start well in the past.
+#[allow(clippy::too_many_arguments)]
+fn lint(
+    cx: &mut Ctx,
+    path: &str,
+    line: u32,
+    id: &str,
+    not_before: SystemTime,
+    expires: SystemTime,
+    max_uses: u32,
+    now: SystemTime,
+) {
+    let days = |d: Duration| d.as_secs() / 86_400;
+    if let Ok(w) = expires.duration_since(not_before) {
+        if days(w) > LINT_WINDOW_DAYS {
+            cx.warn(path, line, format!("exception {id}: its window is {} days long (more than {LINT_WINDOW_DAYS}); orders are usually for weeks, check not_before and expires", days(w)));
+        }
+    }
+    if max_uses > LINT_MAX_USES {
+        cx.warn(path, line, format!("exception {id}: max_uses {max_uses} is more than {LINT_MAX_USES}; an order for one person rarely needs more queries"));
+    }
+    if let Ok(ago) = now.duration_since(not_before) {
+        if ago > Duration::from_secs(86_400) && expires > now {
+            cx.warn(path, line, format!("exception {id}: not_before is {} day(s) in the past; an order entered late should start when it is entered", days(ago)));
+        }
+    }
+}
+
+/// `policy check` warns about a window longer than this many days.
+pub const LINT_WINDOW_DAYS: u64 = 90;
+/// `policy check` warns about more uses than this.
+pub const LINT_MAX_USES: u32 = 10;
 
 /// A TOML error message without the values it quotes: serde's
 /// `invalid type: integer `123456789`, expected a string` would print an
@@ -457,7 +564,7 @@ pub(super) fn exceptions(
         let s = r.subject.get_ref();
         let subject = match (&s.oln, &s.state, &s.name, &s.dob) {
             (Some(oln), Some(state), None, None) => {
-                let oln = oln.split_whitespace().collect::<String>().to_uppercase();
+                let oln = crate::redact::persons::normalise_oln(oln);
                 let state = state.trim().to_uppercase();
                 if oln.is_empty() || !oln.bytes().all(|b| b.is_ascii_alphanumeric()) {
                     cx.err(
@@ -486,12 +593,18 @@ pub(super) fn exceptions(
                             "exception {id}: subject.name must be written \"LAST, FIRST MIDDLE\""
                         ),
                     );
-                }
-                if d.len() != 8 || !d.bytes().all(|b| b.is_ascii_digit()) {
+                } else if !name_can_match(&n) {
                     cx.err(
                         path,
                         at(&r.subject.span()),
-                        format!("exception {id}: subject.dob must be a complete date, YYYY-MM-DD"),
+                        format!("exception {id}: subject.name can never match a query: after folding accents it must be ASCII letters and blanks, \"LAST, FIRST MIDDLE\" (a letter such as ß or Ø has no ASCII form; write the name as the state's record spells it)"),
+                    );
+                }
+                if !valid_date(&d, &ymd(inp.now)) {
+                    cx.err(
+                        path,
+                        at(&r.subject.span()),
+                        format!("exception {id}: subject.dob is not a possible date of birth (a real date YYYY-MM-DD from 1900 to today)"),
                     );
                 }
                 SubjectRule::NameDob { name: n, dob: d }
@@ -512,9 +625,13 @@ pub(super) fn exceptions(
         for (what, text, line) in [
             ("id", id, line),
             ("authority.case", a.case.as_deref().unwrap_or(""), aline),
+            ("authority.court", a.court.as_deref().unwrap_or(""), aline),
+            ("authority.judge", a.judge.as_deref().unwrap_or(""), aline),
+            ("description", r.description.as_deref().unwrap_or(""), line),
+            ("adds_to", r.adds_to.as_ref().map_or("", |t| t.get_ref().as_str()), line),
         ] {
             if names_subject(&subject, text) {
-                cx.err(path, line, format!("exception {}: {what} names the subject (its licence number, surname or date of birth); the id and case are printed, audited and counted, so write them without it (e.g. the docket number only)", if what == "id" { "(this one)" } else { id }));
+                cx.err(path, line, format!("exception {}: {what} names the subject (its licence number, a name or its date of birth); the id, court, judge, case and description are printed, audited and counted, so write them without it (e.g. the docket number only)", if what == "id" { "(this one)" } else { id }));
             }
         }
         let need = |cx: &mut Ctx, v: &Option<String>, what: &str| -> String {
@@ -627,10 +744,10 @@ pub(super) fn exceptions(
                 }
             },
         };
-        let _ = &r.description;
         if cx.errors.len() > before {
             continue;
         }
+        lint(cx, path, line, id, not_before, expires, max_uses, inp.now);
         let days = days_until(expires, inp.now);
         if days < 0 {
             cx.warn(
@@ -665,9 +782,104 @@ pub(super) fn exceptions(
             release,
             profile,
             approved_by: approvers,
+            identity: Arc::from(""),
+            adds_to: r.adds_to.as_ref().map(|t| Arc::from(t.get_ref().trim())),
             file: file.clone(),
             line,
         });
+    }
+}
+
+/// Iterations of PBKDF2-HMAC-SHA256 in an order's [`identity`]: a licence
+/// number has few enough values to be tried one by one against a plain
+/// hash, so each try costs this many hashes.
+pub const IDENTITY_ROUNDS: u32 = 20_000;
+
+fn fold(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase()
+}
+
+/// The identity of an order: PBKDF2-HMAC-SHA256 over its court, case and
+/// subject (blanks and case folded), salted with a fixed label; for an
+/// order that adds uses, also the id it adds to and its own id. 32 hex
+/// digits. Two orders with the same identity share one use count.
+pub fn identity(court: &str, case: &str, subject: &SubjectRule, adds: Option<(&str, &str)>) -> String {
+    let mut pw = Vec::new();
+    for part in [fold(court), fold(case)] {
+        pw.extend_from_slice(part.as_bytes());
+        pw.push(0);
+    }
+    match subject {
+        SubjectRule::Oln { oln, state } => {
+            pw.extend_from_slice(b"oln\0");
+            pw.extend_from_slice(oln.as_bytes());
+            pw.push(0);
+            pw.extend_from_slice(state.as_bytes());
+        }
+        SubjectRule::NameDob { name, dob } => {
+            pw.extend_from_slice(b"name\0");
+            pw.extend_from_slice(name.as_bytes());
+            pw.push(0);
+            pw.extend_from_slice(dob.as_bytes());
+        }
+    }
+    if let Some((to, own)) = adds {
+        pw.extend_from_slice(b"\0adds_to\0");
+        pw.extend_from_slice(to.as_bytes());
+        pw.push(0);
+        pw.extend_from_slice(own.as_bytes());
+    }
+    let mut out = [0u8; 16];
+    ring::pbkdf2::derive(
+        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        std::num::NonZeroU32::new(IDENTITY_ROUNDS).unwrap_or(std::num::NonZeroU32::MIN),
+        b"origuard-court-order-identity-v1",
+        &pw,
+        &mut out,
+    );
+    hex::encode(out)
+}
+
+/// `CCYYMMDD` of `t` (UTC).
+fn ymd(t: SystemTime) -> String {
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    s.get(..10).unwrap_or("").replace('-', "")
+}
+
+/// Second pass over every order of the policy: an `adds_to` names another
+/// order with the same court, case, subject and agency, and each order's
+/// identity is computed.
+pub(super) fn link_orders(cx: &mut Ctx, orders: &mut [Exception]) {
+    let base: Vec<(Arc<str>, String, String, SubjectRule, Ori)> = orders
+        .iter()
+        .map(|e| (e.id.clone(), fold(&e.court), fold(&e.case), e.subject.clone(), e.ori))
+        .collect();
+    for e in orders.iter_mut() {
+        let adds = e.adds_to.clone();
+        if let Some(to) = &adds {
+            let same = base.iter().find(|b| b.0 == *to);
+            match same {
+                None => cx.err(&e.file, e.line, format!("exception {}: adds_to {to:?} names no order of this policy; keep the order it adds uses to in the file (expired is fine)", e.id)),
+                Some(b) if b.0 == e.id => cx.err(&e.file, e.line, format!("exception {}: adds_to names the order itself", e.id)),
+                Some(b) if b.1 != fold(&e.court) || b.2 != fold(&e.case) || b.3 != e.subject || b.4 != e.ori => cx.err(&e.file, e.line, format!("exception {}: adds_to {to:?} is an order for another court, case, subject or agency; uses can only be added to the same order", e.id)),
+                Some(_) => {}
+            }
+        }
+        e.identity = Arc::from(identity(
+            &e.court,
+            &e.case,
+            &e.subject,
+            adds.as_deref().map(|t| (t, &*e.id)),
+        ));
+    }
+    // Two orders in force with one identity would share a count silently.
+    for (i, e) in orders.iter().enumerate() {
+        if let Some(o) = orders[..i].iter().find(|o| o.identity == e.identity) {
+            cx.warn(&e.file, e.line, format!("exception {}: same court, case and subject as {} ({}:{}): the two share one use count (write adds_to to grant more uses)", e.id, o.id, o.file, o.line));
+        }
     }
 }
 

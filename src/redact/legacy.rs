@@ -81,7 +81,7 @@ fn strict_label(line: &[u8], i: usize) -> Option<(usize, u8)> {
 
 /// End of a value (or of unlabelled text) starting at `i`, and whether a
 /// terminating period follows it.
-fn value_end(line: &[u8], i: usize) -> (usize, bool) {
+pub(crate) fn value_end(line: &[u8], i: usize) -> (usize, bool) {
     let mut j = i;
     while j < line.len() {
         let b = line[j];

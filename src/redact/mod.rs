@@ -18,6 +18,7 @@
 
 pub mod error;
 pub mod legacy;
+pub mod persons;
 pub mod profile;
 pub mod verify;
 pub mod xml;

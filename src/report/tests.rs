@@ -38,6 +38,10 @@ fn dec(
         policy: "p".repeat(64),
         exception: None,
         exception_use: None,
+        exception_identity: None,
+        exception_approvers: None,
+        order_subject: None,
+        order_records: None,
         reason_code: None,
         federal_watch: None,
     }))

@@ -132,6 +132,7 @@ struct RawPolicyCfg {
     watch: Option<bool>,
     shadow: Option<String>,
     ledger: Option<String>,
+    ledger_postgres: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -284,9 +285,12 @@ pub struct Config {
     pub watch_policy: bool,
     /// Candidate policy evaluated beside the enforced one (never enforced).
     pub shadow_policy: Option<String>,
-    /// Court-order ledger file (use counts). None: next to the audit log,
-    /// or in memory when there is no audit log.
+    /// Court-order ledger file (use counts). None: next to the audit log;
+    /// with no audit log either, court orders are refused.
     pub ledger: Option<String>,
+    /// PostgreSQL connection string for court-order use counts shared by
+    /// several instances (replaces the ledger file when set).
+    pub ledger_postgres: Option<String>,
     /// Audit log (None: no audit log — quick start only).
     pub audit: Option<AuditConfig>,
     /// Admin/metrics endpoint.
@@ -594,6 +598,7 @@ impl Config {
             watch_policy: raw.policy.watch.unwrap_or(true),
             shadow_policy: raw.policy.shadow.as_deref().map(rel),
             ledger: raw.policy.ledger.as_deref().map(rel),
+            ledger_postgres: raw.policy.ledger_postgres.clone(),
             audit,
             admin,
             admin_max_connections: raw.admin.max_connections.unwrap_or(64).max(1),
@@ -620,6 +625,7 @@ impl Config {
             watch_policy: true,
             shadow_policy: None,
             ledger: None,
+            ledger_postgres: None,
             audit: audit.map(|(f, m)| AuditConfig::new(f, m)),
             admin,
             admin_max_connections: 64,

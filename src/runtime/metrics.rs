@@ -80,6 +80,14 @@ pub const SHED: &str = "origuard_shed_total";
 pub const UNDELIVERED: &str = "origuard_undelivered_total";
 /// Court-order exception uses, by `exception` (id) and `stage` (query/response).
 pub const COURT_ORDER_USES: &str = "origuard_court_order_uses_total";
+/// Order queries that named an order's subject but were not let through,
+/// by `reason` (`court_order_used_up`, `court_order_ambiguous_control`,
+/// `court_order_warmup`, `court_order_store_unavailable`,
+/// `court_order_no_durable_store`).
+pub const COURT_ORDER_REFUSED: &str = "origuard_court_order_refused_total";
+/// Responses to order queries by whom they showed: `subject` = `match`,
+/// `mismatch`, `unidentified` (only `match` is released).
+pub const COURT_ORDER_RESPONSES: &str = "origuard_court_order_responses_total";
 /// Messages decided under a lapsed certification, by `list`.
 pub const CERTIFICATION_LAPSED: &str = "origuard_certification_lapsed_total";
 /// Inbound queries denied by a list's reason-code rule, by `list`, `reason`.
@@ -123,6 +131,8 @@ const HELP: &[(&str, &str)] = &[
     (SHED, "Sessions closed because the process buffer budget was exhausted, by link."),
     (UNDELIVERED, "Decided messages not written to their peer, by side, reason."),
     (COURT_ORDER_USES, "Court-order exception uses, by exception id and stage (query let through, response released)."),
+    (COURT_ORDER_REFUSED, "Order queries naming an order's subject that were not let through, by reason."),
+    (COURT_ORDER_RESPONSES, "Responses to order queries, by whom they showed (subject: match, mismatch, unidentified); only match is released."),
     (CERTIFICATION_LAPSED, "Messages decided under a lapsed certification, by list."),
     (REASON_DENIALS, "Inbound queries denied by a list's reason-code rule, by list, reason."),
     (SHADOW_CHANGES, "Messages whose outcome under the shadow (candidate) policy differs from the enforced one, by list, mke, from, to."),
@@ -162,6 +172,8 @@ pub const ALL: &[&str] = &[
     SHED,
     UNDELIVERED,
     COURT_ORDER_USES,
+    COURT_ORDER_REFUSED,
+    COURT_ORDER_RESPONSES,
     CERTIFICATION_LAPSED,
     REASON_DENIALS,
     SHADOW_CHANGES,
@@ -206,12 +218,21 @@ pub fn record_decision(d: &Decision, dir: Direction, p: &Policy, seconds: f64) {
 /// The legal-process counters of one decision (rare: not on the hot path).
 fn legal_process(d: &Decision, p: &Policy) {
     if let Some(u) = &d.exception {
-        let stage = if d.reason == crate::decision::reason::COURT_ORDER {
-            "query"
-        } else {
-            "response"
+        let stage = match d.reason {
+            crate::decision::Reason::CourtOrder => Some("query"),
+            crate::decision::Reason::CourtOrderRelease => Some("response"),
+            _ => None,
         };
-        counter!(COURT_ORDER_USES, "exception" => u.id.to_string(), "stage" => stage).increment(1);
+        if let Some(stage) = stage {
+            counter!(COURT_ORDER_USES, "exception" => u.id.to_string(), "stage" => stage)
+                .increment(1);
+        }
+    }
+    if let Some((check, _)) = d.subject_check {
+        counter!(COURT_ORDER_RESPONSES, "subject" => check.name()).increment(1);
+    }
+    if let Some(why) = d.detail.filter(|w| w.starts_with("court_order_")) {
+        counter!(COURT_ORDER_REFUSED, "reason" => why).increment(1);
     }
     if d.detail == Some("certification_lapsed") {
         let list = d.verdict.map_or("none", |v| p.list_name(v)).to_string();
@@ -454,7 +475,7 @@ mod tests {
                 };
                 let p = policies[i / 200].clone();
                 let d =
-                    crate::decision::decide(dir, g.message(dir == Direction::Inbound), &p, &limits);
+                    crate::decision::decide(dir, g.message(dir == Direction::Inbound), &p, &limits, std::time::SystemTime::now());
                 (dir, p, d)
             })
             .collect();

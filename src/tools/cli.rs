@@ -293,6 +293,11 @@ pub enum PolicyCommand {
         /// Print one JSON object (action, deciding entry, entries that lost).
         #[arg(long)]
         json: bool,
+        /// A query message (legacy or NIEM, as the agency would send it):
+        /// say for each court order of its agency whether it would be let
+        /// through now, and why not (never the subject).
+        #[arg(long, value_name = "FILE")]
+        query: Option<String>,
     },
     /// Compare two policies: settings, entries added/removed per list, actions
     /// that change; with --capture, replay a capture through both and list the

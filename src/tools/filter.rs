@@ -5,7 +5,8 @@
 use crate::audit::record::{DecisionRecord, Event};
 use crate::capture::stream::{open_output, FrameWriter, InputFraming, ReadError};
 use crate::decision::counts::Counts;
-use crate::decision::{decide_in, ledger::Ledger, Context, Outcome};
+use crate::decision::ledger::{Ledger, MemoryStore};
+use crate::decision::{decide_in, Context, Outcome};
 use crate::message::Direction;
 use crate::message::Limits;
 use crate::policy::Policy;
@@ -78,7 +79,11 @@ fn run_inner(a: &FilterArgs<'_>, sum: &mut Counts) -> Result<(), FilterError> {
     let mut replies: Option<FrameWriter<Box<dyn Write>>> = None;
     // Court-order uses within this run (a capture replayed offline uses
     // no one's order for real).
-    let ledger = Ledger::memory();
+    let ledger = Ledger::new(
+        Some(std::sync::Arc::new(MemoryStore::default())),
+        a.policy.court_order_window,
+        std::time::SystemTime::UNIX_EPOCH,
+    );
     let result = (|| -> Result<(), FilterError> {
         while let Some(item) = reader.next_message() {
             let raw = item?;

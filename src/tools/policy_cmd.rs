@@ -170,6 +170,35 @@ pub fn check(path: &str, json: bool) -> Outcome {
     }
 }
 
+/// `policy explain --query FILE`: the court orders of the query's agency,
+/// each with whether it would let this query through now.
+pub fn explain_query_cmd(path: &str, query: &str) -> Outcome {
+    let fail = |code: u8, msg: String| Outcome {
+        code,
+        stdout: String::new(),
+        stderr: msg,
+    };
+    let p = match load_path(path) {
+        Ok(p) => p,
+        Err(e) => return fail(1, format!("{e}")),
+    };
+    let raw = match std::fs::read(query) {
+        Ok(b) => bytes::Bytes::from(b),
+        Err(e) => return fail(2, format!("{query}: cannot read: {e}\n")),
+    };
+    match crate::message::parse(raw, &p.catalogue, &crate::message::Limits::default()) {
+        Ok(m) => Outcome {
+            code: 0,
+            stdout: crate::policy::legal::explain_query(&p, &m, std::time::SystemTime::now()),
+            stderr: String::new(),
+        },
+        Err(e) => fail(
+            1,
+            format!("{query}: the query does not parse ({}): no order could let it through\n", e.code.reason()),
+        ),
+    }
+}
+
 /// `policy explain --policy FILE ORI [--mke KEY] [--direction D] [--json]`.
 pub fn explain_cmd(
     path: &str,
@@ -251,8 +280,8 @@ pub fn what_if(
     let mut moves: std::collections::BTreeMap<(String, String), u64> = Default::default();
     while let Some(item) = reader.next_message() {
         let raw = item.map_err(|e| format!("{capture}: after {total} messages: {e}"))?;
-        let a = decide(direction, raw.clone(), old, &limits);
-        let b = decide(direction, raw, new, &limits);
+        let a = decide(direction, raw.clone(), old, &limits, std::time::SystemTime::now());
+        let b = decide(direction, raw, new, &limits, std::time::SystemTime::now());
         let (la, lb) = (label(&a), label(&b));
         if la != lb {
             changed += 1;
@@ -321,7 +350,13 @@ pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
             mke,
             direction,
             json,
+            query: None,
         } => explain_cmd(&policy, &ori, mke.as_deref(), direction, json),
+        PolicyCommand::Explain {
+            policy,
+            query: Some(q),
+            ..
+        } => explain_query_cmd(&policy, &q),
         PolicyCommand::Diff {
             old,
             new,

@@ -8,6 +8,7 @@ pub mod shared;
 pub mod stage;
 pub mod upstream;
 
+use crate::runtime::court_orders::{open_ledger, StoreChoice};
 use shared::{Io, Slot};
 pub use shared::{Link, Shared};
 
@@ -147,16 +148,21 @@ impl Proxy {
                 })?,
             );
         }
-        let ledger = match (&cfg.ledger, &cfg.audit) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(a)) => Some(format!("{}.court-orders.json", a.file)),
-            (None, None) => None,
+        let choice = match (&cfg.ledger_postgres, &cfg.ledger, &cfg.audit) {
+            (Some(pg), _, _) => StoreChoice::Postgres(pg.clone()),
+            (None, Some(p), _) => StoreChoice::File(p.into()),
+            (None, None, Some(a)) => StoreChoice::File(format!("{}.court-orders.json", a.file).into()),
+            (None, None, None) => StoreChoice::None,
         };
-        let ledger = Arc::new(match ledger {
-            Some(p) => crate::decision::ledger::Ledger::open(std::path::Path::new(&p))
-                .map_err(StartError::Ledger)?,
-            None => crate::decision::ledger::Ledger::memory(),
-        });
+        let ledger = Arc::new(
+            open_ledger(
+                choice,
+                cfg.audit.as_ref().map(|a| std::path::Path::new(&a.file)),
+                &policy.current(),
+                std::time::SystemTime::now(),
+            )
+            .map_err(|e| StartError::Ledger(e.to_string()))?,
+        );
         let shadow = match &cfg.shadow_policy {
             Some(p) => Some(crate::runtime::shadow::Shadow::open(p).map_err(|errors| {
                 StartError::Policy {

@@ -543,7 +543,7 @@ async fn finish_one(
         None => {
             tracing::error!("a decision worker stopped: deciding on the session's task");
             let t = Instant::now();
-            let decision = decide(dir, c.raw, &policy, &ctx.shared.msg_limits);
+            let decision = decide(dir, c.raw, &policy, &ctx.shared.msg_limits, std::time::SystemTime::now());
             Decided {
                 decision,
                 seconds: t.elapsed().as_secs_f64(),
@@ -551,6 +551,14 @@ async fn finish_one(
         }
     };
     st.metrics.record(&d.decision, &policy, d.seconds);
+    // Decided without the ledger (the policy had no order then): the
+    // ledger still learns every forwarded query's control field.
+    crate::decision::court_order::note_forwarded(
+        &d.decision,
+        dir,
+        &ctx.shared.ledger,
+        std::time::SystemTime::now(),
+    );
     deliver(
         ctx, dir, d.decision, &policy, c.received, c.mem, forward, replies,
     )

@@ -184,6 +184,10 @@ impl Shared {
         let (ok, msg, event) = match &r {
             Reload::Applied { old, new } => {
                 m::policy_in_force(Some(old), &self.policy.current());
+                self.ledger.set_window(
+                    self.policy.current().court_order_window,
+                    std::time::SystemTime::now(),
+                );
                 (
                     true,
                     format!("policy {} applied (was {})", &new[..12], &old[..12]),
@@ -288,7 +292,9 @@ impl crate::runtime::admin::Control for Shared {
             "ready": Shared::ready(self).is_ok(),
             "links": self.links.iter().map(|l| l.cfg.name.clone()).collect::<Vec<_>>(),
             "court_orders": {
-                "uses": self.ledger.all_uses(),
+                "store": self.ledger.store_kind(),
+                "refused": self.ledger.refused(),
+                "uses": self.ledger.counts().map_err(|e| e.to_string()),
                 "awaiting_response": self.ledger.awaited().0,
             },
         })

@@ -42,7 +42,7 @@ fn timed_decide(
     limits: &crate::message::Limits,
 ) -> Decided {
     let t = Instant::now();
-    let decision = decide(dir, raw, policy, limits);
+    let decision = decide(dir, raw, policy, limits, std::time::SystemTime::now());
     Decided {
         decision,
         seconds: t.elapsed().as_secs_f64(),
@@ -236,7 +236,7 @@ mod tests {
             let mut i = 0;
             while let Some((d, _, idx)) = fl.pop().await {
                 assert_eq!(idx, i);
-                let want = decide(Direction::Outbound, msgs[i].clone(), &p, &lim);
+                let want = decide(Direction::Outbound, msgs[i].clone(), &p, &lim, std::time::SystemTime::now());
                 let got = d.unwrap().decision;
                 assert_eq!(got.outcome, want.outcome, "message {i} with {n} workers");
                 assert_eq!(got.category, want.category);

@@ -1,0 +1,288 @@
+//! Court orders in the decision, in one place: which query an order lets
+//! through ([`query`]), which response it releases and how ([`response`]),
+//! and what every other forwarded query means for them
+//! ([`forwarded_query`]). The policy says what an order is
+//! ([`crate::policy::legal`]); the ledger remembers uses and awaited
+//! responses ([`super::ledger`]); who a response is about is read by
+//! [`crate::redact::persons`].
+//!
+//! A response is released under an order only when every person identifier
+//! found in it is the order's subject (see `specs/policy.md`, *Court-order
+//! exceptions*, *The response*). Records are not separated: a response that
+//! also holds somebody else is withheld whole (`subject_mismatch`), and one
+//! that does not show whose it is is withheld too (`subject_unidentified`).
+
+use super::ledger::{Refusal, Use};
+use super::{Case, Decision};
+use crate::message::keys::response_key;
+use crate::message::{Message, Mke};
+use crate::policy::legal::{Exception, SubjectRule};
+use crate::redact::persons::{self, Found, Name};
+
+/// What a response showed about whom it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum SubjectCheck {
+    /// Every identifier is the subject's, and one person is named.
+    Match,
+    /// Somebody else is in it (another name, date of birth or licence
+    /// number, or several records).
+    Mismatch,
+    /// It does not show whose record it is.
+    Unidentified,
+}
+
+impl SubjectCheck {
+    /// The audit and metric label (`match`, `mismatch`, `unidentified`).
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// The detail of a withheld response.
+    pub fn detail(self) -> Option<&'static str> {
+        match self {
+            SubjectCheck::Match => None,
+            SubjectCheck::Mismatch => Some("subject_mismatch"),
+            SubjectCheck::Unidentified => Some("subject_unidentified"),
+        }
+    }
+}
+
+/// An inbound query from a restricted agency: `Some(Ok(use))` when an
+/// order lets it through, `Some(Err(refusal))` when an active order of the
+/// agency names exactly this query's subject but it cannot be let through,
+/// `None` when no order applies.
+pub(super) fn query(c: &Case<'_>, m: &Message) -> Option<Result<Use, Refusal>> {
+    let ledger = c.cx.ledger?;
+    let h = c.header;
+    let mut candidates = c
+        .policy
+        .exceptions_for(h.originating.as_bytes())
+        .filter(|e| e.active(c.cx.now))
+        .peekable();
+    candidates.peek()?;
+    // The response is correlated by control field: without one (or with one
+    // a restricted agency may not have) nothing can be released.
+    let control = h
+        .control
+        .filter(|c| !c.is_empty() && c.as_bytes().iter().all(u8::is_ascii_alphanumeric))?;
+    let key = response_key(h.mke.as_str()).and_then(|k| Mke::new(k.as_bytes()))?;
+    let subject = crate::message::query::subject(m).ok()?;
+    let mut refusal = None;
+    for e in candidates.filter(|e| e.matches(&subject, h.dests.as_slice())) {
+        match ledger.reserve(e, h.originating, control, key, c.cx.now) {
+            Ok(u) => return Some(Ok(u)),
+            // Another order for the same subject may still have uses.
+            Err(r) => refusal = Some(r),
+        }
+    }
+    refusal.map(Err)
+}
+
+/// Any inbound query forwarded that no order let through: the state may
+/// answer it with the same control field as an order's query, so the
+/// ledger must remember it for one window.
+pub(super) fn forwarded_query(c: &Case<'_>) {
+    if let (Some(ledger), Some(control)) = (c.cx.ledger, c.header.control) {
+        ledger.forwarded_query(c.header.originating, control, c.cx.now);
+    }
+}
+
+/// The same for a decision made without the ledger (the parallel decision
+/// stage, which only runs policies without orders): a forwarded inbound
+/// query is remembered all the same, so that an order added later by a
+/// reload cannot release the answer to it.
+pub fn note_forwarded(
+    d: &Decision,
+    dir: crate::message::Direction,
+    ledger: &super::ledger::Ledger,
+    now: std::time::SystemTime,
+) {
+    if let (crate::message::Direction::Inbound, Some(h), None, super::Outcome::Forward(_)) =
+        (dir, &d.header, &d.exception, &d.outcome)
+    {
+        if let (crate::message::Class::Query, Some(control)) = (h.class, h.control) {
+            ledger.forwarded_query(h.originating, control, now);
+        }
+    }
+}
+
+/// The order a use was spent under, as the policy now has it: by id, or by
+/// identity when the order was renamed since.
+pub(super) fn order_of<'p>(c: &Case<'p>, u: &Use) -> Option<&'p Exception> {
+    c.policy
+        .exception(&u.id)
+        .filter(|e| e.identity == u.identity)
+        .or_else(|| c.policy.exceptions.iter().find(|e| e.identity == u.identity))
+}
+
+/// The response to an order query, taken from the ledger: whether it may
+/// be released, and how many records it seemed to hold.
+pub fn check_subject(rule: &SubjectRule, f: &Found) -> (SubjectCheck, u32) {
+    let records = f.records();
+    if f.unreadable.is_some() {
+        return (SubjectCheck::Unidentified, records);
+    }
+    let verdict = match rule {
+        SubjectRule::Oln { oln, state } => {
+            if f.olns.is_empty() {
+                SubjectCheck::Unidentified
+            } else if f.olns.iter().any(|o| o != oln)
+                || f.states.iter().any(|s| s != state)
+                || records > 1
+            {
+                SubjectCheck::Mismatch
+            } else {
+                SubjectCheck::Match
+            }
+        }
+        SubjectRule::NameDob { name, dob } => {
+            let (sur, given) = name.split_once(',').unwrap_or((name, ""));
+            let given: Vec<&str> = given.split(' ').filter(|w| !w.is_empty()).collect();
+            if f.dobs.iter().any(|d| d != dob)
+                || f.names.iter().any(|n| !consistent(n, name, sur, &given))
+                || records > 1
+            {
+                SubjectCheck::Mismatch
+            } else if f.dobs.is_empty() || !f.names.iter().any(|n| whole(n, name)) {
+                SubjectCheck::Unidentified
+            } else {
+                SubjectCheck::Match
+            }
+        }
+    };
+    (verdict, records)
+}
+
+/// A name that identifies the subject on its own: the whole name, or the
+/// surname and every given name.
+fn whole(n: &Name, name: &str) -> bool {
+    match n {
+        Name::Full(x) => x == name,
+        Name::Parts { sur, given, middle } => {
+            let (s, g) = name.split_once(',').unwrap_or((name, ""));
+            let mut parts: Vec<&str> = Vec::new();
+            if let Some(x) = given {
+                parts.push(x);
+            }
+            if let Some(x) = middle {
+                parts.push(x);
+            }
+            sur.as_deref() == Some(s) && !parts.is_empty() && parts.join(" ") == g
+        }
+    }
+}
+
+/// A name that cannot be somebody else's: equal to the subject's, or NIEM
+/// parts each equal to the subject's (a missing part says nothing).
+fn consistent(n: &Name, name: &str, sur: &str, given: &[&str]) -> bool {
+    match n {
+        Name::Full(x) => x == name,
+        Name::Parts {
+            sur: s,
+            given: g,
+            middle: m,
+        } => {
+            let words = |v: &Option<String>| -> Vec<String> {
+                v.as_deref()
+                    .map(|t| t.split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect())
+                    .unwrap_or_default()
+            };
+            let (gw, mw) = (words(g), words(m));
+            let sur_ok = s.as_deref().is_none_or(|x| x == sur);
+            let given_ok = gw.len() <= given.len() && gw.iter().zip(given).all(|(a, b)| a == b);
+            let rest = &given[gw.len().min(given.len())..];
+            let middle_ok = mw.is_empty() || (g.is_some() && mw.iter().map(String::as_str).eq(rest.iter().copied()));
+            sur_ok && given_ok && middle_ok
+        }
+    }
+}
+
+/// The outcome of a response to an order query whose use `u` the ledger
+/// returned: `Ok(order)` to release with that order's fields, or `Err` with
+/// the decision updated (the list's action then applies).
+pub(super) fn response<'p>(
+    c: &Case<'p>,
+    d: &mut Decision,
+    u: Use,
+    m: Option<&Message>,
+) -> Option<&'p Exception> {
+    let order = order_of(c, &u).filter(|e| e.active(c.cx.now) && !e.release.is_empty());
+    d.exception = Some(u);
+    let (order, m) = (order?, m?);
+    let (check, records) = check_subject(&order.subject, &persons::find(m));
+    d.subject_check = Some((check, records));
+    match check.detail() {
+        None => Some(order),
+        Some(why) => {
+            d.detail = Some(why);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nd() -> SubjectRule {
+        SubjectRule::NameDob {
+            name: "DOE,JANE Q".into(),
+            dob: "19800115".into(),
+        }
+    }
+
+    fn found(names: Vec<Name>, dobs: &[&str], olns: &[&str]) -> Found {
+        Found {
+            names,
+            dobs: dobs.iter().map(|s| s.to_string()).collect(),
+            olns: olns.iter().map(|s| s.to_string()).collect(),
+            ..Found::default()
+        }
+    }
+
+    #[test]
+    fn name_and_dob_rules() {
+        let full = |s: &str| Name::Full(s.into());
+        let r = nd();
+        assert_eq!(check_subject(&r, &found(vec![full("DOE,JANE Q")], &["19800115"], &["1"])).0, SubjectCheck::Match);
+        // Another person: name, date, or a second candidate.
+        assert_eq!(check_subject(&r, &found(vec![full("DOE,JANET")], &["19800115"], &[])).0, SubjectCheck::Mismatch);
+        assert_eq!(check_subject(&r, &found(vec![full("DOE,JANE Q")], &["19800116"], &[])).0, SubjectCheck::Mismatch);
+        assert_eq!(
+            check_subject(&r, &found(vec![full("DOE,JANE Q")], &["19800115"], &["1", "2"])),
+            (SubjectCheck::Mismatch, 2)
+        );
+        // Nothing that says whose: withheld.
+        assert_eq!(check_subject(&r, &found(vec![], &["19800115"], &[])).0, SubjectCheck::Unidentified);
+        assert_eq!(check_subject(&r, &found(vec![full("DOE,JANE Q")], &[], &[])).0, SubjectCheck::Unidentified);
+        // NIEM parts: consistent parts, a different given name, a surname only.
+        let parts = |s: Option<&str>, g: Option<&str>, m: Option<&str>| Name::Parts {
+            sur: s.map(Into::into),
+            given: g.map(Into::into),
+            middle: m.map(Into::into),
+        };
+        assert_eq!(check_subject(&r, &found(vec![parts(Some("DOE"), Some("JANE"), Some("Q"))], &["19800115"], &[])).0, SubjectCheck::Match);
+        assert_eq!(check_subject(&r, &found(vec![parts(Some("DOE"), Some("JOHN"), None)], &["19800115"], &[])).0, SubjectCheck::Mismatch);
+        assert_eq!(check_subject(&r, &found(vec![parts(Some("DOE"), None, None)], &["19800115"], &[])).0, SubjectCheck::Unidentified);
+        assert_eq!(
+            check_subject(&r, &found(vec![parts(Some("DOE"), None, None), full("DOE,JANE Q")], &["19800115"], &[])).0,
+            SubjectCheck::Match
+        );
+    }
+
+    #[test]
+    fn licence_rules() {
+        let r = SubjectRule::Oln {
+            oln: "123456789".into(),
+            state: "CO".into(),
+        };
+        assert_eq!(check_subject(&r, &found(vec![], &[], &["123456789"])).0, SubjectCheck::Match);
+        assert_eq!(check_subject(&r, &found(vec![], &[], &["123456780"])).0, SubjectCheck::Mismatch);
+        assert_eq!(check_subject(&r, &found(vec![], &["19800115", "19700101"], &["123456789"])).0, SubjectCheck::Mismatch);
+        assert_eq!(check_subject(&r, &found(vec![], &["19800115"], &[])).0, SubjectCheck::Unidentified);
+        let mut other_state = found(vec![], &[], &["123456789"]);
+        other_state.states = vec!["AZ".into()];
+        assert_eq!(check_subject(&r, &other_state).0, SubjectCheck::Mismatch);
+    }
+}
