@@ -2,6 +2,7 @@
 //! loopback, a fake Nlets listener, framed send/receive with deadlines.
 #![allow(dead_code)]
 
+pub mod orders;
 pub mod process;
 
 use bytes::{Bytes, BytesMut};

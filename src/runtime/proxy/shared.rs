@@ -282,6 +282,23 @@ impl crate::runtime::admin::Control for Shared {
                 })),
             })
         });
+        // Uses by the id each order has now (an identity no order of the
+        // policy has any more shows as `identity:` and its first digits).
+        let (uses, store_error) = match self.ledger.counts() {
+            Ok(c) => (
+                c.into_iter()
+                    .map(|(k, n)| {
+                        let id = p.exceptions.iter().find(|e| *e.identity == *k).map_or_else(
+                            || format!("identity:{}", k.get(..12).unwrap_or(&k)),
+                            |e| e.id.to_string(),
+                        );
+                        (id, n)
+                    })
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+                None,
+            ),
+            Err(e) => (Default::default(), Some(e.to_string())),
+        };
         serde_json::json!({
             "policy": { "version": p.version, "source": p.source, "lists": p.lists.len(), "entries": p.entries.len() },
             "audit": audit,
@@ -294,7 +311,8 @@ impl crate::runtime::admin::Control for Shared {
             "court_orders": {
                 "store": self.ledger.store_kind(),
                 "refused": self.ledger.refused(),
-                "uses": self.ledger.counts().map_err(|e| e.to_string()),
+                "uses": uses,
+                "store_error": store_error,
                 "awaiting_response": self.ledger.awaited().0,
             },
         })
