@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod orders;
+pub mod pg;
 pub mod process;
 
 use bytes::{Bytes, BytesMut};
