@@ -116,3 +116,38 @@ fn layers_point_one_way_and_no_module_uses_another_that_uses_it() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The decision is pure: the clock and the disk are its inputs. No file in
+/// `src/decision/` (tests beside it aside) reads the clock or touches files;
+/// court-order counts live behind `ledger::UseStore`, whose file and
+/// PostgreSQL stores are in `src/runtime/`.
+#[test]
+fn the_decision_reads_no_clock_and_writes_no_file() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/decision");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let forbidden = [
+        "SystemTime::now",
+        "Instant::now",
+        "std::fs",
+        "File::",
+        "tokio::",
+        "OpenOptions",
+    ];
+    let mut found = Vec::new();
+    for f in all {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        if name == "tests.rs" || name.ends_with("_tests.rs") {
+            continue;
+        }
+        let code = std::fs::read_to_string(&f).unwrap();
+        // Unit tests at the end of a file are not the decision.
+        let code = code.split("#[cfg(test)]").next().unwrap_or("");
+        for w in forbidden {
+            if code.contains(w) {
+                found.push(format!("{}: {w}", f.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "the decision must not read the clock or use files: {found:?}");
+}

@@ -10,12 +10,6 @@ fn ori(s: &str) -> Ori {
 }
 
 fn order(max: u32) -> crate::policy::legal::Exception {
-    let p = crate::runtime::policy_store::load_path(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/deploy/policy/colorado.toml"
-    ))
-    .unwrap();
-    let _ = p;
     crate::policy::legal::Exception {
         id: Arc::from("2026-CR-0042"),
         ori: ori("VTICE0900"),
