@@ -183,8 +183,6 @@ async fn a_deleted_ledger_grants_nothing_while_the_audit_shows_uses() {
     let mut l = link(&h).await;
     assert!(!l.query(&order_query("VTICE0900", "D2")).await);
     assert_eq!(last_with(&audit, |v| v["direction"] == "inbound")["detail"], "court_order_no_durable_store");
-    let (_, m) = h.get("/metrics").await;
-    assert_eq!(metric(&m, "origuard_court_order_refused_total", &[("reason", "court_order_no_durable_store")]), 1.0);
     println!("case ledger deleted: uses granted {} of 3 allowed (1 before the deletion, 0 after)", granted(&audit));
     h.proxy.shutdown().await.unwrap();
 }
@@ -219,5 +217,109 @@ async fn a_renamed_or_edited_order_keeps_its_count() {
     assert_eq!(st["court_orders"]["uses"]["CASE-NEW"], 1, "{st}");
     assert_eq!(st["court_orders"]["uses"]["CASE-MORE"], 1, "{st}");
     println!("case order renamed: uses granted {} (1 of 1 under the first id, 0 after the rename, 1 of 1 under the order that adds to it)", granted(&audit));
+    h.proxy.shutdown().await.unwrap();
+}
+
+fn check(policy: &str) -> (i32, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+        .args(["policy", "check", policy])
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn policy_check_refuses_orders_that_can_never_work_or_name_the_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = order("CASE-L", "VTICE0900", 3);
+    // Accents are folded as a state query reads them: MUÑOZ is MUNOZ.
+    let folded = base.replace("DOE, JANE Q", "MUÑOZ, JOSÉ");
+    let p = policy_with_orders(dir.path(), &folded);
+    let (code, _, err) = check(&p);
+    assert_eq!(code, 0, "{err}");
+    let cases = [
+        (base.replace("DOE, JANE Q", "STRAßE, ANNA"), "can never match a query"),
+        (base.replace("1980-01-15", "1980-02-30"), "not a possible date of birth"),
+        (base.replace("1980-01-15", "2999-01-01"), "not a possible date of birth"),
+        (base.replace("CASE-L", "DOE-WARRANT"), "names the subject"),
+        (base.replace("1:26-cr-00042", "United States v. Jane Doe"), "names the subject"),
+        (base.replace("judicial = true", "judicial = true }\ndescription = \"born 01/15/1980\"\n#"), "names the subject"),
+        (base.replace("approved_by", "adds_to = \"NOPE\"\napproved_by"), "names no order of this policy"),
+    ];
+    for (orders, want) in cases {
+        write_orders(dir.path(), &orders);
+        let (code, out, err) = check(&p);
+        assert_eq!(code, 1, "{orders}\n{err}");
+        assert!(err.contains(want), "{want}: {err}");
+        // Never the subject in what is printed.
+        for secret in ["DOE", "JANE", "19800115", "1980-01-15", "STRA"] {
+            assert!(!out.contains(secret), "{secret} in {out}");
+        }
+    }
+    // Careless but valid: warned, not refused.
+    let careless = base
+        .replace("max_uses = 3", "max_uses = 10000")
+        .replace(&order_window_end(&base), "9999-12-31T23:59:59Z");
+    write_orders(dir.path(), &careless);
+    let (code, _, err) = check(&p);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("max_uses 10000 is more than 10"), "{err}");
+    assert!(err.contains("days long (more than 90)"), "{err}");
+}
+
+/// The `expires` value written by [`order`].
+fn order_window_end(o: &str) -> String {
+    o.lines()
+        .find_map(|l| l.strip_prefix("expires = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string()
+}
+
+#[test]
+fn policy_explain_says_why_a_query_would_or_would_not_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_with_orders(dir.path(), &order("CASE-E", "VTICE0900", 3));
+    let explain = |q: &[u8]| {
+        let f = dir.path().join("q.txt");
+        std::fs::write(&f, q).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+            .args(["policy", "explain", "--policy", &p, "VTICE0900", "--query", f.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let yes = explain(&order_query("VTICE0900", "E1"));
+    assert!(yes.contains("order CASE-E: matches"), "{yes}");
+    let no = explain(&dq("VTICE0900", "E1", "NAM/DOE, JANE.DOB/19800115"));
+    assert!(no.contains("the name differs"), "{no}");
+    let veh = explain(&dq("VTICE0900", "E1", "NAM/DOE, JANE Q.DOB/19800115.LIC/ABC123"));
+    assert!(veh.contains("also names a vehicle"), "{veh}");
+    for out in [yes, no, veh] {
+        assert!(!out.contains("DOE") && !out.contains("19800115"), "{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_durable_store_every_order_query_is_refused_loudly() {
+    let pdir = tempfile::tempdir().unwrap();
+    let policy = policy_with_orders(pdir.path(), &order("CASE-M", "VTICE0900", 3));
+    // No audit log and no ledger: nowhere durable for the counts.
+    let h = start(&policy, |c| c.audit = None).await;
+    let (_, st) = h.get("/status").await;
+    assert!(st.contains("no durable court-order store"), "{st}");
+    let key = [("reason", "court_order_no_durable_store")];
+    let (_, before) = h.get("/metrics").await;
+    let mut l = link(&h).await;
+    assert!(!l.query(&order_query("VTICE0900", "M1")).await);
+    let (_, m) = h.get("/metrics").await;
+    let n = |t: &str| metric(t, "origuard_court_order_refused_total", &key);
+    assert_eq!(n(&m) - n(&before), 1.0);
+    println!("case no durable store: uses granted 0 of 3 allowed");
     h.proxy.shutdown().await.unwrap();
 }
