@@ -42,7 +42,13 @@ fn stage(c: &mut Criterion) {
     g.bench_function("inline", |b| {
         b.iter(|| {
             for m in &msgs {
-                black_box(decide(Direction::Outbound, m.clone(), &policy, &limits, std::time::SystemTime::now()));
+                black_box(decide(
+                    Direction::Outbound,
+                    m.clone(),
+                    &policy,
+                    &limits,
+                    std::time::SystemTime::now(),
+                ));
             }
         })
     });

@@ -76,9 +76,15 @@ fn decisions_are_the_serde_body() {
             if i % 5 == 0 {
                 d.exception = Some(Use {
                     id: Arc::from(TRICKY[i % TRICKY.len()]),
+                    identity: Arc::from("k"),
                     number: i as u32,
                     of: 10_000,
+                    approvers: Arc::from(TRICKY[(i + 1) % TRICKY.len()]),
                 });
+                d.subject_check = Some((
+                    origuard::decision::court_order::SubjectCheck::Mismatch,
+                    i as u32,
+                ));
                 d.reason_code = Some(if i % 2 == 0 { b'C' } else { 0xe9 });
                 d.detail = Some("certification_lapsed");
                 d.removed.insert(origuard::message::fields::PHOTO);

@@ -55,7 +55,11 @@ impl Link {
     /// A response from the switch: what reached Nlets.
     async fn respond(&mut self, r: &[u8]) -> Vec<u8> {
         send(&mut self.sww, r).await;
-        self.nlr.next(DEADLINE).await.expect("something to Nlets").to_vec()
+        self.nlr
+            .next(DEADLINE)
+            .await
+            .expect("something to Nlets")
+            .to_vec()
     }
 }
 
@@ -91,26 +95,52 @@ async fn a_response_about_another_person_or_two_candidates_is_withheld() {
     let out = l.respond(&dr_other_person("VTICE0900", "W1")).await;
     assert!(!has_photo(&out) && !out.windows(3).any(|w| w == b"ROE"));
     let r = last_with(&audit, |v| v["direction"] == "outbound");
-    assert_eq!((r["category"].as_str(), r["detail"].as_str()), (Some("denied"), Some("subject_mismatch")));
+    assert_eq!(
+        (r["category"].as_str(), r["detail"].as_str()),
+        (Some("denied"), Some("subject_mismatch"))
+    );
     assert_eq!(r["order_subject"], "mismatch");
     assert_eq!(r["exception"], "CASE-A");
-    assert!(r["control"].is_null(), "a record naming an order has no control field");
+    assert!(
+        r["control"].is_null(),
+        "a record naming an order has no control field"
+    );
     // A candidate list with the subject and another person: withheld whole.
     assert!(l.query(&order_query("VTICE0900", "W2")).await);
     let out = l.respond(&dr_two_candidates("VTICE0900", "W2")).await;
     assert!(!has_photo(&out));
     let r = last_with(&audit, |v| v["direction"] == "outbound");
-    assert_eq!((r["order_subject"].as_str(), r["order_records"].as_u64()), (Some("mismatch"), Some(2)));
+    assert_eq!(
+        (r["order_subject"].as_str(), r["order_records"].as_u64()),
+        (Some("mismatch"), Some(2))
+    );
     // The subject alone: released with the photo.
     assert!(l.query(&order_query("VTICE0900", "W3")).await);
     let out = l.respond(&dr_photo("VTICE0900", "W3")).await;
     assert!(has_photo(&out));
     let r = last_with(&audit, |v| v["direction"] == "outbound");
-    assert_eq!((r["reason"].as_str(), r["order_subject"].as_str()), (Some("court_order_release"), Some("match")));
+    assert_eq!(
+        (r["reason"].as_str(), r["order_subject"].as_str()),
+        (Some("court_order_release"), Some("match"))
+    );
     assert_eq!(r["exception_approvers"], "First Approver, Second Approver");
     let (_, m) = h.get("/metrics").await;
-    assert_eq!(metric(&m, "origuard_court_order_responses_total", &[("subject", "mismatch")]), 2.0);
-    assert_eq!(metric(&m, "origuard_court_order_responses_total", &[("subject", "match")]), 1.0);
+    assert_eq!(
+        metric(
+            &m,
+            "origuard_court_order_responses_total",
+            &[("subject", "mismatch")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "origuard_court_order_responses_total",
+            &[("subject", "match")]
+        ),
+        1.0
+    );
     println!("case wrong person / candidates: uses granted {} of 3 allowed, photos released 1 (the subject's)", granted(&audit));
     h.proxy.shutdown().await.unwrap();
 }
@@ -124,7 +154,10 @@ async fn an_order_added_by_reload_does_not_answer_an_earlier_query() {
     let mut l = link(&h).await;
     let audit = h.audit_path();
     // An ordinary query about somebody else, before any order exists.
-    assert!(l.query(&dq("DCFBI0000", "R1", "NAM/ROE, RICHARD.DOB/19751203")).await);
+    assert!(
+        l.query(&dq("DCFBI0000", "R1", "NAM/ROE, RICHARD.DOB/19751203"))
+            .await
+    );
     write_orders(pdir.path(), &order("CASE-R", "DCFBI0000", 3));
     assert!(h.proxy.shared.reload("test", false).applied);
     // The order's query on the same control field: not granted.
@@ -135,8 +168,14 @@ async fn an_order_added_by_reload_does_not_answer_an_earlier_query() {
     // The state answers the first query: the list's profile, no photo.
     let out = l.respond(&dr_other_person("DCFBI0000", "R1")).await;
     assert!(!has_photo(&out));
-    assert_eq!(last_with(&audit, |v| v["direction"] == "outbound")["reason"], "redact");
-    println!("case order added by reload: uses granted {} of 3 allowed, photos released 0", granted(&audit));
+    assert_eq!(
+        last_with(&audit, |v| v["direction"] == "outbound")["reason"],
+        "redact"
+    );
+    println!(
+        "case order added by reload: uses granted {} of 3 allowed, photos released 0",
+        granted(&audit)
+    );
     h.proxy.shutdown().await.unwrap();
 }
 
@@ -148,18 +187,27 @@ async fn a_restart_between_two_queries_does_not_release_the_first_answer() {
     let h = start(&policy, keep_audit(adir.path())).await;
     let audit = adir.path().join("audit.jsonl");
     let mut l = link(&h).await;
-    assert!(l.query(&dq("DCFBI0000", "S1", "NAM/ROE, RICHARD.DOB/19751203")).await);
+    assert!(
+        l.query(&dq("DCFBI0000", "S1", "NAM/ROE, RICHARD.DOB/19751203"))
+            .await
+    );
     drop(l);
     h.proxy.shutdown().await.unwrap();
     let h = start(&policy, keep_audit(adir.path())).await;
     let mut l = link(&h).await;
     assert!(l.query(&order_query("DCFBI0000", "S1")).await);
-    assert_eq!(last_with(&audit, |v| v["direction"] == "inbound")["detail"], "court_order_warmup");
+    assert_eq!(
+        last_with(&audit, |v| v["direction"] == "inbound")["detail"],
+        "court_order_warmup"
+    );
     let out = l.respond(&dr_other_person("DCFBI0000", "S1")).await;
     assert!(!has_photo(&out));
     let (_, st) = h.get("/status").await;
     assert!(st.contains("\"awaiting_response\":0"), "{st}");
-    println!("case restart between queries: uses granted {} of 3 allowed, photos released 0", granted(&audit));
+    println!(
+        "case restart between queries: uses granted {} of 3 allowed, photos released 0",
+        granted(&audit)
+    );
     h.proxy.shutdown().await.unwrap();
 }
 
@@ -179,11 +227,23 @@ async fn a_deleted_ledger_grants_nothing_while_the_audit_shows_uses() {
     let h = start(&policy, keep_audit(adir.path())).await;
     let (_, st) = h.get("/status").await;
     let st: serde_json::Value = serde_json::from_str(&st).unwrap();
-    assert!(st["court_orders"]["refused"].as_str().unwrap().contains("fewer uses than the audit log"), "{st}");
+    assert!(
+        st["court_orders"]["refused"]
+            .as_str()
+            .unwrap()
+            .contains("fewer uses than the audit log"),
+        "{st}"
+    );
     let mut l = link(&h).await;
     assert!(!l.query(&order_query("VTICE0900", "D2")).await);
-    assert_eq!(last_with(&audit, |v| v["direction"] == "inbound")["detail"], "court_order_no_durable_store");
-    println!("case ledger deleted: uses granted {} of 3 allowed (1 before the deletion, 0 after)", granted(&audit));
+    assert_eq!(
+        last_with(&audit, |v| v["direction"] == "inbound")["detail"],
+        "court_order_no_durable_store"
+    );
+    println!(
+        "case ledger deleted: uses granted {} of 3 allowed (1 before the deletion, 0 after)",
+        granted(&audit)
+    );
     h.proxy.shutdown().await.unwrap();
 }
 
@@ -199,7 +259,10 @@ async fn a_renamed_or_edited_order_keeps_its_count() {
     write_orders(pdir.path(), &order("CASE-NEW", "VTICE0900", 5));
     assert!(h.proxy.shared.reload("test", false).applied);
     assert!(!l.query(&order_query("VTICE0900", "N2")).await);
-    assert_eq!(last_with(&audit, |v| v["direction"] == "inbound")["detail"], "court_order_used_up");
+    assert_eq!(
+        last_with(&audit, |v| v["direction"] == "inbound")["detail"],
+        "court_order_used_up"
+    );
     // Fresh uses need an order that says which one it adds to.
     let more = format!(
         "{}\n{}adds_to = \"CASE-NEW\"\n",
@@ -211,7 +274,10 @@ async fn a_renamed_or_edited_order_keeps_its_count() {
     assert!(r.applied, "{}", r.message);
     assert!(l.query(&order_query("VTICE0900", "N3")).await);
     let g = last_with(&audit, |v| v["direction"] == "inbound");
-    assert_eq!((g["reason"].as_str(), g["exception"].as_str()), (Some("court_order"), Some("CASE-MORE")));
+    assert_eq!(
+        (g["reason"].as_str(), g["exception"].as_str()),
+        (Some("court_order"), Some("CASE-MORE"))
+    );
     let (_, st) = h.get("/status").await;
     let st: serde_json::Value = serde_json::from_str(&st).unwrap();
     assert_eq!(st["court_orders"]["uses"]["CASE-NEW"], 1, "{st}");
@@ -242,13 +308,34 @@ fn policy_check_refuses_orders_that_can_never_work_or_name_the_subject() {
     let (code, _, err) = check(&p);
     assert_eq!(code, 0, "{err}");
     let cases = [
-        (base.replace("DOE, JANE Q", "STRAßE, ANNA"), "can never match a query"),
-        (base.replace("1980-01-15", "1980-02-30"), "not a possible date of birth"),
-        (base.replace("1980-01-15", "2999-01-01"), "not a possible date of birth"),
+        (
+            base.replace("DOE, JANE Q", "STRAßE, ANNA"),
+            "can never match a query",
+        ),
+        (
+            base.replace("1980-01-15", "1980-02-30"),
+            "not a possible date of birth",
+        ),
+        (
+            base.replace("1980-01-15", "2999-01-01"),
+            "not a possible date of birth",
+        ),
         (base.replace("CASE-L", "DOE-WARRANT"), "names the subject"),
-        (base.replace("1:26-cr-00042", "United States v. Jane Doe"), "names the subject"),
-        (base.replace("judicial = true", "judicial = true }\ndescription = \"born 01/15/1980\"\n#"), "names the subject"),
-        (base.replace("approved_by", "adds_to = \"NOPE\"\napproved_by"), "names no order of this policy"),
+        (
+            base.replace("1:26-cr-00042", "United States v. Jane Doe"),
+            "names the subject",
+        ),
+        (
+            base.replace(
+                "judicial = true",
+                "judicial = true }\ndescription = \"born 01/15/1980\"\n#",
+            ),
+            "names the subject",
+        ),
+        (
+            base.replace("approved_by", "adds_to = \"NOPE\"\napproved_by"),
+            "names no order of this policy",
+        ),
     ];
     for (orders, want) in cases {
         write_orders(dir.path(), &orders);
@@ -288,7 +375,15 @@ fn policy_explain_says_why_a_query_would_or_would_not_match() {
         let f = dir.path().join("q.txt");
         std::fs::write(&f, q).unwrap();
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
-            .args(["policy", "explain", "--policy", &p, "VTICE0900", "--query", f.to_str().unwrap()])
+            .args([
+                "policy",
+                "explain",
+                "--policy",
+                &p,
+                "VTICE0900",
+                "--query",
+                f.to_str().unwrap(),
+            ])
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(0));
@@ -298,7 +393,11 @@ fn policy_explain_says_why_a_query_would_or_would_not_match() {
     assert!(yes.contains("order CASE-E: matches"), "{yes}");
     let no = explain(&dq("VTICE0900", "E1", "NAM/DOE, JANE.DOB/19800115"));
     assert!(no.contains("the name differs"), "{no}");
-    let veh = explain(&dq("VTICE0900", "E1", "NAM/DOE, JANE Q.DOB/19800115.LIC/ABC123"));
+    let veh = explain(&dq(
+        "VTICE0900",
+        "E1",
+        "NAM/DOE, JANE Q.DOB/19800115.LIC/ABC123",
+    ));
     assert!(veh.contains("also names a vehicle"), "{veh}");
     for out in [yes, no, veh] {
         assert!(!out.contains("DOE") && !out.contains("19800115"), "{out}");

@@ -133,7 +133,10 @@ async fn court_order_through_the_proxy(workers: usize, id: &str) {
     assert_eq!(st["court_orders"]["uses"][id], 1, "{status}");
     let ledger =
         std::fs::read_to_string(format!("{}.court-orders.json", h.audit_path().display())).unwrap();
-    assert!(ledger.contains("\"used\":1") && ledger.contains(&format!("\"{id}\"")), "{ledger}");
+    assert!(
+        ledger.contains("\"used\":1") && ledger.contains(&format!("\"{id}\"")),
+        "{ledger}"
+    );
     let audit_path = h.audit_path();
     h.proxy.shutdown().await.unwrap();
 

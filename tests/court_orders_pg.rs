@@ -60,7 +60,11 @@ async fn instance(dir: &Path, policy: &str, conninfo: &str) -> Instance {
 }
 
 /// Messages on `rx` until `want` arrived or nothing came for `quiet`.
-async fn drain<R: tokio::io::AsyncRead + Unpin>(rx: &mut Rx<R>, want: usize, quiet: Duration) -> usize {
+async fn drain<R: tokio::io::AsyncRead + Unpin>(
+    rx: &mut Rx<R>,
+    want: usize,
+    quiet: Duration,
+) -> usize {
     let t = Instant::now();
     let mut n = 0;
     while n < want && t.elapsed() < DEADLINE * 3 {
@@ -90,7 +94,10 @@ async fn two_instances_share_one_count_through_a_database_restart() {
 
     // One use through A.
     send(&mut a.nlw, &order_query("VTICE0900", "PG0")).await;
-    assert!(a.sw.next(DEADLINE).await.is_some(), "the first use is granted");
+    assert!(
+        a.sw.next(DEADLINE).await.is_some(),
+        "the first use is granted"
+    );
 
     // The database stops: nothing is granted, every refusal is recorded.
     db.server("stop");
@@ -107,7 +114,10 @@ async fn two_instances_share_one_count_through_a_database_restart() {
     assert_eq!(down, 10, "each refusal audited with its reason");
     assert_eq!(
         a.proc
-            .metric("origuard_court_order_refused_total", &[("reason", "court_order_store_unavailable")])
+            .metric(
+                "origuard_court_order_refused_total",
+                &[("reason", "court_order_store_unavailable")]
+            )
             .await,
         5.0
     );
@@ -137,11 +147,21 @@ async fn two_instances_share_one_count_through_a_database_restart() {
         + drain(&mut b.nlr, 25, Duration::from_secs(3)).await;
     let forwarded = drain(&mut a.sw, 25, Duration::from_millis(500)).await
         + drain(&mut b.sw, 25, Duration::from_millis(500)).await;
-    assert_eq!((forwarded, declined), (2, 48), "exactly the 2 uses left, across both instances");
-    let granted = |p: &Path| decisions(p).iter().filter(|v| v["reason"] == "court_order").count();
+    assert_eq!(
+        (forwarded, declined),
+        (2, 48),
+        "exactly the 2 uses left, across both instances"
+    );
+    let granted = |p: &Path| {
+        decisions(p)
+            .iter()
+            .filter(|v| v["reason"] == "court_order")
+            .count()
+    };
     let total = granted(&a.audit) + granted(&b.audit);
     assert_eq!(total, 3);
-    let used_up = details(&a.audit, "court_order_used_up") + details(&b.audit, "court_order_used_up");
+    let used_up =
+        details(&a.audit, "court_order_used_up") + details(&b.audit, "court_order_used_up");
     assert_eq!(used_up, 48);
     println!(
         "case two instances, one database: uses granted {total} of 3 allowed (1 before the stop, 0 of 10 while down, {forwarded} of 50 after); used_up {used_up}"

@@ -149,5 +149,8 @@ fn the_decision_reads_no_clock_and_writes_no_file() {
             }
         }
     }
-    assert!(found.is_empty(), "the decision must not read the clock or use files: {found:?}");
+    assert!(
+        found.is_empty(),
+        "the decision must not read the clock or use files: {found:?}"
+    );
 }

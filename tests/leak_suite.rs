@@ -91,7 +91,13 @@ fn no_case_leaks() {
         *classes
             .entry(c["class"].as_str().unwrap_or("?").to_string())
             .or_default() += 1;
-        let d = decide(dir, raw, &policy, &Limits::default(), std::time::SystemTime::now());
+        let d = decide(
+            dir,
+            raw,
+            &policy,
+            &Limits::default(),
+            std::time::SystemTime::now(),
+        );
         *outcomes
             .entry(format!("{expect}:{:?}", d.category))
             .or_default() += 1;

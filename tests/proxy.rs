@@ -565,7 +565,17 @@ async fn parallel_decisions_keep_order_and_audit_each_message_once() {
         let mut want = Vec::new();
         let mut replies = 0;
         for m in &msgs {
-            match (decide(dir, m.clone(), &policy, &limits, std::time::SystemTime::now()).outcome, dir) {
+            match (
+                decide(
+                    dir,
+                    m.clone(),
+                    &policy,
+                    &limits,
+                    std::time::SystemTime::now(),
+                )
+                .outcome,
+                dir,
+            ) {
                 (Outcome::Forward(b), _) => want.push(b),
                 (Outcome::Deny { reply: Some(r) }, Direction::Outbound) => want.push(r),
                 (Outcome::Deny { reply: Some(_) }, Direction::Inbound) => replies += 1,

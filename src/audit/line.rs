@@ -96,8 +96,6 @@ impl Body {
             None => w.raw(b"null"),
         }
         if let Some(u) = &d.exception {
-            w.key(b"exception_identity");
-            w.str(&u.identity);
             w.key(b"exception_approvers");
             w.str(&u.approvers);
         }

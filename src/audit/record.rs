@@ -71,9 +71,6 @@ pub struct DecisionRecord {
     pub exception: Option<String>,
     /// Which use of that exception (1-based).
     pub exception_use: Option<u32>,
-    /// The order's identity (what its count is kept under; names nobody).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub exception_identity: Option<String>,
     /// The order's approvers, as the policy names them.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub exception_approvers: Option<String>,
@@ -132,7 +129,6 @@ impl DecisionRecord {
             policy: p.version.clone(),
             exception: d.exception.as_ref().map(|u| u.id.to_string()),
             exception_use: d.exception.as_ref().map(|u| u.number),
-            exception_identity: d.exception.as_ref().map(|u| u.identity.to_string()),
             exception_approvers: d.exception.as_ref().map(|u| u.approvers.to_string()),
             order_subject: d.subject_check.map(|(c, _)| c.name()),
             order_records: d.subject_check.map(|(_, n)| n),

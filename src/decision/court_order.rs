@@ -17,7 +17,9 @@ use super::{Case, Decision};
 use crate::message::keys::response_key;
 use crate::message::{Message, Mke};
 use crate::policy::legal::{Exception, SubjectRule};
-use crate::redact::persons::{self, Found, Name};
+#[cfg(test)]
+use crate::redact::persons::Name;
+use crate::redact::persons::{self, Found};
 
 /// What a response showed about whom it holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
@@ -113,7 +115,12 @@ pub(super) fn order_of<'p>(c: &Case<'p>, u: &Use) -> Option<&'p Exception> {
     c.policy
         .exception(&u.id)
         .filter(|e| e.identity == u.identity)
-        .or_else(|| c.policy.exceptions.iter().find(|e| e.identity == u.identity))
+        .or_else(|| {
+            c.policy
+                .exceptions
+                .iter()
+                .find(|e| e.identity == u.identity)
+        })
 }
 
 /// The response to an order query, taken from the ledger: whether it may
@@ -137,14 +144,12 @@ pub fn check_subject(rule: &SubjectRule, f: &Found) -> (SubjectCheck, u32) {
             }
         }
         SubjectRule::NameDob { name, dob } => {
-            let (sur, given) = name.split_once(',').unwrap_or((name, ""));
-            let given: Vec<&str> = given.split(' ').filter(|w| !w.is_empty()).collect();
             if f.dobs.iter().any(|d| d != dob)
-                || f.names.iter().any(|n| !consistent(n, name, sur, &given))
+                || f.names.iter().any(|n| !n.agrees(name))
                 || records > 1
             {
                 SubjectCheck::Mismatch
-            } else if f.dobs.is_empty() || !f.names.iter().any(|n| whole(n, name)) {
+            } else if f.dobs.is_empty() || !f.names.iter().any(|n| n.whole(name)) {
                 SubjectCheck::Unidentified
             } else {
                 SubjectCheck::Match
@@ -152,50 +157,6 @@ pub fn check_subject(rule: &SubjectRule, f: &Found) -> (SubjectCheck, u32) {
         }
     };
     (verdict, records)
-}
-
-/// A name that identifies the subject on its own: the whole name, or the
-/// surname and every given name.
-fn whole(n: &Name, name: &str) -> bool {
-    match n {
-        Name::Full(x) => x == name,
-        Name::Parts { sur, given, middle } => {
-            let (s, g) = name.split_once(',').unwrap_or((name, ""));
-            let mut parts: Vec<&str> = Vec::new();
-            if let Some(x) = given {
-                parts.push(x);
-            }
-            if let Some(x) = middle {
-                parts.push(x);
-            }
-            sur.as_deref() == Some(s) && !parts.is_empty() && parts.join(" ") == g
-        }
-    }
-}
-
-/// A name that cannot be somebody else's: equal to the subject's, or NIEM
-/// parts each equal to the subject's (a missing part says nothing).
-fn consistent(n: &Name, name: &str, sur: &str, given: &[&str]) -> bool {
-    match n {
-        Name::Full(x) => x == name,
-        Name::Parts {
-            sur: s,
-            given: g,
-            middle: m,
-        } => {
-            let words = |v: &Option<String>| -> Vec<String> {
-                v.as_deref()
-                    .map(|t| t.split(' ').filter(|w| !w.is_empty()).map(str::to_string).collect())
-                    .unwrap_or_default()
-            };
-            let (gw, mw) = (words(g), words(m));
-            let sur_ok = s.as_deref().is_none_or(|x| x == sur);
-            let given_ok = gw.len() <= given.len() && gw.iter().zip(given).all(|(a, b)| a == b);
-            let rest = &given[gw.len().min(given.len())..];
-            let middle_ok = mw.is_empty() || (g.is_some() && mw.iter().map(String::as_str).eq(rest.iter().copied()));
-            sur_ok && given_ok && middle_ok
-        }
-    }
 }
 
 /// The outcome of a response to an order query whose use `u` the ledger
@@ -245,28 +206,83 @@ mod tests {
     fn name_and_dob_rules() {
         let full = |s: &str| Name::Full(s.into());
         let r = nd();
-        assert_eq!(check_subject(&r, &found(vec![full("DOE,JANE Q")], &["19800115"], &["1"])).0, SubjectCheck::Match);
-        // Another person: name, date, or a second candidate.
-        assert_eq!(check_subject(&r, &found(vec![full("DOE,JANET")], &["19800115"], &[])).0, SubjectCheck::Mismatch);
-        assert_eq!(check_subject(&r, &found(vec![full("DOE,JANE Q")], &["19800116"], &[])).0, SubjectCheck::Mismatch);
         assert_eq!(
-            check_subject(&r, &found(vec![full("DOE,JANE Q")], &["19800115"], &["1", "2"])),
+            check_subject(&r, &found(vec![full("DOE,JANE Q")], &["19800115"], &["1"])).0,
+            SubjectCheck::Match
+        );
+        // Another person: name, date, or a second candidate.
+        assert_eq!(
+            check_subject(&r, &found(vec![full("DOE,JANET")], &["19800115"], &[])).0,
+            SubjectCheck::Mismatch
+        );
+        assert_eq!(
+            check_subject(&r, &found(vec![full("DOE,JANE Q")], &["19800116"], &[])).0,
+            SubjectCheck::Mismatch
+        );
+        assert_eq!(
+            check_subject(
+                &r,
+                &found(vec![full("DOE,JANE Q")], &["19800115"], &["1", "2"])
+            ),
             (SubjectCheck::Mismatch, 2)
         );
         // Nothing that says whose: withheld.
-        assert_eq!(check_subject(&r, &found(vec![], &["19800115"], &[])).0, SubjectCheck::Unidentified);
-        assert_eq!(check_subject(&r, &found(vec![full("DOE,JANE Q")], &[], &[])).0, SubjectCheck::Unidentified);
+        assert_eq!(
+            check_subject(&r, &found(vec![], &["19800115"], &[])).0,
+            SubjectCheck::Unidentified
+        );
+        assert_eq!(
+            check_subject(&r, &found(vec![full("DOE,JANE Q")], &[], &[])).0,
+            SubjectCheck::Unidentified
+        );
         // NIEM parts: consistent parts, a different given name, a surname only.
         let parts = |s: Option<&str>, g: Option<&str>, m: Option<&str>| Name::Parts {
             sur: s.map(Into::into),
             given: g.map(Into::into),
             middle: m.map(Into::into),
         };
-        assert_eq!(check_subject(&r, &found(vec![parts(Some("DOE"), Some("JANE"), Some("Q"))], &["19800115"], &[])).0, SubjectCheck::Match);
-        assert_eq!(check_subject(&r, &found(vec![parts(Some("DOE"), Some("JOHN"), None)], &["19800115"], &[])).0, SubjectCheck::Mismatch);
-        assert_eq!(check_subject(&r, &found(vec![parts(Some("DOE"), None, None)], &["19800115"], &[])).0, SubjectCheck::Unidentified);
         assert_eq!(
-            check_subject(&r, &found(vec![parts(Some("DOE"), None, None), full("DOE,JANE Q")], &["19800115"], &[])).0,
+            check_subject(
+                &r,
+                &found(
+                    vec![parts(Some("DOE"), Some("JANE"), Some("Q"))],
+                    &["19800115"],
+                    &[]
+                )
+            )
+            .0,
+            SubjectCheck::Match
+        );
+        assert_eq!(
+            check_subject(
+                &r,
+                &found(
+                    vec![parts(Some("DOE"), Some("JOHN"), None)],
+                    &["19800115"],
+                    &[]
+                )
+            )
+            .0,
+            SubjectCheck::Mismatch
+        );
+        assert_eq!(
+            check_subject(
+                &r,
+                &found(vec![parts(Some("DOE"), None, None)], &["19800115"], &[])
+            )
+            .0,
+            SubjectCheck::Unidentified
+        );
+        assert_eq!(
+            check_subject(
+                &r,
+                &found(
+                    vec![parts(Some("DOE"), None, None), full("DOE,JANE Q")],
+                    &["19800115"],
+                    &[]
+                )
+            )
+            .0,
             SubjectCheck::Match
         );
     }
@@ -277,10 +293,26 @@ mod tests {
             oln: "123456789".into(),
             state: "CO".into(),
         };
-        assert_eq!(check_subject(&r, &found(vec![], &[], &["123456789"])).0, SubjectCheck::Match);
-        assert_eq!(check_subject(&r, &found(vec![], &[], &["123456780"])).0, SubjectCheck::Mismatch);
-        assert_eq!(check_subject(&r, &found(vec![], &["19800115", "19700101"], &["123456789"])).0, SubjectCheck::Mismatch);
-        assert_eq!(check_subject(&r, &found(vec![], &["19800115"], &[])).0, SubjectCheck::Unidentified);
+        assert_eq!(
+            check_subject(&r, &found(vec![], &[], &["123456789"])).0,
+            SubjectCheck::Match
+        );
+        assert_eq!(
+            check_subject(&r, &found(vec![], &[], &["123456780"])).0,
+            SubjectCheck::Mismatch
+        );
+        assert_eq!(
+            check_subject(
+                &r,
+                &found(vec![], &["19800115", "19700101"], &["123456789"])
+            )
+            .0,
+            SubjectCheck::Mismatch
+        );
+        assert_eq!(
+            check_subject(&r, &found(vec![], &["19800115"], &[])).0,
+            SubjectCheck::Unidentified
+        );
         let mut other_state = found(vec![], &[], &["123456789"]);
         other_state.states = vec!["AZ".into()];
         assert_eq!(check_subject(&r, &other_state).0, SubjectCheck::Mismatch);

@@ -75,6 +75,17 @@ pub struct Spend<'a> {
     pub max: u32,
 }
 
+/// One order's count as a store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderCount {
+    /// The order's identity.
+    pub identity: String,
+    /// Uses spent.
+    pub used: u32,
+    /// The ids it was spent under (a renamed order shows both).
+    pub ids: Vec<String>,
+}
+
 /// Why a store could not answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -92,8 +103,8 @@ pub trait UseStore: Send + Sync + std::fmt::Debug {
     /// edit never adds uses). `Ok(Some(n))`: this is use `n`; `Ok(None)`:
     /// used up.
     fn spend(&self, s: &Spend<'_>) -> Result<Option<u32>, StoreError>;
-    /// Uses spent so far, by identity.
-    fn counts(&self) -> Result<BTreeMap<String, u32>, StoreError>;
+    /// Uses spent so far, per order identity, with the ids spent under.
+    fn counts(&self) -> Result<Vec<OrderCount>, StoreError>;
     /// What kind of store this is (`file`, `postgres`), for `/status`.
     fn kind(&self) -> &'static str;
 }
@@ -164,7 +175,8 @@ impl Seen {
 
     fn positions(h: u64) -> impl Iterator<Item = usize> {
         let (a, b) = (h as u32 as u64, (h >> 32) | 1);
-        (0..SEEN_HASHES as u64).map(move |i| (a.wrapping_add(i.wrapping_mul(b)) as usize) % SEEN_BITS)
+        (0..SEEN_HASHES as u64)
+            .map(move |i| (a.wrapping_add(i.wrapping_mul(b)) as usize) % SEEN_BITS)
     }
 
     fn insert(&mut self, h: u64, now: SystemTime) {
@@ -269,11 +281,11 @@ impl Ledger {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Uses spent so far, by order identity.
-    pub fn counts(&self) -> Result<BTreeMap<String, u32>, StoreError> {
+    /// Uses spent so far, per order identity.
+    pub fn counts(&self) -> Result<Vec<OrderCount>, StoreError> {
         match &self.store {
             Some(s) => s.counts(),
-            None => Ok(BTreeMap::new()),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -390,24 +402,38 @@ impl Ledger {
 /// `serve`, whose counts must outlive the process.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    counts: Mutex<BTreeMap<String, (u32, u32)>>,
+    /// Identity → (used, smallest max, ids).
+    counts: Mutex<BTreeMap<String, MemoryCount>>,
 }
+
+type MemoryCount = (u32, u32, Vec<String>);
 
 impl UseStore for MemoryStore {
     fn spend(&self, s: &Spend<'_>) -> Result<Option<u32>, StoreError> {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let e = c.entry(s.identity.to_string()).or_insert((0, s.max));
+        let e = c
+            .entry(s.identity.to_string())
+            .or_insert((0, s.max, Vec::new()));
         e.1 = e.1.min(s.max);
         if e.0 >= e.1 {
             return Ok(None);
         }
         e.0 += 1;
+        if !e.2.iter().any(|i| i == s.id) {
+            e.2.push(s.id.to_string());
+        }
         Ok(Some(e.0))
     }
 
-    fn counts(&self) -> Result<BTreeMap<String, u32>, StoreError> {
+    fn counts(&self) -> Result<Vec<OrderCount>, StoreError> {
         let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(c.iter().map(|(k, v)| (k.clone(), v.0)).collect())
+        Ok(c.iter()
+            .map(|(k, v)| OrderCount {
+                identity: k.clone(),
+                used: v.0,
+                ids: v.2.clone(),
+            })
+            .collect())
     }
 
     fn kind(&self) -> &'static str {

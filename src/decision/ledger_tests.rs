@@ -51,7 +51,10 @@ fn warm_up_then_uses_until_spent() {
     let t = t0 + W + Duration::from_secs(1);
     assert_eq!(l.reserve(&e, o, c("A1"), k, t).unwrap().number, 1);
     // The same pair again: ambiguous for one window.
-    assert_eq!(l.reserve(&e, o, c("A1"), k, t), Err(Refusal::AmbiguousControl));
+    assert_eq!(
+        l.reserve(&e, o, c("A1"), k, t),
+        Err(Refusal::AmbiguousControl)
+    );
     assert_eq!(l.reserve(&e, o, c("A2"), k, t).unwrap().number, 2);
     assert_eq!(l.reserve(&e, o, c("A3"), k, t), Err(Refusal::UsedUp));
     assert_eq!(l.take(o, c("A2"), k, t).unwrap().number, 2);
@@ -68,7 +71,10 @@ fn a_query_forwarded_earlier_blocks_the_pair_and_forgets_the_awaited() {
     let c = Control::new(b"Q1").unwrap();
     // Forwarded before (any ORI, whatever the policy said then).
     l.forwarded_query(o, c, t);
-    assert_eq!(l.reserve(&e, o, c, k, t + Duration::from_secs(30)), Err(Refusal::AmbiguousControl));
+    assert_eq!(
+        l.reserve(&e, o, c, k, t + Duration::from_secs(30)),
+        Err(Refusal::AmbiguousControl)
+    );
     // After the window the pair is free again.
     let later = t + W * 2;
     assert!(l.reserve(&e, o, c, k, later).is_ok());
@@ -83,13 +89,19 @@ fn no_store_refuses_and_a_changed_window_warms_up_again() {
     let t = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
     let c = Control::new(b"A1").unwrap();
     let (o, k) = (ori("VTICE0900"), Mke::new(b"DR").unwrap());
-    assert_eq!(l.reserve(&order(3), o, c, k, t), Err(Refusal::NoDurableStore));
+    assert_eq!(
+        l.reserve(&order(3), o, c, k, t),
+        Err(Refusal::NoDurableStore)
+    );
     let l = ledger(SystemTime::UNIX_EPOCH);
     l.set_window(W * 2, t);
     assert_eq!(l.reserve(&order(3), o, c, k, t + W), Err(Refusal::Warmup));
     assert!(l.reserve(&order(3), o, c, k, t + W * 3).is_ok());
     let refusing = ledger(SystemTime::UNIX_EPOCH).refusing("x".into());
-    assert_eq!(refusing.reserve(&order(3), o, c, k, t), Err(Refusal::NoDurableStore));
+    assert_eq!(
+        refusing.reserve(&order(3), o, c, k, t),
+        Err(Refusal::NoDurableStore)
+    );
 }
 
 #[test]

@@ -202,7 +202,10 @@ fn anything_but_the_exact_subject_keeps_the_deny() {
         now(),
     );
     assert_eq!(d.category, Category::Denied);
-    assert!(l.counts().unwrap().is_empty(), "no use was spent on any of them");
+    assert!(
+        l.counts().unwrap().is_empty(),
+        "no use was spent on any of them"
+    );
 }
 
 #[test]

@@ -303,7 +303,13 @@ fn counterparty(dir: Direction, h: &Header, p: &Policy) -> (Option<Ori>, Verdict
 
 /// Decides what happens to one message at time `now`, with no court-order
 /// ledger (so no order applies).
-pub fn decide(dir: Direction, raw: Bytes, p: &Policy, limits: &Limits, now: SystemTime) -> Decision {
+pub fn decide(
+    dir: Direction,
+    raw: Bytes,
+    p: &Policy,
+    limits: &Limits,
+    now: SystemTime,
+) -> Decision {
     decide_in(dir, raw, p, limits, &Context::at(now))
 }
 

@@ -23,7 +23,13 @@ fn retarget(name: &str, from: &str, to: &str) -> Bytes {
 }
 
 fn run(dir: Direction, raw: Bytes) -> Decision {
-    decide(dir, raw, &policy(), &Limits::default(), std::time::SystemTime::now())
+    decide(
+        dir,
+        raw,
+        &policy(),
+        &Limits::default(),
+        std::time::SystemTime::now(),
+    )
 }
 
 #[test]
@@ -218,7 +224,13 @@ fn uncertain_is_not_forwarded() {
     // With on_parse_error = pass the unrestricted broken message goes through, counted as passed.
     let mut p = policy();
     p.on_parse_error = OnError::Pass;
-    let d = decide(Direction::Outbound, bad.clone(), &p, &Limits::default(), std::time::SystemTime::now());
+    let d = decide(
+        Direction::Outbound,
+        bad.clone(),
+        &p,
+        &Limits::default(),
+        std::time::SystemTime::now(),
+    );
     assert_eq!(
         (d.category, d.outcome),
         (Category::Passed, Outcome::Forward(bad))
@@ -239,7 +251,13 @@ fn uncertain_is_not_forwarded() {
     // of a key its action is exempt from is dropped (fail closed).
     p.deny_exempt.insert("AM");
     let am = Bytes::from_static(b"<n2:NLETS xmlns:n2=\"http://www.nlets.org/niem/1.0\" xmlns:nh2=\"http://www.nlets.org/niem/nlets-hdr/1.0\"><n2:NLETSMessageHeader><nh2:MessageKeyCodeText>AM</nh2:MessageKeyCodeText><nh2:OriginatingORIID>VTICE0900</nh2:OriginatingORIID><nh2:DestinationORIID>CO</nh2:DestinationORIID></n2:NLETSMessageHeader><x>&bogus;</x></n2:NLETS>");
-    let d = decide(Direction::Inbound, am, &p, &Limits::default(), std::time::SystemTime::now());
+    let d = decide(
+        Direction::Inbound,
+        am,
+        &p,
+        &Limits::default(),
+        std::time::SystemTime::now(),
+    );
     assert_eq!(
         (d.category, d.reason),
         (Category::Dropped, reason::RESTRICTED_PARSE_ERROR)

@@ -145,20 +145,26 @@ pub fn valid_date(d: &str, today: &str) -> bool {
     y >= 1900 && day >= 1 && day <= days && d <= today
 }
 
-/// Normalises a name for comparison, the way a state's query reads it
-/// (`Muñoz, José` → `MUNOZ,JOSE`; `O'Brien-Smith, Ann` → `OBRIEN SMITH,ANN`):
+/// Normalises a name for comparison (`Muñoz, José` → `MUNOZ,JOSE`):
 /// compatibility decomposition with the accents dropped, upper-case,
-/// apostrophes and periods dropped, a hyphen read as a blank, runs of
-/// blanks as one, none beside a comma. Word boundaries are kept: the state
-/// reads `JAN EQ` and `JANE Q` as different given names. A letter with no
-/// ASCII form (`ß`, `Ø`) stays as it is, so it matches no ASCII query
-/// ([`name_can_match`]).
+/// periods dropped, `’` read as `'`, runs of blanks as one, none beside a
+/// comma. Apostrophes and hyphens are kept as written: `O'BRIEN` is not
+/// `OBRIEN` and `JANE-Q` is not `JANE Q`, as a state's index may tell them
+/// apart. Word boundaries are kept likewise (`JAN EQ` is not `JANE Q`). A
+/// letter with no ASCII form (`ß`, `Ø`) stays as it is, so it matches no
+/// ASCII query ([`name_can_match`]).
 pub fn normalise_name(s: &str) -> String {
     use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
     let folded: String = s
         .nfkd()
-        .filter(|c| !is_combining_mark(*c) && !matches!(c, '\'' | '.' | '\u{2019}'))
-        .map(|c| if c == '-' { ' ' } else { c.to_ascii_uppercase() })
+        .filter(|c| !is_combining_mark(*c) && *c != '.')
+        .map(|c| {
+            if c == '\u{2019}' {
+                '\''
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
         .collect();
     let mut out = String::with_capacity(folded.len());
     for (i, part) in folded.split(',').enumerate() {
@@ -172,7 +178,8 @@ pub fn normalise_name(s: &str) -> String {
 }
 
 /// True when a normalised name can be matched by a query: `LAST,FIRST ...`
-/// in ASCII letters and blanks, one comma, a surname and a given name.
+/// in ASCII letters, blanks, `'` and `-`, one comma, a surname and a given
+/// name.
 pub fn name_can_match(n: &str) -> bool {
     let mut parts = n.split(',');
     let (Some(sur), Some(given), None) = (parts.next(), parts.next(), parts.next()) else {
@@ -181,7 +188,7 @@ pub fn name_can_match(n: &str) -> bool {
     !sur.is_empty()
         && !given.is_empty()
         && n.bytes()
-            .all(|b| b.is_ascii_uppercase() || b == b' ' || b == b',')
+            .all(|b| b.is_ascii_uppercase() || b" ,'-".contains(&b))
 }
 
 /// An XML value read the way the legacy reader reads one: blanks trimmed at

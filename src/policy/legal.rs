@@ -226,7 +226,16 @@ pub fn explain_query(p: &Policy, m: &crate::message::Message, now: SystemTime) -
     let h = m.header();
     let mut out = String::new();
     let ori = h.originating;
-    let _ = writeln!(out, "query {} from {ori}, control field {}", h.mke, if h.control.is_some() { "present" } else { "missing" });
+    let _ = writeln!(
+        out,
+        "query {} from {ori}, control field {}",
+        h.mke,
+        if h.control.is_some() {
+            "present"
+        } else {
+            "missing"
+        }
+    );
     let orders: Vec<&Exception> = p.exceptions_for(ori.as_bytes()).collect();
     if orders.is_empty() {
         let _ = writeln!(out, "no court order names {ori}: the list's action applies");
@@ -300,25 +309,51 @@ pub fn parse_time(s: &str, end: bool) -> Result<SystemTime, String> {
         .ok_or_else(|| format!("{t:?} is not a UTC time (write 2026-12-31T23:59:59Z)"))
 }
 
-/// True when `text` holds a word of the subject's name (two letters or
-/// more, accents folded), its licence number or its date of birth (as
-/// `CCYYMMDD` or `MMDDCCYY`; letters and digits compared, case ignored).
+/// True when `text` holds the subject: a word of its name (two letters or
+/// more, accents folded), its surname with the punctuation between letters
+/// removed (`D-O-E`), its initials as a word of their own (`JQD`, `DJQ`),
+/// its licence number, or its date of birth as `CCYYMMDD`, `MMDDCCYY`,
+/// `YYMMDD` or `MMDDYY` (letters and digits compared, case ignored).
 fn names_subject(s: &SubjectRule, text: &str) -> bool {
     let up = normalise_name(&text.replace(',', " "));
     let alnum: String = up.chars().filter(char::is_ascii_alphanumeric).collect();
     let words: Vec<&str> = up
-        .split(|c: char| !c.is_ascii_alphabetic())
+        .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
     match s {
         SubjectRule::Oln { oln, .. } => !oln.is_empty() && alnum.contains(oln.as_str()),
         SubjectRule::NameDob { name, dob } => {
-            let us = dob.get(4..).map(|md| format!("{md}{}", &dob[..4]));
+            let (sur, given) = name.split_once(',').unwrap_or((name, ""));
+            let letters =
+                |t: &str| -> String { t.chars().filter(char::is_ascii_alphabetic).collect() };
+            let sur_l = letters(sur);
+            let initials: String = given
+                .split(' ')
+                .chain(sur.split(' '))
+                .filter_map(|w| w.chars().next())
+                .collect();
+            let initials_rev: String = sur
+                .split(' ')
+                .chain(given.split(' '))
+                .filter_map(|w| w.chars().next())
+                .collect();
+            let dates: Vec<String> = match dob.get(..8) {
+                Some(d) if d.len() == 8 => vec![
+                    d.to_string(),
+                    format!("{}{}", &d[4..], &d[..4]),
+                    d[2..].to_string(),
+                    format!("{}{}", &d[4..], &d[2..4]),
+                ],
+                _ => Vec::new(),
+            };
             name.split(|c: char| !c.is_ascii_alphabetic())
                 .filter(|w| w.len() >= 2)
                 .any(|w| words.contains(&w))
-                || (!dob.is_empty() && alnum.contains(dob.as_str()))
-                || us.is_some_and(|u| alnum.contains(&u))
+                || (sur_l.len() >= 3 && alnum.contains(&sur_l))
+                || (initials.len() >= 2
+                    && words.iter().any(|w| *w == initials || *w == initials_rev))
+                || dates.iter().any(|d| alnum.contains(d.as_str()))
         }
     }
 }
@@ -628,7 +663,11 @@ pub(super) fn exceptions(
             ("authority.court", a.court.as_deref().unwrap_or(""), aline),
             ("authority.judge", a.judge.as_deref().unwrap_or(""), aline),
             ("description", r.description.as_deref().unwrap_or(""), line),
-            ("adds_to", r.adds_to.as_ref().map_or("", |t| t.get_ref().as_str()), line),
+            (
+                "adds_to",
+                r.adds_to.as_ref().map_or("", |t| t.get_ref().as_str()),
+                line,
+            ),
         ] {
             if names_subject(&subject, text) {
                 cx.err(path, line, format!("exception {}: {what} names the subject (its licence number, a name or its date of birth); the id, court, judge, case and description are printed, audited and counted, so write them without it (e.g. the docket number only)", if what == "id" { "(this one)" } else { id }));
@@ -806,7 +845,12 @@ fn fold(s: &str) -> String {
 /// subject (blanks and case folded), salted with a fixed label; for an
 /// order that adds uses, also the id it adds to and its own id. 32 hex
 /// digits. Two orders with the same identity share one use count.
-pub fn identity(court: &str, case: &str, subject: &SubjectRule, adds: Option<(&str, &str)>) -> String {
+pub fn identity(
+    court: &str,
+    case: &str,
+    subject: &SubjectRule,
+    adds: Option<(&str, &str)>,
+) -> String {
     let mut pw = Vec::new();
     for part in [fold(court), fold(case)] {
         pw.extend_from_slice(part.as_bytes());
@@ -855,7 +899,15 @@ fn ymd(t: SystemTime) -> String {
 pub(super) fn link_orders(cx: &mut Ctx, orders: &mut [Exception]) {
     let base: Vec<(Arc<str>, String, String, SubjectRule, Ori)> = orders
         .iter()
-        .map(|e| (e.id.clone(), fold(&e.court), fold(&e.case), e.subject.clone(), e.ori))
+        .map(|e| {
+            (
+                e.id.clone(),
+                fold(&e.court),
+                fold(&e.case),
+                e.subject.clone(),
+                e.ori,
+            )
+        })
         .collect();
     for e in orders.iter_mut() {
         let adds = e.adds_to.clone();

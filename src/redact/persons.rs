@@ -19,7 +19,7 @@
 //! Nothing here keeps a value beyond the comparison: callers record counts
 //! only.
 
-use super::legacy::{boundary_label, value_end};
+use super::legacy::value_end;
 use crate::message::query::{normalise_date, normalise_name};
 use crate::message::{Format, Message};
 
@@ -59,10 +59,87 @@ pub struct Found {
     pub unreadable: Option<&'static str>,
 }
 
+impl Name {
+    /// True when this name cannot be somebody else's than the person named
+    /// `full` (`SUR,GIVEN MIDDLE`, normalised): equal to it, or NIEM parts
+    /// each equal to the matching part of it (a missing part says nothing).
+    pub fn agrees(&self, full: &str) -> bool {
+        match self {
+            Name::Full(x) => x == full,
+            Name::Parts { sur, given, middle } => {
+                let (s, g) = full.split_once(',').unwrap_or((full, ""));
+                let want: Vec<&str> = g.split(' ').filter(|w| !w.is_empty()).collect();
+                let words = |v: &Option<String>| -> Vec<String> {
+                    v.as_deref()
+                        .map(|t| {
+                            t.split(' ')
+                                .filter(|w| !w.is_empty())
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let (gw, mw) = (words(given), words(middle));
+                let sur_ok = sur.as_deref().is_none_or(|x| x == s);
+                let given_ok = gw.len() <= want.len() && gw.iter().zip(&want).all(|(a, b)| a == b);
+                let rest = &want[gw.len().min(want.len())..];
+                let middle_ok = mw.is_empty()
+                    || (given.is_some() && mw.iter().map(String::as_str).eq(rest.iter().copied()));
+                sur_ok && given_ok && middle_ok
+            }
+        }
+    }
+
+    /// True when this name names `full` on its own: the whole name, or the
+    /// surname and every given name in parts.
+    pub fn whole(&self, full: &str) -> bool {
+        match self {
+            Name::Full(x) => x == full,
+            Name::Parts { sur, given, middle } => {
+                let (s, g) = full.split_once(',').unwrap_or((full, ""));
+                let parts: Vec<&str> = [given, middle]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
+                sur.as_deref() == Some(s) && !parts.is_empty() && parts.join(" ") == g
+            }
+        }
+    }
+
+    /// True when two names may be one person's: equal whole names, a whole
+    /// name and parts that agree with it, or parts equal wherever both give
+    /// one.
+    fn same_person(&self, other: &Name) -> bool {
+        match (self, other) {
+            (Name::Full(a), b) | (b, Name::Full(a)) => b.agrees(a),
+            (
+                Name::Parts {
+                    sur: s1,
+                    given: g1,
+                    middle: m1,
+                },
+                Name::Parts {
+                    sur: s2,
+                    given: g2,
+                    middle: m2,
+                },
+            ) => {
+                let eq = |a: &Option<String>, b: &Option<String>| match (a, b) {
+                    (Some(x), Some(y)) => x == y,
+                    _ => true,
+                };
+                eq(s1, s2) && eq(g1, g2) && eq(m1, m2)
+            }
+        }
+    }
+}
+
 impl Found {
     /// How many people the response seems to hold: the most of distinct
-    /// dates of birth, licence numbers, whole names, `Person` elements and
-    /// images.
+    /// dates of birth, licence numbers, names (whole or in parts, a part
+    /// that agrees with a whole name being the same person), elements
+    /// holding a name or date of birth, and images.
     pub fn records(&self) -> u32 {
         fn distinct<T: PartialEq>(v: &[T]) -> u32 {
             let mut n = 0;
@@ -73,15 +150,26 @@ impl Found {
             }
             n
         }
-        let full: Vec<&Name> = self
+        // Whole names first, so that parts join the name they agree with.
+        let mut people: Vec<&Name> = Vec::new();
+        let ordered = self
             .names
             .iter()
             .filter(|n| matches!(n, Name::Full(_)))
-            .collect();
+            .chain(
+                self.names
+                    .iter()
+                    .filter(|n| matches!(n, Name::Parts { .. })),
+            );
+        for n in ordered {
+            if !people.iter().any(|p| p.same_person(n)) {
+                people.push(n);
+            }
+        }
         [
             distinct(&self.dobs),
             distinct(&self.olns),
-            distinct(&full),
+            people.len() as u32,
             self.person_elements,
             self.images,
         ]
@@ -109,7 +197,7 @@ pub fn find(m: &Message) -> Found {
     f
 }
 
-/// Labels that carry an identifier, upper-cased.
+/// Labels that carry an identifier.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Label {
     Name,
@@ -118,15 +206,17 @@ enum Label {
     State,
 }
 
+/// The label a word stands for, compared on its letters only, upper-cased
+/// (`D.O.B.`, `Date of Birth` and `dob` are all `DOB`).
 fn label_of(word: &[u8]) -> Option<Label> {
     let w: Vec<u8> = word
         .iter()
-        .filter(|b| !b.is_ascii_whitespace())
+        .filter(|b| b.is_ascii_alphabetic())
         .map(u8::to_ascii_uppercase)
         .collect();
     match &w[..] {
-        b"NAM" | b"NAME" => Some(Label::Name),
-        b"DOB" => Some(Label::Dob),
+        b"NAM" | b"NAME" | b"FULLNAME" => Some(Label::Name),
+        b"DOB" | b"DATEOFBIRTH" | b"BIRTHDATE" => Some(Label::Dob),
         b"OLN" => Some(Label::Oln),
         b"OLS" => Some(Label::State),
         _ => None,
@@ -137,46 +227,73 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).trim().to_string()
 }
 
-/// Legacy text: label fields anywhere, the leading name of a line with a
-/// date of birth.
+/// A label at `i`: up to three words of letters and periods (`DATE OF
+/// BIRTH`, `D.O.B.`), then an optional blank and `/`, `:` or `=`; or `DOB`
+/// followed by blanks and a digit. Returns the label and where its value
+/// starts.
+fn label_at(line: &[u8], i: usize) -> Option<(Label, usize)> {
+    let mut j = i;
+    let mut words = 0;
+    while words < 3 {
+        let s = j;
+        while j < line.len() && (line[j].is_ascii_alphabetic() || line[j] == b'.') {
+            j += 1;
+        }
+        if j == s {
+            break;
+        }
+        words += 1;
+        let l = label_of(&line[i..j]);
+        let mut k = j;
+        while k < line.len() && line[k] == b' ' {
+            k += 1;
+        }
+        if l.is_some() && k < line.len() && matches!(line[k], b'/' | b':' | b'=') && k - j <= 1 {
+            return l.map(|l| (l, k + 1));
+        }
+        if l == Some(Label::Dob) && k > j && k < line.len() && line[k].is_ascii_digit() {
+            return Some((Label::Dob, k));
+        }
+        if k == j || k - j > 1 {
+            break;
+        }
+        j = k;
+    }
+    None
+}
+
+/// Legacy text: labelled fields anywhere (any case), and the unlabelled
+/// value leading a line that carries a labelled item — the name, in the
+/// layouts the release projection reads.
 fn scan_text(body: &[u8], f: &mut Found) {
+    let mut items = Vec::new();
     for line in body.split(|&b| b == b'\n' || b == b'\r') {
-        let mut has_dob = false;
         let mut i = 0;
         while i < line.len() {
             let at_word = i == 0 || !line[i - 1].is_ascii_alphanumeric();
             if at_word {
-                if let Some(sep) = boundary_label(line, i) {
-                    if let Some(l) = label_of(&line[i..sep]) {
-                        let start = sep + 1;
-                        let (end, _) = value_end(line, start);
-                        let v = text(&line[start..end]);
-                        match l {
-                            Label::Name => f.names.push(Name::Full(normalise_name(&v))),
-                            Label::Dob => {
-                                has_dob = true;
-                                f.dobs.push(normalise_date(&v));
-                            }
-                            Label::Oln => f.olns.push(normalise_oln(&v)),
-                            Label::State => f.states.push(v.to_ascii_uppercase()),
-                        }
-                        i = end.max(start);
-                        continue;
+                if let Some((l, start)) = label_at(line, i) {
+                    let (end, _) = value_end(line, start);
+                    let v = text(&line[start..end.max(start)]);
+                    match l {
+                        Label::Name => f.names.push(Name::Full(normalise_name(&v))),
+                        Label::Dob => f.dobs.push(normalise_date(&v)),
+                        Label::Oln => f.olns.push(normalise_oln(&v)),
+                        Label::State => f.states.push(v.to_ascii_uppercase()),
                     }
+                    i = end.max(start);
+                    continue;
                 }
             }
             i += 1;
         }
-        if has_dob {
-            // The unlabelled value leading the line (`DOE, JANE Q   DOB/...`).
-            let s = line
-                .iter()
-                .position(|&b| b != b' ' && b != b'\t')
-                .unwrap_or(line.len());
-            if s < line.len() && boundary_label(line, s).is_none() {
-                let (e, _) = value_end(line, s);
-                let v = text(&line[s..e]);
-                if v.contains(',') {
+        // Read as the projection reads it: a first item without a label on
+        // a line that has a labelled item is released as the leading value.
+        super::legacy::items(line, None, true, &mut items);
+        if let Some(first) = items.first() {
+            if first.label.is_none() && items[1..].iter().any(|it| it.label.is_some()) {
+                let v = text(&line[first.value.0..first.value.1]);
+                if !v.is_empty() {
                     f.names.push(Name::Full(normalise_name(&v)));
                 }
             }
@@ -202,28 +319,33 @@ fn scan_xml(raw: &[u8], f: &mut Found) {
             return;
         }
     };
-    for n in doc.descendants() {
-        if n.is_text() {
-            if let Some(s) = n.text() {
-                scan_text(s.as_bytes(), f);
-            }
-            continue;
+    for n in doc.descendants().filter(|n| n.is_element()) {
+        // The element's own text, whole: a comment or processing
+        // instruction between two pieces is gone in what is released.
+        let own: String = n
+            .children()
+            .filter(|c| c.is_text())
+            .filter_map(|c| c.text())
+            .collect();
+        if !own.trim().is_empty() {
+            scan_text(own.as_bytes(), f);
         }
-        if !n.is_element() {
-            continue;
+        for a in n.attributes() {
+            scan_attribute(a.name(), a.value(), f);
         }
         let local = n.tag_name().name();
-        let own_text = || {
-            n.children()
-                .filter(|c| c.is_text())
-                .filter_map(|c| c.text())
-                .collect::<String>()
+        let under_licence = || {
+            n.ancestors()
+                .skip(1)
+                .any(|a| a.tag_name().name().starts_with("DriverLicense"))
         };
         match local {
-            "Person" => f.person_elements += 1,
             "BinaryBase64Object" => f.images += 1,
-            "PersonName" => f.names.push(xml_name(n)),
-            "PersonBirthDate" => {
+            "PersonName" | "PersonAlternateName" => f.names.push(xml_name(n)),
+            "PersonFullName" if !n.ancestors().skip(1).any(|a| is_name(a.tag_name().name())) => {
+                f.names.push(Name::Full(normalise_name(&own)))
+            }
+            _ if local.starts_with("PersonBirthDate") => {
                 let d = n
                     .descendants()
                     .filter(|c| c.is_text())
@@ -231,27 +353,42 @@ fn scan_xml(raw: &[u8], f: &mut Found) {
                     .collect::<String>();
                 f.dobs.push(normalise_date(d.trim()));
             }
-            "IdentificationID" => {
-                let in_licence = n
-                    .ancestors()
-                    .skip(1)
-                    .any(|a| a.tag_name().name().starts_with("DriverLicense"));
-                if in_licence {
-                    f.olns.push(normalise_oln(&own_text()));
-                }
-            }
+            "IdentificationID" if under_licence() => f.olns.push(normalise_oln(&own)),
             _ if local.starts_with("IdentificationJurisdiction")
-                && n.ancestors()
-                    .skip(1)
-                    .any(|a| a.tag_name().name().starts_with("DriverLicense")) =>
+                && under_licence()
+                && !own.trim().is_empty() =>
             {
-                let s = own_text();
-                if !s.trim().is_empty() {
-                    f.states.push(s.trim().to_ascii_uppercase());
-                }
+                f.states.push(own.trim().to_ascii_uppercase());
             }
             _ => {}
         }
+        // A person: an element holding a name or a date of birth directly.
+        if n.children().any(|c| {
+            c.is_element()
+                && (is_name(c.tag_name().name())
+                    || c.tag_name().name().starts_with("PersonBirthDate"))
+        }) {
+            f.person_elements += 1;
+        }
+    }
+}
+
+fn is_name(local: &str) -> bool {
+    matches!(local, "PersonName" | "PersonAlternateName")
+}
+
+/// An attribute is never released, but it may say that somebody else is
+/// in the response: its value is read as legacy text, and a name, date or
+/// licence number by its attribute name.
+fn scan_attribute(name: &str, value: &str, f: &mut Found) {
+    scan_text(value.as_bytes(), f);
+    let n = name.to_ascii_lowercase();
+    if n.contains("birth") || n == "dob" {
+        f.dobs.push(normalise_date(value));
+    } else if n.contains("name") && !n.contains("space") {
+        f.names.push(Name::Full(normalise_name(value)));
+    } else if n.contains("license") || n.contains("licence") || n == "oln" {
+        f.olns.push(normalise_oln(value));
     }
 }
 

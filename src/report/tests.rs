@@ -38,7 +38,6 @@ fn dec(
         policy: "p".repeat(64),
         exception: None,
         exception_use: None,
-        exception_identity: None,
         exception_approvers: None,
         order_subject: None,
         order_records: None,

@@ -434,7 +434,13 @@ fn records_hold_no_message_content() {
             ),
             (Direction::Inbound, "garbage ZQNAMEMARK".to_string()),
         ] {
-            let d = decide(dir, Bytes::from(raw), &policy, &Limits::default(), std::time::SystemTime::now());
+            let d = decide(
+                dir,
+                Bytes::from(raw),
+                &policy,
+                &Limits::default(),
+                std::time::SystemTime::now(),
+            );
             log.append(&Event::Decision(Box::new(DecisionRecord::of(
                 &d,
                 dir,

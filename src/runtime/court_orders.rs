@@ -9,7 +9,7 @@
 //! rename, fsync of the directory) before it is granted: a crash can lose
 //! a use, never grant one twice.
 
-use crate::decision::ledger::{Ledger, Spend, StoreError, UseStore};
+use crate::decision::ledger::{Ledger, OrderCount, Spend, StoreError, UseStore};
 use crate::policy::Policy;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -171,11 +171,18 @@ impl UseStore for FileStore {
         Ok(Some(n))
     }
 
-    fn counts(&self) -> Result<BTreeMap<String, u32>, StoreError> {
+    fn counts(&self) -> Result<Vec<OrderCount>, StoreError> {
         let d = self
             .read()
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", self.path.display())))?;
-        Ok(d.orders.into_iter().map(|(k, c)| (k, c.used)).collect())
+        Ok(d.orders
+            .into_iter()
+            .map(|(identity, c)| OrderCount {
+                identity,
+                used: c.used,
+                ids: c.ids,
+            })
+            .collect())
     }
 
     fn kind(&self) -> &'static str {
@@ -183,12 +190,11 @@ impl UseStore for FileStore {
     }
 }
 
-/// Highest use number of each order identity recorded in the audit log
-/// files in `dir` whose names start with `live` (segments, the live file).
-/// Records written before identities were recorded name only the order id;
-/// those are counted under the identity the policy now gives that id, or
-/// under `id:ID`.
-pub fn audit_counts(dir: &Path, live: &str, policy: &Policy) -> std::io::Result<BTreeMap<String, u32>> {
+/// Highest use number of each order id recorded in the audit log files in
+/// `dir` whose names start with `live` (segments, the live file). Records
+/// name orders by id only (never by identity, which a guess could be
+/// checked against); [`disagreements`] maps ids to the store's counts.
+pub fn audit_counts(dir: &Path, live: &str) -> std::io::Result<BTreeMap<String, u32>> {
     let mut out: BTreeMap<String, u32> = BTreeMap::new();
     let rd = match std::fs::read_dir(dir) {
         Ok(r) => r,
@@ -214,20 +220,13 @@ pub fn audit_counts(dir: &Path, live: &str, policy: &Policy) -> std::io::Result<
             let Ok(v) = serde_json::from_slice::<serde_json::Value>(l) else {
                 continue;
             };
-            let (Some(id), Some(n)) = (
+            if let (Some(id), Some(n)) = (
                 v.get("exception").and_then(|x| x.as_str()),
                 v.get("exception_use").and_then(|x| x.as_u64()),
-            ) else {
-                continue;
-            };
-            let key = match v.get("exception_identity").and_then(|x| x.as_str()) {
-                Some(k) => k.to_string(),
-                None => policy
-                    .exception(id)
-                    .map_or_else(|| format!("id:{id}"), |e| e.identity.to_string()),
-            };
-            let c = out.entry(key).or_insert(0);
-            *c = (*c).max(n as u32);
+            ) {
+                let c = out.entry(id.to_string()).or_insert(0);
+                *c = (*c).max(n as u32);
+            }
         }
     }
     Ok(out)
@@ -262,16 +261,30 @@ fn last_write(dir: &Path, live: &str) -> std::io::Result<Option<SystemTime>> {
 }
 
 /// Orders whose store count is below the audit log's: the store was reset,
-/// rolled back or replaced. Empty when they agree.
-pub fn disagreements(store: &BTreeMap<String, u32>, audit: &BTreeMap<String, u32>) -> Vec<String> {
+/// rolled back or replaced. An id is looked up among the ids each count was
+/// spent under, then through the policy's order of that id; an id the store
+/// has never seen counts as 0 there. Empty when they agree.
+pub fn disagreements(
+    store: &[OrderCount],
+    audit: &BTreeMap<String, u32>,
+    policy: &Policy,
+) -> Vec<String> {
+    let used = |id: &str| -> u32 {
+        if let Some(c) = store.iter().find(|c| c.ids.iter().any(|i| i == id)) {
+            return c.used;
+        }
+        policy
+            .exception(id)
+            .and_then(|e| store.iter().find(|c| *c.identity == *e.identity))
+            .map_or(0, |c| c.used)
+    };
     audit
         .iter()
-        .filter(|(k, n)| store.get(*k).copied().unwrap_or(0) < **n)
-        .map(|(k, n)| {
+        .filter(|(id, n)| used(id) < **n)
+        .map(|(id, n)| {
             format!(
-                "order {}…: the audit log records use {n}, the store {}",
-                k.get(..8).unwrap_or(k),
-                store.get(k).copied().unwrap_or(0)
+                "order {id}: the audit log records use {n}, the store {}",
+                used(id)
             )
         })
         .collect()
@@ -318,7 +331,10 @@ pub fn open_ledger(
         // of warm-up.
         return Ok(Ledger::new(Some(store), window, now));
     };
-    let dir = audit.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = audit
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let live = audit.file_name().and_then(|n| n.to_str()).unwrap_or("");
     // An earlier process forwarded nothing after its last audit write (the
     // record comes first): the warm-up ends one window after that write.
@@ -332,7 +348,7 @@ pub fn open_ledger(
         None => now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH),
     };
     let ledger = Ledger::new(Some(store.clone()), window, started);
-    let from_audit = audit_counts(dir, live, policy).map_err(|e| OpenError {
+    let from_audit = audit_counts(dir, live).map_err(|e| OpenError {
         path: audit.display().to_string(),
         why: format!("cannot read the audit log to check court-order counts: {e}"),
     })?;
@@ -343,7 +359,7 @@ pub fn open_ledger(
             return Ok(ledger.refusing(format!("the store could not be read at start: {e}")));
         }
     };
-    let bad = disagreements(&from_store, &from_audit);
+    let bad = disagreements(&from_store, &from_audit, policy);
     if bad.is_empty() {
         return Ok(ledger);
     }
@@ -388,14 +404,25 @@ mod tests {
             max: 10,
         };
         assert_eq!(a.spend(&raised).unwrap(), None);
-        assert_eq!(b.counts().unwrap().get("k"), Some(&3));
+        assert_eq!(b.counts().unwrap()[0].used, 3);
+        assert_eq!(b.counts().unwrap()[0].ids, vec!["A".to_string()]);
     }
 
     #[test]
     fn a_missing_store_disagrees_with_an_audit_that_shows_uses() {
-        let audit: BTreeMap<String, u32> = [("k".to_string(), 2)].into();
-        assert_eq!(disagreements(&BTreeMap::new(), &audit).len(), 1);
-        let store: BTreeMap<String, u32> = [("k".to_string(), 3)].into();
-        assert!(disagreements(&store, &audit).is_empty());
+        let policy = crate::runtime::policy_store::load_path(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/policy/colorado.toml"
+        ))
+        .unwrap();
+        let audit: BTreeMap<String, u32> = [("A".to_string(), 2), ("B".to_string(), 3)].into();
+        assert_eq!(disagreements(&[], &audit, &policy).len(), 2);
+        // Renamed from A to B: one count, spent under both ids.
+        let store = [OrderCount {
+            identity: "k".into(),
+            used: 3,
+            ids: vec!["A".into(), "B".into()],
+        }];
+        assert!(disagreements(&store, &audit, &policy).is_empty());
     }
 }

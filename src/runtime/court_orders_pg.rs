@@ -14,8 +14,7 @@
 //! The schema (`deploy/postgres/schema.sql`) is applied at connect, as
 //! migration 1.
 
-use crate::decision::ledger::{Spend, StoreError, UseStore};
-use std::collections::BTreeMap;
+use crate::decision::ledger::{OrderCount, Spend, StoreError, UseStore};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -33,7 +32,7 @@ const SPEND: &str = "UPDATE origuard_court_order_uses \
          ids = CASE WHEN $2 = ANY(ids) THEN ids ELSE array_append(ids, $2) END, \
          updated = now() \
      WHERE identity = $1 AND used < max_uses RETURNING used";
-const COUNTS: &str = "SELECT identity, used FROM origuard_court_order_uses";
+const COUNTS: &str = "SELECT identity, used, ids FROM origuard_court_order_uses";
 
 enum Req {
     Spend {
@@ -43,7 +42,7 @@ enum Req {
         reply: mpsc::SyncSender<Result<Option<u32>, String>>,
     },
     Counts {
-        reply: mpsc::SyncSender<Result<BTreeMap<String, u32>, String>>,
+        reply: mpsc::SyncSender<Result<Vec<OrderCount>, String>>,
     },
 }
 
@@ -111,7 +110,7 @@ impl UseStore for PgStore {
         }
     }
 
-    fn counts(&self) -> Result<BTreeMap<String, u32>, StoreError> {
+    fn counts(&self) -> Result<Vec<OrderCount>, StoreError> {
         let (reply, rx) = mpsc::sync_channel(1);
         self.send(Req::Counts { reply })?;
         match rx.recv_timeout(TIMEOUT) {
@@ -230,13 +229,17 @@ async fn spend(
     }
 }
 
-async fn counts(c: &tokio_postgres::Client) -> Result<BTreeMap<String, u32>, String> {
+async fn counts(c: &tokio_postgres::Client) -> Result<Vec<OrderCount>, String> {
     let rows = tokio::time::timeout(TIMEOUT, c.query(COUNTS, &[]))
         .await
         .map_err(|_| "no answer".to_string())?
         .map_err(|e| e.to_string())?;
     Ok(rows
         .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1).max(0) as u32))
+        .map(|r| OrderCount {
+            identity: r.get::<_, String>(0),
+            used: r.get::<_, i32>(1).max(0) as u32,
+            ids: r.get::<_, Vec<String>>(2),
+        })
         .collect())
 }

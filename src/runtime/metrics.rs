@@ -474,8 +474,13 @@ mod tests {
                     Direction::Outbound
                 };
                 let p = policies[i / 200].clone();
-                let d =
-                    crate::decision::decide(dir, g.message(dir == Direction::Inbound), &p, &limits, std::time::SystemTime::now());
+                let d = crate::decision::decide(
+                    dir,
+                    g.message(dir == Direction::Inbound),
+                    &p,
+                    &limits,
+                    std::time::SystemTime::now(),
+                );
                 (dir, p, d)
             })
             .collect();

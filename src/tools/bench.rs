@@ -237,7 +237,15 @@ fn prepare(a: &BenchArgs) -> Result<Vec<Item>, BenchError> {
             let at = Duration::from_micros(t.unwrap_or(first).saturating_sub(first));
             let (forward, reply_back) = match &policy {
                 None => (Some((hash(&m), m.len() as u32, false)), false),
-                Some(p) => match decide(a.direction, m.clone(), p, &limits, std::time::SystemTime::now()).outcome {
+                Some(p) => match decide(
+                    a.direction,
+                    m.clone(),
+                    p,
+                    &limits,
+                    std::time::SystemTime::now(),
+                )
+                .outcome
+                {
                     Outcome::Forward(b) => (Some((hash(&b), b.len() as u32, b != m)), false),
                     Outcome::Deny { reply: Some(r) } if a.direction == Direction::Outbound => {
                         (Some((hash(&r), r.len() as u32, true)), false)

@@ -194,7 +194,10 @@ pub fn explain_query_cmd(path: &str, query: &str) -> Outcome {
         },
         Err(e) => fail(
             1,
-            format!("{query}: the query does not parse ({}): no order could let it through\n", e.code.reason()),
+            format!(
+                "{query}: the query does not parse ({}): no order could let it through\n",
+                e.code.reason()
+            ),
         ),
     }
 }
@@ -280,7 +283,13 @@ pub fn what_if(
     let mut moves: std::collections::BTreeMap<(String, String), u64> = Default::default();
     while let Some(item) = reader.next_message() {
         let raw = item.map_err(|e| format!("{capture}: after {total} messages: {e}"))?;
-        let a = decide(direction, raw.clone(), old, &limits, std::time::SystemTime::now());
+        let a = decide(
+            direction,
+            raw.clone(),
+            old,
+            &limits,
+            std::time::SystemTime::now(),
+        );
         let b = decide(direction, raw, new, &limits, std::time::SystemTime::now());
         let (la, lb) = (label(&a), label(&b));
         if la != lb {

@@ -50,7 +50,10 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let as_postgres = is_root();
         // The server user must reach the directory.
-        Command::new("chmod").args(["755", dir.path().to_str().unwrap()]).status().unwrap();
+        Command::new("chmod")
+            .args(["755", dir.path().to_str().unwrap()])
+            .status()
+            .unwrap();
         std::fs::create_dir(dir.path().join("sock")).unwrap();
         if as_postgres {
             let ok = Command::new("chown")
@@ -72,7 +75,10 @@ impl Cluster {
             as_postgres,
         };
         let data = c.data();
-        c.run("initdb", &["-A", "trust", "-U", "postgres", "-D", &data, "--no-sync"]);
+        c.run(
+            "initdb",
+            &["-A", "trust", "-U", "postgres", "-D", &data, "--no-sync"],
+        );
         c.server("start");
         c
     }
@@ -111,7 +117,16 @@ impl Cluster {
         match what {
             "start" => self.run(
                 "pg_ctl",
-                &["-D", &data, "-o", &opts, "-l", log.to_str().unwrap(), "-w", "start"],
+                &[
+                    "-D",
+                    &data,
+                    "-o",
+                    &opts,
+                    "-l",
+                    log.to_str().unwrap(),
+                    "-w",
+                    "start",
+                ],
             ),
             _ => self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]),
         }

@@ -543,7 +543,13 @@ async fn finish_one(
         None => {
             tracing::error!("a decision worker stopped: deciding on the session's task");
             let t = Instant::now();
-            let decision = decide(dir, c.raw, &policy, &ctx.shared.msg_limits, std::time::SystemTime::now());
+            let decision = decide(
+                dir,
+                c.raw,
+                &policy,
+                &ctx.shared.msg_limits,
+                std::time::SystemTime::now(),
+            );
             Decided {
                 decision,
                 seconds: t.elapsed().as_secs_f64(),

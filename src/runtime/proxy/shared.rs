@@ -282,21 +282,25 @@ impl crate::runtime::admin::Control for Shared {
                 })),
             })
         });
-        // Uses by the id each order has now (an identity no order of the
-        // policy has any more shows as `identity:` and its first digits).
+        // Uses by the id each order has now; counts of orders no longer in
+        // the policy are summed (their identity is not shown: a guess
+        // could be checked against it).
         let (uses, store_error) = match self.ledger.counts() {
-            Ok(c) => (
-                c.into_iter()
-                    .map(|(k, n)| {
-                        let id = p.exceptions.iter().find(|e| *e.identity == *k).map_or_else(
-                            || format!("identity:{}", k.get(..12).unwrap_or(&k)),
+            Ok(c) => {
+                let mut m = std::collections::BTreeMap::<String, u32>::new();
+                for oc in c {
+                    let id = p
+                        .exceptions
+                        .iter()
+                        .find(|e| *e.identity == *oc.identity)
+                        .map_or_else(
+                            || "(orders no longer in the policy)".to_string(),
                             |e| e.id.to_string(),
                         );
-                        (id, n)
-                    })
-                    .collect::<std::collections::BTreeMap<_, _>>(),
-                None,
-            ),
+                    *m.entry(id).or_insert(0) += oc.used;
+                }
+                (m, None)
+            }
             Err(e) => (Default::default(), Some(e.to_string())),
         };
         serde_json::json!({

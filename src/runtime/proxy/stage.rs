@@ -236,7 +236,13 @@ mod tests {
             let mut i = 0;
             while let Some((d, _, idx)) = fl.pop().await {
                 assert_eq!(idx, i);
-                let want = decide(Direction::Outbound, msgs[i].clone(), &p, &lim, std::time::SystemTime::now());
+                let want = decide(
+                    Direction::Outbound,
+                    msgs[i].clone(),
+                    &p,
+                    &lim,
+                    std::time::SystemTime::now(),
+                );
                 let got = d.unwrap().decision;
                 assert_eq!(got.outcome, want.outcome, "message {i} with {n} workers");
                 assert_eq!(got.category, want.category);
