@@ -205,7 +205,7 @@ pub enum Event {
     /// file that failed verification was kept aside. Writing continued in the file
     /// named by `file`.
     FileEvent {
-        /// `truncated`, `deleted`, `replaced`, `kept_aside`.
+        /// `truncated`, `deleted`, `replaced`, `kept_aside`, `resumed`.
         event: &'static str,
         /// The file now written.
         file: String,

@@ -38,6 +38,7 @@ use crate::audit::merkle::{Frontier, Hash};
 use crate::audit::record::{anchor_hash, Event, SegmentHeader};
 use crate::audit::segment::{interval_crossed, parse_segment_name, resume_point, segment_name};
 use crate::audit::verify::{for_lines, Broken, Chain, ChainOptions, Verified};
+use crate::runtime::fault::crash_point;
 use crate::runtime::metrics as m;
 use ring::signature::Ed25519KeyPair;
 use std::fs::{File, Metadata, OpenOptions};
@@ -397,6 +398,7 @@ impl Io {
         if let Some(h) = &self.header {
             self.file.write_all(h)?;
             wrote += h.len() as u64;
+            crash_point("new_file_after_header");
         }
         self.file.write_all(&self.pending)?;
         wrote += self.pending.len() as u64;
@@ -520,8 +522,11 @@ impl Shared {
             io.file.set_len(io.durable_len)?;
         }
         let to = segment_name(&self.path, io.file_first_seq, SystemTime::now());
+        crash_point("rotate_before_rename");
         std::fs::rename(&self.path, &to)?;
+        crash_point("rotate_after_rename");
         let file = open_file(Path::new(&self.path), true)?;
+        crash_point("rotate_after_create");
         let _ = io.file.unlock();
         io.file = file;
         self.started_file(io, "rotated")?;
@@ -573,6 +578,9 @@ impl Shared {
                 return Ok(());
             }
             io.write_out(self.opts.mode)?;
+            if rotated.is_some() {
+                crash_point("rotate_after_first_write");
+            }
             if event.is_some() || rotated.is_some() {
                 sync_dir(Path::new(&self.path));
             }
@@ -972,7 +980,25 @@ impl AuditLog {
         let start = match read_tail(&mut file, &mut opened.read_bytes)
             .map_err(|e| io_err(format!("read: {e}")))?
         {
-            Tail::Empty => fresh(),
+            Tail::Empty => match after_last_segment(path, "resumed") {
+                Some((mut s, seg)) => {
+                    // The checkpoint written out covers records up to its
+                    // own (`published_of` is the count).
+                    let gap = published_of(opts.checkpoint_file.as_deref(), &s.log_id)
+                        .saturating_sub(s.next_seq);
+                    let detail = resumed_detail(&seg, s.next_seq, gap);
+                    tracing::warn!(path, segment = %seg, "{detail}");
+                    s.first.push(Event::FileEvent {
+                        event: "resumed",
+                        file: path.to_string(),
+                        kept_aside: None,
+                        detail: Some(detail),
+                    });
+                    metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => "resumed").increment(1);
+                    s
+                }
+                None => fresh(),
+            },
             Tail::Good {
                 v,
                 tree,
@@ -1492,7 +1518,9 @@ fn open_broken(
             file_first_seq: v.count,
             tree,
         },
-        Err(_) => fresh(),
+        // Nothing in the file verifies (a torn segment header: a stop during
+        // a rotation's first write): continue from the last closed segment.
+        Err(_) => after_last_segment(path, "kept_aside").map_or_else(fresh, |(s, _)| s),
     };
     s.first.push(Event::FileEvent {
         event: "kept_aside",
@@ -1503,6 +1531,64 @@ fn open_broken(
     metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => "kept_aside").increment(1);
     opened.kept_aside = Some((to, why));
     Ok(s)
+}
+
+/// Where a log continues when its live file holds no record at start but a
+/// closed segment lies beside it — a stop between a rotation's rename and
+/// the new file's first write (or a live file deleted or emptied while
+/// stopped): the last segment's tail is verified and a new file continues
+/// the chain from its last record, with a segment header giving `reason`.
+/// `None` when there is no segment or its tail does not verify. Returns
+/// the segment read too.
+fn after_last_segment(path: &str, reason: &str) -> Option<(Start, String)> {
+    let (seg, ..) = segments_of(path, u64::MAX).pop()?;
+    let mut f = File::open(&seg).ok()?;
+    let mut read = 0;
+    let Ok(Tail::Good {
+        v, tree, torn: 0, ..
+    }) = read_tail(&mut f, &mut read)
+    else {
+        tracing::error!(path, segment = %seg,
+            "the last closed audit segment does not verify: a new log is started");
+        return None;
+    };
+    let header = SegmentHeader {
+        kind: "segment".into(),
+        log_id: v.log_id.clone(),
+        next_seq: v.count,
+        prev: v.head.clone(),
+        reason: reason.into(),
+        ts: now(),
+        frontier: tree.as_ref().map(frontier_hex),
+    };
+    Some((
+        Start {
+            header: Some(header.line()),
+            next_seq: v.count,
+            head: unhex(&v.head),
+            log_id: v.log_id,
+            first: vec![],
+            file_first_seq: v.count,
+            tree,
+        },
+        seg,
+    ))
+}
+
+/// The `file_event` detail (and warning) of a start that resumed from the
+/// last segment; `gap`: records the checkpoint file covers past its end.
+fn resumed_detail(seg: &str, next_seq: u64, gap: u64) -> String {
+    let mut d = format!(
+        "the live file held no record at start (a stop during rotation, or the file was removed): the chain continues from segment {seg} at record {next_seq}"
+    );
+    if gap > 0 {
+        use std::fmt::Write;
+        let _ = write!(
+            d,
+            "; the checkpoint file covers {gap} records past it: they were in the live file and are lost"
+        );
+    }
+    d
 }
 
 /// Records covered by the checkpoint file already written out for this
@@ -1532,7 +1618,9 @@ fn write_checkpoint_file(file: &str, cp: &Checkpoint) -> std::io::Result<()> {
         f.write_all(&line)?;
         f.sync_all()?;
     }
+    crash_point("checkpoint_before_rename");
     std::fs::rename(&tmp, file)?;
+    crash_point("checkpoint_before_history");
     let mut h = OpenOptions::new()
         .append(true)
         .create(true)

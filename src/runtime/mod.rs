@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod audit_log;
 pub mod config;
+pub mod fault;
 pub mod metrics;
 pub mod policy_store;
 pub mod proxy;
