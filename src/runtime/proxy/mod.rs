@@ -229,6 +229,7 @@ impl Proxy {
                 pending: Arc::new(Semaphore::new(lim.max_pending)),
                 sessions: Arc::new(Semaphore::new(lim.max_sessions)),
                 peers: Mutex::new(Default::default()),
+                refusing: Arc::new(Semaphore::new(shared::MAX_REFUSING)),
             }));
         }
         let shared = Arc::new(Shared {
@@ -372,22 +373,34 @@ async fn accept_loop(
             },
             _ = shared.drain.cancelled() => return,
         };
-        let refuse = |reason: &'static str| {
-            counter!(m::REFUSED, "link" => link.cfg.name.clone(), "reason" => reason).increment(1);
-            tracing::debug!(link = %link.cfg.name, %peer, reason, "connection refused");
-        };
         // A connection is pending until its first complete message: it
         // counts against a small budget of its own, per link and per peer,
         // so idle connections cannot take the switch's session slots.
-        let Ok(pending) = link.pending.clone().try_acquire_owned() else {
-            refuse("pending_full");
-            continue;
+        let admitted = match link.pending.clone().try_acquire_owned() {
+            Err(_) => Err("pending_full"),
+            Ok(pending) => link
+                .peer_slot(peer.ip(), Slot::Pending, lim.max_pending_per_peer)
+                .map(|slot| (pending, slot))
+                .ok_or("peer_pending"),
         };
-        let Some(slot) = link.peer_slot(peer.ip(), Slot::Pending, lim.max_pending_per_peer) else {
-            refuse("peer_pending");
-            continue;
+        let (admission, conn) = match admitted {
+            Ok((pending, slot)) => (Admission::new(&link, peer.ip(), pending, slot), conn),
+            Err(reason) => {
+                // Refused, but what it already sent is read (briefly) and
+                // declined with a record, never dropped unread. It holds a
+                // refusing permit instead of a connection permit; at that
+                // cap the loop waits and new connections stay in the backlog.
+                counter!(m::REFUSED, "link" => link.cfg.name.clone(), "reason" => reason)
+                    .increment(1);
+                tracing::debug!(link = %link.cfg.name, %peer, reason, "connection refused: what it sent is declined");
+                drop(conn);
+                let refusing = tokio::select! {
+                    p = link.refusing.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                    _ = shared.drain.cancelled() => return,
+                };
+                (Admission::refused(peer.ip(), reason), refusing)
+            }
         };
-        let admission = Admission::new(&link, peer.ip(), pending, slot);
         let _ = sock.set_nodelay(true);
         let (shared, link) = (shared.clone(), link.clone());
         tracker.spawn(async move {
@@ -424,22 +437,24 @@ async fn session_task(
         counter!(m::REFUSED, "link" => name.clone(), "reason" => reason).increment(1)
     };
     // Switch side: TLS if configured, within the handshake deadline.
+    let handshake = match admission.is_refused() {
+        true => session::REFUSE_WINDOW.min(shared.limits.handshake_timeout),
+        false => shared.limits.handshake_timeout,
+    };
     let switch: Box<dyn Io> = match link.tls.acceptor() {
-        Some(acc) => {
-            match tokio::time::timeout(shared.limits.handshake_timeout, acc.accept(sock)).await {
-                Ok(Ok(s)) => Box::new(s),
-                Ok(Err(e)) => {
-                    tracing::warn!(link = %name, %peer, error = %e, "switch TLS handshake failed");
-                    refuse("tls_handshake");
-                    return;
-                }
-                Err(_) => {
-                    tracing::warn!(link = %name, %peer, "switch TLS handshake timed out");
-                    refuse("tls_timeout");
-                    return;
-                }
+        Some(acc) => match tokio::time::timeout(handshake, acc.accept(sock)).await {
+            Ok(Ok(s)) => Box::new(s),
+            Ok(Err(e)) => {
+                tracing::warn!(link = %name, %peer, error = %e, "switch TLS handshake failed");
+                refuse("tls_handshake");
+                return;
             }
-        }
+            Err(_) => {
+                tracing::warn!(link = %name, %peer, "switch TLS handshake timed out");
+                refuse("tls_timeout");
+                return;
+            }
+        },
         None => Box::new(sock),
     };
     tracing::debug!(link = %name, %peer, "connection open");

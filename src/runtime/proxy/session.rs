@@ -63,6 +63,12 @@ const WRITE_BATCH: usize = 256 * 1024;
 /// A write buffer larger than this is released after use.
 const KEEP_WRITE_BUFFER: usize = 64 * 1024;
 
+/// How long a connection origuard will not serve (refused at accept, or no
+/// session slot for its first message) is still read: every complete
+/// message that arrives within it is declined with a record; then it is
+/// closed.
+pub const REFUSE_WINDOW: Duration = Duration::from_secs(1);
+
 /// A message on its way to a writer.
 struct Out {
     bytes: Bytes,
@@ -103,6 +109,9 @@ pub enum End {
     FirstMessageTimeout,
     /// The first message came but no session slot was free (link or peer cap).
     SessionsFull,
+    /// Refused at accept (the pending budget was full): what it sent within
+    /// [`REFUSE_WINDOW`] was declined with a record.
+    Refused,
     /// The upstream stayed unreachable for the whole retry period.
     UpstreamUnreachable,
     /// The process buffer budget stayed exhausted: this side's reader was shed.
@@ -135,7 +144,9 @@ impl End {
     /// The side that caused the ending, when known.
     pub fn side(self) -> Side {
         match self {
-            End::SwitchClosed | End::FirstMessageTimeout | End::SessionsFull => Side::Switch,
+            End::SwitchClosed | End::FirstMessageTimeout | End::SessionsFull | End::Refused => {
+                Side::Switch
+            }
             End::NletsClosed | End::UpstreamUnreachable => Side::Nlets,
             End::Idle | End::Drained => Side::Internal,
             End::FrameError(s)
@@ -172,6 +183,9 @@ pub struct Admission {
     /// Held once admitted.
     session: Mutex<Option<(OwnedSemaphorePermit, PeerSlot, Gauged)>>,
     admitted: watch::Sender<bool>,
+    /// Why this connection will not be served, once known (refused at
+    /// accept, or no session slot): every message it sends is declined.
+    refused: std::sync::OnceLock<&'static str>,
 }
 
 /// One unit of a gauge, given back on drop.
@@ -215,7 +229,27 @@ impl Admission {
             })),
             session: Mutex::new(None),
             admitted: watch::channel(false).0,
+            refused: std::sync::OnceLock::new(),
         }
+    }
+
+    /// A connection refused at accept (`reason`: `pending_full`,
+    /// `peer_pending`): it will never be a session.
+    pub(super) fn refused(peer: IpAddr, reason: &'static str) -> Admission {
+        let refused = std::sync::OnceLock::new();
+        let _ = refused.set(reason);
+        Admission {
+            peer,
+            pending: Mutex::new(None),
+            session: Mutex::new(None),
+            admitted: watch::channel(false).0,
+            refused,
+        }
+    }
+
+    /// True for a connection refused at accept.
+    pub(super) fn is_refused(&self) -> bool {
+        self.refused.get().is_some()
     }
 
     /// Moves the connection from pending to session (once; later calls are
@@ -224,18 +258,27 @@ impl Admission {
         if *self.admitted.borrow() {
             return Ok(());
         }
+        if let Some(why) = self.refused.get() {
+            return Err(why);
+        }
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if pending.is_none() {
             return Ok(());
         }
+        let refuse = |why: &'static str| {
+            counter!(m::REFUSED, "link" => link.cfg.name.clone(), "reason" => why).increment(1);
+            tracing::warn!(link = %link.cfg.name, peer = %self.peer, reason = why,
+                "no session slot for a new connection: what it sends is declined, then it is closed");
+            *self.refused.get_or_init(|| why)
+        };
         let permit = link
             .sessions
             .clone()
             .try_acquire_owned()
-            .map_err(|_| "sessions_full")?;
+            .map_err(|_| refuse("sessions_full"))?;
         let slot = link
             .peer_slot(self.peer, Slot::Session, max_per_peer)
-            .ok_or("peer_sessions")?;
+            .ok_or_else(|| refuse("peer_sessions"))?;
         let gauge = metrics::gauge!(m::SESSIONS_ACTIVE, "link" => link.cfg.name.clone());
         gauge.increment(1.0);
         *self.session.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -300,10 +343,8 @@ pub async fn run(
         // A switch that may only receive: a session at once (no pending
         // stage, so no protection against idle connections: pair this with
         // switch-side mutual TLS or a firewall).
-        if let Err(why) = ctx.admit() {
-            counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => why).increment(1);
-            return End::SessionsFull;
-        }
+        // Refused: the reader declines what it sends, with records.
+        let _ = ctx.admit();
     }
     let out_reader = {
         let ctx = ctx.clone();
@@ -317,13 +358,20 @@ pub async fn run(
     };
     let nlets_side = nlets_side(&ctx, to_nlets_rx, to_switch, to_nlets);
     let first_message = async {
-        let t = ctx.shared.limits.first_message_timeout;
+        let refused = ctx.admission.refused.get().is_some();
+        let t = match refused {
+            true => REFUSE_WINDOW,
+            false => ctx.shared.limits.first_message_timeout,
+        };
         tokio::select! {
             _ = ctx.admission.wait_admitted() => None,
             _ = ctx.stop.cancelled() => None,
             _ = tokio::time::sleep(t) => {
                 if *ctx.admission.admitted.borrow() {
                     None
+                } else if refused {
+                    ctx.stop.cancel();
+                    Some(refusal_end(ctx.admission.refused.get().copied()))
                 } else {
                     counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => "first_message_timeout").increment(1);
                     ctx.stop.cancel();
@@ -623,6 +671,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // When the buffer first held part of a message (slow senders are
     // bounded by message_timeout, at most twice over).
     let mut partial_since: Option<Instant> = None;
+    // Set once the connection is refused: read until then, declining.
+    let mut declining: Option<Instant> = None;
     loop {
         // Every complete message in the buffer.
         loop {
@@ -631,8 +681,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     let mem = held.split(held.len().saturating_sub(buf.capacity()));
                     partial_since = None;
                     if let Err(why) = ctx.admit() {
+                        // Declined with a record; read on (briefly) so
+                        // that every message it sent is declined too.
                         refused(ctx, dir, raw, why);
-                        return End::SessionsFull;
+                        declining.get_or_insert_with(|| Instant::now() + REFUSE_WINDOW);
+                        continue;
                     }
                     if submit(ctx, dir, raw, mem, st, forward, replies)
                         .await
@@ -673,7 +726,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
             buf.reserve(want - buf.len());
             held.set(buf.capacity());
         }
-        let wait = lim.message_timeout.min(lim.idle_timeout);
+        let mut wait = lim.message_timeout.min(lim.idle_timeout);
+        if let Some(until) = declining {
+            match until.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => wait = left,
+                _ => return refusal_end(ctx.admission.refused.get().copied()),
+            }
+        }
         let r = tokio::select! {
             biased;
             // Complete messages were all read above; stop here (the caller
@@ -689,6 +748,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
             r = committing(ctx, tokio::time::timeout(wait, rd.read_buf(&mut buf))) => r,
         };
         match r {
+            Err(_) if declining.is_some() => {
+                return refusal_end(ctx.admission.refused.get().copied())
+            }
+            Ok(Ok(0)) if declining.is_some() && buf.is_empty() => {
+                return refusal_end(ctx.admission.refused.get().copied())
+            }
             Err(_) if !buf.is_empty() => match partial_since {
                 Some(t) if t.elapsed() >= lim.message_timeout => {
                     counter!(m::FRAME_ERRORS, "direction" => dir.name(), "reason" => "message_timeout").increment(1);
@@ -730,11 +795,19 @@ async fn read_loop<R: AsyncRead + Unpin>(
 #[derive(Debug)]
 struct QueueClosed;
 
-/// A first message that found no session slot: decided, audited and
-/// recorded undelivered, like any message read.
+/// How a refused connection ends: `sessions_full` when it found no session
+/// slot, `refused` when it was refused at accept.
+fn refusal_end(why: Option<&'static str>) -> End {
+    match why {
+        Some("sessions_full") | Some("peer_sessions") => End::SessionsFull,
+        _ => End::Refused,
+    }
+}
+
+/// A message of a connection that will not be served (refused at accept,
+/// or no session slot): decided, audited and recorded undelivered, like any
+/// message read.
 fn refused(ctx: &Ctx, dir: Direction, raw: Bytes, why: &'static str) {
-    counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => why).increment(1);
-    tracing::warn!(link = %ctx.link.cfg.name, peer = %ctx.admission.peer, reason = why, "no session slot for a new connection: closing it");
     let policy = ctx.shared.policy.current();
     // Not forwarded whatever it is: decided without the court-order ledger,
     // so that a refused connection spends no use of an order.

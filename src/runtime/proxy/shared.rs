@@ -75,7 +75,15 @@ pub struct Link {
     pub(super) sessions: Arc<Semaphore>,
     /// Pending connections and sessions per source address.
     pub(super) peers: Mutex<HashMap<IpAddr, PeerCount>>,
+    /// Connections refused at accept (pending budget full) while what they
+    /// sent is read and declined with a record: [`MAX_REFUSING`].
+    pub(super) refusing: Arc<Semaphore>,
 }
+
+/// Connections per link being refused at once (each read for at most
+/// [`super::session::REFUSE_WINDOW`]); at the cap the accept loop waits, and
+/// further connections stay in the kernel's backlog.
+pub const MAX_REFUSING: usize = 512;
 
 /// What one source address holds on a link.
 #[derive(Default, Debug, Clone, Copy)]
