@@ -209,3 +209,146 @@ async fn churn_of_5000_connections_loses_nothing_unaccounted() {
     assert_eq!(lost, 0, "messages lost unaccounted");
     assert!(refused > 0.0, "the refusal path was not exercised");
 }
+
+/// Sends messages `from..from + n` on one connection as fast as the proxy
+/// takes them (100 frames per write), then waits for the proxy to close;
+/// stops early at a write error. Returns how many were written in full.
+async fn stream(listen: std::net::SocketAddr, from: usize, n: usize, until: Instant) -> usize {
+    let s = TcpStream::connect(listen).await.unwrap();
+    let (mut r, mut w) = s.into_split();
+    let mut sent = 0;
+    while sent < n && Instant::now() < until {
+        let k = 100.min(n - sent);
+        let mut buf = Vec::new();
+        for i in from + sent..from + sent + k {
+            buf.extend(
+                origuard::framing::encode(origuard::framing::Framing::Len4, &msg(i)).unwrap(),
+            );
+        }
+        if w.write_all(&buf).await.is_err() {
+            break;
+        }
+        sent += k;
+    }
+    // Wait (bounded) for the proxy to close the session.
+    let mut tmp = [0u8; 64];
+    let _ = tokio::time::timeout(DEADLINE, tokio::io::AsyncReadExt::read(&mut r, &mut tmp)).await;
+    sent
+}
+
+/// Waits (bounded) for the process to exit; its status.
+fn wait_exit(p: &mut Served, limit: Duration) -> std::process::ExitStatus {
+    let t = Instant::now();
+    loop {
+        if let Some(s) = p.child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(t.elapsed() < limit, "serve did not exit within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts serve with `limits`, streams `n` messages on each of `conns`
+/// connections (for at most `send_for`), sends SIGTERM once Nlets has
+/// received 1,000, and returns (sent, Nlets' messages, the ledger, the
+/// `drain_cut` records, seconds from SIGTERM to exit).
+async fn drain_case(
+    limits: &str,
+    conns: usize,
+    n: usize,
+    send_for: Duration,
+) -> (usize, Vec<Vec<u8>>, Ledger, Vec<serde_json::Value>, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let up = nlets().await;
+    let cfg = config(dir.path(), &up.addr, limits, "");
+    let mut cmd = origuard(&[]);
+    cmd.args(["serve", "--config", cfg.to_str().unwrap()]);
+    let (child, lines) = spawn_lines(cmd);
+    let mut p = served(child, lines);
+    let until = Instant::now() + send_for;
+    let senders: Vec<_> = (0..conns)
+        .map(|c| tokio::spawn(stream(p.listen, c * 100_000, n, until)))
+        .collect();
+    let t = Instant::now();
+    while up.got.lock().unwrap().len() < 1000 {
+        assert!(t.elapsed() < DEADLINE, "no traffic");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    kill(p.pid(), "-TERM");
+    let stopped = Instant::now();
+    let status = tokio::task::block_in_place(|| wait_exit(&mut p, Duration::from_secs(40)));
+    let took = stopped.elapsed().as_secs_f64();
+    assert!(status.success(), "{status:?}");
+    let mut sent = 0;
+    for s in senders {
+        sent += s.await.unwrap();
+    }
+    // Nlets' readers finish what was written before the proxy closed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let audit = dir.path().join("audit.jsonl");
+    let cuts = std::fs::read(&audit)
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .filter(|r| r["kind"] == "drain_cut")
+        .collect();
+    (sent, up.received(), ledger(&audit), cuts, took)
+}
+
+// Issue 26, item 1. SIGTERM while four connections stream 5,000 messages
+// each as fast as the proxy takes them: the drain keeps reading every
+// session until it is quiet, so every message sent is delivered (the
+// deadline, 30 s, is not reached): none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_delivers_everything_sent() {
+    let (sent, got, l, cuts, took) =
+        drain_case("drain_timeout = \"30s\"", 4, 5000, Duration::from_secs(60)).await;
+    let unique: HashSet<&Vec<u8>> = got.iter().collect();
+    let lost = sent as i64 - got.len() as i64 - l.undelivered as i64;
+    eprintln!(
+        "drain: sent {sent}; delivered {}; declined with a record {} {:?}; lost {lost}; decisions {}, written {}; drain_cut records {}; exit {took:.2} s after SIGTERM",
+        got.len(), l.undelivered, l.reasons, l.decisions, l.written, cuts.len()
+    );
+    assert_eq!(sent, 20_000);
+    assert_eq!(unique.len(), got.len(), "a message delivered twice");
+    assert_eq!(l.decisions, sent);
+    assert_eq!(l.written, got.len());
+    assert_eq!(lost, 0, "messages lost unaccounted");
+    assert!(cuts.is_empty(), "{cuts:?}");
+}
+
+// Issue 26, item 1. The deadline: a sender that does not stop is cut off
+// at `drain_timeout` (1 s): every message decided is written or declined
+// with a record, and `drain_cut` records say what the deadline stopped.
+// What the sender's kernel still held when the connection closed never
+// reached origuard: reported, not asserted (TCP gives no acknowledgement).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_deadline_records_what_it_cut_off() {
+    let (sent, got, l, cuts, took) = drain_case(
+        "drain_timeout = \"1s\"",
+        2,
+        1_000_000,
+        Duration::from_secs(8),
+    )
+    .await;
+    let unique: HashSet<&Vec<u8>> = got.iter().collect();
+    let beyond = sent as i64 - got.len() as i64 - l.undelivered as i64;
+    eprintln!(
+        "drain deadline: sent {sent}; delivered {}; declined with a record {} {:?}; decided {}; not read by origuard (in flight in kernel buffers at the close) {beyond}; drain_cut records {cuts:?}; exit {took:.2} s after SIGTERM",
+        got.len(), l.undelivered, l.reasons, l.decisions
+    );
+    assert_eq!(unique.len(), got.len(), "a message delivered twice");
+    assert_eq!(l.written, got.len());
+    assert_eq!(
+        l.decisions,
+        l.written + l.undelivered,
+        "a decided message neither written nor declined"
+    );
+    assert!(!cuts.is_empty(), "no drain_cut record");
+    let cut_declined: u64 = cuts.iter().map(|c| c["declined"].as_u64().unwrap()).sum();
+    assert_eq!(
+        l.reasons.get("drain_deadline").copied().unwrap_or(0) as u64,
+        cut_declined
+    );
+    assert!(took < 3.0, "the deadline was not kept: {took:.2} s");
+}

@@ -180,8 +180,26 @@ pub enum Event {
         /// Sequence numbers of the decision records.
         seqs: Vec<u64>,
         /// Why: `upstream_unreachable`, `write_failed`, `session_closed`,
-        /// `sessions_full`, `peer_sessions`, `unframeable`, `audit_failed`.
+        /// `sessions_full`, `peer_sessions`, `pending_full`, `peer_pending`,
+        /// `drain_deadline`, `unframeable`, `audit_failed`.
         reason: &'static str,
+    },
+    /// The drain deadline stopped a reader that was still receiving: what
+    /// it cut off (one record per reader still open at the deadline).
+    DrainCut {
+        /// Link name.
+        link: String,
+        /// `switch` or `nlets`: the peer that was still sending.
+        side: &'static str,
+        /// Complete messages found after the deadline, each decided and
+        /// recorded `undelivered` (`drain_deadline`).
+        declined: u64,
+        /// Bytes read and not decided: a message still incomplete, or
+        /// messages past the cap on what is declined.
+        unread_bytes: u64,
+        /// Bytes were still arriving when reading stopped (at the cap):
+        /// what came after is neither decided nor counted.
+        still_arriving: bool,
     },
     /// The audit log could not be written for a while and has recovered.
     AuditOutage {

@@ -250,6 +250,7 @@ impl Proxy {
             },
             limits: cfg.limits.clone(),
             drain: CancellationToken::new(),
+            cut: CancellationToken::new(),
             hard_stop: CancellationToken::new(),
             sessions: AtomicUsize::new(0),
             links,
@@ -313,27 +314,47 @@ impl Proxy {
         })
     }
 
-    /// Stops accepting, lets sessions finish at a message boundary for up to
-    /// the drain timeout, then closes what is left and the audit log.
+    /// Stops accepting (serving what the kernel had already queued), keeps
+    /// reading every session until it is idle for [`DRAIN_IDLE`] or the
+    /// drain deadline passes; then stops the readers (declining, with
+    /// records, what they still find), and 2 s later closes what is left;
+    /// then closes the audit log.
     pub async fn shutdown(self) -> Result<(), String> {
         let s = &self.shared;
         gauge!(m::READY).set(0.0);
         tracing::info!(sessions = s.sessions.load(Ordering::SeqCst), drain = ?s.limits.drain_timeout, "draining");
+        let deadline = tokio::time::Instant::now() + s.limits.drain_timeout;
         s.drain.cancel();
-        for t in &self.accept_tasks {
-            t.abort();
+        for mut t in self.accept_tasks {
+            // Each loop takes the connections already queued, then ends.
+            if tokio::time::timeout(Duration::from_secs(1), &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+            }
         }
         self.tracker.close();
-        if tokio::time::timeout(s.limits.drain_timeout, self.tracker.wait())
+        if tokio::time::timeout_at(deadline, self.tracker.wait())
             .await
             .is_err()
         {
             tracing::warn!(
                 left = s.sessions.load(Ordering::SeqCst),
-                "drain time is up: closing the remaining sessions"
+                "drain time is up: stopping the sessions still receiving; what they still hold is declined and recorded"
             );
-            s.hard_stop.cancel();
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+            s.cut.cancel();
+            if tokio::time::timeout(Duration::from_secs(2), self.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    left = s.sessions.load(Ordering::SeqCst),
+                    "sessions still open 2 s after the drain deadline: closing them at once"
+                );
+                s.hard_stop.cancel();
+                let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+            }
         }
         if let Some(a) = &s.audit {
             let _ = a.append(&Event::Lifecycle { what: "stop" });
@@ -344,6 +365,10 @@ impl Proxy {
     }
 }
 
+/// How long a session must be quiet (no complete message either way, no
+/// partial one) during a drain before it is closed.
+pub const DRAIN_IDLE: Duration = Duration::from_millis(500);
+
 async fn accept_loop(
     shared: Arc<Shared>,
     link: Arc<Link>,
@@ -351,13 +376,12 @@ async fn accept_loop(
     tracker: TaskTracker,
 ) {
     let mut delay = Duration::from_millis(10);
-    let lim = &shared.limits;
     loop {
         // The connection cap (sessions + pending) pushes back on accepting,
         // not after it, so file descriptors stay bounded.
         let conn = tokio::select! {
             p = link.conns.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = shared.drain.cancelled() => return,
+            _ = shared.drain.cancelled() => break,
         };
         let (sock, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -371,8 +395,40 @@ async fn accept_loop(
                     continue;
                 }
             },
-            _ = shared.drain.cancelled() => return,
+            _ = shared.drain.cancelled() => break,
         };
+        if !take(&shared, &link, &tracker, conn, sock, peer, true).await {
+            break;
+        }
+    }
+    // Draining: the connections the kernel completed before the drain —
+    // their senders believe they are connected and may have sent — are
+    // served like any other (read until idle), then the listener closes.
+    while let Ok(conn) = link.conns.clone().try_acquire_owned() {
+        match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+            Ok(Ok((sock, peer))) => {
+                if !take(&shared, &link, &tracker, conn, sock, peer, false).await {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+}
+
+/// Admits (pending) or refuses an accepted connection and spawns its task.
+/// `wait`: at the refusing cap, wait for a permit (else give up: false).
+async fn take(
+    shared: &Arc<Shared>,
+    link: &Arc<Link>,
+    tracker: &TaskTracker,
+    conn: tokio::sync::OwnedSemaphorePermit,
+    sock: TcpStream,
+    peer: SocketAddr,
+    wait: bool,
+) -> bool {
+    let lim = &shared.limits;
+    {
         // A connection is pending until its first complete message: it
         // counts against a small budget of its own, per link and per peer,
         // so idle connections cannot take the switch's session slots.
@@ -394,9 +450,15 @@ async fn accept_loop(
                     .increment(1);
                 tracing::debug!(link = %link.cfg.name, %peer, reason, "connection refused: what it sent is declined");
                 drop(conn);
-                let refusing = tokio::select! {
-                    p = link.refusing.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-                    _ = shared.drain.cancelled() => return,
+                let refusing = match wait {
+                    true => tokio::select! {
+                        p = link.refusing.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return false },
+                        _ = shared.drain.cancelled() => return false,
+                    },
+                    false => match link.refusing.clone().try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => return false,
+                    },
                 };
                 (Admission::refused(peer.ip(), reason), refusing)
             }
@@ -412,6 +474,7 @@ async fn accept_loop(
             }
         });
     }
+    true
 }
 
 /// Counts a connection being served (pending or session) while alive.

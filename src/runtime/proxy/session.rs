@@ -329,7 +329,7 @@ pub async fn run(
     let (to_nlets, to_nlets_rx) = mpsc::channel::<Out>(q);
     let (to_switch, to_switch_rx) = mpsc::channel::<Out>(q);
     let ctx = Arc::new(Ctx {
-        stop: shared.drain.child_token(),
+        stop: shared.cut.child_token(),
         shared,
         link,
         epoch: Instant::now(),
@@ -647,6 +647,9 @@ async fn submit(
     Ok(())
 }
 
+/// Reads and decides until the connection ends or the session stops; at
+/// the drain deadline, declines and records what is still arriving
+/// ([`cut_off`]), however the reading stopped.
 async fn read_loop<R: AsyncRead + Unpin>(
     ctx: &Ctx,
     dir: Direction,
@@ -655,9 +658,33 @@ async fn read_loop<R: AsyncRead + Unpin>(
     replies: &mpsc::Sender<Out>,
     st: &mut ReaderState,
 ) -> End {
+    let mut codec = FrameCodec::new(ctx.link.cfg.framing, ctx.shared.limits.max_message);
+    let mut buf = BytesMut::new();
+    let end = read_frames(
+        ctx, dir, &mut rd, &mut codec, &mut buf, forward, replies, st,
+    )
+    .await;
+    let stopped = matches!(end, End::Drained | End::WriteFailed(_));
+    if stopped && ctx.shared.cut.is_cancelled() && ctx.admission.refused.get().is_none() {
+        cut_off(ctx, dir, &mut codec, &mut buf, &mut rd).await;
+    }
+    end
+}
+
+/// [`read_loop`]'s loop: `buf` is empty on entry.
+#[allow(clippy::too_many_arguments)]
+async fn read_frames<R: AsyncRead + Unpin>(
+    ctx: &Ctx,
+    dir: Direction,
+    rd: &mut R,
+    codec: &mut FrameCodec,
+    buf: &mut BytesMut,
+    forward: &mpsc::Sender<Out>,
+    replies: &mpsc::Sender<Out>,
+    st: &mut ReaderState,
+) -> End {
     let lim = &ctx.shared.limits;
     let framing = ctx.link.cfg.framing;
-    let mut codec = FrameCodec::new(framing, lim.max_message);
     let (closed, side, far) = match dir {
         Direction::Outbound => (End::SwitchClosed, Side::Switch, Side::Nlets),
         Direction::Inbound => (End::NletsClosed, Side::Nlets, Side::Switch),
@@ -666,7 +693,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let Some(mut held) = budget.take(READ_BUFFER, BUDGET_WAIT).await else {
         return shed(ctx, side);
     };
-    let mut buf = BytesMut::with_capacity(READ_BUFFER);
+    *buf = BytesMut::with_capacity(READ_BUFFER);
     held.set(buf.capacity());
     // When the buffer first held part of a message (slow senders are
     // bounded by message_timeout, at most twice over).
@@ -676,7 +703,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     loop {
         // Every complete message in the buffer.
         loop {
-            match codec.decode(&mut buf) {
+            match codec.decode(buf) {
                 Ok(Some(raw)) => {
                     let mem = held.split(held.len().saturating_sub(buf.capacity()));
                     partial_since = None;
@@ -706,11 +733,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
         // A photo grows the read buffer; give the memory back once it is
         // empty, so 1,000 quiet sessions do not each hold a photo's worth.
         if buf.is_empty() && buf.capacity() > 2 * READ_BUFFER {
-            buf = BytesMut::with_capacity(READ_BUFFER);
+            *buf = BytesMut::with_capacity(READ_BUFFER);
         }
         held.set(buf.capacity());
         if buf.len() == buf.capacity() {
-            let want = grow_target(&buf, framing, lim.max_message, buf.capacity());
+            let want = grow_target(buf, framing, lim.max_message, buf.capacity());
             // Growing copies into a new allocation while the old one is
             // still live: take the whole new size, give the old back after.
             let extra = want;
@@ -727,6 +754,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
             held.set(buf.capacity());
         }
         let mut wait = lim.message_timeout.min(lim.idle_timeout);
+        let draining = ctx.shared.drain.is_cancelled();
+        if draining && buf.is_empty() && st.inflight.is_empty() && declining.is_none() {
+            // Draining: read on until the session is quiet both ways.
+            let idle = now_ms(ctx.epoch).saturating_sub(ctx.activity.load(Ordering::Relaxed));
+            let left = super::DRAIN_IDLE.saturating_sub(Duration::from_millis(idle));
+            if left.is_zero() {
+                return End::Drained;
+            }
+            wait = wait.min(left);
+        }
         if let Some(until) = declining {
             match until.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => wait = left,
@@ -736,8 +773,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
         let r = tokio::select! {
             biased;
             // Complete messages were all read above; stop here (the caller
-            // finishes those in flight).
+            // finishes those in flight). At the drain deadline, what is
+            // still arriving is declined and the cut recorded.
             _ = ctx.stop.cancelled() => return End::Drained,
+            // The drain began: recompute the wait (idle sessions end).
+            _ = ctx.shared.drain.cancelled(), if !draining => continue,
             // A decision came back: audit and queue it while reading on.
             _ = st.inflight.ready(), if !st.inflight.is_empty() => {
                 if finish_one(ctx, dir, st, forward, replies).await.is_err() {
@@ -745,7 +785,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
                 continue;
             }
-            r = committing(ctx, tokio::time::timeout(wait, rd.read_buf(&mut buf))) => r,
+            r = committing(ctx, tokio::time::timeout(wait, rd.read_buf(&mut *buf))) => r,
         };
         match r {
             Err(_) if declining.is_some() => {
@@ -794,6 +834,70 @@ async fn read_loop<R: AsyncRead + Unpin>(
 /// session is closing): nothing more can be queued.
 #[derive(Debug)]
 struct QueueClosed;
+
+/// Most bytes a reader reads after the drain deadline.
+const CUT_READ_MAX: usize = 256 << 10;
+/// Most messages a reader declines after the drain deadline.
+const CUT_MAX_MESSAGES: u64 = 1000;
+/// How long a reader goes on reading after the drain deadline, and waits
+/// for more bytes at most.
+const CUT_READ_FOR: Duration = Duration::from_millis(250);
+const CUT_READ_WAIT: Duration = Duration::from_millis(50);
+
+/// The drain deadline stopped this reader: reads what has already arrived
+/// (bounded: [`CUT_READ_FOR`], [`CUT_READ_MAX`], [`CUT_MAX_MESSAGES`]),
+/// declines every complete message in it with a record (`drain_deadline`),
+/// and appends a `drain_cut` record saying what was cut off, and whether
+/// bytes were still arriving when it stopped (those are neither decided
+/// nor counted: the peer's kernel or ours held them).
+async fn cut_off<R: AsyncRead + Unpin>(
+    ctx: &Ctx,
+    dir: Direction,
+    codec: &mut FrameCodec,
+    buf: &mut BytesMut,
+    rd: &mut R,
+) {
+    let mut declined = 0u64;
+    let mut read = 0usize;
+    let until = Instant::now() + CUT_READ_FOR;
+    let still_arriving = loop {
+        while declined < CUT_MAX_MESSAGES {
+            let Ok(Some(raw)) = codec.decode(buf) else {
+                break;
+            };
+            refused(ctx, dir, raw, "drain_deadline");
+            declined += 1;
+        }
+        if read >= CUT_READ_MAX || declined >= CUT_MAX_MESSAGES || Instant::now() >= until {
+            break true;
+        }
+        if buf.capacity() - buf.len() < READ_BUFFER {
+            buf.reserve(READ_BUFFER);
+        }
+        match tokio::time::timeout(CUT_READ_WAIT, rd.read_buf(buf)).await {
+            Ok(Ok(n)) if n > 0 => read += n,
+            _ => break false,
+        }
+    };
+    let side = match dir {
+        Direction::Outbound => Side::Switch,
+        Direction::Inbound => Side::Nlets,
+    };
+    if declined == 0 && buf.is_empty() {
+        return;
+    }
+    tracing::warn!(link = %ctx.link.cfg.name, side = side.name(), declined, unread_bytes = buf.len(), still_arriving,
+        "drain deadline: messages still arriving were declined and recorded");
+    if let Some(log) = &ctx.shared.audit {
+        let _ = log.append(&Event::DrainCut {
+            link: ctx.link.cfg.name.clone(),
+            side: side.name(),
+            declined,
+            unread_bytes: buf.len() as u64,
+            still_arriving,
+        });
+    }
+}
 
 /// How a refused connection ends: `sessions_full` when it found no session
 /// slot, `refused` when it was refused at accept.

@@ -44,7 +44,12 @@ pub struct Shared {
     /// Cancelled to start draining: stop accepting, sessions finish at the
     /// next message boundary.
     pub drain: CancellationToken,
-    /// Cancelled when the drain time is up: sessions are closed at once.
+    /// Cancelled when the drain deadline (`limits.drain_timeout`) passes:
+    /// readers stop; complete messages they still find are declined with a
+    /// record and the cut is recorded (`drain_cut`).
+    pub cut: CancellationToken,
+    /// Cancelled 2 s after the cut if sessions are still open: they are
+    /// closed at once.
     pub hard_stop: CancellationToken,
     /// Connections being served now (pending or in session).
     pub sessions: AtomicUsize,
