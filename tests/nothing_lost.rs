@@ -352,3 +352,54 @@ async fn sigterm_deadline_records_what_it_cut_off() {
     );
     assert!(took < 3.0, "the deadline was not kept: {took:.2} s");
 }
+
+// Issue 26, item 6. 500 idle connections on the admin port (the cap is 64):
+// `/live` and `/ready` are still answered within 1 s each, the process
+// holds a bounded number of file descriptors, and the switch is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_probes_answer_under_500_idle_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = nlets().await;
+    let cfg = config(dir.path(), &up.addr, "", "max_connections = 64");
+    let mut cmd = origuard(&[]);
+    cmd.args(["serve", "--config", cfg.to_str().unwrap()]);
+    let (child, lines) = spawn_lines(cmd);
+    let p = served(child, lines);
+    let mut idle = Vec::new();
+    for _ in 0..500 {
+        idle.push(TcpStream::connect(p.admin).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut worst = Duration::ZERO;
+    for path in ["/live", "/ready", "/live", "/ready", "/metrics"] {
+        let t = Instant::now();
+        let (code, _) =
+            tokio::time::timeout(Duration::from_secs(5), http(p.admin, "GET", path, None))
+                .await
+                .unwrap_or_else(|_| panic!("{path}: no answer within 5 s"));
+        let took = t.elapsed();
+        assert_eq!(code, 200, "{path}");
+        if path != "/metrics" {
+            worst = worst.max(took);
+        }
+    }
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", p.pid()))
+        .unwrap()
+        .count();
+    // The switch is served meanwhile.
+    let sw = TcpStream::connect(p.listen).await.unwrap();
+    let (_r, mut w) = sw.into_split();
+    send(&mut w, &msg(7)).await;
+    let t = Instant::now();
+    while up.received().is_empty() {
+        assert!(t.elapsed() < DEADLINE, "the switch was not served");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!(
+        "admin flood: 500 idle admin connections; slowest /live or /ready answer {worst:?}; process fds {fds}"
+    );
+    assert!(worst < Duration::from_secs(1), "probe took {worst:?}");
+    assert!(fds < 64 + 40, "{fds} file descriptors");
+    drop(idle);
+    assert!(p.stop().success());
+}
