@@ -403,3 +403,86 @@ async fn admin_probes_answer_under_500_idle_connections() {
     drop(idle);
     assert!(p.stop().success());
 }
+
+// Issue 26, item 5. The switch (127.0.0.1, known: it has sent a valid
+// message) always gets in: 1,100 idle connections from 110 other loopback
+// addresses (127.0.0.2 to 127.0.0.111, ten each) fill the pending budget
+// (256) and more; the switch's new connection takes the place of the
+// oldest idle one and its message is delivered within 3 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_switch_gets_in_past_1100_idle_connections() {
+    lockout_case(false).await;
+}
+
+// The same with the switch's address configured (`switch_addresses`): it
+// is known before it has spoken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_switch_address_gets_in_past_1100_idle_connections() {
+    lockout_case(true).await;
+}
+
+async fn lockout_case(configured: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let up = nlets().await;
+    let cfg = config(dir.path(), &up.addr, "", "");
+    if configured {
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        text.push_str("switch_addresses = [\"127.0.0.1\"]\n");
+        std::fs::write(&cfg, text).unwrap();
+    }
+    let mut cmd = origuard(&[]);
+    cmd.args(["serve", "--config", cfg.to_str().unwrap()]);
+    let (child, lines) = spawn_lines(cmd);
+    let p = served(child, lines);
+    let before = usize::from(!configured);
+    // Quick start: the switch speaks once, so its address becomes known.
+    if !configured {
+        let sw = TcpStream::connect(p.listen).await.unwrap();
+        let (_r, mut w) = sw.into_split();
+        send(&mut w, &msg(0)).await;
+        let t = Instant::now();
+        while up.received().is_empty() {
+            assert!(t.elapsed() < DEADLINE, "first message not delivered");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let mut idle = Vec::new();
+    for a in 2..=111u8 {
+        for _ in 0..10 {
+            let s = tokio::net::TcpSocket::new_v4().unwrap();
+            s.bind(format!("127.0.0.{a}:0").parse().unwrap()).unwrap();
+            idle.push(s.connect(p.listen).await.unwrap());
+        }
+    }
+    let pending = p.metric("origuard_connections_pending", &[]).await;
+    let t = Instant::now();
+    let sw = TcpStream::connect(p.listen).await.unwrap();
+    let (_r, mut w) = sw.into_split();
+    send(&mut w, &msg(1)).await;
+    while up.received().len() < before + 1 {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "the switch's message was not delivered within 3 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = t.elapsed();
+    let evicted = p
+        .metric(
+            "origuard_connections_refused_total",
+            &[("reason", "evicted")],
+        )
+        .await;
+    let refused = p
+        .metric(
+            "origuard_connections_refused_total",
+            &[("reason", "pending_full")],
+        )
+        .await;
+    eprintln!(
+        "lockout (switch_addresses configured: {configured}): 1,100 idle connections from 110 addresses ({pending} pending when the switch came, {refused} refused pending_full); the switch's message delivered in {took:?}; {evicted} evicted"
+    );
+    assert_eq!(evicted, 1.0);
+    drop(idle);
+    assert!(p.stop().success());
+}

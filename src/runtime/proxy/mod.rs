@@ -230,6 +230,8 @@ impl Proxy {
                 sessions: Arc::new(Semaphore::new(lim.max_sessions)),
                 peers: Mutex::new(Default::default()),
                 refusing: Arc::new(Semaphore::new(shared::MAX_REFUSING)),
+                learned: Mutex::new(Default::default()),
+                pending_order: Mutex::new(Default::default()),
             }));
         }
         let shared = Arc::new(Shared {
@@ -432,15 +434,31 @@ async fn take(
         // A connection is pending until its first complete message: it
         // counts against a small budget of its own, per link and per peer,
         // so idle connections cannot take the switch's session slots.
-        let admitted = match link.pending.clone().try_acquire_owned() {
+        // A known peer (the switch) finding the budget full takes the place
+        // of the oldest pending connection of an unknown address.
+        let known = link.known(peer.ip());
+        let pending = match link.pending.clone().try_acquire_owned() {
+            Ok(p) => Ok(p),
+            Err(_) if known && link.evict_unknown_pending() => {
+                match tokio::time::timeout(
+                    Duration::from_secs(1),
+                    link.pending.clone().acquire_owned(),
+                )
+                .await
+                {
+                    Ok(Ok(p)) => Ok(p),
+                    _ => Err("pending_full"),
+                }
+            }
             Err(_) => Err("pending_full"),
-            Ok(pending) => link
-                .peer_slot(peer.ip(), Slot::Pending, lim.max_pending_per_peer)
-                .map(|slot| (pending, slot))
-                .ok_or("peer_pending"),
         };
+        let admitted = pending.and_then(|pending| {
+            link.peer_slot(peer.ip(), Slot::Pending, lim.max_pending_per_peer)
+                .map(|slot| (pending, slot))
+                .ok_or("peer_pending")
+        });
         let (admission, conn) = match admitted {
-            Ok((pending, slot)) => (Admission::new(&link, peer.ip(), pending, slot), conn),
+            Ok((pending, slot)) => (Admission::new(link, peer.ip(), known, pending, slot), conn),
             Err(reason) => {
                 // Refused, but what it already sent is read (briefly) and
                 // declined with a record, never dropped unread. It holds a

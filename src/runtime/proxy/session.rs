@@ -112,6 +112,9 @@ pub enum End {
     /// Refused at accept (the pending budget was full): what it sent within
     /// [`REFUSE_WINDOW`] was declined with a record.
     Refused,
+    /// A pending connection (no complete message yet) whose place a known
+    /// peer took.
+    Evicted,
     /// The upstream stayed unreachable for the whole retry period.
     UpstreamUnreachable,
     /// The process buffer budget stayed exhausted: this side's reader was shed.
@@ -144,9 +147,11 @@ impl End {
     /// The side that caused the ending, when known.
     pub fn side(self) -> Side {
         match self {
-            End::SwitchClosed | End::FirstMessageTimeout | End::SessionsFull | End::Refused => {
-                Side::Switch
-            }
+            End::SwitchClosed
+            | End::FirstMessageTimeout
+            | End::SessionsFull
+            | End::Refused
+            | End::Evicted => Side::Switch,
             End::NletsClosed | End::UpstreamUnreachable => Side::Nlets,
             End::Idle | End::Drained => Side::Internal,
             End::FrameError(s)
@@ -186,6 +191,8 @@ pub struct Admission {
     /// Why this connection will not be served, once known (refused at
     /// accept, or no session slot): every message it sends is declined.
     refused: std::sync::OnceLock<&'static str>,
+    /// Cancelled when a known peer takes this pending connection's place.
+    evicted: CancellationToken,
 }
 
 /// One unit of a gauge, given back on drop.
@@ -202,34 +209,57 @@ pub struct Pending {
     _permit: OwnedSemaphorePermit,
     _peer: PeerSlot,
     gauge: metrics::Gauge,
+    /// Its place in the link's eviction order.
+    link: Arc<Link>,
+    id: u64,
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
         self.gauge.decrement(1.0);
+        self.link.unpend(self.id);
     }
 }
 
+/// Ids of pending connections (eviction order entries).
+static PENDING_IDS: AtomicU64 = AtomicU64::new(0);
+
 impl Admission {
-    /// A pending connection from `peer` holding `permit` and `slot`.
+    /// A pending connection from `peer` holding `permit` and `slot`;
+    /// `known`: a known peer (never evicted).
     pub(super) fn new(
-        link: &Link,
+        link: &Arc<Link>,
         peer: IpAddr,
+        known: bool,
         permit: OwnedSemaphorePermit,
         slot: PeerSlot,
     ) -> Admission {
         let gauge = metrics::gauge!(m::CONNECTIONS_PENDING, "link" => link.cfg.name.clone());
         gauge.increment(1.0);
+        let id = PENDING_IDS.fetch_add(1, Ordering::Relaxed);
+        let evicted = CancellationToken::new();
+        link.pending_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(super::shared::PendingEntry {
+                id,
+                ip: peer,
+                known,
+                evict: evicted.clone(),
+            });
         Admission {
             peer,
             pending: Mutex::new(Some(Pending {
                 _permit: permit,
                 _peer: slot,
                 gauge,
+                link: link.clone(),
+                id,
             })),
             session: Mutex::new(None),
             admitted: watch::channel(false).0,
             refused: std::sync::OnceLock::new(),
+            evicted,
         }
     }
 
@@ -244,6 +274,7 @@ impl Admission {
             session: Mutex::new(None),
             admitted: watch::channel(false).0,
             refused,
+            evicted: CancellationToken::new(),
         }
     }
 
@@ -300,6 +331,8 @@ struct Ctx {
     stop: CancellationToken,
     epoch: Instant,
     activity: AtomicU64,
+    /// The switch's address was recorded as a known peer.
+    learned: std::sync::atomic::AtomicBool,
     admission: Admission,
     /// Bytes queued toward each side.
     q_nlets: Arc<Semaphore>,
@@ -334,6 +367,7 @@ pub async fn run(
         link,
         epoch: Instant::now(),
         activity: AtomicU64::new(0),
+        learned: false.into(),
         admission,
         q_nlets: Arc::new(Semaphore::new(qb)),
         q_switch: Arc::new(Semaphore::new(qb)),
@@ -366,6 +400,11 @@ pub async fn run(
         tokio::select! {
             _ = ctx.admission.wait_admitted() => None,
             _ = ctx.stop.cancelled() => None,
+            _ = ctx.admission.evicted.cancelled() => {
+                counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => "evicted").increment(1);
+                ctx.stop.cancel();
+                Some(End::Evicted)
+            }
             _ = tokio::time::sleep(t) => {
                 if *ctx.admission.admitted.borrow() {
                     None
@@ -980,6 +1019,13 @@ async fn deliver(
     forward: &mpsc::Sender<Out>,
     replies: &mpsc::Sender<Out>,
 ) -> Result<(), QueueClosed> {
+    if dir == Direction::Outbound
+        && d.category != crate::decision::Category::Dropped
+        && !ctx.learned.swap(true, Ordering::Relaxed)
+    {
+        // A valid message: its address is a known peer (quick start).
+        ctx.link.learn(ctx.admission.peer);
+    }
     outage_pace(ctx, forward).await;
     let Some((seq, wait)) = audit(ctx, &d, dir, policy) else {
         return Ok(());
