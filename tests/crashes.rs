@@ -313,3 +313,82 @@ fn verify_refuses_a_second_log_begun_without_a_reason() {
     assert!(err.contains("NEW LOG WITHOUT A REASON"), "{err}");
     assert!(err.contains("audit.jsonl starts log"), "{err}");
 }
+
+/// libfaketime's preload library (Debian package faketime), if installed.
+fn libfaketime() -> Option<PathBuf> {
+    let dirs = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ];
+    dirs.iter()
+        .map(|d| PathBuf::from(d).join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists())
+}
+
+// Issue 26, item 4. The wall clock steps 5 days forward while serve runs
+// (libfaketime, its offset changed through a timestamp file; the monotonic
+// clock is left real). Retention (`retain = "1d"`, segments covered by
+// checkpoints written out) deletes nothing: it counts from the monotonic
+// clock. The jump is recorded (`clock_jump`), and the directory is one
+// intact log from record 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5_day_clock_step_deletes_no_segment() {
+    let Some(lib) = libfaketime() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "faketime is not installed (Debian package faketime; .ci/run installs it)"
+        );
+        eprintln!("SKIPPED a_5_day_clock_step_deletes_no_segment: libfaketime not installed (apt-get install faketime)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let nlets = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cfg = config(dir.path(), &nlets.local_addr().unwrap().to_string());
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text = text.replace("[admin]", "retain = \"1d\"\n[admin]");
+    std::fs::write(&cfg, text).unwrap();
+    let offset = dir.path().join("faketime");
+    std::fs::write(&offset, "+0\n").unwrap();
+    let mut cmd = origuard(&[]);
+    cmd.env("LD_PRELOAD", &lib)
+        .env("FAKETIME_TIMESTAMP_FILE", &offset)
+        .env("FAKETIME_NO_CACHE", "1")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .args(["serve", "--config", cfg.to_str().unwrap()]);
+    let (child, lines) = spawn_lines(cmd);
+    let p = served(child, lines);
+    let before = traffic(&p, &nlets, 0, 40).await;
+    assert_eq!(before, 40);
+    std::fs::write(&offset, "+5d\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = traffic(&p, &nlets, 1000, 40).await;
+    assert_eq!(after, 40);
+    assert!(p.stop().success());
+    let recs = all_records(dir.path());
+    let deleted = recs
+        .iter()
+        .filter(|r| r["kind"] == "segment_deleted")
+        .count();
+    let jumps: Vec<i64> = recs
+        .iter()
+        .filter(|r| r["kind"] == "clock_jump")
+        .map(|r| r["jump_ms"].as_i64().unwrap())
+        .collect();
+    let segments = header_reasons(dir.path()).len();
+    let d = dir.path().to_str().unwrap();
+    let (code, out, err) = audit_verify(&[d]);
+    eprintln!(
+        "clock step +5 days: {before} + {after} delivered; {segments} segments; {deleted} deleted; clock_jump records {jumps:?}; verify: {out}{err}"
+    );
+    assert!(segments >= 4, "too few rotations to test retention");
+    assert_eq!(
+        deleted, 0,
+        "retention deleted a segment after the clock step"
+    );
+    assert_eq!(jumps.len(), 1, "{jumps:?}");
+    let five_days = 5 * 86_400_000i64;
+    assert!((jumps[0] - five_days).abs() < 10_000, "{jumps:?}");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("intact, records 0.."), "{out}");
+}

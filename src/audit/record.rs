@@ -184,6 +184,17 @@ pub enum Event {
         /// `drain_deadline`, `unframeable`, `audit_failed`.
         reason: &'static str,
     },
+    /// The wall clock moved by more than the monotonic clock allows (a
+    /// step forward or back).
+    ClockJump {
+        /// What the wall clock should have said (the last reading plus the
+        /// monotonic time since), UTC.
+        expected: String,
+        /// What it said.
+        observed: String,
+        /// `observed - expected`, in milliseconds (negative: a step back).
+        jump_ms: i64,
+    },
     /// The drain deadline stopped a reader that was still receiving: what
     /// it cut off (one record per reader still open at the deadline).
     DrainCut {

@@ -306,7 +306,22 @@ struct Shared {
     /// Records covered by the last checkpoint written out (retention never
     /// deletes a record at or past it).
     published: AtomicU64,
+    /// Wall and monotonic clock readings, to notice clock steps.
+    clock: Mutex<ClockWatch>,
 }
+
+/// Clock readings: at open (retention's clock-safe "now") and the last
+/// check (jump detection).
+struct ClockWatch {
+    open_wall: SystemTime,
+    open_mono: Instant,
+    last_wall: SystemTime,
+    last_mono: Instant,
+}
+
+/// A wall clock step larger than this (against the monotonic clock, between
+/// two checks about a second apart) is recorded as a `clock_jump`.
+pub const CLOCK_JUMP: Duration = Duration::from_secs(2);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave the buffers inconsistent
@@ -717,18 +732,60 @@ impl Shared {
         }
     }
 
+    /// Compares the wall clock with the monotonic clock since the last
+    /// check; a step larger than [`CLOCK_JUMP`] is logged and recorded.
+    fn check_clock(&self) {
+        let (wall, mono) = (SystemTime::now(), Instant::now());
+        let expected = {
+            let mut c = lock(&self.clock);
+            let e = c.last_wall + mono.saturating_duration_since(c.last_mono);
+            (c.last_wall, c.last_mono) = (wall, mono);
+            e
+        };
+        let jump_ms = match wall.duration_since(expected) {
+            Ok(ahead) => ahead.as_millis() as i64,
+            Err(behind) => -(behind.duration().as_millis() as i64),
+        };
+        if jump_ms.unsigned_abs() <= CLOCK_JUMP.as_millis() as u64 {
+            return;
+        }
+        let (expected, observed) = (
+            humantime::format_rfc3339_millis(expected).to_string(),
+            humantime::format_rfc3339_millis(wall).to_string(),
+        );
+        tracing::warn!(%expected, %observed, jump_ms,
+            "the wall clock jumped: recorded; retention keeps counting from the monotonic clock");
+        let _ = self.append(&Event::ClockJump {
+            expected,
+            observed,
+            jump_ms,
+        });
+    }
+
+    /// "Now" for retention: the wall clock, but never later than the wall
+    /// clock at open plus the monotonic time since, so a step forward while
+    /// running does not age segments.
+    fn retention_now(&self) -> SystemTime {
+        let c = lock(&self.clock);
+        SystemTime::now().min(c.open_wall + c.open_mono.elapsed())
+    }
+
     /// Deletes closed segments older than `retain` whose records are all
-    /// covered by a checkpoint written out; records each deletion.
+    /// covered by a checkpoint written out; records each deletion. Never
+    /// the live file nor the newest closed segment (the one just sealed).
     fn retention(&self) {
         let Some(retain) = self.opts.retain else {
             return;
         };
         let live_first = lock(&self.io).file_first_seq;
         let covered = self.published.load(Ordering::SeqCst);
-        let cutoff = SystemTime::now()
+        let cutoff = self
+            .retention_now()
             .checked_sub(retain)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        for (path, first, next, closed) in segments_of(&self.path, live_first) {
+        let mut segs = segments_of(&self.path, live_first);
+        segs.pop();
+        for (path, first, next, closed) in segs {
             if closed >= cutoff || next > covered {
                 continue;
             }
@@ -1109,6 +1166,12 @@ impl AuditLog {
             durable,
             key,
             published: AtomicU64::new(published),
+            clock: Mutex::new(ClockWatch {
+                open_wall: SystemTime::now(),
+                open_mono: Instant::now(),
+                last_wall: SystemTime::now(),
+                last_mono: Instant::now(),
+            }),
         });
         let checkpoints =
             shared.opts.checkpoint_every.is_some() || shared.opts.checkpoint_interval.is_some();
@@ -1740,6 +1803,7 @@ fn syncer(s: Arc<Shared>) {
         if s.opts.mode == SyncMode::None && retry.is_none() {
             std::thread::sleep(NONE_GATHER);
         }
+        s.check_clock();
         s.tick_checkpoint();
         let _ = s.sync();
     }
