@@ -645,8 +645,8 @@ async fn f5_a_broken_log_at_start_is_kept_aside_not_a_restart_loop() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not verify"));
 }
 
-// 6. Admin flood: idle admin connections beyond the cap wait in the backlog
-//    (no file descriptors), the data plane keeps accepting, and accept
+// 6. Admin flood: idle admin connections beyond the cap are evicted (the
+//    cap bounds file descriptors), the data plane keeps accepting, and accept
 //    failures on the data port (out of descriptors) are counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f6_admin_flood_does_not_starve_the_data_plane() {

@@ -198,8 +198,37 @@ pub enum Event {
         /// Sequence numbers of the decision records.
         seqs: Vec<u64>,
         /// Why: `upstream_unreachable`, `write_failed`, `session_closed`,
-        /// `sessions_full`, `peer_sessions`, `unframeable`, `audit_failed`.
+        /// `sessions_full`, `peer_sessions`, `pending_full`, `peer_pending`,
+        /// `drain_deadline`, `unframeable`, `audit_failed`.
         reason: &'static str,
+    },
+    /// The wall clock moved by more than the monotonic clock allows (a
+    /// step forward or back).
+    ClockJump {
+        /// What the wall clock should have said (the last reading plus the
+        /// monotonic time since), UTC.
+        expected: String,
+        /// What it said.
+        observed: String,
+        /// `observed - expected`, in milliseconds (negative: a step back).
+        jump_ms: i64,
+    },
+    /// The drain deadline stopped a reader that was still receiving: what
+    /// it cut off (one record per reader still open at the deadline).
+    DrainCut {
+        /// Link name.
+        link: String,
+        /// `switch` or `nlets`: the peer that was still sending.
+        side: &'static str,
+        /// Complete messages found after the deadline, each decided and
+        /// recorded `undelivered` (`drain_deadline`).
+        declined: u64,
+        /// Bytes read and not decided: a message still incomplete, or
+        /// messages past the cap on what is declined.
+        unread_bytes: u64,
+        /// Bytes were still arriving when reading stopped (at the cap):
+        /// what came after is neither decided nor counted.
+        still_arriving: bool,
     },
     /// The audit log could not be written for a while and has recovered.
     AuditOutage {
@@ -223,7 +252,7 @@ pub enum Event {
     /// file that failed verification was kept aside. Writing continued in the file
     /// named by `file`.
     FileEvent {
-        /// `truncated`, `deleted`, `replaced`, `kept_aside`.
+        /// `truncated`, `deleted`, `replaced`, `kept_aside`, `resumed`.
         event: &'static str,
         /// The file now written.
         file: String,

@@ -10,10 +10,12 @@
 //! * `POST /reopen` — reopen the audit log after an external rotation
 //!   (token required; same as `SIGUSR1`).
 //!
-//! At most `admin.max_connections` connections are served at once (the rest
-//! wait in the listen backlog, so scrapers cannot exhaust file descriptors
-//! the data plane needs); a request's headers must arrive within
-//! `admin.timeout`, and a connection lives at most six times that.
+//! At most `admin.max_connections` connections are open at once, so
+//! scrapers cannot exhaust file descriptors the data plane needs; at the
+//! cap a new connection takes the place of the one that has waited longest
+//! for a request, so idle connections cannot keep a probe out; a request's
+//! headers must arrive within `admin.timeout`, and a connection lives at
+//! most six times that.
 //!
 //! State-changing requests need `Authorization: Bearer <token>`; without a
 //! configured token they are refused (403).
@@ -202,7 +204,61 @@ pub struct AdminLimits {
     pub timeout: std::time::Duration,
 }
 
+/// One admin connection, as the accept loop sees it: while it waits for a
+/// request (nothing asked yet, or idle between keep-alive requests) it may
+/// be evicted to make room for a new connection.
+struct AdminConn {
+    /// When it began waiting for its next request (ms since the endpoint
+    /// started).
+    waiting_since: std::sync::atomic::AtomicU64,
+    /// A request is being handled.
+    busy: std::sync::atomic::AtomicBool,
+    /// Cancelled to evict it.
+    evict: tokio_util::sync::CancellationToken,
+}
+
+/// The open admin connections, for eviction.
+#[derive(Default)]
+struct AdminConns {
+    open: std::sync::Mutex<Vec<Arc<AdminConn>>>,
+}
+
+impl AdminConns {
+    /// Closes the connection that has waited longest for a request, if
+    /// one is waiting; true when one was evicted.
+    fn evict_oldest_waiting(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let oldest = open
+            .iter()
+            .filter(|c| !c.busy.load(Ordering::SeqCst) && !c.evict.is_cancelled())
+            .min_by_key(|c| c.waiting_since.load(Ordering::SeqCst));
+        match oldest {
+            Some(c) => {
+                c.evict.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove(&self, c: &Arc<AdminConn>) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|x| !Arc::ptr_eq(x, c));
+    }
+}
+
 /// Binds the admin endpoint and serves it in the background.
+///
+/// **Under flood** (idle or slow connections): at most
+/// `limits.max_connections` are open at once. When a new connection comes
+/// at the cap, the one that has waited longest for a request — never
+/// one being answered — is closed to make room, so a probe (`/live`,
+/// `/ready`) that sends its request at once is always read and answered
+/// at once; only when every open connection is being answered does the
+/// loop wait, leaving newcomers in the kernel's backlog. A request's
+/// headers must arrive within `limits.timeout`; a connection lives at most
+/// six times that.
 pub async fn start(
     addr: SocketAddr,
     shared: Arc<dyn Control>,
@@ -215,15 +271,13 @@ pub async fn start(
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let token = Arc::new(token);
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let cap = limits.max_connections.max(1);
+    let slots = Arc::new(tokio::sync::Semaphore::new(cap));
+    let conns = Arc::new(AdminConns::default());
+    let epoch = std::time::Instant::now();
     tokio::spawn(async move {
         let mut delay = std::time::Duration::from_millis(10);
         loop {
-            // The cap holds back accepting: waiting clients stay in the
-            // kernel's backlog instead of taking file descriptors.
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
             let (s, _) = match listener.accept().await {
                 Ok(x) => {
                     delay = std::time::Duration::from_millis(10);
@@ -238,15 +292,56 @@ pub async fn start(
                     continue;
                 }
             };
-            let (sh, tk) = (shared.clone(), token.clone());
+            // At the cap, make room by closing the connection that has
+            // waited longest for a request; if every one is being
+            // answered, wait (holding this one): later clients stay in
+            // the kernel's backlog.
+            let permit = match slots.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    conns.evict_oldest_waiting();
+                    let Ok(p) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    p
+                }
+            };
+            let _ = s.set_nodelay(true);
+            let conn = Arc::new(AdminConn {
+                waiting_since: (epoch.elapsed().as_millis() as u64).into(),
+                busy: false.into(),
+                evict: tokio_util::sync::CancellationToken::new(),
+            });
+            conns
+                .open
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn.clone());
+            let (sh, tk, all) = (shared.clone(), token.clone(), conns.clone());
             tokio::spawn(async move {
                 let _permit = permit;
-                let svc = service_fn(move |req| handle(sh.clone(), tk.clone(), req));
-                let conn = http1::Builder::new()
+                let c = conn.clone();
+                let svc = service_fn(move |req| {
+                    let (sh, tk, c) = (sh.clone(), tk.clone(), c.clone());
+                    async move {
+                        use std::sync::atomic::Ordering;
+                        c.busy.store(true, Ordering::SeqCst);
+                        let r = handle(sh, tk, req).await;
+                        c.waiting_since
+                            .store(epoch.elapsed().as_millis() as u64, Ordering::SeqCst);
+                        c.busy.store(false, Ordering::SeqCst);
+                        r
+                    }
+                });
+                let serve = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(limits.timeout)
                     .serve_connection(TokioIo::new(s), svc);
-                let _ = tokio::time::timeout(limits.timeout * 6, conn).await;
+                tokio::select! {
+                    _ = tokio::time::timeout(limits.timeout * 6, serve) => {}
+                    _ = conn.evict.cancelled() => {}
+                }
+                all.remove(&conn);
             });
         }
     });

@@ -38,6 +38,7 @@ use crate::audit::merkle::{Frontier, Hash};
 use crate::audit::record::{anchor_hash, Event, SegmentHeader};
 use crate::audit::segment::{interval_crossed, parse_segment_name, resume_point, segment_name};
 use crate::audit::verify::{for_lines, Broken, Chain, ChainOptions, Verified};
+use crate::runtime::fault::crash_point;
 use crate::runtime::metrics as m;
 use ring::signature::Ed25519KeyPair;
 use std::fs::{File, Metadata, OpenOptions};
@@ -305,7 +306,22 @@ struct Shared {
     /// Records covered by the last checkpoint written out (retention never
     /// deletes a record at or past it).
     published: AtomicU64,
+    /// Wall and monotonic clock readings, to notice clock steps.
+    clock: Mutex<ClockWatch>,
 }
+
+/// Clock readings: at open (retention's clock-safe "now") and the last
+/// check (jump detection).
+struct ClockWatch {
+    open_wall: SystemTime,
+    open_mono: Instant,
+    last_wall: SystemTime,
+    last_mono: Instant,
+}
+
+/// A wall clock step larger than this (against the monotonic clock, between
+/// two checks about a second apart) is recorded as a `clock_jump`.
+pub const CLOCK_JUMP: Duration = Duration::from_secs(2);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave the buffers inconsistent
@@ -397,6 +413,7 @@ impl Io {
         if let Some(h) = &self.header {
             self.file.write_all(h)?;
             wrote += h.len() as u64;
+            crash_point("new_file_after_header");
         }
         self.file.write_all(&self.pending)?;
         wrote += self.pending.len() as u64;
@@ -520,8 +537,11 @@ impl Shared {
             io.file.set_len(io.durable_len)?;
         }
         let to = segment_name(&self.path, io.file_first_seq, SystemTime::now());
+        crash_point("rotate_before_rename");
         std::fs::rename(&self.path, &to)?;
+        crash_point("rotate_after_rename");
         let file = open_file(Path::new(&self.path), true)?;
+        crash_point("rotate_after_create");
         let _ = io.file.unlock();
         io.file = file;
         self.started_file(io, "rotated")?;
@@ -573,6 +593,9 @@ impl Shared {
                 return Ok(());
             }
             io.write_out(self.opts.mode)?;
+            if rotated.is_some() {
+                crash_point("rotate_after_first_write");
+            }
             if event.is_some() || rotated.is_some() {
                 sync_dir(Path::new(&self.path));
             }
@@ -709,18 +732,60 @@ impl Shared {
         }
     }
 
+    /// Compares the wall clock with the monotonic clock since the last
+    /// check; a step larger than [`CLOCK_JUMP`] is logged and recorded.
+    fn check_clock(&self) {
+        let (wall, mono) = (SystemTime::now(), Instant::now());
+        let expected = {
+            let mut c = lock(&self.clock);
+            let e = c.last_wall + mono.saturating_duration_since(c.last_mono);
+            (c.last_wall, c.last_mono) = (wall, mono);
+            e
+        };
+        let jump_ms = match wall.duration_since(expected) {
+            Ok(ahead) => ahead.as_millis() as i64,
+            Err(behind) => -(behind.duration().as_millis() as i64),
+        };
+        if jump_ms.unsigned_abs() <= CLOCK_JUMP.as_millis() as u64 {
+            return;
+        }
+        let (expected, observed) = (
+            humantime::format_rfc3339_millis(expected).to_string(),
+            humantime::format_rfc3339_millis(wall).to_string(),
+        );
+        tracing::warn!(%expected, %observed, jump_ms,
+            "the wall clock jumped: recorded; retention keeps counting from the monotonic clock");
+        let _ = self.append(&Event::ClockJump {
+            expected,
+            observed,
+            jump_ms,
+        });
+    }
+
+    /// "Now" for retention: the wall clock, but never later than the wall
+    /// clock at open plus the monotonic time since, so a step forward while
+    /// running does not age segments.
+    fn retention_now(&self) -> SystemTime {
+        let c = lock(&self.clock);
+        SystemTime::now().min(c.open_wall + c.open_mono.elapsed())
+    }
+
     /// Deletes closed segments older than `retain` whose records are all
-    /// covered by a checkpoint written out; records each deletion.
+    /// covered by a checkpoint written out; records each deletion. Never
+    /// the live file nor the newest closed segment (the one just sealed).
     fn retention(&self) {
         let Some(retain) = self.opts.retain else {
             return;
         };
         let live_first = lock(&self.io).file_first_seq;
         let covered = self.published.load(Ordering::SeqCst);
-        let cutoff = SystemTime::now()
+        let cutoff = self
+            .retention_now()
             .checked_sub(retain)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        for (path, first, next, closed) in segments_of(&self.path, live_first) {
+        let mut segs = segments_of(&self.path, live_first);
+        segs.pop();
+        for (path, first, next, closed) in segs {
             if closed >= cutoff || next > covered {
                 continue;
             }
@@ -972,7 +1037,25 @@ impl AuditLog {
         let start = match read_tail(&mut file, &mut opened.read_bytes)
             .map_err(|e| io_err(format!("read: {e}")))?
         {
-            Tail::Empty => fresh(),
+            Tail::Empty => match after_last_segment(path, "resumed") {
+                Some((mut s, seg)) => {
+                    // The checkpoint written out covers records up to its
+                    // own (`published_of` is the count).
+                    let gap = published_of(opts.checkpoint_file.as_deref(), &s.log_id)
+                        .saturating_sub(s.next_seq);
+                    let detail = resumed_detail(&seg, s.next_seq, gap);
+                    tracing::warn!(path, segment = %seg, "{detail}");
+                    s.first.push(Event::FileEvent {
+                        event: "resumed",
+                        file: path.to_string(),
+                        kept_aside: None,
+                        detail: Some(detail),
+                    });
+                    metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => "resumed").increment(1);
+                    s
+                }
+                None => fresh(),
+            },
             Tail::Good {
                 v,
                 tree,
@@ -1083,6 +1166,12 @@ impl AuditLog {
             durable,
             key,
             published: AtomicU64::new(published),
+            clock: Mutex::new(ClockWatch {
+                open_wall: SystemTime::now(),
+                open_mono: Instant::now(),
+                last_wall: SystemTime::now(),
+                last_mono: Instant::now(),
+            }),
         });
         let checkpoints =
             shared.opts.checkpoint_every.is_some() || shared.opts.checkpoint_interval.is_some();
@@ -1492,7 +1581,9 @@ fn open_broken(
             file_first_seq: v.count,
             tree,
         },
-        Err(_) => fresh(),
+        // Nothing in the file verifies (a torn segment header: a stop during
+        // a rotation's first write): continue from the last closed segment.
+        Err(_) => after_last_segment(path, "kept_aside").map_or_else(fresh, |(s, _)| s),
     };
     s.first.push(Event::FileEvent {
         event: "kept_aside",
@@ -1503,6 +1594,64 @@ fn open_broken(
     metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => "kept_aside").increment(1);
     opened.kept_aside = Some((to, why));
     Ok(s)
+}
+
+/// Where a log continues when its live file holds no record at start but a
+/// closed segment lies beside it — a stop between a rotation's rename and
+/// the new file's first write (or a live file deleted or emptied while
+/// stopped): the last segment's tail is verified and a new file continues
+/// the chain from its last record, with a segment header giving `reason`.
+/// `None` when there is no segment or its tail does not verify. Returns
+/// the segment read too.
+fn after_last_segment(path: &str, reason: &str) -> Option<(Start, String)> {
+    let (seg, ..) = segments_of(path, u64::MAX).pop()?;
+    let mut f = File::open(&seg).ok()?;
+    let mut read = 0;
+    let Ok(Tail::Good {
+        v, tree, torn: 0, ..
+    }) = read_tail(&mut f, &mut read)
+    else {
+        tracing::error!(path, segment = %seg,
+            "the last closed audit segment does not verify: a new log is started");
+        return None;
+    };
+    let header = SegmentHeader {
+        kind: "segment".into(),
+        log_id: v.log_id.clone(),
+        next_seq: v.count,
+        prev: v.head.clone(),
+        reason: reason.into(),
+        ts: now(),
+        frontier: tree.as_ref().map(frontier_hex),
+    };
+    Some((
+        Start {
+            header: Some(header.line()),
+            next_seq: v.count,
+            head: unhex(&v.head),
+            log_id: v.log_id,
+            first: vec![],
+            file_first_seq: v.count,
+            tree,
+        },
+        seg,
+    ))
+}
+
+/// The `file_event` detail (and warning) of a start that resumed from the
+/// last segment; `gap`: records the checkpoint file covers past its end.
+fn resumed_detail(seg: &str, next_seq: u64, gap: u64) -> String {
+    let mut d = format!(
+        "the live file held no record at start (a stop during rotation, or the file was removed): the chain continues from segment {seg} at record {next_seq}"
+    );
+    if gap > 0 {
+        use std::fmt::Write;
+        let _ = write!(
+            d,
+            "; the checkpoint file covers {gap} records past it: they were in the live file and are lost"
+        );
+    }
+    d
 }
 
 /// Records covered by the checkpoint file already written out for this
@@ -1532,7 +1681,9 @@ fn write_checkpoint_file(file: &str, cp: &Checkpoint) -> std::io::Result<()> {
         f.write_all(&line)?;
         f.sync_all()?;
     }
+    crash_point("checkpoint_before_rename");
     std::fs::rename(&tmp, file)?;
+    crash_point("checkpoint_before_history");
     let mut h = OpenOptions::new()
         .append(true)
         .create(true)
@@ -1652,6 +1803,7 @@ fn syncer(s: Arc<Shared>) {
         if s.opts.mode == SyncMode::None && retry.is_none() {
             std::thread::sleep(NONE_GATHER);
         }
+        s.check_clock();
         s.tick_checkpoint();
         let _ = s.sync();
     }

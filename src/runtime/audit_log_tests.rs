@@ -615,7 +615,14 @@ fn retention_deletes_only_old_segments_covered_by_a_checkpoint_written_out() {
     let (log, _) = AuditLog::open_with(&p, zero).unwrap();
     log.close().unwrap();
     let after = super::segments_of(&p, u64::MAX);
+    // The newest closed segment is never deleted (it may go once a rotation
+    // at close makes another the newest).
+    assert!(!after.is_empty());
+    let newest = before.last().unwrap().0.clone();
     for (f, _, next, _) in &before {
+        if *f == newest {
+            continue;
+        }
         let gone = !std::path::Path::new(f).exists();
         assert_eq!(
             gone,

@@ -57,6 +57,11 @@ pub struct LinkConfig {
     /// (default; idle connections cost nothing upstream), or at once.
     #[serde(default)]
     pub dial: Dial,
+    /// The switch's source addresses: known peers, whose new connections
+    /// may evict idle pending connections of other addresses. Empty: the
+    /// addresses that have sent a valid message since start are known.
+    #[serde(default)]
+    pub switch_addresses: Vec<std::net::IpAddr>,
 }
 
 /// When a session connects to its upstream.
@@ -640,6 +645,7 @@ impl Config {
                 switch_tls: None,
                 nlets_tls: None,
                 dial: Dial::OnMessage,
+                switch_addresses: vec![],
             }],
             log_format: LogFormat::Text,
             log_level: "info".into(),

@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod config;
 pub mod court_orders;
 pub mod court_orders_pg;
+pub mod fault;
 pub mod metrics;
 pub mod policy_store;
 pub mod proxy;

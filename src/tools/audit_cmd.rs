@@ -111,6 +111,43 @@ pub fn log_files(files: Vec<PathBuf>) -> Vec<LogFiles> {
     logs
 }
 
+/// The first two lines of a file (at most 128 KiB read).
+fn first_two_lines(p: &Path) -> Vec<serde_json::Value> {
+    let mut head = Vec::new();
+    let _ = std::fs::File::open(p).and_then(|f| f.take(128 << 10).read_to_end(&mut head));
+    head.split(|&b| b == b'\n')
+        .take(2)
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect()
+}
+
+/// Among several logs, those that start (`log_start`) after the earliest
+/// one without a recorded reason — their record 1 is not a `file_event`
+/// (`kept_aside` names why a new log began): (log id, its first file, the
+/// earliest log's id). Empty with one log.
+fn unexplained_new_logs(logs: &[LogFiles]) -> Vec<(String, PathBuf, String)> {
+    let starts: Vec<(&LogFiles, &PathBuf, String, bool)> = logs
+        .iter()
+        .filter_map(|l| {
+            let (file, _) = l.files.iter().find(|(_, first)| *first == 0)?;
+            let lines = first_two_lines(file);
+            let ts = lines.first()?.get("ts")?.as_str()?.to_string();
+            let explained = lines
+                .get(1)
+                .is_some_and(|r| r.get("kind").and_then(|k| k.as_str()) == Some("file_event"));
+            Some((l, file, ts, explained))
+        })
+        .collect();
+    let Some(earliest) = starts.iter().min_by(|a, b| a.2.cmp(&b.2)) else {
+        return vec![];
+    };
+    starts
+        .iter()
+        .filter(|s| !s.3 && s.0.log_id != earliest.0.log_id)
+        .map(|s| (s.0.log_id.clone(), s.1.clone(), earliest.0.log_id.clone()))
+        .collect()
+}
+
 /// A log as verified.
 struct Outcome {
     chain: Chain,
@@ -661,6 +698,25 @@ fn verify_cmd(
     };
     let logs = log_files(files);
     let mut code = 0;
+    for (id, file, first) in unexplained_new_logs(&logs) {
+        // A rotation or a restart continues the log; a second log beside it
+        // with no recorded reason means a chain was cut (specs/audit.md,
+        // *Crash safety*).
+        let text = format!(
+            "{}: NEW LOG WITHOUT A REASON: {} starts log {id}, begun after log {first} with no file_event saying why: the chain of {first} was cut (a stop during rotation by a version without crash-safe rotation, or a log replaced); investigate before trusting either",
+            paths.join(" "),
+            file.display(),
+        );
+        code = 1;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "file": file.display().to_string(), "log_id": id, "ok": false, "exit_code": 1, "message": text })
+            );
+        } else {
+            eprintln!("{text}");
+        }
+    }
     for log in &logs {
         let r = verify_log(
             &name_of(paths, log),

@@ -237,6 +237,9 @@ impl Proxy {
                 pending: Arc::new(Semaphore::new(lim.max_pending)),
                 sessions: Arc::new(Semaphore::new(lim.max_sessions)),
                 peers: Mutex::new(Default::default()),
+                refusing: Arc::new(Semaphore::new(shared::MAX_REFUSING)),
+                learned: Mutex::new(Default::default()),
+                pending_order: Mutex::new(Default::default()),
             }));
         }
         let shared = Arc::new(Shared {
@@ -257,6 +260,7 @@ impl Proxy {
             },
             limits: cfg.limits.clone(),
             drain: CancellationToken::new(),
+            cut: CancellationToken::new(),
             hard_stop: CancellationToken::new(),
             sessions: AtomicUsize::new(0),
             links,
@@ -320,27 +324,47 @@ impl Proxy {
         })
     }
 
-    /// Stops accepting, lets sessions finish at a message boundary for up to
-    /// the drain timeout, then closes what is left and the audit log.
+    /// Stops accepting (serving what the kernel had already queued), keeps
+    /// reading every session until it is idle for [`DRAIN_IDLE`] or the
+    /// drain deadline passes; then stops the readers (declining, with
+    /// records, what they still find), and 2 s later closes what is left;
+    /// then closes the audit log.
     pub async fn shutdown(self) -> Result<(), String> {
         let s = &self.shared;
         gauge!(m::READY).set(0.0);
         tracing::info!(sessions = s.sessions.load(Ordering::SeqCst), drain = ?s.limits.drain_timeout, "draining");
+        let deadline = tokio::time::Instant::now() + s.limits.drain_timeout;
         s.drain.cancel();
-        for t in &self.accept_tasks {
-            t.abort();
+        for mut t in self.accept_tasks {
+            // Each loop takes the connections already queued, then ends.
+            if tokio::time::timeout(Duration::from_secs(1), &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+            }
         }
         self.tracker.close();
-        if tokio::time::timeout(s.limits.drain_timeout, self.tracker.wait())
+        if tokio::time::timeout_at(deadline, self.tracker.wait())
             .await
             .is_err()
         {
             tracing::warn!(
                 left = s.sessions.load(Ordering::SeqCst),
-                "drain time is up: closing the remaining sessions"
+                "drain time is up: stopping the sessions still receiving; what they still hold is declined and recorded"
             );
-            s.hard_stop.cancel();
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+            s.cut.cancel();
+            if tokio::time::timeout(Duration::from_secs(2), self.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    left = s.sessions.load(Ordering::SeqCst),
+                    "sessions still open 2 s after the drain deadline: closing them at once"
+                );
+                s.hard_stop.cancel();
+                let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+            }
         }
         if let Some(a) = &s.audit {
             let _ = a.append(&Event::Lifecycle { what: "stop" });
@@ -351,6 +375,10 @@ impl Proxy {
     }
 }
 
+/// How long a session must be quiet (no complete message either way, no
+/// partial one) during a drain before it is closed.
+pub const DRAIN_IDLE: Duration = Duration::from_millis(500);
+
 async fn accept_loop(
     shared: Arc<Shared>,
     link: Arc<Link>,
@@ -358,13 +386,12 @@ async fn accept_loop(
     tracker: TaskTracker,
 ) {
     let mut delay = Duration::from_millis(10);
-    let lim = &shared.limits;
     loop {
         // The connection cap (sessions + pending) pushes back on accepting,
         // not after it, so file descriptors stay bounded.
         let conn = tokio::select! {
             p = link.conns.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = shared.drain.cancelled() => return,
+            _ = shared.drain.cancelled() => break,
         };
         let (sock, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -378,24 +405,90 @@ async fn accept_loop(
                     continue;
                 }
             },
-            _ = shared.drain.cancelled() => return,
+            _ = shared.drain.cancelled() => break,
         };
-        let refuse = |reason: &'static str| {
-            counter!(m::REFUSED, "link" => link.cfg.name.clone(), "reason" => reason).increment(1);
-            tracing::debug!(link = %link.cfg.name, %peer, reason, "connection refused");
-        };
+        if !take(&shared, &link, &tracker, conn, sock, peer, true).await {
+            break;
+        }
+    }
+    // Draining: the connections the kernel completed before the drain —
+    // their senders believe they are connected and may have sent — are
+    // served like any other (read until idle), then the listener closes.
+    while let Ok(conn) = link.conns.clone().try_acquire_owned() {
+        match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+            Ok(Ok((sock, peer))) => {
+                if !take(&shared, &link, &tracker, conn, sock, peer, false).await {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+}
+
+/// Admits (pending) or refuses an accepted connection and spawns its task.
+/// `wait`: at the refusing cap, wait for a permit (else give up: false).
+async fn take(
+    shared: &Arc<Shared>,
+    link: &Arc<Link>,
+    tracker: &TaskTracker,
+    conn: tokio::sync::OwnedSemaphorePermit,
+    sock: TcpStream,
+    peer: SocketAddr,
+    wait: bool,
+) -> bool {
+    let lim = &shared.limits;
+    {
         // A connection is pending until its first complete message: it
         // counts against a small budget of its own, per link and per peer,
         // so idle connections cannot take the switch's session slots.
-        let Ok(pending) = link.pending.clone().try_acquire_owned() else {
-            refuse("pending_full");
-            continue;
+        // A known peer (the switch) finding the budget full takes the place
+        // of the oldest pending connection of an unknown address.
+        let known = link.known(peer.ip());
+        let pending = match link.pending.clone().try_acquire_owned() {
+            Ok(p) => Ok(p),
+            Err(_) if known && link.evict_unknown_pending() => {
+                match tokio::time::timeout(
+                    Duration::from_secs(1),
+                    link.pending.clone().acquire_owned(),
+                )
+                .await
+                {
+                    Ok(Ok(p)) => Ok(p),
+                    _ => Err("pending_full"),
+                }
+            }
+            Err(_) => Err("pending_full"),
         };
-        let Some(slot) = link.peer_slot(peer.ip(), Slot::Pending, lim.max_pending_per_peer) else {
-            refuse("peer_pending");
-            continue;
+        let admitted = pending.and_then(|pending| {
+            link.peer_slot(peer.ip(), Slot::Pending, lim.max_pending_per_peer)
+                .map(|slot| (pending, slot))
+                .ok_or("peer_pending")
+        });
+        let (admission, conn) = match admitted {
+            Ok((pending, slot)) => (Admission::new(link, peer.ip(), known, pending, slot), conn),
+            Err(reason) => {
+                // Refused, but what it already sent is read (briefly) and
+                // declined with a record, never dropped unread. It holds a
+                // refusing permit instead of a connection permit; at that
+                // cap the loop waits and new connections stay in the backlog.
+                counter!(m::REFUSED, "link" => link.cfg.name.clone(), "reason" => reason)
+                    .increment(1);
+                tracing::debug!(link = %link.cfg.name, %peer, reason, "connection refused: what it sent is declined");
+                drop(conn);
+                let refusing = match wait {
+                    true => tokio::select! {
+                        p = link.refusing.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return false },
+                        _ = shared.drain.cancelled() => return false,
+                    },
+                    false => match link.refusing.clone().try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => return false,
+                    },
+                };
+                (Admission::refused(peer.ip(), reason), refusing)
+            }
         };
-        let admission = Admission::new(&link, peer.ip(), pending, slot);
         let _ = sock.set_nodelay(true);
         let (shared, link) = (shared.clone(), link.clone());
         tracker.spawn(async move {
@@ -407,6 +500,7 @@ async fn accept_loop(
             }
         });
     }
+    true
 }
 
 /// Counts a connection being served (pending or session) while alive.
@@ -432,22 +526,24 @@ async fn session_task(
         counter!(m::REFUSED, "link" => name.clone(), "reason" => reason).increment(1)
     };
     // Switch side: TLS if configured, within the handshake deadline.
+    let handshake = match admission.is_refused() {
+        true => session::REFUSE_WINDOW.min(shared.limits.handshake_timeout),
+        false => shared.limits.handshake_timeout,
+    };
     let switch: Box<dyn Io> = match link.tls.acceptor() {
-        Some(acc) => {
-            match tokio::time::timeout(shared.limits.handshake_timeout, acc.accept(sock)).await {
-                Ok(Ok(s)) => Box::new(s),
-                Ok(Err(e)) => {
-                    tracing::warn!(link = %name, %peer, error = %e, "switch TLS handshake failed");
-                    refuse("tls_handshake");
-                    return;
-                }
-                Err(_) => {
-                    tracing::warn!(link = %name, %peer, "switch TLS handshake timed out");
-                    refuse("tls_timeout");
-                    return;
-                }
+        Some(acc) => match tokio::time::timeout(handshake, acc.accept(sock)).await {
+            Ok(Ok(s)) => Box::new(s),
+            Ok(Err(e)) => {
+                tracing::warn!(link = %name, %peer, error = %e, "switch TLS handshake failed");
+                refuse("tls_handshake");
+                return;
             }
-        }
+            Err(_) => {
+                tracing::warn!(link = %name, %peer, "switch TLS handshake timed out");
+                refuse("tls_timeout");
+                return;
+            }
+        },
         None => Box::new(sock),
     };
     tracing::debug!(link = %name, %peer, "connection open");

@@ -63,6 +63,12 @@ const WRITE_BATCH: usize = 256 * 1024;
 /// A write buffer larger than this is released after use.
 const KEEP_WRITE_BUFFER: usize = 64 * 1024;
 
+/// How long a connection origuard will not serve (refused at accept, or no
+/// session slot for its first message) is still read: every complete
+/// message that arrives within it is declined with a record; then it is
+/// closed.
+pub const REFUSE_WINDOW: Duration = Duration::from_secs(1);
+
 /// A message on its way to a writer.
 struct Out {
     bytes: Bytes,
@@ -103,6 +109,12 @@ pub enum End {
     FirstMessageTimeout,
     /// The first message came but no session slot was free (link or peer cap).
     SessionsFull,
+    /// Refused at accept (the pending budget was full): what it sent within
+    /// [`REFUSE_WINDOW`] was declined with a record.
+    Refused,
+    /// A pending connection (no complete message yet) whose place a known
+    /// peer took.
+    Evicted,
     /// The upstream stayed unreachable for the whole retry period.
     UpstreamUnreachable,
     /// The process buffer budget stayed exhausted: this side's reader was shed.
@@ -135,7 +147,11 @@ impl End {
     /// The side that caused the ending, when known.
     pub fn side(self) -> Side {
         match self {
-            End::SwitchClosed | End::FirstMessageTimeout | End::SessionsFull => Side::Switch,
+            End::SwitchClosed
+            | End::FirstMessageTimeout
+            | End::SessionsFull
+            | End::Refused
+            | End::Evicted => Side::Switch,
             End::NletsClosed | End::UpstreamUnreachable => Side::Nlets,
             End::Idle | End::Drained => Side::Internal,
             End::FrameError(s)
@@ -172,6 +188,11 @@ pub struct Admission {
     /// Held once admitted.
     session: Mutex<Option<(OwnedSemaphorePermit, PeerSlot, Gauged)>>,
     admitted: watch::Sender<bool>,
+    /// Why this connection will not be served, once known (refused at
+    /// accept, or no session slot): every message it sends is declined.
+    refused: std::sync::OnceLock<&'static str>,
+    /// Cancelled when a known peer takes this pending connection's place.
+    evicted: CancellationToken,
 }
 
 /// One unit of a gauge, given back on drop.
@@ -188,34 +209,78 @@ pub struct Pending {
     _permit: OwnedSemaphorePermit,
     _peer: PeerSlot,
     gauge: metrics::Gauge,
+    /// Its place in the link's eviction order.
+    link: Arc<Link>,
+    id: u64,
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
         self.gauge.decrement(1.0);
+        self.link.unpend(self.id);
     }
 }
 
+/// Ids of pending connections (eviction order entries).
+static PENDING_IDS: AtomicU64 = AtomicU64::new(0);
+
 impl Admission {
-    /// A pending connection from `peer` holding `permit` and `slot`.
+    /// A pending connection from `peer` holding `permit` and `slot`;
+    /// `known`: a known peer (never evicted).
     pub(super) fn new(
-        link: &Link,
+        link: &Arc<Link>,
         peer: IpAddr,
+        known: bool,
         permit: OwnedSemaphorePermit,
         slot: PeerSlot,
     ) -> Admission {
         let gauge = metrics::gauge!(m::CONNECTIONS_PENDING, "link" => link.cfg.name.clone());
         gauge.increment(1.0);
+        let id = PENDING_IDS.fetch_add(1, Ordering::Relaxed);
+        let evicted = CancellationToken::new();
+        link.pending_order
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(super::shared::PendingEntry {
+                id,
+                ip: peer,
+                known,
+                evict: evicted.clone(),
+            });
         Admission {
             peer,
             pending: Mutex::new(Some(Pending {
                 _permit: permit,
                 _peer: slot,
                 gauge,
+                link: link.clone(),
+                id,
             })),
             session: Mutex::new(None),
             admitted: watch::channel(false).0,
+            refused: std::sync::OnceLock::new(),
+            evicted,
         }
+    }
+
+    /// A connection refused at accept (`reason`: `pending_full`,
+    /// `peer_pending`): it will never be a session.
+    pub(super) fn refused(peer: IpAddr, reason: &'static str) -> Admission {
+        let refused = std::sync::OnceLock::new();
+        let _ = refused.set(reason);
+        Admission {
+            peer,
+            pending: Mutex::new(None),
+            session: Mutex::new(None),
+            admitted: watch::channel(false).0,
+            refused,
+            evicted: CancellationToken::new(),
+        }
+    }
+
+    /// True for a connection refused at accept.
+    pub(super) fn is_refused(&self) -> bool {
+        self.refused.get().is_some()
     }
 
     /// Moves the connection from pending to session (once; later calls are
@@ -224,18 +289,27 @@ impl Admission {
         if *self.admitted.borrow() {
             return Ok(());
         }
+        if let Some(why) = self.refused.get() {
+            return Err(why);
+        }
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if pending.is_none() {
             return Ok(());
         }
+        let refuse = |why: &'static str| {
+            counter!(m::REFUSED, "link" => link.cfg.name.clone(), "reason" => why).increment(1);
+            tracing::warn!(link = %link.cfg.name, peer = %self.peer, reason = why,
+                "no session slot for a new connection: what it sends is declined, then it is closed");
+            *self.refused.get_or_init(|| why)
+        };
         let permit = link
             .sessions
             .clone()
             .try_acquire_owned()
-            .map_err(|_| "sessions_full")?;
+            .map_err(|_| refuse("sessions_full"))?;
         let slot = link
             .peer_slot(self.peer, Slot::Session, max_per_peer)
-            .ok_or("peer_sessions")?;
+            .ok_or_else(|| refuse("peer_sessions"))?;
         let gauge = metrics::gauge!(m::SESSIONS_ACTIVE, "link" => link.cfg.name.clone());
         gauge.increment(1.0);
         *self.session.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -257,6 +331,8 @@ struct Ctx {
     stop: CancellationToken,
     epoch: Instant,
     activity: AtomicU64,
+    /// The switch's address was recorded as a known peer.
+    learned: std::sync::atomic::AtomicBool,
     admission: Admission,
     /// Bytes queued toward each side.
     q_nlets: Arc<Semaphore>,
@@ -286,11 +362,12 @@ pub async fn run(
     let (to_nlets, to_nlets_rx) = mpsc::channel::<Out>(q);
     let (to_switch, to_switch_rx) = mpsc::channel::<Out>(q);
     let ctx = Arc::new(Ctx {
-        stop: shared.drain.child_token(),
+        stop: shared.cut.child_token(),
         shared,
         link,
         epoch: Instant::now(),
         activity: AtomicU64::new(0),
+        learned: false.into(),
         admission,
         q_nlets: Arc::new(Semaphore::new(qb)),
         q_switch: Arc::new(Semaphore::new(qb)),
@@ -300,10 +377,8 @@ pub async fn run(
         // A switch that may only receive: a session at once (no pending
         // stage, so no protection against idle connections: pair this with
         // switch-side mutual TLS or a firewall).
-        if let Err(why) = ctx.admit() {
-            counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => why).increment(1);
-            return End::SessionsFull;
-        }
+        // Refused: the reader declines what it sends, with records.
+        let _ = ctx.admit();
     }
     let out_reader = {
         let ctx = ctx.clone();
@@ -317,13 +392,25 @@ pub async fn run(
     };
     let nlets_side = nlets_side(&ctx, to_nlets_rx, to_switch, to_nlets);
     let first_message = async {
-        let t = ctx.shared.limits.first_message_timeout;
+        let refused = ctx.admission.refused.get().is_some();
+        let t = match refused {
+            true => REFUSE_WINDOW,
+            false => ctx.shared.limits.first_message_timeout,
+        };
         tokio::select! {
             _ = ctx.admission.wait_admitted() => None,
             _ = ctx.stop.cancelled() => None,
+            _ = ctx.admission.evicted.cancelled() => {
+                counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => "evicted").increment(1);
+                ctx.stop.cancel();
+                Some(End::Evicted)
+            }
             _ = tokio::time::sleep(t) => {
                 if *ctx.admission.admitted.borrow() {
                     None
+                } else if refused {
+                    ctx.stop.cancel();
+                    Some(refusal_end(ctx.admission.refused.get().copied()))
                 } else {
                     counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => "first_message_timeout").increment(1);
                     ctx.stop.cancel();
@@ -613,6 +700,9 @@ async fn submit(
     Ok(())
 }
 
+/// Reads and decides until the connection ends or the session stops; at
+/// the drain deadline, declines and records what is still arriving
+/// ([`cut_off`]), however the reading stopped.
 async fn read_loop<R: AsyncRead + Unpin>(
     ctx: &Ctx,
     dir: Direction,
@@ -621,9 +711,33 @@ async fn read_loop<R: AsyncRead + Unpin>(
     replies: &mpsc::Sender<Out>,
     st: &mut ReaderState,
 ) -> End {
+    let mut codec = FrameCodec::new(ctx.link.cfg.framing, ctx.shared.limits.max_message);
+    let mut buf = BytesMut::new();
+    let end = read_frames(
+        ctx, dir, &mut rd, &mut codec, &mut buf, forward, replies, st,
+    )
+    .await;
+    let stopped = matches!(end, End::Drained | End::WriteFailed(_));
+    if stopped && ctx.shared.cut.is_cancelled() && ctx.admission.refused.get().is_none() {
+        cut_off(ctx, dir, &mut codec, &mut buf, &mut rd).await;
+    }
+    end
+}
+
+/// [`read_loop`]'s loop: `buf` is empty on entry.
+#[allow(clippy::too_many_arguments)]
+async fn read_frames<R: AsyncRead + Unpin>(
+    ctx: &Ctx,
+    dir: Direction,
+    rd: &mut R,
+    codec: &mut FrameCodec,
+    buf: &mut BytesMut,
+    forward: &mpsc::Sender<Out>,
+    replies: &mpsc::Sender<Out>,
+    st: &mut ReaderState,
+) -> End {
     let lim = &ctx.shared.limits;
     let framing = ctx.link.cfg.framing;
-    let mut codec = FrameCodec::new(framing, lim.max_message);
     let (closed, side, far) = match dir {
         Direction::Outbound => (End::SwitchClosed, Side::Switch, Side::Nlets),
         Direction::Inbound => (End::NletsClosed, Side::Nlets, Side::Switch),
@@ -632,21 +746,26 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let Some(mut held) = budget.take(READ_BUFFER, BUDGET_WAIT).await else {
         return shed(ctx, side);
     };
-    let mut buf = BytesMut::with_capacity(READ_BUFFER);
+    *buf = BytesMut::with_capacity(READ_BUFFER);
     held.set(buf.capacity());
     // When the buffer first held part of a message (slow senders are
     // bounded by message_timeout, at most twice over).
     let mut partial_since: Option<Instant> = None;
+    // Set once the connection is refused: read until then, declining.
+    let mut declining: Option<Instant> = None;
     loop {
         // Every complete message in the buffer.
         loop {
-            match codec.decode(&mut buf) {
+            match codec.decode(buf) {
                 Ok(Some(raw)) => {
                     let mem = held.split(held.len().saturating_sub(buf.capacity()));
                     partial_since = None;
                     if let Err(why) = ctx.admit() {
+                        // Declined with a record; read on (briefly) so
+                        // that every message it sent is declined too.
                         refused(ctx, dir, raw, why);
-                        return End::SessionsFull;
+                        declining.get_or_insert_with(|| Instant::now() + REFUSE_WINDOW);
+                        continue;
                     }
                     if submit(ctx, dir, raw, mem, st, forward, replies)
                         .await
@@ -667,11 +786,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
         // A photo grows the read buffer; give the memory back once it is
         // empty, so 1,000 quiet sessions do not each hold a photo's worth.
         if buf.is_empty() && buf.capacity() > 2 * READ_BUFFER {
-            buf = BytesMut::with_capacity(READ_BUFFER);
+            *buf = BytesMut::with_capacity(READ_BUFFER);
         }
         held.set(buf.capacity());
         if buf.len() == buf.capacity() {
-            let want = grow_target(&buf, framing, lim.max_message, buf.capacity());
+            let want = grow_target(buf, framing, lim.max_message, buf.capacity());
             // Growing copies into a new allocation while the old one is
             // still live: take the whole new size, give the old back after.
             let extra = want;
@@ -687,12 +806,31 @@ async fn read_loop<R: AsyncRead + Unpin>(
             buf.reserve(want - buf.len());
             held.set(buf.capacity());
         }
-        let wait = lim.message_timeout.min(lim.idle_timeout);
+        let mut wait = lim.message_timeout.min(lim.idle_timeout);
+        let draining = ctx.shared.drain.is_cancelled();
+        if draining && buf.is_empty() && st.inflight.is_empty() && declining.is_none() {
+            // Draining: read on until the session is quiet both ways.
+            let idle = now_ms(ctx.epoch).saturating_sub(ctx.activity.load(Ordering::Relaxed));
+            let left = super::DRAIN_IDLE.saturating_sub(Duration::from_millis(idle));
+            if left.is_zero() {
+                return End::Drained;
+            }
+            wait = wait.min(left);
+        }
+        if let Some(until) = declining {
+            match until.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => wait = left,
+                _ => return refusal_end(ctx.admission.refused.get().copied()),
+            }
+        }
         let r = tokio::select! {
             biased;
             // Complete messages were all read above; stop here (the caller
-            // finishes those in flight).
+            // finishes those in flight). At the drain deadline, what is
+            // still arriving is declined and the cut recorded.
             _ = ctx.stop.cancelled() => return End::Drained,
+            // The drain began: recompute the wait (idle sessions end).
+            _ = ctx.shared.drain.cancelled(), if !draining => continue,
             // A decision came back: audit and queue it while reading on.
             _ = st.inflight.ready(), if !st.inflight.is_empty() => {
                 if finish_one(ctx, dir, st, forward, replies).await.is_err() {
@@ -700,9 +838,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
                 continue;
             }
-            r = committing(ctx, tokio::time::timeout(wait, rd.read_buf(&mut buf))) => r,
+            r = committing(ctx, tokio::time::timeout(wait, rd.read_buf(&mut *buf))) => r,
         };
         match r {
+            Err(_) if declining.is_some() => {
+                return refusal_end(ctx.admission.refused.get().copied())
+            }
+            Ok(Ok(0)) if declining.is_some() && buf.is_empty() => {
+                return refusal_end(ctx.admission.refused.get().copied())
+            }
             Err(_) if !buf.is_empty() => match partial_since {
                 Some(t) if t.elapsed() >= lim.message_timeout => {
                     counter!(m::FRAME_ERRORS, "direction" => dir.name(), "reason" => "message_timeout").increment(1);
@@ -744,11 +888,83 @@ async fn read_loop<R: AsyncRead + Unpin>(
 #[derive(Debug)]
 struct QueueClosed;
 
-/// A first message that found no session slot: decided, audited and
-/// recorded undelivered, like any message read.
+/// Most bytes a reader reads after the drain deadline.
+const CUT_READ_MAX: usize = 256 << 10;
+/// Most messages a reader declines after the drain deadline.
+const CUT_MAX_MESSAGES: u64 = 1000;
+/// How long a reader goes on reading after the drain deadline, and waits
+/// for more bytes at most.
+const CUT_READ_FOR: Duration = Duration::from_millis(250);
+const CUT_READ_WAIT: Duration = Duration::from_millis(50);
+
+/// The drain deadline stopped this reader: reads what has already arrived
+/// (bounded: [`CUT_READ_FOR`], [`CUT_READ_MAX`], [`CUT_MAX_MESSAGES`]),
+/// declines every complete message in it with a record (`drain_deadline`),
+/// and appends a `drain_cut` record saying what was cut off, and whether
+/// bytes were still arriving when it stopped (those are neither decided
+/// nor counted: the peer's kernel or ours held them).
+async fn cut_off<R: AsyncRead + Unpin>(
+    ctx: &Ctx,
+    dir: Direction,
+    codec: &mut FrameCodec,
+    buf: &mut BytesMut,
+    rd: &mut R,
+) {
+    let mut declined = 0u64;
+    let mut read = 0usize;
+    let until = Instant::now() + CUT_READ_FOR;
+    let still_arriving = loop {
+        while declined < CUT_MAX_MESSAGES {
+            let Ok(Some(raw)) = codec.decode(buf) else {
+                break;
+            };
+            refused(ctx, dir, raw, "drain_deadline");
+            declined += 1;
+        }
+        if read >= CUT_READ_MAX || declined >= CUT_MAX_MESSAGES || Instant::now() >= until {
+            break true;
+        }
+        if buf.capacity() - buf.len() < READ_BUFFER {
+            buf.reserve(READ_BUFFER);
+        }
+        match tokio::time::timeout(CUT_READ_WAIT, rd.read_buf(buf)).await {
+            Ok(Ok(n)) if n > 0 => read += n,
+            _ => break false,
+        }
+    };
+    let side = match dir {
+        Direction::Outbound => Side::Switch,
+        Direction::Inbound => Side::Nlets,
+    };
+    if declined == 0 && buf.is_empty() {
+        return;
+    }
+    tracing::warn!(link = %ctx.link.cfg.name, side = side.name(), declined, unread_bytes = buf.len(), still_arriving,
+        "drain deadline: messages still arriving were declined and recorded");
+    if let Some(log) = &ctx.shared.audit {
+        let _ = log.append(&Event::DrainCut {
+            link: ctx.link.cfg.name.clone(),
+            side: side.name(),
+            declined,
+            unread_bytes: buf.len() as u64,
+            still_arriving,
+        });
+    }
+}
+
+/// How a refused connection ends: `sessions_full` when it found no session
+/// slot, `refused` when it was refused at accept.
+fn refusal_end(why: Option<&'static str>) -> End {
+    match why {
+        Some("sessions_full") | Some("peer_sessions") => End::SessionsFull,
+        _ => End::Refused,
+    }
+}
+
+/// A message of a connection that will not be served (refused at accept,
+/// or no session slot): decided, audited and recorded undelivered, like any
+/// message read.
 fn refused(ctx: &Ctx, dir: Direction, raw: Bytes, why: &'static str) {
-    counter!(m::REFUSED, "link" => ctx.link.cfg.name.clone(), "reason" => why).increment(1);
-    tracing::warn!(link = %ctx.link.cfg.name, peer = %ctx.admission.peer, reason = why, "no session slot for a new connection: closing it");
     let policy = ctx.shared.policy.current();
     // Not forwarded whatever it is: decided without the court-order ledger,
     // so that a refused connection spends no use of an order.
@@ -817,6 +1033,13 @@ async fn deliver(
     forward: &mpsc::Sender<Out>,
     replies: &mpsc::Sender<Out>,
 ) -> Result<(), QueueClosed> {
+    if dir == Direction::Outbound
+        && d.category != crate::decision::Category::Dropped
+        && !ctx.learned.swap(true, Ordering::Relaxed)
+    {
+        // A valid message: its address is a known peer (quick start).
+        ctx.link.learn(ctx.admission.peer);
+    }
     outage_pace(ctx, forward).await;
     let Some((seq, wait)) = audit(ctx, &d, dir, policy) else {
         return Ok(());

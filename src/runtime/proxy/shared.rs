@@ -44,7 +44,12 @@ pub struct Shared {
     /// Cancelled to start draining: stop accepting, sessions finish at the
     /// next message boundary.
     pub drain: CancellationToken,
-    /// Cancelled when the drain time is up: sessions are closed at once.
+    /// Cancelled when the drain deadline (`limits.drain_timeout`) passes:
+    /// readers stop; complete messages they still find are declined with a
+    /// record and the cut is recorded (`drain_cut`).
+    pub cut: CancellationToken,
+    /// Cancelled 2 s after the cut if sessions are still open: they are
+    /// closed at once.
     pub hard_stop: CancellationToken,
     /// Connections being served now (pending or in session).
     pub sessions: AtomicUsize,
@@ -75,7 +80,83 @@ pub struct Link {
     pub(super) sessions: Arc<Semaphore>,
     /// Pending connections and sessions per source address.
     pub(super) peers: Mutex<HashMap<IpAddr, PeerCount>>,
+    /// Connections refused at accept (pending budget full) while what they
+    /// sent is read and declined with a record: [`MAX_REFUSING`].
+    pub(super) refusing: Arc<Semaphore>,
+    /// Addresses that have sent a valid message (known peers when
+    /// `switch_addresses` is empty), at most [`MAX_LEARNED`].
+    pub(super) learned: Mutex<std::collections::HashSet<IpAddr>>,
+    /// Pending connections in the order they were accepted: (address,
+    /// known, eviction token). A known peer's connection that finds the
+    /// pending budget full evicts the oldest of an unknown address.
+    pub(super) pending_order: Mutex<std::collections::VecDeque<PendingEntry>>,
 }
+
+/// A pending connection, for eviction.
+pub(super) struct PendingEntry {
+    pub(super) id: u64,
+    pub(super) ip: IpAddr,
+    pub(super) known: bool,
+    pub(super) evict: tokio_util::sync::CancellationToken,
+}
+
+/// Most addresses learned as known peers per link (quick start).
+pub const MAX_LEARNED: usize = 64;
+
+impl Link {
+    /// True when `ip` is a known peer: one of `switch_addresses`, or with
+    /// none configured, an address that has sent a valid message.
+    pub fn known(&self, ip: IpAddr) -> bool {
+        if !self.cfg.switch_addresses.is_empty() {
+            return self.cfg.switch_addresses.contains(&ip);
+        }
+        self.learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&ip)
+    }
+
+    /// Records that `ip` sent a valid message (quick start: it becomes a
+    /// known peer; no effect with `switch_addresses`).
+    pub fn learn(&self, ip: IpAddr) {
+        if !self.cfg.switch_addresses.is_empty() {
+            return;
+        }
+        let mut l = self.learned.lock().unwrap_or_else(|e| e.into_inner());
+        if l.len() < MAX_LEARNED {
+            l.insert(ip);
+        }
+    }
+
+    /// Forgets a pending connection (admitted or ended).
+    pub(super) fn unpend(&self, id: u64) {
+        let mut q = self.pending_order.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = q.iter().position(|e| e.id == id) {
+            q.remove(i);
+        }
+    }
+
+    /// Evicts the oldest pending connection of an unknown address; true
+    /// when one was found.
+    pub(super) fn evict_unknown_pending(&self) -> bool {
+        let mut q = self.pending_order.lock().unwrap_or_else(|e| e.into_inner());
+        match q.iter().position(|e| !e.known) {
+            Some(i) => {
+                if let Some(e) = q.remove(i) {
+                    tracing::debug!(link = %self.cfg.name, peer = %e.ip, "pending connection evicted for a known peer");
+                    e.evict.cancel();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Connections per link being refused at once (each read for at most
+/// [`super::session::REFUSE_WINDOW`]); at the cap the accept loop waits, and
+/// further connections stay in the kernel's backlog.
+pub const MAX_REFUSING: usize = 512;
 
 /// What one source address holds on a link.
 #[derive(Default, Debug, Clone, Copy)]
