@@ -41,8 +41,9 @@ pub struct BenchArgs {
     pub capture: String,
     /// Capture framing.
     pub capture_framing: InputFraming,
-    /// For pcaps: keep flows sent to this port.
-    pub port: Option<u16>,
+    /// For pcaps: which flows (their direction from the server port, only
+    /// those in `direction`), connection and time window to replay.
+    pub select: crate::capture::select::Select,
     /// Wire framing toward the proxy.
     pub framing: Framing,
     /// Which way the capture flows: outbound = we send as the switch.
@@ -208,7 +209,7 @@ fn prepare(a: &BenchArgs) -> Result<Vec<Item>, BenchError> {
     let msgs = capture::load_timed(
         &a.capture,
         a.capture_framing,
-        a.port,
+        &a.select,
         crate::framing::DEFAULT_MAX_MESSAGE,
     )
     .map_err(BenchError::Input)?;
@@ -826,7 +827,7 @@ pub fn command(b: crate::tools::cli::BenchCli) -> u8 {
         listen: b.listen,
         capture: b.capture,
         capture_framing: b.capture_framing,
-        port: b.port,
+        select: b.pcap.select(Some(b.direction)),
         framing: b.framing,
         direction: b.direction,
         pace,
