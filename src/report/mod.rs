@@ -80,6 +80,34 @@ pub struct Options {
     pub from: Option<String>,
     /// Last day included (`YYYY-MM-DD`, UTC), if any.
     pub to: Option<String>,
+    /// The agency families (policy lists) to answer for, each shown even
+    /// with no traffic; empty: the lists the log names.
+    pub families: Vec<Family>,
+}
+
+/// An agency family: a policy list, with the words a reader needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Family {
+    /// The list's name (`immigration_enforcement`).
+    pub name: String,
+    /// Its description from the policy ("Civil immigration enforcement").
+    pub description: String,
+    /// `deny`, `redact` or `allow` (empty when not known).
+    pub action: String,
+}
+
+impl Family {
+    /// Every list of a policy, in file order.
+    pub fn of_policy(p: &crate::policy::Policy) -> Vec<Family> {
+        p.lists
+            .iter()
+            .map(|l| Family {
+                name: l.name.clone(),
+                description: l.description.clone(),
+                action: l.action.name().to_string(),
+            })
+            .collect()
+    }
 }
 
 /// The four outcomes of a decision (the audit record's `category`).
@@ -106,6 +134,9 @@ pub struct Row {
     pub pob_withheld: u64,
     /// Of the messages, those the log records as written to their peer.
     pub delivered: u64,
+    /// The messages passed under a court order: a query let through
+    /// (`court_order`) or a response released (`court_order_release`).
+    pub court_order: bool,
 }
 
 /// A line of the integrity section: something the reader must know.
@@ -224,6 +255,23 @@ pub struct Report {
     pub agencies: Vec<AgencyRow>,
     /// Court-order exceptions used, per period.
     pub court_orders: Vec<CourtOrderUse>,
+    /// The agency families answered for (configured, then any other list
+    /// the log names, then `none`).
+    pub families: Vec<Family>,
+    /// Requests (inbound messages) declined, per day (UTC) and list: the
+    /// attempts made after an agency was blocked.
+    pub declined_by_day: Vec<DayCount>,
+}
+
+/// A count for one day and list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// The list.
+    pub list: String,
+    /// Messages.
+    pub messages: u64,
 }
 
 /// Uses of one court-order exception in one period.
@@ -405,9 +453,12 @@ impl Awaiting {
 #[derive(Default)]
 struct Tally {
     names: Names,
-    /// Row key → index in `rows`.
-    row_ids: HashMap<[u32; 5], u32>,
-    rows: Vec<([u32; 5], Counts)>,
+    /// Row key (period, direction, list, key, outcome, court order) →
+    /// index in `rows`.
+    row_ids: HashMap<[u32; 6], u32>,
+    rows: Vec<([u32; 6], Counts)>,
+    /// (day, list) → requests declined.
+    declined_days: HashMap<[u32; 2], u64>,
     agencies: HashMap<[u32; 4], u64>,
     watched: HashMap<[u32; 2], u64>,
     /// (period, ORI) → driver and photo queries from an agency on no list
@@ -673,6 +724,13 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
     let photo_response = key == "CPR" && direction == "outbound";
     let photo =
         removed("photo") || (photo_response && (outcome == "denied" || outcome == "dropped"));
+    // Tolerant of reasons this version does not know: only these two mark
+    // a court-order use; every other reason counts by its category.
+    let order = rec.exception.is_some()
+        && matches!(
+            rec.reason.as_deref(),
+            Some("court_order") | Some("court_order_release")
+        );
     let n = &mut t.names;
     let row = [
         period,
@@ -680,7 +738,12 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
         n.id(list),
         n.id(key),
         n.id(outcome),
+        order as u32,
     ];
+    if direction == "inbound" && outcome == "denied" {
+        let d = n.id(day);
+        *t.declined_days.entry([d, row[2]]).or_default() += 1;
+    }
     let next = t.rows.len() as u32;
     let idx = *t.row_ids.entry(row).or_insert(next);
     if idx == next {
@@ -730,6 +793,7 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
             photos_withheld: c.photos,
             pob_withheld: c.pob,
             delivered: c.delivered,
+            court_order: k[5] == 1,
         })
         .collect();
     rows.sort_by(|a, b| {
@@ -739,6 +803,7 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
             &a.list,
             &a.key,
             outcome_rank(&a.outcome),
+            a.court_order,
         )
             .cmp(&(
                 &b.period,
@@ -746,6 +811,7 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
                 &b.list,
                 &b.key,
                 outcome_rank(&b.outcome),
+                b.court_order,
             ))
     });
     let mut agencies: Vec<AgencyRow> = t
@@ -810,6 +876,36 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
         })
         .collect();
     court_orders.sort_by(|a, b| (&a.period, &a.exception).cmp(&(&b.period, &b.exception)));
+    let mut declined_by_day: Vec<DayCount> = t
+        .declined_days
+        .iter()
+        .map(|(k, &messages)| DayCount {
+            day: n.name(k[0]),
+            list: n.name(k[1]),
+            messages,
+        })
+        .collect();
+    declined_by_day.sort_by(|a, b| (&a.day, &a.list).cmp(&(&b.day, &b.list)));
+    // Every configured family, then any other list the log names, then
+    // the agencies on no list.
+    let mut families = opts.families.clone();
+    let mut seen: Vec<&str> = rows.iter().map(|r| r.list.as_str()).collect();
+    seen.sort();
+    seen.dedup();
+    for l in seen {
+        if l != "none" && !families.iter().any(|f| f.name == l) {
+            families.push(Family {
+                name: l.to_string(),
+                description: String::new(),
+                action: String::new(),
+            });
+        }
+    }
+    families.push(Family {
+        name: "none".into(),
+        description: "Agencies on no list".into(),
+        action: String::new(),
+    });
     Report {
         period: opts.period,
         from: opts.from.clone(),
@@ -824,6 +920,8 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
         watch,
         agencies,
         court_orders,
+        families,
+        declined_by_day,
     }
 }
 

@@ -76,6 +76,7 @@ fn opts(mode: Mode, period: Period) -> Options {
         period,
         from: None,
         to: None,
+        families: Vec::new(),
     }
 }
 
@@ -160,10 +161,11 @@ fn counts_equal_the_log() {
     assert_eq!(dec[2], 15, "declined driver queries this month");
     // The CSV has the header the issue fixes and one row per combination.
     let csv = publish::csv(&p);
-    assert!(csv
-        .starts_with("period,direction,list,key,outcome,messages,photos_withheld,pob_withheld\n"));
+    assert!(csv.starts_with(
+        "period,direction,list,key,outcome,messages,photos_withheld,pob_withheld,court_order\n"
+    ));
     assert!(
-        csv.contains("2026-12,outbound,federal_redact,DR,redacted,12,12,12\n"),
+        csv.contains("2026-12,outbound,federal_redact,DR,redacted,12,12,12,no\n"),
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 1 + r.rows.len());
@@ -459,8 +461,76 @@ fn court_orders_used_and_federal_looking_agencies_are_reported() {
             },
         ),
     ));
+    // A reason this version does not know (the court-order code may add
+    // some): counted by its category, never as a court-order use.
+    ev.push((
+        ts,
+        with(
+            dec(
+                "inbound",
+                "DQ",
+                "denied",
+                Some("immigration_enforcement"),
+                "VTICE0900",
+                &[],
+            ),
+            &|d| {
+                d.reason = "subject_mismatch";
+                d.exception = Some("2026-CR-0042".into());
+            },
+        ),
+    ));
     let data = log(&ev);
-    let r = build(&[input(data.clone())], &opts(Mode::Internal, Period::Month));
+    let mut o = opts(Mode::Internal, Period::Month);
+    o.families = vec![
+        super::Family {
+            name: "immigration_enforcement".into(),
+            description: "Civil immigration enforcement".into(),
+            action: "deny".into(),
+        },
+        super::Family {
+            name: "cbp".into(),
+            description: "Customs and Border Protection".into(),
+            action: "deny".into(),
+        },
+    ];
+    let r = build(&[input(data.clone())], &o);
+    let p = publish(&r, Mode::Internal, "now");
+    // Per family: the uses of court orders, the declined request, and a
+    // family with no traffic shown with zeros.
+    let fam = |n: &str| p.by_family.iter().find(|f| f.family == n).unwrap().clone();
+    let ice = fam("immigration_enforcement");
+    assert_eq!(
+        (
+            ice.received.value,
+            ice.declined.value,
+            ice.court_order_queries.value,
+            ice.court_order_releases.value,
+            ice.days_with_declines
+        ),
+        (3, 1, 2, 1, 1)
+    );
+    let cbp = fam("cbp");
+    assert_eq!((cbp.received, cbp.declined), Default::default());
+    assert_eq!(cbp.description, "Customs and Border Protection");
+    assert!(p.by_family.iter().any(|f| f.family == "none"));
+    // The CSV and the JSON mark what passed under an order.
+    let csv = publish::csv(&p);
+    assert!(
+        csv.contains("2026-12,inbound,immigration_enforcement,DQ,passed,2,0,0,yes\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("2026-12,inbound,immigration_enforcement,DQ,denied,1,0,0,no\n"),
+        "{csv}"
+    );
+    assert!(p
+        .rows
+        .iter()
+        .any(|r| r.court_order && r.direction == "outbound"));
+    let html = html::render(&p);
+    assert!(!html.contains("none are recorded by this version"));
+    assert!(html.contains("Customs and Border Protection"));
     assert_eq!(
         r.court_orders,
         vec![CourtOrderUse {

@@ -77,6 +77,11 @@ pub struct ReportCli {
     /// Exit 0 even when a log does not verify (the report still says so).
     #[arg(long)]
     pub allow_broken: bool,
+    /// The policy whose lists are the agency families to answer for: each
+    /// shown with its description, with 0 when it had no traffic (without
+    /// it, the lists the log names, without descriptions).
+    #[arg(long)]
+    pub policy: Option<String>,
 }
 
 /// Which flows and messages of a pcap a command reads

@@ -187,7 +187,13 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
     let _ = proxy.shutdown().await;
     switch_task.abort();
     reader.abort();
-    report(&audit, &metrics_file, &stats)
+    report(
+        &audit,
+        &metrics_file,
+        &stats,
+        crate::report::Family::of_policy(&p),
+        &policy,
+    )
 }
 
 /// The state switch + DMV: answers every query it receives.
@@ -277,7 +283,13 @@ async fn nlets_reader(
     }
 }
 
-fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &NletsSide) -> u8 {
+fn report(
+    audit: &std::path::Path,
+    metrics_file: &std::path::Path,
+    stats: &NletsSide,
+    families: Vec<crate::report::Family>,
+    policy: &str,
+) -> u8 {
     let data = std::fs::read(audit).unwrap_or_default();
     let verified = verify(&data);
     let mut table: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
@@ -317,7 +329,7 @@ fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &Nlets
     );
     let _ = writeln!(
         out,
-        "  fields removed: {}",
+        "  fields removed from messages, per field: {}",
         if counts.fields.is_empty() {
             "none".into()
         } else {
@@ -393,12 +405,28 @@ fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &Nlets
         period: crate::report::Period::Month,
         from: None,
         to: None,
+        families,
     };
     match super::report_cmd::write(&inputs, &opts, &rep) {
-        Ok(_) => {
+        Ok((r, _)) => {
+            // The report's own answers, exact (the internal report of the
+            // same run: the public one shows the same figures with counts
+            // under 10 withheld), so that the demo and the report agree.
+            let exact = crate::report::publish(
+                &r,
+                crate::report::Mode::Internal,
+                &crate::runtime::audit_log::now(),
+            );
             let _ = writeln!(
                 out,
-                "Report:     {} (public; also report.csv, report.json)\n            internal (CBI) version: origuard report --audit {} --internal --out DIR",
+                "\nIn short (the report's figures, exact; the public report withholds counts under 10):"
+            );
+            for a in crate::report::publish::in_short(&exact) {
+                let _ = writeln!(out, "  [{}] {}: {}", a.period, a.question, a.answer);
+            }
+            let _ = writeln!(
+                out,
+                "Report:     {} (public; also report.csv, report.json)\n            internal (CBI) version: origuard report --audit {} --policy {policy} --internal --out DIR",
                 rep.join("report.html").display(),
                 audit.display()
             );
