@@ -292,8 +292,9 @@ pub fn key_name(key: &str) -> String {
     keys::lookup(key).map_or_else(|| format!("{key} message"), |k| k.meaning.to_string())
 }
 
-/// Keys counted by the back-door watch: driver and photo queries.
-const WATCHED: &[&str] = &["DQ", "DQG", "DNQ", "KQ", "CPQ"];
+/// Keys counted by the back-door watch: driver, photo, and plate and owner
+/// queries (the same weight: each finds a person in DMV records).
+const WATCHED: &[&str] = &["DQ", "DQG", "DNQ", "KQ", "CPQ", "RQ", "RQG", "RNQ", "RPQ"];
 
 #[derive(Deserialize)]
 struct Rec<'a> {
