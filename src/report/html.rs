@@ -165,7 +165,7 @@ fn period_bars(
         s,
         r#"<svg class="chart" role="img" aria-label="{}" width="100%" style="max-width:{width:.0}px" viewBox="0 0 {width:.0} {:.0}" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">"#,
         esc(label),
-        h + 50.0
+        h + 64.0
     );
     for (i, (period, n)) in vals.iter().enumerate() {
         let x = left + 8.0 + i as f64 * (bw + gap);
@@ -174,9 +174,9 @@ fn period_bars(
                 s,
                 r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">0</text><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"#,
                 x + bw / 2.0,
-                6.0 + h,
+                20.0 + h,
                 x + bw / 2.0,
-                h + 26.0,
+                h + 40.0,
                 esc(period)
             );
             continue;
@@ -185,12 +185,12 @@ fn period_bars(
         let _ = write!(
             s,
             r#"<rect class="bar" data-value="{n}" x="{x:.1}" y="{:.1}" width="{bw}" height="{bh:.1}" fill="{color}"><title>{}: {n}</title></rect><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{n}</text><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"#,
-            10.0 + h - bh,
+            24.0 + h - bh,
             esc(period),
             x + bw / 2.0,
-            6.0 + h - bh,
+            20.0 + h - bh,
             x + bw / 2.0,
-            h + 26.0,
+            h + 40.0,
             esc(period)
         );
     }
@@ -215,7 +215,7 @@ fn legend(h: &mut String) {
 /// The per-family table (every family of the policy, zeros shown) and the
 /// requests declined per day (attempts after a block).
 fn families(h: &mut String, p: &Published) {
-    h.push_str("<h2>By agency family</h2><p class=\"note\">One row per list of the policy (and the agencies on no list), with 0 where nothing happened. Requests: messages of every kind from the family to Colorado. Released: responses of every kind from Colorado to it. “at least”: a count under 10 behind the figure is withheld.</p><div class=\"scroll\"><table class=\"families\"><tr><th>Period</th><th>Agency family</th><th>Rule</th><th>Requests received</th><th>Requests declined</th><th>Released with fields withheld</th><th>Court orders: queries let through</th><th>Court orders: responses released</th><th>Days with declined requests</th></tr>");
+    h.push_str("<h2>By agency family</h2><p class=\"note\">One row per list of the policy (and the agencies on no list), with 0 where nothing happened. Requests: messages of every kind from the family to Colorado. Released: responses of every kind from Colorado to it. “at least”: a count under 10 behind the figure is withheld.</p><table class=\"families cards\"><tr><th>Period</th><th>Agency family</th><th>Rule</th><th>Requests received</th><th>Requests declined</th><th>Released with fields withheld</th><th>Court orders: queries let through</th><th>Court orders: responses released</th><th>Days with declined requests</th></tr>");
     for f in &p.by_family {
         let fig = |x: super::publish::Fig| {
             if x.at_least {
@@ -226,7 +226,7 @@ fn families(h: &mut String, p: &Published) {
         };
         let _ = write!(
             h,
-            "<tr class=\"family\" data-family=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            "<tr class=\"family\" data-family=\"{}\"><td data-label=\"Period\">{}</td><td data-label=\"Agency family\">{}</td><td data-label=\"Rule\">{}</td><td class=\"n\" data-label=\"Requests received\">{}</td><td class=\"n\" data-label=\"Requests declined\">{}</td><td class=\"n\" data-label=\"Released with fields withheld\">{}</td><td class=\"n\" data-label=\"Court orders: queries let through\">{}</td><td class=\"n\" data-label=\"Court orders: responses released\">{}</td><td class=\"n\" data-label=\"Days with declined requests\">{}</td></tr>",
             esc(&f.family),
             esc(&f.period),
             esc(&super::publish::family_words(&f.family, &f.description)),
@@ -244,7 +244,7 @@ fn families(h: &mut String, p: &Published) {
             f.days_with_declines
         );
     }
-    h.push_str("</table></div>");
+    h.push_str("</table>");
     h.push_str("<h3>Attempts after a block: requests declined per day</h3><p class=\"note\">Counts requests of every kind from a family to Colorado that were declined, per day (UTC).</p>");
     if p.declined_by_day.is_empty() {
         h.push_str("<p>No request was declined in this range.</p>");
@@ -290,7 +290,8 @@ table{{border-collapse:collapse;margin:.5em 0 1em;font-size:.92em}} th,td{{borde
 th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{display:inline-block;margin-right:1.2em}} .legend i{{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-1px}}
 .note{{color:#555;font-size:.9em}} code{{word-break:break-all}} .answers td:first-child{{max-width:520px}}
 .scroll{{overflow-x:auto;max-width:100%}} svg.chart{{display:block;height:auto}} td.n{{white-space:nowrap}}
-@media (max-width:600px){{body{{margin:1em auto;padding:0 .6em}} table{{font-size:.82em}} th,td{{padding:.2em .35em}} .answers td:first-child{{max-width:none}}}}
+@media (max-width:600px){{body{{margin:1em auto;padding:0 .6em}} table{{font-size:.82em}} th,td{{padding:.2em .35em}} .answers td:first-child{{max-width:none}}
+table.cards,table.cards tbody,table.cards tr,table.cards td{{display:block;width:auto}} table.cards th,table.cards tr:first-child{{display:none}} table.cards tr{{border:1px solid #ccc;margin:0 0 .6em;padding:.3em .4em}} table.cards td{{border:0;text-align:left;white-space:normal;padding:.1em 0}} table.cards td::before{{content:attr(data-label) ": ";font-weight:600;color:#444}}}}
 @media print{{body{{margin:0;max-width:none}} h2{{page-break-after:avoid}} table,svg{{page-break-inside:avoid}}}}
 </style></head><body>"#
     );
@@ -323,17 +324,17 @@ th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{disp
             .unwrap_or_default(),
     );
     // The answers, per agency family (the demo prints the same lines).
-    h.push_str("<h2>In short</h2><p class=\"note\">Every message kind counts: driver-licence, plate and owner (vehicle registration), photo, criminal-history and any other query or response.</p><div class=\"scroll\"><table class=\"answers\"><tr><th>Question</th><th>Period</th><th>Answer</th></tr>");
+    h.push_str("<h2>In short</h2><p class=\"note\">Every message kind counts: driver-licence, plate and owner (vehicle registration), photo, criminal-history and any other query or response.</p><table class=\"answers cards\"><tr><th>Question</th><th>Period</th><th>Answer</th></tr>");
     for a in super::publish::in_short(p) {
         let _ = write!(
             h,
-            r#"<tr><td>{}</td><td>{}</td><td class="n">{}</td></tr>"#,
+            r#"<tr><td data-label="Question">{}</td><td data-label="Period">{}</td><td class="answer" data-label="Answer">{}</td></tr>"#,
             esc(&a.question),
             esc(&a.period),
             esc(&a.answer)
         );
     }
-    h.push_str("</table></div>");
+    h.push_str("</table>");
     families(&mut h, p);
     // Charts: one kind of message each.
     h.push_str("<h2>Requests to Colorado, by list and outcome</h2><p class=\"note\">Counts messages from other agencies to Colorado (queries of every kind). Responses are in the next chart, never added to these.</p>");
@@ -600,7 +601,10 @@ th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{disp
     }
     h.push_str("</ul><h3>How to verify</h3><ul class=\"note\"><li>Integrity: every record of the audit log is hash-chained; the section “Integrity” gives each log's head (last record's hash) and its last checkpoint. With the log, <code>origuard audit verify FILE --expect-head HEAD</code> or <code>--checkpoint SAVED --public-key KEY</code> proves the figures come from an unaltered log.</li><li>Figures: report.csv and report.json carry every published count; each table row checks received = passed + redacted + denied + dropped. The method is specified in specs/report.md.</li></ul>");
     // Post-layout check for the browser test (the page does not need it).
-    h.push_str(r#"<pre id="render-check" hidden></pre><script>(function(){var bars=document.querySelectorAll('svg.chart rect.bar');var drawn=0;bars.forEach(function(b){var r=b.getBoundingClientRect();if(r.height>0&&r.width>0)drawn++;});var figs={};document.querySelectorAll('td.fig').forEach(function(td){figs[td.dataset.csv]=td.textContent;});document.getElementById('render-check').textContent=JSON.stringify({bars:bars.length,drawn:drawn,figures:figs});})();</script>"#);
+    // Besides bars and figures it reports what a narrow screen could hide:
+    // chart text outside its drawing (clipped), table numbers wider than
+    // their cell, and the page wider than the window.
+    h.push_str(r#"<pre id="render-check" hidden></pre><script>(function(){var bars=document.querySelectorAll('svg.chart rect.bar');var drawn=0;bars.forEach(function(b){var r=b.getBoundingClientRect();if(r.height>0&&r.width>0)drawn++;});var figs={};document.querySelectorAll('td.fig').forEach(function(td){figs[td.dataset.csv]=td.textContent;});var clipped=[];var texts=0;document.querySelectorAll('svg.chart').forEach(function(svg){var vb=svg.viewBox.baseVal;svg.querySelectorAll('text').forEach(function(t){texts++;var b=t.getBBox();if(b.x<-0.5||b.y<-0.5||b.x+b.width>vb.width+0.5||b.y+b.height>vb.height+0.5)clipped.push(t.textContent);});});var cut=[];document.querySelectorAll('td.n').forEach(function(td){if(td.scrollWidth>td.clientWidth+1)cut.push(td.textContent);});document.querySelectorAll('table.cards td').forEach(function(td){var r=td.getBoundingClientRect();if(r.right>window.innerWidth+1||td.scrollWidth>td.clientWidth+1)cut.push(td.textContent);});document.getElementById('render-check').textContent=JSON.stringify({bars:bars.length,drawn:drawn,figures:figs,width:window.innerWidth,page_width:document.documentElement.scrollWidth,chart_texts:texts,clipped:clipped,cut:cut,sections:Array.prototype.map.call(document.querySelectorAll('h2'),function(x){return x.textContent;})});})();</script>"#);
     h.push_str("</body></html>\n");
     h
 }
