@@ -245,6 +245,30 @@ fn families(h: &mut String, p: &Published) {
         );
     }
     h.push_str("</table>");
+    h.push_str("<h3>Time to block</h3><p class=\"note\">From a policy change taking effect to the first request (of any kind) it declined from an agency whose earlier requests had not been declined, per change and list. Agencies that sent nothing before the change are not counted.</p>");
+    if p.time_to_block.is_empty() {
+        h.push_str("<p>No policy change in this range blocked an agency that had been asking before it.</p>");
+    } else {
+        h.push_str("<table class=\"cards\"><tr><th>Change took effect (UTC)</th><th>Policy</th><th>Agency family</th><th>First declined request</th><th>Time to block</th></tr>");
+        for b in &p.time_to_block {
+            let desc = p
+                .families
+                .iter()
+                .find(|f| f.name == b.list)
+                .map_or("", |f| f.description.as_str());
+            let _ = write!(
+                h,
+                "<tr><td data-label=\"Change took effect\">{}</td><td data-label=\"Policy\"><code>{}</code></td><td data-label=\"Agency family\">{}{}</td><td data-label=\"First declined request\">{}</td><td class=\"n\" data-label=\"Time to block\">{:.1} s</td></tr>",
+                esc(&b.changed),
+                esc(&b.version),
+                esc(&super::publish::family_words(&b.list, desc)),
+                if b.ori.is_empty() { String::new() } else { format!(" — <code>{}</code>", esc(&b.ori)) },
+                esc(&b.first_declined),
+                b.seconds
+            );
+        }
+        h.push_str("</table>");
+    }
     h.push_str("<h3>Attempts after a block: requests declined per day</h3><p class=\"note\">Counts requests of every kind from a family to Colorado that were declined, per day (UTC).</p>");
     if p.declined_by_day.is_empty() {
         h.push_str("<p>No request was declined in this range.</p>");

@@ -261,6 +261,31 @@ pub struct Report {
     /// Requests (inbound messages) declined, per day (UTC) and list: the
     /// attempts made after an agency was blocked.
     pub declined_by_day: Vec<DayCount>,
+    /// Per policy change and list: how long until the first request it
+    /// declined from an agency whose requests had not been declined before.
+    pub time_to_block: Vec<TimeToBlock>,
+}
+
+/// From a policy change taking effect to the first request declined from
+/// an agency newly blocked by it. The log holds no policy content, so
+/// "newly blocked" is read from behaviour: an agency whose last request
+/// before the change was not declined, and whose first request after it is
+/// declined by `list`. An agency that sent nothing before the change is
+/// not counted (it may have been listed all along).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimeToBlock {
+    /// When the change took effect (its `policy_load` record).
+    pub changed: String,
+    /// The policy version it applied (12 hex).
+    pub version: String,
+    /// The list that declined.
+    pub list: String,
+    /// The first such declined request.
+    pub first_declined: String,
+    /// Seconds between the two.
+    pub seconds: f64,
+    /// The agency (internal reports only; empty in public ones).
+    pub ori: String,
 }
 
 /// A count for one day and list.
@@ -460,6 +485,14 @@ struct Tally {
     rows: Vec<([u32; 6], Counts)>,
     /// (day, list) → requests declined.
     declined_days: HashMap<[u32; 2], u64>,
+    /// Applied policy changes: (time, version) of each `policy_load` that
+    /// put a different version in force.
+    changes: Vec<(String, String)>,
+    /// Per agency: whether its last request was declined, and the number
+    /// of policy changes seen at that time.
+    last_request: HashMap<u32, (bool, usize)>,
+    /// Found per (change index, list).
+    blocked: Vec<TimeToBlock>,
     agencies: HashMap<[u32; 4], u64>,
     watched: HashMap<[u32; 2], u64>,
     /// (period, ORI) → driver and photo queries from an agency on no list
@@ -696,6 +729,12 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
         return;
     }
     if rec.kind != "decision" {
+        if rec.kind == "policy_load" && rec.result.as_deref() == Some("applied") {
+            let v = rec.policy.as_deref().unwrap_or("");
+            if t.changes.last().is_none_or(|(_, last)| last != v) {
+                t.changes.push((rec.ts.to_string(), v.to_string()));
+            }
+        }
         if let Some(n) = notice_of(rec) {
             t.notices.push(n);
         }
@@ -745,6 +784,9 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
         let d = n.id(day);
         *t.declined_days.entry([d, row[2]]).or_default() += 1;
     }
+    if direction == "inbound" {
+        time_to_block(rec, t, list, outcome == "denied");
+    }
     let next = t.rows.len() as u32;
     let idx = *t.row_ids.entry(row).or_insert(next);
     if idx == next {
@@ -776,6 +818,47 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
             _ => {}
         }
     }
+}
+
+/// Notes, for the policy change in force, the first request declined from
+/// an agency whose previous request (before that change) was not declined.
+fn time_to_block(rec: &Rec<'_>, t: &mut Tally, list: &str, declined: bool) {
+    let Some(ori) = rec.counterparty_ori.as_deref() else {
+        return;
+    };
+    let ori = t.names.id(ori);
+    let k = t.changes.len();
+    let before = t.last_request.insert(ori, (declined, k));
+    let (Some((was_declined, seen_at)), true, Some((changed, version))) =
+        (before, declined, t.changes.last())
+    else {
+        return;
+    };
+    if was_declined || seen_at >= k || k < 2 {
+        // Declined before, no change since its last request, or only the
+        // policy of the start (nothing changed).
+        return;
+    }
+    if t.blocked
+        .iter()
+        .any(|b| &b.changed == changed && b.list == list)
+    {
+        return;
+    }
+    let secs = |ts: &str| {
+        humantime::parse_rfc3339_weak(ts)
+            .ok()
+            .and_then(|x| x.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    t.blocked.push(TimeToBlock {
+        changed: changed.clone(),
+        version: short(version).to_string(),
+        list: list.to_string(),
+        first_declined: rec.ts.to_string(),
+        seconds: (secs(&rec.ts) - secs(changed)).max(0.0),
+        ori: t.names.name(ori),
+    });
 }
 
 /// Turns the tallies into the report's sorted rows.
@@ -923,6 +1006,7 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
         court_orders,
         families,
         declined_by_day,
+        time_to_block: t.blocked,
     }
 }
 

@@ -242,6 +242,9 @@ pub struct Published {
     /// Requests declined per day and family: the attempts made after a
     /// block (small-cell rule per family and period in public mode).
     pub declined_by_day: Vec<PubDay>,
+    /// Per policy change and list, the time to the first request declined
+    /// from a newly blocked agency (no ORI in a public report).
+    pub time_to_block: Vec<super::TimeToBlock>,
 }
 
 /// Requests declined on one day from one family.
@@ -492,6 +495,18 @@ pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
         families: r.families.clone(),
         by_family,
         declined_by_day,
+        time_to_block: r
+            .time_to_block
+            .iter()
+            .map(|b| super::TimeToBlock {
+                ori: if internal {
+                    b.ori.clone()
+                } else {
+                    String::new()
+                },
+                ..b.clone()
+            })
+            .collect(),
     }
 }
 

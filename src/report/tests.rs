@@ -570,3 +570,61 @@ fn court_orders_used_and_federal_looking_agencies_are_reported() {
     }
     assert!(html.contains("Court orders used"));
 }
+
+/// A policy change that lists an agency which was asking before: the time
+/// from the change to its first declined request, per list; an agency
+/// declined before the change, or first seen after it, is not counted.
+#[test]
+fn time_to_block_from_a_change_to_the_first_declined_request() {
+    let load = |v: &str, trigger: &str| Event::policy_load(true, v, "p.toml", trigger, 0);
+    let v1 = "a".repeat(64);
+    let v2 = "b".repeat(64);
+    let ev = vec![
+        ("2026-12-02T10:00:00.000Z", load(&v1, "startup")),
+        (
+            "2026-12-02T10:01:00.000Z",
+            dec("inbound", "DQ", "passed", None, "TXHSI0100", &[]),
+        ),
+        (
+            "2026-12-02T10:01:30.000Z",
+            dec(
+                "inbound",
+                "DQ",
+                "denied",
+                Some("immigration_enforcement"),
+                "VTICE0900",
+                &[],
+            ),
+        ),
+        ("2026-12-02T10:02:00.000Z", load(&v2, "sighup")),
+        (
+            "2026-12-02T10:02:12.500Z",
+            dec(
+                "inbound",
+                "DQ",
+                "denied",
+                Some("immigration_enforcement"),
+                "VTICE0900",
+                &[],
+            ),
+        ),
+        (
+            "2026-12-02T10:02:20.000Z",
+            dec("inbound", "DQ", "denied", Some("hsi"), "DCHSI0000", &[]),
+        ),
+        (
+            "2026-12-02T10:02:42.250Z",
+            dec("inbound", "RQ", "denied", Some("hsi"), "TXHSI0100", &[]),
+        ),
+    ];
+    let r = build(&[input(log(&ev))], &opts(Mode::Internal, Period::Month));
+    assert_eq!(r.time_to_block.len(), 1, "{:?}", r.time_to_block);
+    let b = &r.time_to_block[0];
+    assert_eq!((b.list.as_str(), b.ori.as_str()), ("hsi", "TXHSI0100"));
+    assert!((b.seconds - 42.25).abs() < 1e-6, "{b:?}");
+    assert_eq!(b.version, "bbbbbbbbbbbb");
+    let p = publish(&r, Mode::Public, "now");
+    assert_eq!(p.time_to_block[0].ori, "");
+    assert!(html::render(&p).contains("42.2 s") || html::render(&p).contains("42.3 s"));
+    assert!(!serde_json::to_string(&p).unwrap().contains("TXHSI0100"));
+}
