@@ -45,6 +45,8 @@ pub enum Period {
     Month,
     /// Calendar quarter (UTC), `2026-Q4`.
     Quarter,
+    /// Calendar year (UTC), `2026`: the annual report.
+    Year,
 }
 
 impl std::str::FromStr for Period {
@@ -60,6 +62,7 @@ impl Period {
         match self {
             Period::Day => ts.get(..10).unwrap_or(ts).to_string(),
             Period::Month => ts.get(..7).unwrap_or(ts).to_string(),
+            Period::Year => ts.get(..4).unwrap_or(ts).to_string(),
             Period::Quarter => {
                 let y = ts.get(..4).unwrap_or("????");
                 let m: u32 = ts.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1);
@@ -83,7 +86,14 @@ pub struct Options {
     /// The agency families (policy lists) to answer for, each shown even
     /// with no traffic; empty: the lists the log names.
     pub families: Vec<Family>,
+    /// Public tables published without the small-cell rule: only
+    /// `court_orders` can be (Oregon and Washington publish exact
+    /// court-order counts); see [`EXACT_TABLES`].
+    pub exact: Vec<String>,
 }
+
+/// The tables a public report may publish exactly (`report --exact`).
+pub const EXACT_TABLES: &[&str] = &["court_orders"];
 
 /// An agency family: a policy list, with the words a reader needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -279,6 +279,12 @@ type GKey = (String, String, String, String);
 
 /// Publishes the report for `mode`; `generated` is the time to print.
 pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
+    publish_with(r, mode, generated, &[])
+}
+
+/// [`publish`], with the public tables named in `exact` (of
+/// [`super::EXACT_TABLES`]) published without the small-cell rule.
+pub fn publish_with(r: &Report, mode: Mode, generated: &str, exact: &[String]) -> Published {
     // Exact counts per group.
     let mut groups: BTreeMap<GKey, ([u64; 4], u64)> = BTreeMap::new();
     for row in &r.rows {
@@ -437,13 +443,20 @@ pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
             e[1] += c.queries;
             e[2] += c.responses;
         }
+        // Court-order counts may be published exactly (`--exact
+        // court_orders`): they count orders and uses, not people.
+        let rule = if exact.iter().any(|t| t == "court_orders") {
+            Mode::Internal
+        } else {
+            mode
+        };
         per.into_iter()
             .map(|(period, [o, q, x])| PubOrders {
                 period,
                 exception: None,
-                orders: Cell::primary(o, mode),
-                queries: Cell::primary(q, mode),
-                responses: Cell::primary(x, mode),
+                orders: Cell::primary(o, rule),
+                queries: Cell::primary(q, rule),
+                responses: Cell::primary(x, rule),
             })
             .collect()
     };

@@ -77,6 +77,7 @@ fn opts(mode: Mode, period: Period) -> Options {
         from: None,
         to: None,
         families: Vec::new(),
+        exact: Vec::new(),
     }
 }
 
@@ -175,6 +176,7 @@ fn counts_equal_the_log() {
 fn periods_and_ranges() {
     assert_eq!(Period::Quarter.of("2026-11-03T10:00:00.000Z"), "2026-Q4");
     assert_eq!(Period::Quarter.of("2026-01-03T10:00:00.000Z"), "2026-Q1");
+    assert_eq!(Period::Year.of("2026-11-03T10:00:00.000Z"), "2026");
     assert_eq!(Period::Day.of("2026-11-03T10:00:00.000Z"), "2026-11-03");
     let mut o = opts(Mode::Internal, Period::Day);
     o.from = Some("2026-12-01".into());
@@ -559,6 +561,11 @@ fn court_orders_used_and_federal_looking_agencies_are_reported() {
     assert_eq!(p.court_orders.len(), 1);
     assert_eq!(p.court_orders[0].exception, None);
     assert_eq!(p.court_orders[0].queries, publish::Cell::Suppressed);
+    // Court-order counts published exactly when asked (`--exact
+    // court_orders`); still no id.
+    let exact = publish::publish_with(&r, Mode::Public, "now", &["court_orders".into()]);
+    assert_eq!(exact.court_orders[0].queries, publish::Cell::Exact(2));
+    assert_eq!(exact.court_orders[0].exception, None);
     assert_eq!(p.watch_count.get("2026-12"), Some(&1));
     let json = serde_json::to_string(&p).unwrap();
     let html = html::render(&p);

@@ -71,9 +71,13 @@ pub struct ReportCli {
     /// Last day included, YYYY-MM-DD (UTC).
     #[arg(long)]
     pub to: Option<String>,
-    /// Grouping: day, month or quarter.
+    /// Grouping: day, month, quarter or year (the annual report).
     #[arg(long, default_value = "month")]
     pub period: crate::report::Period,
+    /// A public table to publish without the small-cell rule (repeatable):
+    /// court_orders (court-order counts count orders and uses, not people).
+    #[arg(long)]
+    pub exact: Vec<String>,
     /// Exit 0 even when a log does not verify (the report still says so).
     #[arg(long)]
     pub allow_broken: bool,

@@ -406,6 +406,7 @@ fn report(
         from: None,
         to: None,
         families,
+        exact: Vec::new(),
     };
     match super::report_cmd::write(&inputs, &opts, &rep) {
         Ok((r, _)) => {

@@ -41,7 +41,12 @@ fn write_with<S: Source>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<(report::Report, publish::Published), String> {
     let r = report::build_with(inputs, opts, progress);
-    let p = publish(&r, opts.mode, &crate::runtime::audit_log::now());
+    let p = publish::publish_with(
+        &r,
+        opts.mode,
+        &crate::runtime::audit_log::now(),
+        &opts.exact,
+    );
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let json = serde_json::to_string_pretty(&p).unwrap_or_default();
     for (name, body) in [
@@ -107,12 +112,24 @@ pub fn command(a: ReportCli) -> u8 {
         },
         None => Vec::new(),
     };
+    if let Some(t) = a
+        .exact
+        .iter()
+        .find(|t| !report::EXACT_TABLES.contains(&t.as_str()))
+    {
+        eprintln!(
+            "origuard report: --exact {t:?}: only {} may be published exactly",
+            report::EXACT_TABLES.join(", ")
+        );
+        return super::common::EX_USAGE;
+    }
     let opts = Options {
         mode,
         period: a.period,
         from: a.from.clone(),
         to: a.to.clone(),
         families,
+        exact: a.exact.clone(),
     };
     let mut pending = 0u64;
     let mut progress = |n: u64| {
