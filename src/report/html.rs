@@ -68,13 +68,14 @@ fn direction_bars(p: &Published, dir: &str) -> String {
         .map(|((p, l), v)| (p, l, v))
         .collect();
     if bars.is_empty() {
-        return if p.decisions > 0 {
+        let here = p.rows.iter().filter(|r| r.direction == dir).count();
+        return if here > 0 {
             format!(
                 "<p>No count of this kind can be shown: the {} decisions counted fall in cells under 10, which a public report withholds (see “All figures”).</p>",
                 p.decisions
             )
         } else {
-            "<p>No messages in this range.</p>".into()
+            "<p>No messages of this kind in this range.</p>".into()
         };
     }
     let max = bars

@@ -635,3 +635,39 @@ fn time_to_block_from_a_change_to_the_first_declined_request() {
     assert!(html::render(&p).contains("42.2 s") || html::render(&p).contains("42.3 s"));
     assert!(!serde_json::to_string(&p).unwrap().contains("TXHSI0100"));
 }
+
+/// A low-volume public report: every cell under 10 is withheld, and the
+/// charts say so instead of "No messages in this range"; every family of
+/// the policy still has its row, with zeros.
+#[test]
+fn a_low_volume_public_report_says_why_its_charts_are_empty() {
+    let ev: Vec<_> = (0..5)
+        .map(|_| {
+            (
+                "2026-12-02T10:00:00.000Z",
+                dec("inbound", "RNQ", "denied", Some("cbp"), "DCCBP0000", &[]),
+            )
+        })
+        .collect();
+    let mut o = opts(Mode::Public, Period::Month);
+    o.families = vec![super::Family {
+        name: "uscis".into(),
+        description: "Citizenship and Immigration Services".into(),
+        action: "deny".into(),
+    }];
+    let r = build(&[input(log(&ev))], &o);
+    let p = publish(&r, Mode::Public, "now");
+    let html = html::render(&p);
+    assert!(
+        html.contains("the 5 decisions counted fall in cells under 10"),
+        "{html}"
+    );
+    assert!(!html.contains("No messages in this range"));
+    // Nothing went out: the responses chart says that, not "withheld".
+    assert!(html.contains("No messages of this kind in this range."));
+    let fam = |n: &str| p.by_family.iter().find(|f| f.family == n).unwrap().clone();
+    assert_eq!(fam("uscis").received, publish::Fig::default());
+    let cbp = fam("cbp");
+    assert!(cbp.received.at_least && cbp.declined.at_least, "{cbp:?}");
+    assert!(!serde_json::to_string(&p).unwrap().contains("DCCBP0000"));
+}
