@@ -281,13 +281,16 @@ fn prepare(a: &BenchArgs) -> Result<Vec<Item>, BenchError> {
 /// one that dials on the first message.
 const ACCEPT_WAIT: Duration = Duration::from_secs(1);
 
-/// Connects as the switch (TLS when asked) and waits [`ACCEPT_WAIT`] for
+/// Connects as the switch (TLS when asked) and waits up to `wait` for
 /// the target to connect to our listener; `None` for the Nlets side when
 /// it did not (a target that dials on the first message: see [`warm_up`]).
+/// `wait`: how long to wait for the upstream connection (zero once a
+/// target has shown that it dials on the first message).
 async fn pair(
     a: &BenchArgs,
     target: &str,
     listener: &TcpListener,
+    wait: Duration,
 ) -> Result<(Box<dyn Io>, Option<Box<dyn Io>>), String> {
     let tcp = TcpStream::connect(target)
         .await
@@ -315,7 +318,10 @@ async fn pair(
             Box::new(s)
         }
     };
-    match tokio::time::timeout(ACCEPT_WAIT, accept(a, listener)).await {
+    if wait.is_zero() {
+        return Ok((client, None));
+    }
+    match tokio::time::timeout(wait, accept(a, listener)).await {
         Ok(server) => Ok((client, Some(server?))),
         Err(_) => Ok((client, None)),
     }
@@ -611,7 +617,14 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
     let mut pairs = Vec::new();
     let mut warmup = 0u64;
     for _ in 0..n {
-        let (mut client, server) = pair(&a, &target, &listener).await?;
+        // After one warm-up the target is known to dial on the first
+        // message: no more waiting for it to dial on accept.
+        let wait = if warmup > 0 {
+            Duration::ZERO
+        } else {
+            ACCEPT_WAIT
+        };
+        let (mut client, server) = pair(&a, &target, &listener, wait).await?;
         let server = match server {
             Some(s) => s,
             None => {
