@@ -191,6 +191,26 @@ fn demo_and_report_agree_with_the_audit_log() {
             }
         }
     }
+    // The report carries the log's last checkpoint, signed with the demo's
+    // throw-away key, and the log verifies against that key.
+    let sig = public["logs"][0]["last_checkpoint"]["signature"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(sig.len(), 128, "{}", public["logs"]);
+    let v = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+        .args(["audit", "verify"])
+        .arg(dir.path().join("audit.jsonl"))
+        .arg("--public-key")
+        .arg(dir.path().join("demo-signing.key.pub"))
+        .output()
+        .unwrap();
+    assert!(
+        v.status.success() && String::from_utf8_lossy(&v.stdout).contains("signatures verified"),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
     // The CSV marks court-order uses.
     let csv = std::fs::read_to_string(dir.path().join("report/report.csv")).unwrap();
     assert!(csv.starts_with(

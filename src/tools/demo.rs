@@ -107,6 +107,22 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
     );
     // The simulated switch receives Nlets' queries from the start.
     cfg.links[0].dial = crate::runtime::config::Dial::OnAccept;
+    // Checkpoints signed with a throw-away key, so that the report shows a
+    // signed checkpoint a reader can check with the public key beside it.
+    let key = dir.join("demo-signing.key");
+    if !key.exists() {
+        if let Err(e) = super::audit_cmd::keygen(&key.to_string_lossy()) {
+            eprintln!("origuard demo: signing key: {e}");
+            return 1;
+        }
+    }
+    if let Some(a) = cfg.audit.as_mut() {
+        a.opts.signing_key = Some(key.to_string_lossy().into_owned());
+        // Checkpoints as `[audit]` writes them by default (the quick start
+        // has none): every 10,000 records, every 60 s, and at the stop.
+        a.opts.checkpoint_every = Some(10_000);
+        a.opts.checkpoint_interval = Some(Duration::from_secs(60));
+    }
     let proxy = match Proxy::start(&cfg, None).await {
         Ok(p) => p,
         Err(e @ crate::runtime::proxy::StartError::Policy { .. }) => {
@@ -383,10 +399,13 @@ fn report(
             let _ = writeln!(out, "            BROKEN: {e}");
         }
     }
+    let public = audit.with_file_name("demo-signing.key.pub");
     let _ = writeln!(
         out,
-        "            check it: origuard audit verify {}",
-        audit.display()
+        "            checkpoints signed with a throw-away key, public key {}\n            check it: origuard audit verify {} --public-key {}",
+        public.display(),
+        audit.display(),
+        public.display()
     );
     let _ = writeln!(
         out,
