@@ -98,7 +98,27 @@ fn man_page_lists_the_commands_and_dir_writes_one_page_each() {
         let f = out.join(format!("origuard-{}.1", c.join("-")));
         let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert!(text.contains(".TH origuard"), "{}", f.display());
+        // EXIT STATUS and ENVIRONMENT on every page, before VERSION.
+        let (exit, env) = (
+            text.find(".SH \"EXIT STATUS\"")
+                .unwrap_or_else(|| panic!("{}", f.display())),
+            text.find(".SH \"ENVIRONMENT\"")
+                .unwrap_or_else(|| panic!("{}", f.display())),
+        );
+        assert!(
+            exit < env && text[env..].contains("NO_COLOR"),
+            "{}",
+            f.display()
+        );
+        if let Some(v) = text.find(".SH VERSION") {
+            assert!(env < v, "{}", f.display());
+        }
     }
+    let diff = std::fs::read_to_string(out.join("origuard-policy-diff.1")).unwrap();
+    assert!(diff.contains("\\fB3\\fR\nWith \\-\\-exit\\-code"), "{diff}");
+    let serve_page = std::fs::read_to_string(out.join("origuard-serve.1")).unwrap();
+    assert!(serve_page.contains("NOTIFY_SOCKET") && serve_page.contains("\\fB65\\fR"));
+    assert!(page.contains(".SH \"EXIT STATUS\"") && page.contains("ORIGUARD_LOG"));
     let serve = std::fs::read_to_string(out.join("origuard-serve.1")).unwrap();
     assert!(
         serve.contains("check") && serve.contains("drain\\-timeout"),

@@ -1,7 +1,8 @@
 //! One exit code per class of failure, across every command (the README's
 //! exit-code table): 0 success; 1 the command's own negative result (an
-//! invalid policy, a broken audit log, policies that differ under
-//! `--exit-code`); 2 input that cannot be read or used (a missing or
+//! invalid policy, a broken audit log); 3 `policy diff --exit-code` when
+//! the policies differ (test `diff_exit_code_says_whether_anything_differs`
+//! in tests/policy_cli.rs); 2 input that cannot be read or used (a missing or
 //! unreadable file, a framing error, a policy refused by a command that
 //! uses it, a capture without timing for `--rate recorded`); 64 bad usage
 //! (unknown flags, bad values, a configuration `serve` refuses). The table

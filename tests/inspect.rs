@@ -134,29 +134,92 @@ fn pcaps_are_read_as_captures_by_every_offline_command() {
         .unwrap();
     assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
     // inspect: one line per message, not one line for the whole file: the
-    // 25 messages to port 7101 and the 25 queries they answer.
-    let o = bin().arg("inspect").arg(&pcap).output().unwrap();
-    assert_eq!(o.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 50);
-    // filter: 50 received (both flows), counts conserved.
-    let policy = root().join("deploy/policy/colorado.toml");
+    // 25 messages to port 7101 (outbound: the state side is the client)
+    // and the 25 queries they answer (inbound), each line saying which.
+    let lines = |args: &[&str]| -> Vec<serde_json::Value> {
+        let o = bin().arg("inspect").args(args).arg(&pcap).output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let all = lines(&[]);
+    assert_eq!(all.len(), 50);
+    let dir_of = |v: &serde_json::Value| v["direction"].as_str().unwrap().to_string();
+    assert_eq!(all.iter().filter(|v| dir_of(v) == "outbound").count(), 25);
+    assert_eq!(all.iter().filter(|v| dir_of(v) == "inbound").count(), 25);
+    for v in &all {
+        let flow = v["flow"].as_str().unwrap();
+        match dir_of(v).as_str() {
+            "outbound" => assert!(flow.ends_with(":7101"), "{v}"),
+            _ => assert!(flow.contains(":7101 > "), "{v}"),
+        }
+    }
+    let out = lines(&["--direction", "outbound"]);
+    assert_eq!(out.len(), 25);
+    assert!(out.iter().all(|v| dir_of(v) == "outbound"));
+    // One connection by its client end, and a time window (gen spaces the
+    // messages 10 ms apart from 2025-01-01T00:00:00Z).
+    let client = all[0]["flow"]
+        .as_str()
+        .unwrap()
+        .split(" > ")
+        .find(|e| !e.ends_with(":7101"))
+        .unwrap()
+        .to_string();
+    assert_eq!(lines(&["--flow", &client]).len(), 50);
+    assert!(lines(&["--flow", "10.9.9.9:1"]).is_empty());
+    let window = lines(&[
+        "--direction",
+        "outbound",
+        "--from",
+        "2025-01-01T00:00:00.050Z",
+        "--until",
+        "2025-01-01T00:00:00.100Z",
+    ]);
+    assert!(!window.is_empty() && window.len() < 25, "{}", window.len());
+    for v in &window {
+        let t = v["captured"].as_str().unwrap();
+        assert!(
+            ("2025-01-01T00:00:00.050000Z"..="2025-01-01T00:00:00.099999Z").contains(&t),
+            "{t}"
+        );
+    }
+    // A port no flow uses is an input error naming the flows.
     let o = bin()
-        .args([
-            "filter",
-            "--policy",
-            policy.to_str().unwrap(),
-            "--direction",
-            "outbound",
-        ])
+        .args(["inspect", "--port", "9"])
         .arg(&pcap)
-        .arg(dir.path().join("out"))
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "{err}");
-    assert!(err.contains("received        50"), "{err}");
-    assert!(err.contains("(ok)"), "{err}");
-    // policy diff --capture: the what-if reads 25 messages.
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no TCP flow to or from port 9"));
+    // filter: each direction reads its own flow only, counts conserved.
+    let policy = root().join("deploy/policy/colorado.toml");
+    for d in ["outbound", "inbound"] {
+        let o = bin()
+            .args([
+                "filter",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--direction",
+                d,
+            ])
+            .arg(&pcap)
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        assert!(err.contains("received        25"), "{d}: {err}");
+        assert!(err.contains("(ok)"), "{err}");
+    }
+    // policy diff --capture: the what-if reads the 25 outbound messages.
     let o = bin()
         .args([
             "policy",
@@ -170,5 +233,14 @@ fn pcaps_are_read_as_captures_by_every_offline_command() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("0 of 50 messages change outcome"), "{out}");
+    assert!(out.contains("0 of 25 messages change outcome"), "{out}");
+    // policy profile --learn: the state's responses only (outbound).
+    let o = bin()
+        .args(["policy", "profile", "--learn"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("learned from 25 messages"), "{err}");
 }

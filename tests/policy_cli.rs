@@ -207,7 +207,18 @@ fn diff_exit_code_says_whether_anything_differs() {
         other.to_str().unwrap(),
         "--exit-code",
     ]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 3, "{out}");
+    // An invalid policy is 1, distinct from "changed".
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[list]]\nname = \"x\"\naction = \"block\"\n").unwrap();
+    let (code, _, err) = run(&[
+        "policy",
+        "diff",
+        EXAMPLE,
+        bad.to_str().unwrap(),
+        "--exit-code",
+    ]);
+    assert_eq!(code, 1, "{err}");
     // Without the flag a difference is not a failure.
     let (code, _, _) = run(&["policy", "diff", EXAMPLE, other.to_str().unwrap()]);
     assert_eq!(code, 0);
@@ -364,7 +375,7 @@ fn diff_json_counts_changes_and_what_if() {
         "inbound",
     ];
     let (code, out, err) = run(&args);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 3, "{err}");
     let v = json(&out);
     assert!(v["changes"].as_u64().unwrap() >= 1, "{v}");
     assert_ne!(v["old"]["version"], v["new"]["version"]);

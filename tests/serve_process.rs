@@ -212,6 +212,42 @@ fn serve_check_validates_without_binding_or_writing() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(64), "{err}");
     assert!(err.contains("bad.toml:3: error: unknown action"), "{err}");
+    // Every problem in one run: the refused policy, each missing TLS file
+    // of two links, the empty token file.
+    std::fs::write(dir.path().join("token"), "  \n").unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[policy]\nfile = {:?}\n[audit]\nfile = {:?}\n[admin]\nlisten = \"off\"\ntoken_file = \"token\"\n\
+             [[link]]\nname = \"a\"\nlisten = \"{addr}\"\nupstream = \"127.0.0.1:9\"\n\
+             [link.switch_tls]\ncert = \"nope/a.pem\"\nkey = \"nope/a.key\"\n\
+             [[link]]\nname = \"b\"\nlisten = \"127.0.0.1:0\"\nupstream = \"127.0.0.1:9\"\n\
+             [link.nlets_tls]\nca = \"nope/ca.pem\"\nserver_name = \"nlets.test\"\n",
+            bad.to_str().unwrap(),
+            audit.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
+        .args(["serve", "--config", cfg.to_str().unwrap(), "--check"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(64), "{err}");
+    for want in [
+        "bad.toml:3: error: unknown action",
+        "link a: switch_tls.cert",
+        "a.pem",
+        "link a: switch_tls.key",
+        "a.key",
+        "link b: nlets_tls.ca",
+        "ca.pem",
+        "is empty",
+        "5 problem(s) found",
+    ] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+    assert!(!audit.exists(), "--check wrote the audit log");
     drop(busy);
 }
 

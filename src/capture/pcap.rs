@@ -409,6 +409,7 @@ pub const SYNTHETIC_EPOCH_US: u64 = 1_735_689_600_000_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::select::Select;
     use crate::capture::source::load;
     use crate::capture::stream::InputFraming;
     use crate::framing::encode;
@@ -494,16 +495,16 @@ mod tests {
         let got = load(
             p.to_str().unwrap(),
             InputFraming::Framed(Framing::Len4),
-            Some(7101),
+            &Select::default(),
             1 << 20,
         )
         .unwrap();
         assert_eq!(got.len(), 50);
         assert_eq!(&got[7][..], &msgs[7][..]);
-        assert!(
-            load(p.to_str().unwrap(), InputFraming::Auto, Some(9999), 1 << 20)
-                .unwrap()
-                .is_empty()
-        );
+        let port = Select {
+            port: 9999,
+            ..Select::default()
+        };
+        assert!(load(p.to_str().unwrap(), InputFraming::Auto, &port, 1 << 20).is_err());
     }
 }

@@ -3,9 +3,11 @@
 //! with the same framing rules. A pcap is recognised by its magic number,
 //! never read as one unframed message.
 
-use super::pcap::{is_pcap, tcp_streams_timed, TimedStream};
+use super::pcap::{is_pcap, tcp_streams_timed, FlowKey, TimedStream};
+use super::select::Select;
 use super::stream::{FrameReader, InputFraming, ReadError};
 use crate::framing::Framing;
+use crate::message::Direction;
 use bytes::Bytes;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 
@@ -13,29 +15,57 @@ use std::io::{self, BufRead, BufReader, Cursor, Read};
 /// of each of its segments (`(offset, time_us)`).
 pub type TimedReader = (FrameReader<Cursor<Vec<u8>>>, Vec<(usize, u64)>);
 
+/// One pcap flow selected for reading, with the direction of its messages.
+pub struct Flow {
+    /// Its endpoints.
+    pub key: FlowKey,
+    /// The direction its messages travel (from the server port).
+    pub direction: Direction,
+    /// Its bytes and segment times.
+    pub stream: TimedStream,
+}
+
+/// One message read from a capture.
+#[derive(Clone, Debug)]
+pub struct Item {
+    /// The message.
+    pub bytes: Bytes,
+    /// From a pcap: when its last byte was captured (microseconds since
+    /// the Unix epoch).
+    pub time_us: Option<u64>,
+    /// From a pcap: its flow and that flow's direction.
+    pub flow: Option<(FlowKey, Direction)>,
+}
+
 /// Messages from a capture, in order.
 pub enum Source {
     /// A framed stream (or one unframed message).
     Stream(FrameReader<BufReader<Box<dyn Read>>>),
-    /// The TCP streams of a pcap, one after the other.
+    /// The selected TCP flows of a pcap, one after the other.
     Pcap {
-        /// Streams not started yet (last first).
-        rest: Vec<TimedStream>,
-        /// The stream being read, with its segments' capture times.
-        current: Option<TimedReader>,
-        /// Input framing for each stream.
+        /// Flows not started yet (last first).
+        rest: Vec<Flow>,
+        /// The flow being read: its reader, segment times, key, direction.
+        current: Option<(TimedReader, FlowKey, Direction)>,
+        /// Input framing for each flow.
         mode: InputFraming,
         /// Largest message.
         max: usize,
+        /// The time window.
+        select: Select,
     },
 }
 
 impl Source {
-    /// Opens `path` (`-` is stdin). For a pcap, only flows to `port` when given.
+    /// Opens `path` (`-` is stdin). From a pcap, only the flows and
+    /// messages `select` names (`capture::select`); a pcap none of whose
+    /// flows uses `select.port` is refused (its flows are listed), so a
+    /// wrong port is never an empty result. A framed stream takes no flow
+    /// or time selection.
     pub fn open(
         path: &str,
         mode: InputFraming,
-        port: Option<u16>,
+        select: &Select,
         max: usize,
     ) -> Result<Source, ReadError> {
         let mut r = BufReader::with_capacity(64 * 1024, super::stream::open_input(path)?);
@@ -43,11 +73,29 @@ impl Source {
         if head.len() >= 4 && is_pcap(head) {
             let mut data = Vec::new();
             r.read_to_end(&mut data)?;
-            let mut rest: Vec<TimedStream> = tcp_streams_timed(&data)
-                .map_err(|e| ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))?
+            let all = tcp_streams_timed(&data)
+                .map_err(|e| ReadError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+            if !all.is_empty() && all.keys().all(|k| select.flow_direction(k).is_none()) {
+                let names: Vec<String> = all.keys().map(super::select::flow_name).collect();
+                return Err(ReadError::Io(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "no TCP flow to or from port {} (flows: {}); give the server's port with --port",
+                        select.port,
+                        names.join(", ")
+                    ),
+                )));
+            }
+            let mut rest: Vec<Flow> = all
                 .into_iter()
-                .filter(|(k, _)| port.is_none_or(|p| k.dst.1 == p))
-                .map(|(_, s)| s)
+                .filter_map(|(key, stream)| {
+                    let direction = select.wants_flow(&key)?;
+                    Some(Flow {
+                        key,
+                        direction,
+                        stream,
+                    })
+                })
                 .collect();
             rest.reverse();
             return Ok(Source::Pcap {
@@ -55,36 +103,73 @@ impl Source {
                 current: None,
                 mode,
                 max,
+                select: select.clone(),
             });
+        }
+        if !select.stream_compatible() {
+            return Err(ReadError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "--flow, --from and --until need a pcap capture (a framed stream has no flows or times)",
+            )));
         }
         Ok(Source::Stream(FrameReader::new(r, mode, max)))
     }
 
     /// The next message, `None` at the end.
     pub fn next_message(&mut self) -> Option<Result<Bytes, ReadError>> {
-        self.next_timed().map(|r| r.map(|(m, _)| m))
+        self.next_item().map(|r| r.map(|m| m.bytes))
     }
 
     /// The next message and, from a pcap, when its last byte was captured
     /// (microseconds since the Unix epoch); `None` at the end.
     pub fn next_timed(&mut self) -> Option<Result<(Bytes, Option<u64>), ReadError>> {
+        self.next_item().map(|r| r.map(|m| (m.bytes, m.time_us)))
+    }
+
+    /// The next message with its time and flow; `None` at the end.
+    pub fn next_item(&mut self) -> Option<Result<Item, ReadError>> {
         match self {
-            Source::Stream(r) => r.next_message().map(|m| m.map(|m| (m, None))),
+            Source::Stream(r) => r.next_message().map(|m| {
+                m.map(|bytes| Item {
+                    bytes,
+                    time_us: None,
+                    flow: None,
+                })
+            }),
             Source::Pcap {
                 rest,
                 current,
                 mode,
                 max,
+                select,
             } => loop {
-                if let Some((r, times)) = current {
-                    if let Some(m) = r.next_message() {
-                        let end = r.offset().saturating_sub(1) as usize;
-                        let at = super::pcap::time_at(times, end);
-                        return Some(m.map(|m| (m, Some(at))));
+                if let Some(((r, times), key, dir)) = current {
+                    match r.next_message() {
+                        Some(Ok(bytes)) => {
+                            let end = r.offset().saturating_sub(1) as usize;
+                            let at = super::pcap::time_at(times, end);
+                            if select.wants_time(at) {
+                                return Some(Ok(Item {
+                                    bytes,
+                                    time_us: Some(at),
+                                    flow: Some((*key, *dir)),
+                                }));
+                            }
+                            continue;
+                        }
+                        Some(Err(e)) => return Some(Err(e)),
+                        None => {}
                     }
                 }
-                let s = rest.pop()?;
-                *current = Some((FrameReader::new(Cursor::new(s.bytes), *mode, *max), s.times));
+                let f = rest.pop()?;
+                *current = Some((
+                    (
+                        FrameReader::new(Cursor::new(f.stream.bytes), *mode, *max),
+                        f.stream.times,
+                    ),
+                    f.key,
+                    f.direction,
+                ));
             },
         }
     }
@@ -93,7 +178,7 @@ impl Source {
     pub fn framing(&self) -> Option<Framing> {
         match self {
             Source::Stream(r) => r.framing(),
-            Source::Pcap { current, .. } => current.as_ref().and_then(|(r, _)| r.framing()),
+            Source::Pcap { current, .. } => current.as_ref().and_then(|((r, _), _, _)| r.framing()),
         }
     }
 }
@@ -103,15 +188,13 @@ impl Source {
 pub fn load(
     path: &str,
     framing: InputFraming,
-    port: Option<u16>,
+    select: &Select,
     max: usize,
 ) -> Result<Vec<Bytes>, String> {
-    let mut src = Source::open(path, framing, port, max).map_err(|e| format!("{path}: {e}"))?;
-    let mut msgs = Vec::new();
-    while let Some(m) = src.next_message() {
-        msgs.push(m.map_err(|e| format!("{path}: after {} messages: {e}", msgs.len()))?);
-    }
-    Ok(msgs)
+    Ok(load_timed(path, framing, select, max)?
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect())
 }
 
 /// Every message of a capture with its capture time (pcap only; `None`
@@ -119,10 +202,10 @@ pub fn load(
 pub fn load_timed(
     path: &str,
     framing: InputFraming,
-    port: Option<u16>,
+    select: &Select,
     max: usize,
 ) -> Result<Vec<(Bytes, Option<u64>)>, String> {
-    let mut src = Source::open(path, framing, port, max).map_err(|e| format!("{path}: {e}"))?;
+    let mut src = Source::open(path, framing, select, max).map_err(|e| format!("{path}: {e}"))?;
     let mut msgs = Vec::new();
     while let Some(m) = src.next_timed() {
         msgs.push(m.map_err(|e| format!("{path}: after {} messages: {e}", msgs.len()))?);
@@ -155,7 +238,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.pcap");
         std::fs::write(&p, pcap).unwrap();
-        let mut s = Source::open(p.to_str().unwrap(), InputFraming::Auto, None, 1 << 20).unwrap();
+        let all = Select::default();
+        let mut s = Source::open(p.to_str().unwrap(), InputFraming::Auto, &all, 1 << 20).unwrap();
         let mut n = 0;
         while let Some(m) = s.next_message() {
             assert!(m.unwrap().starts_with(b"DQ."));
@@ -163,9 +247,20 @@ mod tests {
         }
         assert_eq!(n, 7);
         assert_eq!(s.framing(), Some(Framing::Len4));
-        // Filtered by port: no flow to 9.
+        // Only inbound: the capture has none.
+        let inbound = Select::direction(Direction::Inbound);
         let mut s =
-            Source::open(p.to_str().unwrap(), InputFraming::Auto, Some(9), 1 << 20).unwrap();
+            Source::open(p.to_str().unwrap(), InputFraming::Auto, &inbound, 1 << 20).unwrap();
         assert!(s.next_message().is_none());
+        // A port no flow uses is refused, naming the flows.
+        let port9 = Select {
+            port: 9,
+            ..Select::default()
+        };
+        let e = Source::open(p.to_str().unwrap(), InputFraming::Auto, &port9, 1 << 20)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("10.0.0.1:4000 > 10.0.0.2:7101"), "{e}");
     }
 }

@@ -22,7 +22,7 @@ use crate::redact::persons::Name;
 use crate::redact::persons::{self, Found};
 
 /// What a response showed about whom it holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
 #[strum(serialize_all = "snake_case")]
 pub enum SubjectCheck {
     /// Every identifier is the subject's, and one person is named.

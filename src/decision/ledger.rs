@@ -110,7 +110,7 @@ pub trait UseStore: Send + Sync + std::fmt::Debug {
 }
 
 /// Why an order query that names its subject was not let through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
 #[strum(serialize_all = "snake_case")]
 pub enum Refusal {
     /// Every use is spent.

@@ -47,19 +47,36 @@ fn list_words(l: &str) -> String {
     }
 }
 
-/// Stacked bars: one bar per (period, list), segments by outcome.
-fn stacked_bars(p: &Published) -> String {
-    let bars: Vec<(String, String, [u64; 4])> = p
-        .periods
-        .iter()
-        .flat_map(|t| {
-            t.by_list
-                .iter()
-                .map(move |(l, v)| (t.period.clone(), l.clone(), *v))
-        })
+/// Horizontal stacked bars of one direction (one kind of message: requests
+/// to the state, or responses and messages from it): one bar per (period,
+/// list), segments by outcome, summed over published cells. Labels sit on
+/// the left of their bar, never rotated, inside the drawing (the SVG scales
+/// to the page width, so nothing is cut off on a narrow screen).
+fn direction_bars(p: &Published, dir: &str) -> String {
+    let mut sums: std::collections::BTreeMap<(String, String), [u64; 4]> = Default::default();
+    for r in p.rows.iter().filter(|r| r.direction == dir) {
+        if let (Some(i), Some(n)) = (
+            OUTCOMES.iter().position(|o| *o == r.outcome),
+            r.messages.value(),
+        ) {
+            sums.entry((r.period.clone(), r.list.clone())).or_default()[i] += n;
+        }
+    }
+    let bars: Vec<(String, String, [u64; 4])> = sums
+        .into_iter()
+        .filter(|(_, v)| v.iter().sum::<u64>() > 0)
+        .map(|((p, l), v)| (p, l, v))
         .collect();
     if bars.is_empty() {
-        return "<p>No messages in this range.</p>".into();
+        let here = p.rows.iter().filter(|r| r.direction == dir).count();
+        return if here > 0 {
+            format!(
+                "<p>No count of this kind can be shown: the {} decisions counted fall in cells under 10, which a public report withholds (see “All figures”).</p>",
+                p.decisions
+            )
+        } else {
+            "<p>No messages of this kind in this range.</p>".into()
+        };
     }
     let max = bars
         .iter()
@@ -67,55 +84,66 @@ fn stacked_bars(p: &Published) -> String {
         .max()
         .unwrap_or(1)
         .max(1);
-    let (bw, gap, h, left) = (40.0, 48.0, 220.0, 60.0);
-    let width = left + bars.len() as f64 * (bw + gap) + 140.0;
+    let label = |period: &str, list: &str| format!("{period} · {}", list_label(list));
+    let chars = bars
+        .iter()
+        .map(|(pe, l, _)| label(pe, l).chars().count())
+        .max()
+        .unwrap_or(10);
+    let (row_h, bar_h, plot) = (26.0, 18.0, 420.0);
+    let left = chars as f64 * 6.6 + 12.0;
+    let width = left + plot + 70.0;
+    let height = bars.len() as f64 * row_h + 10.0;
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="chart" role="img" aria-label="Messages per period by list and outcome" width="{width:.0}" height="{:.0}" viewBox="0 0 {width:.0} {:.0}" xmlns="http://www.w3.org/2000/svg">"#,
-        h + 120.0,
-        h + 120.0
-    );
-    let _ = write!(
-        s,
-        r##"<line x1="{left}" y1="10" x2="{left}" y2="{}" stroke="#333"/><text x="{}" y="18" font-size="11" text-anchor="end">{max}</text><text x="{}" y="{}" font-size="11" text-anchor="end">0</text>"##,
-        10.0 + h,
-        left - 4.0,
-        left - 4.0,
-        10.0 + h
+        r#"<svg class="chart" role="img" aria-label="Messages {} by list and outcome" width="100%" style="max-width:{width:.0}px" viewBox="0 0 {width:.0} {height:.0}" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">"#,
+        direction_words(dir)
     );
     for (i, (period, list, v)) in bars.iter().enumerate() {
-        let x = left + 8.0 + i as f64 * (bw + gap);
-        let mut y = 10.0 + h;
+        let y = 5.0 + i as f64 * row_h;
+        let _ = write!(
+            s,
+            r#"<text class="label" x="0" y="{:.1}" font-size="11">{}</text>"#,
+            y + bar_h - 5.0,
+            esc(&label(period, list))
+        );
+        let mut x = left;
         for (k, n) in v.iter().enumerate() {
             if *n == 0 {
                 continue;
             }
             // At least a pixel: a small count stays visible.
-            let bh = (*n as f64 / max as f64 * h).max(1.0);
-            y -= bh;
+            let w = (*n as f64 / max as f64 * plot).max(1.0);
             let _ = write!(
                 s,
-                r#"<rect class="bar" data-value="{n}" x="{x:.1}" y="{y:.1}" width="{bw}" height="{bh:.1}" fill="{}"><title>{} — {}: {n} {}</title></rect>"#,
+                r#"<rect class="bar" data-value="{n}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{bar_h}" fill="{}"><title>{} — {}: {n} {}</title></rect>"#,
                 COLORS[k],
                 esc(period),
                 esc(list),
                 outcome_words(OUTCOMES[k])
             );
+            x += w;
         }
         let _ = write!(
             s,
-            r#"<text x="{:.1}" y="{:.1}" font-size="10" transform="rotate(45 {:.1} {:.1})">{} · {}</text>"#,
+            r#"<text class="value" x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
             x + 4.0,
-            h + 24.0,
-            x + 4.0,
-            h + 24.0,
-            esc(period),
-            esc(list)
+            y + bar_h - 5.0,
+            v.iter().sum::<u64>()
         );
     }
     s.push_str("</svg>");
     s
+}
+
+/// A list's short label in a chart.
+fn list_label(l: &str) -> String {
+    if l == "none" {
+        "no list".into()
+    } else {
+        l.to_string()
+    }
 }
 
 /// Simple bars of one value per period.
@@ -130,15 +158,15 @@ fn period_bars(
         return "<p>No messages in this range.</p>".into();
     }
     let max = vals.iter().map(|v| v.1).max().unwrap_or(1).max(1);
+    let _ = p;
     let (bw, gap, h, left) = (40.0, 16.0, 140.0, 60.0);
     let width = left + vals.len() as f64 * (bw + gap) + 20.0;
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="chart" role="img" aria-label="{}" width="{width:.0}" height="{:.0}" viewBox="0 0 {width:.0} {:.0}" xmlns="http://www.w3.org/2000/svg">"#,
+        r#"<svg class="chart" role="img" aria-label="{}" width="100%" style="max-width:{width:.0}px" viewBox="0 0 {width:.0} {:.0}" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">"#,
         esc(label),
-        h + 50.0,
-        h + 50.0
+        h + 64.0
     );
     for (i, (period, n)) in vals.iter().enumerate() {
         let x = left + 8.0 + i as f64 * (bw + gap);
@@ -147,9 +175,9 @@ fn period_bars(
                 s,
                 r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">0</text><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"#,
                 x + bw / 2.0,
-                6.0 + h,
+                20.0 + h,
                 x + bw / 2.0,
-                h + 26.0,
+                h + 40.0,
                 esc(period)
             );
             continue;
@@ -158,17 +186,111 @@ fn period_bars(
         let _ = write!(
             s,
             r#"<rect class="bar" data-value="{n}" x="{x:.1}" y="{:.1}" width="{bw}" height="{bh:.1}" fill="{color}"><title>{}: {n}</title></rect><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{n}</text><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"#,
-            10.0 + h - bh,
+            24.0 + h - bh,
             esc(period),
             x + bw / 2.0,
-            6.0 + h - bh,
+            20.0 + h - bh,
             x + bw / 2.0,
-            h + 26.0,
+            h + 40.0,
             esc(period)
         );
     }
     s.push_str("</svg>");
     s
+}
+
+/// The colour key of the outcome charts.
+fn legend(h: &mut String) {
+    h.push_str("<p class=\"legend\">");
+    for (k, o) in OUTCOMES.iter().enumerate() {
+        let _ = write!(
+            h,
+            r#"<span><i style="background:{}"></i>{}</span>"#,
+            COLORS[k],
+            outcome_words(o)
+        );
+    }
+    h.push_str("</p>");
+}
+
+/// The per-family table (every family of the policy, zeros shown) and the
+/// requests declined per day (attempts after a block).
+fn families(h: &mut String, p: &Published) {
+    h.push_str("<h2>By agency family</h2><p class=\"note\">One row per list of the policy (and the agencies on no list), with 0 where nothing happened. Requests: messages of every kind from the family to Colorado. Released: responses of every kind from Colorado to it. “at least”: a count under 10 behind the figure is withheld.</p><table class=\"families cards\"><tr><th>Period</th><th>Agency family</th><th>Rule</th><th>Requests received</th><th>Requests declined</th><th>Released with fields withheld</th><th>Court orders: queries let through</th><th>Court orders: responses released</th><th>Days with declined requests</th></tr>");
+    for f in &p.by_family {
+        let fig = |x: super::publish::Fig| {
+            if x.at_least {
+                format!("≥ {}", x.value)
+            } else {
+                x.value.to_string()
+            }
+        };
+        let _ = write!(
+            h,
+            "<tr class=\"family\" data-family=\"{}\"><td data-label=\"Period\">{}</td><td data-label=\"Agency family\">{}</td><td data-label=\"Rule\">{}</td><td class=\"n\" data-label=\"Requests received\">{}</td><td class=\"n\" data-label=\"Requests declined\">{}</td><td class=\"n\" data-label=\"Released with fields withheld\">{}</td><td class=\"n\" data-label=\"Court orders: queries let through\">{}</td><td class=\"n\" data-label=\"Court orders: responses released\">{}</td><td class=\"n\" data-label=\"Days with declined requests\">{}</td></tr>",
+            esc(&f.family),
+            esc(&f.period),
+            esc(&super::publish::family_words(&f.family, &f.description)),
+            match f.action.as_str() {
+                "deny" => "declined",
+                "redact" => "fields withheld",
+                "allow" => "never restricted",
+                _ => "policy default",
+            },
+            fig(f.received),
+            fig(f.declined),
+            fig(f.released_redacted),
+            fig(f.court_order_queries),
+            fig(f.court_order_releases),
+            f.days_with_declines
+        );
+    }
+    h.push_str("</table>");
+    h.push_str("<h3>Time to block</h3><p class=\"note\">From a policy change taking effect to the first request (of any kind) it declined from an agency whose earlier requests had not been declined, per change and list. Agencies that sent nothing before the change are not counted.</p>");
+    if p.time_to_block.is_empty() {
+        h.push_str("<p>No policy change in this range blocked an agency that had been asking before it.</p>");
+    } else {
+        h.push_str("<table class=\"cards\"><tr><th>Change took effect (UTC)</th><th>Policy</th><th>Agency family</th><th>First declined request</th><th>Time to block</th></tr>");
+        for b in &p.time_to_block {
+            let desc = p
+                .families
+                .iter()
+                .find(|f| f.name == b.list)
+                .map_or("", |f| f.description.as_str());
+            let _ = write!(
+                h,
+                "<tr><td data-label=\"Change took effect\">{}</td><td data-label=\"Policy\"><code>{}</code></td><td data-label=\"Agency family\">{}{}</td><td data-label=\"First declined request\">{}</td><td class=\"n\" data-label=\"Time to block\">{:.1} s</td></tr>",
+                esc(&b.changed),
+                esc(&b.version),
+                esc(&super::publish::family_words(&b.list, desc)),
+                if b.ori.is_empty() { String::new() } else { format!(" — <code>{}</code>", esc(&b.ori)) },
+                esc(&b.first_declined),
+                b.seconds
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("<h3>Attempts after a block: requests declined per day</h3><p class=\"note\">Counts requests of every kind from a family to Colorado that were declined, per day (UTC).</p>");
+    if p.declined_by_day.is_empty() {
+        h.push_str("<p>No request was declined in this range.</p>");
+    } else {
+        h.push_str("<div class=\"scroll\"><table><tr><th>Day</th><th>Agency family</th><th>Requests declined</th></tr>");
+        for d in &p.declined_by_day {
+            let desc = p
+                .families
+                .iter()
+                .find(|f| f.name == d.list)
+                .map_or("", |f| f.description.as_str());
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                esc(&d.day),
+                esc(&super::publish::family_words(&d.list, desc)),
+                cell(d.declined)
+            );
+        }
+        h.push_str("</table></div>");
+    }
 }
 
 fn cell(c: Cell) -> String {
@@ -192,6 +314,9 @@ h1{{font-size:1.6em;margin-bottom:.2em}} h2{{border-bottom:1px solid #ccc;paddin
 table{{border-collapse:collapse;margin:.5em 0 1em;font-size:.92em}} th,td{{border:1px solid #ccc;padding:.25em .55em;text-align:left}} td.n{{text-align:right;font-variant-numeric:tabular-nums}}
 th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{display:inline-block;margin-right:1.2em}} .legend i{{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-1px}}
 .note{{color:#555;font-size:.9em}} code{{word-break:break-all}} .answers td:first-child{{max-width:520px}}
+.scroll{{overflow-x:auto;max-width:100%}} svg.chart{{display:block;height:auto}} td.n{{white-space:nowrap}}
+@media (max-width:600px){{body{{margin:1em auto;padding:0 .6em}} table{{font-size:.82em}} th,td{{padding:.2em .35em}} .answers td:first-child{{max-width:none}}
+table.cards,table.cards tbody,table.cards tr,table.cards td{{display:block;width:auto}} table.cards th,table.cards tr:first-child{{display:none}} table.cards tr{{border:1px solid #ccc;margin:0 0 .6em;padding:.3em .4em}} table.cards td{{border:0;text-align:left;white-space:normal;padding:.1em 0}} table.cards td::before{{content:attr(data-label) ": ";font-weight:600;color:#444}}}}
 @media print{{body{{margin:0;max-width:none}} h2{{page-break-after:avoid}} table,svg{{page-break-inside:avoid}}}}
 </style></head><body>"#
     );
@@ -223,63 +348,57 @@ th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{disp
             .map(|l| format!(" to {}", esc(l)))
             .unwrap_or_default(),
     );
-    // The answers.
-    h.push_str("<h2>In short</h2><table class=\"answers\"><tr><th>Question</th><th>Period</th><th>Answer</th></tr>");
-    for t in &p.periods {
-        for (list, v) in &t.driver_queries_by_list {
-            if list == "none" {
-                continue;
-            }
-            let total: u64 = v.iter().sum();
-            let _ = write!(
-                h,
-                r#"<tr><td>Driver-licence queries from agencies on {}; how many were declined</td><td>{}</td><td class="n">{total} received{}, {} declined</td></tr>"#,
-                list_words(list),
-                esc(&t.period),
-                if t.driver_partial.contains(list) {
-                    " (at least)"
-                } else {
-                    ""
-                },
-                v[2]
-            );
-        }
+    // The answers, per agency family (the demo prints the same lines).
+    h.push_str("<h2>In short</h2><p class=\"note\">Every message kind counts: driver-licence, plate and owner (vehicle registration), photo, criminal-history and any other query or response.</p><table class=\"answers cards\"><tr><th>Question</th><th>Period</th><th>Answer</th></tr>");
+    for a in super::publish::in_short(p) {
         let _ = write!(
             h,
-            r#"<tr><td>Photos withheld from responses</td><td>{}</td><td class="n">{}{}</td></tr><tr><td>Places of birth withheld from responses</td><td>{}</td><td class="n">{}{}</td></tr>"#,
-            esc(&t.period),
-            t.photos_withheld,
-            if t.partial { " (at least)" } else { "" },
-            esc(&t.period),
-            t.pob_withheld,
-            if t.partial { " (at least)" } else { "" },
+            r#"<tr><td data-label="Question">{}</td><td data-label="Period">{}</td><td class="answer" data-label="Answer">{}</td></tr>"#,
+            esc(&a.question),
+            esc(&a.period),
+            esc(&a.answer)
         );
     }
-    let _ = write!(
-        h,
-        r#"<tr><td>Is the log behind the numbers intact?</td><td>all</td><td>{}</td></tr></table>"#,
-        if p.intact { "yes" } else { "<b>no</b>" }
-    );
-    // Charts.
-    h.push_str("<h2>Messages by list and outcome</h2><p class=\"legend\">");
-    for (k, o) in OUTCOMES.iter().enumerate() {
-        let _ = write!(
-            h,
-            r#"<span><i style="background:{}"></i>{}</span>"#,
-            COLORS[k],
-            outcome_words(o)
-        );
-    }
-    h.push_str("</p>");
-    h.push_str(&stacked_bars(p));
-    h.push_str("<h2>Declines and redactions per period</h2>");
+    h.push_str("</table>");
+    families(&mut h, p);
+    // Charts: one kind of message each.
+    h.push_str("<h2>Requests to Colorado, by list and outcome</h2><p class=\"note\">Counts messages from other agencies to Colorado (queries of every kind). Responses are in the next chart, never added to these.</p>");
+    legend(&mut h);
+    h.push_str(&direction_bars(p, "inbound"));
+    h.push_str("<h2>Responses and messages from Colorado, by list and outcome</h2><p class=\"note\">Counts messages Colorado sent (responses of every kind).</p>");
+    legend(&mut h);
+    h.push_str(&direction_bars(p, "outbound"));
+    h.push_str("<h2>Requests declined per period</h2><p class=\"note\">Counts requests (messages to Colorado) declined.</p>");
     h.push_str(&period_bars(
         p,
-        "Messages declined or passed with fields withheld, per period",
+        "Requests declined per period",
         "#d6404e",
-        |t| t.outcomes[1] + t.outcomes[2],
+        |t| {
+            p.rows
+                .iter()
+                .filter(|r| {
+                    r.period == t.period && r.direction == "inbound" && r.outcome == "denied"
+                })
+                .filter_map(|r| r.messages.value())
+                .sum()
+        },
     ));
-    h.push_str("<h2>Photos withheld per period</h2>");
+    h.push_str("<h2>Responses released with fields withheld per period</h2><p class=\"note\">Counts responses and messages from Colorado that went out with protected fields removed.</p>");
+    h.push_str(&period_bars(
+        p,
+        "Responses released with fields withheld per period",
+        "#f2a93b",
+        |t| {
+            p.rows
+                .iter()
+                .filter(|r| {
+                    r.period == t.period && r.direction == "outbound" && r.outcome == "redacted"
+                })
+                .filter_map(|r| r.messages.value())
+                .sum()
+        },
+    ));
+    h.push_str("<h2>Photos withheld per period</h2><p class=\"note\">Counts photos: removed from a response, or a photo response withheld whole.</p>");
     h.push_str(&period_bars(
         p,
         "Photos withheld per period",
@@ -290,7 +409,7 @@ th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{disp
         h.push_str("<p class=\"note\">Counts from 1 to 9 are shown as “&lt;10”, and some other counts are withheld so that a small count cannot be worked out from totals. Charts and period totals add up published counts only, so they are lower bounds where a count was withheld (marked “at least”).</p>");
     }
     // Integrity.
-    h.push_str("<h2>Integrity</h2><table><tr><th>Log</th><th>Files</th><th>Records</th><th>First</th><th>Last</th><th>Head (last record's hash)</th><th>Verdict</th></tr>");
+    h.push_str("<h2>Integrity</h2><div class=\"scroll\"><table><tr><th>Log</th><th>Files</th><th>Records</th><th>First</th><th>Last</th><th>Head (last record's hash)</th><th>Verdict</th></tr>");
     for l in &p.logs {
         let _ = write!(
             h,
@@ -315,7 +434,7 @@ th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{disp
             if l.intact { "intact" } else { "<b>does not verify</b>" }
         );
     }
-    h.push_str("</table>");
+    h.push_str("</table></div>");
     for l in &p.logs {
         match &l.last_checkpoint {
             Some(c) => {
@@ -368,7 +487,7 @@ th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{disp
         }
         let _ = write!(
             h,
-            "<h3>Messages {}</h3><table class=\"figures\"><tr><th>Period</th><th>Agencies</th><th>Message</th><th>Received</th>",
+            "<h3>Messages {}</h3><div class=\"scroll\"><table class=\"figures\"><tr><th>Period</th><th>Agencies</th><th>Message</th><th>Received</th>",
             direction_words(dir)
         );
         for o in OUTCOMES {
@@ -407,7 +526,7 @@ th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{disp
                 }
             );
         }
-        h.push_str("</table>");
+        h.push_str("</table></div>");
     }
     if p.mode == Mode::Internal {
         h.push_str("<h2>Agencies on no list to look at</h2>");
@@ -492,13 +611,25 @@ th{{background:#f3f3f3}} .sup{{color:#666;font-style:italic}} .legend span{{disp
     }
     let _ = write!(
         h,
-        "<li><b>Lists</b> are maintained by CBI administrators: agencies on a deny list get no driver data; on a redact list, responses go out with protected fields (photo, place of birth) withheld.</li><li><b>Message keys</b>: e.g. DQ = {}, DR = {}, CPR = {}.</li><li>Court-order exceptions: none are recorded by this version.</li><li>Method and every figure: specs/report.md.</li></ul>",
+        "<li><b>Lists</b> (agency families) are maintained by CBI administrators: agencies on a deny list get no driver data; on a redact list, responses go out with protected fields (photo, place of birth) withheld.</li><li><b>Message keys</b>: e.g. DQ = {}, DR = {}, RQ = {}, RNQ = {}, CPR = {}.</li></ul>",
         key_name("DQ"),
         key_name("DR"),
+        key_name("RQ"),
+        key_name("RNQ"),
         key_name("CPR")
     );
+    h.push_str("<h2>Methodology</h2><h3>What is counted</h3><ul class=\"note\"><li>Every message the proxy decided is one decision record in the audit log, and is counted once: by period (UTC), direction, the list that decided it (“no list” when none), message key and outcome. Requests are messages to Colorado; responses are messages from it. Tables and charts say which they count, and never add the two.</li><li>Every message kind counts, not only driver-licence queries.</li><li>Photos withheld: a photo removed from a response, or a photo response withheld whole. Places of birth withheld: removed from a response.</li><li>Court orders: a query from a restricted agency let through because a court order names the person, and the responses released under it, are marked in report.csv (<code>court_order</code> = yes) and report.json.</li><li>Attempts after a block: requests declined, per day.</li></ul><h3>Suppression</h3><ul class=\"note\">");
+    if p.mode == Mode::Public {
+        h.push_str("<li>Counts from 1 to 9 are shown as “&lt;10”. Inside each group (period, direction, list, key) one more count is withheld when a lone withheld count could be worked out from the group's total; per-day declines likewise within a family and period. Zeros are shown.</li><li>Sums (“In short”, families, charts, period totals) add published counts only: where a withheld count lies behind them they are lower bounds, marked “at least” or “≥”.</li>");
+    } else {
+        h.push_str("<li>Internal report: every count exact; agency identifiers shown. Do not publish.</li>");
+    }
+    h.push_str("</ul><h3>How to verify</h3><ul class=\"note\"><li>Integrity: every record of the audit log is hash-chained; the section “Integrity” gives each log's head (last record's hash) and its last checkpoint. With the log, <code>origuard audit verify FILE --expect-head HEAD</code> or <code>--checkpoint SAVED --public-key KEY</code> proves the figures come from an unaltered log.</li><li>Figures: report.csv and report.json carry every published count; each table row checks received = passed + redacted + denied + dropped. The method is specified in specs/report.md.</li></ul>");
     // Post-layout check for the browser test (the page does not need it).
-    h.push_str(r#"<pre id="render-check" hidden></pre><script>(function(){var bars=document.querySelectorAll('svg.chart rect.bar');var drawn=0;bars.forEach(function(b){var r=b.getBoundingClientRect();if(r.height>0&&r.width>0)drawn++;});var figs={};document.querySelectorAll('td.fig').forEach(function(td){figs[td.dataset.csv]=td.textContent;});document.getElementById('render-check').textContent=JSON.stringify({bars:bars.length,drawn:drawn,figures:figs});})();</script>"#);
+    // Besides bars and figures it reports what a narrow screen could hide:
+    // chart text outside its drawing (clipped), table numbers wider than
+    // their cell, and the page wider than the window.
+    h.push_str(r#"<pre id="render-check" hidden></pre><script>(function(){var bars=document.querySelectorAll('svg.chart rect.bar');var drawn=0;bars.forEach(function(b){var r=b.getBoundingClientRect();if(r.height>0&&r.width>0)drawn++;});var figs={};document.querySelectorAll('td.fig').forEach(function(td){figs[td.dataset.csv]=td.textContent;});var clipped=[];var texts=0;document.querySelectorAll('svg.chart').forEach(function(svg){var vb=svg.viewBox.baseVal;svg.querySelectorAll('text').forEach(function(t){texts++;var b=t.getBBox();if(b.x<-0.5||b.y<-0.5||b.x+b.width>vb.width+0.5||b.y+b.height>vb.height+0.5)clipped.push(t.textContent);});});var cut=[];document.querySelectorAll('td.n').forEach(function(td){if(td.scrollWidth>td.clientWidth+1)cut.push(td.textContent);});document.querySelectorAll('table.cards td').forEach(function(td){var r=td.getBoundingClientRect();if(r.right>window.innerWidth+1||td.scrollWidth>td.clientWidth+1)cut.push(td.textContent);});document.getElementById('render-check').textContent=JSON.stringify({bars:bars.length,drawn:drawn,figures:figs,width:window.innerWidth,page_width:document.documentElement.scrollWidth,chart_texts:texts,clipped:clipped,cut:cut,sections:Array.prototype.map.call(document.querySelectorAll('h2'),function(x){return x.textContent;})});})();</script>"#);
     h.push_str("</body></html>\n");
     h
 }

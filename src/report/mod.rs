@@ -45,6 +45,8 @@ pub enum Period {
     Month,
     /// Calendar quarter (UTC), `2026-Q4`.
     Quarter,
+    /// Calendar year (UTC), `2026`: the annual report.
+    Year,
 }
 
 impl std::str::FromStr for Period {
@@ -60,6 +62,7 @@ impl Period {
         match self {
             Period::Day => ts.get(..10).unwrap_or(ts).to_string(),
             Period::Month => ts.get(..7).unwrap_or(ts).to_string(),
+            Period::Year => ts.get(..4).unwrap_or(ts).to_string(),
             Period::Quarter => {
                 let y = ts.get(..4).unwrap_or("????");
                 let m: u32 = ts.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1);
@@ -80,6 +83,41 @@ pub struct Options {
     pub from: Option<String>,
     /// Last day included (`YYYY-MM-DD`, UTC), if any.
     pub to: Option<String>,
+    /// The agency families (policy lists) to answer for, each shown even
+    /// with no traffic; empty: the lists the log names.
+    pub families: Vec<Family>,
+    /// Public tables published without the small-cell rule: only
+    /// `court_orders` can be (Oregon and Washington publish exact
+    /// court-order counts); see [`EXACT_TABLES`].
+    pub exact: Vec<String>,
+}
+
+/// The tables a public report may publish exactly (`report --exact`).
+pub const EXACT_TABLES: &[&str] = &["court_orders"];
+
+/// An agency family: a policy list, with the words a reader needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Family {
+    /// The list's name (`immigration_enforcement`).
+    pub name: String,
+    /// Its description from the policy ("Civil immigration enforcement").
+    pub description: String,
+    /// `deny`, `redact` or `allow` (empty when not known).
+    pub action: String,
+}
+
+impl Family {
+    /// Every list of a policy, in file order.
+    pub fn of_policy(p: &crate::policy::Policy) -> Vec<Family> {
+        p.lists
+            .iter()
+            .map(|l| Family {
+                name: l.name.clone(),
+                description: l.description.clone(),
+                action: l.action.name().to_string(),
+            })
+            .collect()
+    }
 }
 
 /// The four outcomes of a decision (the audit record's `category`).
@@ -106,6 +144,9 @@ pub struct Row {
     pub pob_withheld: u64,
     /// Of the messages, those the log records as written to their peer.
     pub delivered: u64,
+    /// The messages passed under a court order: a query let through
+    /// (`court_order`) or a response released (`court_order_release`).
+    pub court_order: bool,
 }
 
 /// A line of the integrity section: something the reader must know.
@@ -224,6 +265,48 @@ pub struct Report {
     pub agencies: Vec<AgencyRow>,
     /// Court-order exceptions used, per period.
     pub court_orders: Vec<CourtOrderUse>,
+    /// The agency families answered for (configured, then any other list
+    /// the log names, then `none`).
+    pub families: Vec<Family>,
+    /// Requests (inbound messages) declined, per day (UTC) and list: the
+    /// attempts made after an agency was blocked.
+    pub declined_by_day: Vec<DayCount>,
+    /// Per policy change and list: how long until the first request it
+    /// declined from an agency whose requests had not been declined before.
+    pub time_to_block: Vec<TimeToBlock>,
+}
+
+/// From a policy change taking effect to the first request declined from
+/// an agency newly blocked by it. The log holds no policy content, so
+/// "newly blocked" is read from behaviour: an agency whose last request
+/// before the change was not declined, and whose first request after it is
+/// declined by `list`. An agency that sent nothing before the change is
+/// not counted (it may have been listed all along).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimeToBlock {
+    /// When the change took effect (its `policy_load` record).
+    pub changed: String,
+    /// The policy version it applied (12 hex).
+    pub version: String,
+    /// The list that declined.
+    pub list: String,
+    /// The first such declined request.
+    pub first_declined: String,
+    /// Seconds between the two.
+    pub seconds: f64,
+    /// The agency (internal reports only; empty in public ones).
+    pub ori: String,
+}
+
+/// A count for one day and list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// The list.
+    pub list: String,
+    /// Messages.
+    pub messages: u64,
 }
 
 /// Uses of one court-order exception in one period.
@@ -244,8 +327,9 @@ pub fn key_name(key: &str) -> String {
     keys::lookup(key).map_or_else(|| format!("{key} message"), |k| k.meaning.to_string())
 }
 
-/// Keys counted by the back-door watch: driver and photo queries.
-const WATCHED: &[&str] = &["DQ", "DQG", "DNQ", "KQ", "CPQ"];
+/// Keys counted by the back-door watch: driver, photo, and plate and owner
+/// queries (the same weight: each finds a person in DMV records).
+const WATCHED: &[&str] = &["DQ", "DQG", "DNQ", "KQ", "CPQ", "RQ", "RQG", "RNQ", "RPQ"];
 
 #[derive(Deserialize)]
 struct Rec<'a> {
@@ -405,9 +489,20 @@ impl Awaiting {
 #[derive(Default)]
 struct Tally {
     names: Names,
-    /// Row key → index in `rows`.
-    row_ids: HashMap<[u32; 5], u32>,
-    rows: Vec<([u32; 5], Counts)>,
+    /// Row key (period, direction, list, key, outcome, court order) →
+    /// index in `rows`.
+    row_ids: HashMap<[u32; 6], u32>,
+    rows: Vec<([u32; 6], Counts)>,
+    /// (day, list) → requests declined.
+    declined_days: HashMap<[u32; 2], u64>,
+    /// Applied policy changes: (time, version) of each `policy_load` that
+    /// put a different version in force.
+    changes: Vec<(String, String)>,
+    /// Per agency: whether its last request was declined, and the number
+    /// of policy changes seen at that time.
+    last_request: HashMap<u32, (bool, usize)>,
+    /// Found per (change index, list).
+    blocked: Vec<TimeToBlock>,
     agencies: HashMap<[u32; 4], u64>,
     watched: HashMap<[u32; 2], u64>,
     /// (period, ORI) → driver and photo queries from an agency on no list
@@ -644,6 +739,12 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
         return;
     }
     if rec.kind != "decision" {
+        if rec.kind == "policy_load" && rec.result.as_deref() == Some("applied") {
+            let v = rec.policy.as_deref().unwrap_or("");
+            if t.changes.last().is_none_or(|(_, last)| last != v) {
+                t.changes.push((rec.ts.to_string(), v.to_string()));
+            }
+        }
         if let Some(n) = notice_of(rec) {
             t.notices.push(n);
         }
@@ -673,6 +774,13 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
     let photo_response = key == "CPR" && direction == "outbound";
     let photo =
         removed("photo") || (photo_response && (outcome == "denied" || outcome == "dropped"));
+    // Tolerant of reasons this version does not know: only these two mark
+    // a court-order use; every other reason counts by its category.
+    let order = rec.exception.is_some()
+        && matches!(
+            rec.reason.as_deref(),
+            Some("court_order") | Some("court_order_release")
+        );
     let n = &mut t.names;
     let row = [
         period,
@@ -680,7 +788,15 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
         n.id(list),
         n.id(key),
         n.id(outcome),
+        order as u32,
     ];
+    if direction == "inbound" && outcome == "denied" {
+        let d = n.id(day);
+        *t.declined_days.entry([d, row[2]]).or_default() += 1;
+    }
+    if direction == "inbound" {
+        time_to_block(rec, t, list, outcome == "denied");
+    }
     let next = t.rows.len() as u32;
     let idx = *t.row_ids.entry(row).or_insert(next);
     if idx == next {
@@ -714,6 +830,47 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
     }
 }
 
+/// Notes, for the policy change in force, the first request declined from
+/// an agency whose previous request (before that change) was not declined.
+fn time_to_block(rec: &Rec<'_>, t: &mut Tally, list: &str, declined: bool) {
+    let Some(ori) = rec.counterparty_ori.as_deref() else {
+        return;
+    };
+    let ori = t.names.id(ori);
+    let k = t.changes.len();
+    let before = t.last_request.insert(ori, (declined, k));
+    let (Some((was_declined, seen_at)), true, Some((changed, version))) =
+        (before, declined, t.changes.last())
+    else {
+        return;
+    };
+    if was_declined || seen_at >= k || k < 2 {
+        // Declined before, no change since its last request, or only the
+        // policy of the start (nothing changed).
+        return;
+    }
+    if t.blocked
+        .iter()
+        .any(|b| &b.changed == changed && b.list == list)
+    {
+        return;
+    }
+    let secs = |ts: &str| {
+        humantime::parse_rfc3339_weak(ts)
+            .ok()
+            .and_then(|x| x.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    t.blocked.push(TimeToBlock {
+        changed: changed.clone(),
+        version: short(version).to_string(),
+        list: list.to_string(),
+        first_declined: rec.ts.to_string(),
+        seconds: (secs(&rec.ts) - secs(changed)).max(0.0),
+        ori: t.names.name(ori),
+    });
+}
+
 /// Turns the tallies into the report's sorted rows.
 fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
     let n = &t.names;
@@ -730,6 +887,7 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
             photos_withheld: c.photos,
             pob_withheld: c.pob,
             delivered: c.delivered,
+            court_order: k[5] == 1,
         })
         .collect();
     rows.sort_by(|a, b| {
@@ -739,6 +897,7 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
             &a.list,
             &a.key,
             outcome_rank(&a.outcome),
+            a.court_order,
         )
             .cmp(&(
                 &b.period,
@@ -746,6 +905,7 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
                 &b.list,
                 &b.key,
                 outcome_rank(&b.outcome),
+                b.court_order,
             ))
     });
     let mut agencies: Vec<AgencyRow> = t
@@ -810,6 +970,36 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
         })
         .collect();
     court_orders.sort_by(|a, b| (&a.period, &a.exception).cmp(&(&b.period, &b.exception)));
+    let mut declined_by_day: Vec<DayCount> = t
+        .declined_days
+        .iter()
+        .map(|(k, &messages)| DayCount {
+            day: n.name(k[0]),
+            list: n.name(k[1]),
+            messages,
+        })
+        .collect();
+    declined_by_day.sort_by(|a, b| (&a.day, &a.list).cmp(&(&b.day, &b.list)));
+    // Every configured family, then any other list the log names, then
+    // the agencies on no list.
+    let mut families = opts.families.clone();
+    let mut seen: Vec<&str> = rows.iter().map(|r| r.list.as_str()).collect();
+    seen.sort();
+    seen.dedup();
+    for l in seen {
+        if l != "none" && !families.iter().any(|f| f.name == l) {
+            families.push(Family {
+                name: l.to_string(),
+                description: String::new(),
+                action: String::new(),
+            });
+        }
+    }
+    families.push(Family {
+        name: "none".into(),
+        description: "Agencies on no list".into(),
+        action: String::new(),
+    });
     Report {
         period: opts.period,
         from: opts.from.clone(),
@@ -824,6 +1014,9 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
         watch,
         agencies,
         court_orders,
+        families,
+        declined_by_day,
+        time_to_block: t.blocked,
     }
 }
 

@@ -11,7 +11,7 @@
 //! not a small cell. Sums across groups (chart bars, period totals) are
 //! taken over published cells only and say so.
 
-use super::{key_name, LogCheck, Mode, Notice, Period, Report, Watch, OUTCOMES};
+use super::{key_name, Family, LogCheck, Mode, Notice, Period, Report, Watch, OUTCOMES};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 
@@ -83,6 +83,67 @@ pub struct PubRow {
     pub pob_withheld: Cell,
     /// Recorded as written to the peer.
     pub delivered: Cell,
+    /// Passed under a court order (a query let through, a response
+    /// released with the fields the order covers).
+    pub court_order: bool,
+}
+
+/// The questions people ask, per agency family and period. Every message
+/// kind counts (driver licence, plate and owner, photo, criminal history
+/// ...). In a public report each figure is the sum of the published cells
+/// behind it: a lower bound when one of them was withheld (`partial`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FamilyRow {
+    /// Period.
+    pub period: String,
+    /// The list's name (`none`: agencies on no list).
+    pub family: String,
+    /// Its description from the policy.
+    pub description: String,
+    /// deny, redact, allow (empty when not known).
+    pub action: String,
+    /// Requests received: messages from the family to the state (inbound),
+    /// of every key.
+    pub received: Fig,
+    /// Of those, declined (denied).
+    pub declined: Fig,
+    /// Responses and other messages to the family released with fields
+    /// withheld (outbound, redacted).
+    pub released_redacted: Fig,
+    /// Queries from the family let through under a court order.
+    pub court_order_queries: Fig,
+    /// Responses released to the family under a court order.
+    pub court_order_releases: Fig,
+    /// Days of the period with at least one declined request.
+    pub days_with_declines: u64,
+}
+
+/// A sum of published cells: exact, or a lower bound when a withheld cell
+/// lies behind it (JSON: `{"value": n, "at_least": bool}`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Fig {
+    /// The sum of the published cells.
+    pub value: u64,
+    /// A withheld cell is not in it: the true figure is at least `value`.
+    pub at_least: bool,
+}
+
+impl Fig {
+    /// Adds one published cell.
+    fn add(&mut self, c: Cell) {
+        self.value += c.value().unwrap_or(0);
+        self.at_least |= c == Cell::Suppressed;
+    }
+}
+
+impl std::fmt::Display for Fig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.at_least {
+            write!(f, "at least {}", self.value)
+        } else {
+            write!(f, "{}", self.value)
+        }
+    }
 }
 
 /// One group: every message of a period, direction, list and key, and the
@@ -174,6 +235,29 @@ pub struct Published {
     /// public, one row per period (`exception` = the number of orders used),
     /// every count under the small-cell rule.
     pub court_orders: Vec<PubOrders>,
+    /// The agency families answered for, with their descriptions.
+    pub families: Vec<Family>,
+    /// Per period and family (every family, zeros included).
+    pub by_family: Vec<FamilyRow>,
+    /// Requests declined per day and family: the attempts made after a
+    /// block (small-cell rule per family and period in public mode).
+    pub declined_by_day: Vec<PubDay>,
+    /// Per policy change and list, the time to the first request declined
+    /// from a newly blocked agency (no ORI in a public report).
+    pub time_to_block: Vec<super::TimeToBlock>,
+}
+
+/// Requests declined on one day from one family.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PubDay {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// The period the day falls in.
+    pub period: String,
+    /// The list.
+    pub list: String,
+    /// Requests declined.
+    pub declined: Cell,
 }
 
 /// Court-order uses in a period.
@@ -195,6 +279,12 @@ type GKey = (String, String, String, String);
 
 /// Publishes the report for `mode`; `generated` is the time to print.
 pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
+    publish_with(r, mode, generated, &[])
+}
+
+/// [`publish`], with the public tables named in `exact` (of
+/// [`super::EXACT_TABLES`]) published without the small-cell rule.
+pub fn publish_with(r: &Report, mode: Mode, generated: &str, exact: &[String]) -> Published {
     // Exact counts per group.
     let mut groups: BTreeMap<GKey, ([u64; 4], u64)> = BTreeMap::new();
     for row in &r.rows {
@@ -229,6 +319,25 @@ pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
         let holds = out.iter().sum::<u64>() == *received;
         cells.insert(k.clone(), (rc, oc, holds));
     }
+    // Rows per group outcome: two when some of its messages passed under a
+    // court order. A lone row publishes the group's cell; split rows each
+    // take the small-cell rule, and all are withheld when the group's cell
+    // is or when one alone would be (it could be worked out).
+    let mut split: BTreeMap<(GKey, String), Vec<u64>> = BTreeMap::new();
+    for row in &r.rows {
+        split
+            .entry((
+                (
+                    row.period.clone(),
+                    row.direction.clone(),
+                    row.list.clone(),
+                    row.key.clone(),
+                ),
+                row.outcome.clone(),
+            ))
+            .or_default()
+            .push(row.messages);
+    }
     let rows: Vec<PubRow> = r
         .rows
         .iter()
@@ -239,12 +348,26 @@ pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
                 row.list.clone(),
                 row.key.clone(),
             );
-            let messages = match (
+            let group_cell = match (
                 OUTCOMES.iter().position(|o| *o == row.outcome),
                 cells.get(&k),
             ) {
                 (Some(i), Some((_, oc, _))) => oc[i],
                 _ => Cell::primary(row.messages, mode),
+            };
+            let parts = split
+                .get(&(k.clone(), row.outcome.clone()))
+                .map_or(&[][..], |v| &v[..]);
+            let messages = if parts.len() <= 1 {
+                group_cell
+            } else if group_cell == Cell::Suppressed
+                || parts
+                    .iter()
+                    .any(|n| Cell::primary(*n, mode) == Cell::Suppressed)
+            {
+                Cell::Suppressed
+            } else {
+                Cell::Exact(row.messages)
             };
             PubRow {
                 period: row.period.clone(),
@@ -257,6 +380,7 @@ pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
                 photos_withheld: Cell::primary(row.photos_withheld, mode),
                 pob_withheld: Cell::primary(row.pob_withheld, mode),
                 delivered: Cell::primary(row.delivered, mode),
+                court_order: row.court_order,
             }
         })
         .collect();
@@ -319,16 +443,25 @@ pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
             e[1] += c.queries;
             e[2] += c.responses;
         }
+        // Court-order counts may be published exactly (`--exact
+        // court_orders`): they count orders and uses, not people.
+        let rule = if exact.iter().any(|t| t == "court_orders") {
+            Mode::Internal
+        } else {
+            mode
+        };
         per.into_iter()
             .map(|(period, [o, q, x])| PubOrders {
                 period,
                 exception: None,
-                orders: Cell::primary(o, mode),
-                queries: Cell::primary(q, mode),
-                responses: Cell::primary(x, mode),
+                orders: Cell::primary(o, rule),
+                queries: Cell::primary(q, rule),
+                responses: Cell::primary(x, rule),
             })
             .collect()
     };
+    let by_family = by_family(r, &rows, &cells);
+    let declined_by_day = declined_by_day(r, mode);
     Published {
         mode,
         software: format!("origuard {}", crate::VERSION),
@@ -372,13 +505,131 @@ pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
             Vec::new()
         },
         court_orders,
+        families: r.families.clone(),
+        by_family,
+        declined_by_day,
+        time_to_block: r
+            .time_to_block
+            .iter()
+            .map(|b| super::TimeToBlock {
+                ori: if internal {
+                    b.ori.clone()
+                } else {
+                    String::new()
+                },
+                ..b.clone()
+            })
+            .collect(),
     }
 }
 
-/// The CSV: `period,direction,list,key,outcome,messages,photos_withheld,pob_withheld`.
+/// The per-family answers of every period (every family, zeros shown),
+/// summed over published cells: requests received from a group's
+/// published total, the rest from the published rows.
+fn by_family(
+    r: &Report,
+    rows: &[PubRow],
+    cells: &BTreeMap<GKey, (Cell, [Cell; 4], bool)>,
+) -> Vec<FamilyRow> {
+    let mut periods: Vec<&String> = r.rows.iter().map(|x| &x.period).collect();
+    periods.sort();
+    periods.dedup();
+    let mut out = Vec::new();
+    for period in periods {
+        for f in &r.families {
+            let mut row = FamilyRow {
+                period: period.clone(),
+                family: f.name.clone(),
+                description: f.description.clone(),
+                action: f.action.clone(),
+                received: Fig::default(),
+                declined: Fig::default(),
+                released_redacted: Fig::default(),
+                court_order_queries: Fig::default(),
+                court_order_releases: Fig::default(),
+                days_with_declines: r
+                    .declined_by_day
+                    .iter()
+                    .filter(|d| d.list == f.name && r.period.of(&d.day) == *period)
+                    .count() as u64,
+            };
+            for ((p, d, l, _), (received, _, _)) in cells {
+                if p == period && l == &f.name && d == "inbound" {
+                    row.received.add(*received);
+                }
+            }
+            for x in rows
+                .iter()
+                .filter(|x| &x.period == period && x.list == f.name)
+            {
+                let (inb, out) = (x.direction == "inbound", x.direction == "outbound");
+                let counts = [
+                    (inb && x.outcome == "denied", &mut row.declined),
+                    (out && x.outcome == "redacted", &mut row.released_redacted),
+                    (inb && x.court_order, &mut row.court_order_queries),
+                    (out && x.court_order, &mut row.court_order_releases),
+                ];
+                for (hit, field) in counts {
+                    if hit {
+                        field.add(x.messages);
+                    }
+                }
+            }
+            out.push(row);
+        }
+    }
+    out
+}
+
+/// Requests declined per day and family; in public mode each day under the
+/// small-cell rule, and when one day alone of a family's period is withheld
+/// the smallest other non-zero day is too (so that the period's total
+/// cannot give it away).
+fn declined_by_day(r: &Report, mode: Mode) -> Vec<PubDay> {
+    let mut out: Vec<PubDay> = r
+        .declined_by_day
+        .iter()
+        .map(|d| PubDay {
+            day: d.day.clone(),
+            period: r.period.of(&d.day),
+            list: d.list.clone(),
+            declined: Cell::primary(d.messages, mode),
+        })
+        .collect();
+    if mode == Mode::Public {
+        let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+        for (i, d) in out.iter().enumerate() {
+            groups
+                .entry((d.period.clone(), d.list.clone()))
+                .or_default()
+                .push(i);
+        }
+        for idx in groups.values() {
+            if idx
+                .iter()
+                .filter(|&&i| out[i].declined == Cell::Suppressed)
+                .count()
+                == 1
+            {
+                if let Some(&j) = idx
+                    .iter()
+                    .filter(|&&i| out[i].declined != Cell::Suppressed)
+                    .min_by_key(|&&i| r.declined_by_day[i].messages)
+                {
+                    out[j].declined = Cell::Suppressed;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The CSV: `period,direction,list,key,outcome,messages,photos_withheld,pob_withheld,court_order`
+/// (`court_order`: `yes` for messages that passed under a court order).
 pub fn csv(p: &Published) -> String {
-    let mut out =
-        String::from("period,direction,list,key,outcome,messages,photos_withheld,pob_withheld\n");
+    let mut out = String::from(
+        "period,direction,list,key,outcome,messages,photos_withheld,pob_withheld,court_order\n",
+    );
     for r in &p.rows {
         let f = |s: &str| {
             if s.contains([',', '"', '\n']) {
@@ -388,7 +639,7 @@ pub fn csv(p: &Published) -> String {
             }
         };
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{}\n",
             f(&r.period),
             f(&r.direction),
             f(&r.list),
@@ -396,8 +647,76 @@ pub fn csv(p: &Published) -> String {
             f(&r.outcome),
             r.messages,
             r.photos_withheld,
-            r.pob_withheld
+            r.pob_withheld,
+            if r.court_order { "yes" } else { "no" }
         ));
     }
+    out
+}
+
+/// One line of "In short": a question, the period, the answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Answer {
+    /// The question, in plain words.
+    pub question: String,
+    /// The period it is answered for (`all` for the whole report).
+    pub period: String,
+    /// The answer (figures with "at least" where a cell was withheld).
+    pub answer: String,
+}
+
+/// The family's name for a reader: its description and its list name.
+pub fn family_words(name: &str, description: &str) -> String {
+    match (name, description.is_empty()) {
+        ("none", _) => "agencies on no list".to_string(),
+        (_, true) => format!("list “{name}”"),
+        (_, false) => format!("{description} (list “{name}”)"),
+    }
+}
+
+/// "In short": per period, every family's requests received and declined,
+/// responses released redacted and court-order uses (every message kind
+/// counted, zeros shown), the photos and places of birth withheld, and
+/// whether the log is intact. The demo prints the same lines.
+pub fn in_short(p: &Published) -> Vec<Answer> {
+    let mut out = Vec::new();
+    let at_least = |partial: bool| if partial { "at least " } else { "" };
+    for t in &p.periods {
+        for f in p.by_family.iter().filter(|f| f.period == t.period) {
+            out.push(Answer {
+                question: format!(
+                    "Requests from {}",
+                    family_words(&f.family, &f.description)
+                ),
+                period: t.period.clone(),
+                answer: format!(
+                    "{} received, {} declined; released with fields withheld: {}; court orders: {} queries let through, {} responses released",
+                    f.received,
+                    f.declined,
+                    f.released_redacted,
+                    f.court_order_queries,
+                    f.court_order_releases
+                ),
+            });
+        }
+        let a = at_least(t.partial);
+        out.push(Answer {
+            question:
+                "Photos withheld from responses (removed, or the photo response withheld whole)"
+                    .into(),
+            period: t.period.clone(),
+            answer: format!("{a}{}", t.photos_withheld),
+        });
+        out.push(Answer {
+            question: "Places of birth withheld from responses".into(),
+            period: t.period.clone(),
+            answer: format!("{a}{}", t.pob_withheld),
+        });
+    }
+    out.push(Answer {
+        question: "Is the log behind the numbers intact?".into(),
+        period: "all".into(),
+        answer: if p.intact { "yes" } else { "no" }.into(),
+    });
     out
 }

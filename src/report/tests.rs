@@ -79,6 +79,8 @@ fn opts(mode: Mode, period: Period) -> Options {
         period,
         from: None,
         to: None,
+        families: Vec::new(),
+        exact: Vec::new(),
     }
 }
 
@@ -163,10 +165,11 @@ fn counts_equal_the_log() {
     assert_eq!(dec[2], 15, "declined driver queries this month");
     // The CSV has the header the issue fixes and one row per combination.
     let csv = publish::csv(&p);
-    assert!(csv
-        .starts_with("period,direction,list,key,outcome,messages,photos_withheld,pob_withheld\n"));
+    assert!(csv.starts_with(
+        "period,direction,list,key,outcome,messages,photos_withheld,pob_withheld,court_order\n"
+    ));
     assert!(
-        csv.contains("2026-12,outbound,federal_redact,DR,redacted,12,12,12\n"),
+        csv.contains("2026-12,outbound,federal_redact,DR,redacted,12,12,12,no\n"),
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 1 + r.rows.len());
@@ -176,6 +179,7 @@ fn counts_equal_the_log() {
 fn periods_and_ranges() {
     assert_eq!(Period::Quarter.of("2026-11-03T10:00:00.000Z"), "2026-Q4");
     assert_eq!(Period::Quarter.of("2026-01-03T10:00:00.000Z"), "2026-Q1");
+    assert_eq!(Period::Year.of("2026-11-03T10:00:00.000Z"), "2026");
     assert_eq!(Period::Day.of("2026-11-03T10:00:00.000Z"), "2026-11-03");
     let mut o = opts(Mode::Internal, Period::Day);
     o.from = Some("2026-12-01".into());
@@ -462,8 +466,76 @@ fn court_orders_used_and_federal_looking_agencies_are_reported() {
             },
         ),
     ));
+    // A reason this version does not know (the court-order code may add
+    // some): counted by its category, never as a court-order use.
+    ev.push((
+        ts,
+        with(
+            dec(
+                "inbound",
+                "DQ",
+                "denied",
+                Some("immigration_enforcement"),
+                "VTICE0900",
+                &[],
+            ),
+            &|d| {
+                d.reason = "subject_mismatch";
+                d.exception = Some("2026-CR-0042".into());
+            },
+        ),
+    ));
     let data = log(&ev);
-    let r = build(&[input(data.clone())], &opts(Mode::Internal, Period::Month));
+    let mut o = opts(Mode::Internal, Period::Month);
+    o.families = vec![
+        super::Family {
+            name: "immigration_enforcement".into(),
+            description: "Civil immigration enforcement".into(),
+            action: "deny".into(),
+        },
+        super::Family {
+            name: "cbp".into(),
+            description: "Customs and Border Protection".into(),
+            action: "deny".into(),
+        },
+    ];
+    let r = build(&[input(data.clone())], &o);
+    let p = publish(&r, Mode::Internal, "now");
+    // Per family: the uses of court orders, the declined request, and a
+    // family with no traffic shown with zeros.
+    let fam = |n: &str| p.by_family.iter().find(|f| f.family == n).unwrap().clone();
+    let ice = fam("immigration_enforcement");
+    assert_eq!(
+        (
+            ice.received.value,
+            ice.declined.value,
+            ice.court_order_queries.value,
+            ice.court_order_releases.value,
+            ice.days_with_declines
+        ),
+        (3, 1, 2, 1, 1)
+    );
+    let cbp = fam("cbp");
+    assert_eq!((cbp.received, cbp.declined), Default::default());
+    assert_eq!(cbp.description, "Customs and Border Protection");
+    assert!(p.by_family.iter().any(|f| f.family == "none"));
+    // The CSV and the JSON mark what passed under an order.
+    let csv = publish::csv(&p);
+    assert!(
+        csv.contains("2026-12,inbound,immigration_enforcement,DQ,passed,2,0,0,yes\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("2026-12,inbound,immigration_enforcement,DQ,denied,1,0,0,no\n"),
+        "{csv}"
+    );
+    assert!(p
+        .rows
+        .iter()
+        .any(|r| r.court_order && r.direction == "outbound"));
+    let html = html::render(&p);
+    assert!(!html.contains("none are recorded by this version"));
+    assert!(html.contains("Customs and Border Protection"));
     assert_eq!(
         r.court_orders,
         vec![CourtOrderUse {
@@ -492,6 +564,11 @@ fn court_orders_used_and_federal_looking_agencies_are_reported() {
     assert_eq!(p.court_orders.len(), 1);
     assert_eq!(p.court_orders[0].exception, None);
     assert_eq!(p.court_orders[0].queries, publish::Cell::Suppressed);
+    // Court-order counts published exactly when asked (`--exact
+    // court_orders`); still no id.
+    let exact = publish::publish_with(&r, Mode::Public, "now", &["court_orders".into()]);
+    assert_eq!(exact.court_orders[0].queries, publish::Cell::Exact(2));
+    assert_eq!(exact.court_orders[0].exception, None);
     assert_eq!(p.watch_count.get("2026-12"), Some(&1));
     let json = serde_json::to_string(&p).unwrap();
     let html = html::render(&p);
@@ -502,4 +579,98 @@ fn court_orders_used_and_federal_looking_agencies_are_reported() {
         );
     }
     assert!(html.contains("Court orders used"));
+}
+
+/// A policy change that lists an agency which was asking before: the time
+/// from the change to its first declined request, per list; an agency
+/// declined before the change, or first seen after it, is not counted.
+#[test]
+fn time_to_block_from_a_change_to_the_first_declined_request() {
+    let load = |v: &str, trigger: &str| Event::policy_load(true, v, "p.toml", trigger, 0);
+    let v1 = "a".repeat(64);
+    let v2 = "b".repeat(64);
+    let ev = vec![
+        ("2026-12-02T10:00:00.000Z", load(&v1, "startup")),
+        (
+            "2026-12-02T10:01:00.000Z",
+            dec("inbound", "DQ", "passed", None, "TXHSI0100", &[]),
+        ),
+        (
+            "2026-12-02T10:01:30.000Z",
+            dec(
+                "inbound",
+                "DQ",
+                "denied",
+                Some("immigration_enforcement"),
+                "VTICE0900",
+                &[],
+            ),
+        ),
+        ("2026-12-02T10:02:00.000Z", load(&v2, "sighup")),
+        (
+            "2026-12-02T10:02:12.500Z",
+            dec(
+                "inbound",
+                "DQ",
+                "denied",
+                Some("immigration_enforcement"),
+                "VTICE0900",
+                &[],
+            ),
+        ),
+        (
+            "2026-12-02T10:02:20.000Z",
+            dec("inbound", "DQ", "denied", Some("hsi"), "DCHSI0000", &[]),
+        ),
+        (
+            "2026-12-02T10:02:42.250Z",
+            dec("inbound", "RQ", "denied", Some("hsi"), "TXHSI0100", &[]),
+        ),
+    ];
+    let r = build(&[input(log(&ev))], &opts(Mode::Internal, Period::Month));
+    assert_eq!(r.time_to_block.len(), 1, "{:?}", r.time_to_block);
+    let b = &r.time_to_block[0];
+    assert_eq!((b.list.as_str(), b.ori.as_str()), ("hsi", "TXHSI0100"));
+    assert!((b.seconds - 42.25).abs() < 1e-6, "{b:?}");
+    assert_eq!(b.version, "bbbbbbbbbbbb");
+    let p = publish(&r, Mode::Public, "now");
+    assert_eq!(p.time_to_block[0].ori, "");
+    assert!(html::render(&p).contains("42.2 s") || html::render(&p).contains("42.3 s"));
+    assert!(!serde_json::to_string(&p).unwrap().contains("TXHSI0100"));
+}
+
+/// A low-volume public report: every cell under 10 is withheld, and the
+/// charts say so instead of "No messages in this range"; every family of
+/// the policy still has its row, with zeros.
+#[test]
+fn a_low_volume_public_report_says_why_its_charts_are_empty() {
+    let ev: Vec<_> = (0..5)
+        .map(|_| {
+            (
+                "2026-12-02T10:00:00.000Z",
+                dec("inbound", "RNQ", "denied", Some("cbp"), "DCCBP0000", &[]),
+            )
+        })
+        .collect();
+    let mut o = opts(Mode::Public, Period::Month);
+    o.families = vec![super::Family {
+        name: "uscis".into(),
+        description: "Citizenship and Immigration Services".into(),
+        action: "deny".into(),
+    }];
+    let r = build(&[input(log(&ev))], &o);
+    let p = publish(&r, Mode::Public, "now");
+    let html = html::render(&p);
+    assert!(
+        html.contains("the 5 decisions counted fall in cells under 10"),
+        "{html}"
+    );
+    assert!(!html.contains("No messages in this range"));
+    // Nothing went out: the responses chart says that, not "withheld".
+    assert!(html.contains("No messages of this kind in this range."));
+    let fam = |n: &str| p.by_family.iter().find(|f| f.family == n).unwrap().clone();
+    assert_eq!(fam("uscis").received, publish::Fig::default());
+    let cbp = fam("cbp");
+    assert!(cbp.received.at_least && cbp.declined.at_least, "{cbp:?}");
+    assert!(!serde_json::to_string(&p).unwrap().contains("DCCBP0000"));
 }

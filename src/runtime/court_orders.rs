@@ -290,6 +290,46 @@ pub fn disagreements(
         .collect()
 }
 
+/// `serve --check`: the configured store can be read (the ledger file, if
+/// it exists, is a ledger; the database answers and has the schema).
+/// Writes nothing to a ledger file.
+pub fn check_store(cfg: &super::config::Config) -> Result<(), OpenError> {
+    match StoreChoice::of(cfg) {
+        StoreChoice::File(p) => {
+            let s = FileStore {
+                lock: PathBuf::from(format!("{}.lock", p.display())),
+                path: p.clone(),
+            };
+            s.read().map(|_| ()).map_err(|why| OpenError {
+                path: p.display().to_string(),
+                why,
+            })
+        }
+        StoreChoice::Postgres(conn) => super::court_orders_pg::PgStore::connect(&conn)
+            .map(|_| ())
+            .map_err(|e| OpenError {
+                path: "postgres".into(),
+                why: e.to_string(),
+            }),
+        StoreChoice::None => Ok(()),
+    }
+}
+
+impl StoreChoice {
+    /// The store a configuration names: the database, the ledger file, or
+    /// the audit file's path with `.court-orders.json`; none without any.
+    pub fn of(cfg: &super::config::Config) -> StoreChoice {
+        match (&cfg.ledger_postgres, &cfg.ledger, &cfg.audit) {
+            (Some(pg), _, _) => StoreChoice::Postgres(pg.clone()),
+            (None, Some(p), _) => StoreChoice::File(p.into()),
+            (None, None, Some(a)) => {
+                StoreChoice::File(format!("{}.court-orders.json", a.file).into())
+            }
+            (None, None, None) => StoreChoice::None,
+        }
+    }
+}
+
 /// Where `serve` keeps use counts, from the configuration.
 pub enum StoreChoice {
     /// A ledger file.

@@ -362,8 +362,225 @@ impl Default for SessionMetrics {
     }
 }
 
-/// Records the policy now in force.
+/// The label values known before any event, from the code's fixed sets
+/// (`specs/metrics.md` lists each). Every series they make exists at zero
+/// from start ([`install`]), so `increase()` and alerts see the first event.
+pub mod values {
+    /// `direction` of decisions and framing errors.
+    pub const DIRECTIONS: &[&str] = &["inbound", "outbound"];
+    /// `way` of [`super::BYTES`].
+    pub const WAYS: &[&str] = &["in", "out"];
+    /// `reason` of [`super::DROPS`] from the decision, and `audit_failed`
+    /// (each with `detail=""`; a parse or redaction detail code appears at
+    /// its first use).
+    pub const DROP_REASONS: &[&str] = &[
+        "unknown_ori",
+        "parse_error",
+        "restricted_parse_error",
+        "redact_failed",
+        "unknown_key",
+        "audit_failed",
+    ];
+    /// `reason` of [`super::FAIL_OPEN`].
+    pub const FAIL_OPEN_REASONS: &[&str] = &["unknown_ori_pass", "parse_error_pass"];
+    /// `reason` of [`super::FRAME_ERRORS`].
+    pub const FRAME_REASONS: &[&str] = &[
+        "frame_oversized",
+        "frame_malformed",
+        "frame_truncated",
+        "message_timeout",
+    ];
+    /// `end` of [`super::SESSIONS`].
+    pub const ENDS: &[&str] = &[
+        "switch_closed",
+        "nlets_closed",
+        "frame_error",
+        "message_timeout",
+        "idle",
+        "drained",
+        "write_failed",
+        "read_error",
+        "first_message_timeout",
+        "sessions_full",
+        "upstream_unreachable",
+        "shed",
+    ];
+    /// `reason` of [`super::UPSTREAM_FAILURES`].
+    pub const UPSTREAM_REASONS: &[&str] =
+        &["connect", "connect_timeout", "tls_handshake", "tls_timeout"];
+    /// `reason` of [`super::REFUSED`].
+    pub const REFUSED_REASONS: &[&str] = &[
+        "pending_full",
+        "peer_pending",
+        "tls_handshake",
+        "tls_timeout",
+        "first_message_timeout",
+        "sessions_full",
+        "peer_sessions",
+        "evicted",
+        "drain_deadline",
+    ];
+    /// `result` of [`super::POLICY_RELOADS`] and [`super::TLS_RELOADS`].
+    pub const RESULTS: &[&str] = &["applied", "refused"];
+    /// `trigger` of [`super::POLICY_RELOADS`].
+    pub const TRIGGERS: &[&str] = &["sighup", "file_watch", "admin"];
+    /// `event` of [`super::AUDIT_FILE_EVENTS`].
+    pub const FILE_EVENTS: &[&str] = &[
+        "truncated",
+        "deleted",
+        "replaced",
+        "kept_aside",
+        "rotated",
+        "resumed",
+    ];
+    /// `side` of [`super::UNDELIVERED`].
+    pub const SIDES: &[&str] = &["nlets", "switch"];
+    /// `reason` of [`super::UNDELIVERED`].
+    pub const UNDELIVERED_REASONS: &[&str] = &[
+        "upstream_unreachable",
+        "write_failed",
+        "session_closed",
+        "sessions_full",
+        "peer_sessions",
+        "audit_failed",
+        "unframeable",
+        "drain_deadline",
+        "peer_pending",
+    ];
+    /// `stage` of [`super::COURT_ORDER_USES`].
+    pub const STAGES: &[&str] = &["query", "response"];
+
+    /// `reason` of [`super::REASON_DENIALS`].
+    pub const REASON_RULES: &[&str] = &["reason_required", "reason_denied"];
+}
+
+/// Creates, at zero, every series whose labels come from the code's fixed
+/// sets (`increment(0)`: a series that already counts keeps its value).
+fn zero_fixed() {
+    use values::*;
+    for &d in DIRECTIONS {
+        for &w in WAYS {
+            counter!(BYTES, "direction" => d, "way" => w).increment(0);
+        }
+        for &r in DROP_REASONS {
+            counter!(DROPS, "direction" => d, "reason" => r, "detail" => "").increment(0);
+        }
+        for &r in FAIL_OPEN_REASONS {
+            counter!(FAIL_OPEN, "direction" => d, "reason" => r).increment(0);
+        }
+        for &r in FRAME_REASONS {
+            counter!(FRAME_ERRORS, "direction" => d, "reason" => r).increment(0);
+        }
+        counter!(REPLIES, "direction" => d).increment(0);
+    }
+    counter!(DROPS, "direction" => "any", "reason" => "unframeable", "detail" => "").increment(0);
+    for &r in RESULTS {
+        for &t in TRIGGERS {
+            counter!(POLICY_RELOADS, "result" => r, "trigger" => t).increment(0);
+        }
+        counter!(TLS_RELOADS, "result" => r).increment(0);
+    }
+    for &e in FILE_EVENTS {
+        counter!(AUDIT_FILE_EVENTS, "event" => e).increment(0);
+    }
+    for &s in SIDES {
+        for &r in UNDELIVERED_REASONS {
+            counter!(UNDELIVERED, "side" => s, "reason" => r).increment(0);
+        }
+    }
+    for r in <crate::decision::ledger::Refusal as strum::IntoEnumIterator>::iter() {
+        counter!(COURT_ORDER_REFUSED, "reason" => r.detail()).increment(0);
+    }
+    for c in <crate::decision::court_order::SubjectCheck as strum::IntoEnumIterator>::iter() {
+        counter!(COURT_ORDER_RESPONSES, "subject" => c.name()).increment(0);
+    }
+    counter!(AUDIT_RECORDS).increment(0);
+    counter!(AUDIT_ERRORS).increment(0);
+    counter!(AUDIT_OUTAGES).increment(0);
+    counter!(SHADOW_MESSAGES).increment(0);
+    gauge!(AUDIT_HELD_BYTES).set(0.0);
+    gauge!(BUFFERED_BYTES).set(0.0);
+    gauge!(AUDIT_HEALTHY).set(0.0);
+    gauge!(READY).set(0.0);
+    let _ = histogram!(DECISION_SECONDS);
+    let _ = histogram!(FORWARD_SECONDS);
+}
+
+/// Creates, at zero, the series named by the configured links (`link`,
+/// and `listener` = a link or `admin`). Called once the configuration is
+/// known, before anything is bound.
+pub fn links_configured<'a>(links: impl IntoIterator<Item = &'a str>) {
+    use values::*;
+    counter!(ACCEPT_ERRORS, "listener" => "admin").increment(0);
+    for l in links {
+        let l = l.to_string();
+        gauge!(SESSIONS_ACTIVE, "link" => l.clone()).increment(0.0);
+        gauge!(CONNECTIONS_PENDING, "link" => l.clone()).increment(0.0);
+        counter!(SHED, "link" => l.clone()).increment(0);
+        counter!(ACCEPT_ERRORS, "listener" => l.clone()).increment(0);
+        for &e in ENDS {
+            counter!(SESSIONS, "link" => l.clone(), "end" => e).increment(0);
+        }
+        for &r in UPSTREAM_REASONS {
+            counter!(UPSTREAM_FAILURES, "link" => l.clone(), "reason" => r).increment(0);
+        }
+        for &r in REFUSED_REASONS {
+            counter!(REFUSED, "link" => l.clone(), "reason" => r).increment(0);
+        }
+    }
+}
+
+/// Creates, at zero, the series named by a policy: messages per direction,
+/// key (every key of the table, `other`, `unknown`), category and list
+/// (every list and `none`); redactions per catalogue field; court-order
+/// uses per exception and stage; lapsed certifications per certified list;
+/// reason-code denials per list that has a reason rule.
+fn zero_policy(p: &Policy) {
+    use strum::IntoEnumIterator;
+    let lists: Vec<&str> = p
+        .lists
+        .iter()
+        .map(|l| l.name.as_str())
+        .chain(["none"])
+        .collect();
+    let mkes = keys::KEYS.iter().map(|k| k.key).chain(["other", "unknown"]);
+    for mke in mkes {
+        for &d in values::DIRECTIONS {
+            for c in Category::iter() {
+                for &l in &lists {
+                    counter!(MESSAGES, "direction" => d, "mke" => mke, "category" => c.name(), "list" => l.to_string())
+                        .increment(0);
+                }
+            }
+        }
+    }
+    for f in p.catalogue.fields() {
+        counter!(REDACTIONS, "field" => f.name.clone()).increment(0);
+    }
+    for e in &p.exceptions {
+        for &s in values::STAGES {
+            counter!(COURT_ORDER_USES, "exception" => e.id.to_string(), "stage" => s).increment(0);
+        }
+    }
+    for c in &p.certifications {
+        if let Some(l) = c.list.and_then(|i| p.lists.get(i)) {
+            counter!(CERTIFICATION_LAPSED, "list" => l.name.clone()).increment(0);
+        }
+    }
+    for l in p
+        .lists
+        .iter()
+        .filter(|l| l.require_reason || !l.deny_reasons.is_empty())
+    {
+        for &r in values::REASON_RULES {
+            counter!(REASON_DENIALS, "list" => l.name.clone(), "reason" => r).increment(0);
+        }
+    }
+}
+
+/// Records the policy now in force, and creates the series it names.
 pub fn policy_in_force(old: Option<&str>, new: &Policy) {
+    zero_policy(new);
     if let Some(old) = old {
         gauge!(POLICY_INFO, "version" => old[..12].to_string()).set(0.0);
     }
@@ -406,8 +623,8 @@ pub fn install() {
     });
 }
 
-/// Registers HELP text, and zero values for the alerting series, so a
-/// scrape shows them before the first event.
+/// Registers HELP text, and zero values for every series of fixed labels,
+/// so a scrape shows them before the first event.
 fn describe() {
     for (name, help) in HELP {
         if name.ends_with("_total") {
@@ -418,12 +635,7 @@ fn describe() {
             metrics::describe_gauge!(*name, *help);
         }
     }
-    counter!(AUDIT_ERRORS).absolute(0);
-    counter!(AUDIT_OUTAGES).absolute(0);
-    gauge!(AUDIT_HELD_BYTES).set(0.0);
-    gauge!(BUFFERED_BYTES).set(0.0);
-    gauge!(AUDIT_HEALTHY).set(0.0);
-    gauge!(READY).set(0.0);
+    zero_fixed();
 }
 
 /// How often histogram samples are folded into buckets.

@@ -562,7 +562,9 @@ pub fn check_proof(p: &Proof, public_key: Option<&[u8]>) -> Result<String, Strin
     ))
 }
 
-fn keygen(out: &str) -> Result<String, String> {
+/// Writes a new Ed25519 signing key (PKCS#8, mode 0600) to `out` and its
+/// public key (hex) to `out.pub`; returns the public key.
+pub(crate) fn keygen(out: &str) -> Result<String, String> {
     use ring::signature::KeyPair;
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

@@ -8,7 +8,16 @@
 //! * every arrival is checked against what should arrive: with `--policy`,
 //!   the exact bytes `decide` produces (pass-through, redaction or decline);
 //!   without, the bytes sent. Missing, unexpected and mismatched messages are
-//!   counted, so a proxy that loses messages cannot look fast.
+//!   counted, so a proxy that loses messages cannot look fast;
+//! * paced sends wait on the timer until shortly before they are due and
+//!   then yield until the due instant ([`wait_until`]), so pacing is not
+//!   held to the timer's 1 ms tick; how late each send really started is
+//!   reported as the bench's own floor (`pace_*_us`), which the latencies
+//!   include;
+//! * a target that dials its upstream only on the first message (origuard's
+//!   default `dial = "on_message"`) is served by sending each outbound
+//!   connection's first capture message as a warm-up before the run
+//!   (checked on arrival, not counted).
 
 use crate::capture::source as capture;
 use crate::capture::stream::InputFraming;
@@ -41,8 +50,9 @@ pub struct BenchArgs {
     pub capture: String,
     /// Capture framing.
     pub capture_framing: InputFraming,
-    /// For pcaps: keep flows sent to this port.
-    pub port: Option<u16>,
+    /// For pcaps: which flows (their direction from the server port, only
+    /// those in `direction`), connection and time window to replay.
+    pub select: crate::capture::select::Select,
     /// Wire framing toward the proxy.
     pub framing: Framing,
     /// Which way the capture flows: outbound = we send as the switch.
@@ -121,6 +131,16 @@ pub struct Report {
     pub p999_us: f64,
     /// Maximum.
     pub max_us: f64,
+    /// The bench's own floor: how late paced sends started after their
+    /// intended time, microseconds (median; None at `--rate max`).
+    pub pace_p50_us: Option<f64>,
+    /// 99th percentile of the same.
+    pub pace_p99_us: Option<f64>,
+    /// Maximum of the same.
+    pub pace_max_us: Option<f64>,
+    /// Warm-up messages sent before the run to make an on-message target
+    /// dial its upstream (one per connection; not counted above).
+    pub warmup: u64,
     /// `--raw`: whether the running checksum of every connection's arrivals
     /// matched what was sent (None without `--raw`).
     pub checksum_ok: Option<bool>,
@@ -208,7 +228,7 @@ fn prepare(a: &BenchArgs) -> Result<Vec<Item>, BenchError> {
     let msgs = capture::load_timed(
         &a.capture,
         a.capture_framing,
-        a.port,
+        &a.select,
         crate::framing::DEFAULT_MAX_MESSAGE,
     )
     .map_err(BenchError::Input)?;
@@ -265,19 +285,27 @@ fn prepare(a: &BenchArgs) -> Result<Vec<Item>, BenchError> {
         .collect())
 }
 
+/// How long to wait for a target that dials on accept before taking it for
+/// one that dials on the first message.
+const ACCEPT_WAIT: Duration = Duration::from_secs(1);
+
+/// Connects as the switch (TLS when asked) and waits up to `wait` for
+/// the target to connect to our listener; `None` for the Nlets side when
+/// it did not (a target that dials on the first message: see [`warm_up`]).
+/// `wait`: how long to wait for the upstream connection (zero once a
+/// target has shown that it dials on the first message).
 async fn pair(
     a: &BenchArgs,
     target: &str,
     listener: &TcpListener,
-) -> Result<(Box<dyn Io>, Box<dyn Io>), String> {
+    wait: Duration,
+) -> Result<(Box<dyn Io>, Option<Box<dyn Io>>), String> {
     let tcp = TcpStream::connect(target)
         .await
         .map_err(|e| format!("connect {target}: {e}"))?;
     let _ = tcp.set_nodelay(true);
-    // With TLS the proxy finishes the switch-side handshake before it dials
-    // upstream, so our client handshake must run while we wait to accept.
-    let client: tokio::task::JoinHandle<Result<Box<dyn Io>, String>> = match &a.tls {
-        None => tokio::spawn(async move { Ok(Box::new(tcp) as Box<dyn Io>) }),
+    let client: Box<dyn Io> = match &a.tls {
+        None => Box::new(tcp),
         Some(dir) => {
             let cfg = crate::runtime::tls::client_config(&ClientTls {
                 ca: format!("{dir}/ca.pem"),
@@ -288,24 +316,33 @@ async fn pair(
             .map_err(|e| e.to_string())?;
             let name = rustls::pki_types::ServerName::try_from(a.tls_server_name.clone())
                 .map_err(|e| e.to_string())?;
-            tokio::spawn(async move {
-                tokio_rustls::TlsConnector::from(Arc::new(cfg))
-                    .connect(name, tcp)
-                    .await
-                    .map(|s| Box::new(s) as Box<dyn Io>)
-                    .map_err(|e| format!("tls to target: {e}"))
-            })
+            let s = tokio::time::timeout(
+                Duration::from_secs(10),
+                tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(name, tcp),
+            )
+            .await
+            .map_err(|_| "tls to target: no handshake within 10 s".to_string())?
+            .map_err(|e| format!("tls to target (server name {}): {e}", a.tls_server_name))?;
+            Box::new(s)
         }
     };
-    let (up, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+    if wait.is_zero() {
+        return Ok((client, None));
+    }
+    match tokio::time::timeout(wait, accept(a, listener)).await {
+        Ok(server) => Ok((client, Some(server?))),
+        Err(_) => Ok((client, None)),
+    }
+}
+
+/// Accepts the target's upstream connection (TLS when asked).
+async fn accept(a: &BenchArgs, listener: &TcpListener) -> Result<Box<dyn Io>, String> {
+    let (up, _) = listener
+        .accept()
         .await
-        .map_err(|_| {
-            "the target did not connect to our listener within 10 s (is its upstream our --listen? origuard serve must run with --dial on_accept, or dial = \"on_accept\" in its link: bench connects before it sends)"
-                .to_string()
-        })?
         .map_err(|e| format!("accept: {e}"))?;
     let _ = up.set_nodelay(true);
-    let server: Box<dyn Io> = match &a.tls {
+    Ok(match &a.tls {
         None => Box::new(up),
         Some(dir) => {
             let cfg = crate::runtime::tls::server_config(&ServerTls {
@@ -321,10 +358,65 @@ async fn pair(
                     .map_err(|e| format!("tls from target: {e}"))?,
             )
         }
-    };
-    let client = client.await.map_err(|e| e.to_string())??;
-    Ok((client, server))
+    })
 }
+
+/// For a target that dials only on the first message: sends `it` (the
+/// connection's warm-up) as the switch, accepts the upstream connection it
+/// makes, and reads the warm-up's predicted output there, if any.
+async fn warm_up(
+    a: &BenchArgs,
+    listener: &TcpListener,
+    client: &mut Box<dyn Io>,
+    it: &Item,
+) -> Result<Box<dyn Io>, String> {
+    if a.direction == Direction::Inbound {
+        return Err(format!(
+            "the target did not connect to our listener within {} s: an inbound bench sends as Nlets, so the target must dial on accept (origuard serve --dial on_accept, or dial = \"on_accept\" in its [[link]]); is its upstream our --listen?",
+            ACCEPT_WAIT.as_secs()
+        ));
+    }
+    let mut buf = BytesMut::new();
+    encode_into(a.framing, &it.bytes, &mut buf).map_err(|e| e.to_string())?;
+    client
+        .write_all(&buf)
+        .await
+        .map_err(|e| format!("warm-up write: {e}"))?;
+    let _ = client.flush().await;
+    let mut server = tokio::time::timeout(Duration::from_secs(10), accept(a, listener))
+        .await
+        .map_err(|_| {
+            "the target did not connect to our listener within 10 s of the first message (is its upstream our --listen?)".to_string()
+        })??;
+    if let Some((h, len, _)) = it.forward {
+        let mut f = FramedRead::new(&mut server, FrameCodec::new(a.framing, 1 << 26));
+        match tokio::time::timeout(Duration::from_secs(10), f.next()).await {
+            Ok(Some(Ok(m))) if hash(&m) == h && m.len() == len as usize => {}
+            Ok(Some(Ok(_))) => {
+                return Err("warm-up: the target forwarded something other than predicted".into())
+            }
+            _ => return Err("warm-up: the first message did not arrive within 10 s".into()),
+        }
+    }
+    Ok(server)
+}
+
+/// Waits until `due` with sub-100 µs precision: the timer (1 ms ticks)
+/// until [`SPIN`] before it, then yields to the runtime until it has
+/// passed. Returns how late it returned, microseconds.
+pub async fn wait_until(due: Instant) -> u64 {
+    let now = Instant::now();
+    if due > now + SPIN {
+        tokio::time::sleep_until(due - SPIN).await;
+    }
+    while Instant::now() < due {
+        tokio::task::yield_now().await;
+    }
+    Instant::now().saturating_duration_since(due).as_micros() as u64
+}
+
+/// How long before a due instant [`wait_until`] stops trusting the timer.
+const SPIN: Duration = Duration::from_micros(1500);
 
 /// What one connection's receiver saw.
 struct Received {
@@ -489,12 +581,17 @@ async fn send_framed<W: tokio::io::AsyncWrite + Unpin + Send + 'static>(
         i = j % len;
     }
     let _ = w.flush().await;
-    Ok((Box::new(w), done, checksum))
+    Ok((Box::new(w), done, checksum, new_hist()))
 }
 
-/// What a sender did: its stream (to close), messages sent and the running
-/// checksum of what it sent.
-type Sent = (Box<dyn tokio::io::AsyncWrite + Unpin + Send>, u64, u64);
+/// What a sender did: its stream (to close), messages sent, the running
+/// checksum of what it sent, and how late its paced sends started (µs).
+type Sent = (
+    Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+    u64,
+    u64,
+    Histogram<u64>,
+);
 
 /// Runs the benchmark.
 pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
@@ -523,9 +620,27 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
         _ => items.len() as u64,
     };
     let deadline = a.duration.filter(|_| a.count.is_none());
+    // One connection at a time, so that each upstream connection the
+    // target makes belongs to the switch connection that caused it.
     let mut pairs = Vec::new();
+    let mut warmup = 0u64;
     for _ in 0..n {
-        pairs.push(pair(&a, &target, &listener).await?);
+        // After one warm-up the target is known to dial on the first
+        // message: no more waiting for it to dial on accept.
+        let wait = if warmup > 0 {
+            Duration::ZERO
+        } else {
+            ACCEPT_WAIT
+        };
+        let (mut client, server) = pair(&a, &target, &listener, wait).await?;
+        let server = match server {
+            Some(s) => s,
+            None => {
+                warmup += 1;
+                warm_up(&a, &listener, &mut client, &items[0]).await?
+            }
+        };
+        pairs.push((client, server));
     }
     let sent = Arc::new(AtomicU64::new(0));
     let replies_back = Arc::new(AtomicU64::new(0));
@@ -584,6 +699,7 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
                 let mut w = BufWriter::with_capacity(64 * 1024, sw);
                 let mut buf = BytesMut::with_capacity(64 * 1024);
                 let (mut j, mut checksum): (u64, u64) = (0, 0);
+                let mut late = new_hist();
                 tokio::time::sleep_until(t0).await;
                 loop {
                     let k = j * n as u64 + c as u64;
@@ -599,8 +715,8 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
                         Some(due) => {
                             if due > Instant::now() {
                                 let _ = w.flush().await;
-                                tokio::time::sleep_until(due).await;
                             }
+                            let _ = late.record(wait_until(due).await.max(1));
                             due
                         }
                         None => Instant::now(),
@@ -637,7 +753,7 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
                 }
                 let _ = w.flush().await;
                 let w: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = Box::new(w.into_inner());
-                Ok::<Sent, String>((w, j, checksum))
+                Ok::<Sent, String>((w, j, checksum, late))
             }));
         }
         // Replies coming back on the sending side (inbound denials).
@@ -663,9 +779,11 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
     let mut errors = Vec::new();
     let mut writers = Vec::new();
     let mut sent_by_conn = Vec::new();
+    let mut late = new_hist();
     for s in senders {
         match s.await {
-            Ok(Ok((w, count, sum))) => {
+            Ok(Ok((w, count, sum, l))) => {
+                let _ = late.add(&l);
                 writers.push(w);
                 sent_by_conn.push(Some((count, sum)));
             }
@@ -771,6 +889,10 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
         } else {
             hist.max() as f64
         },
+        pace_p50_us: (!late.is_empty()).then(|| late.value_at_quantile(0.5) as f64),
+        pace_p99_us: (!late.is_empty()).then(|| late.value_at_quantile(0.99) as f64),
+        pace_max_us: (!late.is_empty()).then(|| late.max() as f64),
+        warmup,
         checksum_ok,
         errors,
     })
@@ -783,7 +905,7 @@ pub fn render(r: &Report) -> String {
          sent {}  expected {}  arrived {} (passed {}, changed as predicted {})  replies back {}/{}\n\
          missing {}  unexpected {}{}{}\n\
          throughput {:.0} msg/s, {:.1} MB/s over {:.2} s\n\
-         latency from intended send (µs): p50 {:.0}  p90 {:.0}  p99 {:.0}  p99.9 {:.0}  max {:.0}\n",
+         latency from intended send (µs): p50 {:.0}  p90 {:.0}  p99 {:.0}  p99.9 {:.0}  max {:.0}\n{}",
         r.target,
         r.sent,
         r.expected,
@@ -807,8 +929,26 @@ pub fn render(r: &Report) -> String {
         r.p90_us,
         r.p99_us,
         r.p999_us,
-        r.max_us
+        r.max_us,
+        floor(r)
     )
+}
+
+/// The bench's own floor and warm-up, as lines of the text report.
+fn floor(r: &Report) -> String {
+    let mut s = String::new();
+    if let (Some(p50), Some(p99), Some(max)) = (r.pace_p50_us, r.pace_p99_us, r.pace_max_us) {
+        s.push_str(&format!(
+            "bench floor: paced sends started p50 {p50:.0} µs, p99 {p99:.0} µs, max {max:.0} µs after their intended time (included in the latency; --target self measures the whole floor)\n"
+        ));
+    }
+    if r.warmup > 0 {
+        s.push_str(&format!(
+            "warm-up: {} message(s), one per connection, sent before the run so that the target dials its upstream (not counted)\n",
+            r.warmup
+        ));
+    }
+    s
 }
 
 /// `origuard bench`: exit 1 when messages went missing or arrived unexpected
@@ -834,7 +974,7 @@ pub fn command(b: crate::tools::cli::BenchCli) -> u8 {
         listen: b.listen,
         capture: b.capture,
         capture_framing: b.capture_framing,
-        port: b.port,
+        select: b.pcap.select(Some(b.direction)),
         framing: b.framing,
         direction: b.direction,
         pace,

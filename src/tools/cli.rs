@@ -71,12 +71,57 @@ pub struct ReportCli {
     /// Last day included, YYYY-MM-DD (UTC).
     #[arg(long)]
     pub to: Option<String>,
-    /// Grouping: day, month or quarter.
+    /// Grouping: day, month, quarter or year (the annual report).
     #[arg(long, default_value = "month")]
     pub period: crate::report::Period,
+    /// A public table to publish without the small-cell rule (repeatable):
+    /// court_orders (court-order counts count orders and uses, not people).
+    #[arg(long)]
+    pub exact: Vec<String>,
     /// Exit 0 even when a log does not verify (the report still says so).
     #[arg(long)]
     pub allow_broken: bool,
+    /// The policy whose lists are the agency families to answer for: each
+    /// shown with its description, with 0 when it had no traffic (without
+    /// it, the lists the log names, without descriptions).
+    #[arg(long)]
+    pub policy: Option<String>,
+}
+
+/// Which flows and messages of a pcap a command reads
+/// ([`crate::capture::select`]). Ignored for framed streams, except that
+/// `--flow`, `--from` and `--until` are refused there.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PcapArgs {
+    /// For pcaps: the server's TCP port of the captured leg (origuard's
+    /// listen port, or Nlets'). Flows to it carry outbound messages (state
+    /// to Nlets), flows from it inbound ones; other flows are not read.
+    #[arg(long, default_value_t = crate::capture::select::DEFAULT_PORT)]
+    pub port: u16,
+    /// For pcaps: only the connection whose client end is IP:PORT (as
+    /// `inspect` prints it in "flow").
+    #[arg(long)]
+    pub flow: Option<std::net::SocketAddr>,
+    /// For pcaps: only messages captured at or after this time (RFC 3339,
+    /// e.g. 2025-01-01T00:00:00Z).
+    #[arg(long, value_parser = crate::capture::select::parse_time)]
+    pub from: Option<u64>,
+    /// For pcaps: only messages captured before this time (RFC 3339).
+    #[arg(long, value_parser = crate::capture::select::parse_time)]
+    pub until: Option<u64>,
+}
+
+impl PcapArgs {
+    /// The selection, in `direction` (both when `None`).
+    pub fn select(&self, direction: Option<Direction>) -> crate::capture::select::Select {
+        crate::capture::select::Select {
+            port: self.port,
+            direction,
+            flow: self.flow,
+            from_us: self.from,
+            until_us: self.until,
+        }
+    }
 }
 
 /// `origuard completions` arguments.
@@ -110,9 +155,9 @@ pub struct BenchCli {
     /// Framing of the capture (auto, len4, stx-etx).
     #[arg(long, default_value = "auto")]
     pub capture_framing: InputFraming,
-    /// For pcaps: replay the flows sent to this TCP port.
-    #[arg(long)]
-    pub port: Option<u16>,
+    /// Which flows and messages of a pcap (its flows in --direction).
+    #[command(flatten)]
+    pub pcap: PcapArgs,
     /// Framing toward the proxy.
     #[arg(long, default_value = "len4")]
     pub framing: crate::framing::Framing,
@@ -270,9 +315,10 @@ pub enum PolicyCommand {
         /// Framing of a stream capture.
         #[arg(long, default_value = "auto")]
         framing: InputFraming,
-        /// For pcaps: the TCP port of the flows to read.
-        #[arg(long)]
-        port: Option<u16>,
+        /// Which flows and messages of a pcap (outbound ones: the state's
+        /// responses).
+        #[command(flatten)]
+        pcap: PcapArgs,
         /// Name of the proposed profile.
         #[arg(long, default_value = "learned")]
         name: String,
@@ -316,7 +362,12 @@ pub enum PolicyCommand {
         /// Framing of the capture.
         #[arg(long, default_value = "auto")]
         framing: InputFraming,
-        /// Exit 1 when the policies (or, with --capture, any outcome) differ.
+        /// Which flows and messages of a pcap capture (its flows in
+        /// --direction).
+        #[command(flatten)]
+        pcap: PcapArgs,
+        /// Exit 3 when the policies (or, with --capture, any outcome) differ
+        /// (0: the same; 1: a policy is invalid; 2: a file cannot be read).
         #[arg(long)]
         exit_code: bool,
         /// Print one JSON object (versions, number of changes, the lines).
@@ -334,6 +385,12 @@ pub struct InspectCli {
     /// Largest message accepted, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE)]
     pub max_message: usize,
+    /// For pcaps: only this direction (default: both, each line says which).
+    #[arg(long)]
+    pub direction: Option<Direction>,
+    /// Which flows and messages of a pcap.
+    #[command(flatten)]
+    pub pcap: PcapArgs,
     /// Input file, or - for stdin.
     pub file: String,
 }
@@ -353,6 +410,9 @@ pub struct FilterCli {
     /// Largest message accepted, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE)]
     pub max_message: usize,
+    /// Which flows and messages of a pcap (its flows in --direction).
+    #[command(flatten)]
+    pub pcap: PcapArgs,
     /// Where to write decline replies.
     #[arg(long)]
     pub replies: Option<String>,

@@ -63,8 +63,10 @@ pub fn example_policy_path(dir: &std::path::Path) -> std::io::Result<String> {
 pub(crate) fn init_tracing(format: crate::runtime::config::LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORIGUARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    // Colour only on a terminal: never ANSI codes in files, pipes or journald.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let ansi = colour(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
@@ -75,9 +77,30 @@ pub(crate) fn init_tracing(format: crate::runtime::config::LogFormat, level: &st
     };
 }
 
+/// Whether text logs are coloured: only on a terminal (never ANSI codes in
+/// files, pipes or journald), and not when `NO_COLOR` is set to anything
+/// but the empty string (<https://no-color.org>).
+pub(crate) fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// The multi-threaded tokio runtime the networked commands run on.
 pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn no_color_turns_colour_off_on_a_terminal() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some(OsStr::new(""))));
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(!colour(false, None));
+    }
 }

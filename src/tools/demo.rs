@@ -107,6 +107,22 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
     );
     // The simulated switch receives Nlets' queries from the start.
     cfg.links[0].dial = crate::runtime::config::Dial::OnAccept;
+    // Checkpoints signed with a throw-away key, so that the report shows a
+    // signed checkpoint a reader can check with the public key beside it.
+    let key = dir.join("demo-signing.key");
+    if !key.exists() {
+        if let Err(e) = super::audit_cmd::keygen(&key.to_string_lossy()) {
+            eprintln!("origuard demo: signing key: {e}");
+            return 1;
+        }
+    }
+    if let Some(a) = cfg.audit.as_mut() {
+        a.opts.signing_key = Some(key.to_string_lossy().into_owned());
+        // Checkpoints as `[audit]` writes them by default (the quick start
+        // has none): every 10,000 records, every 60 s, and at the stop.
+        a.opts.checkpoint_every = Some(10_000);
+        a.opts.checkpoint_interval = Some(Duration::from_secs(60));
+    }
     let proxy = match Proxy::start(&cfg, None).await {
         Ok(p) => p,
         Err(e @ crate::runtime::proxy::StartError::Policy { .. }) => {
@@ -187,7 +203,13 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
     let _ = proxy.shutdown().await;
     switch_task.abort();
     reader.abort();
-    report(&audit, &metrics_file, &stats)
+    report(
+        &audit,
+        &metrics_file,
+        &stats,
+        crate::report::Family::of_policy(&p),
+        &policy,
+    )
 }
 
 /// The state switch + DMV: answers every query it receives.
@@ -277,7 +299,13 @@ async fn nlets_reader(
     }
 }
 
-fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &NletsSide) -> u8 {
+fn report(
+    audit: &std::path::Path,
+    metrics_file: &std::path::Path,
+    stats: &NletsSide,
+    families: Vec<crate::report::Family>,
+    policy: &str,
+) -> u8 {
     let data = std::fs::read(audit).unwrap_or_default();
     let verified = verify(&data);
     let mut table: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
@@ -317,7 +345,7 @@ fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &Nlets
     );
     let _ = writeln!(
         out,
-        "  fields removed: {}",
+        "  fields removed from messages, per field: {}",
         if counts.fields.is_empty() {
             "none".into()
         } else {
@@ -371,10 +399,13 @@ fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &Nlets
             let _ = writeln!(out, "            BROKEN: {e}");
         }
     }
+    let public = audit.with_file_name("demo-signing.key.pub");
     let _ = writeln!(
         out,
-        "            check it: origuard audit verify {}",
-        audit.display()
+        "            checkpoints signed with a throw-away key, public key {}\n            check it: origuard audit verify {} --public-key {}",
+        public.display(),
+        audit.display(),
+        public.display()
     );
     let _ = writeln!(
         out,
@@ -393,12 +424,29 @@ fn report(audit: &std::path::Path, metrics_file: &std::path::Path, stats: &Nlets
         period: crate::report::Period::Month,
         from: None,
         to: None,
+        families,
+        exact: Vec::new(),
     };
     match super::report_cmd::write(&inputs, &opts, &rep) {
-        Ok(_) => {
+        Ok((r, _)) => {
+            // The report's own answers, exact (the internal report of the
+            // same run: the public one shows the same figures with counts
+            // under 10 withheld), so that the demo and the report agree.
+            let exact = crate::report::publish(
+                &r,
+                crate::report::Mode::Internal,
+                &crate::runtime::audit_log::now(),
+            );
             let _ = writeln!(
                 out,
-                "Report:     {} (public; also report.csv, report.json)\n            internal (CBI) version: origuard report --audit {} --internal --out DIR",
+                "\nIn short (the report's figures, exact; the public report withholds counts under 10):"
+            );
+            for a in crate::report::publish::in_short(&exact) {
+                let _ = writeln!(out, "  [{}] {}: {}", a.period, a.question, a.answer);
+            }
+            let _ = writeln!(
+                out,
+                "Report:     {} (public; also report.csv, report.json)\n            internal (CBI) version: origuard report --audit {} --policy {policy} --internal --out DIR",
                 rep.join("report.html").display(),
                 audit.display()
             );

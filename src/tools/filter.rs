@@ -21,6 +21,8 @@ pub struct FilterArgs<'a> {
     pub direction: Direction,
     /// Input framing.
     pub framing: InputFraming,
+    /// From a pcap: which flows (those in `direction`) and messages.
+    pub select: crate::capture::select::Select,
     /// Largest message accepted.
     pub max_message: usize,
     /// Input path (`-` = stdin).
@@ -74,7 +76,8 @@ fn run_inner(a: &FilterArgs<'_>, sum: &mut Counts) -> Result<(), FilterError> {
         }
         None => None,
     };
-    let mut reader = crate::capture::source::Source::open(a.input, a.framing, None, a.max_message)?;
+    let mut reader =
+        crate::capture::source::Source::open(a.input, a.framing, &a.select, a.max_message)?;
     let mut out: Option<FrameWriter<Box<dyn Write>>> = None;
     let mut replies: Option<FrameWriter<Box<dyn Write>>> = None;
     // Court-order uses within this run (a capture replayed offline uses
@@ -164,6 +167,7 @@ pub fn command(c: crate::tools::cli::FilterCli) -> u8 {
         policy: &p,
         direction: c.direction,
         framing: c.framing,
+        select: c.pcap.select(Some(c.direction)),
         max_message: c.max_message,
         input: &c.input,
         output: &c.output,

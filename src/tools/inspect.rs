@@ -24,6 +24,15 @@ struct Line<'a> {
     has_pob: bool,
     fields: Vec<&'a str>,
     bytes: usize,
+    /// From a pcap: the direction of the message's flow (from the ports).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    direction: Option<&'static str>,
+    /// From a pcap: the flow, `client > server` or `server > client`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow: Option<String>,
+    /// From a pcap: when its last byte was captured (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    captured: Option<String>,
 }
 
 /// One line for a message that did not parse.
@@ -34,6 +43,12 @@ struct ErrLine<'a> {
     error: &'a str,
     code: &'static str,
     offset: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    direction: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    captured: Option<String>,
 }
 
 /// Outcome of an inspect run.
@@ -46,10 +61,12 @@ pub struct Summary {
     pub stopped: Option<String>,
 }
 
-/// Runs inspect over `path`, writing JSON lines to `out`.
+/// Runs inspect over `path` (from a pcap, the flows and messages `select`
+/// names), writing JSON lines to `out`.
 pub fn inspect_capture(
     path: &str,
     framing: InputFraming,
+    select: &crate::capture::select::Select,
     max: usize,
     out: &mut dyn Write,
 ) -> std::io::Result<Summary> {
@@ -59,7 +76,7 @@ pub fn inspect_capture(
         ..Limits::default()
     };
     let mut reader =
-        crate::capture::source::Source::open(path, framing, None, max).map_err(|e| match e {
+        crate::capture::source::Source::open(path, framing, select, max).map_err(|e| match e {
             crate::capture::stream::ReadError::Io(e) => e,
             other => std::io::Error::other(other.to_string()),
         })?;
@@ -68,9 +85,19 @@ pub fn inspect_capture(
         errors: 0,
         stopped: None,
     };
-    while let Some(item) = reader.next_message() {
-        let raw = match item {
-            Ok(raw) => raw,
+    while let Some(item) = reader.next_item() {
+        let (raw, direction, flow, captured) = match item {
+            Ok(i) => (
+                i.bytes,
+                i.flow.map(|(_, d)| d.name()),
+                i.flow.map(|(k, _)| crate::capture::select::flow_name(&k)),
+                i.time_us.map(|t| {
+                    humantime::format_rfc3339_micros(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_micros(t),
+                    )
+                    .to_string()
+                }),
+            ),
             Err(e) => {
                 s.stopped = Some(e.to_string());
                 break;
@@ -94,6 +121,9 @@ pub fn inspect_capture(
                     has_pob: m.has_pob(),
                     fields: m.found.iter().map(|f| cat.name(f)).collect(),
                     bytes,
+                    direction,
+                    flow,
+                    captured,
                 };
                 serde_json::to_writer(&mut *out, &line)?;
             }
@@ -105,6 +135,9 @@ pub fn inspect_capture(
                     error: &e.what,
                     code: e.code.reason(),
                     offset: e.offset,
+                    direction,
+                    flow,
+                    captured,
                 };
                 serde_json::to_writer(&mut *out, &line)?;
             }
@@ -119,7 +152,8 @@ pub fn inspect_capture(
 /// 64 when the file does not exist.
 pub fn command(c: crate::tools::cli::InspectCli) -> u8 {
     let mut out = std::io::stdout().lock();
-    match inspect_capture(&c.file, c.framing, c.max_message, &mut out) {
+    let select = c.pcap.select(c.direction);
+    match inspect_capture(&c.file, c.framing, &select, c.max_message, &mut out) {
         Ok(s) => match s.stopped {
             Some(e) => {
                 eprintln!(

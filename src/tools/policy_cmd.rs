@@ -244,6 +244,10 @@ pub fn explain_cmd(
     }
 }
 
+/// Exit code of `policy diff --exit-code` when the policies (or, with
+/// `--capture`, any outcome) differ. Not 1: that is an invalid policy.
+pub const EX_DIFFERS: u8 = 3;
+
 /// `policy diff OLD NEW`.
 /// Returns both policies, the number of changes and the text.
 pub fn diff_cmd(
@@ -260,6 +264,7 @@ pub fn diff_cmd(
 }
 
 /// `policy diff OLD NEW --capture FILE --direction D`: replays the capture
+/// (from a pcap, its flows in `direction` to or from the default port)
 /// through both policies and lists the messages whose outcome changes;
 /// returns how many changed, and the text.
 pub fn what_if(
@@ -269,12 +274,31 @@ pub fn what_if(
     direction: Direction,
     framing: crate::capture::stream::InputFraming,
 ) -> Result<(u64, String), String> {
+    what_if_in(
+        old,
+        new,
+        capture,
+        &crate::capture::select::Select::direction(direction),
+        framing,
+    )
+}
+
+/// [`what_if`] over the messages `select` names (its direction; outbound
+/// when it names none).
+pub fn what_if_in(
+    old: &Policy,
+    new: &Policy,
+    capture: &str,
+    select: &crate::capture::select::Select,
+    framing: crate::capture::stream::InputFraming,
+) -> Result<(u64, String), String> {
+    let direction = select.direction.unwrap_or(Direction::Outbound);
     use crate::decision::{decide, outcome_label as label};
     let limits = crate::message::Limits::default();
     let mut reader = crate::capture::source::Source::open(
         capture,
         framing,
-        None,
+        select,
         crate::framing::DEFAULT_MAX_MESSAGE,
     )
     .map_err(|e| format!("{capture}: {e}"))?;
@@ -328,12 +352,12 @@ pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
         PolicyCommand::Profile {
             learn,
             framing,
-            port,
+            pcap,
             name,
         } => match crate::capture::source::load(
             &learn,
             framing,
-            port,
+            &pcap.select(Some(Direction::Outbound)),
             crate::framing::DEFAULT_MAX_MESSAGE,
         ) {
             Ok(msgs) => {
@@ -372,17 +396,21 @@ pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
             capture,
             direction,
             framing,
+            pcap,
             exit_code,
             json,
-        } => match diff_cmd(&old, &new, json) {
-            // With --exit-code, 1 when anything differs (as `git diff`).
-            Ok((o, n, changes, mut text)) => {
-                let differs = |n: u64| if exit_code && n > 0 { 1 } else { 0 };
-                let as_json = |text: &str, w: Option<(u64, &str)>| {
-                    pj::line(&pj::diff(&o, &n, changes, text, w))
-                };
-                match (capture, direction) {
-                    (Some(cap), Some(dir)) => match what_if(&o, &n, &cap, dir, framing) {
+        } => {
+            match diff_cmd(&old, &new, json) {
+                // With --exit-code, EX_DIFFERS when anything differs: distinct
+                // from 1 (a policy refused), so a script can tell "changed"
+                // from "invalid".
+                Ok((o, n, changes, mut text)) => {
+                    let differs = |n: u64| if exit_code && n > 0 { EX_DIFFERS } else { 0 };
+                    let as_json = |text: &str, w: Option<(u64, &str)>| {
+                        pj::line(&pj::diff(&o, &n, changes, text, w))
+                    };
+                    match (capture, direction) {
+                    (Some(cap), Some(dir)) => match what_if_in(&o, &n, &cap, &pcap.select(Some(dir)), framing) {
                         Ok((moved, w)) => {
                             let stdout = if json {
                                 as_json(&text, Some((moved, &w)))
@@ -415,9 +443,10 @@ pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
                         stderr: String::new(),
                     },
                 }
+                }
+                Err(o) => o,
             }
-            Err(o) => o,
-        },
+        }
     };
     print!("{}", out.stdout);
     eprint!("{}", out.stderr);

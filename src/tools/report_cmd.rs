@@ -29,7 +29,7 @@ pub fn write<S: Source>(
     inputs: &[S],
     opts: &Options,
     out: &Path,
-) -> Result<report::Report, String> {
+) -> Result<(report::Report, publish::Published), String> {
     write_with(inputs, opts, out, &mut |_| {})
 }
 
@@ -39,9 +39,14 @@ fn write_with<S: Source>(
     opts: &Options,
     out: &Path,
     progress: &mut dyn FnMut(u64),
-) -> Result<report::Report, String> {
+) -> Result<(report::Report, publish::Published), String> {
     let r = report::build_with(inputs, opts, progress);
-    let p = publish(&r, opts.mode, &crate::runtime::audit_log::now());
+    let p = publish::publish_with(
+        &r,
+        opts.mode,
+        &crate::runtime::audit_log::now(),
+        &opts.exact,
+    );
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let json = serde_json::to_string_pretty(&p).unwrap_or_default();
     for (name, body) in [
@@ -52,7 +57,7 @@ fn write_with<S: Source>(
         std::fs::write(out.join(name), body)
             .map_err(|e| format!("{}: {e}", out.join(name).display()))?;
     }
-    Ok(r)
+    Ok((r, p))
 }
 
 /// Runs the command.
@@ -96,11 +101,35 @@ pub fn command(a: ReportCli) -> u8 {
     } else {
         Mode::Public
     };
+    let families = match &a.policy {
+        Some(p) => match crate::runtime::policy_store::load_path(p) {
+            Ok(p) => report::Family::of_policy(&p),
+            Err(e) => {
+                eprintln!("{e}");
+                eprintln!("origuard report: policy {p} refused");
+                return super::common::EX_INPUT;
+            }
+        },
+        None => Vec::new(),
+    };
+    if let Some(t) = a
+        .exact
+        .iter()
+        .find(|t| !report::EXACT_TABLES.contains(&t.as_str()))
+    {
+        eprintln!(
+            "origuard report: --exact {t:?}: only {} may be published exactly",
+            report::EXACT_TABLES.join(", ")
+        );
+        return super::common::EX_USAGE;
+    }
     let opts = Options {
         mode,
         period: a.period,
         from: a.from.clone(),
         to: a.to.clone(),
+        families,
+        exact: a.exact.clone(),
     };
     let mut pending = 0u64;
     let mut progress = |n: u64| {
@@ -111,7 +140,7 @@ pub fn command(a: ReportCli) -> u8 {
         }
     };
     let r = match write_with(&inputs, &opts, Path::new(&a.out), &mut progress) {
-        Ok(r) => r,
+        Ok((r, _)) => r,
         Err(e) => {
             eprintln!("origuard report: {e}");
             return 1;

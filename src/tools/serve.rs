@@ -3,10 +3,13 @@
 //! reloading on SIGHUP and on policy file changes -> `STOPPING=1` -> drain.
 
 use crate::runtime::config::Config;
-use crate::runtime::proxy::{Built, Proxy, StartError};
+use crate::runtime::proxy::{Proxy, StartError};
 
 /// Runs the proxy with `cfg`; returns the process exit code.
 pub async fn serve(cfg: Config, check: bool) -> u8 {
+    if check {
+        return check_all(&cfg);
+    }
     // Before anything slow: a SIGHUP/SIGTERM during start-up must not kill us.
     let signals = match crate::runtime::reload::Signals::install() {
         Ok(s) => s,
@@ -34,9 +37,10 @@ pub async fn serve(cfg: Config, check: bool) -> u8 {
         Ok(b) => b,
         Err(e) => return start_failed(&e),
     };
-    if check {
-        return check_only(&cfg, &built);
-    }
+    // Every series named by the configuration exists at zero before the
+    // admin endpoint answers its first scrape.
+    crate::runtime::metrics::install();
+    crate::runtime::metrics::links_configured(cfg.links.iter().map(|l| l.name.as_str()));
     let proxy = match Proxy::bind(built).await {
         Ok(p) => p,
         Err(e) => return start_failed(&e),
@@ -91,43 +95,141 @@ fn start_failed(e: &StartError) -> u8 {
     e.exit_code()
 }
 
-/// `serve --check`: everything validated, nothing bound or written: the
-/// policy and TLS files were loaded by the build; the token file was read;
-/// here, the audit log's directory must accept a new file.
-fn check_only(cfg: &Config, built: &Built) -> u8 {
-    if let Some(crate::runtime::config::AuditConfig { file: path, .. }) = &cfg.audit {
-        let dir = std::path::Path::new(path)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        let probe = dir.join(format!(".origuard-check-{}", std::process::id()));
-        match std::fs::File::create(&probe) {
-            Ok(_) => {
-                let _ = std::fs::remove_file(&probe);
+/// One problem `serve --check` found, with the exit code it maps to.
+struct Problem {
+    /// 64 for configuration (a file missing or refused), 65 for a
+    /// court-order ledger an operator must look at, 1 for the system (the
+    /// audit directory does not accept a file).
+    code: u8,
+    /// What is wrong and where.
+    what: String,
+}
+
+/// `serve --check`: everything that can be validated without binding or
+/// writing, each check run whatever the others found, so that one run
+/// names every problem: the token file; every file the configuration
+/// names (each missing or unreadable one); the policy (every error, with
+/// file and line); each link's TLS material; the shadow policy; the
+/// court-order ledger; the audit log's directory. Exit 0 when all pass,
+/// else the most serious code of those found (65 before 64 before 1).
+fn check_all(cfg: &Config) -> u8 {
+    let mut problems = Vec::new();
+    let mut add = |code: u8, what: String| problems.push(Problem { code, what });
+    if let Some(f) = &cfg.admin_token_file {
+        match std::fs::read_to_string(f) {
+            Ok(t) if t.trim().is_empty() => add(64, format!("admin token file {f} is empty")),
+            Ok(_) => {}
+            Err(e) => add(64, format!("admin token file {f}: {e}")),
+        }
+    }
+    let policy = match crate::runtime::policy_store::PolicyStore::open(&cfg.policy) {
+        Ok(p) => Some(p.current()),
+        Err(errors) => {
+            add(64, format!("policy {}:\n{errors}", cfg.policy));
+            None
+        }
+    };
+    for l in &cfg.links {
+        let files = tls_files(l);
+        let mut missing = false;
+        for (what, f) in &files {
+            if let Err(e) = std::fs::File::open(f) {
+                add(64, format!("link {}: {what} {f}: {e}", l.name));
+                missing = true;
             }
-            Err(e) => {
-                eprintln!(
-                    "origuard serve --check: audit log directory {}: {e}",
-                    dir.display()
-                );
-                return 1;
+        }
+        if !missing {
+            if let Err(e) =
+                crate::runtime::tls::LinkTls::load(l.switch_tls.as_ref(), l.nlets_tls.as_ref())
+            {
+                add(64, format!("link {}: {e}", l.name));
             }
         }
     }
-    let p = built.policy();
-    println!(
-        "origuard serve --check: configuration valid: {} link(s), policy {} ({}), audit {}",
-        cfg.links.len(),
-        p.short_version(),
-        p.source,
-        cfg.audit.as_ref().map_or("none".to_string(), |a| format!(
-            "{} (sync {}, on_failure {})",
-            a.file,
-            a.opts.mode.name(),
-            <&str>::from(a.on_failure)
-        ))
+    if let Some(p) = &cfg.shadow_policy {
+        if let Err(errors) = crate::runtime::shadow::Shadow::open(p) {
+            add(64, format!("shadow policy {p}:\n{errors}"));
+        }
+    }
+    if let Err(e) = crate::runtime::court_orders::check_store(cfg) {
+        add(65, e.to_string());
+    }
+    if let Some(a) = &cfg.audit {
+        if let Err(e) = probe_dir(&a.file) {
+            add(1, e);
+        }
+    }
+    if problems.is_empty() {
+        let Some(p) = policy else { return 64 };
+        println!(
+            "origuard serve --check: configuration valid: {} link(s), policy {} ({}), audit {}",
+            cfg.links.len(),
+            p.short_version(),
+            p.source,
+            cfg.audit.as_ref().map_or("none".to_string(), |a| format!(
+                "{} (sync {}, on_failure {})",
+                a.file,
+                a.opts.mode.name(),
+                <&str>::from(a.on_failure)
+            ))
+        );
+        return 0;
+    }
+    for p in &problems {
+        eprintln!("origuard serve --check: {}", p.what);
+    }
+    eprintln!(
+        "origuard serve --check: {} problem(s) found; nothing was started",
+        problems.len()
     );
-    0
+    let rank = |c: u8| match c {
+        65 => 3,
+        64 => 2,
+        _ => 1,
+    };
+    problems
+        .iter()
+        .map(|p| p.code)
+        .max_by_key(|c| rank(*c))
+        .unwrap_or(1)
+}
+
+/// Every TLS file a link names, with what it is for.
+fn tls_files(l: &crate::runtime::config::LinkConfig) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(s) = &l.switch_tls {
+        out.push(("switch_tls.cert", s.cert.clone()));
+        out.push(("switch_tls.key", s.key.clone()));
+        if let Some(c) = &s.client_ca {
+            out.push(("switch_tls.client_ca", c.clone()));
+        }
+    }
+    if let Some(c) = &l.nlets_tls {
+        out.push(("nlets_tls.ca", c.ca.clone()));
+        if let Some(f) = &c.cert {
+            out.push(("nlets_tls.cert", f.clone()));
+        }
+        if let Some(f) = &c.key {
+            out.push(("nlets_tls.key", f.clone()));
+        }
+    }
+    out
+}
+
+/// The audit log's directory must accept a new file (created and removed).
+fn probe_dir(file: &str) -> Result<(), String> {
+    let dir = std::path::Path::new(file)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let probe = dir.join(format!(".origuard-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!("audit log directory {}: {e}", dir.display())),
+    }
 }
 
 /// `origuard serve`: configuration, then [`serve`].

@@ -148,14 +148,7 @@ impl Proxy {
                 })?,
             );
         }
-        let choice = match (&cfg.ledger_postgres, &cfg.ledger, &cfg.audit) {
-            (Some(pg), _, _) => StoreChoice::Postgres(pg.clone()),
-            (None, Some(p), _) => StoreChoice::File(p.into()),
-            (None, None, Some(a)) => {
-                StoreChoice::File(format!("{}.court-orders.json", a.file).into())
-            }
-            (None, None, None) => StoreChoice::None,
-        };
+        let choice = StoreChoice::of(cfg);
         let ledger = Arc::new(
             open_ledger(
                 choice,
