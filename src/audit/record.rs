@@ -149,6 +149,34 @@ pub enum Event {
         /// Number of errors (refused loads).
         errors: usize,
     },
+    /// A signed court order came into force (at startup, or new or changed
+    /// at a reload): who entered it and who approved it by signature.
+    OrderEntered {
+        /// The order's id.
+        order: String,
+        /// The order file.
+        file: String,
+        /// SHA-256 (hex) of the order file: the bytes signed.
+        sha256: String,
+        /// The principal who entered it.
+        entered_by: String,
+        /// The approvers' principals (distinct, sorted), each with key:
+        /// `alice@co (SHA256:...)`.
+        approvers: Vec<String>,
+        /// Policy version it came in with.
+        policy: String,
+    },
+    /// A court order was refused at a load (unsigned, under-signed,
+    /// tampered, signed with an expired key, administrative): it is not in
+    /// force; the orders in force before stay.
+    OrderRefused {
+        /// The order file.
+        file: String,
+        /// What is missing (the loader's message).
+        reason: String,
+        /// What triggered the load.
+        trigger: String,
+    },
     /// The log was reopened after a crash and a torn tail was cut off.
     Recovery {
         /// Bytes of incomplete record removed.
@@ -296,6 +324,50 @@ impl Event {
             trigger: trigger.to_string(),
             errors,
         }
+    }
+}
+
+impl Event {
+    /// The audit records of a load for signed court orders: an
+    /// `order_entered` for each order in `new` whose file was not in force
+    /// with the same bytes in `old` (all of them at startup).
+    pub fn orders_entered(
+        old: Option<&crate::policy::Policy>,
+        new: &crate::policy::Policy,
+    ) -> Vec<Event> {
+        new.order_seals
+            .iter()
+            .filter(|s| {
+                old.is_none_or(|o| {
+                    !o.order_seals
+                        .iter()
+                        .any(|x| x.id == s.id && x.sha256 == s.sha256)
+                })
+            })
+            .map(|s| Event::OrderEntered {
+                order: s.id.clone(),
+                file: s.file.clone(),
+                sha256: s.sha256.clone(),
+                entered_by: s.entered_by.clone(),
+                approvers: s
+                    .approvers
+                    .iter()
+                    .map(|a| format!("{} ({})", a.principal, a.key))
+                    .collect(),
+                policy: new.version.clone(),
+            })
+            .collect()
+    }
+
+    /// The audit records of the orders a refused load refused.
+    pub fn orders_refused(r: &crate::policy::file::Refused, trigger: &str) -> Vec<Event> {
+        crate::policy::orders::refused(r)
+            .map(|d| Event::OrderRefused {
+                file: d.file.clone(),
+                reason: d.message.clone(),
+                trigger: trigger.to_string(),
+            })
+            .collect()
     }
 }
 

@@ -145,6 +145,18 @@ pub fn load_at(
     read: &mut Reader<'_>,
     now: std::time::SystemTime,
 ) -> Result<Policy, Refused> {
+    load_signed(path, read, now, None)
+}
+
+/// [`load_at`] with the signers of court orders (`[signing]` of the
+/// configuration): `court_orders.dir` needs them, and with them orders
+/// outside it are refused ([`super::orders`]).
+pub fn load_signed(
+    path: &str,
+    read: &mut Reader<'_>,
+    now: std::time::SystemTime,
+    signing: Option<&super::orders::Signing>,
+) -> Result<Policy, Refused> {
     let mut cx = Ctx {
         errors: Vec::new(),
         warnings: Vec::new(),
@@ -447,6 +459,25 @@ pub fn load_at(
             &mut exceptions,
         );
     }
+    super::orders::refuse_unsigned(&mut cx, signing, &exceptions);
+    let mut order_seals = Vec::new();
+    if let Some(d) = &raw.court_orders.dir {
+        let mut dl = super::orders::DirLoad {
+            read,
+            hasher: &mut hasher,
+            inputs: &inputs,
+            signing,
+        };
+        super::orders::load_dir(
+            &mut cx,
+            &mut dl,
+            path,
+            &src,
+            d,
+            &mut exceptions,
+            &mut order_seals,
+        );
+    }
     let court_order_window = match &raw.court_orders.response_window {
         None => std::time::Duration::from_secs(600),
         Some(w) => match humantime::parse_duration(w.get_ref()) {
@@ -520,6 +551,7 @@ pub fn load_at(
         certifications,
         federal,
         court_order_window,
+        order_seals,
         warnings: cx.warnings,
         exact: Default::default(),
         member: Box::new([]),

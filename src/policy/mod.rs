@@ -16,6 +16,7 @@ pub mod entry;
 pub mod explain;
 pub mod file;
 pub mod legal;
+pub mod orders;
 pub mod profiles;
 
 use crate::message::fields::{Catalogue, FieldSet};
@@ -308,6 +309,9 @@ pub struct Policy {
     pub federal: Vec<entry::Entry>,
     /// How long after an exception query its response is released.
     pub court_order_window: std::time::Duration,
+    /// Who entered and approved each signed order in force
+    /// (`court_orders.dir`), in file-name order.
+    pub order_seals: Vec<orders::OrderSeal>,
     /// Warnings found while validating.
     pub warnings: Vec<diag::Diagnostic>,
     exact: FxHashMap<u64, u32>,

@@ -154,6 +154,15 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     link: Vec<LinkConfig>,
+    signing: Option<RawSigning>,
+}
+
+/// `[signing]`: who may sign court orders (OpenSSH `allowed_signers`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    allowed_signers: String,
+    order_namespace: String,
 }
 
 impl std::str::FromStr for Dial {
@@ -305,6 +314,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Log level filter (tracing `EnvFilter` syntax).
     pub log_level: String,
+    /// `[signing]`: the signers of court orders (`court_orders.dir`).
+    pub signing: Option<crate::policy::orders::Signing>,
 }
 
 /// Default `[audit] rotate_size`: 1 GiB.
@@ -584,6 +595,18 @@ impl Config {
             }
             links.push(l);
         }
+        let signing = raw.signing.as_ref().map(|s| {
+            let ns = s.order_namespace.trim();
+            if ns.is_empty() || ns.contains(|c: char| c.is_whitespace() || c == ',') {
+                errors.push(format!(
+                    "signing.order_namespace {ns:?} must be one word such as \"origuard-order@co\""
+                ));
+            }
+            crate::policy::orders::Signing {
+                allowed_signers: rel(&s.allowed_signers),
+                order_namespace: ns.to_string(),
+            }
+        });
         if !errors.is_empty() {
             return Err(ConfigError(
                 errors.into_iter().map(|e| format!("{path}: {e}")).collect(),
@@ -603,6 +626,7 @@ impl Config {
             links,
             log_format,
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
+            signing,
         })
     }
 
@@ -637,6 +661,7 @@ impl Config {
             }],
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            signing: None,
         }
     }
 }

@@ -3,13 +3,37 @@
 //! load leaves the running policy in place and returns every error.
 
 use crate::policy::file::{self, Refused};
+use crate::policy::orders::Signing;
 use crate::policy::Policy;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 
 /// Loads and validates a policy from the file system.
 pub fn load_path(path: &str) -> Result<Policy, Refused> {
-    file::load(path, &mut |p: &str| std::fs::read(p))
+    load_path_signed(path, None)
+}
+
+/// [`load_path`] with the signers of court orders (`[signing]`).
+pub fn load_path_signed(path: &str, signing: Option<&Signing>) -> Result<Policy, Refused> {
+    file::load_signed(path, &mut read_fs, std::time::SystemTime::now(), signing)
+}
+
+/// The policy loader's reader on the file system: a file's bytes, or for a
+/// directory (`court_orders.dir`) the names in it, one per line.
+pub fn read_fs(p: &str) -> std::io::Result<Vec<u8>> {
+    if std::fs::metadata(p)?.is_dir() {
+        let mut names = Vec::new();
+        for e in std::fs::read_dir(p)? {
+            if let Some(n) = e?.file_name().to_str() {
+                if !n.contains('\n') {
+                    names.push(n.to_string());
+                }
+            }
+        }
+        names.sort();
+        return Ok(names.join("\n").into_bytes());
+    }
+    std::fs::read(p)
 }
 
 /// Result of a reload attempt.
@@ -34,20 +58,35 @@ pub enum Reload {
 /// Holds the live policy and the path it is reloaded from.
 pub struct PolicyStore {
     path: String,
+    signing: Option<Signing>,
     live: ArcSwap<Policy>,
 }
 
 impl PolicyStore {
     /// Loads the initial policy; fails if it is invalid.
     pub fn open(path: &str) -> Result<PolicyStore, Refused> {
-        let p = load_path(path)?;
-        Ok(PolicyStore::with(path, p))
+        PolicyStore::open_signed(path, None)
+    }
+
+    /// [`PolicyStore::open`] with the signers of court orders: every load,
+    /// the first and each reload, re-reads `allowed_signers`.
+    pub fn open_signed(path: &str, signing: Option<Signing>) -> Result<PolicyStore, Refused> {
+        let p = load_path_signed(path, signing.as_ref())?;
+        let mut s = PolicyStore::with(path, p);
+        s.signing = signing;
+        Ok(s)
+    }
+
+    /// The signers of court orders, when configured.
+    pub fn signing(&self) -> Option<&Signing> {
+        self.signing.as_ref()
     }
 
     /// A store around an already loaded policy.
     pub fn with(path: &str, policy: Policy) -> PolicyStore {
         PolicyStore {
             path: path.to_string(),
+            signing: None,
             live: ArcSwap::from_pointee(policy),
         }
     }
@@ -65,7 +104,7 @@ impl PolicyStore {
     /// Re-reads the file; swaps it in only when it validates whole.
     pub fn reload(&self) -> Reload {
         let old = self.live.load();
-        match load_path(&self.path) {
+        match load_path_signed(&self.path, self.signing.as_ref()) {
             Ok(p) => {
                 let new = p.version.clone();
                 let old_v = old.version.clone();

@@ -81,13 +81,18 @@ fn fingerprint<'a>(files: impl Iterator<Item = (&'a Path, Option<&'a [u8]>)>) ->
 /// Reads the policy at `path` the way a reload does, recording each file
 /// the loader reads (the policy file and its list files, whether or not the
 /// result validates), and resolves where each one is now.
-fn scan(path: &str) -> Targets {
+fn scan(path: &str, signing: Option<&crate::policy::orders::Signing>) -> Targets {
     let mut read: Vec<(PathBuf, Option<Vec<u8>>)> = Vec::new();
-    let loaded = crate::policy::file::load(path, &mut |p: &str| {
-        let r = std::fs::read(p);
-        read.push((absolute(Path::new(p)), r.as_ref().ok().cloned()));
-        r
-    });
+    let loaded = crate::policy::file::load_signed(
+        path,
+        &mut |p: &str| {
+            let r = crate::runtime::policy_store::read_fs(p);
+            read.push((absolute(Path::new(p)), r.as_ref().ok().cloned()));
+            r
+        },
+        std::time::SystemTime::now(),
+        signing,
+    );
     let fingerprint = fingerprint(read.iter().map(|(p, b)| (p.as_path(), b.as_deref())));
     let named: Vec<PathBuf> = read.into_iter().map(|(p, _)| p).collect();
     let resolved: Vec<Option<PathBuf>> = named
@@ -98,6 +103,11 @@ fn scan(path: &str) -> Targets {
     let mut dirs = HashSet::new();
     for p in named.iter().chain(resolved.iter().flatten()) {
         files.insert(p.clone());
+        // A directory read (court_orders.dir) is watched itself, so a new
+        // order or signature in it is an event.
+        if p.is_dir() {
+            dirs.insert(p.clone());
+        }
         if let Some(d) = p.parent() {
             dirs.insert(d.to_path_buf());
         }
@@ -152,7 +162,10 @@ pub struct PolicyWatch {
 pub fn watch_policy(shared: Arc<Shared>) -> notify::Result<PolicyWatch> {
     let (tx, rx) = mpsc::channel::<()>(1);
     let kick = tx.clone();
-    let targets = Arc::new(Mutex::new(scan(shared.policy.path())));
+    let targets = Arc::new(Mutex::new(scan(
+        shared.policy.path(),
+        shared.policy.signing(),
+    )));
     let targets_cb = targets.clone();
     let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         let Ok(ev) = ev else {
@@ -283,9 +296,10 @@ impl Watch {
     /// the recorded contents and is caught by the next check.
     async fn reload(&mut self) {
         let sh = self.shared.clone();
-        let scanned = tokio::task::spawn_blocking(move || scan(sh.policy.path()))
-            .await
-            .unwrap_or_default();
+        let scanned =
+            tokio::task::spawn_blocking(move || scan(sh.policy.path(), sh.policy.signing()))
+                .await
+                .unwrap_or_default();
         *self.targets.lock().unwrap_or_else(|e| e.into_inner()) = scanned;
         reload_notified(&self.shared, "file_watch", false).await;
         self.rewatch();
@@ -368,7 +382,7 @@ mod tests {
             std::os::unix::fs::symlink(format!("..data/{f}"), dir.path().join(f)).unwrap();
         }
         let p = dir.path().join("p.toml");
-        let t = scan(p.to_str().unwrap());
+        let t = scan(p.to_str().unwrap(), None);
         assert_eq!(t.named, vec![p.clone(), dir.path().join("d.txt")]);
         let real = std::fs::canonicalize(&data).unwrap();
         assert_eq!(
@@ -397,7 +411,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("p.toml");
         std::fs::write(&p, POLICY).unwrap();
-        let t = scan(p.to_str().unwrap());
+        let t = scan(p.to_str().unwrap(), None);
         assert_eq!(t.named.len(), 2);
         assert_eq!(t.resolved[1], None);
         std::fs::write(dir.path().join("d.txt"), "VTICE0900\n").unwrap();

@@ -259,6 +259,14 @@ pub enum PolicyCommand {
         /// Print one JSON object (lists, counts, warnings or errors).
         #[arg(long)]
         json: bool,
+        /// The OpenSSH allowed_signers file of court orders (as `[signing]
+        /// allowed_signers` of the configuration): checks the signatures of
+        /// `court_orders.dir` and refuses unsigned orders.
+        #[arg(long, requires = "order_namespace")]
+        signers: Option<String>,
+        /// The namespace orders are signed under (`[signing] order_namespace`).
+        #[arg(long, requires = "signers")]
+        order_namespace: Option<String>,
     },
     /// Propose a release profile from recorded traffic (`--learn CAPTURE`):
     /// every label and element path seen, with counts and value shapes,

@@ -142,15 +142,39 @@ pub fn summary(p: &Policy) -> String {
         );
     }
     out.push_str(&crate::policy::legal::summary(p));
+    for s in &p.order_seals {
+        let by: Vec<String> = s
+            .approvers
+            .iter()
+            .map(|a| format!("{} ({})", a.principal, a.key))
+            .collect();
+        let _ = writeln!(
+            out,
+            "signed order {} ({}): entered by {}, approved by {}",
+            s.id,
+            s.file,
+            s.entered_by,
+            by.join(", ")
+        );
+    }
     out
 }
 
 /// `policy check FILE [--json]`.
 pub fn check(path: &str, json: bool) -> Outcome {
+    check_signed(path, json, None)
+}
+
+/// `policy check FILE [--signers F --order-namespace NS] [--json]`.
+pub fn check_signed(
+    path: &str,
+    json: bool,
+    signing: Option<&crate::policy::orders::Signing>,
+) -> Outcome {
     if let Err(o) = unreadable(path) {
         return o;
     }
-    match load_path(path) {
+    match crate::runtime::policy_store::load_path_signed(path, signing) {
         Ok(p) => {
             let mut err = String::new();
             for w in &p.warnings {
@@ -286,7 +310,21 @@ pub fn what_if(
 pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
     use crate::tools::cli::PolicyCommand;
     let out = match cmd {
-        PolicyCommand::Check { file, json } => check(&file, json),
+        PolicyCommand::Check {
+            file,
+            json,
+            signers,
+            order_namespace,
+        } => {
+            let signing =
+                signers
+                    .zip(order_namespace)
+                    .map(|(s, ns)| crate::policy::orders::Signing {
+                        allowed_signers: s,
+                        order_namespace: ns,
+                    });
+            check_signed(&file, json, signing.as_ref())
+        }
         PolicyCommand::Profile {
             learn,
             framing,

@@ -132,10 +132,13 @@ impl Proxy {
     /// Loads and validates everything that can be checked without binding
     /// or writing: the policy and every link's TLS files.
     pub fn build(cfg: &Config, admin_token: Option<String>) -> Result<Built, StartError> {
-        let policy = PolicyStore::open(&cfg.policy).map_err(|errors| StartError::Policy {
-            path: cfg.policy.clone(),
-            errors,
-        })?;
+        let policy =
+            PolicyStore::open_signed(&cfg.policy, cfg.signing.clone()).map_err(|errors| {
+                StartError::Policy {
+                    path: cfg.policy.clone(),
+                    errors,
+                }
+            })?;
         let mut tls = Vec::new();
         for l in &cfg.links {
             tls.push(
@@ -264,6 +267,9 @@ impl Proxy {
             let _ = a.append(&Event::policy_load(
                 true, &p.version, &p.source, "startup", 0,
             ));
+            for e in Event::orders_entered(None, &p) {
+                let _ = a.append(&e);
+            }
             gauge!(m::AUDIT_HEALTHY).set(1.0);
         }
         gauge!(m::READY).set(1.0);

@@ -180,7 +180,20 @@ impl Shared {
     /// auditing the attempt. Says whether the policy was applied, for operators.
     pub fn reload(&self, trigger: &str, tls: bool) -> Reloaded {
         let _g = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let before = self.policy.current();
         let r = self.policy.reload();
+        // Signed court orders: who entered and approved each new one; each
+        // order refused (the orders in force before stay, with the policy).
+        let order_events = match &r {
+            Reload::Applied { .. } => Event::orders_entered(Some(&before), &self.policy.current()),
+            Reload::Refused { errors, .. } => Event::orders_refused(errors, trigger),
+        };
+        for e in &order_events {
+            if let Event::OrderRefused { file, reason, .. } = e {
+                counter!(m::COURT_ORDERS_REFUSED).increment(1);
+                tracing::warn!(trigger, file, "{reason}");
+            }
+        }
         let (ok, msg, event) = match &r {
             Reload::Applied { old, new } => {
                 m::policy_in_force(Some(old), &self.policy.current());
@@ -205,8 +218,10 @@ impl Shared {
         counter!(m::POLICY_RELOADS, "result" => if ok { "applied" } else { "refused" }, "trigger" => trigger.to_string())
             .increment(1);
         if let Some(a) = &self.audit {
-            if a.append(&event).is_err() {
-                counter!(m::AUDIT_ERRORS).increment(1);
+            for e in std::iter::once(&event).chain(&order_events) {
+                if a.append(e).is_err() {
+                    counter!(m::AUDIT_ERRORS).increment(1);
+                }
             }
         }
         if ok {
