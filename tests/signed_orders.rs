@@ -123,6 +123,7 @@ impl Fixture {
             signing: Signing {
                 allowed_signers: root.join("allowed_signers").to_str().unwrap().to_string(),
                 order_namespace: NS.to_string(),
+                policy_namespace: None,
             },
             _dir: dir,
             root,

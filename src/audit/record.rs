@@ -177,6 +177,34 @@ pub enum Event {
         /// What triggered the load.
         trigger: String,
     },
+    /// A policy came into force from a signed bundle (at startup, or a new
+    /// manifest at a reload): who made it, why, which version.
+    PolicySigned {
+        /// Policy version (content hash) now in force.
+        policy: String,
+        /// SHA-256 (hex) of the manifest.
+        manifest: String,
+        /// Manifest version.
+        version: u64,
+        /// The author (verified signer) and key: `alice@co (SHA256:...)`.
+        author: String,
+        /// Ticket or reason.
+        reason: String,
+        /// When the manifest was made.
+        time: String,
+        /// The manifest it follows.
+        previous: String,
+    },
+    /// A policy bundle was refused at a load (no manifest, unsigned, a file
+    /// not as signed, a rollback): the policy in force stays.
+    BundleRefused {
+        /// The file concerned.
+        file: String,
+        /// What is wrong (the loader's message).
+        reason: String,
+        /// What triggered the load.
+        trigger: String,
+    },
     /// The log was reopened after a crash and a torn tail was cut off.
     Recovery {
         /// Bytes of incomplete record removed.
@@ -355,6 +383,38 @@ impl Event {
                     .map(|a| format!("{} ({})", a.principal, a.key))
                     .collect(),
                 policy: new.version.clone(),
+            })
+            .collect()
+    }
+
+    /// The `policy_signed` record of a load whose manifest differs from
+    /// the one in force before (None: none, or the same).
+    pub fn policy_signed(
+        old: Option<&crate::policy::Policy>,
+        new: &crate::policy::Policy,
+    ) -> Option<Event> {
+        let m = new.manifest.as_ref()?;
+        if old.and_then(|o| o.manifest.as_ref()).map(|o| &o.sha256) == Some(&m.sha256) {
+            return None;
+        }
+        Some(Event::PolicySigned {
+            policy: new.version.clone(),
+            manifest: m.sha256.clone(),
+            version: m.version,
+            author: format!("{} ({})", m.author, m.key),
+            reason: m.reason.clone(),
+            time: m.time.clone(),
+            previous: m.previous.clone(),
+        })
+    }
+
+    /// The audit records of a refused load's bundle errors.
+    pub fn bundle_refused(r: &crate::policy::file::Refused, trigger: &str) -> Vec<Event> {
+        crate::policy::bundle::refused(r)
+            .map(|d| Event::BundleRefused {
+                file: d.file.clone(),
+                reason: d.message.clone(),
+                trigger: trigger.to_string(),
             })
             .collect()
     }

@@ -10,6 +10,7 @@
 //! * [`explain`] and [`diff`] serve administrators; the live policy of the
 //!   runtime is [`crate::runtime::policy_store`].
 
+pub mod bundle;
 pub mod diag;
 pub mod diff;
 pub mod entry;
@@ -312,6 +313,8 @@ pub struct Policy {
     /// Who entered and approved each signed order in force
     /// (`court_orders.dir`), in file-name order.
     pub order_seals: Vec<orders::OrderSeal>,
+    /// The signed manifest it was loaded with (`require_signed_policy`).
+    pub manifest: Option<bundle::Manifest>,
     /// Warnings found while validating.
     pub warnings: Vec<diag::Diagnostic>,
     exact: FxHashMap<u64, u32>,

@@ -52,6 +52,10 @@ pub struct Signing {
     /// The namespace orders are signed under (`ssh-keygen -Y sign -n`),
     /// e.g. `origuard-order@co`.
     pub order_namespace: String,
+    /// With `require_signed_policy`: the namespace policy manifests are
+    /// signed under (`origuard-policy@co`); a policy then loads only as a
+    /// signed bundle ([`super::bundle`]). None: no manifest needed.
+    pub policy_namespace: Option<String>,
 }
 
 /// One approval of an order: a verified signature.
@@ -95,6 +99,8 @@ pub(super) struct DirLoad<'a, 'r> {
     pub(super) hasher: &'a mut Sha256,
     pub(super) inputs: &'a Inputs<'a>,
     pub(super) signing: Option<&'a Signing>,
+    /// Directories listed (left out of a signed bundle's manifest).
+    pub(super) dirs: &'a mut Vec<String>,
 }
 
 /// Refuses orders that were written without signatures (inline or in
@@ -131,6 +137,7 @@ pub(super) fn load_dir(
         Some(s) => s,
         None => return,
     };
+    l.dirs.push(dir.clone());
     let listing = match (l.read)(&dir) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) => {
@@ -174,7 +181,7 @@ pub(super) fn load_dir(
 }
 
 /// Reads and parses the `allowed_signers` file.
-fn read_signers(cx: &mut Ctx, read: &mut Reader<'_>, p: &str) -> Option<AllowedSigners> {
+pub(super) fn read_signers(cx: &mut Ctx, read: &mut Reader<'_>, p: &str) -> Option<AllowedSigners> {
     let text = match read(p) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) => {

@@ -163,6 +163,8 @@ struct RawConfig {
 struct RawSigning {
     allowed_signers: String,
     order_namespace: String,
+    policy_namespace: Option<String>,
+    require_signed_policy: Option<bool>,
 }
 
 impl std::str::FromStr for Dial {
@@ -602,9 +604,18 @@ impl Config {
                     "signing.order_namespace {ns:?} must be one word such as \"origuard-order@co\""
                 ));
             }
+            let policy_namespace = match (s.require_signed_policy, &s.policy_namespace) {
+                (Some(true), Some(p)) => Some(p.trim().to_string()),
+                (Some(true), None) => {
+                    errors.push("signing.require_signed_policy = true needs signing.policy_namespace (e.g. \"origuard-policy@co\")".into());
+                    None
+                }
+                _ => None,
+            };
             crate::policy::orders::Signing {
                 allowed_signers: rel(&s.allowed_signers),
                 order_namespace: ns.to_string(),
+                policy_namespace,
             }
         });
         if !errors.is_empty() {

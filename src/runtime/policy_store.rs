@@ -105,6 +105,30 @@ impl PolicyStore {
     pub fn reload(&self) -> Reload {
         let old = self.live.load();
         match load_path_signed(&self.path, self.signing.as_ref()) {
+            Ok(p)
+                if crate::policy::bundle::succession(
+                    old.manifest.as_ref(),
+                    p.manifest.as_ref(),
+                )
+                .is_err() =>
+            {
+                let message =
+                    crate::policy::bundle::succession(old.manifest.as_ref(), p.manifest.as_ref())
+                        .err()
+                        .unwrap_or_default();
+                Reload::Refused {
+                    kept: old.version.clone(),
+                    errors: Refused {
+                        errors: vec![crate::policy::file::Diagnostic {
+                            file: crate::policy::bundle::manifest_path(&self.path),
+                            line: 0,
+                            severity: crate::policy::file::Severity::Error,
+                            message,
+                        }],
+                        warnings: p.warnings,
+                    },
+                }
+            }
             Ok(p) => {
                 let new = p.version.clone();
                 let old_v = old.version.clone();

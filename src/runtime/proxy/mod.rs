@@ -267,7 +267,10 @@ impl Proxy {
             let _ = a.append(&Event::policy_load(
                 true, &p.version, &p.source, "startup", 0,
             ));
-            for e in Event::orders_entered(None, &p) {
+            for e in Event::policy_signed(None, &p)
+                .into_iter()
+                .chain(Event::orders_entered(None, &p))
+            {
                 let _ = a.append(&e);
             }
             gauge!(m::AUDIT_HEALTHY).set(1.0);

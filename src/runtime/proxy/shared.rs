@@ -184,14 +184,30 @@ impl Shared {
         let r = self.policy.reload();
         // Signed court orders: who entered and approved each new one; each
         // order refused (the orders in force before stay, with the policy).
-        let order_events = match &r {
-            Reload::Applied { .. } => Event::orders_entered(Some(&before), &self.policy.current()),
-            Reload::Refused { errors, .. } => Event::orders_refused(errors, trigger),
+        let order_events: Vec<Event> = match &r {
+            Reload::Applied { .. } => {
+                let now = self.policy.current();
+                Event::policy_signed(Some(&before), &now)
+                    .into_iter()
+                    .chain(Event::orders_entered(Some(&before), &now))
+                    .collect()
+            }
+            Reload::Refused { errors, .. } => Event::bundle_refused(errors, trigger)
+                .into_iter()
+                .chain(Event::orders_refused(errors, trigger))
+                .collect(),
         };
         for e in &order_events {
-            if let Event::OrderRefused { file, reason, .. } = e {
-                counter!(m::COURT_ORDERS_REFUSED).increment(1);
-                tracing::warn!(trigger, file, "{reason}");
+            match e {
+                Event::OrderRefused { file, reason, .. } => {
+                    counter!(m::COURT_ORDERS_REFUSED).increment(1);
+                    tracing::warn!(trigger, file, "{reason}");
+                }
+                Event::BundleRefused { file, reason, .. } => {
+                    counter!(m::POLICY_BUNDLES_REFUSED).increment(1);
+                    tracing::warn!(trigger, file, "{reason}");
+                }
+                _ => {}
             }
         }
         let (ok, msg, event) = match &r {
