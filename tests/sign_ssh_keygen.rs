@@ -276,7 +276,16 @@ fn named_refusals_match_ssh_keygen() {
     let removed = format!("{}\n", line(&bob, &[]));
     let mut tampered = msg.clone();
     tampered.extend_from_slice(b"max_uses = 99\n");
-    let cases: [(&str, &str, &str, &[u8], &[u8], Option<&str>); 8] = [
+    // (name, allowed_signers, namespace, message, signature, refusal code)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a [u8],
+        &'a [u8],
+        Option<&'a str>,
+    );
+    let cases: [Case<'_>; 8] = [
         ("good", &ok, ORDER_NS, &msg, &sig_a, None),
         (
             "wrong namespace",

@@ -691,6 +691,19 @@ mod tests {
         assert_eq!(c.audit.as_ref().unwrap().opts.mode, SyncMode::Batch);
         assert_eq!(c.audit.as_ref().unwrap().on_failure, OnFailure::Stop);
         assert!(c.policy.ends_with("policy/colorado.toml"));
+        let s = c.signing.as_ref().unwrap();
+        assert_eq!(s.order_namespace, "origuard-order@co");
+        assert_eq!(s.policy_namespace.as_deref(), Some("origuard-policy@co"));
+        let e = Config::parse(
+            "c.toml",
+            "[policy]\nfile = \"p\"\n[signing]\nallowed_signers = \"a\"\norder_namespace = \"o@co\"\nrequire_signed_policy = true\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.iter()
+                .any(|m| m.contains("needs signing.policy_namespace")),
+            "{e:?}"
+        );
     }
 
     #[test]
