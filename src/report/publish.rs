@@ -341,7 +341,7 @@ pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
         decisions: r.decisions,
         first_ts: r.first_ts.clone(),
         last_ts: r.last_ts.clone(),
-        notices: r.notices.clone(),
+        notices: public_notices(mode, &r.notices),
         identity_holds: cells.values().all(|c| c.2),
         groups: cells
             .into_iter()
@@ -398,6 +398,45 @@ pub fn csv(p: &Published) -> String {
             r.photos_withheld,
             r.pob_withheld
         ));
+    }
+    out
+}
+
+/// Kinds of notice that name people (signers, authors): listed in the
+/// internal report, only counted in the public one.
+const NAMED_CHANGES: [(&str, &str); 4] = [
+    ("order_entered", "signed court order(s) came into force"),
+    (
+        "order_refused",
+        "court order(s) refused at a load (not signed by two people, or not valid)",
+    ),
+    ("policy_signed", "signed policy bundle(s) applied"),
+    (
+        "bundle_refused",
+        "policy bundle(s) refused at a load (unsigned, altered or rolled back)",
+    ),
+];
+
+/// The notices as published: in the public report the accountable
+/// changes are counted, not listed (they name officials and orders).
+fn public_notices(mode: Mode, notices: &[Notice]) -> Vec<Notice> {
+    if mode != Mode::Public {
+        return notices.to_vec();
+    }
+    let mut out: Vec<Notice> = notices
+        .iter()
+        .filter(|n| !NAMED_CHANGES.iter().any(|(k, _)| n.kind == *k))
+        .cloned()
+        .collect();
+    for (kind, what) in NAMED_CHANGES {
+        let n = notices.iter().filter(|n| n.kind == kind).count();
+        if n > 0 {
+            out.push(Notice {
+                ts: None,
+                kind: kind.to_string(),
+                text: format!("{n} {what}"),
+            });
+        }
     }
     out
 }
