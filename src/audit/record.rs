@@ -205,6 +205,18 @@ pub enum Event {
         /// What triggered the load.
         trigger: String,
     },
+    /// A state-changing call on the admin endpoint, by a named
+    /// administrator (`[admin] token_file`).
+    AdminCall {
+        /// Who (the token file's principal; `shared-token` for the older
+        /// single shared token).
+        identity: String,
+        /// `reload`, `reopen`, `shutdown`.
+        action: String,
+        /// `applied`, `refused` (the reload was refused), `denied` (the
+        /// administrator lacks the scope).
+        outcome: String,
+    },
     /// The log was reopened after a crash and a torn tail was cut off.
     Recovery {
         /// Bytes of incomplete record removed.

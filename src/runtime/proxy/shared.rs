@@ -294,6 +294,20 @@ impl Shared {
 }
 
 impl crate::runtime::admin::Control for Shared {
+    fn admin_call(&self, who: &str, action: &str, outcome: &str) {
+        tracing::info!(admin = who, action, outcome, "admin call");
+        if let Some(a) = &self.audit {
+            let e = Event::AdminCall {
+                identity: who.to_string(),
+                action: action.to_string(),
+                outcome: outcome.to_string(),
+            };
+            if a.append(&e).is_err() {
+                counter!(m::AUDIT_ERRORS).increment(1);
+            }
+        }
+    }
+
     fn ready(&self) -> Result<(), String> {
         Shared::ready(self)
     }
