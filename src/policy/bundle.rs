@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 pub const REFUSED: &str = "policy bundle not accepted: ";
 
 /// The errors of a refused load that are about the bundle.
-pub fn refused(r: &super::file::Refused) -> impl Iterator<Item = &Diagnostic> {
+pub fn refused(r: &super::diag::Refused) -> impl Iterator<Item = &Diagnostic> {
     r.errors.iter().filter(|d| d.message.starts_with(REFUSED))
 }
 

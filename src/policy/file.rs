@@ -532,6 +532,7 @@ fn load_inner(
             path,
             &src,
             d,
+            resolve(path, d.get_ref()),
             &mut exceptions,
             &mut order_seals,
         );

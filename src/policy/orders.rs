@@ -23,7 +23,10 @@
 //! they carry no signatures.
 
 use super::diag::{line_of, Ctx};
-use super::file::{resolve, Reader};
+
+/// The loader's reader (`super::file::Reader`, spelled out so that this
+/// module and the file reader do not use each other).
+type Reader<'a> = dyn FnMut(&str) -> std::io::Result<Vec<u8>> + 'a;
 use super::legal::{self, Exception, Inputs, RawException};
 use crate::sign::allowed::AllowedSigners;
 use serde::Deserialize;
@@ -36,7 +39,7 @@ use toml::Spanned;
 pub const REFUSED: &str = "order not in force: ";
 
 /// The errors of a refused load that refuse an order.
-pub fn refused(r: &super::file::Refused) -> impl Iterator<Item = &super::file::Diagnostic> {
+pub fn refused(r: &super::diag::Refused) -> impl Iterator<Item = &super::diag::Diagnostic> {
     r.errors.iter().filter(|d| d.message.starts_with(REFUSED))
 }
 
@@ -117,18 +120,20 @@ pub(super) fn refuse_unsigned(cx: &mut Ctx, signing: Option<&Signing>, unsigned:
     }
 }
 
-/// Loads every order of `[court_orders] dir` (`d`, relative to `path`).
+/// Loads every order of `[court_orders] dir` (`d`, relative to `path`,
+/// resolved as `dir`).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn load_dir(
     cx: &mut Ctx,
     l: &mut DirLoad<'_, '_>,
     path: &str,
     src: &str,
     d: &Spanned<String>,
+    dir: String,
     out: &mut Vec<Exception>,
     seals: &mut Vec<OrderSeal>,
 ) {
     let dline = line_of(src, d.span().start);
-    let dir = resolve(path, d.get_ref());
     let Some(signing) = l.signing else {
         cx.err(path, dline, "court_orders.dir holds signed orders, but no signers are configured: set [signing] allowed_signers and order_namespace in the configuration (policy check: --signers FILE --order-namespace NS)");
         return;
