@@ -314,6 +314,12 @@ struct Rec<'a> {
     author: Option<Cow<'a, str>>,
     #[serde(default)]
     version: Option<u64>,
+    #[serde(borrow, default)]
+    identity: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    action: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    outcome: Option<Cow<'a, str>>,
 }
 
 /// Something the report can read (more than once): a file, or bytes.
@@ -913,6 +919,15 @@ fn notice_of(r: &Rec<'_>) -> Option<Notice> {
                 r.file.as_deref().unwrap_or("?"),
                 r.trigger.as_deref().unwrap_or("?"),
                 r.reason.as_deref().unwrap_or("")
+            ),
+        ),
+        "admin_call" => (
+            "admin_call",
+            format!(
+                "{} asked to {} on the admin endpoint: {}",
+                r.identity.as_deref().unwrap_or("?"),
+                r.action.as_deref().unwrap_or("?"),
+                r.outcome.as_deref().unwrap_or("?")
             ),
         ),
         "policy_signed" => (

@@ -404,7 +404,11 @@ pub fn csv(p: &Published) -> String {
 
 /// Kinds of notice that name people (signers, authors): listed in the
 /// internal report, only counted in the public one.
-const NAMED_CHANGES: [(&str, &str); 4] = [
+const NAMED_CHANGES: [(&str, &str); 5] = [
+    (
+        "admin_call",
+        "state-changing admin request(s) by named administrators",
+    ),
     ("order_entered", "signed court order(s) came into force"),
     (
         "order_refused",

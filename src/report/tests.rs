@@ -535,6 +535,14 @@ fn signed_changes_name_their_authors_internally_and_are_counted_publicly() {
             trigger: "file_watch".into(),
         },
     ));
+    ev.push((
+        "2026-12-02T15:00:00.000Z",
+        Event::AdminCall {
+            identity: "carol@co".into(),
+            action: "reload".into(),
+            outcome: "applied".into(),
+        },
+    ));
     let r = build(&[input(log(&ev))], &opts(Mode::Internal, Period::Month));
     assert!(r.intact, "{:?}", r.notices);
     let internal = serde_json::to_string(&publish(&r, Mode::Internal, "now")).unwrap();
@@ -542,18 +550,26 @@ fn signed_changes_name_their_authors_internally_and_are_counted_publicly() {
         "signed policy bundle version 3 by alice@co (SHA256:x): CHG-7 add field office",
         "court order 2026-CV-0117 in force: entered by clerk@co, approved by alice@co (SHA256:x), bob@co (SHA256:y)",
         "orders/2026-CV-0118.toml (file_watch): order not in force: 1 of 2 approvals",
+        "carol@co asked to reload on the admin endpoint: applied",
     ] {
         assert!(internal.contains(want), "{want}: {internal}");
     }
     let public = publish(&r, Mode::Public, "now");
     let json = serde_json::to_string(&public).unwrap();
-    for name in ["alice@co", "clerk@co", "2026-CV-0117", "2026-CV-0118"] {
+    for name in [
+        "alice@co",
+        "clerk@co",
+        "carol@co",
+        "2026-CV-0117",
+        "2026-CV-0118",
+    ] {
         assert!(!json.contains(name), "{name} in a public report");
     }
     for want in [
         "1 signed court order(s) came into force",
         "1 court order(s) refused at a load",
         "1 signed policy bundle(s) applied",
+        "1 state-changing admin request(s) by named administrators",
     ] {
         assert!(json.contains(want), "{want}: {json}");
     }
