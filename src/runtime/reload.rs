@@ -139,7 +139,15 @@ impl Targets {
 
     /// Whether the files' contents differ from the last scan.
     fn changed(&self) -> bool {
-        let now: Vec<Option<Vec<u8>>> = self.named.iter().map(|p| std::fs::read(p).ok()).collect();
+        // Read as the loader reads: a directory (court_orders.dir) as its listing.
+        let now: Vec<Option<Vec<u8>>> = self
+            .named
+            .iter()
+            .map(|p| {
+                p.to_str()
+                    .and_then(|s| crate::runtime::policy_store::read_fs(s).ok())
+            })
+            .collect();
         let fp = fingerprint(
             self.named
                 .iter()
