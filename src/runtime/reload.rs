@@ -48,6 +48,9 @@ struct Targets {
     /// Directories to watch, non-recursively: the parent of every named and
     /// every resolved file.
     dirs: HashSet<PathBuf>,
+    /// Directories the loader listed (`court_orders.dir`): an event on
+    /// anything in them counts (a new order or signature).
+    listed: HashSet<PathBuf>,
     /// SHA-256 over the named paths and their contents, at the last scan.
     fingerprint: [u8; 32],
     /// The version of the policy the files made at the scan, if valid.
@@ -101,12 +104,14 @@ fn scan(path: &str, signing: Option<&crate::policy::orders::Signing>) -> Targets
         .collect();
     let mut files = HashSet::new();
     let mut dirs = HashSet::new();
+    let mut listed = HashSet::new();
     for p in named.iter().chain(resolved.iter().flatten()) {
         files.insert(p.clone());
         // A directory read (court_orders.dir) is watched itself, so a new
         // order or signature in it is an event.
         if p.is_dir() {
             dirs.insert(p.clone());
+            listed.insert(p.clone());
         }
         if let Some(d) = p.parent() {
             dirs.insert(d.to_path_buf());
@@ -117,6 +122,7 @@ fn scan(path: &str, signing: Option<&crate::policy::orders::Signing>) -> Targets
         resolved,
         files,
         dirs,
+        listed,
         fingerprint,
         version: loaded.ok().map(|p| p.version),
     }
@@ -125,7 +131,9 @@ fn scan(path: &str, signing: Option<&crate::policy::orders::Signing>) -> Targets
 impl Targets {
     /// Whether an event on `path` may have changed the policy.
     fn relevant(&self, path: &Path) -> bool {
-        self.files.contains(path) || self.relinked()
+        self.files.contains(path)
+            || path.parent().is_some_and(|d| self.listed.contains(d))
+            || self.relinked()
     }
 
     /// Whether a file now resolves elsewhere than at the last scan (a link
@@ -377,6 +385,30 @@ mod tests {
     use super::*;
 
     const POLICY: &str = "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nfiles = [\"d.txt\"]\n";
+
+    #[test]
+    fn a_signed_orders_directory_is_followed_by_its_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let orders = dir.path().join("orders");
+        std::fs::create_dir(&orders).unwrap();
+        std::fs::write(dir.path().join("allowed_signers"), "").unwrap();
+        let p = dir.path().join("p.toml");
+        std::fs::write(&p, format!("{POLICY}\n[court_orders]\ndir = \"orders\"\n")).unwrap();
+        let signing = crate::policy::orders::Signing {
+            allowed_signers: dir.path().join("allowed_signers").to_str().unwrap().into(),
+            order_namespace: "origuard-order@co".into(),
+            policy_namespace: None,
+        };
+        let t = scan(p.to_str().unwrap(), Some(&signing));
+        assert!(t.dirs.contains(&orders) && t.listed.contains(&orders));
+        assert!(!t.changed());
+        // A new order in the directory: an event on it counts, and the
+        // contents check sees the listing change.
+        let o = orders.join("2026-CR-1.toml");
+        assert!(t.relevant(&o));
+        std::fs::write(&o, "entered_by = \"x\"\n").unwrap();
+        assert!(t.changed());
+    }
 
     #[test]
     fn scan_records_list_files_and_follows_links() {
