@@ -180,6 +180,16 @@ fn two_distinct_signers_bring_an_order_into_force() {
     ] {
         assert!(line.contains(want), "{line}");
     }
+    // Who may sign is recorded too.
+    let line = serde_json::to_string(&Event::signers_in_force(None, &p).unwrap()).unwrap();
+    assert!(
+        line.contains("\"kind\":\"signers_in_force\"")
+            && line.contains("alice@co SHA256:")
+            && line.contains("namespaces=origuard-order@co")
+            && line.contains("\"previous\":null"),
+        "{line}"
+    );
+    assert!(Event::signers_in_force(Some(&p), &p).is_none());
     // Without signers configured, a signed-orders directory is an error.
     let r = load_path_signed(&f.policy, None).unwrap_err().to_string();
     assert!(r.contains("no signers are configured"), "{r}");
@@ -336,6 +346,16 @@ fn expired_key_is_refused_and_reload_keeps_the_orders_in_force() {
     let ev = Event::orders_entered(Some(&old), &new);
     assert_eq!(ev.len(), 1);
     assert!(matches!(&ev[0], Event::OrderEntered { order, .. } if order == "0043"));
+    assert!(Event::signers_in_force(Some(&old), &new).is_none());
+    // A changed allowed_signers is a change of its own.
+    let mut a = std::fs::read_to_string(&f.signing.allowed_signers).unwrap();
+    a.push_str("# dave@co leaves\n");
+    std::fs::write(&f.signing.allowed_signers, a).unwrap();
+    assert!(matches!(store.reload(), Reload::Applied { .. }));
+    let e = Event::signers_in_force(Some(&new), &store.current()).unwrap();
+    assert!(
+        matches!(&e, Event::SignersInForce { previous: Some(p), .. } if *p == new.signers.as_ref().unwrap().sha256)
+    );
 }
 
 #[test]

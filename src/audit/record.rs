@@ -205,6 +205,18 @@ pub enum Event {
         /// What triggered the load.
         trigger: String,
     },
+    /// The `allowed_signers` file in force changed (or was first read, at
+    /// startup): who may sign orders and policy bundles from now on.
+    SignersInForce {
+        /// The file.
+        file: String,
+        /// SHA-256 (hex) of its bytes.
+        sha256: String,
+        /// One line per key: `alice@co SHA256:… namespaces=…`.
+        signers: Vec<String>,
+        /// SHA-256 of the file before (null at startup).
+        previous: Option<String>,
+    },
     /// A state-changing call on the admin endpoint, by a named
     /// administrator (`[admin] token_file`).
     AdminCall {
@@ -397,6 +409,27 @@ impl Event {
                 policy: new.version.clone(),
             })
             .collect()
+    }
+
+    /// The `signers_in_force` record of a load whose `allowed_signers`
+    /// differs from the one before (None: no signing, or the same file).
+    pub fn signers_in_force(
+        old: Option<&crate::policy::Policy>,
+        new: &crate::policy::Policy,
+    ) -> Option<Event> {
+        let s = new.signers.as_ref()?;
+        let previous = old
+            .and_then(|o| o.signers.as_ref())
+            .map(|o| o.sha256.clone());
+        if previous.as_ref() == Some(&s.sha256) {
+            return None;
+        }
+        Some(Event::SignersInForce {
+            file: s.file.clone(),
+            sha256: s.sha256.clone(),
+            signers: s.signers.clone(),
+            previous,
+        })
     }
 
     /// The `policy_signed` record of a load whose manifest differs from

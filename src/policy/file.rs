@@ -157,6 +157,18 @@ pub fn load_signed(
     now: std::time::SystemTime,
     signing: Option<&super::orders::Signing>,
 ) -> Result<Policy, Refused> {
+    let mut p = load_bundle(path, read, now, signing)?;
+    p.signers = signing.and_then(|s| super::orders::signers_seal(read, s));
+    Ok(p)
+}
+
+/// [`load_signed`] without the record of the signers in force.
+fn load_bundle(
+    path: &str,
+    read: &mut Reader<'_>,
+    now: std::time::SystemTime,
+    signing: Option<&super::orders::Signing>,
+) -> Result<Policy, Refused> {
     let (Some(s), Some(ns)) = (signing, signing.and_then(|s| s.policy_namespace.as_deref())) else {
         return load_inner(path, read, now, signing, &mut Vec::new());
     };
@@ -612,6 +624,7 @@ fn load_inner(
         court_order_window,
         order_seals,
         manifest: None,
+        signers: None,
         warnings: cx.warnings,
         exact: Default::default(),
         member: Box::new([]),

@@ -315,6 +315,8 @@ pub struct Policy {
     pub order_seals: Vec<orders::OrderSeal>,
     /// The signed manifest it was loaded with (`require_signed_policy`).
     pub manifest: Option<bundle::Manifest>,
+    /// The `allowed_signers` file it was checked against (`[signing]`).
+    pub signers: Option<orders::SignersSeal>,
     /// Warnings found while validating.
     pub warnings: Vec<diag::Diagnostic>,
     exact: FxHashMap<u64, u32>,

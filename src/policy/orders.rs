@@ -88,6 +88,42 @@ pub struct OrderSeal {
     pub approvers: Vec<Approval>,
 }
 
+/// Who was trusted to sign at a load: changing `allowed_signers` is itself
+/// an accountable change (audited when it differs from the load before).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SignersSeal {
+    /// The file.
+    pub file: String,
+    /// SHA-256 (hex) of its bytes.
+    pub sha256: String,
+    /// Its principals with their keys and namespaces, one per line of the
+    /// file: `alice@co SHA256:… namespaces=origuard-order@co`.
+    pub signers: Vec<String>,
+}
+
+/// The [`SignersSeal`] of the `allowed_signers` file as it reads now; None
+/// when it cannot be read or parsed (the load reports that).
+pub(super) fn signers_seal(read: &mut Reader<'_>, s: &Signing) -> Option<SignersSeal> {
+    let bytes = read(&s.allowed_signers).ok()?;
+    let parsed = AllowedSigners::parse(&String::from_utf8_lossy(&bytes)).ok()?;
+    Some(SignersSeal {
+        file: s.allowed_signers.clone(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        signers: parsed
+            .signers
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} {} namespaces={}",
+                    x.principal,
+                    x.fingerprint(),
+                    x.namespaces.as_deref().unwrap_or("*")
+                )
+            })
+            .collect(),
+    })
+}
+
 /// An order file as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

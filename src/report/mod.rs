@@ -315,6 +315,8 @@ struct Rec<'a> {
     #[serde(default)]
     version: Option<u64>,
     #[serde(borrow, default)]
+    signers: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
     identity: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     action: Option<Cow<'a, str>>,
@@ -929,6 +931,10 @@ fn notice_of(r: &Rec<'_>) -> Option<Notice> {
                 r.action.as_deref().unwrap_or("?"),
                 r.outcome.as_deref().unwrap_or("?")
             ),
+        ),
+        "signers_in_force" => (
+            "signers_in_force",
+            format!("allowed signers in force ({}): {}", r.file.as_deref().unwrap_or("?"), r.signers.join("; ")),
         ),
         "policy_signed" => (
             "policy_signed",

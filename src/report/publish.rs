@@ -404,7 +404,11 @@ pub fn csv(p: &Published) -> String {
 
 /// Kinds of notice that name people (signers, authors): listed in the
 /// internal report, only counted in the public one.
-const NAMED_CHANGES: [(&str, &str); 5] = [
+const NAMED_CHANGES: [(&str, &str); 6] = [
+    (
+        "signers_in_force",
+        "change(s) of who may sign orders and policy (allowed_signers)",
+    ),
     (
         "admin_call",
         "state-changing admin request(s) by named administrators",

@@ -267,8 +267,9 @@ impl Proxy {
             let _ = a.append(&Event::policy_load(
                 true, &p.version, &p.source, "startup", 0,
             ));
-            for e in Event::policy_signed(None, &p)
+            for e in Event::signers_in_force(None, &p)
                 .into_iter()
+                .chain(Event::policy_signed(None, &p))
                 .chain(Event::orders_entered(None, &p))
             {
                 let _ = a.append(&e);

@@ -187,8 +187,9 @@ impl Shared {
         let order_events: Vec<Event> = match &r {
             Reload::Applied { .. } => {
                 let now = self.policy.current();
-                Event::policy_signed(Some(&before), &now)
+                Event::signers_in_force(Some(&before), &now)
                     .into_iter()
+                    .chain(Event::policy_signed(Some(&before), &now))
                     .chain(Event::orders_entered(Some(&before), &now))
                     .collect()
             }
