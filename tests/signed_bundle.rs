@@ -182,7 +182,15 @@ fn rollback_is_refused_and_the_policy_in_force_stays() {
         std::fs::read(&mpath).unwrap(),
         std::fs::read(format!("{mpath}.sig")).unwrap(),
     );
-    let store = PolicyStore::open_signed(&f.policy, Some(f.signing.clone())).unwrap();
+    let state = f
+        .root
+        .join("policy-state.json")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let store =
+        PolicyStore::open_signed_state(&f.policy, Some(f.signing.clone()), Some(state.clone()))
+            .unwrap();
     // Version 2: a changed description line.
     let text = String::from_utf8(v1.0.clone()).unwrap() + "\n# change two\n";
     std::fs::write(&f.policy, text).unwrap();
@@ -220,4 +228,27 @@ fn rollback_is_refused_and_the_policy_in_force_stays() {
         other => panic!("{other:?}"),
     }
     assert_eq!(store.current().version, v2.version);
+    // A restart with version 1 on disk: the state file remembers version 2.
+    drop(store);
+    let e = match PolicyStore::open_signed_state(
+        &f.policy,
+        Some(f.signing.clone()),
+        Some(state.clone()),
+    ) {
+        Ok(_) => panic!("rolled back at start"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("manifest version 1 is not newer than version 2 in force"),
+        "{e}"
+    );
+    std::fs::write(&state, "garbage").unwrap();
+    let e = match PolicyStore::open_signed_state(&f.policy, Some(f.signing.clone()), Some(state)) {
+        Ok(_) => panic!("started with a broken state file"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("the signed-policy state file does not read"),
+        "{e}"
+    );
 }

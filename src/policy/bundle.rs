@@ -48,7 +48,7 @@ pub struct RawManifest {
 }
 
 /// The manifest of the policy in force: for the audit log and rollback.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Manifest {
     /// SHA-256 (hex) of the manifest file.
     pub sha256: String,

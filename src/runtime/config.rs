@@ -165,6 +165,7 @@ struct RawSigning {
     order_namespace: String,
     policy_namespace: Option<String>,
     require_signed_policy: Option<bool>,
+    state_file: Option<String>,
 }
 
 impl std::str::FromStr for Dial {
@@ -318,6 +319,9 @@ pub struct Config {
     pub log_level: String,
     /// `[signing]`: the signers of court orders (`court_orders.dir`).
     pub signing: Option<crate::policy::orders::Signing>,
+    /// `[signing] state_file`: the signed manifest in force, kept across
+    /// restarts (no rollback at start either).
+    pub signing_state: Option<String>,
 }
 
 /// Default `[audit] rotate_size`: 1 GiB.
@@ -637,6 +641,11 @@ impl Config {
             links,
             log_format,
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
+            signing_state: raw
+                .signing
+                .as_ref()
+                .and_then(|s| s.state_file.as_deref())
+                .map(rel),
             signing,
         })
     }
@@ -673,6 +682,7 @@ impl Config {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             signing: None,
+            signing_state: None,
         }
     }
 }
@@ -694,6 +704,10 @@ mod tests {
         let s = c.signing.as_ref().unwrap();
         assert_eq!(s.order_namespace, "origuard-order@co");
         assert_eq!(s.policy_namespace.as_deref(), Some("origuard-policy@co"));
+        assert_eq!(
+            c.signing_state.as_deref(),
+            Some("/var/lib/origuard/policy-state.json")
+        );
         let e = Config::parse(
             "c.toml",
             "[policy]\nfile = \"p\"\n[signing]\nallowed_signers = \"a\"\norder_namespace = \"o@co\"\nrequire_signed_policy = true\n",

@@ -59,6 +59,9 @@ pub enum Reload {
 pub struct PolicyStore {
     path: String,
     signing: Option<Signing>,
+    /// `[signing] state_file`: the manifest in force, kept across restarts
+    /// so that a rollback is refused at start too.
+    state: Option<String>,
     live: ArcSwap<Policy>,
 }
 
@@ -77,6 +80,27 @@ impl PolicyStore {
         Ok(s)
     }
 
+    /// [`PolicyStore::open_signed`] that also refuses, at start, a bundle
+    /// older than the one recorded in `state` (the manifest in force at the
+    /// last load, written after every applied load).
+    pub fn open_signed_state(
+        path: &str,
+        signing: Option<Signing>,
+        state: Option<String>,
+    ) -> Result<PolicyStore, Refused> {
+        let p = load_path_signed(path, signing.as_ref())?;
+        if let Some(st) = &state {
+            let before = read_state(st).map_err(|m| refusal(st, m))?;
+            crate::policy::bundle::succession(before.as_ref(), p.manifest.as_ref())
+                .map_err(|m| refusal(&crate::policy::bundle::manifest_path(path), m))?;
+            write_state(st, p.manifest.as_ref());
+        }
+        let mut s = PolicyStore::with(path, p);
+        s.signing = signing;
+        s.state = state;
+        Ok(s)
+    }
+
     /// The signers of court orders, when configured.
     pub fn signing(&self) -> Option<&Signing> {
         self.signing.as_ref()
@@ -87,6 +111,7 @@ impl PolicyStore {
         PolicyStore {
             path: path.to_string(),
             signing: None,
+            state: None,
             live: ArcSwap::from_pointee(policy),
         }
     }
@@ -130,6 +155,9 @@ impl PolicyStore {
                 }
             }
             Ok(p) => {
+                if let Some(st) = &self.state {
+                    write_state(st, p.manifest.as_ref());
+                }
                 let new = p.version.clone();
                 let old_v = old.version.clone();
                 self.live.store(Arc::new(p));
@@ -140,6 +168,49 @@ impl PolicyStore {
                 errors,
             },
         }
+    }
+}
+
+/// A refusal with one error about `file`.
+fn refusal(file: &str, message: String) -> Refused {
+    Refused {
+        errors: vec![crate::policy::file::Diagnostic {
+            file: file.to_string(),
+            line: 0,
+            severity: crate::policy::file::Severity::Error,
+            message,
+        }],
+        warnings: Vec::new(),
+    }
+}
+
+/// The manifest recorded in the state file; None when there is none yet.
+fn read_state(p: &str) -> Result<Option<crate::policy::bundle::Manifest>, String> {
+    match std::fs::read(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read the signed-policy state file: {e}")),
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+            format!("the signed-policy state file does not read ({e}); it records the manifest in force against rollback: restore it, or remove it knowingly")
+        }),
+    }
+}
+
+/// Records the manifest in force (temporary file, fsync, rename); a failure
+/// is logged: the running process still refuses rollbacks from memory.
+fn write_state(p: &str, m: Option<&crate::policy::bundle::Manifest>) {
+    let Some(m) = m else { return };
+    let tmp = format!("{p}.tmp");
+    let r = serde_json::to_vec(m)
+        .map_err(std::io::Error::other)
+        .and_then(|b| {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&b)?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, p));
+    if let Err(e) = r {
+        tracing::error!(file = p, error = %e, "cannot record the signed policy in force");
     }
 }
 

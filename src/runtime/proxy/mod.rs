@@ -132,13 +132,15 @@ impl Proxy {
     /// Loads and validates everything that can be checked without binding
     /// or writing: the policy and every link's TLS files.
     pub fn build(cfg: &Config, admin_token: Option<String>) -> Result<Built, StartError> {
-        let policy =
-            PolicyStore::open_signed(&cfg.policy, cfg.signing.clone()).map_err(|errors| {
-                StartError::Policy {
-                    path: cfg.policy.clone(),
-                    errors,
-                }
-            })?;
+        let policy = PolicyStore::open_signed_state(
+            &cfg.policy,
+            cfg.signing.clone(),
+            cfg.signing_state.clone(),
+        )
+        .map_err(|errors| StartError::Policy {
+            path: cfg.policy.clone(),
+            errors,
+        })?;
         let mut tls = Vec::new();
         for l in &cfg.links {
             tls.push(
