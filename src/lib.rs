@@ -14,7 +14,8 @@
 //!    file read through a reader function, compiled lookup, explain, diff),
 //!    [`decision`] (the one per-message decision, decline replies, outcome
 //!    counts), [`audit`] (record encoding and chain verification),
-//!    [`report`] (oversight figures from audit logs, suppression, CSV, HTML).
+//!    [`report`] (oversight figures from audit logs, suppression, CSV, HTML),
+//!    [`sign`] (OpenSSH signatures against an `allowed_signers` file).
 //! 2. **runtime** — [`runtime`]: the proxy (links, sessions), TLS, the admin
 //!    endpoint, metrics, configuration, the audit log writer, the live policy
 //!    store and its reload triggers.
@@ -45,4 +46,5 @@ pub mod policy;
 pub mod redact;
 pub mod report;
 pub mod runtime;
+pub mod sign;
 pub mod tools;

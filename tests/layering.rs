@@ -50,7 +50,7 @@ fn paths<'a>(code: &'a str, prefix: &str) -> Vec<Vec<&'a str>> {
 
 fn layer(m: &str) -> u8 {
     match m.split("::").next().unwrap_or("") {
-        "framing" | "message" | "redact" | "policy" | "decision" | "audit" | "report" => 0,
+        "framing" | "message" | "redact" | "policy" | "decision" | "audit" | "report" | "sign" => 0,
         "runtime" => 1,
         "capture" => 2,
         "tools" => 3,

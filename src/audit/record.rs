@@ -167,6 +167,86 @@ pub enum Event {
         /// Number of errors (refused loads).
         errors: usize,
     },
+    /// A signed court order came into force (at startup, or new or changed
+    /// at a reload): who entered it and who approved it by signature.
+    OrderEntered {
+        /// The order's id.
+        order: String,
+        /// The order file.
+        file: String,
+        /// SHA-256 (hex) of the order file: the bytes signed.
+        sha256: String,
+        /// The principal who entered it.
+        entered_by: String,
+        /// The approvers' principals (distinct, sorted), each with key:
+        /// `alice@co (SHA256:...)`.
+        approvers: Vec<String>,
+        /// Policy version it came in with.
+        policy: String,
+    },
+    /// A court order was refused at a load (unsigned, under-signed,
+    /// tampered, signed with an expired key, administrative): it is not in
+    /// force; the orders in force before stay.
+    OrderRefused {
+        /// The order file.
+        file: String,
+        /// What is missing (the loader's message).
+        reason: String,
+        /// What triggered the load.
+        trigger: String,
+    },
+    /// A policy came into force from a signed bundle (at startup, or a new
+    /// manifest at a reload): who made it, why, which version.
+    PolicySigned {
+        /// Policy version (content hash) now in force.
+        policy: String,
+        /// SHA-256 (hex) of the manifest.
+        manifest: String,
+        /// Manifest version.
+        version: u64,
+        /// The author (verified signer) and key: `alice@co (SHA256:...)`.
+        author: String,
+        /// Ticket or reason.
+        reason: String,
+        /// When the manifest was made.
+        time: String,
+        /// The manifest it follows.
+        previous: String,
+    },
+    /// A policy bundle was refused at a load (no manifest, unsigned, a file
+    /// not as signed, a rollback): the policy in force stays.
+    BundleRefused {
+        /// The file concerned.
+        file: String,
+        /// What is wrong (the loader's message).
+        reason: String,
+        /// What triggered the load.
+        trigger: String,
+    },
+    /// The `allowed_signers` file in force changed (or was first read, at
+    /// startup): who may sign orders and policy bundles from now on.
+    SignersInForce {
+        /// The file.
+        file: String,
+        /// SHA-256 (hex) of its bytes.
+        sha256: String,
+        /// One line per key: `alice@co SHA256:… namespaces=…`.
+        signers: Vec<String>,
+        /// SHA-256 of the file before (null at startup).
+        previous: Option<String>,
+    },
+    /// A state-changing call on the admin endpoint, by a named
+    /// administrator (`[admin] token_file`).
+    AdminCall {
+        /// Who (the token file's principal; `shared-token` for the older
+        /// single shared token).
+        identity: String,
+        /// `reload`, `reopen`, `shutdown`.
+        action: String,
+        /// `applied`, `refused` (the reload was refused), `denied` (the
+        /// administrator lacks the scope).
+        outcome: String,
+    },
     /// The log was reopened after a crash and a torn tail was cut off.
     Recovery {
         /// Bytes of incomplete record removed.
@@ -343,6 +423,103 @@ impl Event {
             trigger: trigger.to_string(),
             errors,
         }
+    }
+}
+
+impl Event {
+    /// The audit records of a load for signed court orders: an
+    /// `order_entered` for each order in `new` whose file was not in force
+    /// with the same bytes in `old` (all of them at startup).
+    pub fn orders_entered(
+        old: Option<&crate::policy::Policy>,
+        new: &crate::policy::Policy,
+    ) -> Vec<Event> {
+        new.order_seals
+            .iter()
+            .filter(|s| {
+                old.is_none_or(|o| {
+                    !o.order_seals
+                        .iter()
+                        .any(|x| x.id == s.id && x.sha256 == s.sha256)
+                })
+            })
+            .map(|s| Event::OrderEntered {
+                order: s.id.clone(),
+                file: s.file.clone(),
+                sha256: s.sha256.clone(),
+                entered_by: s.entered_by.clone(),
+                approvers: s
+                    .approvers
+                    .iter()
+                    .map(|a| format!("{} ({})", a.principal, a.key))
+                    .collect(),
+                policy: new.version.clone(),
+            })
+            .collect()
+    }
+
+    /// The `signers_in_force` record of a load whose `allowed_signers`
+    /// differs from the one before (None: no signing, or the same file).
+    pub fn signers_in_force(
+        old: Option<&crate::policy::Policy>,
+        new: &crate::policy::Policy,
+    ) -> Option<Event> {
+        let s = new.signers.as_ref()?;
+        let previous = old
+            .and_then(|o| o.signers.as_ref())
+            .map(|o| o.sha256.clone());
+        if previous.as_ref() == Some(&s.sha256) {
+            return None;
+        }
+        Some(Event::SignersInForce {
+            file: s.file.clone(),
+            sha256: s.sha256.clone(),
+            signers: s.signers.clone(),
+            previous,
+        })
+    }
+
+    /// The `policy_signed` record of a load whose manifest differs from
+    /// the one in force before (None: none, or the same).
+    pub fn policy_signed(
+        old: Option<&crate::policy::Policy>,
+        new: &crate::policy::Policy,
+    ) -> Option<Event> {
+        let m = new.manifest.as_ref()?;
+        if old.and_then(|o| o.manifest.as_ref()).map(|o| &o.sha256) == Some(&m.sha256) {
+            return None;
+        }
+        Some(Event::PolicySigned {
+            policy: new.version.clone(),
+            manifest: m.sha256.clone(),
+            version: m.version,
+            author: format!("{} ({})", m.author, m.key),
+            reason: m.reason.clone(),
+            time: m.time.clone(),
+            previous: m.previous.clone(),
+        })
+    }
+
+    /// The audit records of a refused load's bundle errors.
+    pub fn bundle_refused(r: &crate::policy::file::Refused, trigger: &str) -> Vec<Event> {
+        crate::policy::bundle::refused(r)
+            .map(|d| Event::BundleRefused {
+                file: d.file.clone(),
+                reason: d.message.clone(),
+                trigger: trigger.to_string(),
+            })
+            .collect()
+    }
+
+    /// The audit records of the orders a refused load refused.
+    pub fn orders_refused(r: &crate::policy::file::Refused, trigger: &str) -> Vec<Event> {
+        crate::policy::orders::refused(r)
+            .map(|d| Event::OrderRefused {
+                file: d.file.clone(),
+                reason: d.message.clone(),
+                trigger: trigger.to_string(),
+            })
+            .collect()
     }
 }
 

@@ -29,6 +29,7 @@ fn order(max: u32) -> crate::policy::legal::Exception {
         approved_by: vec!["A".into(), "B".into()],
         identity: Arc::from("k1"),
         adds_to: None,
+        issuer: None,
         file: Arc::from("p.toml"),
         line: 1,
     }

@@ -145,6 +145,87 @@ pub fn load_at(
     read: &mut Reader<'_>,
     now: std::time::SystemTime,
 ) -> Result<Policy, Refused> {
+    load_signed(path, read, now, None)
+}
+
+/// [`load_at`] with the signers of court orders (`[signing]` of the
+/// configuration): `court_orders.dir` needs them, and with them orders
+/// outside it are refused ([`super::orders`]).
+pub fn load_signed(
+    path: &str,
+    read: &mut Reader<'_>,
+    now: std::time::SystemTime,
+    signing: Option<&super::orders::Signing>,
+) -> Result<Policy, Refused> {
+    let mut p = load_bundle(path, read, now, signing)?;
+    p.signers = signing.and_then(|s| super::orders::signers_seal(read, s));
+    Ok(p)
+}
+
+/// [`load_signed`] without the record of the signers in force.
+fn load_bundle(
+    path: &str,
+    read: &mut Reader<'_>,
+    now: std::time::SystemTime,
+    signing: Option<&super::orders::Signing>,
+) -> Result<Policy, Refused> {
+    let (Some(s), Some(ns)) = (signing, signing.and_then(|s| s.policy_namespace.as_deref())) else {
+        return load_inner(path, read, now, signing, &mut Vec::new());
+    };
+    // A signed bundle: record every file read, then hold them against the
+    // manifest (directories and allowed_signers are not in it).
+    let mut seen: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut dirs = Vec::new();
+    let result = {
+        let mut rec = |p: &str| {
+            let r = read(p);
+            if let Ok(b) = &r {
+                seen.push((p.to_string(), b.clone()));
+            }
+            r
+        };
+        load_inner(path, &mut rec, now, signing, &mut dirs)
+    };
+    seen.retain(|(p, _)| *p != s.allowed_signers && !dirs.contains(p));
+    let mut cx = Ctx {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let signers = super::orders::read_signers(&mut cx, read, &s.allowed_signers);
+    let mpath = super::bundle::manifest_path(path);
+    let check = super::bundle::Check {
+        policy: path,
+        manifest: read(&mpath).ok(),
+        sig: read(&format!("{mpath}.sig")).ok(),
+        signers,
+        namespace: ns,
+        now,
+    };
+    let manifest = super::bundle::check(&mut cx, check, &seen);
+    match result {
+        Ok(mut p) if cx.errors.is_empty() => {
+            p.manifest = manifest;
+            Ok(p)
+        }
+        Ok(p) => Err(Refused {
+            errors: cx.errors,
+            warnings: p.warnings,
+        }),
+        Err(mut r) => {
+            r.errors.extend(cx.errors);
+            Err(r)
+        }
+    }
+}
+
+/// The load itself; `dirs` gets the directories listed (not files).
+fn load_inner(
+    path: &str,
+    read: &mut Reader<'_>,
+    now: std::time::SystemTime,
+    signing: Option<&super::orders::Signing>,
+    dirs: &mut Vec<String>,
+) -> Result<Policy, Refused> {
     let mut cx = Ctx {
         errors: Vec::new(),
         warnings: Vec::new(),
@@ -447,6 +528,27 @@ pub fn load_at(
             &mut exceptions,
         );
     }
+    super::orders::refuse_unsigned(&mut cx, signing, &exceptions);
+    let mut order_seals = Vec::new();
+    if let Some(d) = &raw.court_orders.dir {
+        let mut dl = super::orders::DirLoad {
+            read,
+            hasher: &mut hasher,
+            inputs: &inputs,
+            signing,
+            dirs,
+        };
+        super::orders::load_dir(
+            &mut cx,
+            &mut dl,
+            path,
+            &src,
+            d,
+            resolve(path, d.get_ref()),
+            &mut exceptions,
+            &mut order_seals,
+        );
+    }
     super::legal::link_orders(&mut cx, &mut exceptions);
     let court_order_window = match &raw.court_orders.response_window {
         None => std::time::Duration::from_secs(600),
@@ -521,6 +623,9 @@ pub fn load_at(
         certifications,
         federal,
         court_order_window,
+        order_seals,
+        manifest: None,
+        signers: None,
         warnings: cx.warnings,
         exact: Default::default(),
         member: Box::new([]),

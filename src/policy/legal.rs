@@ -62,6 +62,7 @@ struct RawAuthority {
     case: Option<String>,
     document: Option<String>,
     judicial: Option<bool>,
+    issuer: Option<String>,
 }
 
 /// An exceptions file: only `[[exception]]` tables.
@@ -89,6 +90,8 @@ pub(super) struct RawCertification {
 pub(super) struct RawCourtOrders {
     pub(super) response_window: Option<Spanned<String>>,
     pub(super) file: Option<Spanned<String>>,
+    /// One signed order per file (`super::orders`).
+    pub(super) dir: Option<Spanned<String>>,
 }
 
 /// Who a court order is about, normalised as [`Subject`] is.
@@ -121,6 +124,24 @@ pub enum Document {
     Subpoena,
     /// A court order.
     Order,
+}
+
+/// Who issued the legal process (`authority.issuer`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, strum::IntoStaticStr, strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Issuer {
+    /// An Article III (federal district or appellate) judge.
+    FederalJudge,
+    /// A federal magistrate judge.
+    MagistrateJudge,
+    /// A state court judge.
+    StateJudge,
+    /// An agency (an administrative subpoena or warrant, e.g. ICE's):
+    /// refused, it is not a court order under C.R.S. 24-74.
+    Administrative,
 }
 
 /// A court-order exception, validated.
@@ -160,6 +181,8 @@ pub struct Exception {
     pub identity: Arc<str>,
     /// The order this one adds uses to (its id), when it says so.
     pub adds_to: Option<Arc<str>>,
+    /// Who issued it (required for signed orders; never administrative).
+    pub issuer: Option<Issuer>,
     /// Where it is defined.
     pub file: Arc<str>,
     /// Line of its `id`.
@@ -707,6 +730,7 @@ pub(super) fn exceptions(
                 cx.err(path, aline, format!("exception {id}: authority.judicial is required (true for a judge-signed or court-issued document)"));
             }
         }
+        let issuer = issuer(cx, path, aline, id, a.issuer.as_deref());
         let time = |cx: &mut Ctx, v: &Spanned<String>, what: &str, end: bool| {
             parse_time(v.get_ref(), end).unwrap_or_else(|m| {
                 cx.err(path, at(&v.span()), format!("exception {id}: {what}: {m}"));
@@ -823,6 +847,7 @@ pub(super) fn exceptions(
             approved_by: approvers,
             identity: Arc::from(""),
             adds_to: r.adds_to.as_ref().map(|t| Arc::from(t.get_ref().trim())),
+            issuer,
             file: file.clone(),
             line,
         });
@@ -932,6 +957,30 @@ pub(super) fn link_orders(cx: &mut Ctx, orders: &mut [Exception]) {
         if let Some(o) = orders[..i].iter().find(|o| o.identity == e.identity) {
             cx.warn(&e.file, e.line, format!("exception {}: same court, case and subject as {} ({}:{}): the two share one use count (write adds_to to grant more uses)", e.id, o.id, o.file, o.line));
         }
+    }
+}
+
+/// Reads `authority.issuer`; an administrative issuer is an error.
+fn issuer(cx: &mut Ctx, path: &str, line: u32, id: &str, v: Option<&str>) -> Option<Issuer> {
+    let t = v?.trim();
+    match t.parse::<Issuer>() {
+        Ok(Issuer::Administrative) => {
+            cx.err(path, line, format!("exception {id}: authority.issuer = \"administrative\": an administrative subpoena or warrant (e.g. ICE's) is not a court order under C.R.S. 24-74 and opens no exception"));
+            None
+        }
+        Ok(i) => Some(i),
+        Err(_) => {
+            cx.err(path, line, format!("exception {id}: authority.issuer {t:?} must be \"federal_judge\", \"magistrate_judge\", \"state_judge\" or \"administrative\""));
+            None
+        }
+    }
+}
+
+impl RawException {
+    /// The approvers as written, for signed orders to fill from their
+    /// signatures (`super::orders`).
+    pub(super) fn approved_by_mut(&mut self) -> &mut Vec<Spanned<String>> {
+        &mut self.approved_by
     }
 }
 

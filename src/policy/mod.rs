@@ -10,12 +10,14 @@
 //! * [`explain`] and [`diff`] serve administrators; the live policy of the
 //!   runtime is [`crate::runtime::policy_store`].
 
+pub mod bundle;
 pub mod diag;
 pub mod diff;
 pub mod entry;
 pub mod explain;
 pub mod file;
 pub mod legal;
+pub mod orders;
 pub mod profiles;
 
 use crate::message::fields::{Catalogue, FieldSet};
@@ -308,6 +310,13 @@ pub struct Policy {
     pub federal: Vec<entry::Entry>,
     /// How long after an exception query its response is released.
     pub court_order_window: std::time::Duration,
+    /// Who entered and approved each signed order in force
+    /// (`court_orders.dir`), in file-name order.
+    pub order_seals: Vec<orders::OrderSeal>,
+    /// The signed manifest it was loaded with (`require_signed_policy`).
+    pub manifest: Option<bundle::Manifest>,
+    /// The `allowed_signers` file it was checked against (`[signing]`).
+    pub signers: Option<orders::SignersSeal>,
     /// Warnings found while validating.
     pub warnings: Vec<diag::Diagnostic>,
     exact: FxHashMap<u64, u32>,

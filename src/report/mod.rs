@@ -388,6 +388,24 @@ struct Rec<'a> {
     exception: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     federal_watch: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    order: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    entered_by: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    approvers: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    author: Option<Cow<'a, str>>,
+    #[serde(default)]
+    version: Option<u64>,
+    #[serde(borrow, default)]
+    signers: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    identity: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    action: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    outcome: Option<Cow<'a, str>>,
 }
 
 /// Something the report can read (more than once): a file, or bytes.
@@ -1077,6 +1095,47 @@ fn notice_of(r: &Rec<'_>) -> Option<Notice> {
                 r.file.as_deref().unwrap_or("?"),
                 r.first_seq.unwrap_or(0),
                 r.next_seq.unwrap_or(0).saturating_sub(1)
+            ),
+        ),
+        // Accountable changes (signed orders and bundles): who did what.
+        "order_entered" => (
+            "order_entered",
+            format!(
+                "court order {} in force: entered by {}, approved by {}",
+                r.order.as_deref().unwrap_or("?"),
+                r.entered_by.as_deref().unwrap_or("?"),
+                r.approvers.join(", ")
+            ),
+        ),
+        "order_refused" | "bundle_refused" => (
+            if r.kind == "order_refused" { "order_refused" } else { "bundle_refused" },
+            format!(
+                "{} ({}): {}",
+                r.file.as_deref().unwrap_or("?"),
+                r.trigger.as_deref().unwrap_or("?"),
+                r.reason.as_deref().unwrap_or("")
+            ),
+        ),
+        "admin_call" => (
+            "admin_call",
+            format!(
+                "{} asked to {} on the admin endpoint: {}",
+                r.identity.as_deref().unwrap_or("?"),
+                r.action.as_deref().unwrap_or("?"),
+                r.outcome.as_deref().unwrap_or("?")
+            ),
+        ),
+        "signers_in_force" => (
+            "signers_in_force",
+            format!("allowed signers in force ({}): {}", r.file.as_deref().unwrap_or("?"), r.signers.join("; ")),
+        ),
+        "policy_signed" => (
+            "policy_signed",
+            format!(
+                "signed policy bundle version {} by {}: {}",
+                r.version.unwrap_or(0),
+                r.author.as_deref().unwrap_or("?"),
+                r.reason.as_deref().unwrap_or("")
             ),
         ),
         "lifecycle" => match r.what.as_deref() {

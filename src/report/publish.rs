@@ -474,7 +474,7 @@ pub fn publish_with(r: &Report, mode: Mode, generated: &str, exact: &[String]) -
         decisions: r.decisions,
         first_ts: r.first_ts.clone(),
         last_ts: r.last_ts.clone(),
-        notices: r.notices.clone(),
+        notices: public_notices(mode, &r.notices),
         identity_holds: cells.values().all(|c| c.2),
         groups: cells
             .into_iter()
@@ -718,5 +718,52 @@ pub fn in_short(p: &Published) -> Vec<Answer> {
         period: "all".into(),
         answer: if p.intact { "yes" } else { "no" }.into(),
     });
+    out
+}
+
+/// Kinds of notice that name people (signers, authors): listed in the
+/// internal report, only counted in the public one.
+const NAMED_CHANGES: [(&str, &str); 6] = [
+    (
+        "signers_in_force",
+        "change(s) of who may sign orders and policy (allowed_signers)",
+    ),
+    (
+        "admin_call",
+        "state-changing admin request(s) by named administrators",
+    ),
+    ("order_entered", "signed court order(s) came into force"),
+    (
+        "order_refused",
+        "court order(s) refused at a load (not signed by two people, or not valid)",
+    ),
+    ("policy_signed", "signed policy bundle(s) applied"),
+    (
+        "bundle_refused",
+        "policy bundle(s) refused at a load (unsigned, altered or rolled back)",
+    ),
+];
+
+/// The notices as published: in the public report the accountable
+/// changes are counted, not listed (they name officials and orders).
+fn public_notices(mode: Mode, notices: &[Notice]) -> Vec<Notice> {
+    if mode != Mode::Public {
+        return notices.to_vec();
+    }
+    let mut out: Vec<Notice> = notices
+        .iter()
+        .filter(|n| !NAMED_CHANGES.iter().any(|(k, _)| n.kind == *k))
+        .cloned()
+        .collect();
+    for (kind, what) in NAMED_CHANGES {
+        let n = notices.iter().filter(|n| n.kind == kind).count();
+        if n > 0 {
+            out.push(Notice {
+                ts: None,
+                kind: kind.to_string(),
+                text: format!("{n} {what}"),
+            });
+        }
+    }
     out
 }

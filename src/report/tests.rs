@@ -674,3 +674,77 @@ fn a_low_volume_public_report_says_why_its_charts_are_empty() {
     assert!(cbp.received.at_least && cbp.declined.at_least, "{cbp:?}");
     assert!(!serde_json::to_string(&p).unwrap().contains("DCCBP0000"));
 }
+
+#[test]
+fn signed_changes_name_their_authors_internally_and_are_counted_publicly() {
+    let mut ev = sample();
+    ev.push((
+        "2026-12-02T13:00:00.000Z",
+        Event::PolicySigned {
+            policy: "ab".repeat(32),
+            manifest: "cd".repeat(32),
+            version: 3,
+            author: "alice@co (SHA256:x)".into(),
+            reason: "CHG-7 add field office".into(),
+            time: "2026-12-02T12:59:00Z".into(),
+            previous: "ef".repeat(32),
+        },
+    ));
+    ev.push((
+        "2026-12-02T13:00:00.000Z",
+        Event::OrderEntered {
+            order: "2026-CV-0117".into(),
+            file: "orders/2026-CV-0117.toml".into(),
+            sha256: "01".repeat(32),
+            entered_by: "clerk@co".into(),
+            approvers: vec!["alice@co (SHA256:x)".into(), "bob@co (SHA256:y)".into()],
+            policy: "ab".repeat(32),
+        },
+    ));
+    ev.push((
+        "2026-12-02T14:00:00.000Z",
+        Event::OrderRefused {
+            file: "orders/2026-CV-0118.toml".into(),
+            reason: "order not in force: 1 of 2 approvals".into(),
+            trigger: "file_watch".into(),
+        },
+    ));
+    ev.push((
+        "2026-12-02T15:00:00.000Z",
+        Event::AdminCall {
+            identity: "carol@co".into(),
+            action: "reload".into(),
+            outcome: "applied".into(),
+        },
+    ));
+    let r = build(&[input(log(&ev))], &opts(Mode::Internal, Period::Month));
+    assert!(r.intact, "{:?}", r.notices);
+    let internal = serde_json::to_string(&publish(&r, Mode::Internal, "now")).unwrap();
+    for want in [
+        "signed policy bundle version 3 by alice@co (SHA256:x): CHG-7 add field office",
+        "court order 2026-CV-0117 in force: entered by clerk@co, approved by alice@co (SHA256:x), bob@co (SHA256:y)",
+        "orders/2026-CV-0118.toml (file_watch): order not in force: 1 of 2 approvals",
+        "carol@co asked to reload on the admin endpoint: applied",
+    ] {
+        assert!(internal.contains(want), "{want}: {internal}");
+    }
+    let public = publish(&r, Mode::Public, "now");
+    let json = serde_json::to_string(&public).unwrap();
+    for name in [
+        "alice@co",
+        "clerk@co",
+        "carol@co",
+        "2026-CV-0117",
+        "2026-CV-0118",
+    ] {
+        assert!(!json.contains(name), "{name} in a public report");
+    }
+    for want in [
+        "1 signed court order(s) came into force",
+        "1 court order(s) refused at a load",
+        "1 signed policy bundle(s) applied",
+        "1 state-changing admin request(s) by named administrators",
+    ] {
+        assert!(json.contains(want), "{want}: {json}");
+    }
+}

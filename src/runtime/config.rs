@@ -160,6 +160,18 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     link: Vec<LinkConfig>,
+    signing: Option<RawSigning>,
+}
+
+/// `[signing]`: who may sign court orders (OpenSSH `allowed_signers`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    allowed_signers: String,
+    order_namespace: String,
+    policy_namespace: Option<String>,
+    require_signed_policy: Option<bool>,
+    state_file: Option<String>,
 }
 
 impl std::str::FromStr for Dial {
@@ -314,6 +326,11 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Log level filter (tracing `EnvFilter` syntax).
     pub log_level: String,
+    /// `[signing]`: the signers of court orders (`court_orders.dir`).
+    pub signing: Option<crate::policy::orders::Signing>,
+    /// `[signing] state_file`: the signed manifest in force, kept across
+    /// restarts (no rollback at start either).
+    pub signing_state: Option<String>,
 }
 
 /// Default `[audit] rotate_size`: 1 GiB.
@@ -593,6 +610,27 @@ impl Config {
             }
             links.push(l);
         }
+        let signing = raw.signing.as_ref().map(|s| {
+            let ns = s.order_namespace.trim();
+            if ns.is_empty() || ns.contains(|c: char| c.is_whitespace() || c == ',') {
+                errors.push(format!(
+                    "signing.order_namespace {ns:?} must be one word such as \"origuard-order@co\""
+                ));
+            }
+            let policy_namespace = match (s.require_signed_policy, &s.policy_namespace) {
+                (Some(true), Some(p)) => Some(p.trim().to_string()),
+                (Some(true), None) => {
+                    errors.push("signing.require_signed_policy = true needs signing.policy_namespace (e.g. \"origuard-policy@co\")".into());
+                    None
+                }
+                _ => None,
+            };
+            crate::policy::orders::Signing {
+                allowed_signers: rel(&s.allowed_signers),
+                order_namespace: ns.to_string(),
+                policy_namespace,
+            }
+        });
         if !errors.is_empty() {
             return Err(ConfigError(
                 errors.into_iter().map(|e| format!("{path}: {e}")).collect(),
@@ -613,6 +651,12 @@ impl Config {
             links,
             log_format,
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
+            signing_state: raw
+                .signing
+                .as_ref()
+                .and_then(|s| s.state_file.as_deref())
+                .map(rel),
+            signing,
         })
     }
 
@@ -649,6 +693,8 @@ impl Config {
             }],
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            signing: None,
+            signing_state: None,
         }
     }
 }
@@ -667,6 +713,23 @@ mod tests {
         assert_eq!(c.audit.as_ref().unwrap().opts.mode, SyncMode::Batch);
         assert_eq!(c.audit.as_ref().unwrap().on_failure, OnFailure::Stop);
         assert!(c.policy.ends_with("policy/colorado.toml"));
+        let s = c.signing.as_ref().unwrap();
+        assert_eq!(s.order_namespace, "origuard-order@co");
+        assert_eq!(s.policy_namespace.as_deref(), Some("origuard-policy@co"));
+        assert_eq!(
+            c.signing_state.as_deref(),
+            Some("/var/lib/origuard/policy-state.json")
+        );
+        let e = Config::parse(
+            "c.toml",
+            "[policy]\nfile = \"p\"\n[signing]\nallowed_signers = \"a\"\norder_namespace = \"o@co\"\nrequire_signed_policy = true\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.iter()
+                .any(|m| m.contains("needs signing.policy_namespace")),
+            "{e:?}"
+        );
     }
 
     #[test]

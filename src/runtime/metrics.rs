@@ -97,6 +97,12 @@ pub const REASON_DENIALS: &str = "origuard_reason_denials_total";
 pub const SHADOW_CHANGES: &str = "origuard_shadow_changes_total";
 /// Messages evaluated under the shadow policy.
 pub const SHADOW_MESSAGES: &str = "origuard_shadow_messages_total";
+/// Court orders refused at a load (unsigned, under-signed, tampered,
+/// expired key, administrative issuer); the orders in force stay.
+pub const COURT_ORDERS_REFUSED: &str = "origuard_court_orders_refused_total";
+/// Policy bundles refused at a load (no manifest, unsigned, a file not as
+/// signed, a rollback); the policy in force stays.
+pub const POLICY_BUNDLES_REFUSED: &str = "origuard_policy_bundles_refused_total";
 
 /// HELP text of every metric (Prometheus `# HELP`), from the notes above.
 const HELP: &[(&str, &str)] = &[
@@ -137,6 +143,8 @@ const HELP: &[(&str, &str)] = &[
     (REASON_DENIALS, "Inbound queries denied by a list's reason-code rule, by list, reason."),
     (SHADOW_CHANGES, "Messages whose outcome under the shadow (candidate) policy differs from the enforced one, by list, mke, from, to."),
     (SHADOW_MESSAGES, "Messages evaluated under the shadow (candidate) policy."),
+    (COURT_ORDERS_REFUSED, "Court orders refused at a load (unsigned, under-signed, tampered, expired key, administrative issuer); the orders in force stay."),
+    (POLICY_BUNDLES_REFUSED, "Policy bundles refused at a load (no manifest, unsigned, a file not as signed, a rollback); the policy in force stays."),
 ];
 
 /// Every metric name (for the uniqueness/use test and documentation).
@@ -178,6 +186,8 @@ pub const ALL: &[&str] = &[
     REASON_DENIALS,
     SHADOW_CHANGES,
     SHADOW_MESSAGES,
+    COURT_ORDERS_REFUSED,
+    POLICY_BUNDLES_REFUSED,
 ];
 
 /// A bounded label for a message key: table keys as themselves, else `other`.

@@ -4,6 +4,7 @@
 //! audit record, wait for it to be durable, write).
 
 pub mod admin;
+pub mod admin_auth;
 pub mod audit_log;
 pub mod config;
 pub mod court_orders;

@@ -48,6 +48,9 @@ struct Targets {
     /// Directories to watch, non-recursively: the parent of every named and
     /// every resolved file.
     dirs: HashSet<PathBuf>,
+    /// Directories the loader listed (`court_orders.dir`): an event on
+    /// anything in them counts (a new order or signature).
+    listed: HashSet<PathBuf>,
     /// SHA-256 over the named paths and their contents, at the last scan.
     fingerprint: [u8; 32],
     /// The version of the policy the files made at the scan, if valid.
@@ -81,13 +84,18 @@ fn fingerprint<'a>(files: impl Iterator<Item = (&'a Path, Option<&'a [u8]>)>) ->
 /// Reads the policy at `path` the way a reload does, recording each file
 /// the loader reads (the policy file and its list files, whether or not the
 /// result validates), and resolves where each one is now.
-fn scan(path: &str) -> Targets {
+fn scan(path: &str, signing: Option<&crate::policy::orders::Signing>) -> Targets {
     let mut read: Vec<(PathBuf, Option<Vec<u8>>)> = Vec::new();
-    let loaded = crate::policy::file::load(path, &mut |p: &str| {
-        let r = std::fs::read(p);
-        read.push((absolute(Path::new(p)), r.as_ref().ok().cloned()));
-        r
-    });
+    let loaded = crate::policy::file::load_signed(
+        path,
+        &mut |p: &str| {
+            let r = crate::runtime::policy_store::read_fs(p);
+            read.push((absolute(Path::new(p)), r.as_ref().ok().cloned()));
+            r
+        },
+        std::time::SystemTime::now(),
+        signing,
+    );
     let fingerprint = fingerprint(read.iter().map(|(p, b)| (p.as_path(), b.as_deref())));
     let named: Vec<PathBuf> = read.into_iter().map(|(p, _)| p).collect();
     let resolved: Vec<Option<PathBuf>> = named
@@ -96,8 +104,15 @@ fn scan(path: &str) -> Targets {
         .collect();
     let mut files = HashSet::new();
     let mut dirs = HashSet::new();
+    let mut listed = HashSet::new();
     for p in named.iter().chain(resolved.iter().flatten()) {
         files.insert(p.clone());
+        // A directory read (court_orders.dir) is watched itself, so a new
+        // order or signature in it is an event.
+        if p.is_dir() {
+            dirs.insert(p.clone());
+            listed.insert(p.clone());
+        }
         if let Some(d) = p.parent() {
             dirs.insert(d.to_path_buf());
         }
@@ -107,6 +122,7 @@ fn scan(path: &str) -> Targets {
         resolved,
         files,
         dirs,
+        listed,
         fingerprint,
         version: loaded.ok().map(|p| p.version),
     }
@@ -115,7 +131,9 @@ fn scan(path: &str) -> Targets {
 impl Targets {
     /// Whether an event on `path` may have changed the policy.
     fn relevant(&self, path: &Path) -> bool {
-        self.files.contains(path) || self.relinked()
+        self.files.contains(path)
+            || path.parent().is_some_and(|d| self.listed.contains(d))
+            || self.relinked()
     }
 
     /// Whether a file now resolves elsewhere than at the last scan (a link
@@ -129,7 +147,15 @@ impl Targets {
 
     /// Whether the files' contents differ from the last scan.
     fn changed(&self) -> bool {
-        let now: Vec<Option<Vec<u8>>> = self.named.iter().map(|p| std::fs::read(p).ok()).collect();
+        // Read as the loader reads: a directory (court_orders.dir) as its listing.
+        let now: Vec<Option<Vec<u8>>> = self
+            .named
+            .iter()
+            .map(|p| {
+                p.to_str()
+                    .and_then(|s| crate::runtime::policy_store::read_fs(s).ok())
+            })
+            .collect();
         let fp = fingerprint(
             self.named
                 .iter()
@@ -152,7 +178,10 @@ pub struct PolicyWatch {
 pub fn watch_policy(shared: Arc<Shared>) -> notify::Result<PolicyWatch> {
     let (tx, rx) = mpsc::channel::<()>(1);
     let kick = tx.clone();
-    let targets = Arc::new(Mutex::new(scan(shared.policy.path())));
+    let targets = Arc::new(Mutex::new(scan(
+        shared.policy.path(),
+        shared.policy.signing(),
+    )));
     let targets_cb = targets.clone();
     let watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         let Ok(ev) = ev else {
@@ -283,9 +312,10 @@ impl Watch {
     /// the recorded contents and is caught by the next check.
     async fn reload(&mut self) {
         let sh = self.shared.clone();
-        let scanned = tokio::task::spawn_blocking(move || scan(sh.policy.path()))
-            .await
-            .unwrap_or_default();
+        let scanned =
+            tokio::task::spawn_blocking(move || scan(sh.policy.path(), sh.policy.signing()))
+                .await
+                .unwrap_or_default();
         *self.targets.lock().unwrap_or_else(|e| e.into_inner()) = scanned;
         reload_notified(&self.shared, "file_watch", false).await;
         self.rewatch();
@@ -357,6 +387,30 @@ mod tests {
     const POLICY: &str = "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nfiles = [\"d.txt\"]\n";
 
     #[test]
+    fn a_signed_orders_directory_is_followed_by_its_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let orders = dir.path().join("orders");
+        std::fs::create_dir(&orders).unwrap();
+        std::fs::write(dir.path().join("allowed_signers"), "").unwrap();
+        let p = dir.path().join("p.toml");
+        std::fs::write(&p, format!("{POLICY}\n[court_orders]\ndir = \"orders\"\n")).unwrap();
+        let signing = crate::policy::orders::Signing {
+            allowed_signers: dir.path().join("allowed_signers").to_str().unwrap().into(),
+            order_namespace: "origuard-order@co".into(),
+            policy_namespace: None,
+        };
+        let t = scan(p.to_str().unwrap(), Some(&signing));
+        assert!(t.dirs.contains(&orders) && t.listed.contains(&orders));
+        assert!(!t.changed());
+        // A new order in the directory: an event on it counts, and the
+        // contents check sees the listing change.
+        let o = orders.join("2026-CR-1.toml");
+        assert!(t.relevant(&o));
+        std::fs::write(&o, "entered_by = \"x\"\n").unwrap();
+        assert!(t.changed());
+    }
+
+    #[test]
     fn scan_records_list_files_and_follows_links() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("..2026_12_01_00_00_00.000000001");
@@ -368,7 +422,7 @@ mod tests {
             std::os::unix::fs::symlink(format!("..data/{f}"), dir.path().join(f)).unwrap();
         }
         let p = dir.path().join("p.toml");
-        let t = scan(p.to_str().unwrap());
+        let t = scan(p.to_str().unwrap(), None);
         assert_eq!(t.named, vec![p.clone(), dir.path().join("d.txt")]);
         let real = std::fs::canonicalize(&data).unwrap();
         assert_eq!(
@@ -397,7 +451,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("p.toml");
         std::fs::write(&p, POLICY).unwrap();
-        let t = scan(p.to_str().unwrap());
+        let t = scan(p.to_str().unwrap(), None);
         assert_eq!(t.named.len(), 2);
         assert_eq!(t.resolved[1], None);
         std::fs::write(dir.path().join("d.txt"), "VTICE0900\n").unwrap();

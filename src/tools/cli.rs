@@ -297,6 +297,26 @@ pub enum AuditCommand {
 /// `origuard policy ...`.
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
+    /// Write FILE.manifest for a signed policy bundle: the SHA-256 of every
+    /// file the policy reads, author, reason, UTC time, version and the
+    /// previous manifest's hash; then sign it with
+    /// `ssh-keygen -Y sign -f KEY -n POLICY_NAMESPACE FILE.manifest`.
+    Manifest {
+        /// The policy file (TOML).
+        file: String,
+        /// The author's principal in allowed_signers (they sign it).
+        #[arg(long)]
+        author: String,
+        /// Ticket number or why the change is made.
+        #[arg(long)]
+        reason: String,
+        /// allowed_signers, when the policy has signed court orders.
+        #[arg(long)]
+        signers: Option<String>,
+        /// Namespace of court-order signatures.
+        #[arg(long, requires = "signers")]
+        order_namespace: Option<String>,
+    },
     /// Validate a policy: exit 0 and a summary, or exit 1 with file:line errors.
     Check {
         /// The policy file (TOML).
@@ -304,6 +324,19 @@ pub enum PolicyCommand {
         /// Print one JSON object (lists, counts, warnings or errors).
         #[arg(long)]
         json: bool,
+        /// The OpenSSH allowed_signers file of court orders (as `[signing]
+        /// allowed_signers` of the configuration): checks the signatures of
+        /// `court_orders.dir` and refuses unsigned orders.
+        #[arg(long)]
+        signers: Option<String>,
+        /// The namespace orders are signed under (`[signing] order_namespace`).
+        #[arg(long, requires = "signers")]
+        order_namespace: Option<String>,
+        /// Require a signed bundle: the manifest (FILE.manifest) signed
+        /// under this namespace (`[signing] policy_namespace` with
+        /// `require_signed_policy = true`).
+        #[arg(long, requires = "signers")]
+        policy_namespace: Option<String>,
     },
     /// Propose a release profile from recorded traffic (`--learn CAPTURE`):
     /// every label and element path seen, with counts and value shapes,

@@ -142,15 +142,115 @@ pub fn summary(p: &Policy) -> String {
         );
     }
     out.push_str(&crate::policy::legal::summary(p));
+    for s in &p.order_seals {
+        let by: Vec<String> = s
+            .approvers
+            .iter()
+            .map(|a| format!("{} ({})", a.principal, a.key))
+            .collect();
+        let _ = writeln!(
+            out,
+            "signed order {} ({}): entered by {}, approved by {}",
+            s.id,
+            s.file,
+            s.entered_by,
+            by.join(", ")
+        );
+    }
     out
+}
+
+/// `policy manifest FILE --author P --reason R`: writes `FILE.manifest`
+/// for the policy as it is now (it must be valid).
+pub fn manifest(
+    path: &str,
+    author: &str,
+    reason: &str,
+    signing: Option<&crate::policy::orders::Signing>,
+) -> Outcome {
+    use crate::policy::bundle::{key_of, manifest_path, sha256_hex, RawManifest};
+    if let Err(o) = unreadable(path) {
+        return o;
+    }
+    let fail = |code: u8, m: String| Outcome {
+        code,
+        stdout: String::new(),
+        stderr: format!("{m}\n"),
+    };
+    if author.trim().is_empty() || reason.trim().is_empty() {
+        return fail(64, "--author and --reason must not be empty".into());
+    }
+    let mut seen: Vec<(String, Vec<u8>)> = Vec::new();
+    let loaded = crate::policy::file::load_signed(
+        path,
+        &mut |p: &str| {
+            let r = crate::runtime::policy_store::read_fs(p);
+            if let Ok(b) = &r {
+                seen.push((p.to_string(), b.clone()));
+            }
+            r
+        },
+        std::time::SystemTime::now(),
+        signing,
+    );
+    if let Err(r) = loaded {
+        return refused(path, &r);
+    }
+    let skip = signing.map(|s| s.allowed_signers.as_str());
+    let files = seen
+        .into_iter()
+        .filter(|(p, _)| Some(p.as_str()) != skip && !std::path::Path::new(p).is_dir())
+        .map(|(p, b)| (key_of(path, &p), sha256_hex(&b)))
+        .collect();
+    let mpath = manifest_path(path);
+    let (version, previous) = match std::fs::read(&mpath) {
+        Ok(old) => match toml::from_str::<RawManifest>(&String::from_utf8_lossy(&old)) {
+            Ok(m) => (m.version + 1, sha256_hex(&old)),
+            Err(e) => return fail(1, format!("{mpath}: the manifest there does not read ({}); move it away to start at version 1", e.message())),
+        },
+        Err(_) => (1, String::new()),
+    };
+    let m = RawManifest {
+        version,
+        author: author.trim().to_string(),
+        reason: reason.trim().to_string(),
+        time: crate::policy::legal::show_time(std::time::SystemTime::now()),
+        previous,
+        files,
+    };
+    let text = match toml::to_string(&m) {
+        Ok(t) => t,
+        Err(e) => return fail(1, format!("cannot write the manifest: {e}")),
+    };
+    if let Err(e) = std::fs::write(&mpath, text) {
+        return fail(73, format!("cannot write {mpath}: {e}"));
+    }
+    let _ = std::fs::remove_file(format!("{mpath}.sig"));
+    Outcome {
+        code: 0,
+        stdout: format!(
+            "{mpath}: version {version}, {} files, by {author}\nnow sign it: ssh-keygen -Y sign -f KEY -n POLICY_NAMESPACE {mpath}\n",
+            m.files.len()
+        ),
+        stderr: String::new(),
+    }
 }
 
 /// `policy check FILE [--json]`.
 pub fn check(path: &str, json: bool) -> Outcome {
+    check_signed(path, json, None)
+}
+
+/// `policy check FILE [--signers F --order-namespace NS] [--json]`.
+pub fn check_signed(
+    path: &str,
+    json: bool,
+    signing: Option<&crate::policy::orders::Signing>,
+) -> Outcome {
     if let Err(o) = unreadable(path) {
         return o;
     }
-    match load_path(path) {
+    match crate::runtime::policy_store::load_path_signed(path, signing) {
         Ok(p) => {
             let mut err = String::new();
             for w in &p.warnings {
@@ -348,7 +448,34 @@ pub fn what_if_in(
 pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
     use crate::tools::cli::PolicyCommand;
     let out = match cmd {
-        PolicyCommand::Check { file, json } => check(&file, json),
+        PolicyCommand::Check {
+            file,
+            json,
+            signers,
+            order_namespace,
+            policy_namespace,
+        } => {
+            let signing = signers.map(|s| crate::policy::orders::Signing {
+                allowed_signers: s,
+                order_namespace: order_namespace.unwrap_or_default(),
+                policy_namespace,
+            });
+            check_signed(&file, json, signing.as_ref())
+        }
+        PolicyCommand::Manifest {
+            file,
+            author,
+            reason,
+            signers,
+            order_namespace,
+        } => {
+            let signing = signers.map(|s| crate::policy::orders::Signing {
+                allowed_signers: s,
+                order_namespace: order_namespace.unwrap_or_default(),
+                policy_namespace: None,
+            });
+            manifest(&file, &author, &reason, signing.as_ref())
+        }
         PolicyCommand::Profile {
             learn,
             framing,

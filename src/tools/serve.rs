@@ -20,7 +20,13 @@ pub async fn serve(cfg: Config, check: bool) -> u8 {
     };
     let token = match &cfg.admin_token_file {
         Some(f) => match std::fs::read_to_string(f) {
-            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            Ok(t) if !t.trim().is_empty() => {
+                if let Err(e) = crate::runtime::admin_auth::Admins::parse(&t) {
+                    eprintln!("origuard serve: admin token file {f}: {e}");
+                    return 64;
+                }
+                Some(t.trim().to_string())
+            }
             Ok(_) => {
                 eprintln!("origuard serve: admin token file {f} is empty");
                 return 64;

@@ -133,7 +133,12 @@ impl Proxy {
     /// Loads and validates everything that can be checked without binding
     /// or writing: the policy and every link's TLS files.
     pub fn build(cfg: &Config, admin_token: Option<String>) -> Result<Built, StartError> {
-        let policy = PolicyStore::open(&cfg.policy).map_err(|errors| StartError::Policy {
+        let policy = PolicyStore::open_signed_state(
+            &cfg.policy,
+            cfg.signing.clone(),
+            cfg.signing_state.clone(),
+        )
+        .map_err(|errors| StartError::Policy {
             path: cfg.policy.clone(),
             errors,
         })?;
@@ -269,6 +274,13 @@ impl Proxy {
             let _ = a.append(&Event::policy_load(
                 true, &p.version, &p.source, "startup", 0,
             ));
+            for e in Event::signers_in_force(None, &p)
+                .into_iter()
+                .chain(Event::policy_signed(None, &p))
+                .chain(Event::orders_entered(None, &p))
+            {
+                let _ = a.append(&e);
+            }
             gauge!(m::AUDIT_HEALTHY).set(1.0);
         }
         gauge!(m::READY).set(1.0);

@@ -261,7 +261,37 @@ impl Shared {
     /// auditing the attempt. Says whether the policy was applied, for operators.
     pub fn reload(&self, trigger: &str, tls: bool) -> Reloaded {
         let _g = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let before = self.policy.current();
         let r = self.policy.reload();
+        // Signed court orders: who entered and approved each new one; each
+        // order refused (the orders in force before stay, with the policy).
+        let order_events: Vec<Event> = match &r {
+            Reload::Applied { .. } => {
+                let now = self.policy.current();
+                Event::signers_in_force(Some(&before), &now)
+                    .into_iter()
+                    .chain(Event::policy_signed(Some(&before), &now))
+                    .chain(Event::orders_entered(Some(&before), &now))
+                    .collect()
+            }
+            Reload::Refused { errors, .. } => Event::bundle_refused(errors, trigger)
+                .into_iter()
+                .chain(Event::orders_refused(errors, trigger))
+                .collect(),
+        };
+        for e in &order_events {
+            match e {
+                Event::OrderRefused { file, reason, .. } => {
+                    counter!(m::COURT_ORDERS_REFUSED).increment(1);
+                    tracing::warn!(trigger, file, "{reason}");
+                }
+                Event::BundleRefused { file, reason, .. } => {
+                    counter!(m::POLICY_BUNDLES_REFUSED).increment(1);
+                    tracing::warn!(trigger, file, "{reason}");
+                }
+                _ => {}
+            }
+        }
         let (ok, msg, event) = match &r {
             Reload::Applied { old, new } => {
                 m::policy_in_force(Some(old), &self.policy.current());
@@ -290,8 +320,10 @@ impl Shared {
         counter!(m::POLICY_RELOADS, "result" => if ok { "applied" } else { "refused" }, "trigger" => trigger.to_string())
             .increment(1);
         if let Some(a) = &self.audit {
-            if a.append(&event).is_err() {
-                counter!(m::AUDIT_ERRORS).increment(1);
+            for e in std::iter::once(&event).chain(&order_events) {
+                if a.append(e).is_err() {
+                    counter!(m::AUDIT_ERRORS).increment(1);
+                }
             }
         }
         if ok {
@@ -348,6 +380,20 @@ impl Shared {
 }
 
 impl crate::runtime::admin::Control for Shared {
+    fn admin_call(&self, who: &str, action: &str, outcome: &str) {
+        tracing::info!(admin = who, action, outcome, "admin call");
+        if let Some(a) = &self.audit {
+            let e = Event::AdminCall {
+                identity: who.to_string(),
+                action: action.to_string(),
+                outcome: outcome.to_string(),
+            };
+            if a.append(&e).is_err() {
+                counter!(m::AUDIT_ERRORS).increment(1);
+            }
+        }
+    }
+
     fn ready(&self) -> Result<(), String> {
         Shared::ready(self)
     }
