@@ -484,6 +484,19 @@ fn bench_runs_with_the_shipped_config_and_test_certificates() {
         config = config.replace(from, &to);
     }
     assert!(!config.contains("dial"), "the shipped config sets dial");
+    // As README says for a trial: no [signing] table (signed policies are
+    // tested in tests/signed_bundle.rs).
+    let mut in_signing = false;
+    config = config
+        .lines()
+        .filter(|l| {
+            if l.starts_with('[') {
+                in_signing = l.starts_with("[signing]");
+            }
+            !in_signing
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
     let cfg = dir.path().join("origuard.toml");
     std::fs::write(&cfg, config).unwrap();
     let mut serve = bin()
@@ -497,14 +510,24 @@ fn bench_runs_with_the_shipped_config_and_test_certificates() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let listen = {
+    // serve's stderr is read to the end on a thread of its own (the pipe
+    // stays open while serve runs), and shown if the bench fails.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = serve.stderr.take().unwrap();
+    std::thread::spawn(move || {
         use std::io::{BufRead, BufReader};
-        let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
-        loop {
-            let l = lines.next().expect("serve ended before listening").unwrap();
-            if let Some(rest) = l.strip_prefix("origuard: link ccic listening on ") {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let mut log = Vec::new();
+    let listen = loop {
+        let l = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("serve ended before listening: {log:#?}"));
+        log.push(l.clone());
+        if let Some(rest) = l.strip_prefix("origuard: link ccic listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
         }
     };
     let cap = dir.path().join("out.len4");
@@ -532,6 +555,13 @@ fn bench_runs_with_the_shipped_config_and_test_certificates() {
         .unwrap();
     let _ = serve.kill();
     let _ = serve.wait();
+    log.extend(rx.try_iter());
+    if !o.status.success() {
+        panic!(
+            "bench failed: {}\nserve said: {log:#?}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
     let r = json(&o);
     assert_eq!(r["sent"], 60, "{r}");
     assert_eq!(
