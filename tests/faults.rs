@@ -832,14 +832,16 @@ async fn f7_memory_is_returned_after_rounds_of_1000_sessions() {
             vm_kib(p.pid(), "RssAnon:"),
             vm_kib(p.pid(), "RssFile:")
         );
-        // Whole RSS, though about 20 MiB of it is the unoptimised test
-        // build's code (5 MiB for the release binary).
-        after.push(rss);
+        // The anonymous part: the whole RSS also holds the file-backed
+        // pages of the unoptimised test build's code (26 MiB of it, and
+        // growing with every dependency; 5 MiB for the release binary),
+        // which says nothing about memory given back.
+        after.push(vm_kib(p.pid(), "RssAnon:"));
     }
     let last = *after.last().unwrap();
     assert!(
-        last < 32 * 1024,
-        "RSS {last} KiB after the sessions closed (rounds: {after:?})"
+        last < 16 * 1024,
+        "anonymous RSS {last} KiB after the sessions closed (rounds: {after:?})"
     );
     assert!(p.stop().success());
 }
