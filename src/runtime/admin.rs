@@ -17,12 +17,20 @@
 //! headers must arrive within `admin.timeout`, and a connection lives at
 //! most six times that.
 //!
-//! State-changing requests need `Authorization: Bearer <token>` of a named
-//! administrator with the scope (`reload` for reload and reopen, `stop` for
-//! shutdown; [`crate::runtime::admin_auth`]); each one is audited with the
-//! administrator's name. Without a token file they are refused (403).
+//! State-changing requests need a named administrator with the scope
+//! (`reload` for reload and reopen, `stop` for shutdown;
+//! [`crate::runtime::admin_auth`]): a TLS client certificate whose DNS
+//! name the token file lists, or `Authorization: Bearer <token>`; each one
+//! is audited with the administrator's identity. Without a token file they
+//! are refused (403).
+//!
+//! With `[admin] tls` the endpoint speaks HTTPS only (rustls). A client
+//! certificate is optional at the TLS layer, so probes without one reach
+//! the read-only endpoints; one that is presented must chain to
+//! `client_ca`, or the handshake fails. The handshake must finish within
+//! `admin.timeout`.
 
-use crate::runtime::admin_auth::{Admins, Denied, Scope};
+use crate::runtime::admin_auth::{cert_dns_names, Admins, Denied, Scope};
 use crate::runtime::metrics::render as render_metrics;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -84,6 +92,7 @@ fn authorized(
     shared: &Arc<dyn Control>,
     req: &Request<Incoming>,
     admins: &Option<Admins>,
+    peer: &[String],
     scope: Scope,
     action: &str,
 ) -> Result<String, Box<Response<Full<Bytes>>>> {
@@ -99,12 +108,13 @@ fn authorized(
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match admins.authorize(given, scope) {
-        Ok(a) => Ok(a.name.clone()),
+    match admins.authorize_peer(peer, given, scope) {
+        Ok(a) => Ok(a.identity()),
         Err(Denied::Unknown) => {
             tracing::warn!(
                 action,
-                "admin request with a missing or unknown token refused"
+                certificate = ?peer,
+                "admin request with no known certificate and a missing or unknown token refused"
             );
             Err(Box::new(resp(
                 StatusCode::UNAUTHORIZED,
@@ -126,9 +136,12 @@ fn authorized(
     }
 }
 
+/// Answers one request; `peer` holds the DNS names of the connection's
+/// verified client certificate (empty without one).
 async fn handle(
     shared: Arc<dyn Control>,
     token: Arc<Option<Admins>>,
+    peer: Arc<Vec<String>>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let r = match (req.method(), req.uri().path()) {
@@ -160,7 +173,7 @@ async fn handle(
             ),
         },
         (&Method::POST, "/reload") => {
-            match authorized(&shared, &req, &token, Scope::Reload, "reload") {
+            match authorized(&shared, &req, &token, &peer, Scope::Reload, "reload") {
                 Err(r) => *r,
                 Ok(who) => {
                     let sh = shared.clone();
@@ -193,7 +206,7 @@ async fn handle(
             }
         }
         (&Method::POST, "/reopen") => {
-            match authorized(&shared, &req, &token, Scope::Reload, "reopen") {
+            match authorized(&shared, &req, &token, &peer, Scope::Reload, "reopen") {
                 Err(r) => *r,
                 Ok(who) => {
                     shared.admin_call(&who, "reopen", "applied");
@@ -215,7 +228,7 @@ async fn handle(
             }
         }
         (&Method::POST, "/shutdown") => {
-            match authorized(&shared, &req, &token, Scope::Stop, "shutdown") {
+            match authorized(&shared, &req, &token, &peer, Scope::Stop, "shutdown") {
                 Err(r) => *r,
                 Ok(who) => {
                     shared.admin_call(&who, "shutdown", "applied");
@@ -282,6 +295,38 @@ impl AdminConns {
     }
 }
 
+/// Serves HTTP/1.1 on one admin connection (plain or TLS); `peer` is the
+/// verified client certificate's DNS names.
+async fn serve<I>(
+    io: TokioIo<I>,
+    sh: Arc<dyn Control>,
+    tk: Arc<Option<Admins>>,
+    peer: Arc<Vec<String>>,
+    c: Arc<AdminConn>,
+    epoch: std::time::Instant,
+    limits: AdminLimits,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let (sh, tk, peer, c) = (sh.clone(), tk.clone(), peer.clone(), c.clone());
+        async move {
+            use std::sync::atomic::Ordering;
+            c.busy.store(true, Ordering::SeqCst);
+            let r = handle(sh, tk, peer, req).await;
+            c.waiting_since
+                .store(epoch.elapsed().as_millis() as u64, Ordering::SeqCst);
+            c.busy.store(false, Ordering::SeqCst);
+            r
+        }
+    });
+    let _ = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.timeout)
+        .serve_connection(io, svc)
+        .await;
+}
+
 /// Binds the admin endpoint and serves it in the background.
 ///
 /// **Under flood** (idle or slow connections): at most
@@ -293,10 +338,14 @@ impl AdminConns {
 /// loop wait, leaving newcomers in the kernel's backlog. A request's
 /// headers must arrive within `limits.timeout`; a connection lives at most
 /// six times that.
+///
+/// `tls` (from [`crate::runtime::tls::admin_server_config`]): HTTPS, and
+/// administrators named by their client certificates; None: plain HTTP.
 pub async fn start(
     addr: SocketAddr,
     shared: Arc<dyn Control>,
     token: Option<String>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     limits: AdminLimits,
 ) -> std::io::Result<SocketAddr> {
     if !addr.ip().is_loopback() {
@@ -320,6 +369,7 @@ pub async fn start(
         }
     };
     let token = Arc::new(admins);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let cap = limits.max_connections.max(1);
     let slots = Arc::new(tokio::sync::Semaphore::new(cap));
     let conns = Arc::new(AdminConns::default());
@@ -367,27 +417,32 @@ pub async fn start(
                 .unwrap_or_else(|e| e.into_inner())
                 .push(conn.clone());
             let (sh, tk, all) = (shared.clone(), token.clone(), conns.clone());
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let _permit = permit;
                 let c = conn.clone();
-                let svc = service_fn(move |req| {
-                    let (sh, tk, c) = (sh.clone(), tk.clone(), c.clone());
-                    async move {
-                        use std::sync::atomic::Ordering;
-                        c.busy.store(true, Ordering::SeqCst);
-                        let r = handle(sh, tk, req).await;
-                        c.waiting_since
-                            .store(epoch.elapsed().as_millis() as u64, Ordering::SeqCst);
-                        c.busy.store(false, Ordering::SeqCst);
-                        r
+                let session = async move {
+                    let Some(acceptor) = acceptor else {
+                        return serve(TokioIo::new(s), sh, tk, Arc::default(), c, epoch, limits)
+                            .await;
+                    };
+                    match tokio::time::timeout(limits.timeout, acceptor.accept(s)).await {
+                        Ok(Ok(t)) => {
+                            let names = t
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .map(|c| cert_dns_names(c))
+                                .unwrap_or_default();
+                            serve(TokioIo::new(t), sh, tk, Arc::new(names), c, epoch, limits).await
+                        }
+                        Ok(Err(e)) => tracing::warn!(error = %e, "admin TLS handshake refused"),
+                        Err(_) => tracing::warn!("admin TLS handshake timed out"),
                     }
-                });
-                let serve = http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(limits.timeout)
-                    .serve_connection(TokioIo::new(s), svc);
+                };
                 tokio::select! {
-                    _ = tokio::time::timeout(limits.timeout * 6, serve) => {}
+                    _ = tokio::time::timeout(limits.timeout * 6, session) => {}
                     _ = conn.evict.cancelled() => {}
                 }
                 all.remove(&conn);

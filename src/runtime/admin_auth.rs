@@ -1,12 +1,15 @@
 //! Who may change what through the admin endpoint: named administrators
 //! with scopes, from `[admin] token_file`.
 //!
-//! The file holds one administrator per line:
+//! The file holds one administrator per line, named either by the SHA-256
+//! of a bearer token or by a TLS client certificate (`dns:` and the DNS
+//! name in its subject alternative names; `[admin] tls`):
 //!
 //! ```text
-//! # principal   scopes              SHA-256 of the token (hex)
+//! # principal   scopes              token SHA-256 (hex), or dns:CERTIFICATE-NAME
 //! alice@co      reload,stop         5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
 //! bob@co        read                a665a45920422f9d417e4867efdc4fb8a04a1f3fff1fa07e998e86f7f7a27ae3
+//! carol@co      reload              dns:carol.admins.origuard.test
 //! ```
 //!
 //! Scopes: `read` (nothing beyond the open read-only endpoints, which keep
@@ -33,6 +36,16 @@ pub enum Scope {
     Stop,
 }
 
+/// How an administrator proves who they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Credential {
+    /// SHA-256 of their bearer token.
+    Token([u8; 32]),
+    /// A DNS name (lowercase) in the subject alternative names of a client
+    /// certificate verified against `[admin] tls.client_ca`.
+    Cert(String),
+}
+
 /// One administrator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Admin {
@@ -40,8 +53,42 @@ pub struct Admin {
     pub name: String,
     /// What they may do.
     pub scopes: Vec<Scope>,
-    /// SHA-256 of their token.
-    hash: [u8; 32],
+    /// Token or certificate.
+    credential: Credential,
+}
+
+impl Admin {
+    /// The name the audit log records: the principal, and for a
+    /// certificate line the certificate's name too
+    /// (`carol@co (cert dns:carol.admins.origuard.test)`).
+    pub fn identity(&self) -> String {
+        match &self.credential {
+            Credential::Token(_) => self.name.clone(),
+            Credential::Cert(dns) => format!("{} (cert dns:{dns})", self.name),
+        }
+    }
+
+    fn hash(&self) -> Option<&[u8; 32]> {
+        match &self.credential {
+            Credential::Token(h) => Some(h),
+            Credential::Cert(_) => None,
+        }
+    }
+}
+
+/// The DNS names in the subject alternative names of a client certificate
+/// (DER), lowercase; wildcard names are left out (they name no one). Empty
+/// when the certificate does not parse (it was verified by rustls first).
+pub fn cert_dns_names(der: &[u8]) -> Vec<String> {
+    let der = rustls::pki_types::CertificateDer::from(der);
+    match webpki::EndEntityCert::try_from(&der) {
+        Ok(c) => c
+            .valid_dns_names()
+            .filter(|n| !n.contains('*'))
+            .map(|n| n.to_ascii_lowercase())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The administrators of the token file.
@@ -90,7 +137,7 @@ impl Admins {
                     admins: vec![Admin {
                         name: "shared-token".into(),
                         scopes: vec![Scope::Read, Scope::Reload, Scope::Stop],
-                        hash: sha256(one.as_bytes()),
+                        credential: Credential::Token(sha256(one.as_bytes())),
                     }],
                     shared: true,
                 });
@@ -99,9 +146,9 @@ impl Admins {
         let mut admins: Vec<Admin> = Vec::new();
         for (n, l) in lines {
             let parts: Vec<&str> = l.split_whitespace().collect();
-            let [name, scopes, hash] = parts.as_slice() else {
+            let [name, scopes, cred] = parts.as_slice() else {
                 return Err(format!(
-                    "line {n}: expected `PRINCIPAL SCOPES SHA256-OF-TOKEN`"
+                    "line {n}: expected `PRINCIPAL SCOPES SHA256-OF-TOKEN` or `PRINCIPAL SCOPES dns:CERTIFICATE-NAME`"
                 ));
             };
             let mut sc = Vec::new();
@@ -112,21 +159,19 @@ impl Admins {
                     })?,
                 );
             }
-            let mut h = [0u8; 32];
-            hex::decode_to_slice(hash, &mut h)
-                .map_err(|_| format!("line {n}: the token hash must be 64 hex digits (SHA-256)"))?;
+            let credential = credential(n, cred)?;
             if admins.iter().any(|a| a.name == *name) {
                 return Err(format!("line {n}: {name} is listed twice"));
             }
-            if admins.iter().any(|a| a.hash == h) {
+            if admins.iter().any(|a| a.credential == credential) {
                 return Err(format!(
-                    "line {n}: {name}'s token is another administrator's: one token per person"
+                    "line {n}: {name}'s credential is another administrator's: one token or certificate name per person"
                 ));
             }
             admins.push(Admin {
                 name: name.to_string(),
                 scopes: sc,
-                hash: h,
+                credential,
             });
         }
         if admins.is_empty() {
@@ -144,17 +189,64 @@ impl Admins {
         let given = sha256(bearer.unwrap_or("").as_bytes());
         let mut found = None;
         for a in &self.admins {
-            let diff = a.hash.iter().zip(&given).fold(0u8, |x, (p, q)| x | (p ^ q));
+            let Some(h) = a.hash() else { continue };
+            let diff = h.iter().zip(&given).fold(0u8, |x, (p, q)| x | (p ^ q));
             if diff == 0 && bearer.is_some_and(|b| !b.is_empty()) {
                 found = Some(a);
             }
         }
-        let a = found.ok_or(Denied::Unknown)?;
+        found.ok_or(Denied::Unknown).and_then(|a| a.holds(scope))
+    }
+
+    /// Who a verified client certificate names (`names`: the DNS names of
+    /// its subject alternative names, [`cert_dns_names`]), then the bearer
+    /// token: the certificate decides when it names exactly one
+    /// administrator; otherwise (no certificate, a name nobody has, or a
+    /// certificate naming two administrators) the token does.
+    pub fn authorize_peer(
+        &self,
+        names: &[String],
+        bearer: Option<&str>,
+        scope: Scope,
+    ) -> Result<&Admin, Denied> {
+        let mut by_cert = self.admins.iter().filter(
+            |a| matches!(&a.credential, Credential::Cert(d) if names.iter().any(|n| n == d)),
+        );
+        match (by_cert.next(), by_cert.next()) {
+            (Some(a), None) => a.holds(scope),
+            _ => self.authorize(bearer, scope),
+        }
+    }
+}
+
+fn credential(n: usize, cred: &str) -> Result<Credential, String> {
+    if let Some(dns) = cred.strip_prefix("dns:") {
+        let ok = !dns.is_empty()
+            && dns
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !ok {
+            return Err(format!(
+                "line {n}: {cred:?}: a certificate name is `dns:` and a DNS name (letters, digits, `-`, `.`; no wildcard)"
+            ));
+        }
+        return Ok(Credential::Cert(dns.to_ascii_lowercase()));
+    }
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(cred, &mut h).map_err(|_| {
+        format!("line {n}: the token hash must be 64 hex digits (SHA-256), or dns:NAME for a certificate")
+    })?;
+    Ok(Credential::Token(h))
+}
+
+impl Admin {
+    fn holds(&self, scope: Scope) -> Result<&Admin, Denied> {
+        let a = self;
         if a.scopes.contains(&scope) {
             Ok(a)
         } else {
             Err(Denied::Scope {
-                name: a.name.clone(),
+                name: a.identity(),
                 scope: scope.into(),
                 has: a
                     .scopes
@@ -204,6 +296,69 @@ mod tests {
     }
 
     #[test]
+    fn certificate_lines_name_administrators() {
+        let a = Admins::parse(&format!(
+            "alice@co reload {}\ncarol@co reload,stop dns:Carol.Admins.Test\ndave@co read dns:dave.admins.test\n",
+            h("alice-secret")
+        ))
+        .unwrap();
+        let carol = vec!["carol.admins.test".to_string()];
+        let ok = a.authorize_peer(&carol, None, Scope::Stop).unwrap();
+        assert_eq!(ok.identity(), "carol@co (cert dns:carol.admins.test)");
+        // A certificate line is never matched by a token.
+        assert_eq!(
+            a.authorize(Some("dns:carol.admins.test"), Scope::Read),
+            Err(Denied::Unknown)
+        );
+        assert_eq!(
+            a.authorize_peer(&["dave.admins.test".into()], None, Scope::Reload),
+            Err(Denied::Scope {
+                name: "dave@co (cert dns:dave.admins.test)".into(),
+                scope: "reload",
+                has: "read".into()
+            })
+        );
+        // A name nobody has, or a certificate naming two people: the token decides.
+        let both = vec!["carol.admins.test".into(), "dave.admins.test".into()];
+        for names in [vec!["eve.admins.test".to_string()], both] {
+            assert_eq!(
+                a.authorize_peer(&names, None, Scope::Read),
+                Err(Denied::Unknown)
+            );
+            assert_eq!(
+                a.authorize_peer(&names, Some("alice-secret"), Scope::Reload)
+                    .unwrap()
+                    .identity(),
+                "alice@co"
+            );
+        }
+        for (text, want) in [
+            ("x@co reload dns:*.admins.test", "no wildcard"),
+            ("x@co reload dns:", "no wildcard"),
+            (
+                "x@co reload dns:a.test\ny@co read dns:A.test",
+                "one token or certificate name per person",
+            ),
+        ] {
+            let e = Admins::parse(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn dns_names_of_a_certificate() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec![
+            "Carol.Admins.Test".to_string(),
+            "*.admins.test".to_string(),
+        ])
+        .unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        assert_eq!(cert_dns_names(cert.der()), vec!["carol.admins.test"]);
+        assert!(cert_dns_names(b"not a certificate").is_empty());
+    }
+
+    #[test]
     fn shared_token_and_bad_files() {
         let a = Admins::parse("s3cret\n").unwrap();
         assert!(a.shared);
@@ -218,7 +373,7 @@ mod tests {
             ),
             (
                 format!("alice@co reload {}\nbob@co stop {}", h("a"), h("a")),
-                "one token per person",
+                "one token or certificate name per person",
             ),
             (format!("alice@co fly {}", h("a")), "unknown scope"),
             ("alice@co reload abc".to_string(), "64 hex"),

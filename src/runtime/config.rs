@@ -128,6 +128,7 @@ struct RawAdmin {
     token_file: Option<String>,
     max_connections: Option<usize>,
     timeout: Option<String>,
+    tls: Option<ServerTls>,
 }
 
 #[derive(Deserialize)]
@@ -318,6 +319,9 @@ pub struct Config {
     pub admin_timeout: Duration,
     /// Token file for state-changing admin requests.
     pub admin_token_file: Option<String>,
+    /// TLS for the admin endpoint (`[admin] tls`); `client_ca` verifies the
+    /// certificates that name administrators. None: plain HTTP.
+    pub admin_tls: Option<ServerTls>,
     /// Limits.
     pub limits: Limits,
     /// Links.
@@ -647,6 +651,11 @@ impl Config {
             admin_max_connections: raw.admin.max_connections.unwrap_or(64).max(1),
             admin_timeout,
             admin_token_file: raw.admin.token_file.as_deref().map(rel),
+            admin_tls: raw.admin.tls.as_ref().map(|t| ServerTls {
+                cert: rel(&t.cert),
+                key: rel(&t.key),
+                client_ca: t.client_ca.as_deref().map(rel),
+            }),
             limits,
             links,
             log_format,
@@ -680,6 +689,7 @@ impl Config {
             admin_max_connections: 64,
             admin_timeout: Duration::from_secs(10),
             admin_token_file: None,
+            admin_tls: None,
             limits: Limits::default(),
             links: vec![LinkConfig {
                 name: "default".into(),
@@ -744,6 +754,29 @@ mod tests {
             Some("/etc/origuard/candidate.toml")
         );
         assert_eq!(c.ledger.as_deref(), Some("/var/lib/origuard/orders.json"));
+    }
+
+    #[test]
+    fn admin_tls_paths_are_relative_to_the_config() {
+        let c = Config::parse(
+            "/etc/origuard/c.toml",
+            "[policy]\nfile = \"p.toml\"\n[admin]\ntls = { cert = \"admin.pem\", key = \"admin.key\", client_ca = \"/etc/pki/admins-ca.pem\" }\n[audit]\nfile = \"a.jsonl\"\n[[link]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\nupstream = \"127.0.0.1:2\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.admin_tls,
+            Some(ServerTls {
+                cert: "/etc/origuard/admin.pem".into(),
+                key: "/etc/origuard/admin.key".into(),
+                client_ca: Some("/etc/pki/admins-ca.pem".into()),
+            })
+        );
+        let e = Config::parse(
+            "c.toml",
+            "[policy]\nfile = \"p\"\n[admin]\ntls = { cert = \"a.pem\" }\n",
+        )
+        .unwrap_err();
+        assert!(e.0.iter().any(|m| m.contains("key")), "{e:?}");
     }
 
     #[test]

@@ -47,6 +47,18 @@ fn roots(path: &str) -> Result<RootCertStore, TlsError> {
 
 /// Builds the server (switch side) configuration.
 pub fn server_config(t: &ServerTls) -> Result<ServerConfig, TlsError> {
+    build_server(t, false)
+}
+
+/// Builds the admin endpoint's configuration. A client certificate, when
+/// presented, must chain to `client_ca`; none is required at the TLS layer,
+/// so that probes without one still reach `/live`, `/ready`, `/metrics`
+/// (the admin endpoint asks for an identity where a change is made).
+pub fn admin_server_config(t: &ServerTls) -> Result<ServerConfig, TlsError> {
+    build_server(t, true)
+}
+
+fn build_server(t: &ServerTls, optional_client: bool) -> Result<ServerConfig, TlsError> {
     let b = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
         .map_err(|e| TlsError(e.to_string()))?;
@@ -55,9 +67,13 @@ pub fn server_config(t: &ServerTls) -> Result<ServerConfig, TlsError> {
             let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots(ca)?),
                 provider(),
-            )
-            .build()
-            .map_err(|e| TlsError(format!("{ca}: {e}")))?;
+            );
+            let v = if optional_client {
+                v.allow_unauthenticated()
+            } else {
+                v
+            };
+            let v = v.build().map_err(|e| TlsError(format!("{ca}: {e}")))?;
             b.with_client_cert_verifier(v)
         }
         None => b.with_no_client_auth(),

@@ -152,6 +152,11 @@ fn check_all(cfg: &Config) -> u8 {
             }
         }
     }
+    if let Some(t) = &cfg.admin_tls {
+        if let Err(e) = crate::runtime::tls::admin_server_config(t) {
+            add(64, format!("admin: {e}"));
+        }
+    }
     if let Some(p) = &cfg.shadow_policy {
         if let Err(errors) = crate::runtime::shadow::Shadow::open(p) {
             add(64, format!("shadow policy {p}:\n{errors}"));

@@ -100,6 +100,7 @@ pub struct Built {
     policy: PolicyStore,
     tls: Vec<LinkTls>,
     admin_token: Option<String>,
+    admin_tls: Option<Arc<rustls::ServerConfig>>,
     ledger: Arc<crate::decision::ledger::Ledger>,
     shadow: Option<crate::runtime::shadow::Shadow>,
 }
@@ -153,6 +154,16 @@ impl Proxy {
                 })?,
             );
         }
+        let admin_tls = cfg
+            .admin_tls
+            .as_ref()
+            .map(crate::runtime::tls::admin_server_config)
+            .transpose()
+            .map_err(|error| StartError::Tls {
+                link: "admin".into(),
+                error,
+            })?
+            .map(Arc::new);
         let choice = StoreChoice::of(cfg);
         let ledger = Arc::new(
             open_ledger(
@@ -177,6 +188,7 @@ impl Proxy {
             policy,
             tls,
             admin_token,
+            admin_tls,
             ledger,
             shadow,
         })
@@ -190,6 +202,7 @@ impl Proxy {
             policy,
             tls,
             admin_token,
+            admin_tls,
             ledger,
             shadow,
         } = b;
@@ -290,6 +303,7 @@ impl Proxy {
                     addr,
                     shared.clone(),
                     admin_token,
+                    admin_tls,
                     crate::runtime::admin::AdminLimits {
                         max_connections: cfg.admin_max_connections,
                         timeout: cfg.admin_timeout,
