@@ -417,7 +417,7 @@ async fn without_a_durable_store_every_order_query_is_refused_loudly() {
     let mut l = link(&h).await;
     assert!(!l.query(&order_query("VTICE0900", "M1")).await);
     let (_, m) = h.get("/metrics").await;
-    let n = |t: &str| metric(t, "origuard_court_order_refused_total", &key);
+    let n = |t: &str| metric(t, "origuard_court_order_queries_refused_total", &key);
     assert_eq!(n(&m) - n(&before), 1.0);
     println!("case no durable store: uses granted 0 of 3 allowed");
     h.proxy.shutdown().await.unwrap();

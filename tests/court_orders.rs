@@ -4,54 +4,13 @@
 //! shadow policy agreeing with `policy diff --capture` on the same messages.
 
 mod common;
+use common::orders::*;
 use common::*;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-/// The example policy with an exceptions file, in a temporary directory.
+/// The example policy with one order for VTICE0900 (`tests/common/orders.rs`).
 fn policy_with_order(dir: &std::path::Path, max_uses: u32, id: &str) -> String {
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy");
-    std::fs::create_dir_all(dir.join("lists")).unwrap();
-    for f in ["lists/immigration.txt", "lists/federal_redact.txt"] {
-        std::fs::copy(format!("{src}/{f}"), dir.join(f)).unwrap();
-    }
-    let text = std::fs::read_to_string(format!("{src}/colorado.toml"))
-        .unwrap()
-        .replace(
-            "response_window = \"10m\"",
-            "response_window = \"10m\"\nfile = \"court-orders.toml\"",
-        );
-    std::fs::write(dir.join("colorado.toml"), text).unwrap();
-    let now = SystemTime::now();
-    let t = |d: SystemTime| humantime::format_rfc3339_seconds(d).to_string();
-    let orders = std::fs::read_to_string(format!("{src}/court-orders.example.toml"))
-        .unwrap()
-        .replace(
-            "2026-11-20T00:00:00Z",
-            &t(now - Duration::from_secs(86_400)),
-        )
-        .replace(
-            "2026-12-31T23:59:59Z",
-            &t(now + Duration::from_secs(30 * 86_400)),
-        )
-        .replace("max_uses = 3", &format!("max_uses = {max_uses}"))
-        .replace("2026-CR-0042", id);
-    std::fs::write(dir.join("court-orders.toml"), orders).unwrap();
-    dir.join("colorado.toml").to_str().unwrap().to_string()
-}
-
-fn dq(ori: &str, control: &str, body: &str) -> Vec<u8> {
-    format!("DQ.{ori}.CO.*{control}.TXT\n{body}").into_bytes()
-}
-
-fn dr_photo(ori: &str, control: &str) -> Vec<u8> {
-    String::from_utf8(fixture("xml/dr_photo.xml").to_vec())
-        .unwrap()
-        .replace(
-            "<nh2:DestinationORIID>AZNLETS20",
-            &format!("<nh2:DestinationORIID>{ori}"),
-        )
-        .replace("A0TRM0042", control)
-        .into_bytes()
+    policy_with_orders(dir, &order(id, "VTICE0900", max_uses))
 }
 
 const ID: &str = "2026-CR-0042";

@@ -115,7 +115,7 @@ async fn two_instances_share_one_count_through_a_database_restart() {
     assert_eq!(
         a.proc
             .metric(
-                "origuard_court_order_refused_total",
+                "origuard_court_order_queries_refused_total",
                 &[("reason", "court_order_store_unavailable")]
             )
             .await,

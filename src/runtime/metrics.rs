@@ -84,7 +84,7 @@ pub const COURT_ORDER_USES: &str = "origuard_court_order_uses_total";
 /// by `reason` (`court_order_used_up`, `court_order_ambiguous_control`,
 /// `court_order_warmup`, `court_order_store_unavailable`,
 /// `court_order_no_durable_store`).
-pub const COURT_ORDER_REFUSED: &str = "origuard_court_order_refused_total";
+pub const COURT_ORDER_QUERIES_REFUSED: &str = "origuard_court_order_queries_refused_total";
 /// Responses to order queries by whom they showed: `subject` = `match`,
 /// `mismatch`, `unidentified` (only `match` is released).
 pub const COURT_ORDER_RESPONSES: &str = "origuard_court_order_responses_total";
@@ -137,7 +137,7 @@ const HELP: &[(&str, &str)] = &[
     (SHED, "Sessions closed because the process buffer budget was exhausted, by link."),
     (UNDELIVERED, "Decided messages not written to their peer, by side, reason."),
     (COURT_ORDER_USES, "Court-order exception uses, by exception id and stage (query let through, response released)."),
-    (COURT_ORDER_REFUSED, "Order queries naming an order's subject that were not let through, by reason."),
+    (COURT_ORDER_QUERIES_REFUSED, "Order queries naming an order's subject that were not let through, by reason."),
     (COURT_ORDER_RESPONSES, "Responses to order queries, by whom they showed (subject: match, mismatch, unidentified); only match is released."),
     (CERTIFICATION_LAPSED, "Messages decided under a lapsed certification, by list."),
     (REASON_DENIALS, "Inbound queries denied by a list's reason-code rule, by list, reason."),
@@ -180,7 +180,7 @@ pub const ALL: &[&str] = &[
     SHED,
     UNDELIVERED,
     COURT_ORDER_USES,
-    COURT_ORDER_REFUSED,
+    COURT_ORDER_QUERIES_REFUSED,
     COURT_ORDER_RESPONSES,
     CERTIFICATION_LAPSED,
     REASON_DENIALS,
@@ -242,7 +242,7 @@ fn legal_process(d: &Decision, p: &Policy) {
         counter!(COURT_ORDER_RESPONSES, "subject" => check.name()).increment(1);
     }
     if let Some(why) = d.detail.filter(|w| w.starts_with("court_order_")) {
-        counter!(COURT_ORDER_REFUSED, "reason" => why).increment(1);
+        counter!(COURT_ORDER_QUERIES_REFUSED, "reason" => why).increment(1);
     }
     if d.detail == Some("certification_lapsed") {
         let list = d.verdict.map_or("none", |v| p.list_name(v)).to_string();
@@ -499,11 +499,13 @@ fn zero_fixed() {
         }
     }
     for r in <crate::decision::ledger::Refusal as strum::IntoEnumIterator>::iter() {
-        counter!(COURT_ORDER_REFUSED, "reason" => r.detail()).increment(0);
+        counter!(COURT_ORDER_QUERIES_REFUSED, "reason" => r.detail()).increment(0);
     }
     for c in <crate::decision::court_order::SubjectCheck as strum::IntoEnumIterator>::iter() {
         counter!(COURT_ORDER_RESPONSES, "subject" => c.name()).increment(0);
     }
+    counter!(COURT_ORDERS_REFUSED).increment(0);
+    counter!(POLICY_BUNDLES_REFUSED).increment(0);
     counter!(AUDIT_RECORDS).increment(0);
     counter!(AUDIT_ERRORS).increment(0);
     counter!(AUDIT_OUTAGES).increment(0);
