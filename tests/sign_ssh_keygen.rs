@@ -5,30 +5,14 @@
 //! the same principal, or refused). Without ssh-keygen the tests fail under
 //! `CI=true` (`.ci/run` installs openssh-client).
 
+mod common;
+use common::ssh::have_ssh_keygen;
 use origuard::sign::allowed::AllowedSigners;
 use origuard::sign::SigError;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// True when ssh-keygen can be run; panics under CI=true when it cannot.
-fn have_ssh_keygen() -> bool {
-    let ok = Command::new("ssh-keygen")
-        .arg("-?")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "ssh-keygen is missing (install openssh-client): the signature tests cannot run"
-        );
-        eprintln!("ssh-keygen is missing: signature differential test NOT run");
-    }
-    ok
-}
 
 /// The verification time of every case: 2026-12-01T12:00:00Z.
 const NOW_SECS: u64 = 1_796_126_400;
@@ -149,7 +133,7 @@ fn line(k: &Key, opts: &[String]) -> String {
 
 #[test]
 fn origuard_accepts_exactly_what_ssh_keygen_accepts() {
-    if !have_ssh_keygen() {
+    if !have_ssh_keygen("signature differential") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -250,7 +234,7 @@ fn origuard_accepts_exactly_what_ssh_keygen_accepts() {
 /// refusal is the expected one.
 #[test]
 fn named_refusals_match_ssh_keygen() {
-    if !have_ssh_keygen() {
+    if !have_ssh_keygen("signature differential") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

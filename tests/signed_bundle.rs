@@ -5,53 +5,15 @@
 //! refused while the policy in force stays. Fails under `CI=true` without
 //! ssh-keygen (`.ci/run` installs openssh-client).
 
+mod common;
+use common::ssh::*;
 use origuard::audit::record::Event;
 use origuard::policy::orders::Signing;
 use origuard::runtime::policy_store::{load_path_signed, PolicyStore, Reload};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const PNS: &str = "origuard-policy@co";
-
-fn have_ssh_keygen() -> bool {
-    let ok = Command::new("ssh-keygen")
-        .arg("-?")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "ssh-keygen is missing (install openssh-client): the signed-bundle tests cannot run"
-        );
-        eprintln!("ssh-keygen is missing: signed-bundle tests NOT run");
-    }
-    ok
-}
-
-fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join(name);
-    let o = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
-    (path, public.trim().to_string())
-}
-
-fn sign(key: &Path, file: &str, ns: &str) {
-    let _ = std::fs::remove_file(format!("{file}.sig"));
-    let o = Command::new("ssh-keygen")
-        .args(["-Y", "sign", "-n", ns, "-f"])
-        .arg(key)
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
 
 fn manifest(policy: &str, author: &str, reason: &str) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
@@ -113,7 +75,7 @@ fn refused(f: &Fixture) -> String {
 
 #[test]
 fn a_bundle_loads_only_as_signed_by_its_author() {
-    if !have_ssh_keygen() {
+    if !have_ssh_keygen("signed-bundle") {
         return;
     }
     let f = fixture();
@@ -133,13 +95,13 @@ fn a_bundle_loads_only_as_signed_by_its_author() {
     let r = refused(&f);
     assert!(r.contains("the manifest is not signed"), "{r}");
     // Signed by someone else than its author.
-    sign(&f.bob, &mpath, PNS);
+    sign_file(&f.bob, Path::new(&mpath), PNS);
     let r = refused(&f);
     assert!(
         r.contains("bob@co may not sign under \"origuard-policy@co\""),
         "{r}"
     );
-    sign(&f.alice, &mpath, PNS);
+    sign_file(&f.alice, Path::new(&mpath), PNS);
     let p = load_path_signed(&f.policy, Some(&f.signing)).unwrap_or_else(|e| panic!("{e}"));
     let m = p.manifest.as_ref().unwrap();
     assert_eq!((m.version, m.author.as_str()), (1, "alice@co"));
@@ -170,13 +132,13 @@ fn a_bundle_loads_only_as_signed_by_its_author() {
 
 #[test]
 fn rollback_is_refused_and_the_policy_in_force_stays() {
-    if !have_ssh_keygen() {
+    if !have_ssh_keygen("signed-bundle") {
         return;
     }
     let f = fixture();
     let mpath = format!("{}.manifest", f.policy);
     manifest(&f.policy, "alice@co", "CHG-1");
-    sign(&f.alice, &mpath, PNS);
+    sign_file(&f.alice, Path::new(&mpath), PNS);
     let v1 = (
         std::fs::read(&f.policy).unwrap(),
         std::fs::read(&mpath).unwrap(),
@@ -205,7 +167,7 @@ fn rollback_is_refused_and_the_policy_in_force_stays() {
     }
     let out = manifest(&f.policy, "alice@co", "CHG-2");
     assert!(out.contains("version 2"), "{out}");
-    sign(&f.alice, &mpath, PNS);
+    sign_file(&f.alice, Path::new(&mpath), PNS);
     let before = store.current();
     assert!(matches!(store.reload(), Reload::Applied { .. }));
     let v2 = store.current();

@@ -6,53 +6,19 @@
 //! force stay. Fails under `CI=true` without ssh-keygen (`.ci/run` installs
 //! openssh-client).
 
+mod common;
+use common::ssh::*;
 use origuard::audit::record::Event;
 use origuard::policy::orders::Signing;
 use origuard::runtime::policy_store::{load_path_signed, PolicyStore, Reload};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const NS: &str = "origuard-order@co";
 
-fn have_ssh_keygen() -> bool {
-    let ok = Command::new("ssh-keygen")
-        .arg("-?")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "ssh-keygen is missing (install openssh-client): the signed-order tests cannot run"
-        );
-        eprintln!("ssh-keygen is missing: signed-order tests NOT run");
-    }
-    ok
-}
-
-fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join(name);
-    let o = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
-    (path, public.trim().to_string())
-}
-
 /// `ssh-keygen -Y sign` of `file` with `key`, saved as `file.NAME.sig`.
 fn sign(key: &Path, file: &Path, name: &str, ns: &str) {
-    let o = Command::new("ssh-keygen")
-        .args(["-Y", "sign", "-n", ns, "-f"])
-        .arg(key)
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let sig = PathBuf::from(format!("{}.sig", file.display()));
+    let sig = sign_file(key, file, ns);
     std::fs::rename(sig, format!("{}.{name}.sig", file.display())).unwrap();
 }
 
@@ -150,7 +116,7 @@ impl Fixture {
 
 #[test]
 fn two_distinct_signers_bring_an_order_into_force() {
-    if !have_ssh_keygen() {
+    if !have_ssh_keygen("signed-order") {
         return;
     }
     let f = Fixture::new();
@@ -197,7 +163,7 @@ fn two_distinct_signers_bring_an_order_into_force() {
 
 #[test]
 fn short_or_bad_signatures_refuse_the_order() {
-    if !have_ssh_keygen() {
+    if !have_ssh_keygen("signed-order") {
         return;
     }
     let f = Fixture::new();
@@ -247,7 +213,7 @@ fn short_or_bad_signatures_refuse_the_order() {
 
 #[test]
 fn content_rules_of_signed_orders() {
-    if !have_ssh_keygen() {
+    if !have_ssh_keygen("signed-order") {
         return;
     }
     for (text, want) in [
@@ -300,7 +266,7 @@ fn content_rules_of_signed_orders() {
 
 #[test]
 fn expired_key_is_refused_and_reload_keeps_the_orders_in_force() {
-    if !have_ssh_keygen() {
+    if !have_ssh_keygen("signed-order") {
         return;
     }
     let f = Fixture::new();
@@ -360,7 +326,7 @@ fn expired_key_is_refused_and_reload_keeps_the_orders_in_force() {
 
 #[test]
 fn policy_check_cli_names_what_is_missing() {
-    if !have_ssh_keygen() {
+    if !have_ssh_keygen("signed-order") {
         return;
     }
     let f = Fixture::new();

@@ -5,6 +5,7 @@
 pub mod orders;
 pub mod pg;
 pub mod process;
+pub mod ssh;
 
 use bytes::{Bytes, BytesMut};
 use origuard::framing::{encode, FrameCodec, Framing};
