@@ -30,7 +30,7 @@ const EXCEPTION: &str = r#"
 id = "2026-CR-0042"
 ori = "VTICE0900"
 subject = { name = "DOE, JANE Q", dob = "1980-01-15" }
-authority = { court = "U.S. District Court, D. Colo.", judge = "Hon. A. Example", case = "1:26-cr-00042", document = "warrant", judicial = true }
+authority = { court = "U.S. District Court, D. Colo.", judge = "Hon. A. Example", case = "1:26-cr-00042", document = "warrant", judicial = true, issuer = "federal_judge" }
 not_before = "2026-11-20T00:00:00Z"
 expires = "2026-12-31T23:59:59Z"
 max_uses = 2

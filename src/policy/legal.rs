@@ -731,6 +731,9 @@ pub(super) fn exceptions(
             }
         }
         let issuer = issuer(cx, path, aline, id, a.issuer.as_deref());
+        if a.issuer.is_none() {
+            cx.err(path, aline, format!("exception {id}: authority.issuer is required: \"federal_judge\", \"magistrate_judge\" or \"state_judge\" (an \"administrative\" subpoena or warrant opens no exception, C.R.S. 24-74)"));
+        }
         let time = |cx: &mut Ctx, v: &Spanned<String>, what: &str, end: bool| {
             parse_time(v.get_ref(), end).unwrap_or_else(|m| {
                 cx.err(path, at(&v.span()), format!("exception {id}: {what}: {m}"));

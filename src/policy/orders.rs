@@ -345,11 +345,6 @@ fn one_order(
     if out.len() == before {
         return;
     }
-    if out.last().is_some_and(|e| e.issuer.is_none()) {
-        let e = out.pop();
-        cx.err(&full, e.map_or(0, |e| e.line), "authority.issuer is required in a signed order: \"federal_judge\", \"magistrate_judge\" or \"state_judge\"");
-        return;
-    }
     let id = out.last().map_or_else(String::new, |e| e.id.to_string());
     seals.push(OrderSeal {
         id,

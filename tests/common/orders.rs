@@ -16,7 +16,7 @@ pub fn order(id: &str, ori: &str, max_uses: u32) -> String {
 id = "{id}"
 ori = "{ori}"
 subject = {{ name = "DOE, JANE Q", dob = "1980-01-15" }}
-authority = {{ court = "U.S. District Court, D. Colo.", judge = "Hon. A. Example", case = "1:26-cr-00042", document = "warrant", judicial = true }}
+authority = {{ court = "U.S. District Court, D. Colo.", judge = "Hon. A. Example", case = "1:26-cr-00042", document = "warrant", judicial = true, issuer = "federal_judge" }}
 not_before = "{}"
 expires = "{}"
 max_uses = {max_uses}
