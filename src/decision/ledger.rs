@@ -214,6 +214,10 @@ struct State {
     window: Duration,
     /// Since when the seen filter has watched with this window.
     watching_since: SystemTime,
+    /// Order queries whose use is being spent in the store (outside the
+    /// lock): ORI, pair hash, and whether a forwarded query on the same
+    /// pair came in meanwhile (then the use is not granted).
+    pending: Vec<(Ori, u64, bool)>,
 }
 
 /// Use counts, awaited responses and seen control fields; shared by every
@@ -253,6 +257,7 @@ impl Ledger {
                 seen: Seen::new(window),
                 window,
                 watching_since: now,
+                pending: Vec::new(),
             }),
         }
     }
@@ -315,6 +320,9 @@ impl Ledger {
         let h = pair_hash(ori, control);
         let mut s = self.lock();
         s.seen.insert(h, now);
+        for p in s.pending.iter_mut().filter(|p| p.0 == ori && p.1 == h) {
+            p.2 = true;
+        }
         let before = s.awaited.len();
         s.awaited.retain(|a| !(a.ori == ori && a.control == h));
         before - s.awaited.len()
@@ -337,22 +345,34 @@ impl Ledger {
             return Err(Refusal::NoDurableStore);
         };
         let h = pair_hash(ori, control);
-        // Held across the store call: order queries are rare, and one at a
-        // time keeps the check and the spend together.
-        let mut s = self.lock();
-        if now < s.watching_since + s.window {
-            return Err(Refusal::Warmup);
-        }
-        if s.seen.contains(h, now) || s.awaited.iter().any(|a| a.ori == ori && a.control == h) {
+        {
+            let mut s = self.lock();
+            if now < s.watching_since + s.window {
+                return Err(Refusal::Warmup);
+            }
+            let known = s.seen.contains(h, now)
+                || s.awaited.iter().any(|a| a.ori == ori && a.control == h)
+                || s.pending.iter().any(|p| p.0 == ori && p.1 == h);
             s.seen.insert(h, now);
-            return Err(Refusal::AmbiguousControl);
+            if known {
+                return Err(Refusal::AmbiguousControl);
+            }
+            s.pending.push((ori, h, false));
         }
+        // The store is asked without the lock: a slow database must not
+        // hold up every other session's queries (they only note theirs).
         let spend = Spend {
             identity: &order.identity,
             id: &order.id,
             max: order.max_uses,
         };
-        let number = match store.spend(&spend) {
+        let spent = store.spend(&spend);
+        let mut s = self.lock();
+        let poisoned = match s.pending.iter().position(|p| p.0 == ori && p.1 == h) {
+            Some(i) => s.pending.swap_remove(i).2,
+            None => true,
+        };
+        let number = match spent {
             Ok(Some(n)) => n,
             Ok(None) => return Err(Refusal::UsedUp),
             Err(e) => {
@@ -360,6 +380,12 @@ impl Ledger {
                 return Err(Refusal::StoreUnavailable);
             }
         };
+        if poisoned {
+            // Another query on the pair was forwarded while the use was
+            // being spent: its answer could not be told apart. The use
+            // stays spent (counted, never granted twice).
+            return Err(Refusal::AmbiguousControl);
+        }
         s.seen.insert(h, now);
         if s.awaited.len() >= MAX_AWAITED {
             s.awaited.pop_front();

@@ -128,3 +128,47 @@ fn seen_filter_has_no_false_negatives_within_the_window() {
         .count();
     assert!(fp < 20, "false positives: {fp} of 20000");
 }
+
+/// A store that, while it spends, sees the same pair forwarded by another
+/// session (the store is asked without the ledger's lock).
+#[derive(Debug, Default)]
+struct Interleaved {
+    ledger: std::sync::OnceLock<std::sync::Weak<Ledger>>,
+    inner: MemoryStore,
+}
+
+impl UseStore for Interleaved {
+    fn spend(&self, s: &Spend<'_>) -> Result<Option<u32>, StoreError> {
+        if let Some(l) = self.ledger.get().and_then(|w| w.upgrade()) {
+            let t = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
+            l.forwarded_query(ori("VTICE0900"), Control::new(b"X1").unwrap(), t);
+        }
+        self.inner.spend(s)
+    }
+    fn counts(&self) -> Result<Vec<OrderCount>, StoreError> {
+        self.inner.counts()
+    }
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+}
+
+#[test]
+fn a_query_forwarded_while_the_use_is_spent_makes_it_ambiguous() {
+    let store = Arc::new(Interleaved::default());
+    let l = Arc::new(Ledger::new(Some(store.clone()), W, SystemTime::UNIX_EPOCH));
+    store.ledger.set(Arc::downgrade(&l)).unwrap();
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
+    let (o, k) = (ori("VTICE0900"), Mke::new(b"DR").unwrap());
+    let c = Control::new(b"X1").unwrap();
+    assert_eq!(
+        l.reserve(&order(3), o, c, k, t),
+        Err(Refusal::AmbiguousControl)
+    );
+    assert!(l.take(o, c, k, t).is_none());
+    // The use was spent all the same: counted, never granted twice.
+    assert_eq!(l.counts().unwrap()[0].used, 1);
+    // Another pair is granted.
+    let c2 = Control::new(b"X2").unwrap();
+    assert_eq!(l.reserve(&order(3), o, c2, k, t).unwrap().number, 2);
+}
