@@ -350,11 +350,11 @@ impl Ledger {
             if now < s.watching_since + s.window {
                 return Err(Refusal::Warmup);
             }
-            let known = s.seen.contains(h, now)
+            if s.seen.contains(h, now)
                 || s.awaited.iter().any(|a| a.ori == ori && a.control == h)
-                || s.pending.iter().any(|p| p.0 == ori && p.1 == h);
-            s.seen.insert(h, now);
-            if known {
+                || s.pending.iter().any(|p| p.0 == ori && p.1 == h)
+            {
+                s.seen.insert(h, now);
                 return Err(Refusal::AmbiguousControl);
             }
             s.pending.push((ori, h, false));
