@@ -6,7 +6,8 @@
 #![no_main]
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use origuard::decision::{decide_in, ledger::Ledger, reason, Context};
+use origuard::decision::ledger::{Ledger, MemoryStore};
+use origuard::decision::{decide_in, reason, Context};
 use origuard::message::{Direction, Limits};
 use origuard::policy::Policy;
 use std::sync::OnceLock;
@@ -16,7 +17,7 @@ const ORDER: &str = r#"
 id = "FUZZ-1"
 ori = "VTICE0900"
 subject = { name = "DOE, JANE Q", dob = "1980-01-15" }
-authority = { court = "c", judge = "j", case = "k", document = "order", judicial = true }
+authority = { court = "c", judge = "j", case = "k", document = "order", judicial = true, issuer = "state_judge" }
 not_before = "2000-01-01T00:00:00Z"
 expires = "2099-12-31T23:59:59Z"
 max_uses = 10000
@@ -62,7 +63,11 @@ fuzz_target!(|data: &[u8]| {
     let legacy = format!("DQ.VTICE0900.CO.*A1.TXT\n{body}");
     let xml = format!("<n2:NLETS xmlns:n2=\"http://www.nlets.org/niem/1.0\" xmlns:nh2=\"http://www.nlets.org/niem/nlets-hdr/1.0\" xmlns:nc=\"http://niem.gov/niem/niem-core/2.0\"><n2:NLETSMessageHeader><nh2:MessageKeyCodeText>DQ</nh2:MessageKeyCodeText><nh2:OriginatingORIID>VTICE0900</nh2:OriginatingORIID><nh2:DestinationORIID>CO</nh2:DestinationORIID><nh2:DocumentControlFieldText>A1</nh2:DocumentControlFieldText></n2:NLETSMessageHeader><n2:NLETSInquiryData>{body}</n2:NLETSInquiryData></n2:NLETS>");
     for (raw, is_xml) in [(legacy, false), (xml, true)] {
-        let ledger = Ledger::memory();
+        let ledger = Ledger::new(
+            Some(std::sync::Arc::new(MemoryStore::default())),
+            p.court_order_window,
+            std::time::SystemTime::UNIX_EPOCH,
+        );
         let d = decide_in(
             Direction::Inbound,
             Bytes::from(raw.clone()),

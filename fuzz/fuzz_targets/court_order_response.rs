@@ -1,0 +1,79 @@
+//! Any bytes as the state's response to an order query (legacy text, and
+//! the text of a NIEM `ResponseText` beside the subject's `Person` and a
+//! photo): the decision never panics, and when it releases the response
+//! under the order, every identifier the released bytes carry is the
+//! order's subject's (read again from the output by the same reader).
+#![no_main]
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+use origuard::decision::ledger::{Ledger, MemoryStore};
+use origuard::decision::{decide_in, Context, Outcome, Reason};
+use origuard::message::{parse, Direction, Limits};
+use origuard::policy::Policy;
+use origuard::redact::persons::find;
+use std::sync::OnceLock;
+
+const ORDER: &str = r#"
+[[exception]]
+id = "FUZZ-2"
+ori = "VTICE0900"
+subject = { name = "DOE, JANE Q", dob = "1980-01-15" }
+authority = { court = "c", judge = "j", case = "k", document = "order", judicial = true, issuer = "state_judge" }
+not_before = "2000-01-01T00:00:00Z"
+expires = "2099-12-31T23:59:59Z"
+max_uses = 10000
+release = ["photo"]
+profile = "court-order-photo"
+approved_by = ["a", "b"]
+"#;
+
+fn policy() -> &'static Policy {
+    static P: OnceLock<Policy> = OnceLock::new();
+    P.get_or_init(|| {
+        let main = include_str!("../../deploy/policy/colorado.toml").replace(
+            "response_window = \"10m\"",
+            "response_window = \"10m\"\nfile = \"orders.toml\"",
+        );
+        origuard::policy::file::load("colorado.toml", &mut |p: &str| {
+            Ok(match p {
+                "colorado.toml" => main.clone().into_bytes(),
+                "orders.toml" => ORDER.as_bytes().to_vec(),
+                "lists/immigration.txt" => include_bytes!("../../deploy/policy/lists/immigration.txt").to_vec(),
+                "lists/federal_redact.txt" => include_bytes!("../../deploy/policy/lists/federal_redact.txt").to_vec(),
+                _ => return Err(std::io::Error::other("no such file")),
+            })
+        })
+        .expect("policy")
+    })
+}
+
+const PERSON: &str = "<n2:Person><nc:PersonName><nc:PersonGivenName>JANE</nc:PersonGivenName><nc:PersonMiddleName>Q</nc:PersonMiddleName><nc:PersonSurName>DOE</nc:PersonSurName></nc:PersonName><nc:PersonBirthDate><nc:Date>1980-01-15</nc:Date></nc:PersonBirthDate></n2:Person><nc:PersonDigitalImage><nc:BinaryBase64Object>QUJDRA==</nc:BinaryBase64Object></nc:PersonDigitalImage>";
+
+fuzz_target!(|data: &[u8]| {
+    let p = policy();
+    let body = String::from_utf8_lossy(data);
+    let legacy = format!("DR.COOLN0000.VTICE0900.*A1.TXT\n{body}");
+    let text = body.replace("]]>", "");
+    let xml = format!("<n2:NLETS xmlns:n2=\"http://www.nlets.org/niem/1.0\" xmlns:nh2=\"http://www.nlets.org/niem/nlets-hdr/1.0\" xmlns:nc=\"http://niem.gov/niem/niem-core/2.0\"><n2:NLETSMessageHeader><nh2:MessageKeyCodeText>DR</nh2:MessageKeyCodeText><nh2:OriginatingORIID>COOLN0000</nh2:OriginatingORIID><nh2:DestinationORIID>VTICE0900</nh2:DestinationORIID><nh2:DocumentControlFieldText>A1</nh2:DocumentControlFieldText></n2:NLETSMessageHeader><n2:NLETSResponseData><n2:ResponseText><![CDATA[{text}]]></n2:ResponseText>{PERSON}</n2:NLETSResponseData></n2:NLETS>");
+    let limits = Limits::default();
+    for raw in [legacy, xml] {
+        let ledger = Ledger::new(
+            Some(std::sync::Arc::new(MemoryStore::default())),
+            p.court_order_window,
+            std::time::SystemTime::UNIX_EPOCH,
+        );
+        let cx = Context { now: std::time::SystemTime::now(), ledger: Some(&ledger) };
+        let q = Bytes::from_static(b"DQ.VTICE0900.CO.*A1.TXT\nNAM/DOE, JANE Q.DOB/19800115");
+        let d = decide_in(Direction::Inbound, q, p, &limits, &cx);
+        assert_eq!(d.reason, Reason::CourtOrder);
+        let d = decide_in(Direction::Outbound, Bytes::from(raw.clone()), p, &limits, &cx);
+        let (Reason::CourtOrderRelease, Outcome::Forward(out)) = (d.reason, &d.outcome) else {
+            continue;
+        };
+        let m = parse(out.clone(), &p.catalogue, &limits).expect("released output parses");
+        let f = find(&m);
+        assert!(f.dobs.iter().all(|x| x == "19800115"), "{raw}\n{f:?}");
+        assert!(f.names.iter().all(|n| n.agrees("DOE,JANE Q")), "{raw}\n{f:?}");
+        assert!(f.records() <= 1, "{raw}\n{f:?}");
+    }
+});
