@@ -4,13 +4,14 @@
 //! and nothing else a state reader could take for another subject (checked
 //! case-insensitively, control characters removed).
 #![no_main]
+#[path = "../common/policy.rs"]
+mod policy;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use origuard::decision::ledger::{Ledger, MemoryStore};
 use origuard::decision::{decide_in, reason, Context};
 use origuard::message::{Direction, Limits};
 use origuard::policy::Policy;
-use std::sync::OnceLock;
 
 const ORDER: &str = r#"
 [[exception]]
@@ -27,23 +28,7 @@ approved_by = ["a", "b"]
 "#;
 
 fn policy() -> &'static Policy {
-    static P: OnceLock<Policy> = OnceLock::new();
-    P.get_or_init(|| {
-        let main = include_str!("../../deploy/policy/colorado.toml").replace(
-            "response_window = \"10m\"",
-            "response_window = \"10m\"\nfile = \"orders.toml\"",
-        );
-        origuard::policy::file::load("colorado.toml", &mut |p: &str| {
-            Ok(match p {
-                "colorado.toml" => main.clone().into_bytes(),
-                "orders.toml" => ORDER.as_bytes().to_vec(),
-                "lists/immigration.txt" => include_bytes!("../../deploy/policy/lists/immigration.txt").to_vec(),
-                "lists/federal_redact.txt" => include_bytes!("../../deploy/policy/lists/federal_redact.txt").to_vec(),
-                _ => return Err(std::io::Error::other("no such file")),
-            })
-        })
-        .expect("policy")
-    })
+    policy::with_orders(ORDER)
 }
 
 fn squeezed_upper(b: &[u8]) -> Vec<u8> {

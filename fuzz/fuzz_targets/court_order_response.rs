@@ -4,6 +4,8 @@
 //! under the order, every identifier the released bytes carry is the
 //! order's subject's (read again from the output by the same reader).
 #![no_main]
+#[path = "../common/policy.rs"]
+mod policy;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use origuard::decision::ledger::{Ledger, MemoryStore};
@@ -11,7 +13,6 @@ use origuard::decision::{decide_in, Context, Outcome, Reason};
 use origuard::message::{parse, Direction, Limits};
 use origuard::policy::Policy;
 use origuard::redact::persons::find;
-use std::sync::OnceLock;
 
 const ORDER: &str = r#"
 [[exception]]
@@ -28,23 +29,7 @@ approved_by = ["a", "b"]
 "#;
 
 fn policy() -> &'static Policy {
-    static P: OnceLock<Policy> = OnceLock::new();
-    P.get_or_init(|| {
-        let main = include_str!("../../deploy/policy/colorado.toml").replace(
-            "response_window = \"10m\"",
-            "response_window = \"10m\"\nfile = \"orders.toml\"",
-        );
-        origuard::policy::file::load("colorado.toml", &mut |p: &str| {
-            Ok(match p {
-                "colorado.toml" => main.clone().into_bytes(),
-                "orders.toml" => ORDER.as_bytes().to_vec(),
-                "lists/immigration.txt" => include_bytes!("../../deploy/policy/lists/immigration.txt").to_vec(),
-                "lists/federal_redact.txt" => include_bytes!("../../deploy/policy/lists/federal_redact.txt").to_vec(),
-                _ => return Err(std::io::Error::other("no such file")),
-            })
-        })
-        .expect("policy")
-    })
+    policy::with_orders(ORDER)
 }
 
 const PERSON: &str = "<n2:Person><nc:PersonName><nc:PersonGivenName>JANE</nc:PersonGivenName><nc:PersonMiddleName>Q</nc:PersonMiddleName><nc:PersonSurName>DOE</nc:PersonSurName></nc:PersonName><nc:PersonBirthDate><nc:Date>1980-01-15</nc:Date></nc:PersonBirthDate></n2:Person><nc:PersonDigitalImage><nc:BinaryBase64Object>QUJDRA==</nc:BinaryBase64Object></nc:PersonDigitalImage>";
