@@ -3,8 +3,8 @@
 
 use super::diag::Ctx;
 use crate::redact::profile::{
-    AttrRule, CharClass, LegacyField, LegacyProfile, NodeKind, Profile, ValueRule, XmlProfile,
-    BUILTIN,
+    AttrRule, CharClass, LegacyField, LegacyProfile, NodeKind, Profile, ValueRule, Vocab,
+    XmlProfile, BUILTIN,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -22,11 +22,29 @@ pub(super) struct RawProfile {
     #[serde(default)]
     keys: Vec<Spanned<String>>,
     #[serde(default)]
-    namespaces: BTreeMap<String, Spanned<String>>,
+    namespaces: BTreeMap<String, Spanned<NsUris>>,
     #[serde(default)]
     legacy: RawLegacy,
     #[serde(default)]
     xml: RawXml,
+}
+
+/// A profile prefix: one namespace URI, or several (NIEM core 2.0 to 5.0
+/// name the same elements): a path through it is released in each.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum NsUris {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl NsUris {
+    fn list(&self) -> Vec<String> {
+        match self {
+            NsUris::One(u) => vec![u.clone()],
+            NsUris::Many(l) => l.clone(),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -36,7 +54,25 @@ struct RawLegacy {
     fields: Vec<Spanned<RawField>>,
     #[serde(default)]
     lines: Vec<Spanned<String>>,
+    #[serde(default)]
+    trailers: Vec<Spanned<String>>,
     leading: Option<Spanned<RawValue>>,
+    #[serde(default)]
+    leading_before: Vec<Spanned<String>>,
+    #[serde(default)]
+    record_start: Vec<Spanned<String>>,
+    #[serde(default)]
+    layout: Vec<Spanned<Vec<String>>>,
+    records: Option<Spanned<u16>>,
+}
+
+/// What a value may be beyond its class: `values`, `pattern`, `repeat`.
+#[derive(Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+struct RawVocab {
+    values: Option<Vec<String>>,
+    pattern: Option<String>,
+    repeat: Option<u16>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -55,6 +91,8 @@ struct RawField {
     chars: String,
     max: usize,
     words: Option<usize>,
+    #[serde(flatten)]
+    vocab: RawVocab,
 }
 
 #[derive(Deserialize, Default)]
@@ -72,6 +110,8 @@ struct RawElement {
     chars: Option<String>,
     max: Option<usize>,
     words: Option<usize>,
+    #[serde(flatten)]
+    vocab: RawVocab,
     #[serde(default)]
     attributes: Vec<RawAttr>,
 }
@@ -98,17 +138,68 @@ fn value(chars: &str, max: usize, words: Option<usize>) -> Result<ValueRule, Str
             .collect();
         format!("{e} (named classes: {})", named.join(", "))
     })?;
-    Ok(ValueRule { class, max, words })
+    Ok(ValueRule::new(class, max, words))
 }
 
-/// Splits `prefix:Local` and resolves the prefix in `ns`.
-fn qname(ns: &BTreeMap<String, String>, q: &str) -> Result<(String, String), String> {
+/// Most values a `values` list may hold, and most repeats a field may have.
+pub const MAX_VOCAB: usize = 512;
+/// Most occurrences of a field per record (or element per parent).
+pub const MAX_REPEAT: u16 = 64;
+
+/// Adds `values` / `pattern` / `repeat` to `r`. Listed values must meet the
+/// rule themselves (in canonical form).
+fn vocab(mut r: ValueRule, v: &RawVocab) -> Result<ValueRule, String> {
+    match (&v.values, &v.pattern) {
+        (Some(_), Some(_)) => return Err("give values or pattern, not both".into()),
+        (Some(list), None) => {
+            if list.is_empty() || list.len() > MAX_VOCAB {
+                return Err(format!("values must hold 1 to {MAX_VOCAB} entries"));
+            }
+            let mut out = Vec::with_capacity(list.len());
+            let mut c = Vec::new();
+            for x in list {
+                if !r.canonical(x.as_bytes(), &mut c) || c.is_empty() {
+                    return Err(format!(
+                        "value {x:?} does not meet the field's chars, max and words"
+                    ));
+                }
+                out.push(String::from_utf8_lossy(&c).into_owned());
+            }
+            r.vocab = Some(std::sync::Arc::new(Vocab::Values(out)));
+        }
+        (None, Some(p)) => r.vocab = Some(std::sync::Arc::new(Vocab::pattern(p)?)),
+        (None, None) => {}
+    }
+    if let Some(n) = v.repeat {
+        if n == 0 || n > MAX_REPEAT {
+            return Err(format!("repeat must be between 1 and {MAX_REPEAT}"));
+        }
+        r.repeat = n;
+    }
+    Ok(r)
+}
+
+/// The number of URIs the prefix of `q` stands for (1 when unknown).
+fn alternatives(ns: &BTreeMap<String, Vec<String>>, q: &str) -> usize {
+    q.split_once(':')
+        .and_then(|(p, _)| ns.get(p))
+        .map_or(1, |l| l.len().max(1))
+}
+
+/// Splits `prefix:Local` and resolves the prefix in `ns` (its `alt`-th URI
+/// when it stands for several).
+fn qname(
+    ns: &BTreeMap<String, Vec<String>>,
+    q: &str,
+    alt: usize,
+) -> Result<(String, String), String> {
     let (prefix, local) = q
         .split_once(':')
         .ok_or_else(|| format!("{q:?} needs a namespace prefix (prefix:LocalName)"))?;
-    let uri = ns.get(prefix).ok_or_else(|| {
+    let uris = ns.get(prefix).filter(|l| !l.is_empty()).ok_or_else(|| {
         format!("{q:?}: prefix {prefix:?} is not declared in the profile's namespaces")
     })?;
+    let uri = &uris[alt.min(uris.len() - 1)];
     let ok = !local.is_empty()
         && local
             .bytes()
@@ -165,16 +256,23 @@ pub(super) fn load(raw: &[RawProfile], cx: &mut Ctx, path: &str, src: &str) -> V
                 format!("profile {name:?} releases no message key (keys = [...])"),
             );
         }
-        let mut ns: BTreeMap<String, String> = Profile::known_prefixes()
+        let mut ns: BTreeMap<String, Vec<String>> = Profile::known_prefixes()
             .into_iter()
-            .map(|(p, u)| (p.to_string(), u))
+            .map(|(p, u)| (p.to_string(), vec![u]))
             .collect();
         for (p, u) in &rp.namespaces {
-            ns.insert(p.clone(), u.get_ref().clone());
+            ns.insert(p.clone(), u.get_ref().list());
         }
         let (base_legacy, base_xml) = base.map_or_else(Default::default, |b| (b.legacy, b.xml));
         let legacy = legacy(&rp.legacy, base_legacy, cx, path, &ln);
-        let xml = xml(&rp.xml, base_xml, &ns, cx, path, &ln);
+        let mut xml = xml(&rp.xml, base_xml, &ns, cx, path, &ln);
+        // The profile's own prefixes come first when the output names a URI.
+        let mut named: Vec<(String, String)> = ns
+            .iter()
+            .flat_map(|(p, l)| l.iter().map(move |u| (u.clone(), p.clone())))
+            .collect();
+        named.extend(xml.prefixes.drain(..));
+        xml.prefixes = named;
         out.push(Profile {
             name,
             description: rp.description.clone().unwrap_or_default(),
@@ -231,7 +329,7 @@ fn legacy(
         if p.fields.iter().any(|x| x.label == r.label && x.sep == sep) {
             cx.err(path, line, format!("label {:?} is given twice", r.label));
         }
-        match value(&r.chars, r.max, r.words) {
+        match value(&r.chars, r.max, r.words).and_then(|v| vocab(v, &r.vocab)) {
             Ok(v) => p.fields.push(LegacyField {
                 label: r.label.clone(),
                 sep,
@@ -240,17 +338,81 @@ fn legacy(
             Err(e) => cx.err(path, line, format!("label {:?}: {e}", r.label)),
         }
     }
-    for l in &raw.lines {
+    for (l, closing) in raw
+        .lines
+        .iter()
+        .map(|l| (l, false))
+        .chain(raw.trailers.iter().map(|l| (l, true)))
+    {
         let t = l.get_ref();
-        if t.trim().is_empty() || !t.bytes().all(|b| (0x20..0x7f).contains(&b)) || t.ends_with(' ')
+        if t.trim().is_empty()
+            || !t.bytes().all(|b| (0x20..0x7f).contains(&b))
+            || crate::redact::profile::canonical_line(t.as_bytes()) != t.as_bytes()
         {
             cx.err(
                 path,
                 ln(&l.span()),
-                format!("line {t:?} must be printable ASCII without trailing blanks"),
+                format!(
+                    "line {t:?} must be printable ASCII in upper case, single blanks, none at the ends"
+                ),
             );
         }
-        p.lines.push(t.clone());
+        if closing {
+            p.trailers.push(t.clone());
+        } else {
+            p.lines.push(t.clone());
+        }
+    }
+    for (l, what) in raw
+        .record_start
+        .iter()
+        .map(|l| (l, "record_start"))
+        .chain(raw.leading_before.iter().map(|l| (l, "leading_before")))
+    {
+        if !p.fields.iter().any(|f| &f.label == l.get_ref()) {
+            cx.err(
+                path,
+                ln(&l.span()),
+                format!("{what} {:?} is not a field of the profile", l.get_ref()),
+            );
+        }
+        if what == "record_start" {
+            p.record_start.push(l.get_ref().clone());
+        } else {
+            p.leading_before.push(l.get_ref().clone());
+        }
+    }
+    if !raw.layout.is_empty() {
+        p.layout.clear();
+    }
+    for l in &raw.layout {
+        let mut row = Vec::new();
+        for label in l.get_ref() {
+            match p.fields.iter().position(|f| &f.label == label) {
+                Some(i) if !p.layout.iter().flatten().chain(&row).any(|&x| x == i) => row.push(i),
+                Some(_) => cx.err(
+                    path,
+                    ln(&l.span()),
+                    format!("layout: {label:?} is on two lines"),
+                ),
+                None => cx.err(
+                    path,
+                    ln(&l.span()),
+                    format!("layout: {label:?} is not a field of the profile"),
+                ),
+            }
+        }
+        p.layout.push(row);
+    }
+    if let Some(r) = &raw.records {
+        if *r.get_ref() == 0 || *r.get_ref() > MAX_REPEAT {
+            cx.err(
+                path,
+                ln(&r.span()),
+                format!("records must be between 1 and {MAX_REPEAT}"),
+            );
+        }
+        p.records = *r.get_ref();
     }
     if let Some(l) = &raw.leading {
         let r = l.get_ref();
@@ -265,25 +427,49 @@ fn legacy(
 fn xml(
     raw: &RawXml,
     base: XmlProfile,
-    ns: &BTreeMap<String, String>,
+    ns: &BTreeMap<String, Vec<String>>,
     cx: &mut Ctx,
     path: &str,
     ln: &dyn Fn(&std::ops::Range<usize>) -> u32,
 ) -> XmlProfile {
     let mut x = base;
     for el in &raw.elements {
-        let line = ln(&el.span());
         let e = el.get_ref();
-        let steps: Result<Vec<_>, String> = e.path.split('/').map(|q| qname(ns, q)).collect();
+        let alts = e
+            .path
+            .split('/')
+            .chain(e.attributes.iter().map(|a| a.name.as_str()))
+            .map(|q| alternatives(ns, q))
+            .max()
+            .unwrap_or(1);
+        for alt in 0..alts {
+            element(e, alt, &mut x, ns, cx, path, ln(&el.span()));
+        }
+    }
+    x
+}
+
+/// Adds one `xml.elements` entry, its prefixes read as alternative `alt`.
+fn element(
+    e: &RawElement,
+    alt: usize,
+    x: &mut XmlProfile,
+    ns: &BTreeMap<String, Vec<String>>,
+    cx: &mut Ctx,
+    path: &str,
+    line: u32,
+) {
+    {
+        let steps: Result<Vec<_>, String> = e.path.split('/').map(|q| qname(ns, q, alt)).collect();
         let steps = match steps {
             Ok(s) if !s.is_empty() => s,
             Ok(_) => {
                 cx.err(path, line, "empty path");
-                continue;
+                return;
             }
             Err(m) => {
                 cx.err(path, line, m);
-                continue;
+                return;
             }
         };
         let (hdr_ns, hdr) = (&steps[0].0, &steps[0].1);
@@ -291,9 +477,9 @@ fn xml(
             cx.err(
                 path,
                 line,
-                "the header is always forwarded unchanged; it is not part of a profile",
+                "the header is always written from its parsed values; it is not part of a profile",
             );
-            continue;
+            return;
         }
         let kind = match (&e.text, &e.chars) {
             (Some(t), None) if t == "legacy" => NodeKind::Legacy,
@@ -308,21 +494,23 @@ fn xml(
                         "text = {t:?}: the text modes are \"legacy\" and \"base64\" (and they take no chars)"
                     ),
                 );
-                continue;
+                return;
             }
-            (None, Some(c)) => match value(c, e.max.unwrap_or(0), e.words) {
-                Ok(v) => NodeKind::Value(v),
-                Err(m) => {
-                    cx.err(path, line, format!("{}: {m}", e.path));
-                    continue;
+            (None, Some(c)) => {
+                match value(c, e.max.unwrap_or(0), e.words).and_then(|v| vocab(v, &e.vocab)) {
+                    Ok(v) => NodeKind::Value(v),
+                    Err(m) => {
+                        cx.err(path, line, format!("{}: {m}", e.path));
+                        return;
+                    }
                 }
-            },
+            }
             (None, None) => NodeKind::Container,
         };
         let mut attrs = Vec::new();
         for a in &e.attributes {
             let (ans, alocal) = if a.name.contains(':') {
-                match qname(ns, &a.name) {
+                match qname(ns, &a.name, alt) {
                     Ok(q) => q,
                     Err(m) => {
                         cx.err(path, line, m);
@@ -344,6 +532,25 @@ fn xml(
         if let Err(m) = x.add(&steps, kind, attrs) {
             cx.err(path, line, format!("{}: {m}", e.path));
         }
+        // `repeat` on a container (a record element); a value element's
+        // repeat is its rule's.
+        let n = x.node_at(&steps);
+        if let (Some(n), Some(r)) = (n, e.vocab.repeat) {
+            if r == 0 || r > MAX_REPEAT {
+                cx.err(
+                    path,
+                    line,
+                    format!("{}: repeat must be between 1 and {MAX_REPEAT}", e.path),
+                );
+            }
+            x.nodes[n].repeat = r;
+        }
+        if e.chars.is_none() && (e.vocab.values.is_some() || e.vocab.pattern.is_some()) {
+            cx.err(
+                path,
+                line,
+                format!("{}: values and pattern need chars", e.path),
+            );
+        }
     }
-    x
 }

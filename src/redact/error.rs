@@ -55,6 +55,8 @@ impl RedactError {
             RedactError::Projection(super::xml::XmlRefusal::Syntax) => "profile_syntax",
             RedactError::Projection(super::xml::XmlRefusal::Header) => "profile_header",
             RedactError::Projection(super::xml::XmlRefusal::Reference) => "profile_reference",
+            RedactError::Projection(super::xml::XmlRefusal::Count) => "profile_count",
+            RedactError::Projection(super::xml::XmlRefusal::NotFixed) => "profile_not_fixed",
             RedactError::ProfileViolation { .. } => "verifier_profile",
         }
     }

@@ -143,9 +143,9 @@ pub fn items(line: &[u8], p: Option<&LegacyProfile>, first_line: bool, out: &mut
         let (ve, period) = value_end(line, vstart);
         let v = trim_end(&line[vstart..ve]);
         let keep = match (p, label) {
-            (Some(p), Some((le, sep))) => p.field(&line[i..le], sep).is_some_and(|r| r.allows(v)),
+            (Some(p), Some((le, sep))) => p.field(&line[i..le], sep).is_some_and(|r| r.accepts(v)),
             (Some(p), None) => {
-                first_line && out.is_empty() && p.leading.as_ref().is_some_and(|r| r.allows(v))
+                first_line && out.is_empty() && p.leading.as_ref().is_some_and(|r| r.accepts(v))
             }
             (None, _) => false,
         };
@@ -170,107 +170,228 @@ pub fn items(line: &[u8], p: Option<&LegacyProfile>, first_line: bool, out: &mut
 /// A leading unlabelled value is released only on a line that also carries
 /// a released labelled field (the name before `DOB/...` in Nlets layouts),
 /// never as a line of its own.
-fn settle_leading(its: &mut [Item]) {
-    if its.first().is_some_and(|f| f.keep && f.label.is_none()) && !its[1..].iter().any(|i| i.keep)
-    {
+fn settle_leading(its: &mut [Item], line: &[u8], p: &LegacyProfile) {
+    if !its.first().is_some_and(|f| f.keep && f.label.is_none()) {
+        return;
+    }
+    let next = its[1..].iter().find(|i| i.keep);
+    let ok = next.is_some_and(|n| {
+        p.leading_before.is_empty()
+            || n.label.is_some_and(|(le, _)| {
+                p.leading_before
+                    .iter()
+                    .any(|l| l.as_bytes() == &line[n.span.0..le])
+            })
+    });
+    if !ok {
         its[0].keep = false;
     }
 }
 
-/// Projects `body` onto `p`, appending the result to `out`.
-pub fn project(body: &[u8], p: &LegacyProfile, out: &mut Vec<u8>) -> Projected {
-    project_with(body, p, true, out)
+/// Why a body cannot be released: a field repeats in one record more often
+/// than its rule allows, or there are more records than the profile allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooMany;
+
+/// One record: its leading value and its fields, as ranges of canonical
+/// values in [`Emitter::vals`].
+#[derive(Default)]
+struct Record {
+    leading: Option<(usize, usize)>,
+    fields: Vec<(usize, usize, usize)>,
 }
 
-/// [`project`], saying whether the profile's unlabelled leading value may
-/// be released here (only once per message: the first free text).
-pub fn project_with(body: &[u8], p: &LegacyProfile, leading: bool, out: &mut Vec<u8>) -> Projected {
-    let mut st = Projected::default();
-    let mut its = Vec::new();
-    let mut first_line = leading;
-    let mut pos = 0;
-    while pos < body.len() {
-        let nl = memchr::memchr2(b'\n', b'\r', &body[pos..]).map_or(body.len(), |e| pos + e);
-        let line = &body[pos..nl];
-        // The line break as written; a lone CR (overprint) becomes CRLF.
-        let (brk, next): (&[u8], usize) = if nl >= body.len() {
-            (b"", nl)
-        } else if body[nl] == b'\r' && body.get(nl + 1) == Some(&b'\n') {
-            (b"\r\n", nl + 2)
-        } else if body[nl] == b'\r' {
-            (b"\r\n", nl + 1)
-        } else {
-            (b"\n", nl + 1)
-        };
-        pos = next;
-        if line.iter().all(|&b| is_blank(b)) {
-            if line.iter().all(|&b| b == b' ') {
-                out.extend_from_slice(line);
+impl Record {
+    fn is_empty(&self) -> bool {
+        self.leading.is_none() && self.fields.is_empty()
+    }
+}
+
+/// What a body holds once read against a profile: literal lines seen and
+/// records of canonical values.
+struct Emitter<'p> {
+    p: &'p LegacyProfile,
+    heads: Vec<bool>,
+    trails: Vec<bool>,
+    recs: Vec<Record>,
+    cur: Record,
+    vals: Vec<u8>,
+    st: Projected,
+}
+
+impl Emitter<'_> {
+    fn close(&mut self) -> Result<(), TooMany> {
+        if !self.cur.is_empty() {
+            self.recs.push(std::mem::take(&mut self.cur));
+            if self.recs.len() > usize::from(self.p.records) {
+                return Err(TooMany);
             }
-            out.extend_from_slice(brk);
-            continue;
         }
-        if p.literal(line)
-            && line
-                .iter()
-                .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
-        {
-            out.extend_from_slice(line);
-            out.extend_from_slice(brk);
-            st.kept += 1;
-            first_line = false;
-            continue;
+        Ok(())
+    }
+
+    /// Appends the canonical form of `v` under `rule` to `vals`; legacy
+    /// values lose trailing periods (a reader takes one at a line end for
+    /// the NCIC terminator).
+    fn value(&mut self, rule: &super::profile::ValueRule, v: &[u8]) -> (usize, usize) {
+        let mut c = Vec::with_capacity(v.len());
+        rule.canonical(v, &mut c);
+        while c.last() == Some(&b'.') {
+            c.pop();
         }
-        items(line, Some(p), first_line, &mut its);
-        settle_leading(&mut its);
-        first_line = false;
-        let before = out.len();
-        let mut wrote = 0usize;
-        let mut last_period = false;
-        for (k, it) in its.iter().enumerate() {
+        while c.last() == Some(&b' ') {
+            c.pop();
+        }
+        let s = self.vals.len();
+        self.vals.extend_from_slice(&c);
+        (s, self.vals.len())
+    }
+
+    fn line(&mut self, line: &[u8], its: &mut Vec<Item>) -> Result<(), TooMany> {
+        if line.iter().all(|&b| is_blank(b)) {
+            return Ok(());
+        }
+        match self.p.literal_index(line) {
+            Some(Ok(i)) => {
+                self.heads[i] = true;
+                self.st.kept += 1;
+                return Ok(());
+            }
+            Some(Err(i)) => {
+                self.trails[i] = true;
+                self.st.kept += 1;
+                return Ok(());
+            }
+            None => {}
+        }
+        items(line, Some(self.p), true, its);
+        settle_leading(its, line, self.p);
+        for it in its.iter() {
             if !it.keep {
-                st.removed += 1;
+                self.st.removed += 1;
                 continue;
             }
-            st.kept += 1;
-            if wrote == 0 {
-                if k == 0 {
-                    // Indentation of the line, blanks only.
-                    out.extend(
-                        line[it.pre.0..it.pre.1]
-                            .iter()
-                            .copied()
-                            .filter(|&b| is_blank(b)),
-                    );
+            self.st.kept += 1;
+            let v = &line[it.value.0..it.value.1];
+            match it.label {
+                None => {
+                    let Some(rule) = self.p.leading.as_ref() else {
+                        continue;
+                    };
+                    let r = self.value(rule, v);
+                    self.close()?;
+                    self.cur.leading = Some(r);
                 }
-            } else if last_period {
-                out.push(b'.');
-            } else {
-                let n = out.len();
-                out.extend(
-                    line[it.pre.0..it.pre.1]
-                        .iter()
-                        .copied()
-                        .filter(|&b| is_blank(b)),
-                );
-                if out.len() == n {
-                    out.push(b' ');
+                Some((le, sep)) => {
+                    let Some(f) = self.p.field_index(&line[it.span.0..le], sep) else {
+                        continue;
+                    };
+                    let starts = self.p.starts_record(f);
+                    if starts
+                        && (self.cur.leading.is_some()
+                            || self.cur.fields.iter().any(|x| self.p.starts_record(x.0)))
+                    {
+                        self.close()?;
+                    }
+                    let rule = &self.p.fields[f].value;
+                    let seen = self.cur.fields.iter().filter(|x| x.0 == f).count();
+                    if seen >= usize::from(rule.repeat) {
+                        return Err(TooMany);
+                    }
+                    let (s, e) = self.value(&rule.clone(), v);
+                    self.cur.fields.push((f, s, e));
                 }
             }
-            out.extend_from_slice(&line[it.span.0..it.span.1]);
-            last_period = it.period;
-            wrote += 1;
         }
-        if wrote > 0 {
-            if last_period && its.last().is_some_and(|l| l.keep) {
-                out.push(b'.');
+        Ok(())
+    }
+
+    /// Writes what was read, in the profile's layout: headings, each
+    /// record's lines (items two blanks apart), closing lines; every line
+    /// preceded by `brk` except the first when `lead_brk` is false.
+    fn write(&self, brk: &[u8], lead_brk: bool, out: &mut Vec<u8>) {
+        let mut first = true;
+        let mut open_line = |out: &mut Vec<u8>| {
+            if !first || lead_brk {
+                out.extend_from_slice(brk);
             }
-            out.extend_from_slice(brk);
-        } else {
-            out.truncate(before);
+            first = false;
+        };
+        for (i, l) in self.p.lines.iter().enumerate() {
+            if self.heads[i] {
+                open_line(out);
+                out.extend_from_slice(l.as_bytes());
+            }
+        }
+        let in_layout: Vec<usize> = self.p.layout.iter().flatten().copied().collect();
+        let rest: Vec<usize> = (0..self.p.fields.len())
+            .filter(|f| !in_layout.contains(f))
+            .collect();
+        for r in &self.recs {
+            let mut leading = r.leading;
+            for row in self.p.layout.iter().chain(std::iter::once(&rest)) {
+                let mut wrote = false;
+                for &f in row {
+                    for &(_, s, e) in r.fields.iter().filter(|x| x.0 == f) {
+                        if wrote {
+                            out.extend_from_slice(b"  ");
+                        } else {
+                            open_line(out);
+                            if let Some((ls, le)) = leading.take() {
+                                out.extend_from_slice(&self.vals[ls..le]);
+                                out.extend_from_slice(b"  ");
+                            }
+                            wrote = true;
+                        }
+                        let field = &self.p.fields[f];
+                        out.extend_from_slice(field.label.as_bytes());
+                        out.push(field.sep);
+                        out.extend_from_slice(&self.vals[s..e]);
+                    }
+                }
+            }
+        }
+        for (i, l) in self.p.trailers.iter().enumerate() {
+            if self.trails[i] {
+                open_line(out);
+                out.extend_from_slice(l.as_bytes());
+            }
         }
     }
-    st
+}
+
+/// Projects a legacy message body onto `p`, appending the result to `out`:
+/// each line preceded by CR LF (the body follows `TXT`).
+pub fn project(body: &[u8], p: &LegacyProfile, out: &mut Vec<u8>) -> Result<Projected, TooMany> {
+    emit(body, p, b"\r\n", true, out)
+}
+
+/// Re-emits `body` read against `p`: only the profile's literal lines and
+/// released values, in canonical form, in the profile's layout. Nothing of
+/// the input's layout (blanks, line breaks, order of items, case) is kept.
+pub fn emit(
+    body: &[u8],
+    p: &LegacyProfile,
+    brk: &[u8],
+    lead_brk: bool,
+    out: &mut Vec<u8>,
+) -> Result<Projected, TooMany> {
+    let mut e = Emitter {
+        p,
+        heads: vec![false; p.lines.len()],
+        trails: vec![false; p.trailers.len()],
+        recs: Vec::new(),
+        cur: Record::default(),
+        vals: Vec::new(),
+        st: Projected::default(),
+    };
+    let mut its = Vec::new();
+    for line in body.split(|&b| b == b'\n' || b == b'\r') {
+        e.line(line, &mut its)?;
+    }
+    e.close()?;
+    e.write(brk, lead_brk, out);
+    Ok(e.st)
 }
 
 #[cfg(test)]
@@ -278,58 +399,105 @@ mod tests {
     use super::*;
     use crate::redact::profile::Profile;
 
-    fn run(body: &str) -> String {
+    fn try_run(body: &str) -> Result<String, TooMany> {
         let p = Profile::builtin();
         let mut out = Vec::new();
-        project(body.as_bytes(), &p.legacy, &mut out);
-        String::from_utf8(out).unwrap()
+        project(body.as_bytes(), &p.legacy, &mut out)?;
+        Ok(String::from_utf8(out).unwrap().replace("\r\n", "|"))
+    }
+
+    fn run(body: &str) -> String {
+        try_run(body).unwrap()
     }
 
     #[test]
     fn ncic_style() {
         assert_eq!(
             run("NAM/DOE,JANE Q.DOB/19800115.SEX/F.POB/MX.OLN/000000000"),
-            "NAM/DOE,JANE Q.DOB/19800115.SEX/F.OLN/000000000"
+            "|NAM/DOE,JANE Q  DOB/19800115  SEX/F|OLN/000000000"
         );
-        assert_eq!(run("SEX/F.POB/MX"), "SEX/F");
-        assert_eq!(run("SEX/F.POB/MX."), "SEX/F");
-        assert_eq!(run("NAM/DOE.SEX/F."), "NAM/DOE.SEX/F.");
+        assert_eq!(run("SEX/F.POB/MX"), "|SEX/F");
+        assert_eq!(run("NAM/DOE JR.SEX/F."), "|NAM/DOE JR  SEX/F");
     }
 
     #[test]
     fn columns() {
         assert_eq!(
             run("DOE, JANE Q  DOB/19800115 SEX/F OLN/000000000 STATUS/VALID\r\nPOB/MX\r\nEND OF RECORD"),
-            "DOE, JANE Q  DOB/19800115 SEX/F OLN/000000000 STATUS/VALID\r\nEND OF RECORD"
+            "|DOE, JANE Q  DOB/19800115  SEX/F|OLN/000000000  STATUS/VALID|END OF RECORD"
         );
         assert_eq!(
             run("SEX/F  BIRTH STATE: MX\nEXP/20290115"),
-            "SEX/F\nEXP/20290115"
+            "|SEX/F|EXP/20290115"
         );
         assert_eq!(run("SEX/F BIRTH STATE: MX"), "");
-        assert_eq!(run("NAM/DOE   PLACE OF BIRTH MEXICO"), "NAM/DOE");
-        assert_eq!(run("OLN/1 ADDR/123 MAIN ST\nMEXICO"), "OLN/1\n");
+        assert_eq!(run("NAM/DOE   PLACE OF BIRTH MEXICO"), "|NAM/DOE");
+        assert_eq!(run("OLN/1 ADDR/123 MAIN ST\nMEXICO"), "|OLN/1");
     }
 
     #[test]
-    fn unknown_lines_and_leading_only_first() {
+    fn unknown_lines_and_the_leading_value() {
         assert_eq!(run("PLACE OF BIRTH:\nMEXICO"), "");
-        assert_eq!(run("DOE, JANE\nMEXICO\nSEX/F"), "SEX/F");
-        assert_eq!(
-            run("DOE, JANE SEX/F\nMEXICO SEX/F"),
-            "DOE, JANE SEX/F\nSEX/F"
-        );
+        assert_eq!(run("DOE, JANE\nMEXICO\nSEX/F"), "|SEX/F");
+        // The leading value only before DOB/ on its line.
+        assert_eq!(run("MEXICO  SEX/F"), "|SEX/F");
         assert_eq!(run("COUNTRY OF BIRTH MX"), "");
         assert_eq!(run("BORN IN MEXICO"), "");
     }
 
     #[test]
+    fn records_headings_and_counts() {
+        // A heading, then two candidates, each with its name.
+        assert_eq!(
+            run("not on file\n  Doe, Jane   DOB/19800115  sex/F\nRoe, Ann DOB/19810101 SEX/F\n\n end of record  "),
+            "|NOT ON FILE|DOE, JANE  DOB/19800115|ROE, ANN  DOB/19810101  SEX/F|END OF RECORD"
+        );
+        // A long name.
+        let name = "QUETZALCOATL-ARRIAGA DE LA FUENTE, MARIA GUADALUPE";
+        assert_eq!(
+            run(&format!("{name}  DOB/19800115")),
+            format!("|{name}  DOB/19800115")
+        );
+        // A field twice in one record, or a value split over two repeats.
+        assert_eq!(try_run("SEX/F\nSEX/M"), Err(TooMany));
+        assert_eq!(try_run("OLN/123\nOLN/456"), Err(TooMany));
+        // Eleven records.
+        let many: String = (0..11)
+            .map(|i| format!("NAM/DOE {}\n", "X".repeat(i + 1)))
+            .collect();
+        assert_eq!(try_run(&many), Err(TooMany));
+        // Words are runs of letters: dashes do not join them.
+        assert_eq!(run("NAM/A-B-C-D-E-F-G-H-I  SEX/F"), "|SEX/F");
+    }
+
+    #[test]
+    fn layout_does_not_survive() {
+        let a = run("DOE, JANE  DOB/19800115  SEX/F\r\nOLN/000000000  STATUS/VALID");
+        for b in [
+            "DOE, JANE DOB/19800115 SEX/F\nOLN/000000000 STATUS/VALID",
+            "  doe, jane\tDOB/19800115\tSEX/F  \n\n\nSTATUS/valid OLN/000000000   ",
+            "SEX/F.DOE, JANE  DOB/19800115\rSTATUS/VALID\rOLN/000000000",
+        ] {
+            let b = run(b);
+            if b != a {
+                // The third puts SEX/ before the name: the name is not
+                // leading there, so it is not released; never a layout copy.
+                assert!(!b.contains("  \t") && !b.contains("\n\n"), "{b}");
+            }
+        }
+        assert_eq!(
+            a,
+            run("  doe, jane\tDOB/19800115\tSEX/F  \n\n\nSTATUS/valid OLN/000000000   ")
+        );
+    }
+
+    #[test]
     fn controls_and_non_ascii() {
-        assert_eq!(run("SEX/F\x08\x08\x08\x08\x08POB/MX"), "SEX/F");
-        assert_eq!(run("MX\rPOB/\nSEX/F"), "SEX/F");
-        assert_eq!(run("SEX/F\rSEX/M"), "SEX/F\r\nSEX/M");
-        assert_eq!(run("NAM/DO\u{0415}\nSEX/F"), "SEX/F");
-        assert_eq!(run("SEX/F\x1b[2DPOB/MX"), "SEX/F");
-        assert_eq!(run("SEX/F\x07DOB/19800115"), "SEX/F DOB/19800115");
+        assert_eq!(run("SEX/F\x08\x08\x08\x08\x08POB/MX"), "|SEX/F");
+        assert_eq!(run("MX\rPOB/\nSEX/F"), "|SEX/F");
+        assert_eq!(try_run("SEX/F\rSEX/M"), Err(TooMany));
+        assert_eq!(run("NAM/DO\u{0415}\nSEX/F"), "|SEX/F");
+        assert_eq!(run("SEX/F\x1b[2DPOB/MX"), "|SEX/F");
+        assert_eq!(run("SEX/F\x07DOB/19800115"), "|DOB/19800115  SEX/F");
     }
 }

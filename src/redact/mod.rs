@@ -104,7 +104,6 @@ pub fn redact(
 
 /// What a redact-listed agency receives: `msg` projected onto `profile`,
 /// then the catalogue `fields` removed, then both checks on the output.
-/// The same `Bytes` come back when nothing had to be removed.
 pub fn release(
     msg: &Message,
     profile: &profile::Profile,
@@ -112,10 +111,25 @@ pub fn release(
     fields: FieldSet,
     limits: &Limits,
 ) -> Result<Redacted, RedactError> {
-    if !profile.keys.contains(msg.mke.as_str()) {
+    release_all(msg, &[profile], cat, fields, limits)
+}
+
+/// What a message to several restricted agencies carries: projected onto
+/// each of their profiles in turn (so only what every one releases is
+/// left), the union of their catalogue `fields` removed, and every check
+/// run against every profile. The output is re-emitted: a fixed point of
+/// every projection, holding no byte of the input's layout.
+pub fn release_all(
+    msg: &Message,
+    profiles: &[&profile::Profile],
+    cat: &Catalogue,
+    fields: FieldSet,
+    limits: &Limits,
+) -> Result<Redacted, RedactError> {
+    if profiles.iter().any(|p| !p.keys.contains(msg.mke.as_str())) {
         return Err(RedactError::ProfileKey);
     }
-    // The control field is copied as it is (the requester's routing): to a
+    // The control field is the requester's routing, written again: to a
     // restricted agency it may hold letters and digits only.
     if msg
         .control
@@ -123,45 +137,72 @@ pub fn release(
     {
         return Err(RedactError::Projection(xml::XmlRefusal::Header));
     }
+    let reparse = |b: Vec<u8>| {
+        crate::message::parse(Bytes::from(b), cat, limits)
+            .map_err(|e| RedactError::VerifierUnparseable(e.to_string()))
+    };
+    let mut m = reparse(project_once(msg, profiles[0])?)?;
+    for p in &profiles[1..] {
+        m = reparse(project_once(&m, p)?)?;
+    }
+    let mut removed = msg.found.intersect(fields);
+    if !m.found.intersect(fields).is_empty() {
+        // The catalogue still sees a protected field: cut it, then write
+        // what is left again.
+        let second = redact(&m, cat, fields, limits)?;
+        removed = removed.union(second.removed);
+        m = crate::message::parse(second.bytes, cat, limits)
+            .map_err(|e| RedactError::VerifierUnparseable(e.to_string()))?;
+        for p in profiles {
+            m = reparse(project_once(&m, p)?)?;
+        }
+    }
+    // Read again, the output gives itself back under every profile.
+    for p in profiles {
+        if project_once(&m, p)? != m.raw[..] {
+            return Err(RedactError::Projection(xml::XmlRefusal::NotFixed));
+        }
+        verify::check_both(&m.raw, m.format, m.body_offset, cat, fields, p)?;
+    }
+    Ok(Redacted {
+        removed,
+        bytes: m.raw,
+    })
+}
+
+/// `msg` projected onto `profile` and written again from what it released.
+pub fn project_once(msg: &Message, profile: &profile::Profile) -> Result<Vec<u8>, RedactError> {
     let raw = &msg.raw;
-    let mut out = Vec::with_capacity(raw.len().min(64 * 1024));
+    let mut out = Vec::with_capacity(raw.len().min(16 * 1024));
+    let h = msg.header();
     match msg.format {
         Format::Legacy => {
-            out.extend_from_slice(&raw[..msg.body_offset]);
-            legacy::project(&raw[msg.body_offset..], &profile.legacy, &mut out);
+            legacy_header(&h, &mut out);
+            legacy::project(&raw[msg.body_offset..], &profile.legacy, &mut out)
+                .map_err(|_| RedactError::Projection(xml::XmlRefusal::Count))?;
         }
         Format::Xml => {
-            xml::project(raw, profile, &mut out).map_err(RedactError::Projection)?;
+            xml::project(raw, &h, profile, &mut out).map_err(RedactError::Projection)?;
         }
     }
-    let projected = if out[..] == raw[..] {
-        raw.clone()
-    } else {
-        Bytes::from(out)
-    };
-    let m = crate::message::parse(projected, cat, limits)
-        .map_err(|e| RedactError::VerifierUnparseable(e.to_string()))?;
-    if m.found.intersect(fields).is_empty() {
-        // The catalogue sees nothing to remove: both checks on one parse.
-        verify::check_both(&m.raw, msg.format, m.body_offset, cat, fields, profile)?;
-        return Ok(Redacted {
-            removed: msg.found.intersect(fields),
-            bytes: m.raw,
-        });
+    Ok(out)
+}
+
+/// A legacy header written from its parsed routing, in the input form:
+/// `MKE.ORIGIN.DEST[,DEST...][.*CONTROL].TXT`.
+pub fn legacy_header(h: &crate::message::Header, out: &mut Vec<u8>) {
+    out.extend_from_slice(h.mke.as_str().as_bytes());
+    out.push(b'.');
+    out.extend_from_slice(h.originating.as_bytes());
+    for (i, d) in h.dests.as_slice().iter().enumerate() {
+        out.push(if i == 0 { b'.' } else { b',' });
+        out.extend_from_slice(d.as_bytes());
     }
-    let second = redact(&m, cat, fields, limits)?;
-    let body_offset = if second.bytes == m.raw {
-        m.body_offset
-    } else {
-        crate::message::parse(second.bytes.clone(), cat, limits)
-            .map_err(|e| RedactError::VerifierUnparseable(e.to_string()))?
-            .body_offset
-    };
-    verify::check_profile(&second.bytes, msg.format, body_offset, profile)?;
-    Ok(Redacted {
-        removed: msg.found.intersect(fields).union(second.removed),
-        bytes: second.bytes,
-    })
+    if let Some(c) = h.control {
+        out.extend_from_slice(b".*");
+        out.extend_from_slice(c.as_bytes());
+    }
+    out.extend_from_slice(b".TXT");
 }
 
 #[cfg(test)]

@@ -113,26 +113,141 @@ impl fmt::Debug for CharClass {
     }
 }
 
-/// What a value may be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The values a field may take beyond its characters: a list of codes or a
+/// pattern (matched whole, on the canonical value).
+#[derive(Clone, Debug)]
+pub enum Vocab {
+    /// One of these (upper case).
+    Values(Vec<String>),
+    /// A regular expression the whole value must match.
+    Pattern(regex::bytes::Regex),
+}
+
+impl PartialEq for Vocab {
+    fn eq(&self, o: &Vocab) -> bool {
+        match (self, o) {
+            (Vocab::Values(a), Vocab::Values(b)) => a == b,
+            (Vocab::Pattern(a), Vocab::Pattern(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Vocab {}
+
+impl Vocab {
+    /// A pattern, anchored at both ends.
+    pub fn pattern(p: &str) -> Result<Vocab, String> {
+        regex::bytes::RegexBuilder::new(&format!("^(?:{p})$"))
+            .unicode(false)
+            .size_limit(1 << 20)
+            .build()
+            .map(Vocab::Pattern)
+            .map_err(|e| format!("pattern {p:?}: {e}"))
+    }
+
+    fn allows(&self, v: &[u8]) -> bool {
+        match self {
+            Vocab::Values(l) => l.iter().any(|x| x.as_bytes() == v),
+            Vocab::Pattern(r) => r.is_match(v),
+        }
+    }
+}
+
+/// What a value may be. Values are compared in their *canonical* form
+/// ([`ValueRule::canonical`]): blanks at both ends removed, every run of
+/// blanks inside made one space, and, when the class holds no lower-case
+/// letter, letters upper-cased. The canonical form is what is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValueRule {
     /// Allowed characters.
     pub class: CharClass,
     /// Longest value, in bytes.
     pub max: usize,
-    /// Most space-separated words (None: no limit).
+    /// Most words: runs of letters and digits, whatever separates them
+    /// (`A-B` is two). None: no limit.
     pub words: Option<usize>,
+    /// The values it may take (None: any that fits the class).
+    pub vocab: Option<std::sync::Arc<Vocab>>,
+    /// Most occurrences per record (a legacy field in one record, an
+    /// element under one parent).
+    pub repeat: u16,
+}
+
+fn is_blank_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 impl ValueRule {
-    /// True when `v` (already trimmed) satisfies the rule.
+    /// A rule of class, length and words, any value, once per record.
+    pub fn new(class: CharClass, max: usize, words: Option<usize>) -> ValueRule {
+        ValueRule {
+            class,
+            max,
+            words,
+            vocab: None,
+            repeat: 1,
+        }
+    }
+
+    /// True when the class has no lower-case letter: values are upper-cased.
+    pub fn folds_case(&self) -> bool {
+        !(b'a'..=b'z').any(|b| self.class.allows(b))
+    }
+
+    /// Writes the canonical form of `v` to `out` (cleared first) and says
+    /// whether it meets the rule. Bytes outside printable ASCII never do.
+    pub fn canonical(&self, v: &[u8], out: &mut Vec<u8>) -> bool {
+        out.clear();
+        let fold = self.folds_case();
+        let mut blank = false;
+        for &b in v {
+            if is_blank_ws(b) {
+                blank = !out.is_empty();
+                continue;
+            }
+            if blank {
+                out.push(b' ');
+                blank = false;
+            }
+            out.push(if fold { b.to_ascii_uppercase() } else { b });
+            if out.len() > self.max {
+                return false;
+            }
+        }
+        self.allows(out)
+    }
+
+    /// True when `v`, already canonical, meets the rule.
     pub fn allows(&self, v: &[u8]) -> bool {
         v.len() <= self.max
             && self.class.allows_all(v)
+            && self.words.is_none_or(|w| words(v) <= w)
             && self
-                .words
-                .is_none_or(|w| v.split(|&b| b == b' ').filter(|x| !x.is_empty()).count() <= w)
+                .vocab
+                .as_ref()
+                .is_none_or(|x| v.is_empty() || x.allows(v))
     }
+
+    /// True when some spelling of `v` meets the rule (its canonical form does).
+    pub fn accepts(&self, v: &[u8]) -> bool {
+        let mut c = Vec::with_capacity(v.len().min(self.max + 1));
+        self.canonical(v, &mut c)
+    }
+}
+
+/// Runs of letters and digits in `v`.
+pub fn words(v: &[u8]) -> usize {
+    let mut n = 0;
+    let mut inside = false;
+    for &b in v {
+        let w = b.is_ascii_alphanumeric();
+        if w && !inside {
+            n += 1;
+        }
+        inside = w;
+    }
+    n
 }
 
 /// One releasable legacy field: `LABEL` + separator + value.
@@ -147,31 +262,107 @@ pub struct LegacyField {
 }
 
 /// The legacy-text part of a profile.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LegacyProfile {
-    /// Releasable labelled fields.
+    /// Releasable labelled fields, in the order they are written.
     pub fields: Vec<LegacyField>,
-    /// Lines released as they are (headings, `END OF RECORD`), compared
-    /// after trailing blanks are trimmed.
+    /// Heading lines, written before the records when the message had them
+    /// (compared in canonical form: blanks squeezed, upper case).
     pub lines: Vec<String>,
-    /// An unlabelled value allowed at the start of the first non-blank body
-    /// line (the name in Nlets DR layouts).
+    /// Closing lines (`END OF RECORD`), written after the records.
+    pub trailers: Vec<String>,
+    /// An unlabelled value allowed at the start of a line that also holds a
+    /// released field (the name in Nlets DR layouts); it starts a record.
     pub leading: Option<ValueRule>,
+    /// Labels one of which must be the next released item after a leading
+    /// value on its line (`DOB`: `DOE, JANE  DOB/...`). Empty: any field.
+    pub leading_before: Vec<String>,
+    /// Labels whose field starts a new record when the record already has
+    /// one of them (or a leading value).
+    pub record_start: Vec<String>,
+    /// The written lines of a record: field indices per line. Fields on no
+    /// line are written on a last line of their own, in profile order.
+    pub layout: Vec<Vec<usize>>,
+    /// Most records per message.
+    pub records: u16,
+}
+
+impl Default for LegacyProfile {
+    fn default() -> Self {
+        LegacyProfile {
+            fields: Vec::new(),
+            lines: Vec::new(),
+            trailers: Vec::new(),
+            leading: None,
+            leading_before: Vec::new(),
+            record_start: Vec::new(),
+            layout: Vec::new(),
+            records: DEFAULT_RECORDS,
+        }
+    }
+}
+
+/// Records per message when a profile says nothing.
+pub const DEFAULT_RECORDS: u16 = 10;
+
+/// `line` with blanks at both ends removed, inner runs made one space, and
+/// upper-cased: how literal lines are compared and written.
+pub fn canonical_line(line: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(line.len());
+    let mut blank = false;
+    for &b in line {
+        if b == b' ' || b == b'\t' {
+            blank = !out.is_empty();
+            continue;
+        }
+        if blank {
+            out.push(b' ');
+            blank = false;
+        }
+        out.push(b.to_ascii_uppercase());
+    }
+    out
 }
 
 impl LegacyProfile {
     /// The rule for `label` followed by `sep`, if the profile names it.
     pub fn field(&self, label: &[u8], sep: u8) -> Option<&ValueRule> {
-        self.fields
-            .iter()
-            .find(|f| f.sep == sep && f.label.as_bytes() == label)
-            .map(|f| &f.value)
+        self.field_index(label, sep).map(|i| &self.fields[i].value)
     }
 
-    /// True when `line` (trailing blanks trimmed) is a released literal line.
+    /// The index of the field `label` + `sep`, if the profile names it.
+    pub fn field_index(&self, label: &[u8], sep: u8) -> Option<usize> {
+        self.fields
+            .iter()
+            .position(|f| f.sep == sep && f.label.as_bytes() == label)
+    }
+
+    /// The heading (`Ok`) or closing (`Err`) line index `line` is, if any.
+    pub fn literal_index(&self, line: &[u8]) -> Option<Result<usize, usize>> {
+        if !line
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
+        {
+            return None;
+        }
+        let c = canonical_line(line);
+        if c.is_empty() {
+            return None;
+        }
+        let find = |l: &[String]| l.iter().position(|x| x.as_bytes() == &c[..]);
+        find(&self.lines)
+            .map(Ok)
+            .or_else(|| find(&self.trailers).map(Err))
+    }
+
+    /// True when `line` is a released literal line.
     pub fn literal(&self, line: &[u8]) -> bool {
-        let t = trim_end(line);
-        !t.is_empty() && self.lines.iter().any(|l| l.as_bytes() == t)
+        self.literal_index(line).is_some()
+    }
+
+    /// True when field `f` starts a record.
+    pub fn starts_record(&self, f: usize) -> bool {
+        self.record_start.contains(&self.fields[f].label)
     }
 }
 
@@ -284,6 +475,8 @@ pub struct Node {
     pub children: Vec<usize>,
     /// Releasable attributes.
     pub attrs: Vec<AttrRule>,
+    /// Most occurrences under one parent element.
+    pub repeat: u16,
 }
 
 /// The XML part of a profile: a tree of releasable elements below `n2:NLETS`
@@ -292,6 +485,9 @@ pub struct Node {
 pub struct XmlProfile {
     /// `nodes[0]` is the root element (`n2:NLETS`).
     pub nodes: Vec<Node>,
+    /// The prefix written for each namespace URI (the profile's own names;
+    /// numbered when two URIs of one message want the same prefix).
+    pub prefixes: Vec<(String, String)>,
 }
 
 impl Default for XmlProfile {
@@ -303,7 +499,12 @@ impl Default for XmlProfile {
                 kind: NodeKind::Container,
                 children: vec![],
                 attrs: vec![],
+                repeat: 1,
             }],
+            prefixes: NIEM_CORE
+                .iter()
+                .map(|u| (u.to_string(), "nc".to_string()))
+                .collect(),
         }
     }
 }
@@ -325,6 +526,12 @@ impl XmlProfile {
             .iter()
             .find(|a| a.local.as_bytes() == local && a.ns.as_bytes() == ns)
             .map(|a| &a.value)
+    }
+
+    /// The node at `path` (`(ns, local)` steps below the root), if named.
+    pub fn node_at(&self, path: &[(String, String)]) -> Option<usize> {
+        path.iter()
+            .try_fold(0, |at, (ns, l)| self.child(at, ns.as_bytes(), l.as_bytes()))
     }
 
     /// Adds the element at `path` (`(ns, local)` steps below the root), with
@@ -371,6 +578,7 @@ impl XmlProfile {
                         },
                         children: vec![],
                         attrs: if last { attrs.clone() } else { vec![] },
+                        repeat: 1,
                     });
                     let c = self.nodes.len() - 1;
                     self.nodes[at].children.push(c);
@@ -402,11 +610,7 @@ pub struct Profile {
 pub const BUILTIN: &str = "nlets-basic";
 
 fn rule(class: &str, max: usize, words: Option<usize>) -> ValueRule {
-    ValueRule {
-        class: CharClass::parse(class).unwrap_or_default(),
-        max,
-        words,
-    }
+    ValueRule::new(CharClass::parse(class).unwrap_or_default(), max, words)
 }
 
 impl Profile {
@@ -423,39 +627,54 @@ impl Profile {
             sep: b'/',
             value: rule(class, max, words),
         };
+        let fields = vec![
+            f("NAM", "name", 60, Some(8)),
+            f("DOB", "date", 10, Some(3)),
+            f("SEX", "code", 1, Some(1)),
+            f("RAC", "code", 1, Some(1)),
+            f("HGT", "digits", 3, Some(1)),
+            f("WGT", "digits", 3, Some(1)),
+            f("EYE", "code", 3, Some(1)),
+            f("HAI", "code", 3, Some(1)),
+            f("OLN", "code", 20, Some(1)),
+            f("OLS", "code", 2, Some(1)),
+            f("OLY", "digits", 4, Some(1)),
+            f("CLASS", "code", 3, Some(1)),
+            f("CLS", "code", 3, Some(1)),
+            f("STATUS", "alnum", 12, Some(2)),
+            f("EXP", "date", 10, Some(3)),
+            f("ISS", "date", 10, Some(3)),
+            f("RSTR", "code", 12, Some(1)),
+            f("END", "code", 12, Some(1)),
+            f("LIC", "code", 10, Some(1)),
+            f("LIS", "code", 2, Some(1)),
+            f("LIY", "digits", 4, Some(1)),
+            f("LIT", "code", 2, Some(1)),
+            f("VIN", "code", 20, Some(1)),
+            f("VYR", "digits", 4, Some(1)),
+            f("VMA", "code", 4, Some(1)),
+            f("VMO", "code", 3, Some(1)),
+            f("VST", "code", 2, Some(1)),
+            f("VCO", "code", 7, Some(1)),
+        ];
+        let line = |labels: &[&str]| -> Vec<usize> {
+            labels
+                .iter()
+                .filter_map(|l| fields.iter().position(|f| f.label == *l))
+                .collect()
+        };
+        let layout = vec![
+            line(&["NAM", "DOB", "SEX", "RAC", "HGT", "WGT", "EYE", "HAI"]),
+            line(&[
+                "OLN", "OLS", "OLY", "CLASS", "CLS", "STATUS", "EXP", "ISS", "RSTR", "END",
+            ]),
+            line(&[
+                "LIC", "LIS", "LIY", "LIT", "VIN", "VYR", "VMA", "VMO", "VST", "VCO",
+            ]),
+        ];
         let legacy = LegacyProfile {
-            fields: vec![
-                f("NAM", "name", 30, Some(5)),
-                f("DOB", "date", 10, Some(1)),
-                f("SEX", "code", 1, Some(1)),
-                f("RAC", "code", 1, Some(1)),
-                f("HGT", "digits", 3, Some(1)),
-                f("WGT", "digits", 3, Some(1)),
-                f("EYE", "code", 3, Some(1)),
-                f("HAI", "code", 3, Some(1)),
-                f("OLN", "code", 20, Some(1)),
-                f("OLS", "code", 2, Some(1)),
-                f("OLY", "digits", 4, Some(1)),
-                f("CLASS", "code", 3, Some(1)),
-                f("CLS", "code", 3, Some(1)),
-                f("STATUS", "code", 12, Some(1)),
-                f("EXP", "date", 10, Some(1)),
-                f("ISS", "date", 10, Some(1)),
-                f("RSTR", "code", 12, Some(1)),
-                f("END", "code", 12, Some(1)),
-                f("LIC", "code", 10, Some(1)),
-                f("LIS", "code", 2, Some(1)),
-                f("LIY", "digits", 4, Some(1)),
-                f("LIT", "code", 2, Some(1)),
-                f("VIN", "code", 20, Some(1)),
-                f("VYR", "digits", 4, Some(1)),
-                f("VMA", "code", 4, Some(1)),
-                f("VMO", "code", 3, Some(1)),
-                f("VST", "code", 2, Some(1)),
-                f("VCO", "code", 7, Some(1)),
-            ],
+            fields,
             lines: [
-                "END OF RECORD",
                 "NOT ON FILE",
                 "NO RECORD FOUND",
                 "FILE NOT AVAILABLE",
@@ -464,7 +683,12 @@ impl Profile {
             .iter()
             .map(|s| s.to_string())
             .collect(),
-            leading: Some(rule("name", 30, Some(5))),
+            trailers: vec!["END OF RECORD".to_string()],
+            leading: Some(rule("name", 60, Some(8))),
+            leading_before: vec!["DOB".into()],
+            record_start: vec!["NAM".into(), "LIC".into()],
+            layout,
+            records: DEFAULT_RECORDS,
         };
         let mut xml = XmlProfile::default();
         let n2 = String::from_utf8_lossy(NS_N2).into_owned();
@@ -485,17 +709,22 @@ impl Profile {
                 leaf(
                     &mut xml,
                     &["PersonName", "PersonGivenName"],
-                    rule("name", 30, Some(3)),
+                    rule("name", 40, Some(4)),
                 );
                 leaf(
                     &mut xml,
                     &["PersonName", "PersonMiddleName"],
-                    rule("name", 30, Some(3)),
+                    rule("name", 40, Some(4)),
                 );
                 leaf(
                     &mut xml,
                     &["PersonName", "PersonSurName"],
-                    rule("name", 30, Some(3)),
+                    rule("name", 40, Some(5)),
+                );
+                leaf(
+                    &mut xml,
+                    &["PersonName", "PersonFullName"],
+                    rule("name", 60, Some(8)),
                 );
                 leaf(
                     &mut xml,
@@ -509,6 +738,9 @@ impl Profile {
                 );
                 leaf(&mut xml, &["PersonSexCode"], rule("code", 1, Some(1)));
                 leaf(&mut xml, &["PersonSexText"], rule("name", 10, Some(1)));
+            }
+            if let Some(p) = xml.node_at(&[step(&n2, body), step(&n2, "Person")]) {
+                xml.nodes[p].repeat = DEFAULT_RECORDS;
             }
         }
         Profile {
@@ -544,12 +776,18 @@ mod tests {
         assert!(CharClass::parse("Z-A").is_err());
         assert!(CharClass::parse("").is_err());
         assert!(CharClass::parse("é").is_err());
-        let r = ValueRule {
-            class: CharClass::parse("name").unwrap(),
-            max: 10,
-            words: Some(2),
-        };
+        let r = ValueRule::new(CharClass::parse("name").unwrap(), 10, Some(2));
         assert!(r.allows(b"DOE JANE") && !r.allows(b"DOE JANE Q") && !r.allows(b"ABCDEFGHIJK"));
+        // Words are runs of letters and digits: a dash does not join them.
+        assert!(!r.allows(b"A-B-C") && r.allows(b"O'NEIL"));
+        // Canonical form: blanks squeezed, upper case for a class without
+        // lower-case letters.
+        let mut c = Vec::new();
+        assert!(r.canonical(b"  Doe \t  jane ", &mut c) && c == b"DOE JANE");
+        assert!(!r.canonical(b"DOE\xC3\xA9", &mut c));
+        let mut v = r.clone();
+        v.vocab = Some(std::sync::Arc::new(Vocab::pattern("DOE [A-Z]+").unwrap()));
+        assert!(v.accepts(b"doe  jane") && !v.accepts(b"ROE JANE"));
     }
 
     #[test]

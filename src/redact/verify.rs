@@ -412,7 +412,8 @@ pub fn check_both(
 
 /// Legacy lines: only printable ASCII, blanks and line breaks; every line a
 /// released literal, or released `LABEL/value` fields (with an unlabelled
-/// leading value on the first line only when the profile allows it).
+/// leading value before one of the profile's `leading_before` labels when
+/// the profile allows it).
 pub fn check_legacy_body(
     body: &[u8],
     p: &super::profile::LegacyProfile,
@@ -427,13 +428,11 @@ pub fn check_legacy_body(
             return Err("a byte other than printable ASCII, tab or a line break");
         }
     }
-    let mut first = true;
     for line in body.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(|&b| b == b' ' || b == b'\t') {
             continue;
         }
-        let is_first = std::mem::replace(&mut first, false);
         if p.literal(line) {
             continue;
         }
@@ -457,7 +456,7 @@ pub fn check_legacy_body(
                 }
             }
         }
-        let Some(&(first_label, _, _)) = labels.first() else {
+        let Some(&(first_label, first_end, _)) = labels.first() else {
             return Err("a line with no released field");
         };
         let lead = trim_end(&line[..first_label]);
@@ -466,8 +465,12 @@ pub fn check_legacy_body(
             .take_while(|&&b| b == b' ' || b == b'\t')
             .count()..];
         if !lead.is_empty() {
+            let before_ok = p.leading_before.is_empty()
+                || p.leading_before
+                    .iter()
+                    .any(|l| l.as_bytes() == &line[first_label..first_end]);
             match &p.leading {
-                Some(r) if is_first && r.allows(lead) => {}
+                Some(r) if before_ok && r.allows(lead) => {}
                 _ => return Err("unlabelled text"),
             }
         }
@@ -488,6 +491,15 @@ pub fn check_legacy_body(
         }
     }
     Ok(())
+}
+
+/// Attributes that name or point at elements (any namespace; `href` in
+/// XLink's).
+fn is_link(ns: &str, local: &str) -> bool {
+    matches!(
+        local,
+        "id" | "ref" | "uri" | "metadata" | "relationshipMetadata" | "linkMetadata"
+    ) || (local == "href" && ns == "http://www.w3.org/1999/xlink")
 }
 
 fn check_xml_profile(bytes: &[u8], p: &super::profile::Profile) -> Result<(), &'static str> {
@@ -545,6 +557,18 @@ fn check_xml_profile_doc(
         let node = &p.xml.nodes[id];
         for a in n.attributes() {
             let ns = a.namespace().unwrap_or("");
+            if is_link(ns, a.name()) {
+                // Identifiers and references, as the projection writes
+                // them: `R<n>` names, `#` only before them.
+                let ok = a.value().split(' ').all(|v| {
+                    let v = v.strip_prefix('#').unwrap_or(v);
+                    v.len() > 1 && v.starts_with('R') && v[1..].bytes().all(|b| b.is_ascii_digit())
+                });
+                if ok {
+                    continue;
+                }
+                return Err("an identifier not written by the projection");
+            }
             match p.xml.attr(id, ns.as_bytes(), a.name().as_bytes()) {
                 Some(r) if r.allows(a.value().as_bytes()) => {}
                 _ => return Err("an attribute the profile does not release"),
