@@ -102,9 +102,15 @@ fn why_not(d: &Decision) -> String {
     format!("{what}: {} {}", d.reason, d.detail.unwrap_or(""))
 }
 
-/// Decides every case and returns (file, style, verdict) rows and the
-/// useful count.
-fn run() -> (Vec<(String, String, Result<(), String>)>, usize) {
+/// One case's row: file, style, and useful or why not.
+struct Row {
+    file: String,
+    style: String,
+    verdict: Result<(), String>,
+}
+
+/// Decides every case and returns its rows and the useful count.
+fn run() -> (Vec<Row>, usize) {
     let policy = origuard::runtime::policy_store::load_path(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("deploy/policy/colorado.toml")
@@ -178,7 +184,11 @@ fn run() -> (Vec<(String, String, Result<(), String>)>, usize) {
         if verdict.is_ok() {
             useful += 1;
         }
-        rows.push((file, style, verdict));
+        rows.push(Row {
+            file,
+            style,
+            verdict,
+        });
     }
     (rows, useful)
 }
@@ -188,8 +198,13 @@ fn run() -> (Vec<(String, String, Result<(), String>)>, usize) {
 fn benign_layouts_are_useful() {
     let (rows, useful) = run();
     let total = rows.len();
-    for (file, style, v) in &rows {
-        match v {
+    for Row {
+        file,
+        style,
+        verdict,
+    } in &rows
+    {
+        match verdict {
             Ok(()) => eprintln!("{file:<44} {style:<70} useful"),
             Err(e) => eprintln!("{file:<44} {style:<70} {e}"),
         }
