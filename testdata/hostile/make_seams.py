@@ -576,6 +576,13 @@ def class_p():
     add("P", "xml_other_agency_query", xdoc(person() + driver(), "QZPOBCTL5"), expect="not_forwarded",
         canaries=["QZPOBCTL5"], note="NIEM: only another agency's query carried this control field",
         query=x_q(P287, "QZPOBCTL5", "P_xml_other_agency_query"), xml=True)
+    add("P", "deny_listed_no_query", leg("DR", DENY, "QZDENYPB7", BODY), expect="not_forwarded",
+        canaries=["QZDENYPB7"],
+        note="to a deny-listed agency that sent no query: the decline must not echo the control field")
+    add("P", "xml_deny_listed_other_agency", xdoc(person() + driver(), "QZDENYPB8", dests=(DENY,)),
+        expect="not_forwarded", canaries=["QZDENYPB8"],
+        note="NIEM, to a deny-listed agency; only another agency's query carried the control field",
+        query=x_q(RED, "QZDENYPB8", "P_xml_deny_listed_other_agency"), xml=True)
     add("P", "no_control_no_query", leg("DR", RED, "", BODY + CRLF + "POB/QZNOCTLPOB"),
         expect="no_leak", canaries=["QZNOCTLPOB"],
         note="no control field and no query: whatever happens, the birthplace stays")
