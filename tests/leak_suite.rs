@@ -197,10 +197,17 @@ fn seam_cases() {
             .unwrap_or_default()
     };
     let read = |f: &str| Bytes::from(std::fs::read(dir.join(f)).unwrap());
-    // Decides a case's query (when it names one), then the case itself.
+    // Decides a case's query (when it names one), then the case itself; a
+    // query that is not forwarded is a fault of the corpus, not a pass.
     let run = |c: &serde_json::Value| -> Decision {
         if let Some(q) = c["query"].as_str() {
-            decide_in(Direction::Inbound, read(q), &policy, &limits, &cx);
+            let qd = decide_in(Direction::Inbound, read(q), &policy, &limits, &cx);
+            assert!(
+                matches!(qd.outcome, Outcome::Forward(_)),
+                "{q}: the query was not forwarded ({} {:?})",
+                qd.reason,
+                qd.detail
+            );
         }
         let dir = match c["direction"].as_str() {
             Some("inbound") => Direction::Inbound,

@@ -344,7 +344,7 @@ def legacy_cases():
         else:
             body = (f"PLATE: {plate}   STATE: CO   YEAR: 2026   TYPE: PC{CRLF}"
                     f"VIN: {vin}   YEAR: 2019   MAKE: FORD   MODEL: F150{CRLF}"
-                    f"REG EXP: {mdy(p['exp'])}   STATUS: VALID{CRLF}"
+                    f"EXP: {mdy(p['exp'])}   STATUS: VALID{CRLF}"
                     f"OWNER: {p['last']}, {p['first']}   DOB: {mdy(p['dob'])}{CRLF}"
                     f"OWNER OLN: {p['oln']}{CRLF}"
                     f"OWNER PLACE OF BIRTH: {p['pob']}")
@@ -477,9 +477,12 @@ def xml_cases():
     # xml:id and xlink:href
     p = person(1)
     b64, frags = jpeg_b64("xxlink")
-    emit("xmlid_xlink", "DR", "xml:id on the person, the photo points at it with xlink:href", p,
+    emit("xmlid_xlink", "DR", "xml:id on the person and photo, an association by xlink:href", p,
          x_person(p, 2, attrs=' xml:id="P1"') + x_driver(p)
-         + x_photo(b64, attrs=' xlink:href="#P1"'), dl_keep(p), frags + [p["pob"]],
+         + x_photo(b64, attrs=' xml:id="I1"')
+         + "    <nc:PersonImageAssociation><nc:PersonReference xlink:href=\"#P1\"/>"
+           "<nc:ImageReference xlink:href=\"#I1\"/></nc:PersonImageAssociation>\n",
+         dl_keep(p), frags + [p["pob"]],
          extra_ns=f' xmlns:xlink="{NS_XLINK}"')
     # Mixed case in structured values
     p = person(3)
