@@ -23,9 +23,13 @@ forwarded and in any decline reply.
 
 Everything is synthetic: the person is invented, the status/restriction codes
 (NONCITZQ, SB251QZ, LPRQX7, ...) are made up so that no real vocabulary of
-licence codes holds them, SSN-shaped values are in the 987-65-43xx range
-reserved for advertising, places are invented words, photos are pseudo-random
-bytes behind a JPEG header seeded by case name (deterministic).
+licence codes holds them, places are invented words, photos are pseudo-random
+bytes behind a JPEG header seeded by case name (deterministic).  SSNs are in
+the 987-65-43xx range reserved for advertising and written 3-2-4 (with dashes
+or blanks); passport numbers are two letters and seven digits.  No licence
+number of the benign layout set (testdata/benign) has these shapes, so a field
+vocabulary can tell them apart.  A bare 9-digit SSN cannot be told from a
+9-digit licence number, so the corpus does not ask for that.
 """
 import base64
 import json
@@ -221,8 +225,8 @@ def class_k():
        ["UNDOCQZ"], "a status code inside STATUS/ of n2:ResponseText free text")
     lk("oln_ssn", "SK06A", BODY.replace("OLN/000000001", "OLN/987-65-4320"),
        ["987-65-4320"], "an SSN (3-2-4 digits) as the licence number")
-    lk("oln_ssn_plain", "SK07A", BODY.replace("OLN/000000001", "OLN/987654321"),
-       ["987654321"], "an SSN without dashes as the licence number")
+    lk("oln_ssn_blanks", "SK07A", BODY.replace("OLN/000000001", "OLN/987 65 4321"),
+       ["987 65 4321"], "an SSN written with blanks as the licence number")
     add("K", "lic_passport",
         leg("RR", RED, "SK08A", "LIC/PQ7318842.LIS/CO.LIY/2026.LIT/PC.VIN/1ZZZZ00000Z000008" + CRLF
             + "NAM/DOE,JANE Q.DOB/19800115", orig="COLIC0000"),
@@ -233,8 +237,8 @@ def class_k():
             + "NAM/DOE,JANE Q.DOB/19800115", orig="COLIC0000"),
         canaries=["PQ7318843"], note="a passport number inside the VIN (with O, I, Q, which no VIN holds)",
         query=leg_q(RED, "SK09A", "K_vin_passport", mke="RQ"))
-    xk("identification_ssn", "SK10X", person() + driver(oln="987654329"),
-       ["987654329"], "an SSN as nc:IdentificationID of the licence")
+    xk("identification_ssn", "SK10X", person() + driver(oln="987-65-4329"),
+       ["987-65-4329"], "an SSN (3-2-4 digits) as nc:IdentificationID of the licence")
     xk("identification_passport", "SK11X", person() + driver(oln="PQ7318845"),
        ["PQ7318845"], "a passport number as nc:IdentificationID of the licence")
     lk("nam_hyphen_words", "SK12A", BODY.replace("DOE, JANE Q  ", "NAM/DOE,JANE-BORN-XALQUIZTLAN "),
