@@ -241,12 +241,19 @@ def class_k():
        ["987-65-4329"], "an SSN (3-2-4 digits) as nc:IdentificationID of the licence")
     xk("identification_passport", "SK11X", person() + driver(oln="PQ7318845"),
        ["PQ7318845"], "a passport number as nc:IdentificationID of the licence")
-    lk("nam_hyphen_words", "SK12A", BODY.replace("DOE, JANE Q  ", "NAM/DOE,JANE-BORN-XALQUIZTLAN "),
-       ["BORN-XALQUIZTLAN"], "place of birth joined to the name with '-' (one 'word')")
-    lk("leading_hyphen_words", "SK13A", BODY.replace("DOE, JANE Q", "DOE-VISA-QZTLAN, JANE"),
-       ["VISA-QZTLAN"], "a status joined with '-' into the leading name")
-    xk("surname_hyphen_words", "SK14X", person(sur="DOE-NACIDA-EN-QUEMTLAN") + driver(),
-       ["NACIDA-EN-QUEMTLAN"], "birthplace joined with '-' into nc:PersonSurName")
+    # Benign names have at most 7 words in all (5 in a surname), hyphenated
+    # parts counted (testdata/benign): these carry 9 (7 in the surname).
+    lk("nam_hyphen_words", "SK12A",
+       BODY.replace("DOE, JANE Q  ", "NAM/DOE,JANE-BORN-IN-XALQUIZTLAN-QZ-MX-NOW-LPR "),
+       ["XALQUIZTLAN-QZ-MX-NOW-LPR"], "place of birth and status joined to the name with '-' (9 words)")
+    lk("leading_hyphen_words", "SK13A",
+       BODY.replace("DOE, JANE Q", "DOE-VISA-QZTLAN-TEMP-NONRES-LPR-CARD, JANE Q"),
+       ["VISA-QZTLAN-TEMP-NONRES"], "a status joined with '-' into the leading name (9 words)")
+    lk("nam_hyphen_words_short", "SK19A",
+       BODY.replace("DOE, JANE Q  ", "NAM/DOE,JA-BORN-IN-XALQ-QZ-MX-LPR "),
+       ["XALQ-QZ-MX-LPR"], "8 hyphen-joined words within today's 30-character limit")
+    xk("surname_hyphen_words", "SK14X", person(sur="DOE-NACIDA-EN-QUEMTLAN-ESTADO-QZ-MX") + driver(),
+       ["NACIDA-EN-QUEMTLAN"], "birthplace joined with '-' into nc:PersonSurName (7 words)")
     lk("status_split", "SK15A", BODY.replace("STATUS/VALID", "STATUS/XENOSTAQ STATUS/NONRESQZ"),
        ["XENOSTAQ", "NONRESQZ"], "a status code split over two repeats of STATUS/")
     lk("rstr_split", "SK16A", BODY.replace("CLASS/C", "CLASS/C RSTR/LPRHALFQ.RSTR/CARDHALFQ"),
