@@ -194,7 +194,6 @@ fn run() -> (Vec<Row>, usize) {
 }
 
 #[test]
-#[ignore = "issue 24: enabled when the re-emitting projection lands"]
 fn benign_layouts_are_useful() {
     let (rows, useful) = run();
     let total = rows.len();

@@ -157,7 +157,6 @@ fn no_case_leaks() {
 /// `same_output_as` names a case with the same values in another layout:
 /// both must be forwarded byte-identical, or neither forwarded.
 #[test]
-#[ignore = "issue 24: enabled when the re-emitting projection lands"]
 fn seam_cases() {
     use origuard::decision::ledger::{Ledger, MemoryStore};
     use origuard::decision::{decide_in, Context, Decision};

@@ -311,6 +311,13 @@ impl Ledger {
         }
     }
 
+    /// True when an inbound query from `ori` with `control` was forwarded
+    /// within the response window (a Bloom filter: never a false "no"; a
+    /// false "yes" once in about a million pairs at full load).
+    pub fn sent_query(&self, ori: Ori, control: Control, now: SystemTime) -> bool {
+        self.lock().seen.contains(pair_hash(ori, control), now)
+    }
+
     /// Records an inbound query forwarded from `ori` with `control` that no
     /// order let through: a response awaited on the same pair can no longer
     /// be told apart from its answer, so it is forgotten (both get the

@@ -472,6 +472,14 @@ fn a_lapsed_certification_switches_the_action() {
             "<nh2:DestinationORIID>VADEADX00",
         ))
     };
+    // The agency asked (a response carries only a control field it sent).
+    run(
+        &p,
+        &l,
+        Direction::Inbound,
+        dq("VADEADX00", "A0TRM0042", "OLN/000000000"),
+        now(),
+    );
     let d = run(&p, &l, Direction::Outbound, dr(), now());
     assert_eq!(d.category, Category::Redacted);
     let d = run(
@@ -529,6 +537,14 @@ fn ssn_is_a_builtin_field() {
     let dr = Bytes::from(
         "DR.COOLN0000.FLSO00100.*H1.TXT\nDOE, JANE Q   DOB/19800115  SEX/F\nOLN/000000000  SOC/000-00-0000  STATUS/VALID\n",
     );
+    let q = run(
+        &p,
+        &l,
+        Direction::Inbound,
+        dq("FLSO00100", "H1", "RSN/V.OLN/000000000"),
+        now(),
+    );
+    assert_eq!(q.category, Category::Passed, "{:?}", q.detail);
     let d = run(&p, &l, Direction::Outbound, dr, now());
     let out = text(&d);
     assert!(

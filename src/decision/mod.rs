@@ -18,6 +18,8 @@
 
 pub mod counts;
 pub mod court_order;
+mod restricted;
+use crate::redact::release;
 pub mod decline;
 pub mod ledger;
 
@@ -25,7 +27,6 @@ use crate::message::fields::FieldSet;
 use crate::message::Direction;
 use crate::message::{parse, parse_header, Class, Header, Limits, Message, Ori};
 use crate::policy::{Action, DenyMode, OnError, Policy, Verdict};
-use crate::redact::release;
 use bytes::Bytes;
 use std::time::SystemTime;
 
@@ -515,13 +516,19 @@ fn decide_action(
     };
     match (c.action, c.dir) {
         (Action::Redact, Direction::Outbound) => {
-            let r = release(
-                &m,
-                p.profile_for(c.verdict),
-                &p.catalogue,
-                p.fields_for(c.verdict),
-                c.limits,
-            );
+            if let Some(why) = restricted::refusal(c) {
+                d.reason = reason::REDACT_FAILED;
+                d.detail = Some(why);
+                return d;
+            }
+            if !restricted::control_sent(c) {
+                // Declined, and the decline carries no control field.
+                let mut d = deny(d, c);
+                d.detail = Some("control_not_sent");
+                return d;
+            }
+            let (profiles, fields) = restricted::profiles(c);
+            let r = crate::redact::release_all(&m, &profiles, &p.catalogue, fields, c.limits);
             released(d, r, reason::REDACT)
         }
         (Action::Redact, Direction::Inbound) if h.class == Class::Other => {
@@ -618,7 +625,10 @@ fn deny(mut d: Decision, c: &Case<'_>) -> Decision {
                     mke,
                     from,
                     to,
-                    control: h.control,
+                    // Toward the agency only a control field it sent.
+                    control: h
+                        .control
+                        .filter(|_| dir == Direction::Inbound || restricted::control_sent(c)),
                     text: &p.decline_text,
                 })),
                 _ => None,

@@ -59,6 +59,7 @@ struct RawRedact {
     exempt: Option<Vec<Spanned<String>>>,
     fields: Option<Vec<Spanned<String>>>,
     profile: Option<Spanned<String>>,
+    origins: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -387,6 +388,7 @@ fn load_inner(
         }
     };
     let default_profile = profile_index(&mut cx, &raw.redact.profile, 0);
+    let redact_origins = origins(&mut cx, path, &src, &raw.redact.origins);
     let deny_mode = |cx: &mut Ctx, v: &Option<Spanned<String>>, what: &str| match v {
         None => DenyMode::Reply,
         Some(s) => match s.get_ref().as_str() {
@@ -611,6 +613,7 @@ fn load_inner(
         deny_exempt,
         redact_exempt,
         redact_fields,
+        redact_origins,
         profiles,
         catalogue,
         deny_inbound_query,
@@ -758,6 +761,27 @@ fn extra_fields(cx: &mut Ctx, path: &str, src: &str, raw: &[RawField]) -> Catalo
     }
 
     catalogue
+}
+
+/// `[redact] origins`: the state's own ORIs (9 characters) or member codes
+/// (2), the only originators a message to a restricted agency may name.
+fn origins(cx: &mut Ctx, path: &str, src: &str, raw: &Option<Vec<Spanned<String>>>) -> Vec<String> {
+    let mut out = Vec::new();
+    for o in raw.iter().flatten() {
+        let v = o.get_ref();
+        let ok = (v.len() == 2 || v.len() == 9)
+            && v.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !ok {
+            cx.err(
+                path,
+                super::diag::line_of(src, o.span().start),
+                format!("redact.origins {v:?} must be a 9-character ORI or a 2-letter member code"),
+            );
+        }
+        out.push(v.clone());
+    }
+    out
 }
 
 /// The decline text and the ORI declines are sent from, validated.

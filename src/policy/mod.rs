@@ -286,6 +286,9 @@ pub struct Policy {
     pub redact_exempt: KeySet,
     /// Catalogue fields every redact removes and checks for (second line).
     pub redact_fields: FieldSet,
+    /// The state's own ORIs and member codes (`[redact] origins`): a message
+    /// to a restricted agency must come from one. Empty: not checked.
+    pub redact_origins: Vec<String>,
     /// Release profiles; index 0 is the built-in one.
     pub profiles: Vec<crate::redact::profile::Profile>,
     /// The protected-field catalogue (built-in plus policy-defined fields).

@@ -113,6 +113,8 @@ struct RawElement {
     #[serde(flatten)]
     vocab: RawVocab,
     #[serde(default)]
+    referable: bool,
+    #[serde(default)]
     attributes: Vec<RawAttr>,
 }
 
@@ -535,6 +537,9 @@ fn element(
         // `repeat` on a container (a record element); a value element's
         // repeat is its rule's.
         let n = x.node_at(&steps);
+        if let (Some(n), true) = (n, e.referable) {
+            x.nodes[n].referable = true;
+        }
         if let (Some(n), Some(r)) = (n, e.vocab.repeat) {
             if r == 0 || r > MAX_REPEAT {
                 cx.err(

@@ -199,6 +199,8 @@ pub struct TooMany;
 struct Record {
     leading: Option<(usize, usize)>,
     fields: Vec<(usize, usize, usize)>,
+    /// Occurrences of each named field, released or not.
+    counts: Vec<(usize, u16)>,
 }
 
 impl Record {
@@ -220,6 +222,24 @@ struct Emitter<'p> {
 }
 
 impl Emitter<'_> {
+    /// One more occurrence of field `f` in the record.
+    fn count(&mut self, f: usize) -> Result<(), TooMany> {
+        let n = match self.cur.counts.iter_mut().find(|c| c.0 == f) {
+            Some(c) => {
+                c.1 += 1;
+                c.1
+            }
+            None => {
+                self.cur.counts.push((f, 1));
+                1
+            }
+        };
+        if n > self.p.fields[f].value.repeat {
+            return Err(TooMany);
+        }
+        Ok(())
+    }
+
     fn close(&mut self) -> Result<(), TooMany> {
         if !self.cur.is_empty() {
             self.recs.push(std::mem::take(&mut self.cur));
@@ -266,41 +286,44 @@ impl Emitter<'_> {
         }
         items(line, Some(self.p), true, its);
         settle_leading(its, line, self.p);
+        let p = self.p;
         for it in its.iter() {
+            // A field the profile names counts against its repeats whether
+            // or not its value is released: 60 `OLN/` lines are not a
+            // licence record, whatever they hold.
+            let named = it
+                .label
+                .and_then(|(le, sep)| p.field_index(&line[it.span.0..le], sep));
             if !it.keep {
                 self.st.removed += 1;
+                if let Some(f) = named {
+                    self.count(f)?;
+                }
                 continue;
             }
             self.st.kept += 1;
             let v = &line[it.value.0..it.value.1];
-            match it.label {
-                None => {
-                    let Some(rule) = self.p.leading.as_ref() else {
+            match (it.label, named) {
+                (None, _) => {
+                    let Some(rule) = p.leading.as_ref() else {
                         continue;
                     };
                     let r = self.value(rule, v);
                     self.close()?;
                     self.cur.leading = Some(r);
                 }
-                Some((le, sep)) => {
-                    let Some(f) = self.p.field_index(&line[it.span.0..le], sep) else {
-                        continue;
-                    };
-                    let starts = self.p.starts_record(f);
-                    if starts
+                (Some(_), Some(f)) => {
+                    if p.starts_record(f)
                         && (self.cur.leading.is_some()
-                            || self.cur.fields.iter().any(|x| self.p.starts_record(x.0)))
+                            || self.cur.fields.iter().any(|x| p.starts_record(x.0)))
                     {
                         self.close()?;
                     }
-                    let rule = &self.p.fields[f].value;
-                    let seen = self.cur.fields.iter().filter(|x| x.0 == f).count();
-                    if seen >= usize::from(rule.repeat) {
-                        return Err(TooMany);
-                    }
-                    let (s, e) = self.value(&rule.clone(), v);
+                    self.count(f)?;
+                    let (s, e) = self.value(&p.fields[f].value, v);
                     self.cur.fields.push((f, s, e));
                 }
+                (Some(_), None) => {}
             }
         }
         Ok(())

@@ -477,6 +477,9 @@ pub struct Node {
     pub attrs: Vec<AttrRule>,
     /// Most occurrences under one parent element.
     pub repeat: u16,
+    /// Withheld content may refer to it (a person or a licence that a
+    /// withheld photo or association points at): its meaning is its own.
+    pub referable: bool,
 }
 
 /// The XML part of a profile: a tree of releasable elements below `n2:NLETS`
@@ -500,6 +503,7 @@ impl Default for XmlProfile {
                 children: vec![],
                 attrs: vec![],
                 repeat: 1,
+                referable: false,
             }],
             prefixes: NIEM_CORE
                 .iter()
@@ -579,6 +583,7 @@ impl XmlProfile {
                         children: vec![],
                         attrs: if last { attrs.clone() } else { vec![] },
                         repeat: 1,
+                        referable: false,
                     });
                     let c = self.nodes.len() - 1;
                     self.nodes[at].children.push(c);
@@ -741,6 +746,7 @@ impl Profile {
             }
             if let Some(p) = xml.node_at(&[step(&n2, body), step(&n2, "Person")]) {
                 xml.nodes[p].repeat = DEFAULT_RECORDS;
+                xml.nodes[p].referable = true;
             }
         }
         Profile {

@@ -390,7 +390,7 @@ impl Walk<'_, '_> {
         };
         if empty {
             if let Some(k) = kept {
-                self.finish(k, Frame::default());
+                self.finish(k, Frame::default())?;
             }
         } else {
             self.stack.push(Frame {
@@ -457,7 +457,7 @@ impl Walk<'_, '_> {
                     values: v
                         .split(|&b| is_ws(b))
                         .filter(|x| !x.is_empty())
-                        .map(|x| x.strip_prefix(b"#").unwrap_or(x).to_vec())
+                        .map(|x| fragment(x).to_vec())
                         .collect(),
                     hash: v.iter().find(|&&b| !is_ws(b)) == Some(&b'#'),
                 });
@@ -506,7 +506,7 @@ impl Walk<'_, '_> {
         }
         if let Some(f) = f {
             if let Some(k) = f.kept {
-                self.finish(k, f);
+                self.finish(k, f)?;
             }
         }
         Ok(())
@@ -515,11 +515,11 @@ impl Walk<'_, '_> {
     /// Settles a kept element's content at its end: a value in canonical
     /// form, free text re-emitted, an image in canonical base64, or the
     /// element dropped when its content does not meet its rule.
-    fn finish(&mut self, k: usize, f: Frame) {
+    fn finish(&mut self, k: usize, f: Frame) -> Result<(), XmlRefusal> {
         let t = &mut self.t;
         let n = t.nodes[k].node;
         let value = match &t.p.xml.nodes[n].kind {
-            NodeKind::Container => return,
+            NodeKind::Container => return Ok(()),
             NodeKind::Value(_) | NodeKind::Base64 { .. } if f.had_child => None,
             NodeKind::Value(rule) => {
                 let mut c = Vec::new();
@@ -537,7 +537,9 @@ impl Walk<'_, '_> {
                         t.st.removed += st.removed;
                         Some(c)
                     }
-                    Err(_) => None,
+                    // More repeats or records than the profile allows:
+                    // the message is declined, not trimmed.
+                    Err(legacy::TooMany) => return Err(XmlRefusal::Count),
                 }
             }
         };
@@ -557,6 +559,7 @@ impl Walk<'_, '_> {
                 t.removed_refs.extend(refs);
             }
         }
+        Ok(())
     }
 
     fn add_text(&mut self, logical: &[u8]) {
@@ -590,8 +593,7 @@ impl Tree<'_> {
             ) {
                 if let Ok(v) = a.unescape_value() {
                     for id in v.split_ascii_whitespace() {
-                        self.removed_refs
-                            .insert(id.trim_start_matches('#').as_bytes().to_vec());
+                        self.removed_refs.insert(fragment(id.as_bytes()).to_vec());
                     }
                 }
             }
@@ -627,11 +629,17 @@ impl Tree<'_> {
         self.order(0, &mut order);
         let mut ids: HashMap<Vec<u8>, usize> = HashMap::new();
         for &k in &order {
+            let referable = self.p.xml.nodes[self.nodes[k].node].referable;
             for l in &self.nodes[k].links {
                 if l.kind != LinkKind::Ref {
                     for v in &l.values {
                         let next = ids.len() + 1;
                         ids.entry(v.clone()).or_insert(next);
+                        // Withheld content pointing at it gave it meaning,
+                        // unless its meaning is its own.
+                        if !referable && self.removed_refs.contains(v) {
+                            return Err(XmlRefusal::Reference);
+                        }
                     }
                 }
             }
@@ -642,9 +650,6 @@ impl Tree<'_> {
                     return Err(XmlRefusal::Reference);
                 }
             }
-        }
-        if ids.keys().any(|id| self.removed_refs.contains(id)) {
-            return Err(XmlRefusal::Reference);
         }
         Ok(ids)
     }
@@ -815,6 +820,16 @@ impl Tree<'_> {
     }
 }
 
+/// The identifier a reference names: what follows the last `#` (a URI
+/// reference `doc.xml#P1` names `P1` in whatever document it is read), or
+/// the whole value.
+fn fragment(v: &[u8]) -> &[u8] {
+    match memchr::memrchr(b'#', v) {
+        Some(i) => &v[i + 1..],
+        None => v,
+    }
+}
+
 /// The prefix written for namespace `uri`.
 fn prefix_of<'x>(px: &'x [(Vec<u8>, String)], uri: &[u8]) -> &'x str {
     if uri == NS_XML {
@@ -972,14 +987,18 @@ mod tests {
         let out = run(HDR, p).unwrap();
         assert!(out.contains(r#"<n2:Person s:id="R1">"#), "{out}");
         assert!(out.contains(r#"xmlns:s="http://niem.gov/niem/structures/2.0""#));
-        // Removed content refers to a kept element.
+        // Removed content refers to a kept person: its meaning is its own
+        // (the profile marks it referable), so it is released.
         let body = format!("{p}<nc:PersonBirthLocation s:ref=\"ZZ-covert-77\"/>");
-        assert_eq!(run(HDR, &body), Err(XmlRefusal::Reference));
+        assert!(run(HDR, &body).is_ok());
+        // Removed content refers to a kept value: refused.
+        let body = r#"<n2:Person><nc:PersonName s:id="N1"><nc:PersonSurName>MEXICO</nc:PersonSurName></nc:PersonName></n2:Person><nc:PersonBirthLocation s:ref="N1"/>"#;
+        assert_eq!(run(HDR, body), Err(XmlRefusal::Reference));
         // A kept element refers to content that is not kept.
         let body = r#"<n2:Person s:ref="L1"><nc:PersonSexCode>F</nc:PersonSexCode></n2:Person><nc:Location s:id="L1">MX</nc:Location>"#;
         assert_eq!(run(HDR, body), Err(XmlRefusal::Reference));
         // NIEM 5 uri and xlink:href count as well.
-        let body = r##"<n2:Person s:uri="#P1"><nc:PersonSexCode>F</nc:PersonSexCode></n2:Person><nc:PersonBirthLocation xmlns:xl="http://www.w3.org/1999/xlink" xl:href="#P1"/>"##;
+        let body = r##"<n2:Person><nc:PersonName s:uri="#P1"><nc:PersonSurName>MEXICO</nc:PersonSurName></nc:PersonName></n2:Person><nc:PersonBirthLocation xmlns:xl="http://www.w3.org/1999/xlink" xl:href="doc.xml#P1"/>"##;
         assert_eq!(run(HDR, body), Err(XmlRefusal::Reference));
     }
 

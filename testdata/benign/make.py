@@ -76,7 +76,7 @@ PEOPLE = [
     ("TESTWORTH", "ALEX JORDAN", "F", "19850714", "Z00000042", "NOT VALID", "20260714", "OKRANVELD"),
     LONG50 + ("F", "19910405", "X000-000-0017", "VALID", "20300405", "ZACAPOXTLA DEL VALLE"),
     LONG44 + ("F", "19880822", "000-000-044", "VALID", "20290822", "TEPEXQUILCO"),
-    ("PLACEHOLDER-NGUYEN", "LINH", "F", "19950101", "FAKE0000095", "EXPIRED", "20250101", "HOA QUENTHANH"),
+    ("PLACEHOLDER-NGUYEN", "LINH", "F", "19950101", "W000000095", "EXPIRED", "20250101", "HOA QUENTHANH"),
     ("O'FAKESON", "PATRICK J", "M", "19761231", "F000000076", "REVOKED", "20270101", "BALLYQUORRIN"),
     ("VAN DER VOORBEELD", "PIETER", "M", "19821010", "000000082", "VALID", "20301010", "OOSTQUERWIJK"),
     ("TLACUACHE-OROZCO", "JUAN PABLO", "M", "19930317", "D999-000-317", "VALID", "20280317", "SANTA XOQUIPAN"),
@@ -524,7 +524,7 @@ def xml_cases():
     # RR in NIEM: free text vehicle + owner person with birthplace
     for k, i in enumerate((9, 11)):
         p = person(i)
-        plate, vin = f"NMX{k}00{k}", f"5NIEM00000V00000{k}"
+        plate, vin = f"NMX{k}00{k}", f"5NJEM00000V00000{k}"
         body = (f"LIC/{plate}.LIS/CO.LIY/2026.LIT/PC.VIN/{vin}.VYR/2020.VMA/HOND\n"
                 f"EXP/{p['exp']}.STATUS/VALID\nNAM/{p['last']},{p['first']}.DOB/{p['dob']}\n"
                 f"POB/{p['pob']}")

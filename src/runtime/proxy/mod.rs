@@ -267,7 +267,10 @@ impl Proxy {
             },
             decisions: match cfg.limits.decision_workers {
                 0 | 1 => None,
-                n => Some(stage::DecisionPool::new(n).map_err(StartError::Workers)?),
+                n => Some(
+                    stage::DecisionPool::new(n, Some(ledger.clone()))
+                        .map_err(StartError::Workers)?,
+                ),
             },
             limits: cfg.limits.clone(),
             drain: CancellationToken::new(),

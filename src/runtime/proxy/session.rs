@@ -37,7 +37,7 @@ use super::stage::{Decided, InFlight, WINDOW_PER_WORKER};
 use super::upstream::connect_retrying;
 use crate::audit::line::Body;
 use crate::audit::record::Event;
-use crate::decision::{decide, decide_in, Context, Decision, Outcome};
+use crate::decision::{decide_in, Context, Decision, Outcome};
 use crate::framing::{FrameCodec, Framing};
 use crate::message::Direction;
 use crate::policy::Policy;
@@ -630,13 +630,11 @@ async fn finish_one(
         None => {
             tracing::error!("a decision worker stopped: deciding on the session's task");
             let t = Instant::now();
-            let decision = decide(
-                dir,
-                c.raw,
-                &policy,
-                &ctx.shared.msg_limits,
-                std::time::SystemTime::now(),
-            );
+            let cx = Context {
+                now: std::time::SystemTime::now(),
+                ledger: Some(&*ctx.shared.ledger),
+            };
+            let decision = decide_in(dir, c.raw, &policy, &ctx.shared.msg_limits, &cx);
             Decided {
                 decision,
                 seconds: t.elapsed().as_secs_f64(),

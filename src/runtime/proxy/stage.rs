@@ -11,7 +11,8 @@
 //! queue is full the session decides the message itself (the caller runs
 //! it), so submitting never waits and never grows memory.
 
-use crate::decision::{decide, Decision};
+use crate::decision::ledger::Ledger;
+use crate::decision::{decide_in, Context, Decision};
 use crate::message::Direction;
 use crate::policy::Policy;
 use bytes::Bytes;
@@ -40,9 +41,16 @@ fn timed_decide(
     raw: Bytes,
     policy: &Policy,
     limits: &crate::message::Limits,
+    ledger: Option<&Ledger>,
 ) -> Decided {
     let t = Instant::now();
-    let decision = decide(dir, raw, policy, limits, std::time::SystemTime::now());
+    // The ledger is asked which control fields were sent (and learns the
+    // forwarded queries); a policy decided here has no court order.
+    let cx = Context {
+        now: std::time::SystemTime::now(),
+        ledger,
+    };
+    let decision = decide_in(dir, raw, policy, limits, &cx);
     Decided {
         decision,
         seconds: t.elapsed().as_secs_f64(),
@@ -62,19 +70,22 @@ struct Job {
 pub struct DecisionPool {
     workers: Vec<SyncSender<Job>>,
     next: AtomicUsize,
+    ledger: Option<Arc<Ledger>>,
 }
 
 impl DecisionPool {
-    /// A pool of `n` worker threads (at least one).
-    pub fn new(n: usize) -> std::io::Result<DecisionPool> {
+    /// A pool of `n` worker threads (at least one), deciding with the
+    /// process's `ledger`.
+    pub fn new(n: usize, ledger: Option<Arc<Ledger>>) -> std::io::Result<DecisionPool> {
         let mut workers = Vec::with_capacity(n.max(1));
         for i in 0..n.max(1) {
             let (tx, rx) = sync_channel::<Job>(WORKER_QUEUE);
+            let l = ledger.clone();
             std::thread::Builder::new()
                 .name(format!("origuard-decide-{i}"))
                 .spawn(move || {
                     while let Ok(j) = rx.recv() {
-                        let d = timed_decide(j.dir, j.raw, &j.policy, &j.limits);
+                        let d = timed_decide(j.dir, j.raw, &j.policy, &j.limits, l.as_deref());
                         // The session may have gone: its decision is dropped
                         // with it (nothing was audited or forwarded).
                         let _ = j.done.send(d);
@@ -85,6 +96,7 @@ impl DecisionPool {
         Ok(DecisionPool {
             workers,
             next: AtomicUsize::new(0),
+            ledger,
         })
     }
 
@@ -123,6 +135,7 @@ impl DecisionPool {
             job.raw,
             &job.policy,
             &job.limits,
+            self.ledger.as_deref(),
         ))))
     }
 }
@@ -227,7 +240,7 @@ mod tests {
         let mut g = crate::capture::gen::Generator::new(2, crate::capture::gen::Mix::default());
         let msgs: Vec<Bytes> = (0..300).map(|i| g.message(i % 2 == 0)).collect();
         for n in [1, 2, 4] {
-            let pool = DecisionPool::new(n).unwrap();
+            let pool = DecisionPool::new(n, None).unwrap();
             let mut fl: InFlight<usize> = InFlight::new(1000);
             for (i, m) in msgs.iter().enumerate() {
                 let t = pool.submit(Direction::Outbound, m.clone(), p.clone(), lim);
@@ -236,7 +249,7 @@ mod tests {
             let mut i = 0;
             while let Some((d, _, idx)) = fl.pop().await {
                 assert_eq!(idx, i);
-                let want = decide(
+                let want = crate::decision::decide(
                     Direction::Outbound,
                     msgs[i].clone(),
                     &p,
@@ -256,7 +269,7 @@ mod tests {
     #[tokio::test]
     async fn ready_is_cancel_safe() {
         let p = policy();
-        let pool = DecisionPool::new(1).unwrap();
+        let pool = DecisionPool::new(1, None).unwrap();
         let mut fl: InFlight<()> = InFlight::new(2);
         let m = Bytes::from_static(b"DQ.AZNLETS20.CO.TXT\nNAM/DOE,JANE.DOB/19800115");
         fl.push(
