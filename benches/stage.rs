@@ -53,7 +53,7 @@ fn stage(c: &mut Criterion) {
         })
     });
     for n in [1, 2, 4] {
-        let pool = DecisionPool::new(n).unwrap();
+        let pool = DecisionPool::new(n, None).unwrap();
         g.bench_function(format!("workers_{n}"), |b| {
             b.iter(|| {
                 rt.block_on(async {

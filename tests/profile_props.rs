@@ -288,6 +288,67 @@ proptest! {
         }
     }
 
+    /// What a restricted agency receives is written from released values
+    /// alone: the same values in another layout (wider column gaps, blanks
+    /// at line ends, blank lines, CR LF or LF) give the same bytes, and the
+    /// output read again gives itself back.
+    #[test]
+    fn output_is_a_fixed_point_free_of_input_layout(
+        (msg, _ns, _released) in legacy_dr(),
+        gap in 2usize..6,
+        trailing in 0usize..3,
+        blank_lines in any::<bool>(),
+        crlf in any::<bool>(),
+    ) {
+        let p = policy();
+        let now = std::time::SystemTime::now();
+        let d = decide(Direction::Outbound, Bytes::from(msg.clone()), &p, &Limits::default(), now);
+        let Outcome::Forward(out) = &d.outcome else {
+            return Err(TestCaseError::fail(format!("not forwarded ({} {:?}): {msg:?}", d.reason, d.detail)));
+        };
+        // Only printable ASCII and CR LF.
+        prop_assert!(out.windows(2).all(|w| w[0] != b'\r' || w[1] == b'\n'));
+        prop_assert!(out.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\r' || b == b'\n'));
+        // Read again: the same bytes.
+        let again = decide(Direction::Outbound, out.clone(), &p, &Limits::default(), now);
+        match &again.outcome {
+            Outcome::Forward(b) => prop_assert_eq!(b, out),
+            o => return Err(TestCaseError::fail(format!("output refused when read again: {o:?}"))),
+        }
+        // The same message in another layout.
+        let (head, body) = msg.split_once(".TXT").unwrap();
+        let brk = if crlf { "\r\n" } else { "\n" };
+        let mut relaid = format!("{head}.TXT");
+        for line in body.split(['\n', '\r']).filter(|l| !l.is_empty()) {
+            let mut l = String::new();
+            let mut run = 0;
+            for ch in line.chars() {
+                if ch == ' ' {
+                    run += 1;
+                    continue;
+                }
+                if run >= 2 {
+                    l.push_str(&" ".repeat(gap));
+                } else if run == 1 {
+                    l.push(' ');
+                }
+                run = 0;
+                l.push(ch);
+            }
+            relaid.push_str(brk);
+            relaid.push_str(&l);
+            relaid.push_str(&" ".repeat(trailing));
+            if blank_lines {
+                relaid.push_str(brk);
+            }
+        }
+        let d2 = decide(Direction::Outbound, Bytes::from(relaid.clone()), &p, &Limits::default(), now);
+        match &d2.outcome {
+            Outcome::Forward(b) => prop_assert_eq!(b, out, "{:?} vs {:?}", relaid, msg),
+            o => return Err(TestCaseError::fail(format!("relaid refused: {o:?}: {relaid:?}"))),
+        }
+    }
+
     #[test]
     fn routing_equals_an_independent_reading(doc in routing_doc()) {
         let p = policy();

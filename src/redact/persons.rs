@@ -215,7 +215,7 @@ fn label_of(word: &[u8]) -> Option<Label> {
         .map(u8::to_ascii_uppercase)
         .collect();
     match &w[..] {
-        b"NAM" | b"NAME" | b"FULLNAME" => Some(Label::Name),
+        b"NAM" | b"NAME" | b"FULLNAME" | b"OWNER" | b"REGISTEREDOWNER" => Some(Label::Name),
         b"DOB" | b"DATEOFBIRTH" | b"BIRTHDATE" => Some(Label::Dob),
         b"OLN" => Some(Label::Oln),
         b"OLS" => Some(Label::State),
@@ -448,6 +448,11 @@ mod tests {
         let two = found("DR.COOLN0000.VTICE0900.*A1.TXT\n1 DOE, JANE Q  DOB/19800115\n2 DOE, JANET  dob: 1981-12-03\n");
         assert_eq!(two.dobs, vec!["19800115", "19811203"]);
         assert_eq!(two.records(), 2);
+        // A registered owner is a person too (the release profile writes
+        // OWNER: fields of plate responses).
+        let rr = found("RR.COLIC0000.VTICE0900.*A1.TXT\nPLATE: ZZZ0001\nOWNER: ROE, ANN   DOB: 01/02/1990\nOWNER OLN: X000-000-0017\n");
+        assert_eq!(rr.names, vec![Name::Full("ROE,ANN".into())]);
+        assert_eq!(rr.olns, vec!["X0000000017"]);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `origuard policy profile --learn CAPTURE`: proposes a release profile
 //! from recorded traffic. It reports every legacy label and every NIEM
 //! element path the state's messages use, with counts and value *shapes*
-//! (characters seen, longest value, most words) — never a value. Elements
+//! (characters seen, longest value, most words) — never a value, except
+//! the codes of a code field (few short values, each seen at least three
+//! times), proposed as its vocabulary (`values`). Elements
 //! and labels the catalogue knows as protected are listed commented out.
 //! The proposal is a starting point for CBI to review, not a policy.
 
@@ -22,24 +24,74 @@ struct Shape {
     max_words: usize,
     container: bool,
     text: bool,
+    /// Distinct short values (canonical: upper case, blanks squeezed) and
+    /// how often each was seen, while there are few (a code field).
+    vals: BTreeMap<Vec<u8>, u64>,
+    /// Too many distinct or long values to be a code field.
+    not_codes: bool,
 }
+
+/// A code field has at most this many distinct values ...
+const VOCAB_DISTINCT: usize = 24;
+/// ... each at most this long ...
+const VOCAB_LEN: usize = 12;
+/// ... and each seen at least this often before it is proposed (a value
+/// seen once or twice may be someone's data, and is never printed).
+const VOCAB_SEEN: u64 = 3;
 
 impl Shape {
     fn add(&mut self, v: &[u8]) {
         self.count += 1;
+        // Letters as the release writes them: upper case (a named class
+        // has no lower-case letter, and values are folded to fit it).
         for &b in v {
             if b < 128 {
                 if self.chars.is_empty() {
                     self.chars = vec![false; 128];
                 }
-                self.chars[b as usize] = true;
+                self.chars[b.to_ascii_uppercase() as usize] = true;
             } else {
                 self.other = true;
             }
         }
         self.max_len = self.max_len.max(v.len());
-        let words = v.split(|&b| b == b' ').filter(|w| !w.is_empty()).count();
-        self.max_words = self.max_words.max(words);
+        self.max_words = self.max_words.max(crate::redact::profile::words(v));
+        if !self.not_codes {
+            let c = crate::redact::profile::canonical_line(v);
+            if c.len() > VOCAB_LEN || c.iter().any(|b| !(0x20..0x7f).contains(b)) {
+                self.not_codes = true;
+                self.vals.clear();
+            } else {
+                *self.vals.entry(c).or_default() += 1;
+                if self.vals.len() > VOCAB_DISTINCT {
+                    self.not_codes = true;
+                    self.vals.clear();
+                }
+            }
+        }
+    }
+
+    /// `, values = [...]` when the field looks like a code field and every
+    /// value was seen often enough to be a code rather than someone's data.
+    fn vocab(&self, name: &str) -> String {
+        let ok = !self.not_codes
+            && self.vals.len() >= 2
+            && !identifying(name)
+            && self.max_words <= 2
+            && self.vals.values().all(|&n| n >= VOCAB_SEEN);
+        if !ok {
+            return String::new();
+        }
+        let list: Vec<String> = self
+            .vals
+            .keys()
+            .filter(|v| !v.is_empty())
+            .map(|v| format!("\"{}\"", esc(&String::from_utf8_lossy(v))))
+            .collect();
+        if list.is_empty() {
+            return String::new();
+        }
+        format!(", values = [{}]", list.join(", "))
     }
 
     /// The smallest named class holding every character seen, else a custom one.
@@ -95,6 +147,17 @@ fn suspect(cat: &Catalogue, name: &str) -> bool {
     SUSPECT.iter().any(|w| up.contains(w))
         || cat.lookalike(name.as_bytes()).is_some()
         || crate::redact::verify::name_hit(cat, cat.all(), name.as_bytes()).is_some()
+}
+
+/// Labels and element names that hold who a person is or a number of
+/// theirs: never given a vocabulary, however often a value repeats.
+fn identifying(name: &str) -> bool {
+    let up = name.to_ascii_uppercase();
+    [
+        "NAM", "OWNER", "DOB", "DATE", "OLN", "LIC", "VIN", "PLATE", "ID", "NUMBER",
+    ]
+    .iter()
+    .any(|w| up.contains(w))
 }
 
 fn esc(s: &str) -> String {
@@ -185,10 +248,11 @@ pub fn learn(msgs: &[bytes::Bytes], name: &str) -> Learned {
     for ((label, sep), s) in &labels {
         let protected = suspect(&cat, label);
         let line = format!(
-            "{{ label = \"{label}\", sep = \"{sep}\", chars = \"{}\", max = {}, words = {} }},",
+            "{{ label = \"{label}\", sep = \"{sep}\", chars = \"{}\", max = {}, words = {}{} }},",
             esc(&s.class()),
             s.max_len.max(1),
-            s.max_words.max(1)
+            s.max_words.max(1),
+            s.vocab(label)
         );
         proposal(&mut t, protected, &line, s);
     }
@@ -204,10 +268,11 @@ pub fn learn(msgs: &[bytes::Bytes], name: &str) -> Learned {
             format!("{{ path = \"{path}\", text = \"legacy\" }},")
         } else {
             format!(
-                "{{ path = \"{path}\", chars = \"{}\", max = {}, words = {} }},",
+                "{{ path = \"{path}\", chars = \"{}\", max = {}, words = {}{} }},",
                 esc(&s.class()),
                 s.max_len.max(1),
-                s.max_words.max(1)
+                s.max_words.max(1),
+                s.vocab(path.rsplit(':').next().unwrap_or(path))
             )
         };
         proposal(&mut t, protected, &entry, s);
@@ -311,5 +376,46 @@ fn learn_xml(
     }
     for c in n.children().filter(|c| c.is_element()) {
         learn_xml(c, &path, out, prefixes, text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dr(oln: &str, status: &str, sex: &str) -> bytes::Bytes {
+        bytes::Bytes::from(format!(
+            "DR.COOLN0000.AZNLETS20.*A1.TXT\r\nNAM/DOE,JANE.DOB/19800115.SEX/{sex}\r\nOLN/{oln}  STATUS/{status}\r\n"
+        ))
+    }
+
+    #[test]
+    fn code_fields_get_their_vocabulary_and_nothing_else_does() {
+        let mut msgs: Vec<_> = (0..3)
+            .flat_map(|i| {
+                [
+                    dr(&format!("00000000{i}"), "VALID", "F"),
+                    dr(&format!("10000000{i}"), "Suspended", "M"),
+                ]
+            })
+            .collect();
+        let t = learn(&msgs, "l").toml;
+        assert!(
+            t.contains(r#"label = "STATUS", sep = "/", chars = "name", max = 9, words = 1, values = ["SUSPENDED", "VALID"]"#),
+            "{t}"
+        );
+        assert!(t.contains(r#"values = ["F", "M"]"#), "{t}");
+        // A licence number, a name or a date never gets one, however often
+        // it repeats.
+        for l in t
+            .lines()
+            .filter(|l| l.contains("\"OLN\"") || l.contains("\"NAM\"") || l.contains("\"DOB\""))
+        {
+            assert!(!l.contains("values"), "{l}");
+        }
+        // A value seen only once or twice is never printed.
+        msgs.push(dr("200000000", "NONCITQZ", "F"));
+        let t = learn(&msgs, "l").toml;
+        assert!(!t.contains("NONCITQZ") && !t.contains("SUSPENDED"), "{t}");
     }
 }
