@@ -70,6 +70,13 @@ fn leaked(out: &[u8], n: u32) -> Option<String> {
     })
 }
 
+/// Labels of the example profile (`colorado-dmv`).
+const PROFILE_LABELS: &[&str] = &[
+    "NAM", "NAME", "OWNER", "DOB", "SEX", "RAC", "HGT", "WGT", "EYE", "HAI", "OLN", "OLS", "CLASS",
+    "CLS", "STATUS", "EXP", "ISS", "RSTR", "END", "LIC", "PLATE", "LIS", "LIY", "LIT", "VIN",
+    "VYR", "YEAR", "VMA", "MAKE", "VMO", "MODEL",
+];
+
 /// A label-ish thing under which the canary hides.
 fn hostile_label() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -80,7 +87,10 @@ fn hostile_label() -> impl Strategy<Value = String> {
         Just("BPL".to_string()),
         Just("LUGAR DE NACIMIENTO".to_string()),
         Just("Place of Birth".to_string()),
-        "[A-Z]{2,8}",
+        // Not a label the profile releases: a second DOB/ in a record is
+        // declined whole (profile_count), which this property does not test.
+        "[A-Z]{2,8}".prop_filter("a released label", |l| !PROFILE_LABELS
+            .contains(&l.as_str())),
         "[a-z]{2,8}",
         Just("Р\u{041E}B".to_string()),
         Just("ＰＯＢ".to_string()),
@@ -170,11 +180,14 @@ fn legacy_dr() -> impl Strategy<Value = (String, Vec<u32>, Vec<&'static str>)> {
                 format!("DOE, JANE Q  {}", released.join(" "))
             });
             let ns: Vec<u32> = hidden.iter().map(|h| h.n).collect();
-            for (h, p) in hidden.into_iter().zip(positions) {
+            // Carriers: released fields not among `released`, each once
+            // (a field twice in a record declines the message).
+            let carriers = ["HGT/505", "WGT/130", "EYE/BRO", "HAI/BRO", "RAC/W"];
+            for (i, (h, p)) in hidden.into_iter().zip(positions).enumerate() {
                 match p % 3 {
-                    // Its own line, or after released fields behind a gap.
+                    // Its own line, or after a released field behind a gap.
                     0 | 1 => lines.push(h.text),
-                    _ => lines.push(format!("CLASS/R  {}", h.text)),
+                    _ => lines.push(format!("{}  {}", carriers[i % carriers.len()], h.text)),
                 }
             }
             let body = lines.join("\r\n");
@@ -193,7 +206,7 @@ fn local_name() -> impl Strategy<Value = String> {
         Just("CountryOfBirth".to_string()),
         Just("Photo".to_string()),
         Just("Image".to_string()),
-        Just("PersonName".to_string()),
+        Just("PersonAlternateName".to_string()),
         Just("Field".to_string()),
         "[A-Z][a-zA-Z]{2,12}",
     ]

@@ -48,6 +48,22 @@ async fn pass_through_is_byte_identical_both_ways() {
     h.proxy.shutdown().await.unwrap();
 }
 
+/// An inbound query from `ori` with `control`, sent from Nlets and read on
+/// the switch side: the agency asked, so its answer may carry the control.
+async fn ask<W: tokio::io::AsyncWrite + Unpin, R: tokio::io::AsyncRead + Unpin>(
+    nlw: &mut W,
+    swr: &mut Rx<R>,
+    ori: &str,
+    control: &str,
+) {
+    send(
+        nlw,
+        format!("DQ.{ori}.CO.*{control}.TXT\r\nRSN/V.OLN/000000000").as_bytes(),
+    )
+    .await;
+    swr.next(DEADLINE).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redaction_and_deny_with_replies() {
     let h = start(&example_policy(), |_| {}).await;
@@ -55,7 +71,9 @@ async fn redaction_and_deny_with_replies() {
     let (swr, mut sww) = sw.into_split();
     let (nlr, mut nlw) = nl.into_split();
     let (mut swr, mut nlr) = (Rx::new(swr), Rx::new(nlr));
-    // Outbound DR to a redact-listed agency: photo and POB removed.
+    // Outbound DR to a redact-listed agency, answering its query: photo and
+    // POB removed, written anew.
+    ask(&mut nlw, &mut swr, "VADEADX00", "A0TRM0042").await;
     let dr = String::from_utf8(fixture("xml/dr_photo.xml").to_vec())
         .unwrap()
         .replace(">AZNLETS20<", ">VADEADX00<");
@@ -65,15 +83,30 @@ async fn redaction_and_deny_with_replies() {
     assert!(
         !s.contains("BinaryBase64Object") && !s.contains("POB/") && !s.contains("EXAMPLE CITY")
     );
-    assert!(s.contains("<![CDATA[A0TRM0042]]>") && s.contains(">VADEADX00<"));
+    assert!(
+        s.contains(">A0TRM0042</nh2:DocumentControlFieldText>") && s.contains(">VADEADX00<"),
+        "{s}"
+    );
+    // The same response again, a query nobody sent: declined, and the
+    // decline carries no control field.
+    let unasked = dr.replace("A0TRM0042", "Z9UNASKED");
+    send(&mut sww, unasked.as_bytes()).await;
+    let got = nlr.next(DEADLINE).await.unwrap();
+    let s = std::str::from_utf8(&got).unwrap();
+    assert!(
+        s.contains("REQUEST DECLINED") && !s.contains("Z9UNASKED") && !s.contains("DOE"),
+        "{s}"
+    );
     // Outbound DR to ICE: replaced by a decline.
     send(&mut sww, &fixture("xml/dr_photo_to_ice.xml")).await;
     let got = nlr.next(DEADLINE).await.unwrap();
     let s = std::str::from_utf8(&got).unwrap();
+    // ICE sent no query with ICE0000001: the decline carries no control field.
     assert!(
         s.contains("REQUEST DECLINED")
             && !s.contains("BinaryBase64Object")
-            && s.contains("ICE0000001")
+            && !s.contains("ICE0000001"),
+        "{s}"
     );
     // Inbound DQ from ICE: never reaches the switch; the decline goes back to Nlets.
     send(&mut nlw, &fixture("legacy/dq_from_ice.txt")).await;
@@ -92,8 +125,9 @@ async fn redaction_and_deny_with_replies() {
     let log = std::fs::read(audit).unwrap();
     let v = origuard::audit::verify::verify(&log).unwrap();
     let text = String::from_utf8(log).unwrap();
-    assert_eq!(text.matches("\"kind\":\"decision\"").count(), 3);
-    assert!(v.count >= 7);
+    // The query asked, the answer, the unasked answer, ICE's DR and ICE's DQ.
+    assert_eq!(text.matches("\"kind\":\"decision\"").count(), 5);
+    assert!(v.count >= 9);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,8 +157,10 @@ async fn reload_changes_the_next_decision_on_an_open_session() {
     assert!(ok, "{msg}");
     send(&mut sww, &dr).await;
     let got = nlr.next(DEADLINE).await.unwrap();
+    // AZNLETS20 sent no query with A0TRM0042: the decline carries no
+    // control field.
     assert!(
-        got.starts_with(b"DR.COOLN0000.AZNLETS20.*A0TRM0042.TXT") && got.ends_with(b"INFORMATION"),
+        got.starts_with(b"DR.COOLN0000.AZNLETS20.TXT") && got.ends_with(b"INFORMATION"),
         "{got:?}"
     );
     // A broken policy is refused; the running one stays.
@@ -148,7 +184,7 @@ async fn reload_changes_the_next_decision_on_an_open_session() {
         .next(DEADLINE)
         .await
         .unwrap()
-        .starts_with(b"DR.COOLN0000.AZNLETS20.*A0TRM0042.TXT\r\nREQUEST DECLINED"));
+        .starts_with(b"DR.COOLN0000.AZNLETS20.TXT\r\nREQUEST DECLINED"));
     // Admin endpoint: token required; reload counted.
     let admin = h.proxy.admin_addr.unwrap();
     assert_eq!(http(admin, "POST", "/reload", None).await.0, 401);
@@ -337,12 +373,14 @@ async fn metrics_reflect_the_counts() {
         base(&before, "denied"),
     );
     let (sw, nl) = h.pair().await;
-    let (_swr, mut sww) = sw.into_split();
-    let mut nlr = Rx::new(nl);
+    let (swr, mut sww) = sw.into_split();
+    let (nlr, mut nlw) = nl.into_split();
+    let (mut swr, mut nlr) = (Rx::new(swr), Rx::new(nlr));
     for _ in 0..3 {
         send(&mut sww, &fixture("legacy/dr_input.txt")).await;
         nlr.next(DEADLINE).await.unwrap();
     }
+    ask(&mut nlw, &mut swr, "VADEADX00", "A0TRM0042").await;
     let red = String::from_utf8(fixture("legacy/dr_input.txt").to_vec())
         .unwrap()
         .replace("AZNLETS20", "VADEADX00");
@@ -543,7 +581,7 @@ async fn every_metric_has_help_and_build_info_is_exported() {
 /// decision is audited once and recorded written once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_decisions_keep_order_and_audit_each_message_once() {
-    use origuard::decision::{decide, Outcome};
+    use origuard::decision::Outcome;
     use origuard::message::Direction;
     let h = start(&example_policy(), |c| c.limits.decision_workers = 3).await;
     let policy = origuard::runtime::policy_store::load_path(&example_policy()).unwrap();
@@ -557,6 +595,13 @@ async fn parallel_decisions_keep_order_and_audit_each_message_once() {
     let (mut swr, mut nlr) = (Rx::new(swr), Rx::new(nlr));
     let mut g = origuard::capture::gen::Generator::new(21, Default::default());
     let mut total = 0;
+    let predictor = origuard::decision::ledger::Ledger::new(
+        Some(std::sync::Arc::new(
+            origuard::decision::ledger::MemoryStore::default(),
+        )),
+        policy.court_order_window,
+        std::time::SystemTime::UNIX_EPOCH,
+    );
     for dir in [Direction::Outbound, Direction::Inbound] {
         let msgs: Vec<_> = (0..150)
             .map(|_| g.message(dir == Direction::Inbound))
@@ -565,15 +610,14 @@ async fn parallel_decisions_keep_order_and_audit_each_message_once() {
         let mut want = Vec::new();
         let mut replies = 0;
         for m in &msgs {
+            // Predicted with a ledger, as the proxy decides: a response whose
+            // control field no query carried is declined.
+            let cx = origuard::decision::Context {
+                now: std::time::SystemTime::now(),
+                ledger: Some(&predictor),
+            };
             match (
-                decide(
-                    dir,
-                    m.clone(),
-                    &policy,
-                    &limits,
-                    std::time::SystemTime::now(),
-                )
-                .outcome,
+                origuard::decision::decide_in(dir, m.clone(), &policy, &limits, &cx).outcome,
                 dir,
             ) {
                 (Outcome::Forward(b), _) => want.push(b),

@@ -273,7 +273,7 @@ pub(super) fn load(raw: &[RawProfile], cx: &mut Ctx, path: &str, src: &str) -> V
             .iter()
             .flat_map(|(p, l)| l.iter().map(move |u| (u.clone(), p.clone())))
             .collect();
-        named.extend(xml.prefixes.drain(..));
+        named.append(&mut xml.prefixes);
         xml.prefixes = named;
         out.push(Profile {
             name,

@@ -21,7 +21,8 @@
 
 use crate::capture::source as capture;
 use crate::capture::stream::InputFraming;
-use crate::decision::{decide, Outcome};
+use crate::decision::ledger::{Ledger, MemoryStore};
+use crate::decision::{decide_in, Context, Outcome};
 use crate::framing::{encode_into, FrameCodec, Framing};
 use crate::message::Direction;
 use crate::runtime::config::{ClientTls, ServerTls};
@@ -251,18 +252,30 @@ fn prepare(a: &BenchArgs) -> Result<Vec<Item>, BenchError> {
         None => None,
     };
     let limits = crate::message::Limits::default();
+    // Predicted as `serve` decides: with a ledger, so that a response whose
+    // control field no query carried is predicted declined, as it will be.
+    let ledger = policy.as_ref().map(|p| {
+        Ledger::new(
+            Some(std::sync::Arc::new(MemoryStore::default())),
+            p.court_order_window,
+            std::time::SystemTime::UNIX_EPOCH,
+        )
+    });
     Ok(msgs
         .into_iter()
         .map(|(m, t)| {
             let at = Duration::from_micros(t.unwrap_or(first).saturating_sub(first));
             let (forward, reply_back) = match &policy {
                 None => (Some((hash(&m), m.len() as u32, false)), false),
-                Some(p) => match decide(
+                Some(p) => match decide_in(
                     a.direction,
                     m.clone(),
                     p,
                     &limits,
-                    std::time::SystemTime::now(),
+                    &Context {
+                        now: std::time::SystemTime::now(),
+                        ledger: ledger.as_ref(),
+                    },
                 )
                 .outcome
                 {

@@ -95,6 +95,13 @@ pub fn summary(p: &Policy) -> String {
         fields.join(", "),
         ex(p.redact_exempt)
     );
+    if !p.redact_origins.is_empty() {
+        let _ = writeln!(
+            out,
+            "messages to restricted agencies must come from: {}",
+            p.redact_origins.join(" ")
+        );
+    }
     for pr in &p.profiles {
         let _ = writeln!(
             out,
@@ -102,7 +109,7 @@ pub fn summary(p: &Policy) -> String {
             pr.name,
             pr.keys.keys().collect::<Vec<_>>().join(" "),
             pr.legacy.fields.len(),
-            pr.legacy.lines.len(),
+            pr.legacy.lines.len() + pr.legacy.trailers.len(),
             pr.xml.nodes.len().saturating_sub(1)
         );
     }
