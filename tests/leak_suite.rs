@@ -158,6 +158,86 @@ fn no_case_leaks() {
 /// both must be forwarded byte-identical, or neither forwarded.
 #[test]
 fn seam_cases() {
+    let (n_failed, n) = seam_corpus("seams.json", 60, &|_| true);
+    assert!(n_failed == 0, "{n_failed} of {n} seam cases failed");
+}
+
+/// The hostile review of issue 24 (`testdata/hostile/review24.json`, written
+/// by `testdata/hostile/make_review24.py`): identity attributes as channels
+/// (namespace URIs, unbounded reference lists, attribute order, reference
+/// spelling), the NIEM core version of each element, routing (originator,
+/// pattern-listed destinations, court-order responses), another person's
+/// name under a court order, vocabularies, legacy value spelling. Cases
+/// with a `finding` fail at the review's commit (see the review notes); the
+/// others are regressions (`review24_regressions`).
+#[test]
+#[ignore = "issue 24 review: 16 cases fail (findings F1-F9, F11 of the review notes: namespace URIs and unbounded value lists in identity attributes, attribute order and reference spelling, NIEM core version per element, another person's name and any originator under a court order, originator and destination, state-code and header-date channels)"]
+fn review24_cases() {
+    let (n_failed, n) = seam_corpus("review24.json", 20, &|_| true);
+    assert!(n_failed == 0, "{n_failed} of {n} review cases failed");
+}
+
+/// The cases of `review24.json` that pass at the review's commit (no
+/// `finding`): kept green.
+#[test]
+fn review24_regressions() {
+    let (n_failed, n) = seam_corpus("review24.json", 5, &|c| c["finding"].is_null());
+    assert!(n_failed == 0, "{n_failed} of {n} review regressions failed");
+}
+
+/// The example policy with one court order (`"policy": "court"` cases): for
+/// VTICE0900, about DOE, JANE Q born 1980-01-15, releasing the photo with
+/// the profile `court-order-photo`, in force from an hour ago for 30 days.
+fn court_policy(dir: &Path) -> origuard::policy::Policy {
+    let src = root().join("deploy/policy");
+    std::fs::create_dir_all(dir.join("lists")).unwrap();
+    for f in ["lists/immigration.txt", "lists/federal_redact.txt"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(src.join("colorado.toml"))
+        .unwrap()
+        .replace(
+            "response_window = \"10m\"",
+            "response_window = \"10m\"\nfile = \"court-orders.toml\"",
+        );
+    std::fs::write(dir.join("colorado.toml"), text).unwrap();
+    let t = |d: std::time::SystemTime| humantime::format_rfc3339_seconds(d).to_string();
+    let now = std::time::SystemTime::now();
+    let day = std::time::Duration::from_secs(86_400);
+    std::fs::write(
+        dir.join("court-orders.toml"),
+        format!(
+            r#"[[exception]]
+id = "REVIEW24-ORDER"
+ori = "VTICE0900"
+subject = {{ name = "DOE, JANE Q", dob = "1980-01-15" }}
+authority = {{ court = "U.S. District Court, D. Colo.", judge = "Hon. A. Example", case = "1:26-cr-00424", document = "warrant", judicial = true, issuer = "federal_judge" }}
+not_before = "{}"
+expires = "{}"
+max_uses = 10
+release = ["photo"]
+profile = "court-order-photo"
+approved_by = ["First Approver", "Second Approver"]
+"#,
+            t(now - day / 24),
+            t(now + day * 30)
+        ),
+    )
+    .unwrap();
+    origuard::runtime::policy_store::load_path(dir.join("colorado.toml").to_str().unwrap()).unwrap()
+}
+
+/// Runs the cases of a seam-format corpus in `testdata/hostile/` that
+/// `select` picks (at least `min` of them), each after its `query` (one, or
+/// a list) in one court-order ledger, under the example policy (or, for
+/// `"policy": "court"`, [`court_policy`]). Prints the failures by class;
+/// returns (failed, run). With `LEAK_SUITE_DUMP=DIR` in the environment,
+/// every forwarded output is written to DIR.
+fn seam_corpus(
+    json: &str,
+    min: usize,
+    select: &dyn Fn(&serde_json::Value) -> bool,
+) -> (usize, usize) {
     use origuard::decision::ledger::{Ledger, MemoryStore};
     use origuard::decision::{decide_in, Context, Decision};
     use std::collections::BTreeMap;
@@ -166,12 +246,15 @@ fn seam_cases() {
         root().join("deploy/policy/colorado.toml").to_str().unwrap(),
     )
     .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let court = court_policy(tmp.path());
     let dir = root().join("testdata/hostile");
-    let cases: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(dir.join("seams.json")).unwrap()).unwrap();
+    let all: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(dir.join(json)).unwrap()).unwrap();
+    let cases: Vec<&serde_json::Value> = all.iter().filter(|c| select(c)).collect();
     assert!(
-        cases.len() >= 60,
-        "the seam corpus has {} cases",
+        cases.len() >= min,
+        "{json}: {} cases selected, at least {min} expected",
         cases.len()
     );
     let now = std::time::SystemTime::now();
@@ -183,6 +266,18 @@ fn seam_cases() {
     let cx = Context {
         now,
         ledger: Some(&ledger),
+    };
+    // Court orders are granted only once the ledger has seen one response
+    // window of queries (`court_order_warmup`): the court cases' ledger
+    // started a window and a minute ago.
+    let court_ledger = Ledger::new(
+        Some(std::sync::Arc::new(MemoryStore::default())),
+        court.court_order_window,
+        now - court.court_order_window - std::time::Duration::from_secs(60),
+    );
+    let court_cx = Context {
+        now,
+        ledger: Some(&court_ledger),
     };
     let limits = Limits::default();
     let strs = |v: &serde_json::Value| -> Vec<String> {
@@ -196,11 +291,19 @@ fn seam_cases() {
             .unwrap_or_default()
     };
     let read = |f: &str| Bytes::from(std::fs::read(dir.join(f)).unwrap());
-    // Decides a case's query (when it names one), then the case itself; a
+    // Decides a case's queries (when it names any), then the case itself; a
     // query that is not forwarded is a fault of the corpus, not a pass.
     let run = |c: &serde_json::Value| -> Decision {
-        if let Some(q) = c["query"].as_str() {
-            let qd = decide_in(Direction::Inbound, read(q), &policy, &limits, &cx);
+        let (p, cx) = match c["policy"].as_str() {
+            Some("court") => (&court, &court_cx),
+            _ => (&policy, &cx),
+        };
+        let queries = match &c["query"] {
+            serde_json::Value::String(q) => vec![q.clone()],
+            v => strs(v),
+        };
+        for q in &queries {
+            let qd = decide_in(Direction::Inbound, read(q), p, &limits, cx);
             assert!(
                 matches!(qd.outcome, Outcome::Forward(_)),
                 "{q}: the query was not forwarded ({} {:?})",
@@ -212,15 +315,9 @@ fn seam_cases() {
             Some("inbound") => Direction::Inbound,
             _ => Direction::Outbound,
         };
-        decide_in(
-            dir,
-            read(c["file"].as_str().unwrap()),
-            &policy,
-            &limits,
-            &cx,
-        )
+        decide_in(dir, read(c["file"].as_str().unwrap()), p, &limits, cx)
     };
-    let by_file: BTreeMap<&str, &serde_json::Value> = cases
+    let by_file: BTreeMap<&str, &serde_json::Value> = all
         .iter()
         .map(|c| (c["file"].as_str().unwrap(), c))
         .collect();
@@ -249,6 +346,12 @@ fn seam_cases() {
             ("forwarded", None) => problems.push(format!("not forwarded ({:?})", d.detail)),
             _ => {}
         }
+        if let (Some(b), Some(to)) = (&sent, std::env::var_os("LEAK_SUITE_DUMP")) {
+            // What was forwarded, for a reader (LEAK_SUITE_DUMP=DIR).
+            let name = file.replace('/', "_");
+            std::fs::create_dir_all(&to).unwrap();
+            std::fs::write(Path::new(&to).join(name), b).unwrap();
+        }
         if let Some(b) = &sent {
             let l = leaks(b, &canaries);
             if !l.is_empty() {
@@ -275,8 +378,11 @@ fn seam_cases() {
             }
         }
         if !problems.is_empty() {
+            let finding = c["finding"]
+                .as_str()
+                .map_or(String::new(), |f| format!(" [finding {f}]"));
             failed.entry(class).or_default().push(format!(
-                "{file} ({}): {} {:?}: {}",
+                "{file}{finding} ({}): {} {:?}: {}",
                 c["note"].as_str().unwrap_or(""),
                 d.reason,
                 d.detail,
@@ -292,12 +398,8 @@ fn seam_cases() {
         }
     }
     eprintln!(
-        "seam cases: {n_failed} of {} failed; by class {totals:?}",
+        "{json}: {n_failed} of {} cases failed; by class {totals:?}",
         cases.len()
     );
-    assert!(
-        n_failed == 0,
-        "{n_failed} of {} seam cases failed",
-        cases.len()
-    );
+    (n_failed, cases.len())
 }
