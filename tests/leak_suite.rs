@@ -171,7 +171,6 @@ fn seam_cases() {
 /// with a `finding` fail at the review's commit (see the review notes); the
 /// others are regressions (`review24_regressions`).
 #[test]
-#[ignore = "issue 24 review: 16 cases fail (findings F1-F9, F11 of the review notes: namespace URIs and unbounded value lists in identity attributes, attribute order and reference spelling, NIEM core version per element, another person's name and any originator under a court order, originator and destination, state-code and header-date channels)"]
 fn review24_cases() {
     let (n_failed, n) = seam_corpus("review24.json", 20, &|_| true);
     assert!(n_failed == 0, "{n_failed} of {n} review cases failed");

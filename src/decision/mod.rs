@@ -476,6 +476,12 @@ fn decide_action(
     {
         if let (Some(ledger), Some(to), Some(control)) = (c.cx.ledger, c.counterparty, h.control) {
             if let Some(u) = ledger.take(to, control, h.mke, c.cx.now) {
+                // The routing rules hold for a release under an order too.
+                if let Some(why) = restricted::refusal(c) {
+                    d.reason = reason::REDACT_FAILED;
+                    d.detail = Some(why);
+                    return d;
+                }
                 if let Some(e) = court_order::response(c, &mut d, u, msg.as_ref().ok()) {
                     return release_order(d, c, e, msg);
                 }

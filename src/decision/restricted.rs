@@ -22,8 +22,8 @@ pub(super) fn restricted(c: &Case<'_>) -> Vec<(crate::message::Ori, Verdict)> {
 
 /// Why the routing of an outbound message to a restricted agency cannot be
 /// written to it, if it cannot: an originator that is not the state's own
-/// (when `[redact] origins` names them), or a destination on no list beside
-/// a restricted one.
+/// (when `[redact] origins` names them), a destination on no list beside
+/// a restricted one, or, with several destinations, one not named exactly.
 pub(super) fn refusal(c: &Case<'_>) -> Option<&'static str> {
     let p = c.policy;
     let o = c.header.originating.as_bytes();
@@ -31,13 +31,19 @@ pub(super) fn refusal(c: &Case<'_>) -> Option<&'static str> {
     {
         return Some("profile_origin");
     }
-    let unlisted = c
-        .header
-        .dests
-        .as_slice()
-        .iter()
-        .any(|d| p.lookup(d.as_bytes()).entry.is_none());
-    unlisted.then_some("profile_destination")
+    let dests = c.header.dests.as_slice();
+    let unlisted = dests.iter().any(|d| p.lookup(d.as_bytes()).entry.is_none());
+    // Beside a restricted destination, every other one must be named
+    // exactly: one that only a pattern or member code admits has characters
+    // the state system chose.
+    let loose = dests.len() > 1
+        && dests.iter().any(|d| {
+            p.lookup(d.as_bytes())
+                .entry
+                .and_then(|e| p.entries.get(e as usize))
+                .is_none_or(|e| e.entry.kind != crate::policy::entry::Kind::Exact)
+        });
+    (unlisted || loose).then_some("profile_destination")
 }
 
 /// True when the response's control field may be written to its restricted

@@ -275,6 +275,14 @@ pub(super) fn load(raw: &[RawProfile], cx: &mut Ctx, path: &str, src: &str) -> V
             .collect();
         named.append(&mut xml.prefixes);
         xml.prefixes = named;
+        // A prefix standing for several URIs writes them all as its first.
+        for l in ns.values().filter(|l| l.len() > 1) {
+            for u in &l[1..] {
+                if !xml.aliases.iter().any(|(a, _)| a == u) {
+                    xml.aliases.push((u.clone(), l[0].clone()));
+                }
+            }
+        }
         out.push(Profile {
             name,
             description: rp.description.clone().unwrap_or_default(),

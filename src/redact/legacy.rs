@@ -351,27 +351,58 @@ impl Emitter<'_> {
             .filter(|f| !in_layout.contains(f))
             .collect();
         for r in &self.recs {
-            let mut leading = r.leading;
+            // What started the record is written first, so that it starts
+            // it again when read back: its leading value, or else its first
+            // record-starting field.
+            let start = match r.leading {
+                Some(_) => None,
+                None => r.fields.iter().position(|x| self.p.starts_record(x.0)),
+            };
+            let item = |out: &mut Vec<u8>, k: usize| {
+                let (f, s, e) = r.fields[k];
+                let field = &self.p.fields[f];
+                out.extend_from_slice(field.label.as_bytes());
+                out.push(field.sep);
+                out.extend_from_slice(&self.vals[s..e]);
+            };
+            let first_pending = std::cell::Cell::new(true);
+            let open_record = |out: &mut Vec<u8>, open_line: &mut dyn FnMut(&mut Vec<u8>)| {
+                open_line(out);
+                if first_pending.replace(false) {
+                    if let Some((ls, le)) = r.leading {
+                        out.extend_from_slice(&self.vals[ls..le]);
+                        return true;
+                    }
+                    if let Some(k) = start {
+                        item(out, k);
+                        return true;
+                    }
+                }
+                false
+            };
             for row in self.p.layout.iter().chain(std::iter::once(&rest)) {
                 let mut wrote = false;
                 for &f in row {
-                    for &(_, s, e) in r.fields.iter().filter(|x| x.0 == f) {
+                    for (k, _) in r
+                        .fields
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, x)| x.0 == f && Some(*k) != start)
+                    {
                         if wrote {
                             out.extend_from_slice(b"  ");
                         } else {
-                            open_line(out);
-                            if let Some((ls, le)) = leading.take() {
-                                out.extend_from_slice(&self.vals[ls..le]);
+                            if open_record(out, &mut open_line) {
                                 out.extend_from_slice(b"  ");
                             }
                             wrote = true;
                         }
-                        let field = &self.p.fields[f];
-                        out.extend_from_slice(field.label.as_bytes());
-                        out.push(field.sep);
-                        out.extend_from_slice(&self.vals[s..e]);
+                        item(out, k);
                     }
                 }
+            }
+            if first_pending.get() && (r.leading.is_some() || start.is_some()) {
+                open_record(out, &mut open_line);
             }
         }
         for (i, l) in self.p.trailers.iter().enumerate() {
@@ -437,7 +468,7 @@ mod tests {
     fn ncic_style() {
         assert_eq!(
             run("NAM/DOE,JANE Q.DOB/19800115.SEX/F.POB/MX.OLN/000000000"),
-            "|NAM/DOE,JANE Q  DOB/19800115  SEX/F|OLN/000000000"
+            "|NAM/DOE, JANE Q  DOB/19800115  SEX/F|OLN/000000000"
         );
         assert_eq!(run("SEX/F.POB/MX"), "|SEX/F");
         assert_eq!(run("NAM/DOE JR.SEX/F."), "|NAM/DOE JR  SEX/F");

@@ -341,7 +341,7 @@ fn scan_xml(raw: &[u8], f: &mut Found) {
         };
         match local {
             "BinaryBase64Object" => f.images += 1,
-            "PersonName" | "PersonAlternateName" => f.names.push(xml_name(n)),
+            "PersonName" | "PersonAlternateName" => f.names.extend(xml_names(n)),
             "PersonFullName" if !n.ancestors().skip(1).any(|a| is_name(a.tag_name().name())) => {
                 f.names.push(Name::Full(normalise_name(&own)))
             }
@@ -392,6 +392,34 @@ fn scan_attribute(name: &str, value: &str, f: &mut Found) {
     }
 }
 
+/// Every name a `PersonName` holds: its full name and its parts, each of
+/// which must agree with the order (a full name beside other parts does not
+/// hide them).
+fn xml_names(n: roxmltree::Node<'_, '_>) -> Vec<Name> {
+    let full = n
+        .descendants()
+        .filter(|c| c.is_element() && c.tag_name().name() == "PersonFullName")
+        .map(|c| {
+            Name::Full(normalise_name(
+                &c.descendants()
+                    .filter(|d| d.is_text())
+                    .filter_map(|d| d.text())
+                    .collect::<String>(),
+            ))
+        });
+    let mut out: Vec<Name> = full.collect();
+    let parts = xml_name(n);
+    let empty = Name::Parts {
+        sur: None,
+        given: None,
+        middle: None,
+    };
+    if out.is_empty() || parts != empty {
+        out.push(parts);
+    }
+    out
+}
+
 fn xml_name(n: roxmltree::Node<'_, '_>) -> Name {
     let part = |local: &str| {
         let mut it = n
@@ -411,9 +439,6 @@ fn xml_name(n: roxmltree::Node<'_, '_>) -> Name {
             (None, _) => None,
         }
     };
-    if let Some(full) = part("PersonFullName") {
-        return Name::Full(full);
-    }
     Name::Parts {
         sur: part("PersonSurName"),
         given: part("PersonGivenName"),

@@ -200,17 +200,23 @@ impl ValueRule {
     pub fn canonical(&self, v: &[u8], out: &mut Vec<u8>) -> bool {
         out.clear();
         let fold = self.folds_case();
+        let spaced = self.class.allows(b' ');
         let mut blank = false;
         for &b in v {
             if is_blank_ws(b) {
                 blank = !out.is_empty();
                 continue;
             }
-            if blank {
+            // No blank before a comma or period; one after a comma (where
+            // the class has blanks): `DOE ,JANE` and `DOE, JANE` are one value.
+            if blank && !matches!(b, b',' | b'.') {
                 out.push(b' ');
-                blank = false;
             }
+            blank = false;
             out.push(if fold { b.to_ascii_uppercase() } else { b });
+            if b == b',' && spaced {
+                blank = true;
+            }
             if out.len() > self.max {
                 return false;
             }
@@ -491,6 +497,9 @@ pub struct XmlProfile {
     /// The prefix written for each namespace URI (the profile's own names;
     /// numbered when two URIs of one message want the same prefix).
     pub prefixes: Vec<(String, String)>,
+    /// Alternative URIs and the one they are written as (NIEM core 3.0 to
+    /// 5.0 written as 2.0 when a profile prefix stands for all of them).
+    pub aliases: Vec<(String, String)>,
 }
 
 impl Default for XmlProfile {
@@ -509,6 +518,7 @@ impl Default for XmlProfile {
                 .iter()
                 .map(|u| (u.to_string(), "nc".to_string()))
                 .collect(),
+            aliases: Vec::new(),
         }
     }
 }
@@ -530,6 +540,20 @@ impl XmlProfile {
             .iter()
             .find(|a| a.local.as_bytes() == local && a.ns.as_bytes() == ns)
             .map(|a| &a.value)
+    }
+
+    /// The URI `ns` is written as.
+    pub fn canonical_ns<'a>(&'a self, ns: &'a str) -> &'a str {
+        self.aliases
+            .iter()
+            .find(|(a, _)| a == ns)
+            .map_or(ns, |(_, c)| c.as_str())
+    }
+
+    /// Node `n`'s name as written: (canonical URI, local name).
+    pub fn canonical_name(&self, n: usize) -> (&str, &str) {
+        let node = &self.nodes[n];
+        (self.canonical_ns(&node.ns), &node.local)
     }
 
     /// The node at `path` (`(ns, local)` steps below the root), if named.
@@ -696,6 +720,10 @@ impl Profile {
             records: DEFAULT_RECORDS,
         };
         let mut xml = XmlProfile::default();
+        xml.aliases = NIEM_CORE[1..]
+            .iter()
+            .map(|u| (u.to_string(), NIEM_CORE[0].to_string()))
+            .collect();
         let n2 = String::from_utf8_lossy(NS_N2).into_owned();
         let step = |ns: &str, l: &str| (ns.to_string(), l.to_string());
         for body in ["NLETSResponseData"] {

@@ -93,7 +93,32 @@ enum LinkKind {
     Uri,
 }
 
+/// NIEM `structures` namespaces (2.0 to 6.0).
+pub const NS_STRUCTURES: &[&[u8]] = &[
+    b"http://niem.gov/niem/structures/2.0",
+    b"http://release.niem.gov/niem/structures/3.0/",
+    b"http://release.niem.gov/niem/structures/4.0/",
+    b"http://release.niem.gov/niem/structures/5.0/",
+    b"https://docs.oasis-open.org/niemopen/ns/model/structures/6.0/",
+];
+
+/// An identity attribute that may be written: in no namespace, `xml:id`,
+/// `xlink:href`, or NIEM `structures` (any other namespace URI would be
+/// declared on the output, and a URI carries any text).
 fn link_kind(ns: &[u8], local: &[u8]) -> Option<LinkKind> {
+    let known = ns.is_empty()
+        || NS_STRUCTURES.contains(&ns)
+        || (ns == NS_XML && local == b"id")
+        || (ns == NS_XLINK && local == b"href");
+    if !known {
+        return None;
+    }
+    any_link_kind(ns, local)
+}
+
+/// The same, in any namespace: how withheld content is read for references
+/// (generously: a reference in an unknown namespace still counts).
+fn any_link_kind(ns: &[u8], local: &[u8]) -> Option<LinkKind> {
     match local {
         b"id" => Some(LinkKind::Id),
         b"ref" | b"metadata" | b"relationshipMetadata" | b"linkMetadata" => Some(LinkKind::Ref),
@@ -311,7 +336,7 @@ impl Walk<'_, '_> {
                     } else {
                         CharClass::parse(class).unwrap_or_default()
                     };
-                    if v.len() > max || !class.allows_all(v) {
+                    if v.len() > max || !class.allows_all(v) || !header_shape(i, v) {
                         return Err(XmlRefusal::Header);
                     }
                     if i >= ROUTING {
@@ -411,10 +436,12 @@ impl Walk<'_, '_> {
     ) -> Result<usize, XmlRefusal> {
         let t = &mut self.t;
         if let Some(pk) = parent {
+            // Alternatives (NIEM core 2.0 to 5.0) count as one element.
+            let key = t.p.xml.canonical_name(n);
             let same = t.nodes[pk]
                 .children
                 .iter()
-                .filter(|&&c| t.nodes[c].node == n && !t.nodes[c].dropped)
+                .filter(|&&c| !t.nodes[c].dropped && t.p.xml.canonical_name(t.nodes[c].node) == key)
                 .count();
             if same >= usize::from(t.p.xml.nodes[n].repeat) {
                 return Err(XmlRefusal::Count);
@@ -436,10 +463,15 @@ impl Walk<'_, '_> {
             };
             let local = local.into_inner();
             if n == 0 {
+                // A schema version `N.NN`, nothing else.
                 let ok = ns == NS_N2
                     && local == b"version"
-                    && ValueRule::new(CharClass::parse("0-9.").unwrap_or_default(), 8, Some(4))
-                        .canonical(value.as_bytes(), &mut c);
+                    && ValueRule::new(CharClass::parse("0-9.").unwrap_or_default(), 4, Some(2))
+                        .canonical(value.as_bytes(), &mut c)
+                    && c.len() == 4
+                    && c[1] == b'.'
+                    && c[0].is_ascii_digit()
+                    && c[2..].iter().all(u8::is_ascii_digit);
                 if ok {
                     t.version = Some(c.clone());
                     t.st.kept += 1;
@@ -449,17 +481,25 @@ impl Walk<'_, '_> {
                 continue;
             }
             if let Some(kind) = link_kind(ns, local) {
-                let v = value.as_bytes();
+                let values: Vec<Vec<u8>> = value
+                    .as_bytes()
+                    .split(|&b| is_ws(b))
+                    .filter(|x| !x.is_empty())
+                    .map(|x| fragment(x).to_vec())
+                    .collect();
+                // One identifier per attribute (NIEM's ID and IDREF): a
+                // list of them would be a channel of its own.
+                if values.len() != 1 {
+                    return Err(XmlRefusal::Count);
+                }
                 links.push(Link {
                     kind,
                     ns: ns.to_vec(),
                     local: local.to_vec(),
-                    values: v
-                        .split(|&b| is_ws(b))
-                        .filter(|x| !x.is_empty())
-                        .map(|x| fragment(x).to_vec())
-                        .collect(),
-                    hash: v.iter().find(|&&b| !is_ws(b)) == Some(&b'#'),
+                    values,
+                    // `#` as the attribute's kind is written, not as the
+                    // input spelled it.
+                    hash: kind == LinkKind::Uri || local == b"href",
                 });
                 continue;
             }
@@ -479,6 +519,8 @@ impl Walk<'_, '_> {
                 _ => t.st.removed += 1,
             }
         }
+        // In a fixed order, whatever order they came in.
+        links.sort_by(|a, b| (a.kind as u8, &a.ns, &a.local).cmp(&(b.kind as u8, &b.ns, &b.local)));
         t.st.kept += 1;
         t.nodes.push(Kept {
             node: n,
@@ -588,7 +630,7 @@ impl Tree<'_> {
                 _ => b"",
             };
             if matches!(
-                link_kind(ns, local.into_inner()),
+                any_link_kind(ns, local.into_inner()),
                 Some(LinkKind::Ref | LinkKind::Uri)
             ) {
                 if let Ok(v) = a.unescape_value() {
@@ -617,7 +659,13 @@ impl Tree<'_> {
             .copied()
             .filter(|&c| !self.nodes[c].dropped)
             .collect();
-        c.sort_by_key(|&c| pn.children.iter().position(|&x| x == self.nodes[c].node));
+        // The profile's order; alternatives take the place of the first.
+        c.sort_by_key(|&c| {
+            let key = self.p.xml.canonical_name(self.nodes[c].node);
+            pn.children
+                .iter()
+                .position(|&x| self.p.xml.canonical_name(x) == key)
+        });
         c
     }
 
@@ -659,7 +707,7 @@ impl Tree<'_> {
         let mut uris: Vec<Vec<u8>> = Vec::new();
         for &k in order {
             let n = &self.p.xml.nodes[self.nodes[k].node];
-            uris.push(n.ns.as_bytes().to_vec());
+            uris.push(self.p.xml.canonical_ns(&n.ns).as_bytes().to_vec());
             for &(i, _) in &self.nodes[k].attrs {
                 uris.push(n.attrs[i].ns.as_bytes().to_vec());
             }
@@ -757,8 +805,9 @@ impl Tree<'_> {
         let prefix = |uri: &[u8]| prefix_of(px, uri);
         let kn = &self.nodes[k];
         let n = &self.p.xml.nodes[kn.node];
+        let ns = self.p.xml.canonical_ns(&n.ns);
         let qname = |out: &mut Vec<u8>| {
-            out.extend_from_slice(prefix(n.ns.as_bytes()).as_bytes());
+            out.extend_from_slice(prefix(ns.as_bytes()).as_bytes());
             out.push(b':');
             out.extend_from_slice(n.local.as_bytes());
         };
@@ -827,6 +876,23 @@ fn fragment(v: &[u8]) -> &[u8] {
     match memchr::memrchr(b'#', v) {
         Some(i) => &v[i + 1..],
         None => v,
+    }
+}
+
+/// Dates `NN/NN/NNNN` and times `NN:NN`, as Nlets writes them; other
+/// header values are checked by class and length alone.
+fn header_shape(i: usize, v: &[u8]) -> bool {
+    let shape = |pattern: &[u8]| {
+        v.len() == pattern.len()
+            && v.iter().zip(pattern).all(|(&b, &p)| match p {
+                b'9' => b.is_ascii_digit(),
+                _ => b == p,
+            })
+    };
+    match HEADER_ELEMENTS[i].0 {
+        b"MessageReceiveDate" | b"MessageSendDate" => shape(b"99/99/9999"),
+        b"MessageReceiveTime" | b"MessageSendTime" => shape(b"99:99"),
+        _ => true,
     }
 }
 
