@@ -719,11 +719,13 @@ impl Profile {
             layout,
             records: DEFAULT_RECORDS,
         };
-        let mut xml = XmlProfile::default();
-        xml.aliases = NIEM_CORE[1..]
-            .iter()
-            .map(|u| (u.to_string(), NIEM_CORE[0].to_string()))
-            .collect();
+        let mut xml = XmlProfile {
+            aliases: NIEM_CORE[1..]
+                .iter()
+                .map(|u| (u.to_string(), NIEM_CORE[0].to_string()))
+                .collect(),
+            ..XmlProfile::default()
+        };
         let n2 = String::from_utf8_lossy(NS_N2).into_owned();
         let step = |ns: &str, l: &str| (ns.to_string(), l.to_string());
         for body in ["NLETSResponseData"] {
