@@ -4,6 +4,7 @@
 
 pub mod orders;
 pub mod pg;
+pub mod policy;
 pub mod process;
 pub mod ssh;
 
