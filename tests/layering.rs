@@ -238,17 +238,44 @@ fn refs(code: &str, here: &str, names: &BTreeSet<String>) -> BTreeSet<String> {
 }
 
 /// A file's code in two parts: what the library is built from, and its
-/// tests (what follows `#[cfg(test)]`, or the whole of a `*tests.rs` file).
+/// tests (each item marked `#[cfg(test)]`, to its closing brace or
+/// semicolon, or the whole of a `*tests.rs` file).
 fn split_tests(p: &Path, text: &str) -> (String, String) {
     let code = strip(text);
     let stem = p.file_stem().unwrap().to_string_lossy();
     if stem == "tests" || stem.ends_with("_tests") {
         return (String::new(), code);
     }
-    match code.find("#[cfg(test)]") {
-        Some(i) => (code[..i].to_string(), code[i..].to_string()),
-        None => (code, String::new()),
+    let (mut prod, mut test) = (String::new(), String::new());
+    let mut rest = code.as_str();
+    while let Some(i) = rest.find("#[cfg(test)]") {
+        prod.push_str(&rest[..i]);
+        let end = i + item_len(&rest[i..]);
+        test.push_str(&rest[i..end]);
+        rest = &rest[end..];
     }
+    prod.push_str(rest);
+    (prod, test)
+}
+
+/// The length of the item at the start of `s`: to its `;` or to the brace
+/// closing its first `{`, whichever comes first (literals are stripped).
+fn item_len(s: &str) -> usize {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            ';' if depth == 0 => return i + 1,
+            '{' => depth += 1,
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    s.len()
 }
 
 /// The module graph of the files under `root`: library code and test code.
@@ -565,6 +592,13 @@ fn use_trees_and_relative_paths_are_read() {
     let got = refs(&strip("fn f() { x::go(); self::y::go() }"), "a", &names);
     let want: BTreeSet<String> = ["a::x", "a::y"].iter().map(|s| s.to_string()).collect();
     assert_eq!(got, want);
+    // Only the items marked `#[cfg(test)]` are test code; what follows is not.
+    let (prod, test) = split_tests(
+        Path::new("a.rs"),
+        "use crate::b;\n#[cfg(test)]\nmod tests { use crate::d; fn f() {} }\nfn g() { crate::c::go() }",
+    );
+    assert!(prod.contains("crate::b") && prod.contains("crate::c") && !prod.contains("crate::d"));
+    assert!(test.contains("crate::d") && !test.contains("crate::c"));
 }
 
 /// The decision is pure: the clock and the disk are its inputs. No file in
