@@ -118,7 +118,7 @@ fn court_order_query_in_and_its_response_out() {
     let d = run(&p, &l, Direction::Inbound, q.clone(), now());
     assert_eq!(
         (d.category, d.reason),
-        (Category::Passed, reason::COURT_ORDER)
+        (Category::Passed, Reason::CourtOrder)
     );
     assert_eq!(
         text(&d).as_bytes(),
@@ -140,7 +140,7 @@ fn court_order_query_in_and_its_response_out() {
     );
     assert_eq!(
         (r.category, r.reason),
-        (Category::Redacted, reason::COURT_ORDER_RELEASE)
+        (Category::Redacted, Reason::CourtOrderRelease)
     );
     assert_eq!(r.exception.as_ref().map(|u| u.number), Some(1));
     let out = text(&r);
@@ -215,15 +215,15 @@ fn an_order_is_bounded_in_uses_time_and_window() {
     let q = |c: &str| dq("VTICE0900", c, "NAM/DOE, JANE Q.DOB/19800115");
     assert_eq!(
         run(&p, &l, Direction::Inbound, q("C1"), now()).reason,
-        reason::COURT_ORDER
+        Reason::CourtOrder
     );
     assert_eq!(
         run(&p, &l, Direction::Inbound, q("C2"), now()).reason,
-        reason::COURT_ORDER
+        Reason::CourtOrder
     );
     // Used up.
     let d = run(&p, &l, Direction::Inbound, q("C3"), now());
-    assert_eq!((d.category, d.reason), (Category::Denied, reason::DENY));
+    assert_eq!((d.category, d.reason), (Category::Denied, Reason::Deny));
     // Expired or not yet valid: nothing, even with uses left.
     let l2 = mem();
     for t in [at("2027-01-01T00:00:00Z"), at("2026-11-19T23:59:59Z")] {
@@ -265,7 +265,7 @@ fn an_order_releasing_nothing_is_the_list_action() {
         dq("VTICE0900", "D1", "NAM/DOE, JANE Q.DOB/19800115"),
         now(),
     );
-    assert_eq!(d.reason, reason::COURT_ORDER);
+    assert_eq!(d.reason, Reason::CourtOrder);
     let r = run(
         &p,
         &l,
@@ -290,7 +290,7 @@ fn xml_query_matches_by_name_and_date() {
         "<nc:PersonGivenName>JANE</nc:PersonGivenName><nc:PersonMiddleName>Q</nc:PersonMiddleName>",
     );
     let d = run(&p, &l, Direction::Inbound, Bytes::from(q), now());
-    assert_eq!(d.reason, reason::COURT_ORDER, "{:?}", d.detail);
+    assert_eq!(d.reason, Reason::CourtOrder, "{:?}", d.detail);
 }
 
 #[test]
@@ -380,7 +380,7 @@ fn reason_code_rules() {
     );
     assert_eq!(
         (d.category, d.reason),
-        (Category::Denied, reason::REASON_REQUIRED)
+        (Category::Denied, Reason::ReasonRequired)
     );
     assert!(matches!(d.outcome, Outcome::Deny { reply: Some(_) }));
     let d = run(
@@ -409,7 +409,7 @@ fn reason_code_rules() {
     );
     assert_eq!(
         (d.category, d.reason),
-        (Category::Denied, reason::REASON_DENIED)
+        (Category::Denied, Reason::ReasonDenied)
     );
     // An unreadable reason (twice) is no reason.
     let d = run(
@@ -419,7 +419,7 @@ fn reason_code_rules() {
         dq("FLSO00100", "F4", "RSN/V.RSN/N.OLN/123"),
         now(),
     );
-    assert_eq!(d.reason, reason::REASON_REQUIRED);
+    assert_eq!(d.reason, Reason::ReasonRequired);
     // Other agencies: the code is recorded, nothing else changes.
     let d = run(
         &p,
@@ -479,7 +479,7 @@ fn key_scope_of_a_list() {
         Bytes::from("RQ.NYDHS0000.CO.*G2.TXT\nLIC/ABC123"),
         now(),
     );
-    assert_eq!((d.category, d.reason), (Category::Passed, reason::EXEMPT));
+    assert_eq!((d.category, d.reason), (Category::Passed, Reason::Exempt));
     // Unknown keys stay governed.
     let d = run(
         &p,
@@ -567,7 +567,7 @@ fn another_query_with_the_same_control_field_voids_the_release() {
             );
             assert_ne!(
                 r.reason,
-                reason::COURT_ORDER_RELEASE,
+                Reason::CourtOrderRelease,
                 "order first: {order_first}"
             );
             assert!(!text(&r).contains("/9j/4AAQ"), "order first: {order_first}");
@@ -582,7 +582,7 @@ fn a_response_to_more_than_the_order_s_ori_is_not_released() {
     let q = dq("VTICE0900", "M1", "NAM/DOE, JANE Q.DOB/19800115");
     assert_eq!(
         run(&p, &l, Direction::Inbound, q, now()).reason,
-        reason::COURT_ORDER
+        Reason::CourtOrder
     );
     // The same response also addressed to another restricted agency.
     let r = run(
@@ -594,7 +594,7 @@ fn a_response_to_more_than_the_order_s_ori_is_not_released() {
         ),
         now(),
     );
-    assert_ne!(r.reason, reason::COURT_ORDER_RELEASE);
+    assert_ne!(r.reason, Reason::CourtOrderRelease);
     assert_eq!(r.category, Category::Denied);
 }
 
@@ -611,7 +611,7 @@ fn the_photo_element_releases_only_an_image() {
         let q = dq("VTICE0900", "P1", "NAM/DOE, JANE Q.DOB/19800115");
         assert_eq!(
             run(&p, &l, Direction::Inbound, q, now()).reason,
-            reason::COURT_ORDER
+            Reason::CourtOrder
         );
         let s = fixture("xml/dr_photo.xml")
             .replace(
@@ -652,7 +652,7 @@ xml.elements = [
     let q = dq("VTICE0900", "S1", "NAM/DOE, JANE Q.DOB/19800115");
     assert_eq!(
         run(&p, &l, Direction::Inbound, q, now()).reason,
-        reason::COURT_ORDER
+        Reason::CourtOrder
     );
     let s = String::from_utf8_lossy(&dr_photo("VTICE0900", "S1")).replace(
         "<nc:PersonName><nc:PersonSurName>DOE",
