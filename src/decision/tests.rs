@@ -160,11 +160,7 @@ fn uncertain_is_not_forwarded() {
     let d = run(Direction::Inbound, fixture("hostile/binary_garbage.bin"));
     assert_eq!(
         (d.category, d.reason, d.detail),
-        (
-            Category::Dropped,
-            Reason::UnknownOri,
-            Some("legacy_header")
-        )
+        (Category::Dropped, Reason::UnknownOri, Some("legacy_header"))
     );
     // Unrestricted but the body does not parse: on_parse_error = drop.
     let bad = retarget(
@@ -215,11 +211,7 @@ fn uncertain_is_not_forwarded() {
     );
     assert_eq!(
         (d.category, d.reason, d.detail),
-        (
-            Category::Dropped,
-            Reason::RedactFailed,
-            Some("profile_key")
-        )
+        (Category::Dropped, Reason::RedactFailed, Some("profile_key"))
     );
     // With on_parse_error = pass the unrestricted broken message goes through, counted as passed.
     let mut p = policy();
