@@ -7,6 +7,7 @@ pub mod pg;
 pub mod policy;
 pub mod process;
 pub mod ssh;
+pub mod tool;
 
 use bytes::{Bytes, BytesMut};
 use origuard::framing::{encode, FrameCodec, Framing};
