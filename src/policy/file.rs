@@ -1055,6 +1055,8 @@ fn list_file(
     }
 }
 
+/// Warnings about the entries: listed twice, in two lists with different
+/// actions, a pattern that matches everything, an allow over a deny.
 fn warnings(cx: &mut Ctx, lists: &[List], entries: &[EntryInfo]) {
     let action = |e: &EntryInfo| lists[e.list as usize].action;
     let loc = |e: &EntryInfo| format!("{}:{}", e.file, e.line);
@@ -1105,7 +1107,14 @@ fn warnings(cx: &mut Ctx, lists: &[List], entries: &[EntryInfo]) {
             );
         }
     }
-    // An allow entry that overrides a deny entry of lower rank.
+    allow_over_deny(cx, lists, entries);
+}
+
+/// Warns of an allow entry that overrides a deny entry of lower rank (an
+/// exact ORI or member code that a deny member code or pattern also covers).
+fn allow_over_deny(cx: &mut Ctx, lists: &[List], entries: &[EntryInfo]) {
+    let action = |e: &EntryInfo| lists[e.list as usize].action;
+    let loc = |e: &EntryInfo| format!("{}:{}", e.file, e.line);
     for a in entries
         .iter()
         .filter(|e| action(e) == Action::Allow && e.entry.kind != Kind::Pattern)
