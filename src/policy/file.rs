@@ -569,7 +569,7 @@ fn lists(
                     file: policy_file.clone(),
                     line,
                 }),
-                Err(m) => cx.err(src.path, line, m),
+                Err(m) => cx.err(src.path, line, m.to_string()),
             }
         }
         for f in &l.files {
@@ -1046,7 +1046,7 @@ fn list_file(
                                 file: file.clone(),
                                 line,
                             }),
-                            Err(m) => cx.err(&full, line, m),
+                            Err(m) => cx.err(&full, line, m.to_string()),
                         }
                     }
                 }
