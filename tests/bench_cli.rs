@@ -8,9 +8,9 @@ mod tool;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_origuard"))
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::bin;
 
 fn json(out: &std::process::Output) -> serde_json::Value {
     assert!(
@@ -21,7 +21,7 @@ fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-const POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml");
+const POLICY: &str = cli::EXAMPLE_POLICY;
 
 #[test]
 fn gen_and_bench_without_and_with_the_proxy() {

@@ -2,6 +2,7 @@
 //! loopback, a fake Nlets listener, framed send/receive with deadlines.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod orders;
 pub mod pg;
 pub mod policy;
