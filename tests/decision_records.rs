@@ -19,19 +19,11 @@ fn now() -> SystemTime {
     humantime::parse_rfc3339("2026-12-01T12:00:00Z").unwrap()
 }
 
-const EXCEPTION: &str = r#"
-[[exception]]
-id = "2026-CR-0042"
-ori = "VTICE0900"
-subject = { name = "DOE, JANE Q", dob = "1980-01-15" }
-authority = { court = "U.S. District Court, D. Colo.", judge = "Hon. A. Example", case = "1:26-cr-00042", document = "warrant", judicial = true, issuer = "federal_judge" }
-not_before = "2026-11-20T00:00:00Z"
-expires = "2026-12-31T23:59:59Z"
-max_uses = 2
-release = ["photo"]
-profile = "court-order-photo"
-approved_by = ["First Approver", "Second Approver"]
-"#;
+/// A synthetic order for VTICE0900 (shared with `src/decision/legal_tests.rs`).
+const EXCEPTION: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/testdata/orders/warrant.toml"
+));
 
 fn policy() -> Policy {
     example_with("", EXCEPTION, now()).unwrap_or_else(|e| panic!("{e}"))

@@ -25,19 +25,10 @@ fn now() -> SystemTime {
     at("2026-12-01T12:00:00Z")
 }
 
-const EXCEPTION: &str = r#"
-[[exception]]
-id = "2026-CR-0042"
-ori = "VTICE0900"
-subject = { name = "DOE, JANE Q", dob = "1980-01-15" }
-authority = { court = "U.S. District Court, D. Colo.", judge = "Hon. A. Example", case = "1:26-cr-00042", document = "warrant", judicial = true, issuer = "federal_judge" }
-not_before = "2026-11-20T00:00:00Z"
-expires = "2026-12-31T23:59:59Z"
-max_uses = 2
-release = ["photo"]
-profile = "court-order-photo"
-approved_by = ["First Approver", "Second Approver"]
-"#;
+const EXCEPTION: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/testdata/orders/warrant.toml"
+));
 
 fn load_with(extra: &str, exceptions: &str) -> Result<Policy, Refused> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy");

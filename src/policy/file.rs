@@ -426,40 +426,54 @@ fn default_action(cx: &mut Ctx, src: Src<'_>, v: &Option<Spanned<String>>) -> Ac
 
 /// `on_parse_error` / `on_unknown_ori`: drop (default) or pass.
 fn on_error(cx: &mut Ctx, src: Src<'_>, v: &Option<Spanned<String>>, what: &str) -> OnError {
-    match v {
-        None => OnError::Drop,
-        Some(s) => match s.get_ref().as_str() {
-            "drop" => OnError::Drop,
-            "pass" => OnError::Pass,
-            other => {
-                cx.err(
-                    src.path,
-                    src.line(s.span()),
-                    format!("unknown {what} {other:?} (expected drop or pass)"),
-                );
-                OnError::Drop
-            }
-        },
-    }
+    choice(
+        cx,
+        src,
+        v,
+        what,
+        &[("drop", OnError::Drop), ("pass", OnError::Pass)],
+    )
 }
 
 /// `deny.inbound_query` / `deny.outbound_response`: reply (default) or drop.
 fn deny_mode(cx: &mut Ctx, src: Src<'_>, v: &Option<Spanned<String>>, what: &str) -> DenyMode {
-    match v {
-        None => DenyMode::Reply,
-        Some(s) => match s.get_ref().as_str() {
-            "reply" => DenyMode::Reply,
-            "drop" => DenyMode::Drop,
-            other => {
-                cx.err(
-                    src.path,
-                    src.line(s.span()),
-                    format!("unknown deny.{what} {other:?} (expected reply or drop)"),
-                );
-                DenyMode::Reply
-            }
-        },
+    let what = format!("deny.{what}");
+    choice(
+        cx,
+        src,
+        v,
+        &what,
+        &[("reply", DenyMode::Reply), ("drop", DenyMode::Drop)],
+    )
+}
+
+/// One of a setting's named values; the first is the default, and an
+/// unknown name is an error at its line that lists the names.
+fn choice<T: Copy>(
+    cx: &mut Ctx,
+    src: Src<'_>,
+    v: &Option<Spanned<String>>,
+    what: &str,
+    names: &[(&str, T)],
+) -> T {
+    let default = names[0].1;
+    let Some(s) = v else {
+        return default;
+    };
+    if let Some(&(_, t)) = names.iter().find(|(n, _)| *n == s.get_ref().as_str()) {
+        return t;
     }
+    let expected: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+    cx.err(
+        src.path,
+        src.line(s.span()),
+        format!(
+            "unknown {what} {:?} (expected {})",
+            s.get_ref(),
+            expected.join(" or ")
+        ),
+    );
+    default
 }
 
 /// An `exempt` key list (none when absent).
