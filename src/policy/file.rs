@@ -961,7 +961,7 @@ fn extra_fields(cx: &mut Ctx, path: &str, src: &str, raw: &[RawField]) -> Catalo
         };
         match catalogue.with_field(def) {
             Ok(c) => catalogue = c,
-            Err(e) => cx.err(path, line, e),
+            Err(e) => cx.err(path, line, e.to_string()),
         }
     }
 
