@@ -52,14 +52,14 @@ fn log() -> Vec<u8> {
     push(&head, &mut tree);
     for seq in 1..N {
         let ev = if seq % 10_000 == 0 {
-            Event::Checkpoint {
+            Event::Checkpoint(origuard::audit::checkpoint::CheckpointRecord {
                 log_id: id.into(),
                 tree_size: seq,
                 root: hex::encode(tree.root()),
                 frontier: tree.peaks().iter().map(hex::encode).collect(),
                 key_id: None,
                 signature: None,
-            }
+            })
         } else {
             decision(seq)
         };

@@ -8,6 +8,8 @@
 //!
 //! 1. **core** — pure functions over bytes and values: no I/O, no tokio, no
 //!    clock or randomness except what is passed in.
+//!    Two leaves every layer may use: [`names`] (the names of enum values,
+//!    read by one `parse_name`) and [`limits`] (the message size bound).
 //!    [`framing`] (message boundaries), [`message`] (legacy and NIEM parsing,
 //!    the key table, the field catalogue), [`redact`] (release profiles, the
 //!    catalogue redactor, the independent checks), [`policy`] (the policy
@@ -41,7 +43,9 @@ pub mod audit;
 pub mod capture;
 pub mod decision;
 pub mod framing;
+pub mod limits;
 pub mod message;
+pub mod names;
 pub mod policy;
 pub mod redact;
 pub mod report;

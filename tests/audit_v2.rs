@@ -11,11 +11,10 @@ use origuard::audit::record::Event;
 use origuard::runtime::audit_log::{AuditLog, Options, SyncMode};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_origuard"))
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::bin;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let o = bin().args(args).output().unwrap();

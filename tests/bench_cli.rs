@@ -2,12 +2,15 @@
 //! a pcap replay, and a run through `origuard serve` where every arrival is
 //! checked against the policy's predicted output.
 
+#[path = "common/tool.rs"]
+mod tool;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_origuard"))
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::bin;
 
 fn json(out: &std::process::Output) -> serde_json::Value {
     assert!(
@@ -18,7 +21,7 @@ fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-const POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml");
+const POLICY: &str = cli::EXAMPLE_POLICY;
 
 #[test]
 fn gen_and_bench_without_and_with_the_proxy() {
@@ -212,20 +215,6 @@ fn gen_and_bench_without_and_with_the_proxy() {
 }
 
 /// True when `tool` runs; otherwise says why the check is skipped.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "SKIP: {tool} is not installed (.ci/run installs it from Debian packages when it can)"
-        );
-    }
-    ok
-}
 
 #[test]
 fn gen_pcap_is_a_clean_two_way_tcp_conversation_with_paced_times() {
@@ -258,7 +247,11 @@ fn gen_pcap_is_a_clean_two_way_tcp_conversation_with_paced_times() {
         let ctl = serde_json::from_str::<serde_json::Value>(line).unwrap()["control"].clone();
         assert!(from_pcap.contains(&ctl.to_string()), "{ctl}");
     }
-    if !have("tshark") {
+    if !tool::have(
+        "gen_pcap_is_a_clean_two_way_tcp_conversation_with_paced_times",
+        "tshark",
+        "Debian package tshark; .ci/run installs it",
+    ) {
         return;
     }
     let tshark = |args: &[&str]| {
@@ -436,11 +429,11 @@ fn bench_runs_with_the_shipped_config_and_test_certificates() {
         Ok(o) if o.status.success() => o,
         other => {
             // openssl (or bash) is missing: a failure under CI.
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "gen-test-certs.sh failed: {other:?}"
+            tool::missing(
+                "bench_runs_with_the_shipped_config_and_test_certificates",
+                &format!("a working deploy/gen-test-certs.sh (openssl; got {other:?})"),
+                "Debian package openssl; .ci/run installs it",
             );
-            eprintln!("gen-test-certs.sh could not run ({other:?}): not tested here");
             return;
         }
     };

@@ -142,10 +142,15 @@ struct OnTmpfs {
     nlr: Rx<TcpStream>,
 }
 
-/// `None` (and a line saying so) where no private tmpfs can be mounted.
+/// `None` (and a line saying so) where no private tmpfs can be mounted; a
+/// failure under `CI=true` instead ([`common::tool::missing`]).
 async fn on_tmpfs(test: &str, audit_extra: &str) -> Option<OnTmpfs> {
     let Some(ns) = namespace_wrapper() else {
-        eprintln!("SKIPPED {test}: cannot mount a private tmpfs here (needs root or user namespaces); the unit test audit_log::an_outage_holds_records_and_recovers_without_losing_any covers the log itself");
+        common::tool::missing(
+            test,
+            "a private tmpfs (unshare -m as root, or unshare -Urm with user namespaces)",
+            "util-linux's unshare; CI runs as root",
+        );
         return None;
     };
     let dir = tempfile::tempdir().unwrap();

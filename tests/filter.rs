@@ -5,17 +5,16 @@
 use origuard::framing::{split_all, Framing};
 use origuard::message::{fields::Catalogue, parse, Limits};
 use std::path::Path;
-use std::process::Command;
 
-const POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml");
+const POLICY: &str = cli::EXAMPLE_POLICY;
 
 fn cap(name: &str) -> String {
     format!("{}/testdata/captures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_origuard"))
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::bin;
 
 struct Run {
     stderr: String,
@@ -327,13 +326,7 @@ fn json_summary_adds_up_and_matches_the_text() {
 
 #[test]
 fn audit_verify_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = bin()
-        .args(["demo", "--duration", "1s", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    let (dir, _) = cli::demo("1s", &[]);
     let log = dir.path().join("audit.jsonl");
     let run = |extra: &[&str]| {
         let o = bin()

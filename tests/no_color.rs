@@ -3,6 +3,9 @@
 //! pseudo-terminal for two seconds; its start-up log lines carry ANSI
 //! escape codes without `NO_COLOR`, none with it.
 
+#[path = "common/tool.rs"]
+mod tool;
+
 use std::process::Command;
 
 /// Runs serve on a pty for 2 s with `env`; everything it wrote.
@@ -25,11 +28,11 @@ fn on_a_terminal(env: &[(&str, &str)]) -> Option<String> {
 #[test]
 fn no_color_turns_off_colour_on_a_terminal() {
     let Some(coloured) = on_a_terminal(&[]) else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "script (util-linux) is required under CI=true"
+        tool::missing(
+            "no_color_turns_off_colour_on_a_terminal",
+            "script(1)",
+            "Debian package bsdutils; .ci/run installs it",
         );
-        eprintln!("SKIPPED: no script(1) here");
         return;
     };
     assert!(coloured.contains("link ready"), "{coloured}");

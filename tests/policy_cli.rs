@@ -1,12 +1,10 @@
 //! `origuard policy check|explain|diff` as an administrator runs them.
 
-use std::process::Command;
+#[path = "common/cli.rs"]
+mod cli;
+use cli::bin;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_origuard"))
-}
-
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml");
+const EXAMPLE: &str = cli::EXAMPLE_POLICY;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let o = bin().args(args).output().unwrap();

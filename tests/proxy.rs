@@ -572,7 +572,11 @@ async fn every_metric_has_help_and_build_info_is_exported() {
             String::from_utf8_lossy(&o.stderr)
         );
     } else {
-        eprintln!("promtool not installed: the HELP check above ran, promtool did not");
+        common::tool::missing(
+            "promtool check metrics",
+            "promtool",
+            "Debian package prometheus; .ci/run installs it",
+        );
     }
 }
 

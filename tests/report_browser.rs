@@ -7,6 +7,11 @@
 //! without it this test fails under `CI=true`, and elsewhere says so and
 //! checks the files only.
 
+#[path = "common/cli.rs"]
+mod cli;
+#[path = "common/tool.rs"]
+mod tool;
+
 use std::collections::HashMap;
 use std::process::Command;
 
@@ -23,14 +28,7 @@ fn chromium() -> Option<&'static str> {
 
 #[test]
 fn the_demo_report_is_drawn_and_matches_its_csv() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
-        .args(["demo", "--duration", "2s", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let stdout = String::from_utf8_lossy(&o.stdout);
+    let (dir, stdout) = cli::demo("2s", &[]);
     let page = dir.path().join("report").join("report.html");
     assert!(
         stdout.contains(&page.display().to_string()),
@@ -55,11 +53,11 @@ fn the_demo_report_is_drawn_and_matches_its_csv() {
     // CSV row is a whole group outcome.
     assert!(csv.lines().skip(1).all(|l| l.ends_with(",no")), "{csv}");
     let Some(bin) = chromium() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "chromium is required under CI=true (.ci/run installs the Debian package)"
+        tool::missing(
+            "browser check",
+            "chromium",
+            ".ci/run installs the Debian package",
         );
-        eprintln!("SKIPPED browser check: no chromium here (.ci/run installs the Debian package)");
         return;
     };
     // A desktop window and a 390 px phone.

@@ -1,21 +1,13 @@
 //! `origuard report` as a command: a directory of logs, exit codes, and a
 //! tampered log reported on the report's first line.
 
-use std::process::Command;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_origuard"))
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::bin;
 
 #[test]
 fn report_from_a_directory_and_a_tampered_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = bin()
-        .args(["demo", "--duration", "1s", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    let (dir, _) = cli::demo("1s", &[]);
     let audit = dir.path().join("audit.jsonl");
     // A directory: the audit file is found, metrics.txt and the rest skipped.
     let out = dir.path().join("r1");

@@ -9,7 +9,7 @@ mod policy;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use origuard::decision::ledger::{Ledger, MemoryStore};
-use origuard::decision::{decide_in, reason, Context};
+use origuard::decision::{decide_in, Context, Reason};
 use origuard::message::{Direction, Limits};
 use origuard::policy::Policy;
 
@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
             &Limits::default(),
             &Context { now: std::time::SystemTime::now(), ledger: Some(&ledger) },
         );
-        if d.reason != reason::COURT_ORDER {
+        if d.reason != Reason::CourtOrder {
             continue;
         }
         let b = squeezed_upper(raw.as_bytes());

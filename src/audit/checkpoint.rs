@@ -39,6 +39,64 @@ pub struct Checkpoint {
     pub signature: Option<String>,
 }
 
+/// A `checkpoint` record of the audit log: the [`Checkpoint`] without its
+/// time (the record's own `ts` is the time), with the frontier that lets a
+/// restart resume the tree from here without reading what came before.
+/// Declared once: the writer encodes it (`Event::Checkpoint`) and
+/// verification reads it back ([`CheckpointLine`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    /// The log's id.
+    pub log_id: String,
+    /// Records covered (this record's `seq` is `tree_size`).
+    pub tree_size: u64,
+    /// Merkle root (hex).
+    pub root: String,
+    /// The roots of the perfect subtrees of the tree (hex), largest first.
+    pub frontier: Vec<String>,
+    /// Id of the signing key (SHA-256 of the public key, hex), or null.
+    pub key_id: Option<String>,
+    /// Ed25519 signature (hex), or null when the log has no key.
+    pub signature: Option<String>,
+}
+
+impl CheckpointRecord {
+    /// The record of `cp`, with the tree's `frontier` (hex).
+    pub fn of(cp: &Checkpoint, frontier: Vec<String>) -> CheckpointRecord {
+        CheckpointRecord {
+            log_id: cp.log_id.clone(),
+            tree_size: cp.tree_size,
+            root: cp.root.clone(),
+            frontier,
+            key_id: cp.key_id.clone(),
+            signature: cp.signature.clone(),
+        }
+    }
+
+    /// The checkpoint it records, made at `time` (the record's `ts`).
+    pub fn checkpoint(self, time: String) -> Checkpoint {
+        Checkpoint {
+            log_id: self.log_id,
+            tree_size: self.tree_size,
+            root: self.root,
+            time,
+            key_id: self.key_id,
+            signature: self.signature,
+        }
+    }
+}
+
+/// A `checkpoint` line of the log as verification reads it: the record
+/// and its `ts` (the other fields of the line are the chain's).
+#[derive(Clone, Debug, Deserialize)]
+pub struct CheckpointLine {
+    /// The record's time.
+    pub ts: String,
+    /// The record.
+    #[serde(flatten)]
+    pub record: CheckpointRecord,
+}
+
 /// Why a checkpoint's signature does not check.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {

@@ -89,14 +89,14 @@ fn every_event(s: &str) -> Vec<Event> {
             kept_aside: Some(s.into()),
             detail: None,
         },
-        Event::Checkpoint {
+        Event::Checkpoint(crate::audit::checkpoint::CheckpointRecord {
             log_id: "l".into(),
             tree_size: 12,
             root: s.into(),
             frontier: vec![s.into(), "b".into()],
             key_id: None,
             signature: Some(s.into()),
-        },
+        }),
         Event::SegmentDeleted {
             file: s.into(),
             first_seq: 0,
@@ -150,4 +150,31 @@ proptest! {
         w.num(n);
         prop_assert_eq!(w.0, serde_json::to_vec(&n).unwrap());
     }
+}
+
+/// The checkpoint record keeps the wire layout of version 2 (fields in
+/// order after `kind`), and verification reads back what the writer wrote.
+#[test]
+fn a_checkpoint_record_reads_back_as_it_was_written() {
+    use crate::audit::checkpoint::{CheckpointLine, CheckpointRecord};
+    let rec = CheckpointRecord {
+        log_id: "l".into(),
+        tree_size: 2,
+        root: "ab".into(),
+        frontier: vec!["ab".into()],
+        key_id: None,
+        signature: Some("cd".into()),
+    };
+    let ev = Event::Checkpoint(rec.clone());
+    let (line, _) = serde_line(2, "2026-12-01T12:00:00.000Z", &ev, "00");
+    let text = String::from_utf8(line.clone()).unwrap();
+    assert!(
+        text.starts_with(
+            r#"{"seq":2,"ts":"2026-12-01T12:00:00.000Z","kind":"checkpoint","log_id":"l","tree_size":2,"root":"ab","frontier":["ab"],"key_id":null,"signature":"cd","prev":"00""#
+        ),
+        "{text}"
+    );
+    let back: CheckpointLine = serde_json::from_slice(&line).unwrap();
+    assert_eq!(back.record, rec);
+    assert_eq!(back.ts, "2026-12-01T12:00:00.000Z");
 }

@@ -344,22 +344,8 @@ pub enum Event {
     /// A signed checkpoint: the Merkle root of records `0..tree_size` (this
     /// record's `seq` is `tree_size`), signed with the log's key over
     /// [`crate::audit::checkpoint::Checkpoint::signed_bytes`] with this
-    /// record's `ts` as the time. Its `frontier` lets a restart resume the
-    /// tree from here without reading what came before.
-    Checkpoint {
-        /// The log's id.
-        log_id: String,
-        /// Records covered.
-        tree_size: u64,
-        /// Merkle root (hex).
-        root: String,
-        /// The roots of the perfect subtrees of the tree (hex), largest first.
-        frontier: Vec<String>,
-        /// Id of the signing key (SHA-256 of the public key, hex), or null.
-        key_id: Option<String>,
-        /// Ed25519 signature (hex), or null when the log has no key.
-        signature: Option<String>,
-    },
+    /// record's `ts` as the time.
+    Checkpoint(super::checkpoint::CheckpointRecord),
     /// Retention removed a closed segment (every record in it older than
     /// `[audit] retain` and covered by a checkpoint written out).
     SegmentDeleted {

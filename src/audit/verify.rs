@@ -13,7 +13,7 @@
 //! recomputed at its size (consistency: the log still holds that tree).
 //! [`verify`] and [`verify_each`] check one file's bytes.
 
-use super::checkpoint::{Checkpoint, SignatureError};
+use super::checkpoint::{Checkpoint, CheckpointLine, SignatureError};
 use super::merkle::{Frontier, Hash};
 use super::record::{anchor, SegmentHeader};
 use sha2::{Digest, Sha256};
@@ -71,18 +71,6 @@ struct ChainFields<'a> {
     kind: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow)]
     log_id: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// A `checkpoint` record, parsed whole.
-#[derive(serde::Deserialize)]
-struct CheckpointFields {
-    ts: String,
-    log_id: String,
-    tree_size: u64,
-    root: String,
-    frontier: Vec<String>,
-    key_id: Option<String>,
-    signature: Option<String>,
 }
 
 /// What to check besides the chain.
@@ -441,7 +429,7 @@ impl Chain {
     }
 
     fn checkpoint(&mut self, line: &[u8]) -> Result<(), Broken> {
-        let c: CheckpointFields = serde_json::from_slice(line)
+        let CheckpointLine { ts, record: c } = serde_json::from_slice(line)
             .map_err(|e| self.broken(format!("checkpoint record does not parse: {e}")))?;
         if c.tree_size != self.next_seq || c.log_id != self.log_id {
             return Err(self.broken(format!(
@@ -468,14 +456,7 @@ impl Chain {
             Some(_) => {}
             None => self.tree = Some(frontier),
         }
-        let cp = Checkpoint {
-            log_id: c.log_id,
-            tree_size: c.tree_size,
-            root: c.root,
-            time: c.ts,
-            key_id: c.key_id,
-            signature: c.signature,
-        };
+        let cp = c.checkpoint(ts);
         if let Some(pk) = &self.opts.public_key {
             cp.check_signature(pk)
                 .map_err(|e: SignatureError| self.broken(e.to_string()))?;
@@ -804,14 +785,14 @@ mod tests {
                     software: "t".into(),
                 }
             } else if i % every == 0 {
-                Event::Checkpoint {
+                Event::Checkpoint(crate::audit::checkpoint::CheckpointRecord {
                     log_id: id.into(),
                     tree_size: i,
                     root: hex::encode(tree.root()),
                     frontier: tree.peaks().iter().map(hex::encode).collect(),
                     key_id: None,
                     signature: None,
-                }
+                })
             } else {
                 Event::Lifecycle { what: "start" }
             };

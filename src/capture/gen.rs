@@ -81,11 +81,25 @@ impl Default for Mix {
     }
 }
 
+/// Why a `--mix` is not read: which part, and what was expected there.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MixError {
+    /// A part that is neither a shape nor `key=percent`.
+    #[error("{0:?}: expected key=percent")]
+    NotKeyValue(String),
+    /// A percent that is not a whole number from 0 to 100.
+    #[error("{0:?}: percent 0-100")]
+    Percent(String),
+    /// A key that is not `xml`, `photo` or `listed`.
+    #[error("unknown mix key {0:?} (xml, photo, listed; or a shape: photo, mixed, small)")]
+    Key(String),
+}
+
 impl std::str::FromStr for Mix {
-    type Err = String;
+    type Err = MixError;
     /// `xml=70,photo=40,listed=30` (any subset), or a shape name first:
     /// `mixed`, `small`, `photo` (e.g. `mixed,listed=10`).
-    fn from_str(s: &str) -> Result<Mix, String> {
+    fn from_str(s: &str) -> Result<Mix, MixError> {
         let mut m = Mix::default();
         for part in s.split(',').filter(|p| !p.is_empty()) {
             m.shape = match part {
@@ -99,21 +113,17 @@ impl std::str::FromStr for Mix {
             }
             let (k, v) = part
                 .split_once('=')
-                .ok_or_else(|| format!("{part:?}: expected key=percent"))?;
+                .ok_or_else(|| MixError::NotKeyValue(part.into()))?;
             let v: u8 = v
                 .parse()
                 .ok()
                 .filter(|v| *v <= 100)
-                .ok_or_else(|| format!("{part:?}: percent 0-100"))?;
+                .ok_or_else(|| MixError::Percent(part.into()))?;
             match k {
                 "xml" => m.xml = v,
                 "photo" => m.photo = v,
                 "listed" => m.listed = v,
-                o => {
-                    return Err(format!(
-                    "unknown mix key {o:?} (xml, photo, listed; or a shape: photo, mixed, small)"
-                ))
-                }
+                o => return Err(MixError::Key(o.into())),
             }
         }
         Ok(m)

@@ -105,14 +105,32 @@ pub fn flow_name(k: &FlowKey) -> String {
     format!("{} > {}", end(k.src), end(k.dst))
 }
 
+/// Why a `--from`/`--until` time is not read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// Not an RFC 3339 time.
+    #[error("{given:?}: not an RFC 3339 time ({why})")]
+    NotRfc3339 {
+        /// The text given.
+        given: String,
+        /// What the parser found wrong.
+        why: String,
+    },
+    /// A time before the Unix epoch.
+    #[error("{0:?}: before 1970")]
+    Before1970(String),
+}
+
 /// Parses an RFC 3339 time (`2025-01-01T00:00:00Z`, fractions allowed) to
 /// microseconds since the Unix epoch.
-pub fn parse_time(s: &str) -> Result<u64, String> {
-    let t = humantime::parse_rfc3339_weak(s)
-        .map_err(|e| format!("{s:?}: not an RFC 3339 time ({e})"))?;
+pub fn parse_time(s: &str) -> Result<u64, TimeError> {
+    let t = humantime::parse_rfc3339_weak(s).map_err(|e| TimeError::NotRfc3339 {
+        given: s.into(),
+        why: e.to_string(),
+    })?;
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
-        .map_err(|_| format!("{s:?}: before 1970"))
+        .map_err(|_| TimeError::Before1970(s.into()))
 }
 
 #[cfg(test)]

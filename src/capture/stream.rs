@@ -23,15 +23,16 @@ pub enum InputFraming {
 }
 
 impl FromStr for InputFraming {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "auto" => Ok(InputFraming::Auto),
             "none" => Ok(InputFraming::None),
             other => Framing::from_str(other)
                 .map(InputFraming::Framed)
-                .map_err(|_| {
-                    format!("unknown framing {other:?} (expected auto, none, len4 or stx-etx)")
+                .map_err(|e| crate::names::UnknownName {
+                    expected: [&["auto", "none"][..], &e.expected].concat(),
+                    ..e
                 }),
         }
     }

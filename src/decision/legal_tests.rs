@@ -25,19 +25,10 @@ fn now() -> SystemTime {
     at("2026-12-01T12:00:00Z")
 }
 
-const EXCEPTION: &str = r#"
-[[exception]]
-id = "2026-CR-0042"
-ori = "VTICE0900"
-subject = { name = "DOE, JANE Q", dob = "1980-01-15" }
-authority = { court = "U.S. District Court, D. Colo.", judge = "Hon. A. Example", case = "1:26-cr-00042", document = "warrant", judicial = true, issuer = "federal_judge" }
-not_before = "2026-11-20T00:00:00Z"
-expires = "2026-12-31T23:59:59Z"
-max_uses = 2
-release = ["photo"]
-profile = "court-order-photo"
-approved_by = ["First Approver", "Second Approver"]
-"#;
+const EXCEPTION: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/testdata/orders/warrant.toml"
+));
 
 fn load_with(extra: &str, exceptions: &str) -> Result<Policy, Refused> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy");
@@ -118,7 +109,7 @@ fn court_order_query_in_and_its_response_out() {
     let d = run(&p, &l, Direction::Inbound, q.clone(), now());
     assert_eq!(
         (d.category, d.reason),
-        (Category::Passed, reason::COURT_ORDER)
+        (Category::Passed, Reason::CourtOrder)
     );
     assert_eq!(
         text(&d).as_bytes(),
@@ -140,7 +131,7 @@ fn court_order_query_in_and_its_response_out() {
     );
     assert_eq!(
         (r.category, r.reason),
-        (Category::Redacted, reason::COURT_ORDER_RELEASE)
+        (Category::Redacted, Reason::CourtOrderRelease)
     );
     assert_eq!(r.exception.as_ref().map(|u| u.number), Some(1));
     let out = text(&r);
@@ -215,15 +206,15 @@ fn an_order_is_bounded_in_uses_time_and_window() {
     let q = |c: &str| dq("VTICE0900", c, "NAM/DOE, JANE Q.DOB/19800115");
     assert_eq!(
         run(&p, &l, Direction::Inbound, q("C1"), now()).reason,
-        reason::COURT_ORDER
+        Reason::CourtOrder
     );
     assert_eq!(
         run(&p, &l, Direction::Inbound, q("C2"), now()).reason,
-        reason::COURT_ORDER
+        Reason::CourtOrder
     );
     // Used up.
     let d = run(&p, &l, Direction::Inbound, q("C3"), now());
-    assert_eq!((d.category, d.reason), (Category::Denied, reason::DENY));
+    assert_eq!((d.category, d.reason), (Category::Denied, Reason::Deny));
     // Expired or not yet valid: nothing, even with uses left.
     let l2 = mem();
     for t in [at("2027-01-01T00:00:00Z"), at("2026-11-19T23:59:59Z")] {
@@ -265,7 +256,7 @@ fn an_order_releasing_nothing_is_the_list_action() {
         dq("VTICE0900", "D1", "NAM/DOE, JANE Q.DOB/19800115"),
         now(),
     );
-    assert_eq!(d.reason, reason::COURT_ORDER);
+    assert_eq!(d.reason, Reason::CourtOrder);
     let r = run(
         &p,
         &l,
@@ -290,7 +281,7 @@ fn xml_query_matches_by_name_and_date() {
         "<nc:PersonGivenName>JANE</nc:PersonGivenName><nc:PersonMiddleName>Q</nc:PersonMiddleName>",
     );
     let d = run(&p, &l, Direction::Inbound, Bytes::from(q), now());
-    assert_eq!(d.reason, reason::COURT_ORDER, "{:?}", d.detail);
+    assert_eq!(d.reason, Reason::CourtOrder, "{:?}", d.detail);
 }
 
 #[test]
@@ -367,37 +358,6 @@ fn policy_check_refuses_orders_without_evidence() {
 }
 
 #[test]
-fn subjects_never_reach_the_audit_record_or_explain() {
-    let p = policy();
-    let l = mem();
-    let d = run(
-        &p,
-        &l,
-        Direction::Inbound,
-        dq("VTICE0900", "E1", "NAM/DOE, JANE Q.DOB/19800115"),
-        now(),
-    );
-    let rec = crate::audit::record::DecisionRecord::of(&d, Direction::Inbound, &p, Some("l"));
-    let json = serde_json::to_string(&rec).unwrap();
-    assert!(
-        json.contains("\"exception\":\"2026-CR-0042\"") && json.contains("\"exception_use\":1"),
-        "{json}"
-    );
-    for secret in ["DOE", "JANE", "1980", "19800115"] {
-        assert!(!json.contains(secret), "{secret} in {json}");
-    }
-    let (_, text) =
-        crate::policy::explain::explain(&p, "VTICE0900", Some("DQ"), Some(Direction::Inbound));
-    assert!(
-        text.contains("2026-CR-0042") && text.contains("warrant"),
-        "{text}"
-    );
-    for secret in ["DOE", "JANE", "1980"] {
-        assert!(!text.contains(secret), "{secret} in {text}");
-    }
-}
-
-#[test]
 fn reason_code_rules() {
     let p = policy();
     let l = mem();
@@ -411,7 +371,7 @@ fn reason_code_rules() {
     );
     assert_eq!(
         (d.category, d.reason),
-        (Category::Denied, reason::REASON_REQUIRED)
+        (Category::Denied, Reason::ReasonRequired)
     );
     assert!(matches!(d.outcome, Outcome::Deny { reply: Some(_) }));
     let d = run(
@@ -440,7 +400,7 @@ fn reason_code_rules() {
     );
     assert_eq!(
         (d.category, d.reason),
-        (Category::Denied, reason::REASON_DENIED)
+        (Category::Denied, Reason::ReasonDenied)
     );
     // An unreadable reason (twice) is no reason.
     let d = run(
@@ -450,7 +410,7 @@ fn reason_code_rules() {
         dq("FLSO00100", "F4", "RSN/V.RSN/N.OLN/123"),
         now(),
     );
-    assert_eq!(d.reason, reason::REASON_REQUIRED);
+    assert_eq!(d.reason, Reason::ReasonRequired);
     // Other agencies: the code is recorded, nothing else changes.
     let d = run(
         &p,
@@ -518,7 +478,7 @@ fn key_scope_of_a_list() {
         Bytes::from("RQ.NYDHS0000.CO.*G2.TXT\nLIC/ABC123"),
         now(),
     );
-    assert_eq!((d.category, d.reason), (Category::Passed, reason::EXEMPT));
+    assert_eq!((d.category, d.reason), (Category::Passed, Reason::Exempt));
     // Unknown keys stay governed.
     let d = run(
         &p,
@@ -577,19 +537,6 @@ fn diff_and_json_name_orders_by_id_only() {
     }
 }
 
-#[test]
-fn unlisted_federal_looking_agencies_are_flagged_in_the_record() {
-    let p = policy();
-    let l = mem();
-    let rec = |ori: &str| {
-        let d = run(&p, &l, Direction::Inbound, dq(ori, "W1", "OLN/1"), now());
-        crate::audit::record::DecisionRecord::of(&d, Direction::Inbound, &p, None).federal_watch
-    };
-    assert_eq!(rec("NYHSI0300").as_deref(), Some("??HSI????"));
-    assert_eq!(rec("DCHSI0000"), None, "listed");
-    assert_eq!(rec("AZNLETS20"), None, "does not look federal");
-}
-
 /// `EXCEPTION` for the DEA example ORI, in the `federal_redact` (redact)
 /// list: its queries reach the state with or without an order.
 fn redact_list_policy() -> Policy {
@@ -627,7 +574,7 @@ fn another_query_with_the_same_control_field_voids_the_release() {
             );
             assert_ne!(
                 r.reason,
-                reason::COURT_ORDER_RELEASE,
+                Reason::CourtOrderRelease,
                 "order first: {order_first}"
             );
             assert!(!text(&r).contains("/9j/4AAQ"), "order first: {order_first}");
@@ -642,7 +589,7 @@ fn a_response_to_more_than_the_order_s_ori_is_not_released() {
     let q = dq("VTICE0900", "M1", "NAM/DOE, JANE Q.DOB/19800115");
     assert_eq!(
         run(&p, &l, Direction::Inbound, q, now()).reason,
-        reason::COURT_ORDER
+        Reason::CourtOrder
     );
     // The same response also addressed to another restricted agency.
     let r = run(
@@ -654,7 +601,7 @@ fn a_response_to_more_than_the_order_s_ori_is_not_released() {
         ),
         now(),
     );
-    assert_ne!(r.reason, reason::COURT_ORDER_RELEASE);
+    assert_ne!(r.reason, Reason::CourtOrderRelease);
     assert_eq!(r.category, Category::Denied);
 }
 
@@ -671,7 +618,7 @@ fn the_photo_element_releases_only_an_image() {
         let q = dq("VTICE0900", "P1", "NAM/DOE, JANE Q.DOB/19800115");
         assert_eq!(
             run(&p, &l, Direction::Inbound, q, now()).reason,
-            reason::COURT_ORDER
+            Reason::CourtOrder
         );
         let s = fixture("xml/dr_photo.xml")
             .replace(
@@ -712,7 +659,7 @@ xml.elements = [
     let q = dq("VTICE0900", "S1", "NAM/DOE, JANE Q.DOB/19800115");
     assert_eq!(
         run(&p, &l, Direction::Inbound, q, now()).reason,
-        reason::COURT_ORDER
+        Reason::CourtOrder
     );
     let s = String::from_utf8_lossy(&dr_photo("VTICE0900", "S1")).replace(
         "<nc:PersonName><nc:PersonSurName>DOE",

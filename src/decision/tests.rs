@@ -48,7 +48,7 @@ fn unrestricted_passes_same_bytes() {
         }
         assert_eq!(
             (d.category, d.reason, d.action),
-            (Category::Passed, reason::PASS, Some(Action::Pass))
+            (Category::Passed, Reason::Pass, Some(Action::Pass))
         );
         assert_eq!(d.bytes_out, d.bytes_in);
     }
@@ -62,7 +62,7 @@ fn redact_list_gets_no_photo_or_pob() {
         "<nh2:DestinationORIID>VADEADX00",
     );
     let d = run(Direction::Outbound, raw.clone());
-    assert_eq!((d.category, d.reason), (Category::Redacted, reason::REDACT));
+    assert_eq!((d.category, d.reason), (Category::Redacted, Reason::Redact));
     assert!(d.removed.contains(PHOTO) && d.removed.contains(POB));
     let Outcome::Forward(out) = &d.outcome else {
         panic!()
@@ -86,7 +86,7 @@ fn redact_list_gets_no_photo_or_pob() {
     let d = run(Direction::Inbound, q);
     assert_eq!(
         (d.category, d.reason),
-        (Category::Passed, reason::REDACT_INBOUND)
+        (Category::Passed, Reason::RedactInbound)
     );
 }
 
@@ -96,7 +96,7 @@ fn denied_inbound_query_gets_a_decline_reply() {
         let d = run(Direction::Inbound, fixture(name));
         assert_eq!(
             (d.category, d.reason, d.action),
-            (Category::Denied, reason::DENY, Some(Action::Deny))
+            (Category::Denied, Reason::Deny, Some(Action::Deny))
         );
         assert_eq!(d.bytes_out, 0);
         let Outcome::Deny { reply: Some(reply) } = &d.outcome else {
@@ -160,11 +160,7 @@ fn uncertain_is_not_forwarded() {
     let d = run(Direction::Inbound, fixture("hostile/binary_garbage.bin"));
     assert_eq!(
         (d.category, d.reason, d.detail),
-        (
-            Category::Dropped,
-            reason::UNKNOWN_ORI,
-            Some("legacy_header")
-        )
+        (Category::Dropped, Reason::UnknownOri, Some("legacy_header"))
     );
     // Unrestricted but the body does not parse: on_parse_error = drop.
     let bad = retarget(
@@ -175,7 +171,7 @@ fn uncertain_is_not_forwarded() {
     let d = run(Direction::Outbound, bad.clone());
     assert_eq!(
         (d.category, d.reason, d.detail),
-        (Category::Dropped, reason::PARSE_ERROR, Some("xml_entity"))
+        (Category::Dropped, Reason::ParseError, Some("xml_entity"))
     );
     // Restricted and unparseable: always dropped.
     let bad_ice = retarget(
@@ -191,7 +187,7 @@ fn uncertain_is_not_forwarded() {
     let d = run(Direction::Outbound, bad_ice);
     assert_eq!(
         (d.category, d.reason),
-        (Category::Dropped, reason::RESTRICTED_PARSE_ERROR)
+        (Category::Dropped, Reason::RestrictedParseError)
     );
     // Restricted: a look-alike of a protected element is outside the release
     // profile, so it is not forwarded (the positive model; the catalogue's
@@ -200,7 +196,7 @@ fn uncertain_is_not_forwarded() {
         Direction::Outbound,
         retarget("hostile/lookalike_case.xml", "VTICE0900", "VADEADX00"),
     );
-    assert_eq!((d.category, d.reason), (Category::Redacted, reason::REDACT));
+    assert_eq!((d.category, d.reason), (Category::Redacted, Reason::Redact));
     let Outcome::Forward(b) = &d.outcome else {
         panic!("{:?}", d.outcome)
     };
@@ -215,11 +211,7 @@ fn uncertain_is_not_forwarded() {
     );
     assert_eq!(
         (d.category, d.reason, d.detail),
-        (
-            Category::Dropped,
-            reason::REDACT_FAILED,
-            Some("profile_key")
-        )
+        (Category::Dropped, Reason::RedactFailed, Some("profile_key"))
     );
     // With on_parse_error = pass the unrestricted broken message goes through, counted as passed.
     let mut p = policy();
@@ -245,7 +237,7 @@ fn uncertain_is_not_forwarded() {
     );
     assert_eq!(
         (d.category, d.reason),
-        (Category::Passed, reason::UNKNOWN_ORI_PASS)
+        (Category::Passed, Reason::UnknownOriPass)
     );
     // Even with on_parse_error = pass, a listed agency's unparseable message
     // of a key its action is exempt from is dropped (fail closed).
@@ -260,7 +252,7 @@ fn uncertain_is_not_forwarded() {
     );
     assert_eq!(
         (d.category, d.reason),
-        (Category::Dropped, reason::RESTRICTED_PARSE_ERROR)
+        (Category::Dropped, Reason::RestrictedParseError)
     );
 }
 
@@ -274,11 +266,11 @@ fn deny_is_total_and_allow() {
     );
     assert_eq!(
         (d.category, d.reason, d.action),
-        (Category::Denied, reason::DENY, Some(Action::Deny))
+        (Category::Denied, Reason::Deny, Some(Action::Deny))
     );
     assert!(matches!(d.outcome, Outcome::Deny { reply: None }));
     let d = run(Direction::Inbound, fixture("legacy/sm_output.txt"));
-    assert_eq!((d.category, d.reason), (Category::Passed, reason::ALLOW));
+    assert_eq!((d.category, d.reason), (Category::Passed, Reason::Allow));
 }
 
 /// Loads a policy from disk through the pure loader (core tests do not use

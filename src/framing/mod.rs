@@ -18,10 +18,9 @@ use std::fmt;
 use std::str::FromStr;
 use tokio_util::codec::{Decoder, Encoder};
 
-/// Default maximum message size (8 MiB): a photo response is tens of KB of
-/// base64, so this leaves two orders of magnitude of headroom while bounding
-/// the memory one session can pin.
-pub const DEFAULT_MAX_MESSAGE: usize = 8 * 1024 * 1024;
+/// Default maximum message size (8 MiB); declared in [`crate::limits`] so the
+/// parser may bound a text run by it without importing the framing.
+pub use crate::limits::DEFAULT_MAX_MESSAGE;
 
 /// Start-of-text byte that opens an `stx-etx` frame.
 pub const STX: u8 = 0x02;
@@ -72,9 +71,9 @@ impl fmt::Display for Framing {
 }
 
 impl FromStr for Framing {
-    type Err = String;
+    type Err = crate::names::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        crate::message::parse_name(s, "framing")
+        crate::names::parse_name(s, "framing")
     }
 }
 

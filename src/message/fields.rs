@@ -233,6 +233,38 @@ pub const SSN: FieldId = FieldId(2);
 /// Index of the built-in identity-documents field.
 pub const ID_DOCUMENTS: FieldId = FieldId(3);
 
+/// Why a catalogue of protected fields cannot be built (from the built-in
+/// fields and a policy's `[[field]]` tables).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogueError {
+    /// More fields than a `FieldSet` holds.
+    #[error("at most {MAX_FIELDS} protected fields are supported")]
+    TooManyFields,
+    /// Two fields with one name.
+    #[error("field {0:?} defined twice")]
+    Twice(String),
+    /// A text rule with no label.
+    #[error("field {0:?} has an empty text rule")]
+    EmptyRule(String),
+    /// A text rule label that is not printable ASCII.
+    #[error("field {field:?}: text rule {rule:?} must be printable ASCII")]
+    RuleNotAscii {
+        /// The field.
+        field: String,
+        /// The rule's label.
+        rule: String,
+    },
+    /// An empty marker.
+    #[error("field {0:?} has an empty marker")]
+    EmptyMarker(String),
+    /// More text rules than the index holds (65535).
+    #[error("at most 65535 text rules are supported")]
+    TooManyRules,
+    /// More markers than the index holds (65535).
+    #[error("at most 65535 markers are supported")]
+    TooManyMarkers,
+}
+
 impl Catalogue {
     /// The built-in catalogue: `photo`, `pob`, `ssn` and `id_documents`.
     pub fn builtin() -> Catalogue {
@@ -340,15 +372,13 @@ impl Catalogue {
 
     /// Builds a catalogue; fails if it has more than [`MAX_FIELDS`] fields or
     /// duplicate names.
-    pub fn new(fields: Vec<FieldDef>) -> Result<Catalogue, String> {
+    pub fn new(fields: Vec<FieldDef>) -> Result<Catalogue, CatalogueError> {
         if fields.len() > MAX_FIELDS {
-            return Err(format!(
-                "at most {MAX_FIELDS} protected fields are supported"
-            ));
+            return Err(CatalogueError::TooManyFields);
         }
         for (i, f) in fields.iter().enumerate() {
             if fields[..i].iter().any(|g| g.name == f.name) {
-                return Err(format!("field {:?} defined twice", f.name));
+                return Err(CatalogueError::Twice(f.name.clone()));
             }
         }
         let mut lower_locals = Vec::new();
@@ -368,13 +398,13 @@ impl Catalogue {
             for r in &f.text_rules {
                 let label: Vec<u8> = r.label.trim().to_ascii_uppercase().into_bytes();
                 let Some(&b) = label.first() else {
-                    return Err(format!("field {:?} has an empty text rule", f.name));
+                    return Err(CatalogueError::EmptyRule(f.name.clone()));
                 };
                 if !label.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
-                    return Err(format!(
-                        "field {:?}: text rule {:?} must be printable ASCII",
-                        f.name, r.label
-                    ));
+                    return Err(CatalogueError::RuleNotAscii {
+                        field: f.name.clone(),
+                        rule: r.label.clone(),
+                    });
                 }
                 first[b as usize] |= 1 << i;
                 first[b.to_ascii_lowercase() as usize] |= 1 << i;
@@ -394,16 +424,16 @@ impl Catalogue {
             }
             for m in &f.markers {
                 if m.is_empty() {
-                    return Err(format!("field {:?} has an empty marker", f.name));
+                    return Err(CatalogueError::EmptyMarker(f.name.clone()));
                 }
                 markers.push((memchr::memmem::Finder::new(m.as_bytes()).into_owned(), id));
             }
         }
         if rules.len() > u16::MAX as usize {
-            return Err(format!("at most {} text rules are supported", u16::MAX));
+            return Err(CatalogueError::TooManyRules);
         }
         if markers.len() > u16::MAX as usize {
-            return Err(format!("at most {} markers are supported", u16::MAX));
+            return Err(CatalogueError::TooManyMarkers);
         }
         let mut marker_first = Box::new([0u32; 256]);
         let mut marker_by_first: Vec<Vec<u16>> = vec![Vec::new(); 256];
@@ -506,7 +536,7 @@ impl Catalogue {
     }
 
     /// Adds a field (policy-defined). Fails on a duplicate name or when full.
-    pub fn with_field(&self, def: FieldDef) -> Result<Catalogue, String> {
+    pub fn with_field(&self, def: FieldDef) -> Result<Catalogue, CatalogueError> {
         let mut fields = self.fields.clone();
         fields.push(def);
         Catalogue::new(fields)

@@ -343,6 +343,7 @@ fn walk_inner(
 }
 
 impl<'a, 'o> Walker<'a, 'o> {
+    // Long: one match over every quick-xml event kind, each arm short (split by event, not kept apart).
     fn go(&mut self) -> Result<(), Failure> {
         let body = self.raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(self.raw);
         let base = self.raw.len() - body.len();
@@ -647,6 +648,7 @@ impl<'a, 'o> Walker<'a, 'o> {
         Ok(())
     }
 
+    // Long: the per-element rules in the order the spec states them (header, routing names, depth, fields).
     fn start(
         &mut self,
         r: &NsReader<&[u8]>,
@@ -824,6 +826,7 @@ impl<'a, 'o> Walker<'a, 'o> {
     }
 
     /// Validates attributes; when `scan`, applies the text rules to their values.
+    // Long: each attribute's checks (name, namespace, value, text rules) in one pass, in spec order.
     fn attributes(
         &mut self,
         r: &NsReader<&[u8]>,

@@ -193,10 +193,36 @@ pub(super) fn check(cx: &mut Ctx, c: Check<'_>, seen: &[(String, Vec<u8>)]) -> O
     })
 }
 
+/// Why a signed bundle may not follow the one in force (no rollback, no
+/// fork); the text starts with [`REFUSED`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SuccessionError {
+    /// Not newer than the manifest in force.
+    #[error("{REFUSED}manifest version {new} is not newer than version {old} in force (a rollback is refused; make a new manifest)")]
+    NotNewer {
+        /// The new manifest's version.
+        new: u64,
+        /// The version in force.
+        old: u64,
+    },
+    /// Newer, but it does not name the manifest in force as `previous`.
+    #[error("{REFUSED}manifest version {new} follows {previous}, not the manifest in force ({old_sha}, version {old})")]
+    OtherPrevious {
+        /// The new manifest's version.
+        new: u64,
+        /// The first 12 digits of the manifest it names as previous.
+        previous: String,
+        /// The first 12 digits of the manifest in force.
+        old_sha: String,
+        /// The version in force.
+        old: u64,
+    },
+}
+
 /// Whether `new` may follow `old` (the manifest in force): not an older
 /// version, not another bundle under the same version, and a newer one
 /// names the one in force as `previous`.
-pub fn succession(old: Option<&Manifest>, new: Option<&Manifest>) -> Result<(), String> {
+pub fn succession(old: Option<&Manifest>, new: Option<&Manifest>) -> Result<(), SuccessionError> {
     let (Some(o), Some(n)) = (old, new) else {
         return Ok(());
     };
@@ -204,19 +230,18 @@ pub fn succession(old: Option<&Manifest>, new: Option<&Manifest>) -> Result<(), 
         return Ok(());
     }
     if n.version <= o.version {
-        return Err(format!(
-            "{REFUSED}manifest version {} is not newer than version {} in force (a rollback is refused; make a new manifest)",
-            n.version, o.version
-        ));
+        return Err(SuccessionError::NotNewer {
+            new: n.version,
+            old: o.version,
+        });
     }
     if n.previous != o.sha256 {
-        return Err(format!(
-            "{REFUSED}manifest version {} follows {}, not the manifest in force ({}, version {})",
-            n.version,
-            &n.previous[..n.previous.len().min(12)],
-            &o.sha256[..12],
-            o.version
-        ));
+        return Err(SuccessionError::OtherPrevious {
+            new: n.version,
+            previous: n.previous[..n.previous.len().min(12)].to_string(),
+            old_sha: o.sha256[..o.sha256.len().min(12)].to_string(),
+            old: o.version,
+        });
     }
     Ok(())
 }

@@ -77,28 +77,77 @@ impl fmt::Debug for Entry {
     }
 }
 
+/// Why a list entry is not an ORI, a member code or a pattern; the text
+/// says what to write instead.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    /// Nothing but blanks.
+    #[error("empty entry")]
+    Empty,
+    /// Lower-case letters (ORIs are upper-case).
+    #[error("{text:?}: ORIs are upper-case (write {upper:?})")]
+    LowerCase {
+        /// The entry.
+        text: String,
+        /// The entry in upper case.
+        upper: String,
+    },
+    /// A character that is not A-Z, 0-9, `?` or `*`.
+    #[error("{text:?}: character {bad:?} is not allowed (ORIs use A-Z and 0-9; patterns add ? and a final *)")]
+    Character {
+        /// The entry.
+        text: String,
+        /// The first character not allowed.
+        bad: char,
+    },
+    /// Neither 9 characters (an ORI) nor 2 (a member code).
+    #[error(
+        "{text:?} is {len} characters: an ORI has 9, a member code 2 (use ? or * for a pattern)"
+    )]
+    Length {
+        /// The entry.
+        text: String,
+        /// Its length.
+        len: usize,
+    },
+    /// A `*` before the end.
+    #[error("{0:?}: '*' may only end a pattern")]
+    StarInside(String),
+    /// A pattern longer than an ORI.
+    #[error("{0:?}: a pattern covers at most 9 characters")]
+    PatternTooLong(String),
+    /// A pattern without `*` that is not 9 characters.
+    #[error("{text:?} is {len} characters: a pattern without a final '*' must have 9")]
+    PatternLength {
+        /// The entry.
+        text: String,
+        /// Its length.
+        len: usize,
+    },
+}
+
 impl Entry {
     /// Parses an entry; the error says what is wrong for an operator.
-    pub fn parse(s: &str) -> Result<Entry, String> {
+    pub fn parse(s: &str) -> Result<Entry, EntryError> {
         let t = s.trim();
         if t.is_empty() {
-            return Err("empty entry".into());
+            return Err(EntryError::Empty);
         }
         if t.bytes().any(|b| b.is_ascii_lowercase()) {
-            return Err(format!(
-                "{t:?}: ORIs are upper-case (write {:?})",
-                t.to_ascii_uppercase()
-            ));
+            return Err(EntryError::LowerCase {
+                text: t.into(),
+                upper: t.to_ascii_uppercase(),
+            });
         }
         let wild = t.bytes().any(|b| b == b'?' || b == b'*');
         if let Some(bad) = t
             .bytes()
             .find(|&b| char_index(b).is_none() && b != b'?' && b != b'*')
         {
-            return Err(format!(
-                "{t:?}: character {:?} is not allowed (ORIs use A-Z and 0-9; patterns add ? and a final *)",
-                bad as char
-            ));
+            return Err(EntryError::Character {
+                text: t.into(),
+                bad: bad as char,
+            });
         }
         if !wild {
             return match t.len() {
@@ -110,23 +159,24 @@ impl Entry {
                     text: t.into(),
                     kind: Kind::Member,
                 }),
-                n => Err(format!(
-                    "{t:?} is {n} characters: an ORI has 9, a member code 2 (use ? or * for a pattern)"
-                )),
+                n => Err(EntryError::Length {
+                    text: t.into(),
+                    len: n,
+                }),
             };
         }
         if let Some(i) = t.find('*') {
             if i != t.len() - 1 {
-                return Err(format!("{t:?}: '*' may only end a pattern"));
+                return Err(EntryError::StarInside(t.into()));
             }
             if t.len() > ORI_LEN {
-                return Err(format!("{t:?}: a pattern covers at most 9 characters"));
+                return Err(EntryError::PatternTooLong(t.into()));
             }
         } else if t.len() != ORI_LEN {
-            return Err(format!(
-                "{t:?} is {} characters: a pattern without a final '*' must have 9",
-                t.len()
-            ));
+            return Err(EntryError::PatternLength {
+                text: t.into(),
+                len: t.len(),
+            });
         }
         Ok(Entry {
             text: t.into(),
@@ -184,13 +234,24 @@ mod tests {
         assert_eq!(Entry::parse("VTICE*").unwrap().kind, Kind::Pattern);
         assert!(Entry::parse("vtice0900")
             .unwrap_err()
+            .to_string()
             .contains("upper-case"));
         assert!(Entry::parse("VTICE090")
             .unwrap_err()
+            .to_string()
             .contains("8 characters"));
-        assert!(Entry::parse("VT-CE0900").unwrap_err().contains("'-'"));
-        assert!(Entry::parse("V*ICE").unwrap_err().contains("only end"));
-        assert!(Entry::parse("??ICE??").unwrap_err().contains("must have 9"));
+        assert!(Entry::parse("VT-CE0900")
+            .unwrap_err()
+            .to_string()
+            .contains("'-'"));
+        assert!(Entry::parse("V*ICE")
+            .unwrap_err()
+            .to_string()
+            .contains("only end"));
+        assert!(Entry::parse("??ICE??")
+            .unwrap_err()
+            .to_string()
+            .contains("must have 9"));
         assert!(Entry::parse("").is_err());
         assert!(Entry::parse("A").is_err());
     }

@@ -130,12 +130,10 @@ fn parse_action(s: &str) -> Option<Action> {
     }
 }
 
-/// Loads, validates and compiles a policy from `path`, reading files with `read`.
-///
-/// Long on purpose: one pass of independent checks over one file, in file
-/// order, each section headed by a comment and delegating to a helper
-/// (`extra_fields`, `decline`, `list_header`, `list_file`, profiles), so
-/// that every error is collected before anything is refused.
+/// Loads, validates and compiles a policy from `path`, reading files with
+/// `read`: one pass of independent checks over the file, in file order
+/// (settings, lists, legal process), collecting every error before anything
+/// is refused.
 pub fn load(path: &str, read: &mut Reader<'_>) -> Result<Policy, Refused> {
     load_at(path, read, std::time::SystemTime::now())
 }
@@ -219,7 +217,59 @@ fn load_bundle(
     }
 }
 
-/// The load itself; `dirs` gets the directories listed (not files).
+/// The policy file being read: its path (for diagnostics and relative
+/// paths) and its text (for line numbers).
+#[derive(Clone, Copy)]
+struct Src<'a> {
+    path: &'a str,
+    text: &'a str,
+}
+
+impl Src<'_> {
+    /// The line of a TOML span's start.
+    fn line(&self, span: std::ops::Range<usize>) -> u32 {
+        line_of(self.text, span.start)
+    }
+}
+
+/// The settings above the lists: what applies when no entry matches, what
+/// deny and redact exempt and release, and how a deny answers.
+struct Settings {
+    default: Action,
+    on_parse_error: OnError,
+    on_unknown_ori: OnError,
+    catalogue: Catalogue,
+    deny_exempt: KeySet,
+    redact_exempt: KeySet,
+    redact_fields: FieldSet,
+    redact_origins: Vec<String>,
+    profiles: Vec<crate::redact::profile::Profile>,
+    default_profile: usize,
+    deny_inbound_query: DenyMode,
+    deny_outbound_response: DenyMode,
+    decline_text: String,
+    reply_ori: Option<crate::message::Ori>,
+}
+
+/// The legal process of a policy: court-order exceptions (inline, in their
+/// file and in their directory), certifications and the federal watch.
+struct Legal {
+    exceptions: Vec<super::legal::Exception>,
+    order_seals: Vec<super::orders::OrderSeal>,
+    court_order_window: std::time::Duration,
+    certifications: Vec<super::legal::Certification>,
+    federal: Vec<Entry>,
+}
+
+/// What the reader is asked for, besides the policy file itself.
+struct Reading<'r, 'a> {
+    read: &'r mut Reader<'a>,
+    hasher: Sha256,
+}
+
+/// The load itself, step by step; `dirs` gets the directories listed (not
+/// files). Every step adds what is wrong to `cx`, so all the errors of a
+/// policy are reported at once; nothing partial is returned.
 fn load_inner(
     path: &str,
     read: &mut Reader<'_>,
@@ -231,261 +281,305 @@ fn load_inner(
         errors: Vec::new(),
         warnings: Vec::new(),
     };
+    let (mut rd, text) = match source(&mut cx, path, read) {
+        Some(r) => r,
+        None => return Err(refused(cx)),
+    };
+    let src = Src { path, text: &text };
+    let raw: RawPolicy = match toml::from_str(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            let line = e.span().map_or(0, |s| src.line(s));
+            cx.err(path, line, super::legal::scrub_toml_message(e.message()));
+            return Err(refused(cx));
+        }
+    };
+    let _ = &raw.description;
+    let settings = settings(&mut cx, src, &raw);
+    let (lists, entries) = lists(&mut cx, &mut rd, src, &raw.list, &settings);
+    warnings(&mut cx, &lists, &entries);
+    let legal = legal(
+        &mut cx,
+        &mut rd,
+        src,
+        &raw,
+        &settings,
+        &lists,
+        now,
+        (signing, dirs),
+    );
+    if !cx.errors.is_empty() {
+        return Err(refused(cx));
+    }
+    let version = hex::encode(rd.hasher.finalize());
+    let policy = assemble(path, version, settings, lists, entries, legal, cx.warnings).compile();
+    after_compile(policy)
+}
+
+/// Refuses with what `cx` holds.
+fn refused(cx: Ctx) -> Refused {
+    Refused {
+        errors: cx.errors,
+        warnings: cx.warnings,
+    }
+}
+
+/// Reads the policy file as UTF-8 text and starts the version hash over its
+/// bytes (the list and order files read later are hashed after them).
+fn source<'r, 'a>(
+    cx: &mut Ctx,
+    path: &str,
+    read: &'r mut Reader<'a>,
+) -> Option<(Reading<'r, 'a>, String)> {
     let bytes = match read(path) {
         Ok(b) => b,
         Err(e) => {
             cx.err(path, 0, format!("cannot read the policy file: {e}"));
-            return Err(Refused {
-                errors: cx.errors,
-                warnings: cx.warnings,
-            });
+            return None;
         }
     };
     let mut hasher = Sha256::new();
     hasher.update(b"origuard-policy-v1\0");
     hasher.update((bytes.len() as u64).to_be_bytes());
     hasher.update(&bytes);
-    let src = match String::from_utf8(bytes) {
-        Ok(s) => s,
+    match String::from_utf8(bytes) {
+        Ok(s) => Some((Reading { read, hasher }, s)),
         Err(e) => {
             cx.err(path, 0, format!("not UTF-8 text: {e}"));
-            return Err(Refused {
-                errors: cx.errors,
-                warnings: cx.warnings,
-            });
+            None
         }
-    };
-    let raw: RawPolicy = match toml::from_str(&src) {
-        Ok(r) => r,
-        Err(e) => {
-            let line = e.span().map_or(0, |s| line_of(&src, s.start));
-            cx.err(path, line, super::legal::scrub_toml_message(e.message()));
-            return Err(Refused {
-                errors: cx.errors,
-                warnings: cx.warnings,
-            });
-        }
-    };
-    let _ = &raw.description;
-    let ln = |s: &std::ops::Range<usize>| line_of(&src, s.start);
+    }
+}
 
-    // Top-level settings.
-    let default = match &raw.default {
-        None => Action::Pass,
-        Some(s) => {
-            match s.get_ref().as_str() {
-                "pass" => Action::Pass,
-                other => {
-                    match parse_action(other) {
-                        Some(a) if a != Action::Allow => a,
-                        _ => {
-                            cx.err(path, ln(&s.span()), format!("unknown default action {other:?} (expected pass, redact or deny)"));
-                            Action::Pass
-                        }
-                    }
-                }
-            }
-        }
-    };
-    let on_error = |cx: &mut Ctx, v: &Option<Spanned<String>>, what: &str| match v {
-        None => OnError::Drop,
-        Some(s) => match s.get_ref().as_str() {
-            "drop" => OnError::Drop,
-            "pass" => OnError::Pass,
-            other => {
-                cx.err(
-                    path,
-                    ln(&s.span()),
-                    format!("unknown {what} {other:?} (expected drop or pass)"),
-                );
-                OnError::Drop
-            }
-        },
-    };
-    let on_parse_error = on_error(&mut cx, &raw.on_parse_error, "on_parse_error");
-    let on_unknown_ori = on_error(&mut cx, &raw.on_unknown_ori, "on_unknown_ori");
-
+/// The top-level settings, in file order.
+fn settings(cx: &mut Ctx, src: Src<'_>, raw: &RawPolicy) -> Settings {
+    let default = default_action(cx, src, &raw.default);
+    let on_parse_error = on_error(cx, src, &raw.on_parse_error, "on_parse_error");
+    let on_unknown_ori = on_error(cx, src, &raw.on_unknown_ori, "on_unknown_ori");
     // Extra protected fields.
-    let catalogue = extra_fields(&mut cx, path, &src, &raw.field);
-
+    let catalogue = extra_fields(cx, src.path, src.text, &raw.field);
     // Exemptions (deny and redact govern every key otherwise).
-    let exempt = |cx: &mut Ctx, v: &Option<Vec<Spanned<String>>>| -> KeySet {
-        key_set(cx, path, &src, v.iter().flatten())
-    };
     for (what, k) in [("deny", &raw.deny.keys), ("redact", &raw.redact.keys)] {
         if let Some(k) = k {
             cx.err(
-                path,
-                ln(&k.span()),
+                src.path,
+                src.line(k.span()),
                 format!("{what}.keys is no longer supported: {what} covers every message key, unknown keys included; name keys it must not govern in {what}.exempt (or a list's exempt)"),
             );
         }
     }
-    let deny_exempt = exempt(&mut cx, &raw.deny.exempt);
-    let redact_exempt = exempt(&mut cx, &raw.redact.exempt);
-    let field_set = |cx: &mut Ctx, v: &Vec<Spanned<String>>| -> FieldSet {
-        let mut set = FieldSet::EMPTY;
-        for f in v {
-            match catalogue.id(f.get_ref()) {
-                Some(id) => set.insert(id),
-                None => {
-                    let known: Vec<&str> =
-                        catalogue.fields().iter().map(|f| f.name.as_str()).collect();
-                    cx.err(
-                        path,
-                        ln(&f.span()),
-                        format!(
-                            "unknown field {:?} (known: {})",
-                            f.get_ref(),
-                            known.join(", ")
-                        ),
-                    )
-                }
-            }
-        }
-        set
-    };
-    let mut redact_fields = FieldSet::EMPTY;
-    match &raw.redact.fields {
-        None => {
-            for name in ["photo", "pob"] {
-                if let Some(id) = catalogue.id(name) {
-                    redact_fields.insert(id);
-                }
-            }
-        }
-        Some(v) => {
-            redact_fields = field_set(&mut cx, v);
-            if v.is_empty() {
-                cx.warn(
-                    path,
-                    0,
-                    "redact.fields is empty: the catalogue check after projection looks for nothing",
-                );
-            }
-        }
-    }
-    let profiles = super::profiles::load(&raw.profile, &mut cx, path, &src);
-    let profile_index = |cx: &mut Ctx, v: &Option<Spanned<String>>, default: usize| -> usize {
-        match v {
-            None => default,
-            Some(n) => match profiles.iter().position(|p| p.name == *n.get_ref()) {
-                Some(i) => i,
-                None => {
-                    let known: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
-                    cx.err(
-                        path,
-                        ln(&n.span()),
-                        format!(
-                            "unknown profile {:?} (defined: {})",
-                            n.get_ref(),
-                            known.join(", ")
-                        ),
-                    );
-                    default
-                }
-            },
-        }
-    };
-    let default_profile = profile_index(&mut cx, &raw.redact.profile, 0);
-    let redact_origins = origins(&mut cx, path, &src, &raw.redact.origins);
-    let deny_mode = |cx: &mut Ctx, v: &Option<Spanned<String>>, what: &str| match v {
-        None => DenyMode::Reply,
-        Some(s) => match s.get_ref().as_str() {
-            "reply" => DenyMode::Reply,
-            "drop" => DenyMode::Drop,
-            other => {
-                cx.err(
-                    path,
-                    ln(&s.span()),
-                    format!("unknown deny.{what} {other:?} (expected reply or drop)"),
-                );
-                DenyMode::Reply
-            }
-        },
-    };
-    let deny_inbound_query = deny_mode(&mut cx, &raw.deny.inbound_query, "inbound_query");
+    let deny_exempt = exempt(cx, src, &raw.deny.exempt);
+    let redact_exempt = exempt(cx, src, &raw.redact.exempt);
+    let redact_fields = redact_fields(cx, src, &catalogue, &raw.redact.fields);
+    let profiles = super::profiles::load(&raw.profile, cx, src.path, src.text);
+    let default_profile = profile_index(cx, src, &profiles, &raw.redact.profile, 0);
+    let redact_origins = origins(cx, src.path, src.text, &raw.redact.origins);
+    let deny_inbound_query = deny_mode(cx, src, &raw.deny.inbound_query, "inbound_query");
     let deny_outbound_response =
-        deny_mode(&mut cx, &raw.deny.outbound_response, "outbound_response");
-    let (decline_text, reply_ori) = decline(&mut cx, path, &src, &raw.deny);
+        deny_mode(cx, src, &raw.deny.outbound_response, "outbound_response");
+    let (decline_text, reply_ori) = decline(cx, src.path, src.text, &raw.deny);
     if reply_ori.is_none()
         && raw.deny.reply_ori.is_none()
         && (deny_inbound_query == DenyMode::Reply || deny_outbound_response == DenyMode::Reply)
     {
         cx.err(
-            path,
+            src.path,
             0,
             "deny.reply_ori (the state's ORI that sends decline replies) is required while a deny replies; \
              set it, or set deny.inbound_query and deny.outbound_response to \"drop\"",
         );
     }
+    Settings {
+        default,
+        on_parse_error,
+        on_unknown_ori,
+        catalogue,
+        deny_exempt,
+        redact_exempt,
+        redact_origins,
+        redact_fields,
+        profiles,
+        default_profile,
+        deny_inbound_query,
+        deny_outbound_response,
+        decline_text,
+        reply_ori,
+    }
+}
 
-    // Lists and entries.
-    let mut lists: Vec<List> = Vec::new();
-    let mut entries: Vec<EntryInfo> = Vec::new();
-    let policy_file: Arc<str> = Arc::from(path);
-    for l in &raw.list {
-        let (action, line) = list_header(&mut cx, path, &src, l, &lists);
-        let name = l.name.get_ref();
-        let li = lists.len() as u16;
-        let profile = profile_index(&mut cx, &l.profile, default_profile);
-        let list_exempt = exempt(&mut cx, &l.exempt);
-        let fields = l.fields.as_ref().map(|v| field_set(&mut cx, v));
-        let keys = l.keys.as_ref().map(|v| {
-            let k = key_set(&mut cx, path, &src, v.iter());
-            if v.is_empty() {
-                cx.warn(
-                    path,
-                    line,
-                    format!("list {name:?} has keys = []: its action governs only unknown keys"),
+/// `default`: pass, redact or deny (allow is a list action only).
+fn default_action(cx: &mut Ctx, src: Src<'_>, v: &Option<Spanned<String>>) -> Action {
+    let Some(s) = v else {
+        return Action::Pass;
+    };
+    match s.get_ref().as_str() {
+        "pass" => Action::Pass,
+        other => match parse_action(other) {
+            Some(a) if a != Action::Allow => a,
+            _ => {
+                cx.err(
+                    src.path,
+                    src.line(s.span()),
+                    format!("unknown default action {other:?} (expected pass, redact or deny)"),
                 );
+                Action::Pass
             }
-            // A scope that governs a query but not its response would let
-            // the answer through unchanged.
-            for q in v {
-                let resp = crate::message::keys::response_key(q.get_ref());
-                if let Some(r) = resp.filter(|r| !k.contains(r)) {
-                    cx.err(
-                        path,
-                        ln(&q.span()),
-                        format!(
-                            "list {name:?}: keys names {} but not its response {r}: {r} would pass unchanged; add {r} to keys",
-                            q.get_ref()
-                        ),
-                    );
-                }
-            }
-            k
-        });
-        let mut deny_reasons = Vec::new();
-        for r in l.deny_reasons.iter().flatten() {
-            match r.get_ref().as_bytes() {
-                [c] if c.is_ascii_uppercase() || c.is_ascii_digit() => deny_reasons.push(*c),
-                _ => cx.err(
-                    path,
-                    ln(&r.span()),
+        },
+    }
+}
+
+/// `on_parse_error` / `on_unknown_ori`: drop (default) or pass.
+fn on_error(cx: &mut Ctx, src: Src<'_>, v: &Option<Spanned<String>>, what: &str) -> OnError {
+    choice(
+        cx,
+        src,
+        v,
+        what,
+        &[("drop", OnError::Drop), ("pass", OnError::Pass)],
+    )
+}
+
+/// `deny.inbound_query` / `deny.outbound_response`: reply (default) or drop.
+fn deny_mode(cx: &mut Ctx, src: Src<'_>, v: &Option<Spanned<String>>, what: &str) -> DenyMode {
+    let what = format!("deny.{what}");
+    choice(
+        cx,
+        src,
+        v,
+        &what,
+        &[("reply", DenyMode::Reply), ("drop", DenyMode::Drop)],
+    )
+}
+
+/// One of a setting's named values; the first is the default, and an
+/// unknown name is an error at its line that lists the names.
+fn choice<T: Copy>(
+    cx: &mut Ctx,
+    src: Src<'_>,
+    v: &Option<Spanned<String>>,
+    what: &str,
+    names: &[(&str, T)],
+) -> T {
+    let default = names[0].1;
+    let Some(s) = v else {
+        return default;
+    };
+    if let Some(&(_, t)) = names.iter().find(|(n, _)| *n == s.get_ref().as_str()) {
+        return t;
+    }
+    let expected: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+    cx.err(
+        src.path,
+        src.line(s.span()),
+        format!(
+            "unknown {what} {:?} (expected {})",
+            s.get_ref(),
+            expected.join(" or ")
+        ),
+    );
+    default
+}
+
+/// An `exempt` key list (none when absent).
+fn exempt(cx: &mut Ctx, src: Src<'_>, v: &Option<Vec<Spanned<String>>>) -> KeySet {
+    key_set(cx, src.path, src.text, v.iter().flatten())
+}
+
+/// Field names of the catalogue, each an error at its line when unknown.
+fn field_set(cx: &mut Ctx, src: Src<'_>, catalogue: &Catalogue, v: &[Spanned<String>]) -> FieldSet {
+    let mut set = FieldSet::EMPTY;
+    for f in v {
+        match catalogue.id(f.get_ref()) {
+            Some(id) => set.insert(id),
+            None => {
+                let known: Vec<&str> = catalogue.fields().iter().map(|f| f.name.as_str()).collect();
+                cx.err(
+                    src.path,
+                    src.line(f.span()),
                     format!(
-                        "deny_reasons: {:?} is not a reason code (one character A-Z or 0-9)",
-                        r.get_ref()
+                        "unknown field {:?} (known: {})",
+                        f.get_ref(),
+                        known.join(", ")
                     ),
-                ),
+                )
             }
         }
-        lists.push(List {
-            keys,
-            require_reason: l.require_reason.unwrap_or(false),
-            deny_reasons,
-            name: name.clone(),
-            action,
-            description: l.description.clone().unwrap_or_default(),
-            file: policy_file.clone(),
-            line,
-            profile,
-            exempt: list_exempt,
-            fields,
-        });
+    }
+    set
+}
+
+/// `redact.fields`: the photo and place of birth unless named.
+fn redact_fields(
+    cx: &mut Ctx,
+    src: Src<'_>,
+    catalogue: &Catalogue,
+    v: &Option<Vec<Spanned<String>>>,
+) -> FieldSet {
+    let Some(v) = v else {
+        let mut set = FieldSet::EMPTY;
+        for name in ["photo", "pob"] {
+            if let Some(id) = catalogue.id(name) {
+                set.insert(id);
+            }
+        }
+        return set;
+    };
+    if v.is_empty() {
+        cx.warn(
+            src.path,
+            0,
+            "redact.fields is empty: the catalogue check after projection looks for nothing",
+        );
+    }
+    field_set(cx, src, catalogue, v)
+}
+
+/// The index of a named release profile, or `default`.
+fn profile_index(
+    cx: &mut Ctx,
+    src: Src<'_>,
+    profiles: &[crate::redact::profile::Profile],
+    v: &Option<Spanned<String>>,
+    default: usize,
+) -> usize {
+    let Some(n) = v else {
+        return default;
+    };
+    match profiles.iter().position(|p| p.name == *n.get_ref()) {
+        Some(i) => i,
+        None => {
+            let known: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
+            cx.err(
+                src.path,
+                src.line(n.span()),
+                format!(
+                    "unknown profile {:?} (defined: {})",
+                    n.get_ref(),
+                    known.join(", ")
+                ),
+            );
+            default
+        }
+    }
+}
+
+/// The `[[list]]` tables and their entries (inline and in list files).
+fn lists(
+    cx: &mut Ctx,
+    rd: &mut Reading<'_, '_>,
+    src: Src<'_>,
+    raw: &[RawList],
+    s: &Settings,
+) -> (Vec<List>, Vec<EntryInfo>) {
+    let mut lists: Vec<List> = Vec::new();
+    let mut entries: Vec<EntryInfo> = Vec::new();
+    let policy_file: Arc<str> = Arc::from(src.path);
+    for l in raw {
+        let li = lists.len() as u16;
+        let list = one_list(cx, src, l, &lists, s, &policy_file);
+        lists.push(list);
         for e in &l.entries {
-            let line = ln(&e.span());
+            let line = src.line(e.span());
             match Entry::parse(e.get_ref()) {
                 Ok(entry) => entries.push(EntryInfo {
                     entry,
@@ -493,149 +587,265 @@ fn load_inner(
                     file: policy_file.clone(),
                     line,
                 }),
-                Err(m) => cx.err(path, line, m),
+                Err(m) => cx.err(src.path, line, m.to_string()),
             }
         }
         for f in &l.files {
-            list_file(&mut cx, read, &mut hasher, path, &src, f, li, &mut entries);
+            list_file(
+                cx,
+                rd.read,
+                &mut rd.hasher,
+                src.path,
+                src.text,
+                f,
+                li,
+                &mut entries,
+            );
         }
     }
-    warnings(&mut cx, &lists, &entries);
+    (lists, entries)
+}
 
-    // Legal process: court-order exceptions (inline and in their own file),
-    // certifications, the federal watch.
+/// One list's settings (its entries are read by [`lists`]).
+fn one_list(
+    cx: &mut Ctx,
+    src: Src<'_>,
+    l: &RawList,
+    lists: &[List],
+    s: &Settings,
+    policy_file: &Arc<str>,
+) -> List {
+    let (action, line) = list_header(cx, src.path, src.text, l, lists);
+    let name = l.name.get_ref();
+    let profile = profile_index(cx, src, &s.profiles, &l.profile, s.default_profile);
+    let list_exempt = exempt(cx, src, &l.exempt);
+    let fields = l
+        .fields
+        .as_ref()
+        .map(|v| field_set(cx, src, &s.catalogue, v));
+    let keys = l.keys.as_ref().map(|v| list_keys(cx, src, name, line, v));
+    let deny_reasons = deny_reasons(cx, src, &l.deny_reasons);
+    List {
+        keys,
+        require_reason: l.require_reason.unwrap_or(false),
+        deny_reasons,
+        name: name.clone(),
+        action,
+        description: l.description.clone().unwrap_or_default(),
+        file: policy_file.clone(),
+        line,
+        profile,
+        exempt: list_exempt,
+        fields,
+    }
+}
+
+/// A list's `keys` scope: known keys, and every query's response with it.
+fn list_keys(cx: &mut Ctx, src: Src<'_>, name: &str, line: u32, v: &[Spanned<String>]) -> KeySet {
+    let k = key_set(cx, src.path, src.text, v.iter());
+    if v.is_empty() {
+        cx.warn(
+            src.path,
+            line,
+            format!("list {name:?} has keys = []: its action governs only unknown keys"),
+        );
+    }
+    // A scope that governs a query but not its response would let
+    // the answer through unchanged.
+    for q in v {
+        let resp = crate::message::keys::response_key(q.get_ref());
+        if let Some(r) = resp.filter(|r| !k.contains(r)) {
+            cx.err(
+                src.path,
+                src.line(q.span()),
+                format!(
+                    "list {name:?}: keys names {} but not its response {r}: {r} would pass unchanged; add {r} to keys",
+                    q.get_ref()
+                ),
+            );
+        }
+    }
+    k
+}
+
+/// A list's `deny_reasons`: one character A-Z or 0-9 each.
+fn deny_reasons(cx: &mut Ctx, src: Src<'_>, v: &Option<Vec<Spanned<String>>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in v.iter().flatten() {
+        match r.get_ref().as_bytes() {
+            [c] if c.is_ascii_uppercase() || c.is_ascii_digit() => out.push(*c),
+            _ => cx.err(
+                src.path,
+                src.line(r.span()),
+                format!(
+                    "deny_reasons: {:?} is not a reason code (one character A-Z or 0-9)",
+                    r.get_ref()
+                ),
+            ),
+        }
+    }
+    out
+}
+
+/// Legal process: court-order exceptions (inline, in their own file and in
+/// their signed directory), certifications, the federal watch.
+#[allow(clippy::too_many_arguments)] // one step of `load_inner`, fed by the steps before it
+fn legal(
+    cx: &mut Ctx,
+    rd: &mut Reading<'_, '_>,
+    src: Src<'_>,
+    raw: &RawPolicy,
+    s: &Settings,
+    lists: &[List],
+    now: std::time::SystemTime,
+    orders: (Option<&super::orders::Signing>, &mut Vec<String>),
+) -> Legal {
+    let (signing, dirs) = orders;
+    let (path, text) = (src.path, src.text);
     let inputs = super::legal::Inputs {
         now,
-        catalogue: &catalogue,
-        profiles: &profiles,
+        catalogue: &s.catalogue,
+        profiles: &s.profiles,
     };
     let mut exceptions = Vec::new();
-    super::legal::exceptions(
-        &mut cx,
-        path,
-        &src,
-        &raw.exception,
-        &inputs,
-        &mut exceptions,
-    );
+    super::legal::exceptions(cx, path, text, &raw.exception, &inputs, &mut exceptions);
     if let Some(f) = &raw.court_orders.file {
         exceptions_file(
-            &mut cx,
-            read,
-            &mut hasher,
+            cx,
+            rd.read,
+            &mut rd.hasher,
             path,
-            &src,
+            text,
             f,
             &inputs,
             &mut exceptions,
         );
     }
-    super::orders::refuse_unsigned(&mut cx, signing, &exceptions);
+    super::orders::refuse_unsigned(cx, signing, &exceptions);
     let mut order_seals = Vec::new();
     if let Some(d) = &raw.court_orders.dir {
         let mut dl = super::orders::DirLoad {
-            read,
-            hasher: &mut hasher,
+            read: rd.read,
+            hasher: &mut rd.hasher,
             inputs: &inputs,
             signing,
             dirs,
         };
         super::orders::load_dir(
-            &mut cx,
+            cx,
             &mut dl,
             path,
-            &src,
+            text,
             d,
             resolve(path, d.get_ref()),
             &mut exceptions,
             &mut order_seals,
         );
     }
-    super::legal::link_orders(&mut cx, &mut exceptions);
-    let court_order_window = match &raw.court_orders.response_window {
-        None => std::time::Duration::from_secs(600),
-        Some(w) => match humantime::parse_duration(w.get_ref()) {
-            Ok(d)
-                if d >= std::time::Duration::from_secs(1)
-                    && d <= std::time::Duration::from_secs(86_400) =>
-            {
-                d
-            }
-            _ => {
-                cx.err(path, ln(&w.span()), format!("court_orders.response_window {:?} must be a duration from 1s to 24h (e.g. \"10m\")", w.get_ref()));
-                std::time::Duration::from_secs(600)
-            }
-        },
-    };
+    super::legal::link_orders(cx, &mut exceptions);
+    let court_order_window = response_window(cx, src, &raw.court_orders.response_window);
     let certifications =
-        super::legal::certifications(&mut cx, path, &src, &raw.certification, &lists, now);
+        super::legal::certifications(cx, path, text, &raw.certification, lists, now);
     let mut federal = Vec::new();
     for w in &raw.federal.watch {
         match Entry::parse(w.get_ref()) {
             Ok(e) => federal.push(e),
-            Err(m) => cx.err(path, ln(&w.span()), format!("federal.watch: {m}")),
+            Err(m) => cx.err(path, src.line(w.span()), format!("federal.watch: {m}")),
         }
     }
-    for e in &exceptions {
-        let v = {
-            // Lookup before compile: scan the entries.
-            let mut best: Option<&EntryInfo> = None;
-            for x in entries.iter().filter(|x| x.entry.matches(e.ori.as_bytes())) {
-                best = Some(best.map_or(x, |b| {
-                    if lists[x.list as usize].action.strictness()
-                        > lists[b.list as usize].action.strictness()
-                    {
-                        x
-                    } else {
-                        b
-                    }
-                }));
-            }
-            best.map_or(default, |b| lists[b.list as usize].action)
-        };
-        if !v.restricts() {
-            cx.warn(&e.file, e.line, format!("exception {} is for {}, which this policy does not restrict: it changes nothing", e.id, e.ori.as_str()));
-        }
-    }
-    if !cx.errors.is_empty() {
-        return Err(Refused {
-            errors: cx.errors,
-            warnings: cx.warnings,
-        });
-    }
-    let version = hex::encode(hasher.finalize());
-    let policy = (Policy {
-        version,
-        source: path.to_string(),
-        default,
-        on_parse_error,
-        on_unknown_ori,
-        deny_exempt,
-        redact_exempt,
-        redact_fields,
-        redact_origins,
-        profiles,
-        catalogue,
-        deny_inbound_query,
-        deny_outbound_response,
-        decline_text,
-        reply_ori,
-        lists,
-        entries,
+    Legal {
         exceptions,
+        order_seals,
+        court_order_window,
         certifications,
         federal,
-        court_order_window,
-        order_seals,
+    }
+}
+
+/// `court_orders.response_window`: 1 s to 24 h, 10 minutes by default.
+fn response_window(cx: &mut Ctx, src: Src<'_>, v: &Option<Spanned<String>>) -> std::time::Duration {
+    const DEFAULT: std::time::Duration = std::time::Duration::from_secs(600);
+    let Some(w) = v else {
+        return DEFAULT;
+    };
+    match humantime::parse_duration(w.get_ref()) {
+        Ok(d)
+            if d >= std::time::Duration::from_secs(1)
+                && d <= std::time::Duration::from_secs(86_400) =>
+        {
+            d
+        }
+        _ => {
+            cx.err(src.path, src.line(w.span()), format!("court_orders.response_window {:?} must be a duration from 1s to 24h (e.g. \"10m\")", w.get_ref()));
+            DEFAULT
+        }
+    }
+}
+
+/// The policy from its validated parts, not yet compiled.
+fn assemble(
+    path: &str,
+    version: String,
+    s: Settings,
+    lists: Vec<List>,
+    entries: Vec<EntryInfo>,
+    legal: Legal,
+    warnings: Vec<Diagnostic>,
+) -> Policy {
+    Policy {
+        version,
+        source: path.to_string(),
+        default: s.default,
+        on_parse_error: s.on_parse_error,
+        on_unknown_ori: s.on_unknown_ori,
+        deny_exempt: s.deny_exempt,
+        redact_exempt: s.redact_exempt,
+        redact_origins: s.redact_origins,
+        redact_fields: s.redact_fields,
+        profiles: s.profiles,
+        catalogue: s.catalogue,
+        deny_inbound_query: s.deny_inbound_query,
+        deny_outbound_response: s.deny_outbound_response,
+        decline_text: s.decline_text,
+        reply_ori: s.reply_ori,
+        lists,
+        entries,
+        exceptions: legal.exceptions,
+        certifications: legal.certifications,
+        federal: legal.federal,
+        court_order_window: legal.court_order_window,
+        order_seals: legal.order_seals,
         manifest: None,
         signers: None,
-        warnings: cx.warnings,
+        warnings,
         exact: Default::default(),
         member: Box::new([]),
         patterns: Default::default(),
-    })
-    .compile();
-    // Checks that need the compiled lookup (the list an exception's ORI is on).
+    }
+}
+
+/// The checks that need the compiled lookup: an exception for an agency the
+/// policy does not restrict changes nothing (a warning), and an exception's
+/// profile must stay within its list's ([`super::legal::check_profiles`]).
+/// The list an exception's ORI is on is the one [`Policy::lookup`] gives,
+/// the rule the proxy applies, not a second reading of the entries.
+fn after_compile(mut policy: Policy) -> Result<Policy, Refused> {
+    let inert: Vec<Diagnostic> = policy
+        .exceptions
+        .iter()
+        .filter(|e| !policy.lookup(e.ori.as_bytes()).action.restricts())
+        .map(|e| Diagnostic {
+            file: e.file.to_string(),
+            line: e.line,
+            severity: Severity::Warning,
+            message: format!(
+                "exception {} is for {}, which this policy does not restrict: it changes nothing",
+                e.id,
+                e.ori.as_str()
+            ),
+        })
+        .collect();
+    policy.warnings.extend(inert);
     let errors: Vec<Diagnostic> = super::legal::check_profiles(&policy)
         .into_iter()
         .map(|(file, line, message)| Diagnostic {
@@ -756,7 +966,7 @@ fn extra_fields(cx: &mut Ctx, path: &str, src: &str, raw: &[RawField]) -> Catalo
         };
         match catalogue.with_field(def) {
             Ok(c) => catalogue = c,
-            Err(e) => cx.err(path, line, e),
+            Err(e) => cx.err(path, line, e.to_string()),
         }
     }
 
@@ -876,7 +1086,7 @@ fn list_file(
                                 file: file.clone(),
                                 line,
                             }),
-                            Err(m) => cx.err(&full, line, m),
+                            Err(m) => cx.err(&full, line, m.to_string()),
                         }
                     }
                 }
@@ -885,6 +1095,8 @@ fn list_file(
     }
 }
 
+/// Warnings about the entries: listed twice, in two lists with different
+/// actions, a pattern that matches everything, an allow over a deny.
 fn warnings(cx: &mut Ctx, lists: &[List], entries: &[EntryInfo]) {
     let action = |e: &EntryInfo| lists[e.list as usize].action;
     let loc = |e: &EntryInfo| format!("{}:{}", e.file, e.line);
@@ -935,7 +1147,14 @@ fn warnings(cx: &mut Ctx, lists: &[List], entries: &[EntryInfo]) {
             );
         }
     }
-    // An allow entry that overrides a deny entry of lower rank.
+    allow_over_deny(cx, lists, entries);
+}
+
+/// Warns of an allow entry that overrides a deny entry of lower rank (an
+/// exact ORI or member code that a deny member code or pattern also covers).
+fn allow_over_deny(cx: &mut Ctx, lists: &[List], entries: &[EntryInfo]) {
+    let action = |e: &EntryInfo| lists[e.list as usize].action;
+    let loc = |e: &EntryInfo| format!("{}:{}", e.file, e.line);
     for a in entries
         .iter()
         .filter(|e| action(e) == Action::Allow && e.entry.kind != Kind::Pattern)

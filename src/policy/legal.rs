@@ -575,285 +575,408 @@ pub(super) fn exceptions(
 ) {
     let file: Arc<str> = Arc::from(path);
     for r in raw {
-        let line = line_of(src, r.id.span().start);
-        let at = |s: &std::ops::Range<usize>| line_of(src, s.start);
-        let id = r.id.get_ref().trim();
-        let before = cx.errors.len();
-        if id.is_empty()
-            || id.len() > 64
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b))
-        {
-            cx.err(
-                path,
-                line,
-                format!("exception id {id:?} must be 1 to 64 characters A-Z a-z 0-9 - _ . : /"),
-            );
+        if let Some(e) = exception(cx, src, r, inp, out, &file) {
+            out.push(e);
         }
-        if let Some(prev) = out.iter().find(|e| &*e.id == id) {
-            cx.err(
-                path,
-                line,
-                format!(
-                    "exception id {id:?} is used twice (first at {}:{})",
-                    prev.file, prev.line
-                ),
-            );
-        }
-        let ori_text = r.ori.get_ref().trim();
-        let ori = match Ori::new(ori_text.as_bytes()) {
-            Some(o)
-                if ori_text.len() == 9
-                    && ori_text
-                        .bytes()
-                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) =>
-            {
-                o
-            }
-            _ => {
-                cx.err(path,
-                    at(&r.ori.span()),
-                    format!("exception {id}: ori {ori_text:?} must be one exact ORI (9 characters A-Z 0-9); an order names one agency"),
-                );
-                Ori::EMPTY
-            }
-        };
-        let s = r.subject.get_ref();
-        let subject = match (&s.oln, &s.state, &s.name, &s.dob) {
-            (Some(oln), Some(state), None, None) => {
-                let oln = crate::redact::persons::normalise_oln(oln);
-                let state = state.trim().to_uppercase();
-                if oln.is_empty() || !oln.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                    cx.err(
-                        path,
-                        at(&r.subject.span()),
-                        format!("exception {id}: subject.oln must be letters and digits"),
-                    );
-                }
-                if state.len() != 2 || !state.bytes().all(|b| b.is_ascii_uppercase()) {
-                    cx.err(
-                        path,
-                        at(&r.subject.span()),
-                        format!("exception {id}: subject.state must be the 2-letter state code"),
-                    );
-                }
-                SubjectRule::Oln { oln, state }
-            }
-            (None, None, Some(name), Some(dob)) => {
-                let n = normalise_name(name);
-                let d = normalise_date(dob);
-                if !n.contains(',') || n.starts_with(',') {
-                    cx.err(
-                        path,
-                        at(&r.subject.span()),
-                        format!(
-                            "exception {id}: subject.name must be written \"LAST, FIRST MIDDLE\""
-                        ),
-                    );
-                } else if !name_can_match(&n) {
-                    cx.err(
-                        path,
-                        at(&r.subject.span()),
-                        format!("exception {id}: subject.name can never match a query: after folding accents it must be ASCII letters and blanks, \"LAST, FIRST MIDDLE\" (a letter such as ß or Ø has no ASCII form; write the name as the state's record spells it)"),
-                    );
-                }
-                if !valid_date(&d, &ymd(inp.now)) {
-                    cx.err(
-                        path,
-                        at(&r.subject.span()),
-                        format!("exception {id}: subject.dob is not a possible date of birth (a real date YYYY-MM-DD from 1900 to today)"),
-                    );
-                }
-                SubjectRule::NameDob { name: n, dob: d }
-            }
-            _ => {
-                cx.err(path, at(&r.subject.span()), format!("exception {id}: subject must be {{ oln, state }} or {{ name, dob }}, exactly one form"));
-                SubjectRule::Oln {
-                    oln: String::new(),
-                    state: String::new(),
-                }
-            }
-        };
-        let a = r.authority.get_ref();
-        let aline = at(&r.authority.span());
-        // The id goes to the audit log, metrics and reports, the case to
-        // `policy explain`: neither may carry the subject (a case caption
-        // often names the defendant).
-        for (what, text, line) in [
-            ("id", id, line),
-            ("authority.case", a.case.as_deref().unwrap_or(""), aline),
-            ("authority.court", a.court.as_deref().unwrap_or(""), aline),
-            ("authority.judge", a.judge.as_deref().unwrap_or(""), aline),
-            ("description", r.description.as_deref().unwrap_or(""), line),
-            (
-                "adds_to",
-                r.adds_to.as_ref().map_or("", |t| t.get_ref().as_str()),
-                line,
+    }
+}
+
+/// Where one `[[exception]]` table is, for its diagnostics: the file, its
+/// text (for line numbers), the exception's id and the line of its table.
+struct At<'a> {
+    path: &'a str,
+    src: &'a str,
+    id: &'a str,
+    line: u32,
+}
+
+impl At<'_> {
+    /// The line of a span of this file.
+    fn of(&self, s: std::ops::Range<usize>) -> u32 {
+        line_of(self.src, s.start)
+    }
+}
+
+/// One `[[exception]]` table, checked step by step in table order; None
+/// (with the errors in `cx`) when any step finds one.
+fn exception(
+    cx: &mut Ctx,
+    src: &str,
+    r: &RawException,
+    inp: &Inputs<'_>,
+    earlier: &[Exception],
+    file: &Arc<str>,
+) -> Option<Exception> {
+    let at = At {
+        path: file.as_ref(),
+        src,
+        id: r.id.get_ref().trim(),
+        line: line_of(src, r.id.span().start),
+    };
+    let (id, line) = (at.id, at.line);
+    let before = cx.errors.len();
+    exception_id(cx, &at, earlier);
+    let ori = exception_ori(cx, &at, &r.ori);
+    let subject = subject(cx, &at, &r.subject, inp.now);
+    let authority = authority(cx, &at, r, &subject);
+    let (not_before, expires) = window(cx, &at, r);
+    let max_uses = max_uses(cx, &at, &r.max_uses);
+    let approvers = approvers(cx, &at, &r.approved_by);
+    let release = release(cx, &at, &r.release, inp.catalogue);
+    let profile = exception_profile(cx, &at, &r.profile, inp.profiles);
+    if cx.errors.len() > before {
+        return None;
+    }
+    lint(
+        cx, at.path, line, id, not_before, expires, max_uses, inp.now,
+    );
+    expiry_warning(cx, &at, expires, inp.now);
+    Some(Exception {
+        id: Arc::from(id),
+        ori,
+        subject,
+        court: authority.court,
+        judge: authority.judge,
+        case: authority.case,
+        document: authority.document,
+        not_before,
+        expires,
+        max_uses,
+        release,
+        profile,
+        approved_by: approvers,
+        identity: Arc::from(""),
+        adds_to: r.adds_to.as_ref().map(|t| Arc::from(t.get_ref().trim())),
+        issuer: authority.issuer,
+        file: file.clone(),
+        line,
+    })
+}
+
+/// The id: 1 to 64 plain characters, not used by an earlier exception.
+fn exception_id(cx: &mut Ctx, at: &At<'_>, earlier: &[Exception]) {
+    let id = at.id;
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b))
+    {
+        cx.err(
+            at.path,
+            at.line,
+            format!("exception id {id:?} must be 1 to 64 characters A-Z a-z 0-9 - _ . : /"),
+        );
+    }
+    if let Some(prev) = earlier.iter().find(|e| &*e.id == id) {
+        cx.err(
+            at.path,
+            at.line,
+            format!(
+                "exception id {id:?} is used twice (first at {}:{})",
+                prev.file, prev.line
             ),
-        ] {
-            if names_subject(&subject, text) {
-                cx.err(path, line, format!("exception {}: {what} names the subject (its licence number, a name or its date of birth); the id, court, judge, case and description are printed, audited and counted, so write them without it (e.g. the docket number only)", if what == "id" { "(this one)" } else { id }));
-            }
+        );
+    }
+}
+
+/// The one exact ORI an order names.
+fn exception_ori(cx: &mut Ctx, at: &At<'_>, v: &Spanned<String>) -> Ori {
+    let id = at.id;
+    let ori_text = v.get_ref().trim();
+    match Ori::new(ori_text.as_bytes()) {
+        Some(o)
+            if ori_text.len() == 9
+                && ori_text
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) =>
+        {
+            o
         }
-        let need = |cx: &mut Ctx, v: &Option<String>, what: &str| -> String {
-            match v.as_deref().map(str::trim) {
-                Some(t) if !t.is_empty() => t.to_string(),
-                _ => {
-                    cx.err(
-                        path,
-                        aline,
-                        format!("exception {id}: authority.{what} is required (the order must carry its evidence)"),
-                    );
-                    String::new()
-                }
-            }
-        };
-        let court = need(cx, &a.court, "court");
-        let judge = need(cx, &a.judge, "judge");
-        let case = need(cx, &a.case, "case");
-        let document = match a.document.as_deref().map(str::trim) {
-            Some("warrant") => Document::Warrant,
-            Some("subpoena") => Document::Subpoena,
-            Some("order") => Document::Order,
-            other => {
-                cx.err(path, aline, format!("exception {id}: authority.document {other:?} must be \"warrant\", \"subpoena\" or \"order\""));
-                Document::Order
-            }
-        };
-        match a.judicial {
-            Some(true) => {}
-            Some(false) => {
-                cx.err(path, aline, format!("exception {id}: authority.judicial = false: only a court-issued subpoena, warrant or order opens an exception (C.R.S. 24-74); an administrative subpoena does not"));
-            }
-            None => {
-                cx.err(path, aline, format!("exception {id}: authority.judicial is required (true for a judge-signed or court-issued document)"));
-            }
-        }
-        let issuer = issuer(cx, path, aline, id, a.issuer.as_deref());
-        if a.issuer.is_none() {
-            cx.err(path, aline, format!("exception {id}: authority.issuer is required: \"federal_judge\", \"magistrate_judge\" or \"state_judge\" (an \"administrative\" subpoena or warrant opens no exception, C.R.S. 24-74)"));
-        }
-        let time = |cx: &mut Ctx, v: &Spanned<String>, what: &str, end: bool| {
-            parse_time(v.get_ref(), end).unwrap_or_else(|m| {
-                cx.err(path, at(&v.span()), format!("exception {id}: {what}: {m}"));
-                SystemTime::UNIX_EPOCH
-            })
-        };
-        let not_before = time(cx, &r.not_before, "not_before", false);
-        let expires = time(cx, &r.expires, "expires", true);
-        if expires <= not_before && expires != SystemTime::UNIX_EPOCH {
-            cx.err(
-                path,
-                at(&r.expires.span()),
-                format!("exception {id}: expires is not after not_before"),
+        _ => {
+            cx.err(at.path,
+                at.of(v.span()),
+                format!("exception {id}: ori {ori_text:?} must be one exact ORI (9 characters A-Z 0-9); an order names one agency"),
             );
+            Ori::EMPTY
         }
-        let max_uses = match *r.max_uses.get_ref() {
-            n @ 1..=10_000 => n as u32,
-            n => {
+    }
+}
+
+/// The subject: `{ oln, state }` or `{ name, dob }`, exactly one form.
+fn subject(cx: &mut Ctx, at: &At<'_>, v: &Spanned<RawSubject>, now: SystemTime) -> SubjectRule {
+    let (id, path, line) = (at.id, at.path, at.of(v.span()));
+    let s = v.get_ref();
+    match (&s.oln, &s.state, &s.name, &s.dob) {
+        (Some(oln), Some(state), None, None) => {
+            let oln = crate::redact::persons::normalise_oln(oln);
+            let state = state.trim().to_uppercase();
+            if oln.is_empty() || !oln.bytes().all(|b| b.is_ascii_alphanumeric()) {
                 cx.err(
                     path,
-                    at(&r.max_uses.span()),
-                    format!("exception {id}: max_uses {n} must be 1 to 10000"),
+                    line,
+                    format!("exception {id}: subject.oln must be letters and digits"),
                 );
-                0
             }
-        };
-        let mut approvers: Vec<String> = Vec::new();
-        for p in &r.approved_by {
-            let t = p.get_ref().split_whitespace().collect::<Vec<_>>().join(" ");
-            if t.is_empty() {
+            if state.len() != 2 || !state.bytes().all(|b| b.is_ascii_uppercase()) {
                 cx.err(
                     path,
-                    at(&p.span()),
-                    format!("exception {id}: an approver is blank"),
+                    line,
+                    format!("exception {id}: subject.state must be the 2-letter state code"),
                 );
-            } else if approvers.iter().any(|q| q.eq_ignore_ascii_case(&t)) {
-                cx.err(path, at(&p.span()), format!("exception {id}: approver {t:?} is named twice; two distinct people must approve"));
-            } else {
-                approvers.push(t);
             }
+            SubjectRule::Oln { oln, state }
         }
-        if approvers.len() < 2 {
-            cx.err(
-                path,
-                line,
-                format!(
-                    "exception {id}: approved_by must name two distinct people (has {})",
-                    approvers.len()
-                ),
-            );
-        }
-        let mut release = FieldSet::EMPTY;
-        for f in &r.release {
-            match inp.catalogue.id(f.get_ref()) {
-                Some(fid) => release.insert(fid),
-                None => cx.err(
+        (None, None, Some(name), Some(dob)) => {
+            let n = normalise_name(name);
+            let d = normalise_date(dob);
+            if !n.contains(',') || n.starts_with(',') {
+                cx.err(
                     path,
-                    at(&f.span()),
-                    format!("exception {id}: unknown field {:?} in release", f.get_ref()),
-                ),
+                    line,
+                    format!("exception {id}: subject.name must be written \"LAST, FIRST MIDDLE\""),
+                );
+            } else if !name_can_match(&n) {
+                cx.err(
+                    path,
+                    line,
+                    format!("exception {id}: subject.name can never match a query: after folding accents it must be ASCII letters and blanks, \"LAST, FIRST MIDDLE\" (a letter such as ß or Ø has no ASCII form; write the name as the state's record spells it)"),
+                );
+            }
+            if !valid_date(&d, &ymd(now)) {
+                cx.err(
+                    path,
+                    line,
+                    format!("exception {id}: subject.dob is not a possible date of birth (a real date YYYY-MM-DD from 1900 to today)"),
+                );
+            }
+            SubjectRule::NameDob { name: n, dob: d }
+        }
+        _ => {
+            cx.err(path, line, format!("exception {id}: subject must be {{ oln, state }} or {{ name, dob }}, exactly one form"));
+            SubjectRule::Oln {
+                oln: String::new(),
+                state: String::new(),
             }
         }
-        let profile = match &r.profile {
-            None => None,
-            Some(n) => match inp.profiles.iter().position(|p| p.name == *n.get_ref()) {
-                Some(i) => Some(i),
-                None => {
-                    cx.err(
-                        path,
-                        at(&n.span()),
-                        format!("exception {id}: unknown profile {:?}", n.get_ref()),
-                    );
-                    None
-                }
-            },
-        };
-        if cx.errors.len() > before {
-            continue;
-        }
-        lint(cx, path, line, id, not_before, expires, max_uses, inp.now);
-        let days = days_until(expires, inp.now);
-        if days < 0 {
-            cx.warn(
-                path,
-                line,
-                format!(
-                    "exception {id} expired on {}: it does nothing",
-                    show_time(expires)
-                ),
-            );
-        } else if days < 7 {
-            cx.warn(
-                path,
-                line,
-                format!(
-                    "exception {id} expires in {days} day(s), on {}",
-                    show_time(expires)
-                ),
-            );
-        }
-        out.push(Exception {
-            id: Arc::from(id),
-            ori,
-            subject,
-            court,
-            judge,
-            case,
-            document,
-            not_before,
-            expires,
-            max_uses,
-            release,
-            profile,
-            approved_by: approvers,
-            identity: Arc::from(""),
-            adds_to: r.adds_to.as_ref().map(|t| Arc::from(t.get_ref().trim())),
-            issuer,
-            file: file.clone(),
+    }
+}
+
+/// What an order's `authority` table gives the exception.
+struct Authority {
+    court: String,
+    judge: String,
+    case: String,
+    document: Document,
+    issuer: Option<Issuer>,
+}
+
+/// The authority: no printed text names the subject; court, judge and case
+/// present; a judicial warrant, subpoena or order from a judge.
+fn authority(cx: &mut Ctx, at: &At<'_>, r: &RawException, subject: &SubjectRule) -> Authority {
+    let (id, path, line) = (at.id, at.path, at.line);
+    let a = r.authority.get_ref();
+    let aline = at.of(r.authority.span());
+    // The id goes to the audit log, metrics and reports, the case to
+    // `policy explain`: neither may carry the subject (a case caption
+    // often names the defendant).
+    for (what, text, line) in [
+        ("id", id, line),
+        ("authority.case", a.case.as_deref().unwrap_or(""), aline),
+        ("authority.court", a.court.as_deref().unwrap_or(""), aline),
+        ("authority.judge", a.judge.as_deref().unwrap_or(""), aline),
+        ("description", r.description.as_deref().unwrap_or(""), line),
+        (
+            "adds_to",
+            r.adds_to.as_ref().map_or("", |t| t.get_ref().as_str()),
             line,
-        });
+        ),
+    ] {
+        if names_subject(subject, text) {
+            cx.err(path, line, format!("exception {}: {what} names the subject (its licence number, a name or its date of birth); the id, court, judge, case and description are printed, audited and counted, so write them without it (e.g. the docket number only)", if what == "id" { "(this one)" } else { id }));
+        }
+    }
+    let need = |cx: &mut Ctx, v: &Option<String>, what: &str| -> String {
+        match v.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => t.to_string(),
+            _ => {
+                cx.err(
+                    path,
+                    aline,
+                    format!("exception {id}: authority.{what} is required (the order must carry its evidence)"),
+                );
+                String::new()
+            }
+        }
+    };
+    let court = need(cx, &a.court, "court");
+    let judge = need(cx, &a.judge, "judge");
+    let case = need(cx, &a.case, "case");
+    let document = match a.document.as_deref().map(str::trim) {
+        Some("warrant") => Document::Warrant,
+        Some("subpoena") => Document::Subpoena,
+        Some("order") => Document::Order,
+        other => {
+            cx.err(path, aline, format!("exception {id}: authority.document {other:?} must be \"warrant\", \"subpoena\" or \"order\""));
+            Document::Order
+        }
+    };
+    match a.judicial {
+        Some(true) => {}
+        Some(false) => {
+            cx.err(path, aline, format!("exception {id}: authority.judicial = false: only a court-issued subpoena, warrant or order opens an exception (C.R.S. 24-74); an administrative subpoena does not"));
+        }
+        None => {
+            cx.err(path, aline, format!("exception {id}: authority.judicial is required (true for a judge-signed or court-issued document)"));
+        }
+    }
+    let issuer = issuer(cx, path, aline, id, a.issuer.as_deref());
+    if a.issuer.is_none() {
+        cx.err(path, aline, format!("exception {id}: authority.issuer is required: \"federal_judge\", \"magistrate_judge\" or \"state_judge\" (an \"administrative\" subpoena or warrant opens no exception, C.R.S. 24-74)"));
+    }
+    Authority {
+        court,
+        judge,
+        case,
+        document,
+        issuer,
+    }
+}
+
+/// `not_before` and `expires`: times, the second after the first.
+fn window(cx: &mut Ctx, at: &At<'_>, r: &RawException) -> (SystemTime, SystemTime) {
+    let id = at.id;
+    let time = |cx: &mut Ctx, v: &Spanned<String>, what: &str, end: bool| {
+        parse_time(v.get_ref(), end).unwrap_or_else(|m| {
+            cx.err(
+                at.path,
+                at.of(v.span()),
+                format!("exception {id}: {what}: {m}"),
+            );
+            SystemTime::UNIX_EPOCH
+        })
+    };
+    let not_before = time(cx, &r.not_before, "not_before", false);
+    let expires = time(cx, &r.expires, "expires", true);
+    if expires <= not_before && expires != SystemTime::UNIX_EPOCH {
+        cx.err(
+            at.path,
+            at.of(r.expires.span()),
+            format!("exception {id}: expires is not after not_before"),
+        );
+    }
+    (not_before, expires)
+}
+
+/// `max_uses`: 1 to 10000.
+fn max_uses(cx: &mut Ctx, at: &At<'_>, v: &Spanned<i64>) -> u32 {
+    match *v.get_ref() {
+        n @ 1..=10_000 => n as u32,
+        n => {
+            cx.err(
+                at.path,
+                at.of(v.span()),
+                format!("exception {}: max_uses {n} must be 1 to 10000", at.id),
+            );
+            0
+        }
+    }
+}
+
+/// `approved_by`: two distinct people at least, blanks folded.
+fn approvers(cx: &mut Ctx, at: &At<'_>, v: &[Spanned<String>]) -> Vec<String> {
+    let id = at.id;
+    let mut approvers: Vec<String> = Vec::new();
+    for p in v {
+        let t = p.get_ref().split_whitespace().collect::<Vec<_>>().join(" ");
+        if t.is_empty() {
+            cx.err(
+                at.path,
+                at.of(p.span()),
+                format!("exception {id}: an approver is blank"),
+            );
+        } else if approvers.iter().any(|q| q.eq_ignore_ascii_case(&t)) {
+            cx.err(at.path, at.of(p.span()), format!("exception {id}: approver {t:?} is named twice; two distinct people must approve"));
+        } else {
+            approvers.push(t);
+        }
+    }
+    if approvers.len() < 2 {
+        cx.err(
+            at.path,
+            at.line,
+            format!(
+                "exception {id}: approved_by must name two distinct people (has {})",
+                approvers.len()
+            ),
+        );
+    }
+    approvers
+}
+
+/// `release`: fields of the catalogue.
+fn release(cx: &mut Ctx, at: &At<'_>, v: &[Spanned<String>], catalogue: &Catalogue) -> FieldSet {
+    let mut release = FieldSet::EMPTY;
+    for f in v {
+        match catalogue.id(f.get_ref()) {
+            Some(fid) => release.insert(fid),
+            None => cx.err(
+                at.path,
+                at.of(f.span()),
+                format!(
+                    "exception {}: unknown field {:?} in release",
+                    at.id,
+                    f.get_ref()
+                ),
+            ),
+        }
+    }
+    release
+}
+
+/// `profile`: a release profile the policy defines, when named.
+fn exception_profile(
+    cx: &mut Ctx,
+    at: &At<'_>,
+    v: &Option<Spanned<String>>,
+    profiles: &[Profile],
+) -> Option<usize> {
+    let n = v.as_ref()?;
+    match profiles.iter().position(|p| p.name == *n.get_ref()) {
+        Some(i) => Some(i),
+        None => {
+            cx.err(
+                at.path,
+                at.of(n.span()),
+                format!("exception {}: unknown profile {:?}", at.id, n.get_ref()),
+            );
+            None
+        }
+    }
+}
+
+/// A warning for an order that has expired or expires within a week.
+fn expiry_warning(cx: &mut Ctx, at: &At<'_>, expires: SystemTime, now: SystemTime) {
+    let id = at.id;
+    let days = days_until(expires, now);
+    if days < 0 {
+        cx.warn(
+            at.path,
+            at.line,
+            format!(
+                "exception {id} expired on {}: it does nothing",
+                show_time(expires)
+            ),
+        );
+    } else if days < 7 {
+        cx.warn(
+            at.path,
+            at.line,
+            format!(
+                "exception {id} expires in {days} day(s), on {}",
+                show_time(expires)
+            ),
+        );
     }
 }
 

@@ -32,7 +32,7 @@
 //! verification at start is kept aside (renamed, untouched) unless the
 //! operator chose `on_corrupt = "refuse"`.
 
-use crate::audit::checkpoint::{load_signing_key, Checkpoint};
+use crate::audit::checkpoint::{load_signing_key, Checkpoint, CheckpointRecord};
 use crate::audit::line::{encode, encode_line, Body};
 use crate::audit::merkle::{Frontier, Hash};
 use crate::audit::record::{anchor_hash, Event, SegmentHeader};
@@ -674,14 +674,7 @@ impl Shared {
             cp.sign(k);
         }
         let frontier = frontier_hex(tree);
-        let ev = Event::Checkpoint {
-            log_id: cp.log_id.clone(),
-            tree_size: cp.tree_size,
-            root: cp.root.clone(),
-            frontier,
-            key_id: cp.key_id.clone(),
-            signature: cp.signature.clone(),
-        };
+        let ev = Event::Checkpoint(CheckpointRecord::of(&cp, frontier));
         let ts = cp.time.clone();
         self.push(st, &ts, &Body::of(&ev));
         if let Some(o) = &mut st.outage {

@@ -3,7 +3,7 @@
 //! binding anything; relative paths are resolved against the file's directory.
 
 use crate::framing::{Framing, DEFAULT_MAX_MESSAGE};
-use crate::runtime::audit_log::{OnCorrupt, OnFailure, Options as AuditOptions, SyncMode};
+use crate::runtime::audit_log::{OnFailure, Options as AuditOptions, SyncMode};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -176,9 +176,9 @@ struct RawSigning {
 }
 
 impl std::str::FromStr for Dial {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        crate::message::parse_name(s, "dial mode")
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        crate::names::parse_name(s, "dial mode")
     }
 }
 
@@ -428,213 +428,251 @@ fn dur(errors: &mut Vec<String>, what: &str, v: &Option<String>, default: Durati
     }
 }
 
-impl Config {
-    /// Parses and validates a config file's text. `path` resolves relative paths.
-    pub fn parse(path: &str, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| 1 + text[..s.start.min(text.len())].matches('\n').count())
-                .unwrap_or(0);
-            ConfigError(vec![format!("{path}:{line}: {}", e.message())])
-        })?;
-        let mut errors = Vec::new();
-        let rel = |p: &str| crate::policy::file::resolve(path, p);
-        let d = Limits::default();
-        let l = &raw.limits;
-        let limits = Limits {
-            max_message: l.max_message.unwrap_or(d.max_message),
-            max_sessions: l.max_sessions.unwrap_or(d.max_sessions),
-            idle_timeout: dur(
-                &mut errors,
-                "limits.idle_timeout",
-                &l.idle_timeout,
-                d.idle_timeout,
-            ),
-            message_timeout: dur(
-                &mut errors,
-                "limits.message_timeout",
-                &l.message_timeout,
-                d.message_timeout,
-            ),
-            handshake_timeout: dur(
-                &mut errors,
-                "limits.handshake_timeout",
-                &l.handshake_timeout,
-                d.handshake_timeout,
-            ),
-            connect_timeout: dur(
-                &mut errors,
-                "limits.connect_timeout",
-                &l.connect_timeout,
-                d.connect_timeout,
-            ),
-            drain_timeout: dur(
-                &mut errors,
-                "limits.drain_timeout",
-                &l.drain_timeout,
-                d.drain_timeout,
-            ),
-            queue: l.queue.unwrap_or(d.queue),
-            queue_bytes: l.queue_bytes.unwrap_or(d.queue_bytes),
-            max_pending: l.max_pending.unwrap_or(d.max_pending),
-            max_pending_per_peer: l.max_pending_per_peer.unwrap_or(d.max_pending_per_peer),
-            max_sessions_per_peer: l.max_sessions_per_peer.unwrap_or(d.max_sessions_per_peer),
-            first_message_timeout: dur(
-                &mut errors,
-                "limits.first_message_timeout",
-                &l.first_message_timeout,
-                d.first_message_timeout,
-            ),
-            upstream_retry: dur(
-                &mut errors,
-                "limits.upstream_retry",
-                &l.upstream_retry,
-                d.upstream_retry,
-            ),
-            buffer_budget: l.buffer_budget.unwrap_or(d.buffer_budget),
-            decision_workers: l.decision_workers.unwrap_or(d.decision_workers),
-        };
-        if !(1..=MAX_DECISION_WORKERS).contains(&limits.decision_workers) {
-            errors.push(format!(
-                "limits.decision_workers must be between 1 and {MAX_DECISION_WORKERS}"
-            ));
+/// The `[limits]` table: each key or its default; a bad duration is an error.
+fn limits(errors: &mut Vec<String>, l: &RawLimits) -> Limits {
+    let d = Limits::default();
+    let mut time = |what: &str, v: &Option<String>, default| dur(errors, what, v, default);
+    Limits {
+        max_message: l.max_message.unwrap_or(d.max_message),
+        max_sessions: l.max_sessions.unwrap_or(d.max_sessions),
+        idle_timeout: time("limits.idle_timeout", &l.idle_timeout, d.idle_timeout),
+        message_timeout: time(
+            "limits.message_timeout",
+            &l.message_timeout,
+            d.message_timeout,
+        ),
+        handshake_timeout: time(
+            "limits.handshake_timeout",
+            &l.handshake_timeout,
+            d.handshake_timeout,
+        ),
+        connect_timeout: time(
+            "limits.connect_timeout",
+            &l.connect_timeout,
+            d.connect_timeout,
+        ),
+        drain_timeout: time("limits.drain_timeout", &l.drain_timeout, d.drain_timeout),
+        queue: l.queue.unwrap_or(d.queue),
+        queue_bytes: l.queue_bytes.unwrap_or(d.queue_bytes),
+        max_pending: l.max_pending.unwrap_or(d.max_pending),
+        max_pending_per_peer: l.max_pending_per_peer.unwrap_or(d.max_pending_per_peer),
+        max_sessions_per_peer: l.max_sessions_per_peer.unwrap_or(d.max_sessions_per_peer),
+        first_message_timeout: time(
+            "limits.first_message_timeout",
+            &l.first_message_timeout,
+            d.first_message_timeout,
+        ),
+        upstream_retry: time("limits.upstream_retry", &l.upstream_retry, d.upstream_retry),
+        buffer_budget: l.buffer_budget.unwrap_or(d.buffer_budget),
+        decision_workers: l.decision_workers.unwrap_or(d.decision_workers),
+    }
+}
+
+/// The bounds the limits must keep among themselves.
+fn check_limits(errors: &mut Vec<String>, limits: &Limits) {
+    if !(1..=MAX_DECISION_WORKERS).contains(&limits.decision_workers) {
+        errors.push(format!(
+            "limits.decision_workers must be between 1 and {MAX_DECISION_WORKERS}"
+        ));
+    }
+    if limits.max_message == 0 || limits.max_message > u32::MAX as usize {
+        errors.push("limits.max_message must be between 1 and 4294967295".into());
+    }
+    for (name, v) in [
+        ("max_sessions", limits.max_sessions),
+        ("queue", limits.queue),
+        ("queue_bytes", limits.queue_bytes),
+        ("max_pending", limits.max_pending),
+        ("max_pending_per_peer", limits.max_pending_per_peer),
+        ("max_sessions_per_peer", limits.max_sessions_per_peer),
+    ] {
+        if v == 0 {
+            errors.push(format!("limits.{name} must be at least 1"));
         }
-        if limits.max_message == 0 || limits.max_message > u32::MAX as usize {
-            errors.push("limits.max_message must be between 1 and 4294967295".into());
+    }
+    if limits.buffer_budget < 2 * limits.max_message.min(u32::MAX as usize) {
+        errors.push(format!(
+            "limits.buffer_budget ({}) must be at least twice limits.max_message ({}): one message in each direction",
+            limits.buffer_budget, limits.max_message
+        ));
+    }
+}
+
+/// One `[audit]` key naming an enum value: its value or `default`, kept in
+/// `errors` when it is not one of the names.
+fn audit_name<T: std::str::FromStr>(
+    errors: &mut Vec<String>,
+    key: &str,
+    v: &Option<String>,
+    default: &str,
+) -> Option<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match v.as_deref().unwrap_or(default).parse::<T>() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            errors.push(format!("{key}: {e}"));
+            None
         }
-        for (name, v) in [
-            ("max_sessions", limits.max_sessions),
-            ("queue", limits.queue),
-            ("queue_bytes", limits.queue_bytes),
-            ("max_pending", limits.max_pending),
-            ("max_pending_per_peer", limits.max_pending_per_peer),
-            ("max_sessions_per_peer", limits.max_sessions_per_peer),
-        ] {
-            if v == 0 {
-                errors.push(format!("limits.{name} must be at least 1"));
-            }
-        }
-        if limits.buffer_budget < 2 * limits.max_message.min(u32::MAX as usize) {
-            errors.push(format!(
-                "limits.buffer_budget ({}) must be at least twice limits.max_message ({}): one message in each direction",
-                limits.buffer_budget, limits.max_message
-            ));
-        }
-        let audit = match &raw.audit {
-            None => {
-                errors.push("[audit] file is required in a configuration file (the audit log is not optional in production)".into());
+    }
+}
+
+/// The `[audit]` table (required in a file).
+fn audit(
+    errors: &mut Vec<String>,
+    raw: Option<&RawAudit>,
+    rel: &dyn Fn(&str) -> String,
+) -> Option<AuditConfig> {
+    let Some(a) = raw else {
+        errors.push("[audit] file is required in a configuration file (the audit log is not optional in production)".into());
+        return None;
+    };
+    let mut c = AuditConfig::new(rel(&a.file), SyncMode::Batch);
+    if let Some(m) = audit_name(errors, "audit.sync", &a.sync, "batch") {
+        c.opts.mode = m;
+    }
+    if let Some(m) = audit_name(errors, "audit.on_failure", &a.on_failure, "stop") {
+        c.on_failure = m;
+    }
+    if let Some(m) = audit_name(errors, "audit.on_corrupt", &a.on_corrupt, "keep_aside") {
+        c.opts.on_corrupt = m;
+    }
+    if let Some(n) = a.max_held {
+        c.opts.max_held = n;
+    }
+    audit_v2(errors, a, &mut c, rel);
+    Some(c)
+}
+
+/// `[admin] listen`: an address, or `""`/`"off"` for none.
+fn admin_listen(errors: &mut Vec<String>, listen: Option<&str>) -> Option<SocketAddr> {
+    match listen.unwrap_or("127.0.0.1:9750") {
+        "" | "off" => None,
+        s => match s.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                errors.push(format!("admin.listen {s:?}: {e}"));
                 None
             }
-            Some(a) => {
-                let mut c = AuditConfig::new(rel(&a.file), SyncMode::Batch);
-                match a.sync.as_deref().unwrap_or("batch").parse::<SyncMode>() {
-                    Ok(m) => c.opts.mode = m,
-                    Err(e) => errors.push(format!("audit.sync: {e}")),
-                }
-                match a
-                    .on_failure
-                    .as_deref()
-                    .unwrap_or("stop")
-                    .parse::<OnFailure>()
-                {
-                    Ok(m) => c.on_failure = m,
-                    Err(e) => errors.push(format!("audit.on_failure: {e}")),
-                }
-                match a
-                    .on_corrupt
-                    .as_deref()
-                    .unwrap_or("keep_aside")
-                    .parse::<OnCorrupt>()
-                {
-                    Ok(m) => c.opts.on_corrupt = m,
-                    Err(e) => errors.push(format!("audit.on_corrupt: {e}")),
-                }
-                if let Some(n) = a.max_held {
-                    c.opts.max_held = n;
-                }
-                audit_v2(&mut errors, a, &mut c, &rel);
-                Some(c)
+        },
+    }
+}
+
+/// `[log] format`.
+fn log_format(errors: &mut Vec<String>, format: Option<&str>) -> LogFormat {
+    match format.unwrap_or("text") {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        o => {
+            errors.push(format!("log.format {o:?}: expected text or json"));
+            LogFormat::Text
+        }
+    }
+}
+
+/// The `[[link]]` tables: unique names, listen addresses, TLS paths resolved.
+fn links(
+    errors: &mut Vec<String>,
+    raw: &[LinkConfig],
+    rel: &dyn Fn(&str) -> String,
+) -> Vec<LinkConfig> {
+    if raw.is_empty() {
+        errors.push("at least one [[link]] is required".into());
+    }
+    let mut links = Vec::new();
+    for (i, l) in raw.iter().enumerate() {
+        if raw[..i].iter().any(|o| o.name == l.name) {
+            errors.push(format!("link {:?} defined twice", l.name));
+        }
+        if l.listen.parse::<SocketAddr>().is_err() {
+            errors.push(format!(
+                "link {:?}: listen {:?} is not an address:port",
+                l.name, l.listen
+            ));
+        }
+        let mut l = l.clone();
+        if let Some(t) = &mut l.switch_tls {
+            t.cert = rel(&t.cert);
+            t.key = rel(&t.key);
+            t.client_ca = t.client_ca.as_deref().map(rel);
+        }
+        if let Some(t) = &mut l.nlets_tls {
+            t.ca = rel(&t.ca);
+            if t.cert.is_some() != t.key.is_some() {
+                errors.push(format!(
+                    "link {:?}: nlets_tls needs both cert and key, or neither",
+                    l.name
+                ));
             }
-        };
-        let admin = match raw.admin.listen.as_deref().unwrap_or("127.0.0.1:9750") {
-            "" | "off" => None,
-            s => match s.parse::<SocketAddr>() {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    errors.push(format!("admin.listen {s:?}: {e}"));
-                    None
-                }
-            },
-        };
+            t.cert = t.cert.as_deref().map(rel);
+            t.key = t.key.as_deref().map(rel);
+        }
+        links.push(l);
+    }
+    links
+}
+
+/// `[signing]`: the order namespace is one word; a signed policy needs its
+/// own namespace.
+fn signing(
+    errors: &mut Vec<String>,
+    s: &RawSigning,
+    rel: &dyn Fn(&str) -> String,
+) -> crate::policy::orders::Signing {
+    let ns = s.order_namespace.trim();
+    if ns.is_empty() || ns.contains(|c: char| c.is_whitespace() || c == ',') {
+        errors.push(format!(
+            "signing.order_namespace {ns:?} must be one word such as \"origuard-order@co\""
+        ));
+    }
+    let policy_namespace = match (s.require_signed_policy, &s.policy_namespace) {
+        (Some(true), Some(p)) => Some(p.trim().to_string()),
+        (Some(true), None) => {
+            errors.push("signing.require_signed_policy = true needs signing.policy_namespace (e.g. \"origuard-policy@co\")".into());
+            None
+        }
+        _ => None,
+    };
+    crate::policy::orders::Signing {
+        allowed_signers: rel(&s.allowed_signers),
+        order_namespace: ns.to_string(),
+        policy_namespace,
+    }
+}
+
+/// The TOML itself, or its first error with the file and line.
+fn read_toml(path: &str, text: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| 1 + text[..s.start.min(text.len())].matches('\n').count())
+            .unwrap_or(0);
+        ConfigError(vec![format!("{path}:{line}: {}", e.message())])
+    })
+}
+
+impl Config {
+    /// Parses and validates a config file's text. `path` resolves relative
+    /// paths. Every table is read by its own step, which adds what is wrong
+    /// to one list, so the operator sees all the problems at once.
+    pub fn parse(path: &str, text: &str) -> Result<Config, ConfigError> {
+        let raw = read_toml(path, text)?;
+        let mut errors = Vec::new();
+        let rel = |p: &str| crate::policy::file::resolve(path, p);
+        let limits = limits(&mut errors, &raw.limits);
+        check_limits(&mut errors, &limits);
+        let audit = audit(&mut errors, raw.audit.as_ref(), &rel);
+        let admin = admin_listen(&mut errors, raw.admin.listen.as_deref());
         let admin_timeout = dur(
             &mut errors,
             "admin.timeout",
             &raw.admin.timeout,
             Duration::from_secs(10),
         );
-        let log_format = match raw.log.format.as_deref().unwrap_or("text") {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            o => {
-                errors.push(format!("log.format {o:?}: expected text or json"));
-                LogFormat::Text
-            }
-        };
-        if raw.link.is_empty() {
-            errors.push("at least one [[link]] is required".into());
-        }
-        let mut links = Vec::new();
-        for (i, l) in raw.link.iter().enumerate() {
-            if raw.link[..i].iter().any(|o| o.name == l.name) {
-                errors.push(format!("link {:?} defined twice", l.name));
-            }
-            if l.listen.parse::<SocketAddr>().is_err() {
-                errors.push(format!(
-                    "link {:?}: listen {:?} is not an address:port",
-                    l.name, l.listen
-                ));
-            }
-            let mut l = l.clone();
-            if let Some(t) = &mut l.switch_tls {
-                t.cert = rel(&t.cert);
-                t.key = rel(&t.key);
-                t.client_ca = t.client_ca.as_deref().map(rel);
-            }
-            if let Some(t) = &mut l.nlets_tls {
-                t.ca = rel(&t.ca);
-                if t.cert.is_some() != t.key.is_some() {
-                    errors.push(format!(
-                        "link {:?}: nlets_tls needs both cert and key, or neither",
-                        l.name
-                    ));
-                }
-                t.cert = t.cert.as_deref().map(rel);
-                t.key = t.key.as_deref().map(rel);
-            }
-            links.push(l);
-        }
-        let signing = raw.signing.as_ref().map(|s| {
-            let ns = s.order_namespace.trim();
-            if ns.is_empty() || ns.contains(|c: char| c.is_whitespace() || c == ',') {
-                errors.push(format!(
-                    "signing.order_namespace {ns:?} must be one word such as \"origuard-order@co\""
-                ));
-            }
-            let policy_namespace = match (s.require_signed_policy, &s.policy_namespace) {
-                (Some(true), Some(p)) => Some(p.trim().to_string()),
-                (Some(true), None) => {
-                    errors.push("signing.require_signed_policy = true needs signing.policy_namespace (e.g. \"origuard-policy@co\")".into());
-                    None
-                }
-                _ => None,
-            };
-            crate::policy::orders::Signing {
-                allowed_signers: rel(&s.allowed_signers),
-                order_namespace: ns.to_string(),
-                policy_namespace,
-            }
-        });
+        let log_format = log_format(&mut errors, raw.log.format.as_deref());
+        let links = links(&mut errors, &raw.link, &rel);
+        let signing = raw.signing.as_ref().map(|s| signing(&mut errors, s, &rel));
         if !errors.is_empty() {
             return Err(ConfigError(
                 errors.into_iter().map(|e| format!("{path}: {e}")).collect(),

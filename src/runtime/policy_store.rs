@@ -92,7 +92,7 @@ impl PolicyStore {
         if let Some(st) = &state {
             let before = read_state(st).map_err(|m| refusal(st, m))?;
             crate::policy::bundle::succession(before.as_ref(), p.manifest.as_ref())
-                .map_err(|m| refusal(&crate::policy::bundle::manifest_path(path), m))?;
+                .map_err(|e| refusal(&crate::policy::bundle::manifest_path(path), e.to_string()))?;
             write_state(st, p.manifest.as_ref());
         }
         let mut s = PolicyStore::with(path, p);
@@ -130,31 +130,20 @@ impl PolicyStore {
     pub fn reload(&self) -> Reload {
         let old = self.live.load();
         match load_path_signed(&self.path, self.signing.as_ref()) {
-            Ok(p)
-                if crate::policy::bundle::succession(
-                    old.manifest.as_ref(),
-                    p.manifest.as_ref(),
-                )
-                .is_err() =>
-            {
-                let message =
-                    crate::policy::bundle::succession(old.manifest.as_ref(), p.manifest.as_ref())
-                        .err()
-                        .unwrap_or_default();
-                Reload::Refused {
-                    kept: old.version.clone(),
-                    errors: Refused {
-                        errors: vec![crate::policy::file::Diagnostic {
-                            file: crate::policy::bundle::manifest_path(&self.path),
-                            line: 0,
-                            severity: crate::policy::file::Severity::Error,
-                            message,
-                        }],
-                        warnings: p.warnings,
-                    },
-                }
-            }
             Ok(p) => {
+                if let Err(e) =
+                    crate::policy::bundle::succession(old.manifest.as_ref(), p.manifest.as_ref())
+                {
+                    let mut errors = refusal(
+                        &crate::policy::bundle::manifest_path(&self.path),
+                        e.to_string(),
+                    );
+                    errors.warnings = p.warnings;
+                    return Reload::Refused {
+                        kept: old.version.clone(),
+                        errors,
+                    };
+                }
                 if let Some(st) = &self.state {
                     write_state(st, p.manifest.as_ref());
                 }

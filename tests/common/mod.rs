@@ -2,10 +2,13 @@
 //! loopback, a fake Nlets listener, framed send/receive with deadlines.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod orders;
 pub mod pg;
+pub mod policy;
 pub mod process;
 pub mod ssh;
+pub mod tool;
 
 use bytes::{Bytes, BytesMut};
 use origuard::framing::{encode, FrameCodec, Framing};

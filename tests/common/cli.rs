@@ -1,0 +1,33 @@
+#![allow(dead_code)] // each test file uses the part it needs
+//! The origuard binary for command-line tests: the command, the example
+//! policy's path, and `origuard demo` run into a temporary directory.
+//!
+//! Shared by `mod common` users and, through `#[path]`, by the command-line
+//! test files that need nothing else of `tests/common/`.
+
+use std::process::Command;
+
+/// The example policy shipped in `deploy/policy/`.
+pub const EXAMPLE_POLICY: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml");
+
+/// The binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_origuard"))
+}
+
+/// Runs `origuard demo --duration DURATION [EXTRA] --dir TEMP` and returns
+/// the directory (its `audit.jsonl`, `report/`, …) and what the demo wrote
+/// to stdout; fails the test when the demo fails.
+pub fn demo(duration: &str, extra: &[&str]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["demo", "--duration", duration])
+        .args(extra)
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (dir, String::from_utf8_lossy(&o.stdout).into_owned())
+}
