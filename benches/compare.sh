@@ -10,8 +10,8 @@
 #            the load generator is not the bottleneck
 #   haproxy  HAProxy `mode tcp`
 #   limit    the limit relay (benches/limit_relay/relay.rs, issue 27): one
-#            thread, frames every message, one SHA-256 pass over its bytes,
-#            a chained record per message appended to a file, no sync
+#            thread, frames every message, one pass over its bytes, a
+#            chained SHA-256 record per message appended to a file, no sync
 #   origuard audit `batch` (durable, the default) and audit `none`, each with
 #            every value of WORKERS as `[limits] decision_workers`
 # at saturation (--rate max). For each relay process: msg/s and the ratio to
@@ -27,7 +27,9 @@
 # Usage: benches/compare.sh [SECONDS]   (each run, default 5)
 # Environment: WORKERS="1 2" (decision_workers values, default "1"),
 #   RATE (default 20000), CONNS (default 4), TLS=1 adds origuard with
-#   mutual TLS on the mixed capture, KEEP=DIR keeps the raw JSON there.
+#   mutual TLS on the mixed capture, KEEP=DIR keeps the raw JSON there,
+#   BEFORE=BINARY adds that origuard binary (`before-*` rows, saturation and
+#   one session, first value of WORKERS) so a change is read in one run.
 # Installs haproxy from Debian packages if missing. Loopback only; every
 # run is bounded by its duration.
 set -euo pipefail
@@ -107,8 +109,8 @@ limit_up() { # F U
   wait_port "$1"
 }
 
-origuard_up() { # F U sync workers [tls]
-  local f=$1 u=$2 sync=$3 w=$4 tls=${5:-}
+origuard_up() { # F U sync workers [tls [binary]]
+  local f=$1 u=$2 sync=$3 w=$4 tls=${5:-} bin=${6:-$B}
   rm -f "$T"/audit-*.jsonl*
   cat > "$T/o.toml" <<CFG
 [policy]
@@ -140,7 +142,7 @@ cert = "$T/certs/proxy-client.pem"
 key = "$T/certs/proxy-client.key"
 CFG
   fi
-  $B serve --config "$T/o.toml" 2>"$T/serve.log" & OP=$!; PIDS+=("$OP")
+  "$bin" serve --config "$T/o.toml" 2>"$T/serve.log" & OP=$!; PIDS+=("$OP")
   wait_port "$f"
 }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
@@ -164,6 +166,12 @@ for cap in photo mixed small; do
     measured "$cap" "origuard-$sync-w$w" max "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections "$CONNS"
     stop "$OP"
   done; done
+  if [ -n "${BEFORE:-}" ]; then for sync in batch none; do
+    w=${WORKERS%% *}
+    F=$(port); U=$(port); origuard_up "$F" "$U" "$sync" "$w" "" "$BEFORE"
+    measured "$cap" "before-$sync-w$w" max "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections "$CONNS"
+    stop "$OP"
+  done; fi
 done
 
 # One session (production links carry a few busy sessions): mixed capture,
@@ -178,6 +186,11 @@ w=${WORKERS%% *}
 F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w"
 measured mixed "origuard-batch-w$w" one "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections 1
 stop "$OP"
+if [ -n "${BEFORE:-}" ]; then
+  F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w" "" "$BEFORE"
+  measured mixed "before-batch-w$w" one "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections 1
+  stop "$OP"
+fi
 
 # Latency at RATE msg/s, open loop, mixed capture.
 record mixed none rate "$(bench mixed --target self --rate "$RATE" --duration "${DUR}s" --connections "$CONNS")"
@@ -246,6 +259,7 @@ def cpu_us(r):
     arrived = r.get("passed", 0) + r.get("changed", 0)
     return r["cpu_ticks"] * 1e6 / tck / arrived if arrived and "cpu_ticks" in r else float("nan")
 relays = ["none", "haproxy", "limit"] + [f"origuard-{s}-w{w}" for w in workers for s in ("batch", "none")]
+relays += sorted({r["relay"] for r in rows if r["relay"].startswith("before-")})
 print(f"captures (mean message): " + ", ".join(f"{c} {sizes[c]} B" for c in caps))
 print(f"machine load (1/5/15 min): {load}")
 print()
@@ -266,6 +280,12 @@ for c in caps:
     line += f"{r['msgs_per_sec'] / h['msgs_per_sec']:>15.2f}{'—':>11}{'—':>9}" + ("" if r.get("checksum_ok") else " (checksum!)")
 print(line)
 print()
+print("origuard ÷ limit relay (msg/s): " + "; ".join(
+    f"{rl} " + " / ".join(
+        f"{c} {get(c, rl)['msgs_per_sec'] / get(c, 'limit')['msgs_per_sec']:.2f}"
+        for c in caps if get(c, rl) and get(c, "limit") and get(c, "limit")["msgs_per_sec"])
+    for rl in relays if rl.startswith(("origuard", "before"))))
+print()
 print("absolute (msg/s): " + "; ".join(
     f"{c}: " + ", ".join(f"{rl} {get(c, rl)['msgs_per_sec']:.0f}" for rl in relays if get(c, rl)) for c in caps))
 for w in workers:
@@ -278,6 +298,9 @@ l1 = get("mixed", "limit", "one")
 if h1 and o1 and h1["msgs_per_sec"]:
     print(f"one session, mixed: origuard batch w{workers[0]} {o1['msgs_per_sec'] / h1['msgs_per_sec']:.2f} × HAProxy "
           f"({o1['msgs_per_sec']:.0f} vs {h1['msgs_per_sec']:.0f} msg/s), CPU {cpu_us(o1):.2f} µs/msg (HAProxy {cpu_us(h1):.2f})")
+b1 = get("mixed", f"before-batch-w{workers[0]}", "one")
+if h1 and b1 and h1["msgs_per_sec"]:
+    print(f"one session, mixed: BEFORE batch w{workers[0]} {b1['msgs_per_sec'] / h1['msgs_per_sec']:.2f} × HAProxy, CPU {cpu_us(b1):.2f} µs/msg")
 if h1 and l1 and o1 and l1["msgs_per_sec"]:
     print(f"one session, mixed: limit relay {l1['msgs_per_sec'] / h1['msgs_per_sec']:.2f} × HAProxy, CPU {cpu_us(l1):.2f} µs/msg; "
           f"origuard {o1['msgs_per_sec'] / l1['msgs_per_sec']:.2f} × the limit relay")

@@ -4,11 +4,13 @@
 //! One thread (a current-thread tokio runtime). Per connection from the
 //! switch it dials the upstream at once, then for every message the switch
 //! sends: frames it (`origuard::framing::check`, the proxy's own decision),
-//! makes one pass over its bytes (SHA-256 of the message), appends a chained
-//! record (`seq len chain`, where `chain = SHA-256(previous chain ‖ message
-//! hash)`) to one log file through a 64 KiB buffer — never synced — and
-//! writes the frames read in one step to the upstream from the same buffer
-//! they were read into. Bytes from the upstream are copied back unframed.
+//! makes one pass over its bytes (counting control characters, as a
+//! message-aware relay must look at every byte), appends a chained record
+//! (`seq len controls chain`, where `chain = SHA-256(previous chain ‖ seq ‖
+//! len ‖ controls)`) to one log file through a 64 KiB buffer — never synced
+//! — and writes the frames read in one step to the upstream from the same
+//! buffer they were read into. Bytes from the upstream are copied back
+//! unframed.
 //!
 //! What it leaves out, and origuard does not: parsing, policy, redaction,
 //! metrics, durability. A figure near this one is what a message-aware relay
@@ -39,14 +41,19 @@ struct Chain {
 }
 
 impl Chain {
-    /// Appends the record of one message: one pass over its bytes.
+    /// Appends the record of one message after one pass over its bytes.
     fn append(&mut self, msg: &[u8]) -> std::io::Result<()> {
-        let leaf = Sha256::digest(msg);
+        let controls = msg
+            .iter()
+            .filter(|&&b| b < 0x20 && b != b'\r' && b != b'\n' && b != b'\t')
+            .count() as u64;
+        self.seq += 1;
         let mut h = Sha256::new();
         h.update(self.head);
-        h.update(leaf);
+        h.update(self.seq.to_be_bytes());
+        h.update((msg.len() as u64).to_be_bytes());
+        h.update(controls.to_be_bytes());
         self.head = h.finalize().into();
-        self.seq += 1;
         let mut hex = [0u8; 64];
         for (i, b) in self.head.iter().enumerate() {
             const D: &[u8; 16] = b"0123456789abcdef";
@@ -57,6 +64,8 @@ impl Chain {
         self.out.write_all(n.format(self.seq).as_bytes())?;
         self.out.write_all(b" ")?;
         self.out.write_all(n.format(msg.len()).as_bytes())?;
+        self.out.write_all(b" ")?;
+        self.out.write_all(n.format(controls).as_bytes())?;
         self.out.write_all(b" ")?;
         self.out.write_all(&hex)?;
         self.out.write_all(b"\n")
