@@ -9,20 +9,27 @@
 #   none     no proxy (bench talks to itself), plus `bench --raw` to show
 #            the load generator is not the bottleneck
 #   haproxy  HAProxy `mode tcp`
+#   limit    the limit relay (benches/limit_relay/relay.rs, issue 27): one
+#            thread, frames every message, one pass over its bytes, a
+#            chained SHA-256 record per message appended to a file, no sync
 #   origuard audit `batch` (durable, the default) and audit `none`, each with
 #            every value of WORKERS as `[limits] decision_workers`
 # at saturation (--rate max). For each relay process: msg/s and the ratio to
 # HAProxy, CPU µs per message (utime+stime from /proc/PID/stat over the run,
 # divided by the messages that arrived) and peak RSS (VmHWM of a fresh
-# process). Then, on the mixed capture: latency at RATE msg/s open loop for
-# every relay, the median fdatasync of a 4 KiB append on the audit directory
-# (timed loop), and origuard's peak RSS with 1,000 sessions and its RSS once
-# they closed. Also one session alone (mixed, HAProxy and audit batch).
+# process), and origuard's throughput divided by the limit relay's. Then,
+# on the mixed capture: latency at RATE msg/s open loop for every relay,
+# the median fdatasync of a 4 KiB append on the audit directory (timed
+# loop), and origuard's peak RSS with 1,000 sessions and its RSS once they
+# closed. Also one session alone (mixed: HAProxy, the limit relay and
+# audit batch).
 #
 # Usage: benches/compare.sh [SECONDS]   (each run, default 5)
 # Environment: WORKERS="1 2" (decision_workers values, default "1"),
 #   RATE (default 20000), CONNS (default 4), TLS=1 adds origuard with
-#   mutual TLS on the mixed capture, KEEP=DIR keeps the raw JSON there.
+#   mutual TLS on the mixed capture, KEEP=DIR keeps the raw JSON there,
+#   BEFORE=BINARY adds that origuard binary (`before-*` rows, saturation and
+#   one session, first value of WORKERS) so a change is read in one run.
 # Installs haproxy from Debian packages if missing. Loopback only; every
 # run is bounded by its duration.
 set -euo pipefail
@@ -32,8 +39,9 @@ RATE=${RATE:-20000}
 CONNS=${CONNS:-4}
 WORKERS=${WORKERS:-1}
 command -v haproxy >/dev/null || { apt-get update -qq && apt-get install -y -qq haproxy >/dev/null; }
-cargo build --release --quiet
+cargo build --release --quiet --bin origuard --example limit_relay
 B=$PWD/target/release/origuard
+LR=$PWD/target/release/examples/limit_relay
 P=$PWD/deploy/policy/colorado.toml
 T=$(mktemp -d)
 PIDS=()
@@ -95,8 +103,14 @@ CFG
   wait_port "$1"
 }
 
-origuard_up() { # F U sync workers [tls]
-  local f=$1 u=$2 sync=$3 w=$4 tls=${5:-}
+limit_up() { # F U
+  rm -f "$T/limit.log"
+  "$LR" "127.0.0.1:$1" "127.0.0.1:$2" "$T/limit.log" & LP=$!; PIDS+=("$LP")
+  wait_port "$1"
+}
+
+origuard_up() { # F U sync workers [tls [binary]]
+  local f=$1 u=$2 sync=$3 w=$4 tls=${5:-} bin=${6:-$B}
   rm -f "$T"/audit-*.jsonl*
   cat > "$T/o.toml" <<CFG
 [policy]
@@ -128,7 +142,7 @@ cert = "$T/certs/proxy-client.pem"
 key = "$T/certs/proxy-client.key"
 CFG
   fi
-  $B serve --config "$T/o.toml" 2>"$T/serve.log" & OP=$!; PIDS+=("$OP")
+  "$bin" serve --config "$T/o.toml" 2>"$T/serve.log" & OP=$!; PIDS+=("$OP")
   wait_port "$f"
 }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
@@ -142,12 +156,22 @@ for cap in photo mixed small; do
   F=$(port); U=$(port); haproxy_up "$F" "$U"
   measured "$cap" haproxy max "$HP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --duration "${DUR}s" --connections "$CONNS"
   stop "$HP"
+  # (b2) the limit relay.
+  F=$(port); U=$(port); limit_up "$F" "$U"
+  measured "$cap" limit max "$LP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --duration "${DUR}s" --connections "$CONNS"
+  stop "$LP"
   # (c) origuard, audit batch and none, each decision_workers value.
   for w in $WORKERS; do for sync in batch none; do
     F=$(port); U=$(port); origuard_up "$F" "$U" "$sync" "$w"
     measured "$cap" "origuard-$sync-w$w" max "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections "$CONNS"
     stop "$OP"
   done; done
+  if [ -n "${BEFORE:-}" ]; then for sync in batch none; do
+    w=${WORKERS%% *}
+    F=$(port); U=$(port); origuard_up "$F" "$U" "$sync" "$w" "" "$BEFORE"
+    measured "$cap" "before-$sync-w$w" max "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections "$CONNS"
+    stop "$OP"
+  done; fi
 done
 
 # One session (production links carry a few busy sessions): mixed capture,
@@ -155,16 +179,27 @@ done
 F=$(port); U=$(port); haproxy_up "$F" "$U"
 measured mixed haproxy one "$HP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --duration "${DUR}s" --connections 1
 stop "$HP"
+F=$(port); U=$(port); limit_up "$F" "$U"
+measured mixed limit one "$LP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --duration "${DUR}s" --connections 1
+stop "$LP"
 w=${WORKERS%% *}
 F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w"
 measured mixed "origuard-batch-w$w" one "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections 1
 stop "$OP"
+if [ -n "${BEFORE:-}" ]; then
+  F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w" "" "$BEFORE"
+  measured mixed "before-batch-w$w" one "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections 1
+  stop "$OP"
+fi
 
 # Latency at RATE msg/s, open loop, mixed capture.
 record mixed none rate "$(bench mixed --target self --rate "$RATE" --duration "${DUR}s" --connections "$CONNS")"
 F=$(port); U=$(port); haproxy_up "$F" "$U"
 measured mixed haproxy rate "$HP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --rate "$RATE" --duration "${DUR}s" --connections "$CONNS"
 stop "$HP"
+F=$(port); U=$(port); limit_up "$F" "$U"
+measured mixed limit rate "$LP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --rate "$RATE" --duration "${DUR}s" --connections "$CONNS"
+stop "$LP"
 for w in $WORKERS; do for sync in batch none; do
   F=$(port); U=$(port); origuard_up "$F" "$U" "$sync" "$w"
   measured mixed "origuard-$sync-w$w" rate "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --rate "$RATE" --duration "${DUR}s" --connections "$CONNS"
@@ -223,7 +258,8 @@ def get(cap, relay, mode="max"):
 def cpu_us(r):
     arrived = r.get("passed", 0) + r.get("changed", 0)
     return r["cpu_ticks"] * 1e6 / tck / arrived if arrived and "cpu_ticks" in r else float("nan")
-relays = ["none", "haproxy"] + [f"origuard-{s}-w{w}" for w in workers for s in ("batch", "none")]
+relays = ["none", "haproxy", "limit"] + [f"origuard-{s}-w{w}" for w in workers for s in ("batch", "none")]
+relays += sorted({r["relay"] for r in rows if r["relay"].startswith("before-")})
 print(f"captures (mean message): " + ", ".join(f"{c} {sizes[c]} B" for c in caps))
 print(f"machine load (1/5/15 min): {load}")
 print()
@@ -244,6 +280,12 @@ for c in caps:
     line += f"{r['msgs_per_sec'] / h['msgs_per_sec']:>15.2f}{'—':>11}{'—':>9}" + ("" if r.get("checksum_ok") else " (checksum!)")
 print(line)
 print()
+print("origuard ÷ limit relay (msg/s): " + "; ".join(
+    f"{rl} " + " / ".join(
+        f"{c} {get(c, rl)['msgs_per_sec'] / get(c, 'limit')['msgs_per_sec']:.2f}"
+        for c in caps if get(c, rl) and get(c, "limit") and get(c, "limit")["msgs_per_sec"])
+    for rl in relays if rl.startswith(("origuard", "before"))))
+print()
 print("absolute (msg/s): " + "; ".join(
     f"{c}: " + ", ".join(f"{rl} {get(c, rl)['msgs_per_sec']:.0f}" for rl in relays if get(c, rl)) for c in caps))
 for w in workers:
@@ -252,9 +294,16 @@ for w in workers:
         if b and n and n["msgs_per_sec"]:
             print(f"w{w} {c}: durable audit costs {100 * (1 - b['msgs_per_sec'] / n['msgs_per_sec']):.0f} % of throughput against audit none")
 h1, o1 = get("mixed", "haproxy", "one"), get("mixed", f"origuard-batch-w{workers[0]}", "one")
+l1 = get("mixed", "limit", "one")
 if h1 and o1 and h1["msgs_per_sec"]:
     print(f"one session, mixed: origuard batch w{workers[0]} {o1['msgs_per_sec'] / h1['msgs_per_sec']:.2f} × HAProxy "
           f"({o1['msgs_per_sec']:.0f} vs {h1['msgs_per_sec']:.0f} msg/s), CPU {cpu_us(o1):.2f} µs/msg (HAProxy {cpu_us(h1):.2f})")
+b1 = get("mixed", f"before-batch-w{workers[0]}", "one")
+if h1 and b1 and h1["msgs_per_sec"]:
+    print(f"one session, mixed: BEFORE batch w{workers[0]} {b1['msgs_per_sec'] / h1['msgs_per_sec']:.2f} × HAProxy, CPU {cpu_us(b1):.2f} µs/msg")
+if h1 and l1 and o1 and l1["msgs_per_sec"]:
+    print(f"one session, mixed: limit relay {l1['msgs_per_sec'] / h1['msgs_per_sec']:.2f} × HAProxy, CPU {cpu_us(l1):.2f} µs/msg; "
+          f"origuard {o1['msgs_per_sec'] / l1['msgs_per_sec']:.2f} × the limit relay")
 print()
 n0, h0 = get("mixed", "none", "rate"), get("mixed", "haproxy", "rate")
 print(f"latency, mixed capture, open loop at {n0['msgs_per_sec']:.0f} msg/s arrived (µs from intended send; added = over no proxy):")

@@ -35,7 +35,21 @@ impl Body {
     /// The decision record of `d` (as [`super::record::DecisionRecord::of`]
     /// then [`Body::of`] would encode it), without building the record.
     pub fn decision(d: &Decision, dir: Direction, p: &Policy, link: Option<&str>) -> Body {
-        let mut w = Writer(Vec::with_capacity(640));
+        Body::decision_in(Vec::with_capacity(640), d, dir, p, link)
+    }
+
+    /// [`Body::decision`] encoded into `buf` (cleared first), so that a
+    /// caller that hands the bytes back with [`Body::into_vec`] encodes
+    /// record after record without allocating.
+    pub fn decision_in(
+        mut buf: Vec<u8>,
+        d: &Decision,
+        dir: Direction,
+        p: &Policy,
+        link: Option<&str>,
+    ) -> Body {
+        buf.clear();
+        let mut w = Writer(buf);
         let h = d.header.as_ref();
         w.raw(b"\"kind\":\"decision\",\"link\":");
         w.opt_str(link);
@@ -118,7 +132,14 @@ impl Body {
 
     /// A `written` record.
     pub fn written(link: &str, side: &str, seqs: &[u64]) -> Body {
-        let mut w = Writer(Vec::with_capacity(64 + 8 * seqs.len()));
+        Body::written_in(Vec::with_capacity(64 + 8 * seqs.len()), link, side, seqs)
+    }
+
+    /// [`Body::written`] encoded into `buf` (cleared first; see
+    /// [`Body::decision_in`]).
+    pub fn written_in(mut buf: Vec<u8>, link: &str, side: &str, seqs: &[u64]) -> Body {
+        buf.clear();
+        let mut w = Writer(buf);
         w.raw(b"\"kind\":\"written\",\"link\":");
         w.str(link);
         w.key(b"side");
@@ -133,6 +154,12 @@ impl Body {
         }
         w.raw(b"]");
         Body(w.0)
+    }
+
+    /// The buffer back, for the next [`Body::decision_in`] or
+    /// [`Body::written_in`].
+    pub fn into_vec(self) -> Vec<u8> {
+        self.0
     }
 
     /// The members' bytes.

@@ -41,11 +41,27 @@ pub fn empty_root() -> Hash {
 
 /// The compact state of a tree: its size and the roots of its perfect
 /// subtrees, largest (leftmost) first. O(log n) hashes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Frontier {
     size: u64,
     /// One per set bit of `size`, from the highest bit down.
     peaks: Vec<Hash>,
+}
+
+impl Clone for Frontier {
+    fn clone(&self) -> Frontier {
+        Frontier {
+            size: self.size,
+            peaks: self.peaks.clone(),
+        }
+    }
+
+    /// Reuses `self`'s buffer (the audit log copies the frontier at every
+    /// group commit).
+    fn clone_from(&mut self, source: &Frontier) {
+        self.size = source.size;
+        self.peaks.clone_from(&source.peaks);
+    }
 }
 
 impl Frontier {

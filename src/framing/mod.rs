@@ -13,7 +13,7 @@
 //! boundaries in doubt is a [`FrameError`]: the caller must close the stream,
 //! because bytes after a bad frame can never be trusted as a new message.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::fmt;
 use std::str::FromStr;
 use tokio_util::codec::{Decoder, Encoder};
@@ -246,8 +246,35 @@ pub fn check(
     }
 }
 
-/// Writes one message in `framing` into `dst`.
-pub fn encode_into(framing: Framing, msg: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
+/// The bytes a frame puts before and after one message. A writer that
+/// sends the message from its own buffer (vectored writes: a photo is not
+/// copied) writes `head`, the message, then `tail`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wrap {
+    head: [u8; 4],
+    head_len: u8,
+    tail_len: u8,
+}
+
+impl Wrap {
+    /// The bytes before the message (the len4 length, or STX).
+    pub fn head(&self) -> &[u8] {
+        &self.head[..self.head_len as usize]
+    }
+
+    /// The bytes after the message (ETX, or nothing).
+    pub fn tail(&self) -> &'static [u8] {
+        match self.tail_len {
+            0 => &[],
+            _ => &[ETX],
+        }
+    }
+}
+
+/// How `msg` is framed in `framing`, or why it cannot be: the one place
+/// the encoder's rules live (empty messages, the len4 size, STX/ETX inside
+/// an stx-etx message).
+pub fn wrap(framing: Framing, msg: &[u8]) -> Result<Wrap, FrameError> {
     if msg.is_empty() {
         return Err(FrameError::Unencodable {
             what: "empty message",
@@ -258,9 +285,11 @@ pub fn encode_into(framing: Framing, msg: &[u8], dst: &mut BytesMut) -> Result<(
             let len = u32::try_from(msg.len()).map_err(|_| FrameError::Unencodable {
                 what: "message longer than 4 GiB",
             })?;
-            dst.reserve(4 + msg.len());
-            dst.put_u32(len);
-            dst.extend_from_slice(msg);
+            Ok(Wrap {
+                head: len.to_be_bytes(),
+                head_len: 4,
+                tail_len: 0,
+            })
         }
         Framing::StxEtx => {
             if memchr::memchr2(STX, ETX, msg).is_some() {
@@ -268,12 +297,22 @@ pub fn encode_into(framing: Framing, msg: &[u8], dst: &mut BytesMut) -> Result<(
                     what: "message contains STX or ETX",
                 });
             }
-            dst.reserve(2 + msg.len());
-            dst.put_u8(STX);
-            dst.extend_from_slice(msg);
-            dst.put_u8(ETX);
+            Ok(Wrap {
+                head: [STX, 0, 0, 0],
+                head_len: 1,
+                tail_len: 1,
+            })
         }
     }
+}
+
+/// Writes one message in `framing` into `dst`.
+pub fn encode_into(framing: Framing, msg: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
+    let w = wrap(framing, msg)?;
+    dst.reserve(w.head().len() + msg.len() + w.tail().len());
+    dst.extend_from_slice(w.head());
+    dst.extend_from_slice(msg);
+    dst.extend_from_slice(w.tail());
     Ok(())
 }
 

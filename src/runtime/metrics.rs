@@ -198,33 +198,6 @@ pub fn mke_label(d: &Decision) -> &'static str {
     }
 }
 
-/// Records one decision.
-pub fn record_decision(d: &Decision, dir: Direction, p: &Policy, seconds: f64) {
-    let direction = dir.name();
-    let list = d.verdict.map_or("none", |v| p.list_name(v)).to_string();
-    counter!(MESSAGES, "direction" => direction, "mke" => mke_label(d), "category" => d.category.name(), "list" => list)
-        .increment(1);
-    counter!(BYTES, "direction" => direction, "way" => "in").increment(d.bytes_in as u64);
-    counter!(BYTES, "direction" => direction, "way" => "out").increment(d.bytes_out as u64);
-    for f in d.removed.iter() {
-        counter!(REDACTIONS, "field" => p.catalogue.name(f).to_string()).increment(1);
-    }
-    match d.category {
-        Category::Dropped => {
-            counter!(DROPS, "direction" => direction, "reason" => d.reason.name(), "detail" => d.detail.unwrap_or("")).increment(1)
-        }
-        Category::Passed if d.reason.is_fail_open() => {
-            counter!(FAIL_OPEN, "direction" => direction, "reason" => d.reason.name()).increment(1)
-        }
-        _ => {}
-    }
-    if matches!(d.outcome, crate::decision::Outcome::Deny { reply: Some(_) }) {
-        counter!(REPLIES, "direction" => direction).increment(1);
-    }
-    histogram!(DECISION_SECONDS).record(seconds);
-    legal_process(d, p);
-}
-
 /// The legal-process counters of one decision (rare: not on the hot path).
 fn legal_process(d: &Decision, p: &Policy) {
     if let Some(u) = &d.exception {
@@ -260,7 +233,7 @@ fn legal_process(d: &Decision, p: &Policy) {
 /// The metric handles one reader records every decision with, created once
 /// per label set and kept for the session: per message there is no registry
 /// look-up and no label string is formatted (a map hit on small keys, then
-/// atomic adds). Labels are exactly those of [`record_decision`]. Handles
+/// atomic adds). This is the one path decisions are counted by. Handles
 /// that name a list or a field depend on the policy, so they are dropped
 /// when the policy in force changes.
 pub struct DecisionMetrics {
@@ -295,7 +268,7 @@ impl DecisionMetrics {
         }
     }
 
-    /// Records one decision taken under `p` (as [`record_decision`] does).
+    /// Records one decision taken under `p`.
     pub fn record(&mut self, d: &Decision, p: &std::sync::Arc<Policy>, seconds: f64) {
         let id = std::sync::Arc::as_ptr(p) as usize;
         if id != self.policy {
@@ -665,8 +638,8 @@ pub fn render() -> String {
 mod tests {
     use super::*;
 
-    /// The cached handles render exactly what the per-message look-ups do,
-    /// across a policy change.
+    /// Handles kept across messages render exactly what fresh handles per
+    /// message do, across a policy change.
     #[test]
     fn cached_handles_record_what_lookups_record() {
         let policy = |text: &str| {
@@ -720,7 +693,7 @@ mod tests {
                     if cached {
                         dm[(*dir == Direction::Outbound) as usize].record(d, p, 0.001);
                     } else {
-                        record_decision(d, *dir, p, 0.001);
+                        DecisionMetrics::new(*dir).record(d, p, 0.001);
                     }
                 }
             });

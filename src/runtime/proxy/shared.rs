@@ -259,6 +259,8 @@ impl Shared {
 
     /// Reloads the policy (and certificates when `tls`), counting and
     /// auditing the attempt. Says whether the policy was applied, for operators.
+    // Long (~110 lines): policy, certificates, counters and the audit record
+    // of one attempt under one lock, in order; not yet split.
     pub fn reload(&self, trigger: &str, tls: bool) -> Reloaded {
         let _g = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let before = self.policy.current();

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Context switches, CPU migrations and CPU time per message of one origuard
+# binary (issue 27): `perf stat -p` over `origuard serve` (audit `batch`)
+# while `origuard bench` offers the mixed capture open loop at RATE msg/s
+# for SECONDS over CONNS sessions. A fixed offered load makes per-message
+# counts comparable between binaries on a loaded machine.
+#
+# Usage: benches/wakeups.sh [BINARY] [SECONDS]
+#   BINARY defaults to target/release/origuard; SECONDS to 5.
+# Environment: RATE (default 20000), CONNS (default 4), SYNC (batch|none).
+# Loopback only; bounded by SECONDS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${1:-$PWD/target/release/origuard}
+DUR=${2:-5}
+RATE=${RATE:-20000}
+CONNS=${CONNS:-4}
+SYNC=${SYNC:-batch}
+command -v perf >/dev/null || { echo "perf is not installed" >&2; exit 1; }
+P=$PWD/deploy/policy/colorado.toml
+T=$(mktemp -d)
+OP=
+cleanup() { [ -n "$OP" ] && kill "$OP" 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+"$B" gen --count 8000 --seed 42 --direction outbound --mix mixed "$T/mixed" 2>/dev/null
+F=$(port); U=$(port)
+cat > "$T/o.toml" <<CFG
+[policy]
+file = "$P"
+watch = false
+[audit]
+file = "$T/audit.jsonl"
+sync = "$SYNC"
+[admin]
+listen = "off"
+[limits]
+drain_timeout = "2s"
+[[link]]
+name = "bench"
+listen = "127.0.0.1:$F"
+upstream = "127.0.0.1:$U"
+dial = "on_accept"
+CFG
+"$B" serve --config "$T/o.toml" 2>"$T/serve.log" & OP=$!
+wait_port "$F"
+perf stat -x, -e context-switches,cpu-migrations,task-clock -p "$OP" -o "$T/perf" &
+PP=$!
+R=$("$B" bench --capture "$T/mixed" --json --target "127.0.0.1:$F" --listen "127.0.0.1:$U" \
+  --policy "$P" --rate "$RATE" --duration "${DUR}s" --connections "$CONNS" || true)
+kill -INT "$PP"; wait "$PP" 2>/dev/null || true
+python3 - "$T/perf" "$R" <<'PY'
+import json, sys
+r = json.loads(sys.argv[2])
+n = r.get("passed", 0) + r.get("changed", 0)
+vals = {}
+for line in open(sys.argv[1]):
+    f = line.strip().split(",")
+    if len(f) > 2 and f[0] and not line.startswith("#"):
+        try:
+            vals[f[2]] = float(f[0])
+        except ValueError:
+            pass
+cs, mig, ms = vals.get("context-switches", 0), vals.get("cpu-migrations", 0), vals.get("task-clock", 0)
+print(f"messages {n} ({r['msgs_per_sec']:.0f} msg/s, missing {r['missing']}, unexpected {r['unexpected']}); "
+      f"per message: context switches {cs / n:.3f}, migrations {mig / n:.4f}, CPU {ms * 1000 / n:.2f} µs")
+PY
