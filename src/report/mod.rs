@@ -10,8 +10,10 @@
 //! mode counts from 1 to 9 are suppressed (with secondary suppression inside
 //! each group) and nothing names an agency.
 
+pub mod consistency;
 pub mod html;
 pub mod publish;
+pub mod small_cells;
 
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::verify::{Chain, ChainOptions, Line, LineReader};
@@ -86,14 +88,15 @@ pub struct Options {
     /// The agency families (policy lists) to answer for, each shown even
     /// with no traffic; empty: the lists the log names.
     pub families: Vec<Family>,
-    /// Public tables published without the small-cell rule: only
-    /// `court_orders` can be (Oregon and Washington publish exact
-    /// court-order counts); see [`EXACT_TABLES`].
-    pub exact: Vec<String>,
+    /// The small-cell threshold of each public table (`--small-cell`,
+    /// `--exact court_orders`).
+    pub small_cells: small_cells::SmallCells,
+    /// The checkpoints the previous report published (`report --previous`):
+    /// this report proves its logs only grew since.
+    pub previous: Vec<Checkpoint>,
 }
 
-/// The tables a public report may publish exactly (`report --exact`).
-pub const EXACT_TABLES: &[&str] = &["court_orders"];
+pub use small_cells::EXACT_TABLES;
 
 /// An agency family: a policy list, with the words a reader needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -265,6 +268,11 @@ pub struct Report {
     pub agencies: Vec<AgencyRow>,
     /// Court-order exceptions used, per period.
     pub court_orders: Vec<CourtOrderUse>,
+    /// Court-order uses per period, family and issuer kind.
+    pub court_orders_by_issuer: Vec<IssuerUse>,
+    /// Inbound messages per month (UTC), list and key, by outcome, whatever
+    /// the report's period (Washington's layout).
+    pub by_month: Vec<MonthRow>,
     /// The agency families answered for (configured, then any other list
     /// the log names, then `none`).
     pub families: Vec<Family>,
@@ -274,6 +282,9 @@ pub struct Report {
     /// Per policy change and list: how long until the first request it
     /// declined from an agency whose requests had not been declined before.
     pub time_to_block: Vec<TimeToBlock>,
+    /// Per checkpoint of the previous report: the consistency proof to
+    /// this report's checkpoint of the same log.
+    pub consistency: Vec<consistency::Consistency>,
 }
 
 /// From a policy change taking effect to the first request declined from
@@ -320,6 +331,36 @@ pub struct CourtOrderUse {
     pub queries: u64,
     /// Responses released under it (the fields it covers kept).
     pub responses: u64,
+}
+
+/// Court-order uses in one period by one family under orders of one
+/// issuer kind (the decision record's `exception_issuer`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IssuerUse {
+    /// Period.
+    pub period: String,
+    /// The deciding list (the family the requester belongs to).
+    pub list: String,
+    /// `federal_judge`, `magistrate_judge`, `state_judge`, or `unknown`
+    /// (a log written before records carried the issuer).
+    pub issuer: String,
+    /// Queries let through under such orders.
+    pub queries: u64,
+    /// Responses released under such orders.
+    pub releases: u64,
+}
+
+/// Inbound messages of one month, list and key, by outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MonthRow {
+    /// `YYYY-MM` (UTC).
+    pub month: String,
+    /// The deciding list, or `none`.
+    pub list: String,
+    /// Message key.
+    pub key: String,
+    /// Messages per outcome, in [`OUTCOMES`] order.
+    pub outcomes: [u64; 4],
 }
 
 /// A plain name for a message key ("driver license query").
@@ -386,6 +427,8 @@ struct Rec<'a> {
     reason: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     exception: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    exception_issuer: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     federal_watch: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -528,6 +571,10 @@ struct Tally {
     federal: HashMap<[u32; 2], u64>,
     /// (period, exception id) → [queries let through, responses released].
     orders: HashMap<[u32; 2], [u64; 2]>,
+    /// (period, list, issuer kind) → [queries let through, responses released].
+    issuers: HashMap<[u32; 3], [u64; 2]>,
+    /// Inbound (month, list, key) → messages per outcome.
+    months: HashMap<[u32; 3], [u64; 4]>,
     decisions: u64,
     first_ts: Option<String>,
     last_ts: Option<String>,
@@ -574,7 +621,26 @@ pub fn build_with<S: Source>(
         logs.push(count_log(log_id, &files, opts, &mut t, progress));
     }
     t.notices.sort_by(|a, b| a.ts.cmp(&b.ts));
-    finish(t, logs, opts)
+    let mut r = finish(t, logs, opts);
+    if !opts.previous.is_empty() {
+        r.consistency = consistency::prove(inputs, &r.logs, &opts.previous);
+        for c in &r.consistency {
+            let Some(p) = &c.problem else { continue };
+            // A log cut or rewritten below what was published: not intact.
+            let tampered = p.starts_with("REWRITTEN") || p.contains("were removed");
+            r.intact &= !tampered;
+            r.notices.push(Notice {
+                ts: None,
+                kind: if tampered { "broken" } else { "gap" }.into(),
+                text: format!(
+                    "log {}: no consistency proof from the previous report's checkpoint (size {}): {p}",
+                    short(&c.log_id),
+                    c.previous.tree_size
+                ),
+            });
+        }
+    }
+    r
 }
 
 /// Verifies and counts one log's files, each on its own chain, checking
@@ -814,6 +880,10 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
     }
     if direction == "inbound" {
         time_to_block(rec, t, list, outcome == "denied");
+        if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
+            let month = t.names.id(day.get(..7).unwrap_or(day));
+            t.months.entry([month, row[2], row[3]]).or_default()[i] += 1;
+        }
     }
     let next = t.rows.len() as u32;
     let idx = *t.row_ids.entry(row).or_insert(next);
@@ -839,11 +909,18 @@ fn count(rec: &Rec<'_>, opts: &Options, t: &mut Tally, awaiting: &mut Awaiting) 
     }
     if let Some(id) = rec.exception.as_deref() {
         let id = t.names.id(id);
+        let stage = match rec.reason.as_deref() {
+            Some("court_order") => Some(0),
+            Some("court_order_release") => Some(1),
+            _ => None,
+        };
         let e = t.orders.entry([period, id]).or_default();
-        match rec.reason.as_deref() {
-            Some("court_order") => e[0] += 1,
-            Some("court_order_release") => e[1] += 1,
-            _ => {}
+        if let Some(i) = stage {
+            e[i] += 1;
+            let issuer = t
+                .names
+                .id(rec.exception_issuer.as_deref().unwrap_or("unknown"));
+            t.issuers.entry([period, row[2], issuer]).or_default()[i] += 1;
         }
     }
 }
@@ -988,6 +1065,30 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
         })
         .collect();
     court_orders.sort_by(|a, b| (&a.period, &a.exception).cmp(&(&b.period, &b.exception)));
+    let mut court_orders_by_issuer: Vec<IssuerUse> = t
+        .issuers
+        .iter()
+        .map(|(k, c)| IssuerUse {
+            period: n.name(k[0]),
+            list: n.name(k[1]),
+            issuer: n.name(k[2]),
+            queries: c[0],
+            releases: c[1],
+        })
+        .collect();
+    court_orders_by_issuer
+        .sort_by(|a, b| (&a.period, &a.list, &a.issuer).cmp(&(&b.period, &b.list, &b.issuer)));
+    let mut by_month: Vec<MonthRow> = t
+        .months
+        .iter()
+        .map(|(k, &outcomes)| MonthRow {
+            month: n.name(k[0]),
+            list: n.name(k[1]),
+            key: n.name(k[2]),
+            outcomes,
+        })
+        .collect();
+    by_month.sort_by(|a, b| (&a.month, &a.list, &a.key).cmp(&(&b.month, &b.list, &b.key)));
     let mut declined_by_day: Vec<DayCount> = t
         .declined_days
         .iter()
@@ -1032,9 +1133,12 @@ fn finish(t: Tally, logs: Vec<LogCheck>, opts: &Options) -> Report {
         watch,
         agencies,
         court_orders,
+        court_orders_by_issuer,
+        by_month,
         families,
         declined_by_day,
         time_to_block: t.blocked,
+        consistency: Vec::new(),
     }
 }
 

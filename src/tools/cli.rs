@@ -78,6 +78,15 @@ pub struct ReportCli {
     /// court_orders (court-order counts count orders and uses, not people).
     #[arg(long)]
     pub exact: Vec<String>,
+    /// A public table's small-cell threshold, TABLE=N (repeatable): counts
+    /// from 1 to N-1 are withheld; default 10. Tables: figures,
+    /// declined_by_day, court_orders, by_month_and_key.
+    #[arg(long, value_name = "TABLE=N")]
+    pub small_cell: Vec<String>,
+    /// The previous report's report.json: this report carries, per log, a
+    /// consistency proof from the checkpoint published there to its own.
+    #[arg(long, value_name = "REPORT_JSON")]
+    pub previous: Option<String>,
     /// Exit 0 even when a log does not verify (the report still says so).
     #[arg(long)]
     pub allow_broken: bool,

@@ -425,7 +425,8 @@ fn report(
         from: None,
         to: None,
         families,
-        exact: Vec::new(),
+        small_cells: Default::default(),
+        previous: Vec::new(),
     };
     match super::report_cmd::write(&inputs, &opts, &rep) {
         Ok((r, _)) => {

@@ -45,7 +45,7 @@ fn write_with<S: Source>(
         &r,
         opts.mode,
         &crate::runtime::audit_log::now(),
-        &opts.exact,
+        &opts.small_cells,
     );
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let json = serde_json::to_string_pretty(&p).unwrap_or_default();
@@ -58,6 +58,38 @@ fn write_with<S: Source>(
             .map_err(|e| format!("{}: {e}", out.join(name).display()))?;
     }
     Ok((r, p))
+}
+
+/// The small-cell thresholds (`--exact`, `--small-cell`; bad usage: 64)
+/// and the previous report's checkpoints (`--previous`; unreadable: 2).
+fn report_settings(
+    a: &ReportCli,
+) -> Result<
+    (
+        report::small_cells::SmallCells,
+        Vec<crate::audit::checkpoint::Checkpoint>,
+    ),
+    (u8, String),
+> {
+    let mut small = report::small_cells::SmallCells::default();
+    for t in &a.exact {
+        small
+            .set_table(t, 0)
+            .map_err(|e| (super::common::EX_USAGE, format!("--exact {t:?}: {e}")))?;
+    }
+    for spec in &a.small_cell {
+        small
+            .set(spec)
+            .map_err(|e| (super::common::EX_USAGE, format!("--small-cell: {e}")))?;
+    }
+    let previous = match &a.previous {
+        None => Vec::new(),
+        Some(p) => std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|d| report::consistency::previous_checkpoints(&d))
+            .map_err(|e| (super::common::EX_INPUT, format!("--previous {p}: {e}")))?,
+    };
+    Ok((small, previous))
 }
 
 /// Runs the command.
@@ -112,24 +144,21 @@ pub fn command(a: ReportCli) -> u8 {
         },
         None => Vec::new(),
     };
-    if let Some(t) = a
-        .exact
-        .iter()
-        .find(|t| !report::EXACT_TABLES.contains(&t.as_str()))
-    {
-        eprintln!(
-            "origuard report: --exact {t:?}: only {} may be published exactly",
-            report::EXACT_TABLES.join(", ")
-        );
-        return super::common::EX_USAGE;
-    }
+    let (small_cells, previous) = match report_settings(&a) {
+        Ok(x) => x,
+        Err((code, e)) => {
+            eprintln!("origuard report: {e}");
+            return code;
+        }
+    };
     let opts = Options {
         mode,
         period: a.period,
         from: a.from.clone(),
         to: a.to.clone(),
         families,
-        exact: a.exact.clone(),
+        small_cells,
+        previous,
     };
     let mut pending = 0u64;
     let mut progress = |n: u64| {
