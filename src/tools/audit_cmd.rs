@@ -1,4 +1,5 @@
-//! `origuard audit verify | keygen | prove | verify-proof` (specs/audit.md).
+//! `origuard audit verify | keygen | prove | verify-proof` (specs/audit.md);
+//! `audit export` is [`super::audit_export`].
 //!
 //! `verify` streams every file of a log through one [`Chain`] (chain,
 //! segment continuity, Merkle tree, checkpoint roots and signatures, a saved
@@ -624,6 +625,23 @@ pub fn command(c: AuditCommand) -> u8 {
                 code
             }
         },
+        AuditCommand::Export {
+            audit,
+            ori,
+            list,
+            from,
+            to,
+            out,
+        } => super::audit_export::command(
+            &audit,
+            &super::audit_export::Filter {
+                ori,
+                list,
+                from,
+                to,
+            },
+            out.as_deref(),
+        ),
         AuditCommand::VerifyProof { file, public_key } => {
             let pk = match public_key.as_deref().map(read_public_key).transpose() {
                 Ok(k) => k,

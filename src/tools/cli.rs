@@ -293,6 +293,31 @@ pub enum AuditCommand {
         #[arg(long, required = true)]
         audit: Vec<String>,
     },
+    /// Evidence for investigators: the decisions of one log per agency
+    /// (ORI), family (list) and date, each with its inclusion proof against
+    /// the log's last signed checkpoint. No subject data: decision records
+    /// hold header metadata only. Check it without the log:
+    /// `python3 scripts/verify-consistency.py export FILE --public-key KEY`.
+    Export {
+        /// The audit log: a file, several segments, or a directory (one log).
+        #[arg(long, required = true)]
+        audit: Vec<String>,
+        /// Only decisions about this agency (counterparty ORI); repeatable.
+        #[arg(long)]
+        ori: Vec<String>,
+        /// Only decisions by this list (`none`: no list); repeatable.
+        #[arg(long)]
+        list: Vec<String>,
+        /// First day included, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day included, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        to: Option<String>,
+        /// Write the export here (default: standard output).
+        #[arg(long)]
+        out: Option<String>,
+    },
     /// Check an inclusion proof printed by `audit prove`.
     VerifyProof {
         /// The proof (JSON), or - for stdin.
