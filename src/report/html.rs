@@ -53,20 +53,7 @@ fn list_words(l: &str) -> String {
 /// the left of their bar, never rotated, inside the drawing (the SVG scales
 /// to the page width, so nothing is cut off on a narrow screen).
 fn direction_bars(p: &Published, dir: &str) -> String {
-    let mut sums: std::collections::BTreeMap<(String, String), [u64; 4]> = Default::default();
-    for r in p.rows.iter().filter(|r| r.direction == dir) {
-        if let (Some(i), Some(n)) = (
-            OUTCOMES.iter().position(|o| *o == r.outcome),
-            r.messages.value(),
-        ) {
-            sums.entry((r.period.clone(), r.list.clone())).or_default()[i] += n;
-        }
-    }
-    let bars: Vec<(String, String, [u64; 4])> = sums
-        .into_iter()
-        .filter(|(_, v)| v.iter().sum::<u64>() > 0)
-        .map(|((p, l), v)| (p, l, v))
-        .collect();
+    let bars = direction_sums(p, dir);
     if bars.is_empty() {
         let here = p.rows.iter().filter(|r| r.direction == dir).count();
         return if here > 0 {
@@ -135,6 +122,24 @@ fn direction_bars(p: &Published, dir: &str) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// Per (period, list) of one direction, the published messages per
+/// outcome; bars with nothing published left out.
+fn direction_sums(p: &Published, dir: &str) -> Vec<(String, String, [u64; 4])> {
+    let mut sums: std::collections::BTreeMap<(String, String), [u64; 4]> = Default::default();
+    for r in p.rows.iter().filter(|r| r.direction == dir) {
+        if let (Some(i), Some(n)) = (
+            OUTCOMES.iter().position(|o| *o == r.outcome),
+            r.messages.value(),
+        ) {
+            sums.entry((r.period.clone(), r.list.clone())).or_default()[i] += n;
+        }
+    }
+    sums.into_iter()
+        .filter(|(_, v)| v.iter().sum::<u64>() > 0)
+        .map(|((p, l), v)| (p, l, v))
+        .collect()
 }
 
 /// A list's short label in a chart.

@@ -284,6 +284,7 @@ proptest! {
 }
 
 #[test]
+// Long: one log, tampered and cut in turn, each result checked.
 fn tampering_and_gaps_are_reported() {
     let mut data = log(&sample());
     let at = memchr::memmem::find(&data, b"NMSP00000").unwrap();
@@ -413,6 +414,7 @@ fn decisions_waiting_for_written_records_are_bounded_and_taken_once() {
 }
 
 #[test]
+// Long: one log of court-order uses read through every table that shows them.
 fn court_orders_used_and_federal_looking_agencies_are_reported() {
     let with = |mut e: Event, f: &dyn Fn(&mut DecisionRecord)| {
         if let Event::Decision(d) = &mut e {

@@ -656,28 +656,7 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
         None
     };
     let replies_back = Arc::new(AtomicU64::new(0));
-    let (mut senders, mut receivers, mut conns) = (Vec::new(), Vec::new(), Vec::new());
-    for (c, (client, server)) in pairs.into_iter().enumerate() {
-        let (send_side, recv_side) = match a.direction {
-            Direction::Outbound => (client, server),
-            Direction::Inbound => (server, client),
-        };
-        let (sr, sw) = tokio::io::split(send_side);
-        let (rr, _rw) = tokio::io::split(recv_side);
-        let conn = Arc::new(Conn::default());
-        conns.push(conn.clone());
-        senders.push(match &framed {
-            // The fast raw path writes the pre-framed capture in large slices.
-            Some(f) => spawn_framed(&plan, f.clone(), c, sw),
-            None => tokio::spawn(send_messages(plan.clone(), c, conn.clone(), sw)),
-        });
-        count_replies(sr, a.framing, replies_back.clone());
-        receivers.push(if plan.raw {
-            tokio::spawn(receive_raw(rr, a.framing))
-        } else {
-            tokio::spawn(receive_checked(rr, conn, a.framing))
-        });
-    }
+    let (senders, receivers, conns) = start_connections(&a, &plan, framed, pairs, &replies_back);
     let (mut errors, writers, sent_by_conn, late) = join_senders(senders).await;
     plan.bar.finish_and_clear();
     if !plan.raw {
@@ -722,6 +701,46 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
         errors,
         &replies_back,
     ))
+}
+
+/// Tasks of a run, per connection: senders, receivers, expectations.
+type Started = (
+    Vec<tokio::task::JoinHandle<Result<Sent, String>>>,
+    Vec<tokio::task::JoinHandle<Received>>,
+    Vec<Arc<Conn>>,
+);
+
+/// Starts, per connection, its sender, reply reader and receiver.
+fn start_connections(
+    a: &BenchArgs,
+    plan: &Plan,
+    framed: Option<Arc<Framed>>,
+    pairs: Vec<(Box<dyn Io>, Box<dyn Io>)>,
+    replies_back: &Arc<AtomicU64>,
+) -> Started {
+    let (mut senders, mut receivers, mut conns) = (Vec::new(), Vec::new(), Vec::new());
+    for (c, (client, server)) in pairs.into_iter().enumerate() {
+        let (send_side, recv_side) = match a.direction {
+            Direction::Outbound => (client, server),
+            Direction::Inbound => (server, client),
+        };
+        let (sr, sw) = tokio::io::split(send_side);
+        let (rr, _rw) = tokio::io::split(recv_side);
+        let conn = Arc::new(Conn::default());
+        conns.push(conn.clone());
+        senders.push(match &framed {
+            // The fast raw path writes the pre-framed capture in large slices.
+            Some(f) => spawn_framed(plan, f.clone(), c, sw),
+            None => tokio::spawn(send_messages(plan.clone(), c, conn.clone(), sw)),
+        });
+        count_replies(sr, a.framing, replies_back.clone());
+        receivers.push(if plan.raw {
+            tokio::spawn(receive_raw(rr, a.framing))
+        } else {
+            tokio::spawn(receive_checked(rr, conn, a.framing))
+        });
+    }
+    (senders, receivers, conns)
 }
 
 /// Connects every pair, one connection at a time, so that each upstream
