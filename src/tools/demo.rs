@@ -52,15 +52,16 @@ struct NletsSide {
 
 const FRAMING: Framing = Framing::Len4;
 
-/// Runs the demo; returns the exit code.
-pub async fn run_demo(a: DemoArgs) -> u8 {
+/// The demo's directory (created), its audit log path (a previous one
+/// removed) and the policy file; the exit code when one is missing.
+fn prepare(a: &DemoArgs) -> Result<(std::path::PathBuf, std::path::PathBuf, String), u8> {
     let dir = match &a.dir {
         Some(d) => std::path::PathBuf::from(d),
         None => std::env::temp_dir().join(format!("origuard-demo-{}", std::process::id())),
     };
     if let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("origuard demo: {}: {e}", dir.display());
-        return 1;
+        return Err(1);
     }
     let audit = dir.join("audit.jsonl");
     let _ = std::fs::remove_file(&audit);
@@ -68,7 +69,7 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
         Some(p) => {
             if let Err(e) = crate::tools::common::readable(&p) {
                 eprintln!("origuard demo: policy {e}");
-                return crate::tools::common::EX_INPUT;
+                return Err(crate::tools::common::EX_INPUT);
             }
             p
         }
@@ -79,25 +80,26 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
                     "origuard demo: writing the example policy to {}: {e}",
                     dir.display()
                 );
-                return 1;
+                return Err(1);
             }
         },
     };
-    let nlets = match TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("origuard demo: bind: {e}");
-            return 1;
-        }
-    };
-    let up = nlets
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    Ok((dir, audit, policy))
+}
+
+/// The proxy's configuration: one link to the simulated Nlets at `up`,
+/// the audit log with checkpoints signed by a throw-away key (made in
+/// `dir` when missing).
+fn config(
+    dir: &std::path::Path,
+    audit: &std::path::Path,
+    policy: &str,
+    up: &str,
+) -> Result<Config, u8> {
     let mut cfg = Config::quick(
         "127.0.0.1:0",
-        &up,
-        &policy,
+        up,
+        policy,
         FRAMING,
         Some((
             audit.to_string_lossy().into_owned(),
@@ -113,7 +115,7 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
     if !key.exists() {
         if let Err(e) = super::audit_cmd::keygen(&key.to_string_lossy()) {
             eprintln!("origuard demo: signing key: {e}");
-            return 1;
+            return Err(1);
         }
     }
     if let Some(a) = cfg.audit.as_mut() {
@@ -123,6 +125,60 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
         a.opts.checkpoint_every = Some(10_000);
         a.opts.checkpoint_interval = Some(Duration::from_secs(60));
     }
+    Ok(cfg)
+}
+
+/// Progress until the sender is done: a live line on a terminal, a line a
+/// second otherwise.
+async fn show_progress(sender: &tokio::task::JoinHandle<()>, stats: &NletsSide) {
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let t0 = Instant::now();
+    let mut last = 0;
+    while !sender.is_finished() {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let secs = t0.elapsed().as_secs();
+        if !tty && secs == last {
+            continue;
+        }
+        last = secs;
+        print!(
+            "{}  t={:>4.1}s  queries sent {:>6}  messages back at Nlets {:>6}  declines {:>5}  leaks {}   {}",
+            if tty { "\r" } else { "" },
+            t0.elapsed().as_secs_f64(),
+            stats.queries_sent.load(Ordering::Relaxed),
+            stats.received.load(Ordering::Relaxed),
+            stats.declines.load(Ordering::Relaxed),
+            stats.leaks.load(Ordering::Relaxed),
+            if tty { "" } else { "\n" }
+        );
+        let _ = std::io::stdout().flush();
+    }
+    if tty {
+        println!();
+    }
+}
+
+/// Runs the demo; returns the exit code.
+pub async fn run_demo(a: DemoArgs) -> u8 {
+    let (dir, audit, policy) = match prepare(&a) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let nlets = match TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("origuard demo: bind: {e}");
+            return 1;
+        }
+    };
+    let up = nlets
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let cfg = match config(&dir, &audit, &policy, &up) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let proxy = match Proxy::start(&cfg, None).await {
         Ok(p) => p,
         Err(e @ crate::runtime::proxy::StartError::Policy { .. }) => {
@@ -169,32 +225,7 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
     let (nlr, nlw) = nl.into_split();
     let reader = tokio::spawn(nlets_reader(nlr, stats.clone(), proxy.shared.clone()));
     let sender = tokio::spawn(nlets_sender(nlw, stats.clone(), a.seed, a.rate, a.duration));
-    // Progress: a live line on a terminal, a line a second otherwise.
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let t0 = Instant::now();
-    let mut last = 0;
-    while !sender.is_finished() {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let secs = t0.elapsed().as_secs();
-        if !tty && secs == last {
-            continue;
-        }
-        last = secs;
-        print!(
-            "{}  t={:>4.1}s  queries sent {:>6}  messages back at Nlets {:>6}  declines {:>5}  leaks {}   {}",
-            if tty { "\r" } else { "" },
-            t0.elapsed().as_secs_f64(),
-            stats.queries_sent.load(Ordering::Relaxed),
-            stats.received.load(Ordering::Relaxed),
-            stats.declines.load(Ordering::Relaxed),
-            stats.leaks.load(Ordering::Relaxed),
-            if tty { "" } else { "\n" }
-        );
-        let _ = std::io::stdout().flush();
-    }
-    if tty {
-        println!();
-    }
+    show_progress(&sender, &stats).await;
     let _ = sender.await;
     // Let in-flight responses arrive, then stop everything.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -299,15 +330,10 @@ async fn nlets_reader(
     }
 }
 
-fn report(
-    audit: &std::path::Path,
-    metrics_file: &std::path::Path,
-    stats: &NletsSide,
-    families: Vec<crate::report::Family>,
-    policy: &str,
-) -> u8 {
-    let data = std::fs::read(audit).unwrap_or_default();
-    let verified = verify(&data);
+/// What the proxy decided, from the audit log: a table per direction,
+/// list, key and outcome, the totals and the fields removed; and the
+/// number of decisions.
+fn decided(data: &[u8]) -> (String, u64) {
     let mut table: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
     let mut counts = crate::decision::counts::Counts::default();
     for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -357,6 +383,11 @@ fn report(
                 .join(", ")
         }
     );
+    (out, total)
+}
+
+/// What arrived at Nlets, as the simulator checked it.
+fn at_nlets(out: &mut String, stats: &NletsSide) {
     let leaks = stats.leaks.load(Ordering::Relaxed);
     let _ = writeln!(
         out,
@@ -386,8 +417,17 @@ fn report(
             "  LEAK"
         }
     );
+}
+
+/// Where the audit log and metrics are, and how to check the log.
+fn audit_lines(
+    out: &mut String,
+    audit: &std::path::Path,
+    metrics_file: &std::path::Path,
+    verified: &Result<crate::audit::verify::Verified, crate::audit::verify::Broken>,
+) {
     let _ = writeln!(out, "\nAudit log:  {}", audit.display());
-    match &verified {
+    match verified {
         Ok(v) => {
             let _ = writeln!(
                 out,
@@ -412,6 +452,16 @@ fn report(
         "Metrics:    {} (snapshot at the end of the run)",
         metrics_file.display()
     );
+}
+
+/// Writes the public report of the run and prints its "In short", exact.
+fn report_lines(
+    out: &mut String,
+    audit: &std::path::Path,
+    data: Vec<u8>,
+    families: Vec<crate::report::Family>,
+    policy: &str,
+) {
     // The oversight report, as the public would read it.
     let dir = audit.parent().unwrap_or(std::path::Path::new("."));
     let rep = dir.join("report");
@@ -456,6 +506,22 @@ fn report(
             let _ = writeln!(out, "Report:     could not be written: {e}");
         }
     }
+}
+
+fn report(
+    audit: &std::path::Path,
+    metrics_file: &std::path::Path,
+    stats: &NletsSide,
+    families: Vec<crate::report::Family>,
+    policy: &str,
+) -> u8 {
+    let data = std::fs::read(audit).unwrap_or_default();
+    let verified = verify(&data);
+    let (mut out, total) = decided(&data);
+    let leaks = stats.leaks.load(Ordering::Relaxed);
+    at_nlets(&mut out, stats);
+    audit_lines(&mut out, audit, metrics_file, &verified);
+    report_lines(&mut out, audit, data, families, policy);
     print!("{out}");
     if leaks > 0 || verified.is_err() || total == 0 {
         1

@@ -92,74 +92,88 @@ fn report_settings(
     Ok((small, previous))
 }
 
-/// Runs the command.
-pub fn command(a: ReportCli) -> u8 {
-    let files = match crate::tools::audit_cmd::audit_files(&a.audit) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("origuard report: {e}");
-            return super::common::EX_INPUT;
-        }
-    };
+/// The audit files named, each with its size in all (for the progress
+/// bar); an unreadable input is exit 2.
+fn inputs(a: &ReportCli) -> Result<(Vec<FileSource>, u64), String> {
+    let files = crate::tools::audit_cmd::audit_files(&a.audit)?;
     let mut inputs = Vec::new();
     let mut total = 0u64;
     for f in &files {
-        match std::fs::File::open(f).and_then(|h| h.metadata()) {
-            Ok(m) => total += m.len(),
-            Err(e) => {
-                eprintln!("origuard report: {}: {e}", f.display());
-                return 2;
-            }
-        }
+        let m = std::fs::File::open(f)
+            .and_then(|h| h.metadata())
+            .map_err(|e| format!("{}: {e}", f.display()))?;
+        total += m.len();
         inputs.push(FileSource {
             path: f.clone(),
             name: f.display().to_string(),
         });
     }
-    let bar = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(total);
-        if let Ok(s) = indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)  {msg}",
-        ) {
-            b.set_style(s.progress_chars("=> "));
-        }
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_message("verifying and counting");
-    let mode = if a.internal {
-        Mode::Internal
-    } else {
-        Mode::Public
-    };
+    Ok((inputs, total))
+}
+
+/// A progress bar over `total` bytes on a terminal; hidden otherwise.
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(total);
+    if let Ok(s) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)  {msg}",
+    ) {
+        b.set_style(s.progress_chars("=> "));
+    }
+    b.set_message("verifying and counting");
+    b
+}
+
+/// The report's options from the command line; (exit code, message) when
+/// one is refused.
+fn options(a: &ReportCli) -> Result<Options, (u8, String)> {
     let families = match &a.policy {
         Some(p) => match crate::runtime::policy_store::load_path(p) {
             Ok(p) => report::Family::of_policy(&p),
             Err(e) => {
-                eprintln!("{e}");
-                eprintln!("origuard report: policy {p} refused");
-                return super::common::EX_INPUT;
+                return Err((
+                    super::common::EX_INPUT,
+                    format!("{e}\noriguard report: policy {p} refused"),
+                ))
             }
         },
         None => Vec::new(),
     };
-    let (small_cells, previous) = match report_settings(&a) {
-        Ok(x) => x,
-        Err((code, e)) => {
-            eprintln!("origuard report: {e}");
-            return code;
-        }
-    };
-    let opts = Options {
-        mode,
+    let (small_cells, previous) = report_settings(a)?;
+    Ok(Options {
+        mode: if a.internal {
+            Mode::Internal
+        } else {
+            Mode::Public
+        },
         period: a.period,
         from: a.from.clone(),
         to: a.to.clone(),
         families,
         small_cells,
         previous,
+    })
+}
+
+/// Runs the command.
+pub fn command(a: ReportCli) -> u8 {
+    let (inputs, total) = match inputs(&a) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("origuard report: {e}");
+            return super::common::EX_INPUT;
+        }
     };
+    let opts = match options(&a) {
+        Ok(o) => o,
+        Err((code, e)) => {
+            eprintln!("origuard report: {e}");
+            return code;
+        }
+    };
+    let bar = progress_bar(total);
     let mut pending = 0u64;
     let mut progress = |n: u64| {
         pending += n;
@@ -177,8 +191,12 @@ pub fn command(a: ReportCli) -> u8 {
     };
     drop(inputs);
     bar.finish_and_clear();
-    let out = Path::new(&a.out);
-    let where_ = out.join("report.html");
+    outcome(&a, &r, opts.mode)
+}
+
+/// Says where the report is, or that a log does not verify; the exit code.
+fn outcome(a: &ReportCli, r: &report::Report, mode: Mode) -> u8 {
+    let where_ = Path::new(&a.out).join("report.html");
     if r.intact {
         println!(
             "origuard report: {} decisions from {} intact log(s); {} report written to {}",
@@ -191,23 +209,22 @@ pub fn command(a: ReportCli) -> u8 {
             },
             where_.display()
         );
+        return 0;
+    }
+    eprintln!(
+        "origuard report: WARNING: an audit log does not verify; the report says so on its first line: {}",
+        where_.display()
+    );
+    for n in r
+        .notices
+        .iter()
+        .filter(|n| n.kind == "broken" || n.kind == "gap")
+    {
+        eprintln!("  {}", n.text);
+    }
+    if a.allow_broken {
         0
     } else {
-        eprintln!(
-            "origuard report: WARNING: an audit log does not verify; the report says so on its first line: {}",
-            where_.display()
-        );
-        for n in r
-            .notices
-            .iter()
-            .filter(|n| n.kind == "broken" || n.kind == "gap")
-        {
-            eprintln!("  {}", n.text);
-        }
-        if a.allow_broken {
-            0
-        } else {
-            1
-        }
+        1
     }
 }
