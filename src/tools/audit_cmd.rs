@@ -266,34 +266,20 @@ fn verify_log(
         ),
         None => (0, intact_text(name, one, first_seq, &v, &out.chain)),
     };
-    if code == 0 {
-        if let Some(w) = &want {
-            match out.found_at {
-                Some(seq) if seq + 1 == v.count => text.push_str("; head matches"),
-                Some(seq) => text.push_str(&format!(
-                    "; expected head is record {seq}, {} records appended since",
-                    v.count - 1 - seq
-                )),
-                None => {
-                    code = 1;
-                    text = format!(
-                        "{name}: head {} and no record has the expected head {w}: records were removed from the end, or the log was replaced",
-                        v.head
-                    );
-                }
-            }
-        }
-    }
     let saved_check = out.chain.saved();
     if code == 0 {
-        if let Some(s) = saved {
-            match saved_text(name, s, &saved_check, public_key, &v) {
-                Ok(t) => text.push_str(&t),
-                Err(t) => {
-                    code = 1;
-                    text = t;
-                }
-            }
+        if let Err(t) = later_checks(
+            name,
+            &want,
+            &out,
+            &v,
+            saved,
+            &saved_check,
+            public_key,
+            &mut text,
+        ) {
+            code = 1;
+            text = t;
         }
     }
     let json = serde_json::json!({
@@ -317,6 +303,40 @@ fn verify_log(
         "broken": out.broken.as_ref().map(|(p, b)| serde_json::json!({ "file": p.display().to_string(), "seq": b.seq, "line": b.line, "what": b.what, "torn_tail": b.torn_tail })),
     });
     Report { code, text, json }
+}
+
+/// After an intact chain: the expected head (`--expect-head`) and the
+/// saved checkpoint (`--checkpoint`); what to add to the text, or why not.
+#[allow(clippy::too_many_arguments)] // each is one input of the checks
+fn later_checks(
+    name: &str,
+    want: &Option<String>,
+    out: &Outcome,
+    v: &crate::audit::verify::Verified,
+    saved: Option<&Checkpoint>,
+    saved_check: &SavedCheck,
+    public_key: Option<&[u8]>,
+    text: &mut String,
+) -> Result<(), String> {
+    if let Some(w) = want {
+        match out.found_at {
+            Some(seq) if seq + 1 == v.count => text.push_str("; head matches"),
+            Some(seq) => text.push_str(&format!(
+                "; expected head is record {seq}, {} records appended since",
+                v.count - 1 - seq
+            )),
+            None => {
+                return Err(format!(
+                    "{name}: head {} and no record has the expected head {w}: records were removed from the end, or the log was replaced",
+                    v.head
+                ))
+            }
+        }
+    }
+    if let Some(s) = saved {
+        text.push_str(&saved_text(name, s, saved_check, public_key, v)?);
+    }
+    Ok(())
 }
 
 fn saved_name(s: &SavedCheck) -> &'static str {
@@ -643,39 +663,44 @@ pub fn command(c: AuditCommand) -> u8 {
             out.as_deref(),
         ),
         AuditCommand::VerifyProof { file, public_key } => {
-            let pk = match public_key.as_deref().map(read_public_key).transpose() {
-                Ok(k) => k,
-                Err(e) => {
-                    eprintln!("origuard audit verify-proof: {e}");
-                    return EX_INPUT;
-                }
-            };
-            let data = if file == "-" {
-                let mut d = Vec::new();
-                std::io::stdin().read_to_end(&mut d).map(|_| d)
-            } else {
-                std::fs::read(&file)
-            };
-            let proof: Proof = match data
-                .map_err(|e| e.to_string())
-                .and_then(|d| serde_json::from_slice(&d).map_err(|e| format!("not a proof: {e}")))
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("origuard audit verify-proof: {file}: {e}");
-                    return EX_INPUT;
-                }
-            };
-            match check_proof(&proof, pk.as_deref()) {
-                Ok(t) => {
-                    println!("{t}");
-                    0
-                }
-                Err(t) => {
-                    eprintln!("{t}");
-                    1
-                }
-            }
+            verify_proof_cmd(&file, public_key.as_deref())
+        }
+    }
+}
+
+/// `audit verify-proof FILE`: checks a proof without the log.
+fn verify_proof_cmd(file: &str, public_key: Option<&str>) -> u8 {
+    let pk = match public_key.map(read_public_key).transpose() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("origuard audit verify-proof: {e}");
+            return EX_INPUT;
+        }
+    };
+    let data = if file == "-" {
+        let mut d = Vec::new();
+        std::io::stdin().read_to_end(&mut d).map(|_| d)
+    } else {
+        std::fs::read(file)
+    };
+    let proof: Proof = match data
+        .map_err(|e| e.to_string())
+        .and_then(|d| serde_json::from_slice(&d).map_err(|e| format!("not a proof: {e}")))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("origuard audit verify-proof: {file}: {e}");
+            return EX_INPUT;
+        }
+    };
+    match check_proof(&proof, pk.as_deref()) {
+        Ok(t) => {
+            println!("{t}");
+            0
+        }
+        Err(t) => {
+            eprintln!("{t}");
+            1
         }
     }
 }
