@@ -11,56 +11,10 @@
 //! not a small cell. Sums across groups (chart bars, period totals) are
 //! taken over published cells only and say so.
 
-pub use super::small_cells::{Rule, SmallCells, TABLES};
+pub use super::small_cells::{Cell, Rule, SmallCells, TABLES};
 use super::{key_name, Family, LogCheck, Mode, Notice, Period, Report, Watch, OUTCOMES};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// A published count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cell {
-    /// The count.
-    Exact(u64),
-    /// A count from 1 to 9, or one that would reveal such a count.
-    Suppressed,
-    /// Under a table's own threshold (other than 10): a count from 1 to
-    /// n − 1, or one that would reveal such a count (`<n`).
-    Below(u64),
-}
-
-impl Cell {
-    /// The value, when published.
-    pub fn value(self) -> Option<u64> {
-        match self {
-            Cell::Exact(n) => Some(n),
-            Cell::Suppressed | Cell::Below(_) => None,
-        }
-    }
-
-    /// True when the count is withheld.
-    pub fn hidden(self) -> bool {
-        self.value().is_none()
-    }
-}
-
-impl std::fmt::Display for Cell {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Cell::Exact(n) => write!(f, "{n}"),
-            Cell::Suppressed => f.write_str("<10"),
-            Cell::Below(n) => write!(f, "<{n}"),
-        }
-    }
-}
-
-impl Serialize for Cell {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Cell::Exact(n) => s.serialize_u64(*n),
-            Cell::Suppressed | Cell::Below(_) => s.collect_str(self),
-        }
-    }
-}
 
 /// One published row (one combination that occurred).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -5,9 +5,55 @@
 //! count orders and their uses, not people, and Oregon and Washington publish
 //! such counts exactly. Every other table keeps a threshold of at least 2.
 
-use super::publish::Cell;
 use super::Mode;
+use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
+
+/// A published count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    /// The count.
+    Exact(u64),
+    /// A count from 1 to 9, or one that would reveal such a count.
+    Suppressed,
+    /// Under a table's own threshold (other than 10): a count from 1 to
+    /// n − 1, or one that would reveal such a count (`<n`).
+    Below(u64),
+}
+
+impl Cell {
+    /// The value, when published.
+    pub fn value(self) -> Option<u64> {
+        match self {
+            Cell::Exact(n) => Some(n),
+            Cell::Suppressed | Cell::Below(_) => None,
+        }
+    }
+
+    /// True when the count is withheld.
+    pub fn hidden(self) -> bool {
+        self.value().is_none()
+    }
+}
+
+impl std::fmt::Display for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cell::Exact(n) => write!(f, "{n}"),
+            Cell::Suppressed => f.write_str("<10"),
+            Cell::Below(n) => write!(f, "<{n}"),
+        }
+    }
+}
+
+impl Serialize for Cell {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cell::Exact(n) => s.serialize_u64(*n),
+            Cell::Suppressed | Cell::Below(_) => s.collect_str(self),
+        }
+    }
+}
 
 /// The default threshold: counts from 1 to 9 are withheld.
 pub const DEFAULT_THRESHOLD: u64 = 10;

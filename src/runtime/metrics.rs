@@ -229,7 +229,15 @@ pub fn record_decision(d: &Decision, dir: Direction, p: &Policy, seconds: f64) {
     }
     histogram!(DECISION_SECONDS).record(seconds);
     legal_process(d, p);
-    super::time_to_block::on_decision(d, dir, p);
+    time_to_block(d, dir, p);
+}
+
+/// Observes [`TIME_TO_BLOCK`] when `d` is the first refusal of a newly
+/// listed agency after a policy change (rare: only refusals are looked at).
+fn time_to_block(d: &Decision, dir: Direction, p: &Policy) {
+    if let Some((list, secs)) = super::time_to_block::on_decision(d, dir, p) {
+        histogram!(TIME_TO_BLOCK, "list" => list).record(secs);
+    }
 }
 
 /// The legal-process counters of one decision (rare: not on the hot path).
@@ -350,7 +358,7 @@ impl DecisionMetrics {
         }
         self.seconds.record(seconds);
         legal_process(d, p);
-        super::time_to_block::on_decision(d, self.direction, p);
+        time_to_block(d, self.direction, p);
     }
 }
 

@@ -1,4 +1,4 @@
-//! Time to block, as a metric (`origuard_time_to_block_seconds{list}`):
+//! Time to block, for the metric `origuard_time_to_block_seconds{list}`:
 //! from a policy change taking effect to the first message it refused from
 //! an agency the policy before it did not refuse, per change and list.
 //!
@@ -16,7 +16,6 @@
 use crate::decision::{Category, Decision};
 use crate::message::Direction;
 use crate::policy::{Action, Policy};
-use metrics::histogram;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -61,10 +60,11 @@ fn changed_at(old: &Arc<Policy>, new: &Policy, at: Instant) {
     WAITING.store(true, Ordering::Release);
 }
 
-/// Looks at one decision taken under `p`; observes the time to block when
-/// it is the first refusal, for its change and list, of an agency the
-/// replaced policy did not refuse. Returns the seconds observed.
-pub fn on_decision(d: &Decision, dir: Direction, p: &Policy) -> Option<f64> {
+/// Looks at one decision taken under `p`: when it is the first refusal,
+/// for its change and list, of an agency the replaced policy did not
+/// refuse, the list and the seconds since the change (the metrics record
+/// them).
+pub fn on_decision(d: &Decision, dir: Direction, p: &Policy) -> Option<(String, f64)> {
     if dir != Direction::Inbound
         || d.category != Category::Denied
         || !WAITING.load(Ordering::Acquire)
@@ -88,8 +88,7 @@ pub fn on_decision(d: &Decision, dir: Direction, p: &Policy) -> Option<f64> {
     }
     let secs = ch.at.elapsed().as_secs_f64();
     ch.done.push(list.to_string());
-    histogram!(super::metrics::TIME_TO_BLOCK, "list" => list.to_string()).record(secs);
-    Some(secs)
+    Some((list.to_string(), secs))
 }
 
 #[cfg(test)]
@@ -126,7 +125,8 @@ mod tests {
         assert_eq!(on_decision(&d, Direction::Inbound, &new), None);
         // Newly listed: observed once, about 30 s after the change.
         let d = decide(Direction::Inbound, dq("VTHSI0100"), &new, &limits, now);
-        let s = on_decision(&d, Direction::Inbound, &new).unwrap();
+        let (list, s) = on_decision(&d, Direction::Inbound, &new).unwrap();
+        assert_eq!(list, "ice");
         assert!((30.0..60.0).contains(&s), "{s}");
         assert_eq!(on_decision(&d, Direction::Inbound, &new), None);
         // Decisions under a policy no change put in force, or passed, are

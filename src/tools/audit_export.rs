@@ -14,7 +14,7 @@
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::merkle::{leaf_hash, path_ranges, RangeHashes};
 use crate::audit::verify::{verify_file, Chain, ChainOptions};
-use crate::tools::audit_cmd::{audit_files, log_files, LogFiles};
+use crate::tools::audit_files::{audit_files, log_files, LogFiles};
 use crate::tools::common::EX_INPUT;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -95,7 +95,7 @@ fn report_settings(
 /// The audit files named, each with its size in all (for the progress
 /// bar); an unreadable input is exit 2.
 fn inputs(a: &ReportCli) -> Result<(Vec<FileSource>, u64), String> {
-    let files = crate::tools::audit_cmd::audit_files(&a.audit)?;
+    let files = crate::tools::audit_files::audit_files(&a.audit)?;
     let mut inputs = Vec::new();
     let mut total = 0u64;
     for f in &files {
