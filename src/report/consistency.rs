@@ -31,10 +31,61 @@ pub struct Consistency {
     pub verified: bool,
     /// Why there is no proof, or why it does not verify.
     pub problem: Option<String>,
+    /// The log was not only appended to: its records no longer give the
+    /// previous checkpoint's root, or it covers fewer records.
+    pub tampered: bool,
+}
+
+/// Why a log has no consistency proof in this report.
+#[derive(Debug, thiserror::Error)]
+pub enum NoProof {
+    /// The report does not cover that log.
+    #[error("this report does not cover that log")]
+    NotCovered,
+    /// The log has no checkpoint here.
+    #[error("the log has no checkpoint in this report")]
+    NoCheckpoint,
+    /// The log shrank.
+    #[error(
+        "the previous checkpoint covers {old} records, this one only {new}: records were removed"
+    )]
+    Shrunk {
+        /// Previous size.
+        old: u64,
+        /// This size.
+        new: u64,
+    },
+    /// Retention deleted the first segments.
+    #[error("the earliest file of the log was not given (retention?): no proof")]
+    EarlyFilesMissing,
+    /// A file could not be read again, or no longer verifies.
+    #[error("{file}: {what}")]
+    File {
+        /// The file.
+        file: String,
+        /// What went wrong.
+        what: String,
+    },
+    /// Fewer records than the checkpoint covers.
+    #[error("the log holds fewer records than this report's checkpoint")]
+    TooFew,
+    /// A root is not 64 hex digits.
+    #[error("a checkpoint's root is not 64 hex digits")]
+    BadRoot,
+    /// The records no longer give the previous root.
+    #[error("REWRITTEN: the log's first {0} records no longer give the previous checkpoint's root: the log was not only appended to")]
+    Rewritten(u64),
+}
+
+impl NoProof {
+    /// True when the log was changed below what was published.
+    pub fn tampered(&self) -> bool {
+        matches!(self, NoProof::Shrunk { .. } | NoProof::Rewritten(_))
+    }
 }
 
 /// The checkpoints a published `report.json` carries (`logs[].last_checkpoint`).
-pub fn previous_checkpoints(report_json: &[u8]) -> Result<Vec<Checkpoint>, String> {
+pub fn previous_checkpoints(report_json: &[u8]) -> Result<Vec<Checkpoint>, serde_json::Error> {
     #[derive(Deserialize)]
     struct Log {
         last_checkpoint: Option<Checkpoint>,
@@ -43,8 +94,7 @@ pub fn previous_checkpoints(report_json: &[u8]) -> Result<Vec<Checkpoint>, Strin
     struct Report {
         logs: Vec<Log>,
     }
-    let r: Report = serde_json::from_slice(report_json)
-        .map_err(|e| format!("not a report.json written by origuard report: {e}"))?;
+    let r: Report = serde_json::from_slice(report_json)?;
     Ok(r.logs
         .into_iter()
         .filter_map(|l| l.last_checkpoint)
@@ -70,19 +120,22 @@ pub fn prove<S: Source>(
                 proof: Vec::new(),
                 verified: false,
                 problem: None,
+                tampered: false,
             };
-            match (log, current) {
-                (None, _) => c.problem = Some("this report does not cover that log".into()),
-                (Some(_), None) => {
-                    c.problem = Some("the log has no checkpoint in this report".into())
+            let proof = match (log, current) {
+                (None, _) => Err(NoProof::NotCovered),
+                (Some(_), None) => Err(NoProof::NoCheckpoint),
+                (Some(log), Some(new)) => one(inputs, log, old, &new),
+            };
+            match proof {
+                Ok(proof) => {
+                    c.proof = proof.iter().map(hex::encode).collect();
+                    c.verified = true;
                 }
-                (Some(log), Some(new)) => match one(inputs, log, old, &new) {
-                    Ok(proof) => {
-                        c.proof = proof.iter().map(hex::encode).collect();
-                        c.verified = true;
-                    }
-                    Err(e) => c.problem = Some(e),
-                },
+                Err(e) => {
+                    c.tampered = e.tampered();
+                    c.problem = Some(e.to_string());
+                }
             }
             c
         })
@@ -95,16 +148,18 @@ fn one<S: Source>(
     log: &LogCheck,
     old: &Checkpoint,
     new: &Checkpoint,
-) -> Result<Vec<Hash>, String> {
+) -> Result<Vec<Hash>, NoProof> {
     let (m, n) = (old.tree_size, new.tree_size);
     if m > n {
-        return Err(format!(
-            "the previous checkpoint covers {m} records, this one only {n}: records were removed"
-        ));
+        return Err(NoProof::Shrunk { old: m, new: n });
     }
     if log.files.first().is_some_and(|f| f.first_seq > 0) {
-        return Err("the earliest file of the log was not given (retention?): no proof".into());
+        return Err(NoProof::EarlyFilesMissing);
     }
+    let file = |f: &str, what: String| NoProof::File {
+        file: f.to_string(),
+        what,
+    };
     let ranges = consistency_ranges(m, n);
     let mut hashes = RangeHashes::new(ranges.clone());
     let mut chain = Chain::new(ChainOptions::default());
@@ -112,28 +167,26 @@ fn one<S: Source>(
         let src = inputs
             .iter()
             .find(|s| s.name() == f.path)
-            .ok_or_else(|| format!("{}: not among the inputs", f.path))?;
-        let r = src.open().map_err(|e| format!("{}: {e}", f.path))?;
+            .ok_or_else(|| file(&f.path, "not among the inputs".into()))?;
+        let r = src.open().map_err(|e| file(&f.path, e.to_string()))?;
         verify_file(&mut chain, r, |g, _| {
             if g.seq < n {
                 hashes.feed(g.seq, leaf_hash(&g.hash));
             }
         })
-        .map_err(|e| format!("{}: {e}", f.path))?;
+        .map_err(|e| file(&f.path, e.to_string()))?;
     }
     let proof: Option<Vec<Hash>> = ranges.iter().map(|r| hashes.get(*r)).collect();
-    let proof = proof.ok_or("the log holds fewer records than this report's checkpoint")?;
+    let proof = proof.ok_or(NoProof::TooFew)?;
     let unhex = |x: &str| -> Option<Hash> {
         let mut b = [0u8; 32];
         hex::decode_to_slice(x, &mut b).ok().map(|_| b)
     };
     let (Some(a), Some(b)) = (unhex(&old.root), unhex(&new.root)) else {
-        return Err("a checkpoint's root is not 64 hex digits".into());
+        return Err(NoProof::BadRoot);
     };
     if !verify_consistency(m, n, &a, &b, &proof) {
-        return Err(format!(
-            "REWRITTEN: the log's first {m} records no longer give the previous checkpoint's root: the log was not only appended to"
-        ));
+        return Err(NoProof::Rewritten(m));
     }
     Ok(proof)
 }

@@ -163,7 +163,7 @@ pub fn build_with<S: Source>(
         for c in &r.consistency {
             let Some(p) = &c.problem else { continue };
             // A log cut or rewritten below what was published: not intact.
-            let tampered = p.starts_with("REWRITTEN") || p.contains("were removed");
+            let tampered = c.tampered;
             r.intact &= !tampered;
             r.notices.push(Notice {
                 ts: None,

@@ -74,6 +74,30 @@ pub const TABLES: &[&str] = &[
 /// Tables that may be published exactly (threshold 0).
 pub const EXACT_TABLES: &[&str] = &["court_orders"];
 
+/// Why a small-cell setting is refused (`report` exits 64).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    /// Not `TABLE=N` with a whole N.
+    #[error("{0:?}: expected TABLE=N with a whole number N (e.g. figures=11)")]
+    Form(String),
+    /// No such table.
+    #[error("unknown table {table:?}: the tables are {known}")]
+    Table {
+        /// The name given.
+        table: String,
+        /// The tables there are.
+        known: String,
+    },
+    /// A table about people asked to be exact.
+    #[error("{0} counts messages about people and cannot be published exactly; only court_orders may be")]
+    NotExact(String),
+    /// A threshold of 1 withholds nothing.
+    #[error(
+        "{0}=1 withholds nothing; use a threshold of 2 or more (or 0, exact, for court_orders)"
+    )]
+    One(String),
+}
+
 /// Thresholds per table; tables not named use [`DEFAULT_THRESHOLD`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SmallCells(BTreeMap<String, u64>);
@@ -82,36 +106,26 @@ impl SmallCells {
     /// Sets one table's threshold from `TABLE=N`; refuses an unknown
     /// table, a threshold of 1 (it withholds nothing: say 0 for exact) and
     /// an exact table that may not be one.
-    pub fn set(&mut self, spec: &str) -> Result<(), String> {
-        let (table, n) = spec
-            .split_once('=')
-            .ok_or_else(|| format!("--small-cell {spec:?}: expected TABLE=N (e.g. figures=11)"))?;
-        let n: u64 = n
-            .trim()
-            .parse()
-            .map_err(|_| format!("--small-cell {spec:?}: N must be a whole number"))?;
+    pub fn set(&mut self, spec: &str) -> Result<(), SettingError> {
+        let form = || SettingError::Form(spec.to_string());
+        let (table, n) = spec.split_once('=').ok_or_else(form)?;
+        let n: u64 = n.trim().parse().map_err(|_| form())?;
         self.set_table(table.trim(), n)
     }
 
     /// Sets `table`'s threshold to `n` (0: exact).
-    pub fn set_table(&mut self, table: &str, n: u64) -> Result<(), String> {
+    pub fn set_table(&mut self, table: &str, n: u64) -> Result<(), SettingError> {
         if !TABLES.contains(&table) {
-            return Err(format!(
-                "unknown table {table:?}: the tables are {}",
-                TABLES.join(", ")
-            ));
+            return Err(SettingError::Table {
+                table: table.to_string(),
+                known: TABLES.join(", "),
+            });
         }
         if n == 0 && !EXACT_TABLES.contains(&table) {
-            return Err(format!(
-                "{table} counts messages about people and cannot be published exactly; only {} may be",
-                EXACT_TABLES.join(", ")
-            ));
+            return Err(SettingError::NotExact(table.to_string()));
         }
         if n == 1 {
-            return Err(format!(
-                "{table}=1 withholds nothing; use a threshold of 2 or more (or 0, exact, for {})",
-                EXACT_TABLES.join(", ")
-            ));
+            return Err(SettingError::One(table.to_string()));
         }
         self.0.insert(table.to_string(), n);
         Ok(())

@@ -86,7 +86,10 @@ fn report_settings(
         None => Vec::new(),
         Some(p) => std::fs::read(p)
             .map_err(|e| e.to_string())
-            .and_then(|d| report::consistency::previous_checkpoints(&d))
+            .and_then(|d| {
+                report::consistency::previous_checkpoints(&d)
+                    .map_err(|e| format!("not a report.json written by origuard report: {e}"))
+            })
             .map_err(|e| (super::common::EX_INPUT, format!("--previous {p}: {e}")))?,
     };
     Ok((small, previous))
