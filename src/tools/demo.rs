@@ -120,9 +120,10 @@ fn config(
     }
     if let Some(a) = cfg.audit.as_mut() {
         a.opts.signing_key = Some(key.to_string_lossy().into_owned());
-        // Checkpoints as `[audit]` writes them by default (the quick start
-        // has none): every 10,000 records, every 60 s, and at the stop.
-        a.opts.checkpoint_every = Some(10_000);
+        // Checkpoints every 500 records (`[audit]`'s default is 10,000;
+        // a short demo reaches 500, so its first checkpoint can stand for
+        // an earlier published report), every 60 s, and at the stop.
+        a.opts.checkpoint_every = Some(500);
         a.opts.checkpoint_interval = Some(Duration::from_secs(60));
     }
     Ok(cfg)
@@ -462,9 +463,13 @@ fn report_lines(
     families: Vec<crate::report::Family>,
     policy: &str,
 ) {
-    // The oversight report, as the public would read it.
+    // The oversight report, as the public would read it, with a
+    // consistency proof from the one published at the first checkpoint.
     let dir = audit.parent().unwrap_or(std::path::Path::new("."));
     let rep = dir.join("report");
+    let earlier = dir.join("report-earlier");
+    let previous = earlier_report(audit, &data, &families, &earlier);
+    let proof = !previous.is_empty();
     let inputs = [crate::report::Input {
         path: audit.display().to_string(),
         data,
@@ -476,7 +481,7 @@ fn report_lines(
         to: None,
         families,
         small_cells: Default::default(),
-        previous: Vec::new(),
+        previous,
     };
     match super::report_cmd::write(&inputs, &opts, &rep) {
         Ok((r, _)) => {
@@ -501,10 +506,60 @@ fn report_lines(
                 rep.join("report.html").display(),
                 audit.display()
             );
+            if proof {
+                let _ = writeln!(
+                    out,
+                    "Earlier:    {} (the report as published at the first checkpoint); report.json above carries\n            the consistency proof from it: check it without the log (scripts/ of the source tree):\n            python3 scripts/verify-consistency.py consistency {} {} --public-key {}",
+                    earlier.join("report.json").display(),
+                    earlier.join("report.json").display(),
+                    rep.join("report.json").display(),
+                    dir.join("demo-signing.key.pub").display()
+                );
+            }
         }
         Err(e) => {
             let _ = writeln!(out, "Report:     could not be written: {e}");
         }
+    }
+}
+
+/// The public report an oversight body would have published at the log's
+/// first checkpoint (the records up to it), written to `out`; the
+/// checkpoints it publishes (none when the log has no checkpoint).
+fn earlier_report(
+    audit: &std::path::Path,
+    data: &[u8],
+    families: &[crate::report::Family],
+    out: &std::path::Path,
+) -> Vec<crate::audit::checkpoint::Checkpoint> {
+    let mut end = 0;
+    let first = data.split_inclusive(|&b| b == b'\n').find(|l| {
+        end += l.len();
+        memchr::memmem::find(l, b"\"kind\":\"checkpoint\"").is_some()
+    });
+    if first.is_none() {
+        return Vec::new();
+    }
+    let inputs = [crate::report::Input {
+        path: audit.display().to_string(),
+        data: data[..end].to_vec(),
+    }];
+    let opts = crate::report::Options {
+        mode: crate::report::Mode::Public,
+        period: crate::report::Period::Month,
+        from: None,
+        to: None,
+        families: families.to_vec(),
+        small_cells: Default::default(),
+        previous: Vec::new(),
+    };
+    match super::report_cmd::write(&inputs, &opts, out) {
+        Ok((r, _)) => r
+            .logs
+            .iter()
+            .filter_map(|l| l.last_checkpoint.clone())
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 
