@@ -120,6 +120,28 @@ pub(super) fn first_line(src: &dyn Source) -> Option<(String, u64)> {
     crate::audit::verify::first_line_ids(line)
 }
 
+/// A file's segment header names the head of the file before it
+/// (`prev`): false, with a notice, when that file ends elsewhere.
+fn continues(log_id: &str, checks: &[FileCheck], prev: &str, notices: &mut Vec<Notice>) -> bool {
+    let (Some(this), Some(p)) = (checks.last(), checks.iter().rev().nth(1)) else {
+        return true;
+    };
+    if p.next_seq == this.first_seq && p.broken.is_none() && p.head != prev {
+        notices.push(Notice {
+            ts: None,
+            kind: "gap".into(),
+            text: format!(
+                "log {}: {} does not continue {} (its header names another head): a file was replaced",
+                short(log_id),
+                this.path,
+                p.path
+            ),
+        });
+        return false;
+    }
+    true
+}
+
 /// Reads one file through its chain, counting every record that verifies;
 /// the first problem, if any. `span` keeps the first and last record time.
 fn read_file<S: Source>(
@@ -214,22 +236,7 @@ pub(super) fn count_log<S: Source>(
             broken,
         });
         if let Some(seg) = &v.segment {
-            // The header's prev must be the head of the file before.
-            if let Some(p) = checks.iter().rev().nth(1) {
-                if p.next_seq == v.first_seq && p.broken.is_none() && p.head != seg.prev {
-                    intact = false;
-                    t.notices.push(Notice {
-                        ts: None,
-                        kind: "gap".into(),
-                        text: format!(
-                            "log {}: {} does not continue {} (its header names another head): a file was replaced",
-                            short(&log_id),
-                            inp.name(),
-                            p.path
-                        ),
-                    });
-                }
-            }
+            intact &= continues(&log_id, &checks, &seg.prev, &mut t.notices);
         }
     }
     intact &= continuity(&log_id, &checks, &mut t.notices);

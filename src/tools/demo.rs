@@ -159,6 +159,22 @@ async fn show_progress(sender: &tokio::task::JoinHandle<()>, stats: &NletsSide) 
     }
 }
 
+/// The demo's first lines: policy, rate, where each part listens.
+fn announce(a: &DemoArgs, p: &crate::policy::Policy, policy: &str, up: &str, proxy: &Proxy) {
+    println!(
+        "origuard demo — policy {} ({}), {} s at {} queries/s",
+        p.short_version(),
+        policy,
+        a.duration.as_secs(),
+        a.rate
+    );
+    println!("  Nlets simulator  127.0.0.1 (upstream {up})");
+    println!("  origuard         {} (switch side)", proxy.listen_addrs[0]);
+    if let Some(ad) = proxy.admin_addr {
+        println!("  metrics          http://{ad}/metrics  (live while the demo runs)");
+    }
+}
+
 /// Runs the demo; returns the exit code.
 pub async fn run_demo(a: DemoArgs) -> u8 {
     let (dir, audit, policy) = match prepare(&a) {
@@ -192,18 +208,7 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
         }
     };
     let p = proxy.shared.policy.current();
-    println!(
-        "origuard demo — policy {} ({}), {} s at {} queries/s",
-        p.short_version(),
-        policy,
-        a.duration.as_secs(),
-        a.rate
-    );
-    println!("  Nlets simulator  127.0.0.1 (upstream {up})");
-    println!("  origuard         {} (switch side)", proxy.listen_addrs[0]);
-    if let Some(ad) = proxy.admin_addr {
-        println!("  metrics          http://{ad}/metrics  (live while the demo runs)");
-    }
+    announce(&a, &p, &policy, &up, &proxy);
     // The switch connects; Nlets accepts the proxy's upstream connection.
     let switch = match TcpStream::connect(proxy.listen_addrs[0]).await {
         Ok(s) => s,
