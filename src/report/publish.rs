@@ -845,6 +845,70 @@ pub fn csv(p: &Published) -> String {
     out
 }
 
+/// A CSV field, quoted when it must be.
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A sum of published cells in a CSV: `N`, or `>=N` for a lower bound.
+fn fig(f: Fig) -> String {
+    if f.at_least {
+        format!(">={}", f.value)
+    } else {
+        f.value.to_string()
+    }
+}
+
+/// `by_month_and_key.csv` (Washington's layout):
+/// `month,list,key,received,declined`.
+pub fn csv_by_month_and_key(p: &Published) -> String {
+    let mut out = String::from("month,list,key,received,declined\n");
+    for m in &p.by_month_and_key {
+        out.push_str(&format!(
+            "{},{},{},{},{}\n",
+            field(&m.month),
+            field(&m.list),
+            field(&m.key),
+            m.received,
+            m.declined
+        ));
+    }
+    out
+}
+
+/// `colorado.csv` (SB21-131 quarterly, SB25-276 annual):
+/// `period,family,requests,declined,released_redacted,released_order_federal_judge,released_order_magistrate_judge,released_order_state_judge,released_without_federal_judge`
+/// (`>=N`: a lower bound, a count under the threshold behind it).
+pub fn csv_colorado(p: &Published) -> String {
+    let mut out = String::from("period,family,requests,declined,released_redacted,released_order_federal_judge,released_order_magistrate_judge,released_order_state_judge,released_without_federal_judge\n");
+    for c in &p.colorado {
+        let by = |k: &str| {
+            fig(c
+                .released_under_court_order
+                .get(k)
+                .copied()
+                .unwrap_or_default())
+        };
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            field(&c.period),
+            field(&c.family),
+            fig(c.requests),
+            fig(c.declined),
+            fig(c.released_redacted),
+            by("federal_judge"),
+            by("magistrate_judge"),
+            by("state_judge"),
+            fig(c.released_without_federal_judge)
+        ));
+    }
+    out
+}
+
 /// One line of "In short": a question, the period, the answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Answer {

@@ -547,6 +547,15 @@ fn court_orders_used_and_federal_looking_agencies_are_reported() {
     assert_eq!(co.released_without_federal_judge.value, 1);
     assert!(p.colorado.iter().any(|c| c.family == "cbp"));
     assert!(!p.colorado.iter().any(|c| c.family == "none"));
+    let co_csv = publish::csv_colorado(&p);
+    assert!(
+        co_csv.contains("\n2026-12,immigration_enforcement,3,1,1,0,0,1,1\n"),
+        "{co_csv}"
+    );
+    assert_eq!(
+        publish::csv_by_month_and_key(&p),
+        "month,list,key,received,declined\n2026-12,immigration_enforcement,DQ,3,1\n"
+    );
     // Washington's layout: requests per month and key, per family.
     let wa: Vec<_> = p
         .by_month_and_key

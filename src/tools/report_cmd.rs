@@ -1,5 +1,6 @@
 //! `origuard report --audit PATH... --out DIR`: verifies the logs, then
-//! writes `report.html`, `report.csv` and `report.json` (specs/report.md).
+//! writes `report.html`, `report.csv`, `report.json`, and the publication
+//! shapes `by_month_and_key.csv` and `colorado.csv` (specs/report.md).
 //! Exit 0; 1 when a log does not verify (the report is still written and
 //! says so on its first line) unless `--allow-broken`; 2 an input that
 //! cannot be read; 64 bad usage.
@@ -53,6 +54,8 @@ fn write_with<S: Source>(
         ("report.html", html::render(&p)),
         ("report.csv", publish::csv(&p)),
         ("report.json", json + "\n"),
+        ("by_month_and_key.csv", publish::csv_by_month_and_key(&p)),
+        ("colorado.csv", publish::csv_colorado(&p)),
     ] {
         std::fs::write(out.join(name), body)
             .map_err(|e| format!("{}: {e}", out.join(name).display()))?;
