@@ -124,6 +124,8 @@ async fn a_response_about_another_person_or_two_candidates_is_withheld() {
         (Some("court_order_release"), Some("match"))
     );
     assert_eq!(r["exception_approvers"], "First Approver, Second Approver");
+    // Who issued the order travels with each use (reports count by it).
+    assert_eq!(r["exception_issuer"], "federal_judge");
     let (_, m) = h.get("/metrics").await;
     assert_eq!(
         metric(

@@ -149,6 +149,22 @@ fn demo_and_report_agree_with_the_audit_log() {
         &std::fs::read_to_string(dir.path().join("report/report.json")).unwrap(),
     )
     .unwrap();
+    // Checkable from outside: the report carries a consistency proof from
+    // the report as published at the log's first checkpoint, verified.
+    let c = &public["consistency"][0];
+    assert_eq!(c["verified"], true, "{c}");
+    assert!(
+        c["previous"]["tree_size"].as_u64() < c["current"]["tree_size"].as_u64(),
+        "{c}"
+    );
+    assert_eq!(
+        c["previous"],
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(dir.path().join("report-earlier/report.json")).unwrap()
+        )
+        .unwrap()["logs"][0]["last_checkpoint"]
+    );
+    assert!(out.contains("verify-consistency.py consistency"), "{out}");
     let rows = public["by_family"].as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["family"].as_str().unwrap()).collect();
     for want in [

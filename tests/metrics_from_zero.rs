@@ -160,6 +160,13 @@ upstream = "127.0.0.1:9"
         2 * metrics::values::UNDELIVERED_REASONS.len()
     );
     assert_eq!(count(metrics::ACCEPT_ERRORS), 3); // ccic, other, admin
+                                                  // Time to block: one histogram per list, empty until a change blocks.
+    let ttb = format!("{}_count", metrics::TIME_TO_BLOCK);
+    assert_eq!(count(&ttb), lists - 1);
+    assert_eq!(
+        metric(&scrape, &ttb, &[("list", "immigration_enforcement")]),
+        0.0
+    );
     assert_eq!(
         metric(
             &scrape,

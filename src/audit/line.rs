@@ -112,6 +112,8 @@ impl Body {
         if let Some(u) = &d.exception {
             w.key(b"exception_approvers");
             w.str(&u.approvers);
+            w.key(b"exception_issuer");
+            w.str(super::record::issuer_name(p, &u.id));
         }
         if let Some((c, n)) = d.subject_check {
             w.key(b"order_subject");

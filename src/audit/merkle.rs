@@ -10,7 +10,11 @@
 //! *n* (64 hashes at most), enough to add a leaf and to compute the root.
 //! [`path_ranges`] says which subtrees an inclusion proof needs, so a
 //! streaming reader can compute a proof in one pass with O(log² n) memory;
-//! [`verify_inclusion`] checks one (RFC 9162, 2.1.3.2). Pure.
+//! [`verify_inclusion`] checks one (RFC 9162, 2.1.3.2). [`consistency_ranges`]
+//! says which subtrees a consistency proof between two sizes needs
+//! (RFC 9162, 2.1.4.1) and [`verify_consistency`] checks one (2.1.4.2);
+//! [`RangeHashes`] hashes many subtrees in one pass over the leaves (the
+//! proofs of an investigator's export). Pure.
 
 use sha2::{Digest, Sha256};
 
@@ -237,6 +241,146 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, path: &[Hash], root:
     snode == 0 && r == *root
 }
 
+/// The subtrees whose hashes form the consistency proof from the tree of
+/// `m` leaves to the tree of `n` leaves (RFC 9162, 2.1.4.1), in proof
+/// order. Empty when `m == 0` or `m >= n`.
+pub fn consistency_ranges(m: u64, n: u64) -> Vec<Range> {
+    let mut out = Vec::new();
+    if m > 0 && m < n {
+        subproof(m, 0, n, true, &mut out);
+    }
+    out
+}
+
+/// RFC 9162's SUBPROOF(m, D[lo:hi], b), as ranges.
+fn subproof(m: u64, lo: u64, hi: u64, whole: bool, out: &mut Vec<Range>) {
+    let n = hi - lo;
+    if m == n {
+        if !whole {
+            out.push(Range { start: lo, end: hi });
+        }
+        return;
+    }
+    let k = largest_power_of_two_below(n);
+    if m <= k {
+        subproof(m, lo, lo + k, whole, out);
+        out.push(Range {
+            start: lo + k,
+            end: hi,
+        });
+    } else {
+        subproof(m - k, lo + k, hi, false, out);
+        out.push(Range {
+            start: lo,
+            end: lo + k,
+        });
+    }
+}
+
+/// Checks a consistency proof (RFC 9162, 2.1.4.2): that the tree of `m`
+/// leaves with root `old` is a prefix of the tree of `n` leaves with root
+/// `new`. With `m == n` the proof must be empty and the roots equal; with
+/// `m == 0` the proof must be empty.
+pub fn verify_consistency(m: u64, n: u64, old: &Hash, new: &Hash, proof: &[Hash]) -> bool {
+    if m > n {
+        return false;
+    }
+    if m == 0 {
+        return proof.is_empty();
+    }
+    if m == n {
+        return proof.is_empty() && old == new;
+    }
+    let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
+    if m.is_power_of_two() {
+        path.push(*old);
+    }
+    path.extend_from_slice(proof);
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    let (mut fnode, mut snode) = (m - 1, n - 1);
+    while fnode & 1 == 1 {
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    let (mut fr, mut sr) = (*first, *first);
+    for c in rest {
+        if snode == 0 {
+            return false;
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            if fnode & 1 == 0 {
+                while fnode & 1 == 0 && fnode != 0 {
+                    fnode >>= 1;
+                    snode >>= 1;
+                }
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    fr == *old && sr == *new && snode == 0
+}
+
+/// The hashes of many subtrees (each a node of the tree, e.g. the union of
+/// several audit paths), computed in one pass over the leaves in order:
+/// a leaf goes into the few subtrees that hold it (at most one per level).
+#[derive(Debug)]
+pub struct RangeHashes {
+    /// Distinct ranges, by start (then end).
+    ranges: Vec<Range>,
+    trees: Vec<Frontier>,
+    /// Next range (by start) not yet open.
+    next: usize,
+    /// Ranges holding the current leaf.
+    open: Vec<usize>,
+}
+
+impl RangeHashes {
+    /// For these ranges (duplicates allowed).
+    pub fn new(mut ranges: Vec<Range>) -> RangeHashes {
+        ranges.sort_by_key(|r| (r.start, r.end));
+        ranges.dedup();
+        let trees = vec![Frontier::new(); ranges.len()];
+        RangeHashes {
+            ranges,
+            trees,
+            next: 0,
+            open: Vec::new(),
+        }
+    }
+
+    /// Feeds leaf `i` (leaves must come in order from 0, each once).
+    pub fn feed(&mut self, i: u64, leaf: Hash) {
+        while self.next < self.ranges.len() && self.ranges[self.next].start <= i {
+            if self.ranges[self.next].end > i {
+                self.open.push(self.next);
+            }
+            self.next += 1;
+        }
+        for &r in &self.open {
+            self.trees[r].push_leaf_hash(leaf);
+        }
+        let (ranges, trees) = (&self.ranges, &self.trees);
+        self.open
+            .retain(|&r| trees[r].size() < ranges[r].end - ranges[r].start);
+    }
+
+    /// The hash of `r`, once all its leaves were fed.
+    pub fn get(&self, r: Range) -> Option<Hash> {
+        let i = self
+            .ranges
+            .binary_search_by_key(&(r.start, r.end), |x| (x.start, x.end))
+            .ok()?;
+        (self.trees[i].size() == r.end - r.start).then(|| self.trees[i].root())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +463,56 @@ mod tests {
                     assert!(!verify_inclusion(index, size, &leaf, &path[1..], &root));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_consistency_proof_round_trips_and_a_wrong_one_is_refused() {
+        let l = leaves(40);
+        for n in 1..=40u64 {
+            let new = mth(&l[..n as usize]);
+            for m in 0..=n {
+                let old = mth(&l[..m as usize]);
+                let ranges = consistency_ranges(m, n);
+                let mut h = RangeHashes::new(ranges.clone());
+                for (i, leaf) in l[..n as usize].iter().enumerate() {
+                    h.feed(i as u64, *leaf);
+                }
+                let proof: Vec<Hash> = ranges.iter().map(|r| h.get(*r).unwrap()).collect();
+                // Each range's hash is the recursive definition's.
+                for (r, p) in ranges.iter().zip(&proof) {
+                    assert_eq!(*p, mth(&l[r.start as usize..r.end as usize]));
+                }
+                assert!(verify_consistency(m, n, &old, &new, &proof), "{m} -> {n}");
+                if m > 0 && m < n {
+                    let mut bad = proof.clone();
+                    bad[0][5] ^= 1;
+                    assert!(!verify_consistency(m, n, &old, &new, &bad));
+                    assert!(!verify_consistency(m, n, &[7; 32], &new, &proof));
+                    assert!(!verify_consistency(m, n, &old, &[7; 32], &proof));
+                    assert!(!verify_consistency(m, n, &old, &new, &proof[1..]));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn range_hashes_give_every_audit_path_in_one_pass() {
+        let l = leaves(37);
+        let size = 37u64;
+        let picks = [0u64, 5, 6, 17, 36];
+        let ranges: Vec<Range> = picks.iter().flat_map(|&i| path_ranges(i, size)).collect();
+        let mut h = RangeHashes::new(ranges);
+        for (i, leaf) in l.iter().enumerate() {
+            h.feed(i as u64, *leaf);
+        }
+        let root = mth(&l);
+        for &i in &picks {
+            let path: Vec<Hash> = path_ranges(i, size)
+                .iter()
+                .map(|r| h.get(*r).unwrap())
+                .collect();
+            assert!(verify_inclusion(i, size, &l[i as usize], &path, &root));
         }
     }
 

@@ -24,6 +24,16 @@ pub fn anchor(log_id: &str) -> String {
     hex::encode(anchor_hash(log_id))
 }
 
+/// Who issued the court order `id` in force (`authority.issuer`), for the
+/// decision records that name it; `unknown` when the policy does not say.
+pub fn issuer_name(p: &Policy, id: &str) -> &'static str {
+    p.exceptions
+        .iter()
+        .find(|e| &*e.id == id)
+        .and_then(|e| e.issuer)
+        .map_or("unknown", <&'static str>::from)
+}
+
 /// One decision, as audited.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct DecisionRecord {
@@ -74,6 +84,12 @@ pub struct DecisionRecord {
     /// The order's approvers, as the policy names them.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub exception_approvers: Option<String>,
+    /// Only in a record that names an order: who issued it
+    /// (`authority.issuer`: `federal_judge`, `magistrate_judge`,
+    /// `state_judge`; `unknown` when the order in force does not say), so
+    /// reports can count releases by issuer kind.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exception_issuer: Option<&'static str>,
     /// A response to an order query: whom it showed (`match`, `mismatch`,
     /// `unidentified`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -130,6 +146,7 @@ impl DecisionRecord {
             exception: d.exception.as_ref().map(|u| u.id.to_string()),
             exception_use: d.exception.as_ref().map(|u| u.number),
             exception_approvers: d.exception.as_ref().map(|u| u.approvers.to_string()),
+            exception_issuer: d.exception.as_ref().map(|u| issuer_name(p, &u.id)),
             order_subject: d.subject_check.map(|(c, _)| c.name()),
             order_records: d.subject_check.map(|(_, n)| n),
             reason_code: d.reason_code.map(|c| (c as char).to_string()),

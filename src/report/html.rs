@@ -53,20 +53,7 @@ fn list_words(l: &str) -> String {
 /// the left of their bar, never rotated, inside the drawing (the SVG scales
 /// to the page width, so nothing is cut off on a narrow screen).
 fn direction_bars(p: &Published, dir: &str) -> String {
-    let mut sums: std::collections::BTreeMap<(String, String), [u64; 4]> = Default::default();
-    for r in p.rows.iter().filter(|r| r.direction == dir) {
-        if let (Some(i), Some(n)) = (
-            OUTCOMES.iter().position(|o| *o == r.outcome),
-            r.messages.value(),
-        ) {
-            sums.entry((r.period.clone(), r.list.clone())).or_default()[i] += n;
-        }
-    }
-    let bars: Vec<(String, String, [u64; 4])> = sums
-        .into_iter()
-        .filter(|(_, v)| v.iter().sum::<u64>() > 0)
-        .map(|((p, l), v)| (p, l, v))
-        .collect();
+    let bars = direction_sums(p, dir);
     if bars.is_empty() {
         let here = p.rows.iter().filter(|r| r.direction == dir).count();
         return if here > 0 {
@@ -135,6 +122,24 @@ fn direction_bars(p: &Published, dir: &str) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// Per (period, list) of one direction, the published messages per
+/// outcome; bars with nothing published left out.
+fn direction_sums(p: &Published, dir: &str) -> Vec<(String, String, [u64; 4])> {
+    let mut sums: std::collections::BTreeMap<(String, String), [u64; 4]> = Default::default();
+    for r in p.rows.iter().filter(|r| r.direction == dir) {
+        if let (Some(i), Some(n)) = (
+            OUTCOMES.iter().position(|o| *o == r.outcome),
+            r.messages.value(),
+        ) {
+            sums.entry((r.period.clone(), r.list.clone())).or_default()[i] += n;
+        }
+    }
+    sums.into_iter()
+        .filter(|(_, v)| v.iter().sum::<u64>() > 0)
+        .map(|((p, l), v)| (p, l, v))
+        .collect()
 }
 
 /// A list's short label in a chart.
@@ -297,12 +302,132 @@ fn cell(c: Cell) -> String {
     match c {
         Cell::Exact(n) => n.to_string(),
         Cell::Suppressed => r#"<span class="sup" title="1 to 9, or withheld so that such a count cannot be worked out">&lt;10</span>"#.into(),
+        Cell::Below(n) => format!(
+            r#"<span class="sup" title="1 to {}, or withheld so that such a count cannot be worked out">&lt;{n}</span>"#,
+            n - 1
+        ),
     }
 }
 
-/// The whole page.
+/// Issuer kinds in plain words.
+fn issuer_words(i: &str) -> &'static str {
+    match i {
+        "federal_judge" => "federal judge",
+        "magistrate_judge" => "federal magistrate judge",
+        "state_judge" => "state judge",
+        _ => "issuer not recorded",
+    }
+}
+
+/// A family's words, from the published families.
+fn family_of(p: &Published, list: &str) -> String {
+    let desc = p
+        .families
+        .iter()
+        .find(|f| f.name == list)
+        .map_or("", |f| f.description.as_str());
+    super::publish::family_words(list, desc)
+}
+
+/// Each log's step from the previous report: the consistency proof.
+fn consistency(h: &mut String, p: &Published) {
+    if p.consistency.is_empty() {
+        h.push_str("<p class=\"note\">No previous report was given: this report carries no consistency proof (the next one will, from the checkpoints above).</p>");
+        return;
+    }
+    h.push_str("<h3>Only appended to since the previous report</h3><p class=\"note\">For each log, a consistency proof (RFC 9162) from the signed checkpoint the previous report published to the one above. Anyone can check it with the two report.json files and the log's public key, without the log: <code>python3 scripts/verify-consistency.py consistency PREVIOUS/report.json report.json --public-key KEY</code>.</p><table class=\"cards\"><tr><th>Log</th><th>Previous checkpoint</th><th>This checkpoint</th><th>Proof</th></tr>");
+    for c in &p.consistency {
+        let _ = write!(
+            h,
+            "<tr class=\"consistency\" data-verified=\"{}\"><td data-label=\"Log\"><code>{}</code></td><td data-label=\"Previous\">{} records, root <code>{}</code></td><td data-label=\"This\">{}</td><td data-label=\"Proof\">{}</td></tr>",
+            c.verified,
+            esc(&c.log_id),
+            c.previous.tree_size,
+            esc(&c.previous.root),
+            c.current.as_ref().map_or("none".to_string(), |x| format!("{} records, root <code>{}</code>", x.tree_size, esc(&x.root))),
+            match &c.problem {
+                None => format!("{} hashes, verified: only appended to", c.proof.len()),
+                Some(e) => format!("<b>{}</b>", esc(e)),
+            }
+        );
+    }
+    h.push_str("</table>");
+}
+
+/// Washington's layout (requests per month and key) and the Colorado
+/// summary (SB21-131 quarterly, SB25-276 annual).
+fn publication_shapes(h: &mut String, p: &Published) {
+    h.push_str("<h2>Requests per month and message key</h2><p class=\"note\">Requests (messages to Colorado) from each restricted family, per month (UTC) and message key, as Washington published federal queries; declined: of those, refused.</p>");
+    if p.by_month_and_key.is_empty() {
+        h.push_str("<p>No request from a restricted family in this range.</p>");
+    } else {
+        h.push_str("<div class=\"scroll\"><table><tr><th>Month</th><th>Agency family</th><th>Message</th><th>Requests</th><th>Declined</th></tr>");
+        for m in &p.by_month_and_key {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{} ({})</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(&m.month),
+                esc(&family_of(p, &m.list)),
+                esc(&m.key_name),
+                esc(&m.key),
+                cell(m.received),
+                cell(m.declined)
+            );
+        }
+        h.push_str("</table></div>");
+    }
+    h.push_str("<h2>Colorado summary (SB21-131, SB25-276)</h2><p class=\"note\">Per period and restricted family: requests, declined, released with fields withheld, and released under a court order by who issued it. SB25-276 accepts only an order, warrant or subpoena of a federal judge or magistrate for a release through a database or network; the last column should be 0. Run with <code>--period quarter</code> for the quarterly report (SB21-131) and <code>--period year</code> for the annual one (SB25-276).</p>");
+    h.push_str("<div class=\"scroll\"><table><tr><th>Period</th><th>Agency family</th><th>Requests</th><th>Declined</th><th>Released with fields withheld</th><th>Released under order: federal judge</th><th>magistrate judge</th><th>state judge</th><th>Released without a federal judge's order</th></tr>");
+    for c in &p.colorado {
+        let by = |k: &str| {
+            c.released_under_court_order
+                .get(k)
+                .copied()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let _ = write!(
+            h,
+            "<tr class=\"colorado\"><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&c.period),
+            esc(&super::publish::family_words(&c.family, &c.description)),
+            c.requests,
+            c.declined,
+            c.released_redacted,
+            by("federal_judge"),
+            by("magistrate_judge"),
+            by("state_judge"),
+            c.released_without_federal_judge
+        );
+    }
+    h.push_str("</table></div>");
+}
+
+/// The whole page, section by section (integrity first).
 pub fn render(p: &Published) -> String {
     let mut h = String::new();
+    head(&mut h);
+    verdict(&mut h, p);
+    in_short(&mut h, p);
+    families(&mut h, p);
+    charts(&mut h, p);
+    integrity(&mut h, p);
+    consistency(&mut h, p);
+    notices(&mut h, p);
+    all_figures(&mut h, p);
+    watch(&mut h, p);
+    court_orders(&mut h, p);
+    orders_by_issuer(&mut h, p);
+    publication_shapes(&mut h, p);
+    how_to_read(&mut h);
+    methodology(&mut h, p);
+    render_check(&mut h);
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// The document head: title, viewport, the inline style.
+fn head(h: &mut String) {
     let title = "origuard oversight report";
     let _ = write!(
         h,
@@ -320,6 +445,11 @@ table.cards,table.cards tbody,table.cards tr,table.cards td{{display:block;width
 @media print{{body{{margin:0;max-width:none}} h2{{page-break-after:avoid}} table,svg{{page-break-inside:avoid}}}}
 </style></head><body>"#
     );
+}
+
+/// The verdict (first element of the page) and the title line.
+fn verdict(h: &mut String, p: &Published) {
+    let title = "origuard oversight report";
     // Integrity first.
     let (cls, verdict) = if p.intact {
         ("ok", "The audit log behind these figures is intact: every record verifies and each file continues the one before.".to_string())
@@ -348,6 +478,10 @@ table.cards,table.cards tbody,table.cards tr,table.cards td{{display:block;width
             .map(|l| format!(" to {}", esc(l)))
             .unwrap_or_default(),
     );
+}
+
+/// "In short": the answers per agency family (the demo prints the same lines).
+fn in_short(h: &mut String, p: &Published) {
     // The answers, per agency family (the demo prints the same lines).
     h.push_str("<h2>In short</h2><p class=\"note\">Every message kind counts: driver-licence, plate and owner (vehicle registration), photo, criminal-history and any other query or response.</p><table class=\"answers cards\"><tr><th>Question</th><th>Period</th><th>Answer</th></tr>");
     for a in super::publish::in_short(p) {
@@ -360,13 +494,16 @@ table.cards,table.cards tbody,table.cards tr,table.cards td{{display:block;width
         );
     }
     h.push_str("</table>");
-    families(&mut h, p);
+}
+
+/// The charts, one kind of message each, and the suppression note.
+fn charts(h: &mut String, p: &Published) {
     // Charts: one kind of message each.
     h.push_str("<h2>Requests to Colorado, by list and outcome</h2><p class=\"note\">Counts messages from other agencies to Colorado (queries of every kind). Responses are in the next chart, never added to these.</p>");
-    legend(&mut h);
+    legend(h);
     h.push_str(&direction_bars(p, "inbound"));
     h.push_str("<h2>Responses and messages from Colorado, by list and outcome</h2><p class=\"note\">Counts messages Colorado sent (responses of every kind).</p>");
-    legend(&mut h);
+    legend(h);
     h.push_str(&direction_bars(p, "outbound"));
     h.push_str("<h2>Requests declined per period</h2><p class=\"note\">Counts requests (messages to Colorado) declined.</p>");
     h.push_str(&period_bars(
@@ -408,6 +545,10 @@ table.cards,table.cards tbody,table.cards tr,table.cards td{{display:block;width
     if p.mode == Mode::Public {
         h.push_str("<p class=\"note\">Counts from 1 to 9 are shown as “&lt;10”, and some other counts are withheld so that a small count cannot be worked out from totals. Charts and period totals add up published counts only, so they are lower bounds where a count was withheld (marked “at least”).</p>");
     }
+}
+
+/// The logs, their files and heads, and their last checkpoints.
+fn integrity(h: &mut String, p: &Published) {
     // Integrity.
     h.push_str("<h2>Integrity</h2><div class=\"scroll\"><table><tr><th>Log</th><th>Files</th><th>Records</th><th>First</th><th>Last</th><th>Head (last record's hash)</th><th>Verdict</th></tr>");
     for l in &p.logs {
@@ -458,6 +599,10 @@ table.cards,table.cards tbody,table.cards tr,table.cards td{{display:block;width
             }
         }
     }
+}
+
+/// Policy changes, outages and events.
+fn notices(h: &mut String, p: &Published) {
     h.push_str("<h3>Policy changes, outages and events</h3>");
     if p.notices.is_empty() {
         h.push_str("<p>None in this range.</p>");
@@ -474,6 +619,10 @@ table.cards,table.cards tbody,table.cards tr,table.cards td{{display:block;width
         }
         h.push_str("</table>");
     }
+}
+
+/// Every group, one table per direction.
+fn all_figures(h: &mut String, p: &Published) {
     // Tables.
     let _ = write!(
         h,
@@ -528,6 +677,10 @@ table.cards,table.cards tbody,table.cards tr,table.cards td{{display:block;width
         }
         h.push_str("</table></div>");
     }
+}
+
+/// The back-door watch (internal: who, and per agency; public: how many).
+fn watch(h: &mut String, p: &Published) {
     if p.mode == Mode::Internal {
         h.push_str("<h2>Agencies on no list to look at</h2>");
         if p.watch.is_empty() {
@@ -581,6 +734,10 @@ table.cards,table.cards tbody,table.cards tr,table.cards td{{display:block;width
         }
         h.push_str("</ul>");
     }
+}
+
+/// Court orders used, and their uses by issuer kind.
+fn court_orders(h: &mut String, p: &Published) {
     h.push_str("<h2>Court orders used</h2><p>Queries from a restricted agency let through because a court-issued warrant, subpoena or order names the person, and the responses released to them with only the fields the order covers:</p>");
     if p.court_orders.is_empty() {
         h.push_str("<p>No court order was used in this range.</p>");
@@ -605,6 +762,31 @@ table.cards,table.cards tbody,table.cards tr,table.cards td{{display:block;width
         }
         h.push_str("</table>");
     }
+}
+
+/// Court-order uses per family and issuer kind.
+fn orders_by_issuer(h: &mut String, p: &Published) {
+    if p.court_orders_by_issuer.is_empty() {
+        return;
+    }
+    h.push_str("<h3>Court-order uses by who issued the order</h3><table class=\"cards\"><tr><th>Period</th><th>Agency family</th><th>Issued by</th><th>Queries let through</th><th>Responses released</th></tr>");
+    for u in &p.court_orders_by_issuer {
+        let _ = write!(
+            h,
+            "<tr class=\"issuer\" data-issuer=\"{}\"><td data-label=\"Period\">{}</td><td data-label=\"Agency family\">{}</td><td data-label=\"Issued by\">{}</td><td class=\"n\" data-label=\"Queries let through\">{}</td><td class=\"n\" data-label=\"Responses released\">{}</td></tr>",
+            esc(&u.issuer),
+            esc(&u.period),
+            esc(&family_of(p, &u.list)),
+            issuer_words(&u.issuer),
+            cell(u.queries),
+            cell(u.releases)
+        );
+    }
+    h.push_str("</table>");
+}
+
+/// The legend of outcomes, lists and keys.
+fn how_to_read(h: &mut String) {
     h.push_str("<h2>How to read this report</h2><ul class=\"note\">");
     for o in OUTCOMES {
         let _ = write!(h, "<li><b>{}</b>: {}.</li>", o, outcome_words(o));
@@ -618,18 +800,37 @@ table.cards,table.cards tbody,table.cards tr,table.cards td{{display:block;width
         key_name("RNQ"),
         key_name("CPR")
     );
+}
+
+/// What is counted, suppression, how to verify.
+fn methodology(h: &mut String, p: &Published) {
     h.push_str("<h2>Methodology</h2><h3>What is counted</h3><ul class=\"note\"><li>Every message the proxy decided is one decision record in the audit log, and is counted once: by period (UTC), direction, the list that decided it (“no list” when none), message key and outcome. Requests are messages to Colorado; responses are messages from it. Tables and charts say which they count, and never add the two.</li><li>Every message kind counts, not only driver-licence queries.</li><li>Photos withheld: a photo removed from a response, or a photo response withheld whole. Places of birth withheld: removed from a response.</li><li>Court orders: a query from a restricted agency let through because a court order names the person, and the responses released under it, are marked in report.csv (<code>court_order</code> = yes) and report.json.</li><li>Attempts after a block: requests declined, per day.</li></ul><h3>Suppression</h3><ul class=\"note\">");
     if p.mode == Mode::Public {
         h.push_str("<li>Counts from 1 to 9 are shown as “&lt;10”. Inside each group (period, direction, list, key) one more count is withheld when a lone withheld count could be worked out from the group's total; per-day declines likewise within a family and period. Zeros are shown.</li><li>Sums (“In short”, families, charts, period totals) add published counts only: where a withheld count lies behind them they are lower bounds, marked “at least” or “≥”.</li>");
+        let rules: Vec<String> = p
+            .small_cells
+            .iter()
+            .map(|(t, n)| match n {
+                0 => format!("{t}: exact"),
+                n => format!("{t}: counts under {n} withheld"),
+            })
+            .collect();
+        let _ = write!(
+            h,
+            "<li>Threshold per table (<code>report --small-cell TABLE=N</code>; only court-order counts, which count orders and their uses rather than people, may be published exactly): {}.</li>",
+            esc(&rules.join("; "))
+        );
     } else {
         h.push_str("<li>Internal report: every count exact; agency identifiers shown. Do not publish.</li>");
     }
-    h.push_str("</ul><h3>How to verify</h3><ul class=\"note\"><li>Integrity: every record of the audit log is hash-chained; the section “Integrity” gives each log's head (last record's hash) and its last checkpoint. With the log, <code>origuard audit verify FILE --expect-head HEAD</code> or <code>--checkpoint SAVED --public-key KEY</code> proves the figures come from an unaltered log.</li><li>Figures: report.csv and report.json carry every published count; each table row checks received = passed + redacted + denied + dropped. The method is specified in specs/report.md.</li></ul>");
+    h.push_str("</ul><h3>How to verify</h3><ul class=\"note\"><li>Integrity: every record of the audit log is hash-chained; the section “Integrity” gives each log's head (last record's hash) and its last checkpoint. With the log, <code>origuard audit verify FILE --expect-head HEAD</code> or <code>--checkpoint SAVED --public-key KEY</code> proves the figures come from an unaltered log.</li><li>Without the log: each checkpoint is signed (Ed25519) by the log's key; a report made with <code>--previous</code> carries a consistency proof from the previous report's checkpoint, which <code>python3 scripts/verify-consistency.py consistency PREVIOUS/report.json report.json --public-key KEY</code> checks from the two published files only.</li><li>Figures: report.csv and report.json carry every published count; each table row checks received = passed + redacted + denied + dropped. The method is specified in specs/report.md.</li></ul>");
+}
+
+/// Post-layout check for the browser test (the page does not need it).
+fn render_check(h: &mut String) {
     // Post-layout check for the browser test (the page does not need it).
     // Besides bars and figures it reports what a narrow screen could hide:
     // chart text outside its drawing (clipped), table numbers wider than
     // their cell, and the page wider than the window.
     h.push_str(r#"<pre id="render-check" hidden></pre><script>(function(){var bars=document.querySelectorAll('svg.chart rect.bar');var drawn=0;bars.forEach(function(b){var r=b.getBoundingClientRect();if(r.height>0&&r.width>0)drawn++;});var figs={};document.querySelectorAll('td.fig').forEach(function(td){figs[td.dataset.csv]=td.textContent;});var clipped=[];var texts=0;document.querySelectorAll('svg.chart').forEach(function(svg){var vb=svg.viewBox.baseVal;svg.querySelectorAll('text').forEach(function(t){texts++;var b=t.getBBox();if(b.x<-0.5||b.y<-0.5||b.x+b.width>vb.width+0.5||b.y+b.height>vb.height+0.5)clipped.push(t.textContent);});});var cut=[];document.querySelectorAll('td.n').forEach(function(td){if(td.scrollWidth>td.clientWidth+1)cut.push(td.textContent);});document.querySelectorAll('table.cards td').forEach(function(td){var r=td.getBoundingClientRect();if(r.right>window.innerWidth+1||td.scrollWidth>td.clientWidth+1)cut.push(td.textContent);});document.getElementById('render-check').textContent=JSON.stringify({bars:bars.length,drawn:drawn,figures:figs,width:window.innerWidth,page_width:document.documentElement.scrollWidth,chart_texts:texts,clipped:clipped,cut:cut,sections:Array.prototype.map.call(document.querySelectorAll('h2'),function(x){return x.textContent;})});})();</script>"#);
-    h.push_str("</body></html>\n");
-    h
 }

@@ -3,7 +3,7 @@
 //! or recovered, and nothing that names an agency.
 //!
 //! Suppression (specs/report.md): a count from 1 to 9 is written `<10`
-//! (primary). Inside each group — period × direction × list × key, whose
+//! (primary; the threshold is set per table, [`SmallCells`]). Inside each group — period × direction × list × key, whose
 //! total ("received") is published beside its four outcomes — a lone
 //! suppressed outcome could be recovered by subtraction, so the smallest
 //! other non-zero outcome is suppressed too, or, when there is none, the
@@ -11,54 +11,10 @@
 //! not a small cell. Sums across groups (chart bars, period totals) are
 //! taken over published cells only and say so.
 
+pub use super::small_cells::{Cell, Rule, SmallCells, TABLES};
 use super::{key_name, Family, LogCheck, Mode, Notice, Period, Report, Watch, OUTCOMES};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// A published count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cell {
-    /// The count.
-    Exact(u64),
-    /// A count from 1 to 9, or one that would reveal such a count.
-    Suppressed,
-}
-
-impl Cell {
-    /// The value, when published.
-    pub fn value(self) -> Option<u64> {
-        match self {
-            Cell::Exact(n) => Some(n),
-            Cell::Suppressed => None,
-        }
-    }
-
-    fn primary(n: u64, mode: Mode) -> Cell {
-        if mode == Mode::Public && (1..10).contains(&n) {
-            Cell::Suppressed
-        } else {
-            Cell::Exact(n)
-        }
-    }
-}
-
-impl std::fmt::Display for Cell {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Cell::Exact(n) => write!(f, "{n}"),
-            Cell::Suppressed => f.write_str("<10"),
-        }
-    }
-}
-
-impl Serialize for Cell {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Cell::Exact(n) => s.serialize_u64(*n),
-            Cell::Suppressed => s.serialize_str("<10"),
-        }
-    }
-}
 
 /// One published row (one combination that occurred).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -132,7 +88,7 @@ impl Fig {
     /// Adds one published cell.
     fn add(&mut self, c: Cell) {
         self.value += c.value().unwrap_or(0);
-        self.at_least |= c == Cell::Suppressed;
+        self.at_least |= c.hidden();
     }
 }
 
@@ -245,6 +201,73 @@ pub struct Published {
     /// Per policy change and list, the time to the first request declined
     /// from a newly blocked agency (no ORI in a public report).
     pub time_to_block: Vec<super::TimeToBlock>,
+    /// Court-order uses per period, family and issuer kind.
+    pub court_orders_by_issuer: Vec<PubIssuer>,
+    /// Requests per month and message key, per family that is not exempt
+    /// (Washington's layout).
+    pub by_month_and_key: Vec<PubMonthKey>,
+    /// The Colorado summary per period and family (SB21-131, SB25-276).
+    pub colorado: Vec<ColoradoRow>,
+    /// The small-cell threshold of each public table (empty: internal).
+    pub small_cells: BTreeMap<String, u64>,
+    /// Per log: the previous report's signed checkpoint and the
+    /// consistency proof from it to this report's (`report --previous`).
+    pub consistency: Vec<super::consistency::Consistency>,
+}
+
+/// Court-order uses in a period by a family under orders of one issuer kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PubIssuer {
+    /// Period.
+    pub period: String,
+    /// The family (list).
+    pub list: String,
+    /// `federal_judge`, `magistrate_judge`, `state_judge` or `unknown`.
+    pub issuer: String,
+    /// Queries let through.
+    pub queries: Cell,
+    /// Responses released.
+    pub releases: Cell,
+}
+
+/// Requests from one family in one month with one message key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PubMonthKey {
+    /// `YYYY-MM` (UTC).
+    pub month: String,
+    /// The family (list).
+    pub list: String,
+    /// Message key.
+    pub key: String,
+    /// Its plain name.
+    pub key_name: String,
+    /// Requests received.
+    pub received: Cell,
+    /// Of those, declined.
+    pub declined: Cell,
+}
+
+/// One family's line of the Colorado summary for a period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ColoradoRow {
+    /// Period (`2026-Q4` quarterly, `2026` annual).
+    pub period: String,
+    /// The family (list).
+    pub family: String,
+    /// Its description.
+    pub description: String,
+    /// Requests received (every message kind).
+    pub requests: Fig,
+    /// Requests declined.
+    pub declined: Fig,
+    /// Responses released with protected fields withheld.
+    pub released_redacted: Fig,
+    /// Responses released under a court order, per issuer kind (every kind
+    /// shown, 0 when none).
+    pub released_under_court_order: BTreeMap<String, Fig>,
+    /// Of those, released under an order not issued by a federal judge or
+    /// magistrate (SB25-276 asks for one): should be 0.
+    pub released_without_federal_judge: Fig,
 }
 
 /// Requests declined on one day from one family.
@@ -277,15 +300,88 @@ pub struct PubOrders {
 
 type GKey = (String, String, String, String);
 
+/// A group's published cells: received, the outcomes, identity holds.
+type GroupCells = (Cell, [Cell; 4], bool);
+
 /// Publishes the report for `mode`; `generated` is the time to print.
 pub fn publish(r: &Report, mode: Mode, generated: &str) -> Published {
-    publish_with(r, mode, generated, &[])
+    publish_with(r, mode, generated, &SmallCells::default())
 }
 
-/// [`publish`], with the public tables named in `exact` (of
-/// [`super::EXACT_TABLES`]) published without the small-cell rule.
-pub fn publish_with(r: &Report, mode: Mode, generated: &str, exact: &[String]) -> Published {
-    // Exact counts per group.
+/// [`publish`], with the small-cell threshold of each public table from
+/// `small` (internal reports are exact whatever it says).
+pub fn publish_with(r: &Report, mode: Mode, generated: &str, small: &SmallCells) -> Published {
+    let figures = small.rule(mode, "figures");
+    let cells = suppress_groups(&exact_groups(r), figures);
+    let rows = pub_rows(r, &cells, figures);
+    let periods = period_totals(&rows);
+    let mut watch_count = BTreeMap::new();
+    for w in &r.watch {
+        *watch_count.entry(w.period.clone()).or_insert(0) += 1;
+    }
+    let internal = mode == Mode::Internal;
+    let orders_rule = small.rule(mode, "court_orders");
+    let court_orders = court_orders(r, internal, orders_rule);
+    let court_orders_by_issuer = by_issuer(r, orders_rule);
+    let by_family = by_family(r, &rows, &cells);
+    let colorado = colorado(&by_family, &court_orders_by_issuer);
+    Published {
+        mode,
+        software: format!("origuard {}", crate::VERSION),
+        generated: generated.to_string(),
+        period: r.period,
+        from: r.from.clone(),
+        to: r.to.clone(),
+        intact: r.intact,
+        logs: r.logs.clone(),
+        decisions: r.decisions,
+        first_ts: r.first_ts.clone(),
+        last_ts: r.last_ts.clone(),
+        notices: public_notices(mode, &r.notices),
+        identity_holds: cells.values().all(|c| c.2),
+        groups: groups(cells),
+        rows,
+        periods,
+        watch: if internal {
+            r.watch.clone()
+        } else {
+            Vec::new()
+        },
+        watch_count,
+        agencies: if internal {
+            r.agencies.clone()
+        } else {
+            Vec::new()
+        },
+        court_orders,
+        court_orders_by_issuer,
+        families: r.families.clone(),
+        by_family,
+        declined_by_day: declined_by_day(r, small.rule(mode, "declined_by_day")),
+        by_month_and_key: by_month_and_key(r, small.rule(mode, "by_month_and_key")),
+        colorado,
+        time_to_block: r
+            .time_to_block
+            .iter()
+            .map(|b| super::TimeToBlock {
+                ori: if internal {
+                    b.ori.clone()
+                } else {
+                    String::new()
+                },
+                ..b.clone()
+            })
+            .collect(),
+        small_cells: match mode {
+            Mode::Internal => BTreeMap::new(),
+            Mode::Public => small.all(),
+        },
+        consistency: r.consistency.clone(),
+    }
+}
+
+/// Exact counts per group: the outcomes and the total.
+fn exact_groups(r: &Report) -> BTreeMap<GKey, ([u64; 4], u64)> {
     let mut groups: BTreeMap<GKey, ([u64; 4], u64)> = BTreeMap::new();
     for row in &r.rows {
         let g = groups
@@ -301,71 +397,94 @@ pub fn publish_with(r: &Report, mode: Mode, generated: &str, exact: &[String]) -
             g.0[i] += row.messages;
         }
     }
-    let mut cells: BTreeMap<GKey, (Cell, [Cell; 4], bool)> = BTreeMap::new();
-    for (k, (out, received)) in &groups {
-        let mut oc = out.map(|n| Cell::primary(n, mode));
-        let mut rc = Cell::primary(*received, mode);
-        let suppressed = oc.iter().filter(|c| **c == Cell::Suppressed).count();
-        if mode == Mode::Public && suppressed == 1 && rc != Cell::Suppressed {
+    groups
+}
+
+/// The small-cell rule inside each group: primary, then secondary (a lone
+/// withheld outcome hides the smallest other non-zero outcome, or when
+/// there is none the total).
+fn suppress_groups(
+    groups: &BTreeMap<GKey, ([u64; 4], u64)>,
+    rule: Rule,
+) -> BTreeMap<GKey, GroupCells> {
+    let mut cells = BTreeMap::new();
+    for (k, (out, received)) in groups {
+        let mut oc = out.map(|n| rule.cell(n));
+        let mut rc = rule.cell(*received);
+        let suppressed = oc.iter().filter(|c| c.hidden()).count();
+        if rule.suppresses() && suppressed == 1 && !rc.hidden() {
             // The smallest other non-zero published outcome, else the total.
             let other = (0..4)
-                .filter(|&i| oc[i] != Cell::Suppressed && out[i] > 0)
+                .filter(|&i| !oc[i].hidden() && out[i] > 0)
                 .min_by_key(|&i| out[i]);
             match other {
-                Some(i) => oc[i] = Cell::Suppressed,
-                None => rc = Cell::Suppressed,
+                Some(i) => oc[i] = rule.hidden(),
+                None => rc = rule.hidden(),
             }
         }
         let holds = out.iter().sum::<u64>() == *received;
         cells.insert(k.clone(), (rc, oc, holds));
     }
-    // Rows per group outcome: two when some of its messages passed under a
-    // court order. A lone row publishes the group's cell; split rows each
-    // take the small-cell rule, and all are withheld when the group's cell
-    // is or when one alone would be (it could be worked out).
+    cells
+}
+
+/// The published groups, in key order.
+fn groups(cells: BTreeMap<GKey, GroupCells>) -> Vec<Group> {
+    cells
+        .into_iter()
+        .map(
+            |((period, direction, list, key), (received, outcomes, identity_holds))| Group {
+                key_name: key_name(&key),
+                period,
+                direction,
+                list,
+                key,
+                received,
+                outcomes,
+                identity_holds,
+            },
+        )
+        .collect()
+}
+
+/// Rows per group outcome: two when some of its messages passed under a
+/// court order. A lone row publishes the group's cell; split rows each
+/// take the small-cell rule, and all are withheld when the group's cell
+/// is or when one alone would be (it could be worked out).
+fn pub_rows(r: &Report, cells: &BTreeMap<GKey, GroupCells>, rule: Rule) -> Vec<PubRow> {
+    let gkey = |row: &super::Row| {
+        (
+            row.period.clone(),
+            row.direction.clone(),
+            row.list.clone(),
+            row.key.clone(),
+        )
+    };
     let mut split: BTreeMap<(GKey, String), Vec<u64>> = BTreeMap::new();
     for row in &r.rows {
         split
-            .entry((
-                (
-                    row.period.clone(),
-                    row.direction.clone(),
-                    row.list.clone(),
-                    row.key.clone(),
-                ),
-                row.outcome.clone(),
-            ))
+            .entry((gkey(row), row.outcome.clone()))
             .or_default()
             .push(row.messages);
     }
-    let rows: Vec<PubRow> = r
-        .rows
+    r.rows
         .iter()
         .map(|row| {
-            let k = (
-                row.period.clone(),
-                row.direction.clone(),
-                row.list.clone(),
-                row.key.clone(),
-            );
+            let k = gkey(row);
             let group_cell = match (
                 OUTCOMES.iter().position(|o| *o == row.outcome),
                 cells.get(&k),
             ) {
                 (Some(i), Some((_, oc, _))) => oc[i],
-                _ => Cell::primary(row.messages, mode),
+                _ => rule.cell(row.messages),
             };
             let parts = split
-                .get(&(k.clone(), row.outcome.clone()))
+                .get(&(k, row.outcome.clone()))
                 .map_or(&[][..], |v| &v[..]);
             let messages = if parts.len() <= 1 {
                 group_cell
-            } else if group_cell == Cell::Suppressed
-                || parts
-                    .iter()
-                    .any(|n| Cell::primary(*n, mode) == Cell::Suppressed)
-            {
-                Cell::Suppressed
+            } else if group_cell.hidden() || parts.iter().any(|n| rule.cell(*n).hidden()) {
+                rule.hidden()
             } else {
                 Cell::Exact(row.messages)
             };
@@ -377,15 +496,20 @@ pub fn publish_with(r: &Report, mode: Mode, generated: &str, exact: &[String]) -
                 key_name: key_name(&row.key),
                 outcome: row.outcome.clone(),
                 messages,
-                photos_withheld: Cell::primary(row.photos_withheld, mode),
-                pob_withheld: Cell::primary(row.pob_withheld, mode),
-                delivered: Cell::primary(row.delivered, mode),
+                photos_withheld: rule.cell(row.photos_withheld),
+                pob_withheld: rule.cell(row.pob_withheld),
+                delivered: rule.cell(row.delivered),
                 court_order: row.court_order,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Per period, sums of the published rows (lower bounds where a cell was
+/// withheld).
+fn period_totals(rows: &[PubRow]) -> Vec<PeriodTotal> {
     let mut periods: BTreeMap<String, PeriodTotal> = BTreeMap::new();
-    for row in &rows {
+    for row in rows {
         let p = periods
             .entry(row.period.clone())
             .or_insert_with(|| PeriodTotal {
@@ -399,9 +523,9 @@ pub fn publish_with(r: &Report, mode: Mode, generated: &str, exact: &[String]) -
                 partial: false,
             });
         let cells = [row.messages, row.photos_withheld, row.pob_withheld];
-        p.partial |= cells.contains(&Cell::Suppressed);
+        p.partial |= cells.iter().any(|c| c.hidden());
         let driver = row.direction == "inbound" && matches!(row.key.as_str(), "DQ" | "DQG" | "DNQ");
-        if driver && row.messages == Cell::Suppressed {
+        if driver && row.messages.hidden() {
             p.driver_partial.insert(row.list.clone());
         }
         if let (Some(i), Some(n)) = (
@@ -419,13 +543,16 @@ pub fn publish_with(r: &Report, mode: Mode, generated: &str, exact: &[String]) -
         p.photos_withheld += row.photos_withheld.value().unwrap_or(0);
         p.pob_withheld += row.pob_withheld.value().unwrap_or(0);
     }
-    let mut watch_count = BTreeMap::new();
-    for w in &r.watch {
-        *watch_count.entry(w.period.clone()).or_insert(0) += 1;
-    }
-    let internal = mode == Mode::Internal;
-    let court_orders = if internal {
-        r.court_orders
+    periods.into_values().collect()
+}
+
+/// Court orders used: internal, one row per order and period (exact);
+/// public, one row per period (the number of orders used and their uses)
+/// under the `court_orders` rule, never an id.
+fn court_orders(r: &Report, internal: bool, rule: Rule) -> Vec<PubOrders> {
+    if internal {
+        return r
+            .court_orders
             .iter()
             .map(|c| PubOrders {
                 period: c.period.clone(),
@@ -434,103 +561,172 @@ pub fn publish_with(r: &Report, mode: Mode, generated: &str, exact: &[String]) -
                 queries: Cell::Exact(c.queries),
                 responses: Cell::Exact(c.responses),
             })
-            .collect()
-    } else {
-        let mut per: BTreeMap<String, [u64; 3]> = BTreeMap::new();
-        for c in &r.court_orders {
-            let e = per.entry(c.period.clone()).or_default();
-            e[0] += 1;
-            e[1] += c.queries;
-            e[2] += c.responses;
+            .collect();
+    }
+    let mut per: BTreeMap<String, [u64; 3]> = BTreeMap::new();
+    for c in &r.court_orders {
+        let e = per.entry(c.period.clone()).or_default();
+        e[0] += 1;
+        e[1] += c.queries;
+        e[2] += c.responses;
+    }
+    per.into_iter()
+        .map(|(period, [o, q, x])| PubOrders {
+            period,
+            exception: None,
+            orders: rule.cell(o),
+            queries: rule.cell(q),
+            responses: rule.cell(x),
+        })
+        .collect()
+}
+
+/// Court-order uses per period, family and issuer kind, under the
+/// `court_orders` rule; within a period, a lone withheld count of a column
+/// hides the smallest other non-zero one (the period's total is published
+/// in the court-order table).
+fn by_issuer(r: &Report, rule: Rule) -> Vec<PubIssuer> {
+    let mut out: Vec<PubIssuer> = r
+        .court_orders_by_issuer
+        .iter()
+        .map(|u| PubIssuer {
+            period: u.period.clone(),
+            list: u.list.clone(),
+            issuer: u.issuer.clone(),
+            queries: rule.cell(u.queries),
+            releases: rule.cell(u.releases),
+        })
+        .collect();
+    if rule.suppresses() {
+        let mut per: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, u) in r.court_orders_by_issuer.iter().enumerate() {
+            per.entry(&u.period).or_default().push(i);
         }
-        // Court-order counts may be published exactly (`--exact
-        // court_orders`): they count orders and uses, not people.
-        let rule = if exact.iter().any(|t| t == "court_orders") {
-            Mode::Internal
-        } else {
-            mode
-        };
-        per.into_iter()
-            .map(|(period, [o, q, x])| PubOrders {
-                period,
-                exception: None,
-                orders: Cell::primary(o, rule),
-                queries: Cell::primary(q, rule),
-                responses: Cell::primary(x, rule),
-            })
-            .collect()
-    };
-    let by_family = by_family(r, &rows, &cells);
-    let declined_by_day = declined_by_day(r, mode);
-    Published {
-        mode,
-        software: format!("origuard {}", crate::VERSION),
-        generated: generated.to_string(),
-        period: r.period,
-        from: r.from.clone(),
-        to: r.to.clone(),
-        intact: r.intact,
-        logs: r.logs.clone(),
-        decisions: r.decisions,
-        first_ts: r.first_ts.clone(),
-        last_ts: r.last_ts.clone(),
-        notices: public_notices(mode, &r.notices),
-        identity_holds: cells.values().all(|c| c.2),
-        groups: cells
-            .into_iter()
-            .map(
-                |((period, direction, list, key), (received, outcomes, identity_holds))| Group {
-                    key_name: key_name(&key),
-                    period,
-                    direction,
-                    list,
-                    key,
-                    received,
-                    outcomes,
-                    identity_holds,
-                },
-            )
-            .collect(),
-        rows,
-        periods: periods.into_values().collect(),
-        watch: if internal {
-            r.watch.clone()
-        } else {
-            Vec::new()
-        },
-        watch_count,
-        agencies: if internal {
-            r.agencies.clone()
-        } else {
-            Vec::new()
-        },
-        court_orders,
-        families: r.families.clone(),
-        by_family,
-        declined_by_day,
-        time_to_block: r
-            .time_to_block
-            .iter()
-            .map(|b| super::TimeToBlock {
-                ori: if internal {
-                    b.ori.clone()
-                } else {
-                    String::new()
-                },
-                ..b.clone()
-            })
-            .collect(),
+        for idx in per.values() {
+            let q: Vec<u64> = idx
+                .iter()
+                .map(|&i| r.court_orders_by_issuer[i].queries)
+                .collect();
+            let x: Vec<u64> = idx
+                .iter()
+                .map(|&i| r.court_orders_by_issuer[i].releases)
+                .collect();
+            let mut qc: Vec<Cell> = idx.iter().map(|&i| out[i].queries).collect();
+            let mut xc: Vec<Cell> = idx.iter().map(|&i| out[i].releases).collect();
+            secondary(&mut qc, &q, rule);
+            secondary(&mut xc, &x, rule);
+            for (j, &i) in idx.iter().enumerate() {
+                out[i].queries = qc[j];
+                out[i].releases = xc[j];
+            }
+        }
+    }
+    out
+}
+
+/// Secondary suppression over parts whose sum is published elsewhere:
+/// when exactly one part is withheld, the smallest other non-zero part is
+/// withheld too.
+fn secondary(cells: &mut [Cell], exact: &[u64], rule: Rule) {
+    if cells.iter().filter(|c| c.hidden()).count() != 1 {
+        return;
+    }
+    if let Some(j) = (0..cells.len())
+        .filter(|&j| !cells[j].hidden() && exact[j] > 0)
+        .min_by_key(|&j| exact[j])
+    {
+        cells[j] = rule.hidden();
     }
 }
+
+/// Requests per month and message key, per family that is not exempt
+/// (Washington's layout: federal queries per month and key), with the
+/// received and declined cells of the month's groups under the
+/// `by_month_and_key` rule (primary and secondary as in the figures).
+fn by_month_and_key(r: &Report, rule: Rule) -> Vec<PubMonthKey> {
+    let mut groups: BTreeMap<GKey, ([u64; 4], u64)> = BTreeMap::new();
+    for m in &r.by_month {
+        let allowed = r
+            .families
+            .iter()
+            .any(|f| f.name == m.list && f.action == "allow");
+        if m.list == "none" || allowed {
+            continue;
+        }
+        let g = groups
+            .entry((
+                m.month.clone(),
+                "inbound".into(),
+                m.list.clone(),
+                m.key.clone(),
+            ))
+            .or_default();
+        g.0 = m.outcomes;
+        g.1 = m.outcomes.iter().sum();
+    }
+    suppress_groups(&groups, rule)
+        .into_iter()
+        .map(|((month, _, list, key), (received, oc, _))| PubMonthKey {
+            month,
+            key_name: key_name(&key),
+            list,
+            key,
+            received,
+            declined: oc[2],
+        })
+        .collect()
+}
+
+/// The Colorado summary (SB21-131 quarterly, SB25-276 annual): per period
+/// and family that is not exempt, from the family answers and the uses by
+/// issuer kind (sums of published cells).
+fn colorado(by_family: &[FamilyRow], issuers: &[PubIssuer]) -> Vec<ColoradoRow> {
+    by_family
+        .iter()
+        .filter(|f| f.family != "none" && f.action != "allow")
+        .map(|f| {
+            let mut by_issuer: BTreeMap<String, Fig> = BTreeMap::new();
+            for kind in ISSUERS {
+                by_issuer.insert(kind.to_string(), Fig::default());
+            }
+            let mut not_federal = Fig::default();
+            for u in issuers
+                .iter()
+                .filter(|u| u.period == f.period && u.list == f.family)
+            {
+                by_issuer
+                    .entry(u.issuer.clone())
+                    .or_default()
+                    .add(u.releases);
+                if !FEDERAL_ISSUERS.contains(&u.issuer.as_str()) {
+                    not_federal.add(u.releases);
+                }
+            }
+            ColoradoRow {
+                period: f.period.clone(),
+                family: f.family.clone(),
+                description: f.description.clone(),
+                requests: f.received,
+                declined: f.declined,
+                released_redacted: f.released_redacted,
+                released_under_court_order: by_issuer,
+                released_without_federal_judge: not_federal,
+            }
+        })
+        .collect()
+}
+
+/// Issuer kinds a court order may have (`authority.issuer`).
+pub const ISSUERS: [&str; 3] = ["federal_judge", "magistrate_judge", "state_judge"];
+
+/// Issuers SB25-276 accepts for a release through a database or automated
+/// network: a federal judge or magistrate.
+pub const FEDERAL_ISSUERS: [&str; 2] = ["federal_judge", "magistrate_judge"];
 
 /// The per-family answers of every period (every family, zeros shown),
 /// summed over published cells: requests received from a group's
 /// published total, the rest from the published rows.
-fn by_family(
-    r: &Report,
-    rows: &[PubRow],
-    cells: &BTreeMap<GKey, (Cell, [Cell; 4], bool)>,
-) -> Vec<FamilyRow> {
+fn by_family(r: &Report, rows: &[PubRow], cells: &BTreeMap<GKey, GroupCells>) -> Vec<FamilyRow> {
     let mut periods: Vec<&String> = r.rows.iter().map(|x| &x.period).collect();
     periods.sort();
     periods.dedup();
@@ -585,7 +781,7 @@ fn by_family(
 /// small-cell rule, and when one day alone of a family's period is withheld
 /// the smallest other non-zero day is too (so that the period's total
 /// cannot give it away).
-fn declined_by_day(r: &Report, mode: Mode) -> Vec<PubDay> {
+fn declined_by_day(r: &Report, rule: Rule) -> Vec<PubDay> {
     let mut out: Vec<PubDay> = r
         .declined_by_day
         .iter()
@@ -593,10 +789,10 @@ fn declined_by_day(r: &Report, mode: Mode) -> Vec<PubDay> {
             day: d.day.clone(),
             period: r.period.of(&d.day),
             list: d.list.clone(),
-            declined: Cell::primary(d.messages, mode),
+            declined: rule.cell(d.messages),
         })
         .collect();
-    if mode == Mode::Public {
+    if rule.suppresses() {
         let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
         for (i, d) in out.iter().enumerate() {
             groups
@@ -605,18 +801,13 @@ fn declined_by_day(r: &Report, mode: Mode) -> Vec<PubDay> {
                 .push(i);
         }
         for idx in groups.values() {
-            if idx
-                .iter()
-                .filter(|&&i| out[i].declined == Cell::Suppressed)
-                .count()
-                == 1
-            {
+            if idx.iter().filter(|&&i| out[i].declined.hidden()).count() == 1 {
                 if let Some(&j) = idx
                     .iter()
-                    .filter(|&&i| out[i].declined != Cell::Suppressed)
+                    .filter(|&&i| !out[i].declined.hidden())
                     .min_by_key(|&&i| r.declined_by_day[i].messages)
                 {
-                    out[j].declined = Cell::Suppressed;
+                    out[j].declined = rule.hidden();
                 }
             }
         }
@@ -649,6 +840,70 @@ pub fn csv(p: &Published) -> String {
             r.photos_withheld,
             r.pob_withheld,
             if r.court_order { "yes" } else { "no" }
+        ));
+    }
+    out
+}
+
+/// A CSV field, quoted when it must be.
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A sum of published cells in a CSV: `N`, or `>=N` for a lower bound.
+fn fig(f: Fig) -> String {
+    if f.at_least {
+        format!(">={}", f.value)
+    } else {
+        f.value.to_string()
+    }
+}
+
+/// `by_month_and_key.csv` (Washington's layout):
+/// `month,list,key,received,declined`.
+pub fn csv_by_month_and_key(p: &Published) -> String {
+    let mut out = String::from("month,list,key,received,declined\n");
+    for m in &p.by_month_and_key {
+        out.push_str(&format!(
+            "{},{},{},{},{}\n",
+            field(&m.month),
+            field(&m.list),
+            field(&m.key),
+            m.received,
+            m.declined
+        ));
+    }
+    out
+}
+
+/// `colorado.csv` (SB21-131 quarterly, SB25-276 annual):
+/// `period,family,requests,declined,released_redacted,released_order_federal_judge,released_order_magistrate_judge,released_order_state_judge,released_without_federal_judge`
+/// (`>=N`: a lower bound, a count under the threshold behind it).
+pub fn csv_colorado(p: &Published) -> String {
+    let mut out = String::from("period,family,requests,declined,released_redacted,released_order_federal_judge,released_order_magistrate_judge,released_order_state_judge,released_without_federal_judge\n");
+    for c in &p.colorado {
+        let by = |k: &str| {
+            fig(c
+                .released_under_court_order
+                .get(k)
+                .copied()
+                .unwrap_or_default())
+        };
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            field(&c.period),
+            field(&c.family),
+            fig(c.requests),
+            fig(c.declined),
+            fig(c.released_redacted),
+            by("federal_judge"),
+            by("magistrate_judge"),
+            by("state_judge"),
+            fig(c.released_without_federal_judge)
         ));
     }
     out

@@ -39,6 +39,7 @@ fn dec(
         exception: None,
         exception_use: None,
         exception_approvers: None,
+        exception_issuer: None,
         order_subject: None,
         order_records: None,
         reason_code: None,
@@ -80,7 +81,8 @@ fn opts(mode: Mode, period: Period) -> Options {
         from: None,
         to: None,
         families: Vec::new(),
-        exact: Vec::new(),
+        small_cells: Default::default(),
+        previous: Vec::new(),
     }
 }
 
@@ -282,6 +284,7 @@ proptest! {
 }
 
 #[test]
+// Long: one log, tampered and cut in turn, each result checked.
 fn tampering_and_gaps_are_reported() {
     let mut data = log(&sample());
     let at = memchr::memmem::find(&data, b"NMSP00000").unwrap();
@@ -411,6 +414,7 @@ fn decisions_waiting_for_written_records_are_bounded_and_taken_once() {
 }
 
 #[test]
+// Long: one log of court-order uses read through every table that shows them.
 fn court_orders_used_and_federal_looking_agencies_are_reported() {
     let with = |mut e: Event, f: &dyn Fn(&mut DecisionRecord)| {
         if let Event::Decision(d) = &mut e {
@@ -436,6 +440,7 @@ fn court_orders_used_and_federal_looking_agencies_are_reported() {
                     d.reason = "court_order";
                     d.exception = Some("2026-CR-0042".into());
                     d.exception_use = Some(1);
+                    d.exception_issuer = Some("federal_judge");
                 },
             ),
         ));
@@ -454,6 +459,7 @@ fn court_orders_used_and_federal_looking_agencies_are_reported() {
             &|d| {
                 d.reason = "court_order_release";
                 d.exception = Some("2026-CR-0042".into());
+                d.exception_issuer = Some("state_judge");
             },
         ),
     ));
@@ -517,6 +523,63 @@ fn court_orders_used_and_federal_looking_agencies_are_reported() {
     );
     let cbp = fam("cbp");
     assert_eq!((cbp.received, cbp.declined), Default::default());
+    // The Colorado summary: releases by issuer kind, every kind shown; a
+    // release under a state judge's order is flagged (SB25-276 asks for a
+    // federal judge or magistrate).
+    let co = p
+        .colorado
+        .iter()
+        .find(|c| c.family == "immigration_enforcement")
+        .unwrap();
+    let kinds: Vec<(&str, u64)> = co
+        .released_under_court_order
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.value))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("federal_judge", 0),
+            ("magistrate_judge", 0),
+            ("state_judge", 1)
+        ]
+    );
+    assert_eq!(co.released_without_federal_judge.value, 1);
+    assert!(p.colorado.iter().any(|c| c.family == "cbp"));
+    assert!(!p.colorado.iter().any(|c| c.family == "none"));
+    let co_csv = publish::csv_colorado(&p);
+    assert!(
+        co_csv.contains("\n2026-12,immigration_enforcement,3,1,1,0,0,1,1\n"),
+        "{co_csv}"
+    );
+    assert_eq!(
+        publish::csv_by_month_and_key(&p),
+        "month,list,key,received,declined\n2026-12,immigration_enforcement,DQ,3,1\n"
+    );
+    // Washington's layout: requests per month and key, per family.
+    let wa: Vec<_> = p
+        .by_month_and_key
+        .iter()
+        .map(|m| {
+            (
+                m.month.as_str(),
+                m.list.as_str(),
+                m.key.as_str(),
+                m.received,
+                m.declined,
+            )
+        })
+        .collect();
+    assert_eq!(
+        wa,
+        vec![(
+            "2026-12",
+            "immigration_enforcement",
+            "DQ",
+            publish::Cell::Exact(3),
+            publish::Cell::Exact(1)
+        )]
+    );
     assert_eq!(cbp.description, "Customs and Border Protection");
     assert!(p.by_family.iter().any(|f| f.family == "none"));
     // The CSV and the JSON mark what passed under an order.
@@ -566,8 +629,36 @@ fn court_orders_used_and_federal_looking_agencies_are_reported() {
     assert_eq!(p.court_orders[0].queries, publish::Cell::Suppressed);
     // Court-order counts published exactly when asked (`--exact
     // court_orders`); still no id.
-    let exact = publish::publish_with(&r, Mode::Public, "now", &["court_orders".into()]);
+    let mut small = publish::SmallCells::default();
+    small.set_table("court_orders", 0).unwrap();
+    let exact = publish::publish_with(&r, Mode::Public, "now", &small);
     assert_eq!(exact.court_orders[0].queries, publish::Cell::Exact(2));
+    assert_eq!(
+        exact
+            .court_orders_by_issuer
+            .iter()
+            .map(|u| (u.list.as_str(), u.issuer.as_str(), u.queries, u.releases))
+            .collect::<Vec<_>>(),
+        vec![
+            (
+                "immigration_enforcement",
+                "federal_judge",
+                publish::Cell::Exact(2),
+                publish::Cell::Exact(0)
+            ),
+            (
+                "immigration_enforcement",
+                "state_judge",
+                publish::Cell::Exact(0),
+                publish::Cell::Exact(1)
+            ),
+        ]
+    );
+    // Under the default rule the two small counts of a period are withheld.
+    assert!(p
+        .court_orders_by_issuer
+        .iter()
+        .all(|u| u.queries.value().unwrap_or(0) == 0 && u.releases.value().unwrap_or(0) == 0));
     assert_eq!(exact.court_orders[0].exception, None);
     assert_eq!(p.watch_count.get("2026-12"), Some(&1));
     let json = serde_json::to_string(&p).unwrap();

@@ -103,6 +103,10 @@ pub const COURT_ORDERS_REFUSED: &str = "origuard_court_orders_refused_total";
 /// Policy bundles refused at a load (no manifest, unsigned, a file not as
 /// signed, a rollback); the policy in force stays.
 pub const POLICY_BUNDLES_REFUSED: &str = "origuard_policy_bundles_refused_total";
+/// From an applied policy change to the first message it refused from an
+/// agency the policy before it did not refuse, by `list`, seconds (once per
+/// change and list; [`super::time_to_block`]).
+pub const TIME_TO_BLOCK: &str = "origuard_time_to_block_seconds";
 
 /// HELP text of every metric (Prometheus `# HELP`), from the notes above.
 const HELP: &[(&str, &str)] = &[
@@ -145,6 +149,7 @@ const HELP: &[(&str, &str)] = &[
     (SHADOW_MESSAGES, "Messages evaluated under the shadow (candidate) policy."),
     (COURT_ORDERS_REFUSED, "Court orders refused at a load (unsigned, under-signed, tampered, expired key, administrative issuer); the orders in force stay."),
     (POLICY_BUNDLES_REFUSED, "Policy bundles refused at a load (no manifest, unsigned, a file not as signed, a rollback); the policy in force stays."),
+    (TIME_TO_BLOCK, "From an applied policy change to the first message it refused from an agency the previous policy did not refuse, by list, seconds (once per change and list)."),
 ];
 
 /// Every metric name (for the uniqueness/use test and documentation).
@@ -188,6 +193,7 @@ pub const ALL: &[&str] = &[
     SHADOW_MESSAGES,
     COURT_ORDERS_REFUSED,
     POLICY_BUNDLES_REFUSED,
+    TIME_TO_BLOCK,
 ];
 
 /// A bounded label for a message key: table keys as themselves, else `other`.
@@ -195,6 +201,14 @@ pub fn mke_label(d: &Decision) -> &'static str {
     match &d.header {
         Some(h) => keys::lookup(h.mke.as_str()).map_or("other", |k| k.key),
         None => "unknown",
+    }
+}
+
+/// Observes [`TIME_TO_BLOCK`] when `d` is the first refusal of a newly
+/// listed agency after a policy change (rare: only refusals are looked at).
+fn time_to_block(d: &Decision, dir: Direction, p: &Policy) {
+    if let Some((list, secs)) = super::time_to_block::on_decision(d, dir, p) {
+        histogram!(TIME_TO_BLOCK, "list" => list).record(secs);
     }
 }
 
@@ -316,6 +330,7 @@ impl DecisionMetrics {
         }
         self.seconds.record(seconds);
         legal_process(d, p);
+        time_to_block(d, self.direction, p);
     }
 }
 
@@ -552,6 +567,9 @@ fn zero_policy(p: &Policy) {
             counter!(CERTIFICATION_LAPSED, "list" => l.name.clone()).increment(0);
         }
     }
+    for l in &p.lists {
+        let _ = histogram!(TIME_TO_BLOCK, "list" => l.name.clone());
+    }
     for l in p
         .lists
         .iter()
@@ -583,6 +601,16 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub fn install() {
     HANDLE.get_or_init(|| {
         let b = PrometheusBuilder::new()
+            // Minutes to days: a reload reaches the next message at once,
+            // the newly listed agency may not ask for hours.
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(TIME_TO_BLOCK.into()),
+                &[
+                    1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 43200.0, 86400.0, 259200.0,
+                    604800.0,
+                ],
+            )
+            .ok()?
             .set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
                 &[

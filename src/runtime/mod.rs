@@ -16,4 +16,5 @@ pub mod proxy;
 pub mod reload;
 pub mod shadow;
 pub mod systemd;
+pub mod time_to_block;
 pub mod tls;

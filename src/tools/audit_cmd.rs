@@ -1,115 +1,21 @@
-//! `origuard audit verify | keygen | prove | verify-proof` (specs/audit.md).
+//! `origuard audit verify | keygen | prove | verify-proof` (specs/audit.md);
+//! `audit export` is [`super::audit_export`].
 //!
 //! `verify` streams every file of a log through one [`Chain`] (chain,
 //! segment continuity, Merkle tree, checkpoint roots and signatures, a saved
 //! checkpoint); `prove` computes an inclusion proof in a second streaming
-//! pass; `verify-proof` checks one without the log. [`log_files`] finds and
-//! orders a log's files; `origuard report` uses it too.
+//! pass; `verify-proof` checks one without the log. Finding and ordering a
+//! log's files is [`crate::tools::audit_files`].
 
 use crate::audit::checkpoint::{parse_public_key, Checkpoint};
 use crate::audit::merkle::{leaf_hash, verify_inclusion, Hash, PathBuilder};
 use crate::audit::verify::{verify_file, Broken, Chain, ChainOptions, SavedCheck, StreamError};
+pub use crate::tools::audit_files::{audit_files, log_files, looks_like_audit, LogFiles};
 use crate::tools::cli::AuditCommand;
 use crate::tools::common::EX_INPUT;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-
-/// One log's files, in chain order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogFiles {
-    /// The log's id (or `unknown (PATH)` when the first line does not say).
-    pub log_id: String,
-    /// Path and first record of each file.
-    pub files: Vec<(PathBuf, u64)>,
-}
-
-/// The log id and first `seq` of a file, from its first line (a segment
-/// header or `log_start`); reads at most 64 KiB.
-fn first_line(p: &Path) -> Option<(String, u64)> {
-    let mut head = vec![0u8; 64 << 10];
-    let mut f = std::fs::File::open(p).ok()?;
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(_) => return None,
-        }
-    }
-    let line = &head[..memchr::memchr(b'\n', &head[..n])?];
-    crate::audit::verify::first_line_ids(line)
-}
-
-/// True when the file starts like an audit log (a record or a segment header).
-pub fn looks_like_audit(p: &Path) -> bool {
-    let mut head = [0u8; 64];
-    let n = std::fs::File::open(p)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    let h = &head[..n];
-    h.starts_with(b"{\"seq\":") || h.starts_with(b"{\"kind\":\"segment\"")
-}
-
-/// Files kept aside are outside the chain; temporary files are not logs.
-fn skipped_in_directory(name: &str) -> bool {
-    name.contains(".broken-") || name.contains(".aside-") || name.ends_with(".tmp")
-}
-
-/// The files named: a file as given, a directory's audit files (not those
-/// kept aside).
-pub fn audit_files(paths: &[String]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for p in paths {
-        let path = Path::new(p);
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| format!("{p}: {e}"))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| {
-                    f.is_file()
-                        && !f
-                            .file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(skipped_in_directory)
-                        && looks_like_audit(f)
-                })
-                .collect();
-            found.sort();
-            if found.is_empty() {
-                return Err(format!("{p}: no audit log files in this directory"));
-            }
-            out.extend(found);
-        } else if path.is_file() {
-            out.push(path.to_path_buf());
-        } else {
-            return Err(format!("{p}: no such file or directory"));
-        }
-    }
-    Ok(out)
-}
-
-/// Groups files by the log their first line names, each log's files in
-/// order of their first record (ties: by name). Files whose first line
-/// names no log are each a log of their own.
-pub fn log_files(files: Vec<PathBuf>) -> Vec<LogFiles> {
-    let mut logs: Vec<LogFiles> = Vec::new();
-    for f in files {
-        let (id, first) =
-            first_line(&f).unwrap_or_else(|| (format!("unknown ({})", f.display()), 0));
-        match logs.iter_mut().find(|l| l.log_id == id) {
-            Some(l) => l.files.push((f, first)),
-            None => logs.push(LogFiles {
-                log_id: id,
-                files: vec![(f, first)],
-            }),
-        }
-    }
-    for l in &mut logs {
-        l.files.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-    }
-    logs
-}
 
 /// The first two lines of a file (at most 128 KiB read).
 fn first_two_lines(p: &Path) -> Vec<serde_json::Value> {
@@ -265,34 +171,20 @@ fn verify_log(
         ),
         None => (0, intact_text(name, one, first_seq, &v, &out.chain)),
     };
-    if code == 0 {
-        if let Some(w) = &want {
-            match out.found_at {
-                Some(seq) if seq + 1 == v.count => text.push_str("; head matches"),
-                Some(seq) => text.push_str(&format!(
-                    "; expected head is record {seq}, {} records appended since",
-                    v.count - 1 - seq
-                )),
-                None => {
-                    code = 1;
-                    text = format!(
-                        "{name}: head {} and no record has the expected head {w}: records were removed from the end, or the log was replaced",
-                        v.head
-                    );
-                }
-            }
-        }
-    }
     let saved_check = out.chain.saved();
     if code == 0 {
-        if let Some(s) = saved {
-            match saved_text(name, s, &saved_check, public_key, &v) {
-                Ok(t) => text.push_str(&t),
-                Err(t) => {
-                    code = 1;
-                    text = t;
-                }
-            }
+        if let Err(t) = later_checks(
+            name,
+            &want,
+            &out,
+            &v,
+            saved,
+            &saved_check,
+            public_key,
+            &mut text,
+        ) {
+            code = 1;
+            text = t;
         }
     }
     let json = serde_json::json!({
@@ -316,6 +208,40 @@ fn verify_log(
         "broken": out.broken.as_ref().map(|(p, b)| serde_json::json!({ "file": p.display().to_string(), "seq": b.seq, "line": b.line, "what": b.what, "torn_tail": b.torn_tail })),
     });
     Report { code, text, json }
+}
+
+/// After an intact chain: the expected head (`--expect-head`) and the
+/// saved checkpoint (`--checkpoint`); what to add to the text, or why not.
+#[allow(clippy::too_many_arguments)] // each is one input of the checks
+fn later_checks(
+    name: &str,
+    want: &Option<String>,
+    out: &Outcome,
+    v: &crate::audit::verify::Verified,
+    saved: Option<&Checkpoint>,
+    saved_check: &SavedCheck,
+    public_key: Option<&[u8]>,
+    text: &mut String,
+) -> Result<(), String> {
+    if let Some(w) = want {
+        match out.found_at {
+            Some(seq) if seq + 1 == v.count => text.push_str("; head matches"),
+            Some(seq) => text.push_str(&format!(
+                "; expected head is record {seq}, {} records appended since",
+                v.count - 1 - seq
+            )),
+            None => {
+                return Err(format!(
+                    "{name}: head {} and no record has the expected head {w}: records were removed from the end, or the log was replaced",
+                    v.head
+                ))
+            }
+        }
+    }
+    if let Some(s) = saved {
+        text.push_str(&saved_text(name, s, saved_check, public_key, v)?);
+    }
+    Ok(())
 }
 
 fn saved_name(s: &SavedCheck) -> &'static str {
@@ -624,40 +550,62 @@ pub fn command(c: AuditCommand) -> u8 {
                 code
             }
         },
+        AuditCommand::Export {
+            audit,
+            ori,
+            list,
+            from,
+            to,
+            out,
+        } => super::audit_export::command(
+            &audit,
+            &super::audit_export::Filter {
+                ori,
+                list,
+                from,
+                to,
+            },
+            out.as_deref(),
+        ),
         AuditCommand::VerifyProof { file, public_key } => {
-            let pk = match public_key.as_deref().map(read_public_key).transpose() {
-                Ok(k) => k,
-                Err(e) => {
-                    eprintln!("origuard audit verify-proof: {e}");
-                    return EX_INPUT;
-                }
-            };
-            let data = if file == "-" {
-                let mut d = Vec::new();
-                std::io::stdin().read_to_end(&mut d).map(|_| d)
-            } else {
-                std::fs::read(&file)
-            };
-            let proof: Proof = match data
-                .map_err(|e| e.to_string())
-                .and_then(|d| serde_json::from_slice(&d).map_err(|e| format!("not a proof: {e}")))
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("origuard audit verify-proof: {file}: {e}");
-                    return EX_INPUT;
-                }
-            };
-            match check_proof(&proof, pk.as_deref()) {
-                Ok(t) => {
-                    println!("{t}");
-                    0
-                }
-                Err(t) => {
-                    eprintln!("{t}");
-                    1
-                }
-            }
+            verify_proof_cmd(&file, public_key.as_deref())
+        }
+    }
+}
+
+/// `audit verify-proof FILE`: checks a proof without the log.
+fn verify_proof_cmd(file: &str, public_key: Option<&str>) -> u8 {
+    let pk = match public_key.map(read_public_key).transpose() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("origuard audit verify-proof: {e}");
+            return EX_INPUT;
+        }
+    };
+    let data = if file == "-" {
+        let mut d = Vec::new();
+        std::io::stdin().read_to_end(&mut d).map(|_| d)
+    } else {
+        std::fs::read(file)
+    };
+    let proof: Proof = match data
+        .map_err(|e| e.to_string())
+        .and_then(|d| serde_json::from_slice(&d).map_err(|e| format!("not a proof: {e}")))
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("origuard audit verify-proof: {file}: {e}");
+            return EX_INPUT;
+        }
+    };
+    match check_proof(&proof, pk.as_deref()) {
+        Ok(t) => {
+            println!("{t}");
+            0
+        }
+        Err(t) => {
+            eprintln!("{t}");
+            1
         }
     }
 }

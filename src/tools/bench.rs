@@ -606,7 +606,43 @@ type Sent = (
     Histogram<u64>,
 );
 
-/// Runs the benchmark.
+/// What every sender of one run shares.
+#[derive(Clone)]
+struct Plan {
+    items: Arc<Vec<Item>>,
+    /// Connections.
+    n: usize,
+    /// Messages to send in all (`u64::MAX`: until the deadline).
+    total: u64,
+    /// When sending starts.
+    t0: Instant,
+    /// Stop sending this long after `t0`.
+    deadline: Option<Duration>,
+    pace: Pace,
+    raw: bool,
+    framing: Framing,
+    /// The gap between two sends on one connection (`--rate`).
+    per_conn_gap: Option<Duration>,
+    /// The capture's length (`--pace recorded`).
+    cycle: Duration,
+    sent: Arc<AtomicU64>,
+    replies_expected: Arc<AtomicU64>,
+    bar: indicatif::ProgressBar,
+}
+
+/// What the receivers saw, added up.
+#[derive(Default)]
+struct Totals {
+    passed: u64,
+    changed: u64,
+    unexpected: u64,
+    missing: u64,
+    bytes: u64,
+}
+
+/// Runs the benchmark: connect every pair, start a sender, a reply reader
+/// and a receiver per connection, wait for the senders, let stragglers
+/// arrive, close, collect, report.
 pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
     if a.raw && a.policy.is_some() {
         return Err(BenchError::Run(
@@ -625,19 +661,113 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
     } else {
         a.target.clone()
     };
-    let n = a.connections.max(1);
-    let total: u64 = match (a.count, a.pace, a.duration) {
-        (Some(c), _, _) => c,
-        (None, Pace::Rate(r), Some(d)) => (r as f64 * d.as_secs_f64()) as u64,
-        (None, _, Some(_)) => u64::MAX,
-        _ => items.len() as u64,
+    let (pairs, warmup) = connect_all(&a, &target, &listener, &items).await?;
+    let plan = plan(&a, items);
+    let framed = if plan.raw && plan.pace == Pace::Max {
+        Some(Arc::new(Framed::of(&plan.items, a.framing)?))
+    } else {
+        None
     };
-    let deadline = a.duration.filter(|_| a.count.is_none());
-    // One connection at a time, so that each upstream connection the
-    // target makes belongs to the switch connection that caused it.
+    let replies_back = Arc::new(AtomicU64::new(0));
+    let (senders, receivers, conns) = start_connections(&a, &plan, framed, pairs, &replies_back);
+    let (mut errors, writers, sent_by_conn, late) = join_senders(senders).await;
+    plan.bar.finish_and_clear();
+    if !plan.raw {
+        settle(&conns, a.settle).await;
+    }
+    // Close the sending sides: the proxy closes the session, receivers end
+    // (with --raw, once everything in flight has arrived).
+    for mut w in writers {
+        let _ = w.shutdown().await;
+    }
+    let wait = if plan.raw {
+        a.settle + Duration::from_secs(5)
+    } else {
+        Duration::from_secs(5)
+    };
+    let (mut totals, hist, last, checksum_ok) = join_receivers(
+        receivers,
+        sent_by_conn,
+        plan.raw,
+        plan.t0,
+        wait,
+        &mut errors,
+    )
+    .await;
+    totals.missing += conns
+        .iter()
+        .map(|c| c.fifo.lock().unwrap_or_else(|e| e.into_inner()).len() as u64)
+        .sum::<u64>();
+    let secs = last
+        .saturating_duration_since(plan.t0)
+        .as_secs_f64()
+        .max(1e-9);
+    Ok(report(
+        &a,
+        &plan,
+        &totals,
+        secs,
+        &hist,
+        &late,
+        warmup,
+        checksum_ok,
+        errors,
+        &replies_back,
+    ))
+}
+
+/// Tasks of a run, per connection: senders, receivers, expectations.
+type Started = (
+    Vec<tokio::task::JoinHandle<Result<Sent, String>>>,
+    Vec<tokio::task::JoinHandle<Received>>,
+    Vec<Arc<Conn>>,
+);
+
+/// Starts, per connection, its sender, reply reader and receiver.
+fn start_connections(
+    a: &BenchArgs,
+    plan: &Plan,
+    framed: Option<Arc<Framed>>,
+    pairs: Vec<(Box<dyn Io>, Box<dyn Io>)>,
+    replies_back: &Arc<AtomicU64>,
+) -> Started {
+    let (mut senders, mut receivers, mut conns) = (Vec::new(), Vec::new(), Vec::new());
+    for (c, (client, server)) in pairs.into_iter().enumerate() {
+        let (send_side, recv_side) = match a.direction {
+            Direction::Outbound => (client, server),
+            Direction::Inbound => (server, client),
+        };
+        let (sr, sw) = tokio::io::split(send_side);
+        let (rr, _rw) = tokio::io::split(recv_side);
+        let conn = Arc::new(Conn::default());
+        conns.push(conn.clone());
+        senders.push(match &framed {
+            // The fast raw path writes the pre-framed capture in large slices.
+            Some(f) => spawn_framed(plan, f.clone(), c, sw),
+            None => tokio::spawn(send_messages(plan.clone(), c, conn.clone(), sw)),
+        });
+        count_replies(sr, a.framing, replies_back.clone());
+        receivers.push(if plan.raw {
+            tokio::spawn(receive_raw(rr, a.framing))
+        } else {
+            tokio::spawn(receive_checked(rr, conn, a.framing))
+        });
+    }
+    (senders, receivers, conns)
+}
+
+/// Connects every pair, one connection at a time, so that each upstream
+/// connection the target makes belongs to the switch connection that
+/// caused it; with the number of warm-up messages sent.
+async fn connect_all(
+    a: &BenchArgs,
+    target: &str,
+    listener: &TcpListener,
+    items: &[Item],
+) -> Result<(Vec<(Box<dyn Io>, Box<dyn Io>)>, u64), BenchError> {
     let mut pairs = Vec::new();
     let mut warmup = 0u64;
-    for _ in 0..n {
+    for _ in 0..a.connections.max(1) {
         // After one warm-up the target is known to dial on the first
         // message: no more waiting for it to dial on accept.
         let wait = if warmup > 0 {
@@ -645,19 +775,28 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
         } else {
             ACCEPT_WAIT
         };
-        let (mut client, server) = pair(&a, &target, &listener, wait).await?;
+        let (mut client, server) = pair(a, target, listener, wait).await?;
         let server = match server {
             Some(s) => s,
             None => {
                 warmup += 1;
-                warm_up(&a, &listener, &mut client, &items[0]).await?
+                warm_up(a, listener, &mut client, &items[0]).await?
             }
         };
         pairs.push((client, server));
     }
-    let sent = Arc::new(AtomicU64::new(0));
-    let replies_back = Arc::new(AtomicU64::new(0));
-    let replies_expected = Arc::new(AtomicU64::new(0));
+    Ok((pairs, warmup))
+}
+
+/// The run's shared plan: how many, how fast, from when; the progress bar.
+fn plan(a: &BenchArgs, items: Arc<Vec<Item>>) -> Plan {
+    let n = a.connections.max(1);
+    let total: u64 = match (a.count, a.pace, a.duration) {
+        (Some(c), _, _) => c,
+        (None, Pace::Rate(r), Some(d)) => (r as f64 * d.as_secs_f64()) as u64,
+        (None, _, Some(_)) => u64::MAX,
+        _ => items.len() as u64,
+    };
     let bar = if a.json {
         indicatif::ProgressBar::hidden()
     } else {
@@ -670,128 +809,134 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
         }
         b
     };
-    let t0 = Instant::now() + Duration::from_millis(50);
-    let mut senders = Vec::new();
-    let mut receivers = Vec::new();
-    let mut conns = Vec::new();
-    let per_conn_gap = match a.pace {
-        Pace::Rate(r) => Some(Duration::from_secs_f64(n as f64 / r.max(1) as f64)),
-        _ => None,
-    };
-    let cycle = recorded_cycle(&items);
-    let (pace, raw) = (a.pace, a.raw);
-    let framed = if raw && pace == Pace::Max {
-        Some(Arc::new(Framed::of(&items, a.framing)?))
-    } else {
-        None
-    };
-    for (c, (client, server)) in pairs.into_iter().enumerate() {
-        let (send_side, recv_side) = match a.direction {
-            Direction::Outbound => (client, server),
-            Direction::Inbound => (server, client),
-        };
-        let (sr, sw) = tokio::io::split(send_side);
-        let (rr, _rw) = tokio::io::split(recv_side);
-        let conn = Arc::new(Conn::default());
-        conns.push(conn.clone());
-        // Sender: the fast raw path writes the pre-framed capture in large
-        // slices; otherwise message by message.
-        if let Some(f) = &framed {
-            let (f, sent) = (f.clone(), sent.clone());
-            let quota = total.saturating_add(n as u64 - 1 - c as u64) / n as u64;
-            let start = c * f.ends.len() / n;
-            senders.push(tokio::spawn(async move {
-                tokio::time::sleep_until(t0).await;
-                send_framed(sw, &f, start, quota, deadline.map(|d| t0 + d), &sent).await
-            }));
-        } else {
-            let (items, conn, sent, bar) = (items.clone(), conn.clone(), sent.clone(), bar.clone());
-            let rexp = replies_expected.clone();
-            let framing = a.framing;
-            senders.push(tokio::spawn(async move {
-                let mut w = BufWriter::with_capacity(64 * 1024, sw);
-                let mut buf = BytesMut::with_capacity(64 * 1024);
-                let (mut j, mut checksum): (u64, u64) = (0, 0);
-                let mut late = new_hist();
-                tokio::time::sleep_until(t0).await;
-                loop {
-                    let k = j * n as u64 + c as u64;
-                    if k >= total || deadline.is_some_and(|d| t0.elapsed() >= d) {
-                        break;
-                    }
-                    let due = match (pace, per_conn_gap) {
-                        (Pace::Rate(_), Some(g)) => Some(t0 + g * (j as u32)),
-                        (Pace::Recorded, _) => Some(t0 + recorded_at(&items, k, cycle)),
-                        _ => None,
-                    };
-                    let due = match due {
-                        Some(due) => {
-                            if due > Instant::now() {
-                                let _ = w.flush().await;
-                            }
-                            let _ = late.record(wait_until(due).await.max(1));
-                            due
-                        }
-                        None => Instant::now(),
-                    };
-                    let it = &items[(k % items.len() as u64) as usize];
-                    if it.reply_back {
-                        rexp.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if raw {
-                        checksum = fold(checksum, it.sum);
-                    } else if let Some((h, len, changed)) = it.forward {
-                        conn.fifo
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push_back(Expect {
-                                hash: h,
-                                len,
-                                due,
-                                changed,
-                            });
-                    }
-                    buf.clear();
-                    if encode_into(framing, &it.bytes, &mut buf).is_err()
-                        || w.write_all(&buf).await.is_err()
-                    {
-                        return Err("write to target failed".to_string());
-                    }
-                    if pace != Pace::Max {
-                        let _ = w.flush().await;
-                    }
-                    sent.fetch_add(1, Ordering::Relaxed);
-                    bar.inc(1);
-                    j += 1;
-                }
-                let _ = w.flush().await;
-                let w: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = Box::new(w.into_inner());
-                Ok::<Sent, String>((w, j, checksum, late))
-            }));
-        }
-        // Replies coming back on the sending side (inbound denials).
-        {
-            let rb = replies_back.clone();
-            let framing = a.framing;
-            tokio::spawn(async move {
-                let mut f = FramedRead::new(sr, FrameCodec::new(framing, 1 << 26));
-                while let Some(Ok(_)) = f.next().await {
-                    rb.fetch_add(1, Ordering::Relaxed);
-                }
-            });
-        }
-        // Receiver.
-        let framing = a.framing;
-        receivers.push(if raw {
-            tokio::spawn(receive_raw(rr, framing))
-        } else {
-            tokio::spawn(receive_checked(rr, conn.clone(), framing))
-        });
+    Plan {
+        cycle: recorded_cycle(&items),
+        items,
+        n,
+        total,
+        t0: Instant::now() + Duration::from_millis(50),
+        deadline: a.duration.filter(|_| a.count.is_none()),
+        pace: a.pace,
+        raw: a.raw,
+        framing: a.framing,
+        per_conn_gap: match a.pace {
+            Pace::Rate(r) => Some(Duration::from_secs_f64(n as f64 / r.max(1) as f64)),
+            _ => None,
+        },
+        sent: Arc::new(AtomicU64::new(0)),
+        replies_expected: Arc::new(AtomicU64::new(0)),
+        bar,
     }
-    // Wait for the senders, then give stragglers time to arrive.
-    let mut errors = Vec::new();
-    let mut writers = Vec::new();
-    let mut sent_by_conn = Vec::new();
+}
+
+/// The raw sender of connection `c`: its share of the pre-framed capture.
+fn spawn_framed(
+    plan: &Plan,
+    f: Arc<Framed>,
+    c: usize,
+    sw: tokio::io::WriteHalf<Box<dyn Io>>,
+) -> tokio::task::JoinHandle<Result<Sent, String>> {
+    let (n, t0, sent) = (plan.n, plan.t0, plan.sent.clone());
+    let quota = plan.total.saturating_add(n as u64 - 1 - c as u64) / n as u64;
+    let start = c * f.ends.len() / n;
+    let until = plan.deadline.map(|d| t0 + d);
+    tokio::spawn(async move {
+        tokio::time::sleep_until(t0).await;
+        send_framed(sw, &f, start, quota, until, &sent).await
+    })
+}
+
+/// Connection `c`'s sender, message by message: paced, noting what each
+/// message should become at the far end.
+async fn send_messages(
+    plan: Plan,
+    c: usize,
+    conn: Arc<Conn>,
+    sw: tokio::io::WriteHalf<Box<dyn Io>>,
+) -> Result<Sent, String> {
+    let mut w = BufWriter::with_capacity(64 * 1024, sw);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let (mut j, mut checksum): (u64, u64) = (0, 0);
+    let mut late = new_hist();
+    let items = &plan.items;
+    tokio::time::sleep_until(plan.t0).await;
+    loop {
+        let k = j * plan.n as u64 + c as u64;
+        if k >= plan.total || plan.deadline.is_some_and(|d| plan.t0.elapsed() >= d) {
+            break;
+        }
+        let due = match (plan.pace, plan.per_conn_gap) {
+            (Pace::Rate(_), Some(g)) => Some(plan.t0 + g * (j as u32)),
+            (Pace::Recorded, _) => Some(plan.t0 + recorded_at(items, k, plan.cycle)),
+            _ => None,
+        };
+        let due = match due {
+            Some(due) => {
+                if due > Instant::now() {
+                    let _ = w.flush().await;
+                }
+                let _ = late.record(wait_until(due).await.max(1));
+                due
+            }
+            None => Instant::now(),
+        };
+        let it = &items[(k % items.len() as u64) as usize];
+        if it.reply_back {
+            plan.replies_expected.fetch_add(1, Ordering::Relaxed);
+        }
+        if plan.raw {
+            checksum = fold(checksum, it.sum);
+        } else if let Some((h, len, changed)) = it.forward {
+            conn.fifo
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_back(Expect {
+                    hash: h,
+                    len,
+                    due,
+                    changed,
+                });
+        }
+        buf.clear();
+        if encode_into(plan.framing, &it.bytes, &mut buf).is_err()
+            || w.write_all(&buf).await.is_err()
+        {
+            return Err("write to target failed".to_string());
+        }
+        if plan.pace != Pace::Max {
+            let _ = w.flush().await;
+        }
+        plan.sent.fetch_add(1, Ordering::Relaxed);
+        plan.bar.inc(1);
+        j += 1;
+    }
+    let _ = w.flush().await;
+    let w: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = Box::new(w.into_inner());
+    Ok((w, j, checksum, late))
+}
+
+/// Counts the replies coming back on the sending side (inbound denials).
+fn count_replies(sr: tokio::io::ReadHalf<Box<dyn Io>>, framing: Framing, back: Arc<AtomicU64>) {
+    tokio::spawn(async move {
+        let mut f = FramedRead::new(sr, FrameCodec::new(framing, 1 << 26));
+        while let Some(Ok(_)) = f.next().await {
+            back.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+}
+
+/// Senders' results: errors, streams to close, (count, checksum) per
+/// connection, and how late the paced sends started.
+type Joined = (
+    Vec<String>,
+    Vec<Box<dyn tokio::io::AsyncWrite + Unpin + Send>>,
+    Vec<Option<(u64, u64)>>,
+    Histogram<u64>,
+);
+
+/// Waits for every sender.
+async fn join_senders(senders: Vec<tokio::task::JoinHandle<Result<Sent, String>>>) -> Joined {
+    let (mut errors, mut writers, mut sent_by_conn) = (Vec::new(), Vec::new(), Vec::new());
     let mut late = new_hist();
     for s in senders {
         match s.await {
@@ -810,65 +955,76 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
             }
         }
     }
-    bar.finish_and_clear();
-    if !raw {
-        let settle_until = Instant::now() + a.settle;
-        while Instant::now() < settle_until {
-            let pending: usize = conns
-                .iter()
-                .map(|c| c.fifo.lock().unwrap_or_else(|e| e.into_inner()).len())
-                .sum();
-            if pending == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    (errors, writers, sent_by_conn, late)
+}
+
+/// Gives stragglers up to `settle` to arrive.
+async fn settle(conns: &[Arc<Conn>], settle: Duration) {
+    let settle_until = Instant::now() + settle;
+    while Instant::now() < settle_until {
+        let pending: usize = conns
+            .iter()
+            .map(|c| c.fifo.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum();
+        if pending == 0 {
+            break;
         }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // Close the sending sides: the proxy closes the session, receivers end
-    // (with --raw, once everything in flight has arrived).
-    for mut w in writers {
-        let _ = w.shutdown().await;
-    }
+}
+
+/// Waits for every receiver (each within `wait`) and adds up what they
+/// saw: totals, latencies, the last arrival, the raw checksum verdict.
+async fn join_receivers(
+    receivers: Vec<tokio::task::JoinHandle<Received>>,
+    sent_by_conn: Vec<Option<(u64, u64)>>,
+    raw: bool,
+    t0: Instant,
+    wait: Duration,
+    errors: &mut Vec<String>,
+) -> (Totals, Histogram<u64>, Instant, Option<bool>) {
+    let mut t = Totals::default();
     let mut hist = new_hist();
-    let (mut passed, mut changed, mut unexpected, mut missing, mut bytes) = (0, 0, 0, 0, 0);
     let mut checksum_ok = raw.then_some(true);
     let mut last = t0;
-    let wait = if raw {
-        a.settle + Duration::from_secs(5)
-    } else {
-        Duration::from_secs(5)
-    };
     for (r, sent_here) in receivers.into_iter().zip(sent_by_conn) {
-        match tokio::time::timeout(wait, r).await {
-            Ok(Ok(got)) => {
-                let _ = hist.add(&got.hist);
-                if let (true, Some((count, sum))) = (raw, sent_here) {
-                    passed += got.frames.min(count);
-                    missing += count.saturating_sub(got.frames);
-                    unexpected += got.frames.saturating_sub(count);
-                    if got.checksum != sum || got.frames != count {
-                        checksum_ok = Some(false);
-                    }
-                }
-                passed += got.passed;
-                changed += got.changed;
-                unexpected += got.unexpected;
-                missing += got.missing;
-                bytes += got.bytes;
-                last = last.max(got.last);
+        let Ok(Ok(got)) = tokio::time::timeout(wait, r).await else {
+            errors.push("a receiver did not finish".into());
+            continue;
+        };
+        let _ = hist.add(&got.hist);
+        if let (true, Some((count, sum))) = (raw, sent_here) {
+            t.passed += got.frames.min(count);
+            t.missing += count.saturating_sub(got.frames);
+            t.unexpected += got.frames.saturating_sub(count);
+            if got.checksum != sum || got.frames != count {
+                checksum_ok = Some(false);
             }
-            _ => errors.push("a receiver did not finish".into()),
         }
+        t.passed += got.passed;
+        t.changed += got.changed;
+        t.unexpected += got.unexpected;
+        t.missing += got.missing;
+        t.bytes += got.bytes;
+        last = last.max(got.last);
     }
-    let left: u64 = conns
-        .iter()
-        .map(|c| c.fifo.lock().unwrap_or_else(|e| e.into_inner()).len() as u64)
-        .sum();
-    missing += left;
-    let sent_n = sent.load(Ordering::Relaxed);
-    let expected = passed + changed + missing;
-    let secs = last.saturating_duration_since(t0).as_secs_f64().max(1e-9);
-    let arrived = passed + changed;
+    (t, hist, last, checksum_ok)
+}
+
+/// The report of a run.
+#[allow(clippy::too_many_arguments)] // each is one measured part of the run
+fn report(
+    a: &BenchArgs,
+    plan: &Plan,
+    t: &Totals,
+    secs: f64,
+    hist: &Histogram<u64>,
+    late: &Histogram<u64>,
+    warmup: u64,
+    checksum_ok: Option<bool>,
+    errors: Vec<String>,
+    replies_back: &AtomicU64,
+) -> Report {
     let q = |p: f64| {
         if hist.is_empty() {
             0.0
@@ -876,23 +1032,23 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
             hist.value_at_quantile(p) as f64
         }
     };
-    Ok(Report {
+    Report {
         target: if a.target == "self" {
             "none (direct)".into()
         } else {
             a.target.clone()
         },
-        sent: sent_n,
-        expected,
-        passed,
-        changed,
+        sent: plan.sent.load(Ordering::Relaxed),
+        expected: t.passed + t.changed + t.missing,
+        passed: t.passed,
+        changed: t.changed,
         replies_back: replies_back.load(Ordering::Relaxed),
-        replies_expected: replies_expected.load(Ordering::Relaxed),
-        missing,
-        unexpected,
+        replies_expected: plan.replies_expected.load(Ordering::Relaxed),
+        missing: t.missing,
+        unexpected: t.unexpected,
         seconds: secs,
-        msgs_per_sec: arrived as f64 / secs,
-        mb_per_sec: bytes as f64 / secs / 1e6,
+        msgs_per_sec: (t.passed + t.changed) as f64 / secs,
+        mb_per_sec: t.bytes as f64 / secs / 1e6,
         p50_us: q(0.5),
         p90_us: q(0.9),
         p99_us: q(0.99),
@@ -908,7 +1064,7 @@ pub async fn run_bench(a: BenchArgs) -> Result<Report, BenchError> {
         warmup,
         checksum_ok,
         errors,
-    })
+    }
 }
 
 /// Human-readable report.

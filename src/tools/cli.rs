@@ -78,6 +78,15 @@ pub struct ReportCli {
     /// court_orders (court-order counts count orders and uses, not people).
     #[arg(long)]
     pub exact: Vec<String>,
+    /// A public table's small-cell threshold, TABLE=N (repeatable): counts
+    /// from 1 to N-1 are withheld; default 10. Tables: figures,
+    /// declined_by_day, court_orders, by_month_and_key.
+    #[arg(long, value_name = "TABLE=N")]
+    pub small_cell: Vec<String>,
+    /// The previous report's report.json: this report carries, per log, a
+    /// consistency proof from the checkpoint published there to its own.
+    #[arg(long, value_name = "REPORT_JSON")]
+    pub previous: Option<String>,
     /// Exit 0 even when a log does not verify (the report still says so).
     #[arg(long)]
     pub allow_broken: bool,
@@ -283,6 +292,31 @@ pub enum AuditCommand {
         /// The audit log: a file, several segments, or a directory.
         #[arg(long, required = true)]
         audit: Vec<String>,
+    },
+    /// Evidence for investigators: the decisions of one log per agency
+    /// (ORI), family (list) and date, each with its inclusion proof against
+    /// the log's last signed checkpoint. No subject data: decision records
+    /// hold header metadata only. Check it without the log:
+    /// `python3 scripts/verify-consistency.py export FILE --public-key KEY`.
+    Export {
+        /// The audit log: a file, several segments, or a directory (one log).
+        #[arg(long, required = true)]
+        audit: Vec<String>,
+        /// Only decisions about this agency (counterparty ORI); repeatable.
+        #[arg(long)]
+        ori: Vec<String>,
+        /// Only decisions by this list (`none`: no list); repeatable.
+        #[arg(long)]
+        list: Vec<String>,
+        /// First day included, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day included, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        to: Option<String>,
+        /// Write the export here (default: standard output).
+        #[arg(long)]
+        out: Option<String>,
     },
     /// Check an inclusion proof printed by `audit prove`.
     VerifyProof {

@@ -52,15 +52,16 @@ struct NletsSide {
 
 const FRAMING: Framing = Framing::Len4;
 
-/// Runs the demo; returns the exit code.
-pub async fn run_demo(a: DemoArgs) -> u8 {
+/// The demo's directory (created), its audit log path (a previous one
+/// removed) and the policy file; the exit code when one is missing.
+fn prepare(a: &DemoArgs) -> Result<(std::path::PathBuf, std::path::PathBuf, String), u8> {
     let dir = match &a.dir {
         Some(d) => std::path::PathBuf::from(d),
         None => std::env::temp_dir().join(format!("origuard-demo-{}", std::process::id())),
     };
     if let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("origuard demo: {}: {e}", dir.display());
-        return 1;
+        return Err(1);
     }
     let audit = dir.join("audit.jsonl");
     let _ = std::fs::remove_file(&audit);
@@ -68,7 +69,7 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
         Some(p) => {
             if let Err(e) = crate::tools::common::readable(&p) {
                 eprintln!("origuard demo: policy {e}");
-                return crate::tools::common::EX_INPUT;
+                return Err(crate::tools::common::EX_INPUT);
             }
             p
         }
@@ -79,25 +80,26 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
                     "origuard demo: writing the example policy to {}: {e}",
                     dir.display()
                 );
-                return 1;
+                return Err(1);
             }
         },
     };
-    let nlets = match TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("origuard demo: bind: {e}");
-            return 1;
-        }
-    };
-    let up = nlets
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    Ok((dir, audit, policy))
+}
+
+/// The proxy's configuration: one link to the simulated Nlets at `up`,
+/// the audit log with checkpoints signed by a throw-away key (made in
+/// `dir` when missing).
+fn config(
+    dir: &std::path::Path,
+    audit: &std::path::Path,
+    policy: &str,
+    up: &str,
+) -> Result<Config, u8> {
     let mut cfg = Config::quick(
         "127.0.0.1:0",
-        &up,
-        &policy,
+        up,
+        policy,
         FRAMING,
         Some((
             audit.to_string_lossy().into_owned(),
@@ -113,63 +115,23 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
     if !key.exists() {
         if let Err(e) = super::audit_cmd::keygen(&key.to_string_lossy()) {
             eprintln!("origuard demo: signing key: {e}");
-            return 1;
+            return Err(1);
         }
     }
     if let Some(a) = cfg.audit.as_mut() {
         a.opts.signing_key = Some(key.to_string_lossy().into_owned());
-        // Checkpoints as `[audit]` writes them by default (the quick start
-        // has none): every 10,000 records, every 60 s, and at the stop.
-        a.opts.checkpoint_every = Some(10_000);
+        // Checkpoints every 500 records (`[audit]`'s default is 10,000;
+        // a short demo reaches 500, so its first checkpoint can stand for
+        // an earlier published report), every 60 s, and at the stop.
+        a.opts.checkpoint_every = Some(500);
         a.opts.checkpoint_interval = Some(Duration::from_secs(60));
     }
-    let proxy = match Proxy::start(&cfg, None).await {
-        Ok(p) => p,
-        Err(e @ crate::runtime::proxy::StartError::Policy { .. }) => {
-            eprintln!("origuard demo: {e}");
-            return crate::tools::common::EX_INPUT;
-        }
-        Err(e) => {
-            eprintln!("origuard demo: {e}");
-            return 1;
-        }
-    };
-    let p = proxy.shared.policy.current();
-    println!(
-        "origuard demo — policy {} ({}), {} s at {} queries/s",
-        p.short_version(),
-        policy,
-        a.duration.as_secs(),
-        a.rate
-    );
-    println!("  Nlets simulator  127.0.0.1 (upstream {up})");
-    println!("  origuard         {} (switch side)", proxy.listen_addrs[0]);
-    if let Some(ad) = proxy.admin_addr {
-        println!("  metrics          http://{ad}/metrics  (live while the demo runs)");
-    }
-    // The switch connects; Nlets accepts the proxy's upstream connection.
-    let switch = match TcpStream::connect(proxy.listen_addrs[0]).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("origuard demo: connect: {e}");
-            return 1;
-        }
-    };
-    let nl = match tokio::time::timeout(Duration::from_secs(5), nlets.accept()).await {
-        Ok(Ok((s, _))) => s,
-        _ => {
-            eprintln!("origuard demo: the proxy did not connect upstream");
-            return 1;
-        }
-    };
-    let _ = switch.set_nodelay(true);
-    let _ = nl.set_nodelay(true);
-    let stats = Arc::new(NletsSide::default());
-    let switch_task = tokio::spawn(switch_sim(switch, a.seed ^ 0x5eed));
-    let (nlr, nlw) = nl.into_split();
-    let reader = tokio::spawn(nlets_reader(nlr, stats.clone(), proxy.shared.clone()));
-    let sender = tokio::spawn(nlets_sender(nlw, stats.clone(), a.seed, a.rate, a.duration));
-    // Progress: a live line on a terminal, a line a second otherwise.
+    Ok(cfg)
+}
+
+/// Progress until the sender is done: a live line on a terminal, a line a
+/// second otherwise.
+async fn show_progress(sender: &tokio::task::JoinHandle<()>, stats: &NletsSide) {
     let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let t0 = Instant::now();
     let mut last = 0;
@@ -195,6 +157,81 @@ pub async fn run_demo(a: DemoArgs) -> u8 {
     if tty {
         println!();
     }
+}
+
+/// The demo's first lines: policy, rate, where each part listens.
+fn announce(a: &DemoArgs, p: &crate::policy::Policy, policy: &str, up: &str, proxy: &Proxy) {
+    println!(
+        "origuard demo — policy {} ({}), {} s at {} queries/s",
+        p.short_version(),
+        policy,
+        a.duration.as_secs(),
+        a.rate
+    );
+    println!("  Nlets simulator  127.0.0.1 (upstream {up})");
+    println!("  origuard         {} (switch side)", proxy.listen_addrs[0]);
+    if let Some(ad) = proxy.admin_addr {
+        println!("  metrics          http://{ad}/metrics  (live while the demo runs)");
+    }
+}
+
+/// Runs the demo; returns the exit code.
+pub async fn run_demo(a: DemoArgs) -> u8 {
+    let (dir, audit, policy) = match prepare(&a) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let nlets = match TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("origuard demo: bind: {e}");
+            return 1;
+        }
+    };
+    let up = nlets
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let cfg = match config(&dir, &audit, &policy, &up) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let proxy = match Proxy::start(&cfg, None).await {
+        Ok(p) => p,
+        Err(e @ crate::runtime::proxy::StartError::Policy { .. }) => {
+            eprintln!("origuard demo: {e}");
+            return crate::tools::common::EX_INPUT;
+        }
+        Err(e) => {
+            eprintln!("origuard demo: {e}");
+            return 1;
+        }
+    };
+    let p = proxy.shared.policy.current();
+    announce(&a, &p, &policy, &up, &proxy);
+    // The switch connects; Nlets accepts the proxy's upstream connection.
+    let switch = match TcpStream::connect(proxy.listen_addrs[0]).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("origuard demo: connect: {e}");
+            return 1;
+        }
+    };
+    let nl = match tokio::time::timeout(Duration::from_secs(5), nlets.accept()).await {
+        Ok(Ok((s, _))) => s,
+        _ => {
+            eprintln!("origuard demo: the proxy did not connect upstream");
+            return 1;
+        }
+    };
+    let _ = switch.set_nodelay(true);
+    let _ = nl.set_nodelay(true);
+    let stats = Arc::new(NletsSide::default());
+    let switch_task = tokio::spawn(switch_sim(switch, a.seed ^ 0x5eed));
+    let (nlr, nlw) = nl.into_split();
+    let reader = tokio::spawn(nlets_reader(nlr, stats.clone(), proxy.shared.clone()));
+    let sender = tokio::spawn(nlets_sender(nlw, stats.clone(), a.seed, a.rate, a.duration));
+    show_progress(&sender, &stats).await;
     let _ = sender.await;
     // Let in-flight responses arrive, then stop everything.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -299,15 +336,10 @@ async fn nlets_reader(
     }
 }
 
-fn report(
-    audit: &std::path::Path,
-    metrics_file: &std::path::Path,
-    stats: &NletsSide,
-    families: Vec<crate::report::Family>,
-    policy: &str,
-) -> u8 {
-    let data = std::fs::read(audit).unwrap_or_default();
-    let verified = verify(&data);
+/// What the proxy decided, from the audit log: a table per direction,
+/// list, key and outcome, the totals and the fields removed; and the
+/// number of decisions.
+fn decided(data: &[u8]) -> (String, u64) {
     let mut table: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
     let mut counts = crate::decision::counts::Counts::default();
     for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -357,6 +389,11 @@ fn report(
                 .join(", ")
         }
     );
+    (out, total)
+}
+
+/// What arrived at Nlets, as the simulator checked it.
+fn at_nlets(out: &mut String, stats: &NletsSide) {
     let leaks = stats.leaks.load(Ordering::Relaxed);
     let _ = writeln!(
         out,
@@ -386,8 +423,17 @@ fn report(
             "  LEAK"
         }
     );
+}
+
+/// Where the audit log and metrics are, and how to check the log.
+fn audit_lines(
+    out: &mut String,
+    audit: &std::path::Path,
+    metrics_file: &std::path::Path,
+    verified: &Result<crate::audit::verify::Verified, crate::audit::verify::Broken>,
+) {
     let _ = writeln!(out, "\nAudit log:  {}", audit.display());
-    match &verified {
+    match verified {
         Ok(v) => {
             let _ = writeln!(
                 out,
@@ -412,9 +458,23 @@ fn report(
         "Metrics:    {} (snapshot at the end of the run)",
         metrics_file.display()
     );
-    // The oversight report, as the public would read it.
+}
+
+/// Writes the public report of the run and prints its "In short", exact.
+fn report_lines(
+    out: &mut String,
+    audit: &std::path::Path,
+    data: Vec<u8>,
+    families: Vec<crate::report::Family>,
+    policy: &str,
+) {
+    // The oversight report, as the public would read it, with a
+    // consistency proof from the one published at the first checkpoint.
     let dir = audit.parent().unwrap_or(std::path::Path::new("."));
     let rep = dir.join("report");
+    let earlier = dir.join("report-earlier");
+    let previous = earlier_report(audit, &data, &families, &earlier);
+    let proof = !previous.is_empty();
     let inputs = [crate::report::Input {
         path: audit.display().to_string(),
         data,
@@ -425,7 +485,8 @@ fn report(
         from: None,
         to: None,
         families,
-        exact: Vec::new(),
+        small_cells: Default::default(),
+        previous,
     };
     match super::report_cmd::write(&inputs, &opts, &rep) {
         Ok((r, _)) => {
@@ -450,11 +511,77 @@ fn report(
                 rep.join("report.html").display(),
                 audit.display()
             );
+            if proof {
+                let _ = writeln!(
+                    out,
+                    "Earlier:    {} (the report as published at the first checkpoint); report.json above carries\n            the consistency proof from it: check it without the log (scripts/ of the source tree):\n            python3 scripts/verify-consistency.py consistency {} {} --public-key {}",
+                    earlier.join("report.json").display(),
+                    earlier.join("report.json").display(),
+                    rep.join("report.json").display(),
+                    dir.join("demo-signing.key.pub").display()
+                );
+            }
         }
         Err(e) => {
             let _ = writeln!(out, "Report:     could not be written: {e}");
         }
     }
+}
+
+/// The public report an oversight body would have published at the log's
+/// first checkpoint (the records up to it), written to `out`; the
+/// checkpoints it publishes (none when the log has no checkpoint).
+fn earlier_report(
+    audit: &std::path::Path,
+    data: &[u8],
+    families: &[crate::report::Family],
+    out: &std::path::Path,
+) -> Vec<crate::audit::checkpoint::Checkpoint> {
+    let mut end = 0;
+    let first = data.split_inclusive(|&b| b == b'\n').find(|l| {
+        end += l.len();
+        memchr::memmem::find(l, b"\"kind\":\"checkpoint\"").is_some()
+    });
+    if first.is_none() {
+        return Vec::new();
+    }
+    let inputs = [crate::report::Input {
+        path: audit.display().to_string(),
+        data: data[..end].to_vec(),
+    }];
+    let opts = crate::report::Options {
+        mode: crate::report::Mode::Public,
+        period: crate::report::Period::Month,
+        from: None,
+        to: None,
+        families: families.to_vec(),
+        small_cells: Default::default(),
+        previous: Vec::new(),
+    };
+    match super::report_cmd::write(&inputs, &opts, out) {
+        Ok((r, _)) => r
+            .logs
+            .iter()
+            .filter_map(|l| l.last_checkpoint.clone())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn report(
+    audit: &std::path::Path,
+    metrics_file: &std::path::Path,
+    stats: &NletsSide,
+    families: Vec<crate::report::Family>,
+    policy: &str,
+) -> u8 {
+    let data = std::fs::read(audit).unwrap_or_default();
+    let verified = verify(&data);
+    let (mut out, total) = decided(&data);
+    let leaks = stats.leaks.load(Ordering::Relaxed);
+    at_nlets(&mut out, stats);
+    audit_lines(&mut out, audit, metrics_file, &verified);
+    report_lines(&mut out, audit, data, families, policy);
     print!("{out}");
     if leaks > 0 || verified.is_err() || total == 0 {
         1

@@ -25,6 +25,8 @@ pub fn dispatch(cli: Cli) -> u8 {
 }
 
 pub mod audit_cmd;
+pub mod audit_export;
+pub mod audit_files;
 pub mod bench;
 pub mod cli;
 pub mod common;

@@ -297,6 +297,7 @@ impl Shared {
         let (ok, msg, event) = match &r {
             Reload::Applied { old, new } => {
                 m::policy_in_force(Some(old), &self.policy.current());
+                crate::runtime::time_to_block::policy_changed(&before, &self.policy.current());
                 self.ledger.set_window(
                     self.policy.current().court_order_window,
                     std::time::SystemTime::now(),
