@@ -164,8 +164,8 @@ impl Decision {
     /// durable audit record, whatever the audit failure setting.
     pub fn is_restricted(&self) -> bool {
         self.category != Category::Passed
-            || self.reason == reason::EXEMPT
-            || self.reason == reason::REDACT_INBOUND
+            || self.reason == Reason::Exempt
+            || self.reason == Reason::RedactInbound
             || self.verdict.is_some_and(|v| v.action.restricts())
             || self.counterparty.is_none()
     }
@@ -233,45 +233,6 @@ impl std::fmt::Display for Reason {
     }
 }
 
-/// The reasons by their historical constant names.
-pub mod reason {
-    use super::Reason;
-    /// See [`Reason::Pass`].
-    pub const PASS: Reason = Reason::Pass;
-    /// See [`Reason::Allow`].
-    pub const ALLOW: Reason = Reason::Allow;
-    /// See [`Reason::Exempt`].
-    pub const EXEMPT: Reason = Reason::Exempt;
-    /// See [`Reason::RedactInbound`].
-    pub const REDACT_INBOUND: Reason = Reason::RedactInbound;
-    /// See [`Reason::UnknownKey`].
-    pub const UNKNOWN_KEY: Reason = Reason::UnknownKey;
-    /// See [`Reason::Redact`].
-    pub const REDACT: Reason = Reason::Redact;
-    /// See [`Reason::Deny`].
-    pub const DENY: Reason = Reason::Deny;
-    /// See [`Reason::UnknownOri`].
-    pub const UNKNOWN_ORI: Reason = Reason::UnknownOri;
-    /// See [`Reason::UnknownOriPass`].
-    pub const UNKNOWN_ORI_PASS: Reason = Reason::UnknownOriPass;
-    /// See [`Reason::ParseError`].
-    pub const PARSE_ERROR: Reason = Reason::ParseError;
-    /// See [`Reason::ParseErrorPass`].
-    pub const PARSE_ERROR_PASS: Reason = Reason::ParseErrorPass;
-    /// See [`Reason::RestrictedParseError`].
-    pub const RESTRICTED_PARSE_ERROR: Reason = Reason::RestrictedParseError;
-    /// See [`Reason::RedactFailed`].
-    pub const REDACT_FAILED: Reason = Reason::RedactFailed;
-    /// See [`Reason::CourtOrder`].
-    pub const COURT_ORDER: Reason = Reason::CourtOrder;
-    /// See [`Reason::CourtOrderRelease`].
-    pub const COURT_ORDER_RELEASE: Reason = Reason::CourtOrderRelease;
-    /// See [`Reason::ReasonRequired`].
-    pub const REASON_REQUIRED: Reason = Reason::ReasonRequired;
-    /// See [`Reason::ReasonDenied`].
-    pub const REASON_DENIED: Reason = Reason::ReasonDenied;
-}
-
 fn counterparty(dir: Direction, h: &Header, p: &Policy) -> (Option<Ori>, Verdict) {
     match dir {
         Direction::Inbound => (Some(h.originating), p.lookup(h.originating.as_bytes())),
@@ -327,7 +288,7 @@ pub fn decide_in(
         outcome: Outcome::Drop,
         category: Category::Dropped,
         action: None,
-        reason: reason::UNKNOWN_ORI,
+        reason: Reason::UnknownOri,
         detail: None,
         header: None,
         counterparty: None,
@@ -349,7 +310,7 @@ pub fn decide_in(
             Err(_) => {
                 d.detail = Some(e.code.reason());
                 if p.on_unknown_ori == OnError::Pass {
-                    d.reason = reason::UNKNOWN_ORI_PASS;
+                    d.reason = Reason::UnknownOriPass;
                     return forward(d, raw, Category::Passed);
                 }
                 return d;
@@ -421,10 +382,10 @@ fn reason_rule(
         return None;
     }
     match code {
-        Err(u) => Some((reason::REASON_REQUIRED, u.0)),
-        Ok(None) if list.require_reason => Some((reason::REASON_REQUIRED, "no_reason_code")),
+        Err(u) => Some((Reason::ReasonRequired, u.0)),
+        Ok(None) if list.require_reason => Some((Reason::ReasonRequired, "no_reason_code")),
         Ok(Some(c)) if list.deny_reasons.contains(&c) => {
-            Some((reason::REASON_DENIED, "listed_reason_code"))
+            Some((Reason::ReasonDenied, "listed_reason_code"))
         }
         Ok(_) => None,
     }
@@ -457,7 +418,7 @@ fn decide_action(
             match msg.as_ref().ok().and_then(|m| court_order::query(c, m)) {
                 Some(Ok(u)) => {
                     d.exception = Some(u);
-                    d.reason = reason::COURT_ORDER;
+                    d.reason = Reason::CourtOrder;
                     return forward(d, raw, Category::Passed);
                 }
                 Some(Err(refusal)) => d.detail = Some(refusal.detail()),
@@ -478,7 +439,7 @@ fn decide_action(
             if let Some(u) = ledger.take(to, control, h.mke, c.cx.now) {
                 // The routing rules hold for a release under an order too.
                 if let Some(why) = restricted::refusal(c) {
-                    d.reason = reason::REDACT_FAILED;
+                    d.reason = Reason::RedactFailed;
                     d.detail = Some(why);
                     return d;
                 }
@@ -486,7 +447,7 @@ fn decide_action(
                     return release_order(d, c, e, msg);
                 }
                 if msg.is_err() {
-                    d.reason = reason::RESTRICTED_PARSE_ERROR;
+                    d.reason = Reason::RestrictedParseError;
                     if let Err(err) = &msg {
                         d.detail = Some(err.code.reason());
                     }
@@ -509,21 +470,21 @@ fn decide_action(
             // A listed (restricted) counterparty is fail-closed even for keys
             // its action exempts; otherwise `on_parse_error` decides.
             if c.verdict.action.restricts() {
-                d.reason = reason::RESTRICTED_PARSE_ERROR;
+                d.reason = Reason::RestrictedParseError;
                 return d;
             }
             if p.on_parse_error == OnError::Drop {
-                d.reason = reason::PARSE_ERROR;
+                d.reason = Reason::ParseError;
                 return d;
             }
-            d.reason = reason::PARSE_ERROR_PASS;
+            d.reason = Reason::ParseErrorPass;
             return forward(d, raw, Category::Passed);
         }
     };
     match (c.action, c.dir) {
         (Action::Redact, Direction::Outbound) => {
             if let Some(why) = restricted::refusal(c) {
-                d.reason = reason::REDACT_FAILED;
+                d.reason = Reason::RedactFailed;
                 d.detail = Some(why);
                 return d;
             }
@@ -535,21 +496,21 @@ fn decide_action(
             }
             let (profiles, fields) = restricted::profiles(c);
             let r = crate::redact::release_all(&m, &profiles, &p.catalogue, fields, c.limits);
-            released(d, r, reason::REDACT)
+            released(d, r, Reason::Redact)
         }
         (Action::Redact, Direction::Inbound) if h.class == Class::Other => {
-            d.reason = reason::UNKNOWN_KEY;
+            d.reason = Reason::UnknownKey;
             d
         }
         _ => {
             d.reason = if c.verdict.action.restricts() && c.action == Action::Redact {
-                reason::REDACT_INBOUND
+                Reason::RedactInbound
             } else if c.verdict.action.restricts() {
-                reason::EXEMPT
+                Reason::Exempt
             } else if c.action == Action::Allow {
-                reason::ALLOW
+                Reason::Allow
             } else {
-                reason::PASS
+                Reason::Pass
             };
             forward(d, raw, Category::Passed)
         }
@@ -568,7 +529,7 @@ fn release_order(
     let m = match msg {
         Ok(m) => m,
         Err(err) => {
-            d.reason = reason::RESTRICTED_PARSE_ERROR;
+            d.reason = Reason::RestrictedParseError;
             d.detail = Some(err.code.reason());
             return d;
         }
@@ -584,7 +545,7 @@ fn release_order(
     };
     let fields = crate::message::fields::FieldSet(withheld.0 & !e.release.0);
     let r = release(&m, profile, &p.catalogue, fields, c.limits);
-    released(d, r, reason::COURT_ORDER_RELEASE)
+    released(d, r, Reason::CourtOrderRelease)
 }
 
 /// Forwards a projection's output, or records why it was refused.
@@ -600,7 +561,7 @@ fn released(
             forward(d, r.bytes, Category::Redacted)
         }
         Err(err) => {
-            d.reason = reason::REDACT_FAILED;
+            d.reason = Reason::RedactFailed;
             d.detail = Some(err.reason());
             d
         }
@@ -609,7 +570,7 @@ fn released(
 
 fn deny(mut d: Decision, c: &Case<'_>) -> Decision {
     let (dir, h, cp, p) = (c.dir, c.header, c.counterparty, c.policy);
-    d.reason = reason::DENY;
+    d.reason = Reason::Deny;
     d.category = Category::Denied;
     let mode = match (dir, h.class) {
         (Direction::Inbound, Class::Query) => Some(p.deny_inbound_query),
