@@ -75,10 +75,12 @@ pub struct FamilyRow {
 }
 
 /// A sum of published cells: exact, or a lower bound when a withheld cell
-/// lies behind it (JSON: `{"value": n, "at_least": bool}`).
+/// lies behind it (JSON: `{"value": n, "at_least": bool}`). A withheld cell
+/// is never zero (zeros are published), so each adds 1 to the bound: a
+/// figure made of withheld cells only reads "at least 1", never "at least 0".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Fig {
-    /// The sum of the published cells.
+    /// The sum of the published cells, plus 1 per withheld cell.
     pub value: u64,
     /// A withheld cell is not in it: the true figure is at least `value`.
     pub at_least: bool,
@@ -87,7 +89,7 @@ pub struct Fig {
 impl Fig {
     /// Adds one published cell.
     fn add(&mut self, c: Cell) {
-        self.value += c.value().unwrap_or(0);
+        self.value += c.value().unwrap_or(1);
         self.at_least |= c.hidden();
     }
 }

@@ -839,3 +839,93 @@ fn signed_changes_name_their_authors_internally_and_are_counted_publicly() {
         assert!(json.contains(want), "{want}: {json}");
     }
 }
+
+/// Requests declined per day and family (attempts after a block): one row
+/// per day and family, exact internally; publicly each day under the
+/// `declined_by_day` rule, and a lone withheld day of a family's period
+/// hides the smallest other non-zero day of it too (the period's total is
+/// published beside it). Responses and requests let through are not
+/// counted.
+#[test]
+fn declined_by_day_rows_and_their_suppression() {
+    let mut ev = Vec::new();
+    let mut add = |ts: &'static str, n: usize, list: &str, ori: &str, category: &'static str| {
+        for _ in 0..n {
+            ev.push((ts, dec("inbound", "DQ", category, Some(list), ori, &[])));
+        }
+    };
+    let ice = "immigration_enforcement";
+    add("2026-12-01T10:00:00.000Z", 25, ice, "VTICE0900", "denied");
+    add("2026-12-02T10:00:00.000Z", 15, ice, "VTICE0900", "denied");
+    add("2026-12-03T10:00:00.000Z", 3, ice, "VTICE0900", "denied");
+    add("2026-12-03T11:00:00.000Z", 12, "cbp", "DCCBP0000", "denied");
+    add("2026-12-04T11:00:00.000Z", 7, "cbp", "DCCBP0000", "passed");
+    ev.push((
+        "2026-12-04T11:00:00.000Z",
+        dec("outbound", "DR", "denied", Some("cbp"), "DCCBP0000", &[]),
+    ));
+    let data = log(&ev);
+    let r = build(&[input(data.clone())], &opts(Mode::Internal, Period::Month));
+    let exact = publish(&r, Mode::Internal, "now");
+    let rows = |p: &publish::Published| -> Vec<(String, String, String, Cell)> {
+        p.declined_by_day
+            .iter()
+            .map(|d| (d.period.clone(), d.day.clone(), d.list.clone(), d.declined))
+            .collect()
+    };
+    let row = |day: &str, list: &str, c: Cell| {
+        ("2026-12".to_string(), day.to_string(), list.to_string(), c)
+    };
+    assert_eq!(
+        rows(&exact),
+        vec![
+            row("2026-12-01", ice, Cell::Exact(25)),
+            row("2026-12-02", ice, Cell::Exact(15)),
+            row("2026-12-03", "cbp", Cell::Exact(12)),
+            row("2026-12-03", ice, Cell::Exact(3)),
+        ]
+    );
+    let days = |p: &publish::Published, f: &str| {
+        p.by_family
+            .iter()
+            .find(|x| x.family == f)
+            .unwrap()
+            .days_with_declines
+    };
+    assert_eq!((days(&exact, ice), days(&exact, "cbp")), (3, 1));
+    // Public: 3 is withheld, and so is 15, the smallest other day of the
+    // family's month, so that the month's 43 cannot give the 3 away; the
+    // other family's lone day is its own group.
+    let r = build(&[input(data.clone())], &opts(Mode::Public, Period::Month));
+    let public = publish(&r, Mode::Public, "now");
+    assert_eq!(
+        rows(&public),
+        vec![
+            row("2026-12-01", ice, Cell::Exact(25)),
+            row("2026-12-02", ice, Cell::Suppressed),
+            row("2026-12-03", "cbp", Cell::Exact(12)),
+            row("2026-12-03", ice, Cell::Suppressed),
+        ]
+    );
+    let page = html::render(&public);
+    let day_row = |day: &str| {
+        let at = page.find(&format!("<tr><td>{day}</td>")).unwrap();
+        page[at..at + page[at..].find("</tr>").unwrap()].to_string()
+    };
+    assert!(day_row("2026-12-01").ends_with(">25</td>"));
+    assert!(day_row("2026-12-02").contains("&lt;10"));
+    // The table's own threshold: 3 is withheld as `<4`, and 15 with it.
+    let mut small = small_cells::SmallCells::default();
+    small.set("declined_by_day=4").unwrap();
+    let public4 = publish::publish_with(&r, Mode::Public, "now", &small);
+    let cells: Vec<Cell> = rows(&public4).into_iter().map(|x| x.3).collect();
+    assert_eq!(
+        cells,
+        vec![
+            Cell::Exact(25),
+            Cell::Below(4),
+            Cell::Exact(12),
+            Cell::Below(4)
+        ]
+    );
+}
