@@ -390,3 +390,22 @@ fn diff_json_counts_changes_and_what_if() {
         "{changed} vs {text}"
     );
 }
+
+/// `specs/policy.md` shows `policy check` on the example policy as it
+/// prints today (the version hash included), run from the repository root.
+#[test]
+fn the_spec_shows_policy_check_as_it_prints() {
+    let o = bin()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["policy", "check", "deploy/policy/colorado.toml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let out = String::from_utf8(o.stdout).unwrap();
+    let spec =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/specs/policy.md")).unwrap();
+    assert!(
+        spec.contains(&format!("```\n{out}```\n")),
+        "specs/policy.md (Commands) should show, as a block:\n{out}"
+    );
+}

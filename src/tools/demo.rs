@@ -377,7 +377,7 @@ fn decided(data: &[u8]) -> (String, u64) {
     );
     let _ = writeln!(
         out,
-        "  fields removed from messages, per field: {}",
+        "  fields removed from messages released redacted, per field: {}\n  (a photo response withheld whole is not in this line; \"Photos withheld\" below counts both)",
         if counts.fields.is_empty() {
             "none".into()
         } else {
