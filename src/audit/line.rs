@@ -41,6 +41,7 @@ impl Body {
     /// [`Body::decision`] encoded into `buf` (cleared first), so that a
     /// caller that hands the bytes back with [`Body::into_vec`] encodes
     /// record after record without allocating.
+    // Long: one key after another in the record's field order, two lines each.
     pub fn decision_in(
         mut buf: Vec<u8>,
         d: &Decision,

@@ -197,6 +197,12 @@ pub fn tcp_streams_timed(data: &[u8]) -> Result<BTreeMap<FlowKey, TimedStream>, 
             Err(e) => return Err(format!("pcap: {e:?}")),
         }
     }
+    Ok(reassemble(flows))
+}
+
+/// Each flow's segments laid end to end in sequence order, up to the first
+/// gap; flows with no bytes are left out.
+fn reassemble(flows: BTreeMap<FlowKey, Flow>) -> BTreeMap<FlowKey, TimedStream> {
     let mut out = BTreeMap::new();
     for (k, f) in flows {
         let mut s = TimedStream::default();
@@ -216,7 +222,7 @@ pub fn tcp_streams_timed(data: &[u8]) -> Result<BTreeMap<FlowKey, TimedStream>, 
             out.insert(k, s);
         }
     }
-    Ok(out)
+    out
 }
 
 /// One endpoint of a synthetic TCP connection: IPv4 address and port.

@@ -393,6 +393,7 @@ fn reason_rule(
 
 /// The decision once the header is read: reason-code rules, court orders,
 /// deny, parse failures, then the action.
+// Long: the rules in order of precedence, each returning early: the order is the logic.
 fn decide_action(
     mut d: Decision,
     c: &Case<'_>,

@@ -155,6 +155,7 @@ pub struct FrameSpan {
 /// already known to contain no ETX (so repeated calls on a growing buffer stay
 /// linear). `offset` is the stream offset of `buf[0]`, used only in errors.
 /// Returns `Ok(None)` when more bytes are needed.
+// Long: one match, one arm per framing, each that framing's rules in reading order.
 pub fn check(
     framing: Framing,
     buf: &[u8],

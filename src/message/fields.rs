@@ -267,6 +267,7 @@ pub enum CatalogueError {
 
 impl Catalogue {
     /// The built-in catalogue: `photo`, `pob`, `ssn` and `id_documents`.
+    // Long: one table of data: the four built-in fields with their elements, labels and markers.
     pub fn builtin() -> Catalogue {
         let nc = |local: &str| -> Vec<XmlName> {
             NIEM_CORE
@@ -372,6 +373,7 @@ impl Catalogue {
 
     /// Builds a catalogue; fails if it has more than [`MAX_FIELDS`] fields or
     /// duplicate names.
+    // Long: the catalogue's lookup tables, built in turn from the same rules and markers; each short.
     pub fn new(fields: Vec<FieldDef>) -> Result<Catalogue, CatalogueError> {
         if fields.len() > MAX_FIELDS {
             return Err(CatalogueError::TooManyFields);

@@ -181,6 +181,7 @@ fn control_field(c: &mut Cursor<'_>, stop: fn(u8) -> bool) -> Result<Control, Pa
 }
 
 /// Parses a legacy header. `raw` is the whole message.
+// Long: the header's tokens in the order Nlets gives them, both forms side by side; each a line or two.
 pub fn parse_header(raw: &[u8]) -> Result<LegacyHeader, ParseError> {
     let mut c = Cursor {
         all: raw,

@@ -385,6 +385,7 @@ fn only(
 
 /// The subject a query names. Strict: every field of the body must be one
 /// this module knows, each at most once; otherwise [`Unreadable`].
+// Long: a strict read of a query, element by element in document order, each refusing the unknown.
 pub fn subject(m: &Message) -> Result<Subject, Unreadable> {
     match m.format {
         Format::Legacy => {

@@ -100,6 +100,7 @@ pub(super) struct Check<'a> {
 
 /// Checks the signed manifest against `seen` (every file the loader read,
 /// directories and `allowed_signers` left out). Errors go to `cx`.
+// Long: the manifest checks in the order each depends on the one before; each a few lines.
 pub(super) fn check(cx: &mut Ctx, c: Check<'_>, seen: &[(String, Vec<u8>)]) -> Option<Manifest> {
     let mpath = manifest_path(c.policy);
     let err = |cx: &mut Ctx, file: &str, m: String| cx.err(file, 0, format!("{REFUSED}{m}"));

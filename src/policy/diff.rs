@@ -30,7 +30,21 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
     let mut out = String::new();
     let _ = writeln!(out, "old {} (version {})", old.source, old.short_version());
     let _ = writeln!(out, "new {} (version {})", new.source, new.short_version());
-    let keys = |k: super::KeySet| k.keys().collect::<Vec<_>>().join(" ");
+    let mut settings_changed = setting_changes(old, new, &mut out);
+    // Court-order exceptions and certifications, by id / holder (never the subject).
+    settings_changed += legal_changes(old, new, &mut out);
+    list_diffs(old, new, &mut out);
+    let changed = action_changes(old, new, &mut out);
+    (changed + settings_changed + list_changes(&out), out)
+}
+
+/// A key set as its key names, space-separated.
+fn keys(k: super::KeySet) -> String {
+    k.keys().collect::<Vec<_>>().join(" ")
+}
+
+/// The settings that differ, one line each. Returns how many.
+fn setting_changes(old: &Policy, new: &Policy, out: &mut String) -> usize {
     let fields = |p: &Policy| {
         p.redact_fields
             .iter()
@@ -103,8 +117,13 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
             settings_changed += 1;
         }
     }
-    // Court-order exceptions and certifications, by id / holder (never the subject).
-    settings_changed += legal_changes(old, new, &mut out);
+    settings_changed
+}
+
+/// Each list added or removed, its action, profile or exemptions changed,
+/// and the entries added to or removed from it.
+// Long: one loop over the lists by name: the list's own changes, then its entries added and removed.
+fn list_diffs(old: &Policy, new: &Policy, out: &mut String) {
     let names: BTreeSet<&str> = old
         .lists
         .iter()
@@ -190,6 +209,11 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
             );
         }
     }
+}
+
+/// The entries whose action changes, under an `action changes` heading (or
+/// a line saying none does). Returns how many.
+fn action_changes(old: &Policy, new: &Policy, out: &mut String) -> usize {
     let (oa, na) = (entry_actions(old), entry_actions(new));
     let all_keys: BTreeSet<&str> = oa.keys().chain(na.keys()).copied().collect();
     let mut changed = 0;
@@ -223,7 +247,7 @@ pub fn diff(old: &Policy, new: &Policy) -> (usize, String) {
     } else {
         let _ = writeln!(out, "no entry changes action");
     }
-    (changed + settings_changed + list_changes(&out), out)
+    changed
 }
 
 /// Court-order exceptions added, removed or changed (by id), and

@@ -6,6 +6,7 @@ use crate::message::Direction;
 use std::fmt::Write;
 
 /// Renders the explanation for `ori`, optionally for a message key and direction.
+// Long: one explanation written in the order it is read (entry, losers, message key), each part short.
 pub fn explain(
     p: &Policy,
     ori: &str,

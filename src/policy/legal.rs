@@ -1111,6 +1111,7 @@ impl RawException {
 }
 
 /// Validates `[[certification]]` tables; `lists` names the policy's lists.
+// Long: one loop, a short check per key of a certification, then its expiry warning.
 pub(super) fn certifications(
     cx: &mut Ctx,
     path: &str,

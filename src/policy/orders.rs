@@ -242,6 +242,7 @@ pub(super) fn read_signers(cx: &mut Ctx, read: &mut Reader<'_>, p: &str) -> Opti
 }
 
 /// One order file and its signatures.
+// Long: the steps of loading one signed order, in the order they must run; each refuses early.
 #[allow(clippy::too_many_arguments)]
 fn one_order(
     cx: &mut Ctx,

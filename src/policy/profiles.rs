@@ -294,6 +294,7 @@ pub(super) fn load(raw: &[RawProfile], cx: &mut Ctx, path: &str, src: &str) -> V
     out
 }
 
+// Long: one short check per key of a profile's legacy table, in file order.
 fn legacy(
     raw: &RawLegacy,
     base: LegacyProfile,
@@ -460,6 +461,7 @@ fn xml(
 }
 
 /// Adds one `xml.elements` entry, its prefixes read as alternative `alt`.
+// Long: the checks of one xml.elements entry in order, each stopping the entry early on error.
 fn element(
     e: &RawElement,
     alt: usize,

@@ -646,6 +646,7 @@ impl Profile {
     /// The built-in profile: identity and licence facts of DR, DNR, KR and RR
     /// responses, in legacy text and NIEM (NIEM core 2.0 to 5.0), without
     /// photo, place of birth, address, SSN or documents.
+    // Long: one table of data: the built-in profile's keys, legacy fields, layout and NIEM leaves.
     pub fn builtin() -> Profile {
         let mut keys = KeySet::default();
         for k in ["DR", "DRG", "DNR", "KR", "RR", "RNR", "RPR"] {

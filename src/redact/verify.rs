@@ -507,11 +507,77 @@ fn check_xml_profile(bytes: &[u8], p: &super::profile::Profile) -> Result<(), &'
     check_xml_profile_doc(&doc, p)
 }
 
+/// Checks an element of a released XML document, and everything under it,
+/// against node `id` of the profile.
+fn walk_profile(
+    n: roxmltree::Node<'_, '_>,
+    id: usize,
+    p: &super::profile::Profile,
+) -> Result<(), &'static str> {
+    use super::profile::NodeKind;
+    let node = &p.xml.nodes[id];
+    for a in n.attributes() {
+        let ns = a.namespace().unwrap_or("");
+        if is_link(ns, a.name()) {
+            // Identifiers and references, as the projection writes
+            // them: `R<n>` names, `#` only before them.
+            let ok = a.value().split(' ').all(|v| {
+                let v = v.strip_prefix('#').unwrap_or(v);
+                v.len() > 1 && v.starts_with('R') && v[1..].bytes().all(|b| b.is_ascii_digit())
+            });
+            if ok {
+                continue;
+            }
+            return Err("an identifier not written by the projection");
+        }
+        match p.xml.attr(id, ns.as_bytes(), a.name().as_bytes()) {
+            Some(r) if r.allows(a.value().as_bytes()) => {}
+            _ => return Err("an attribute the profile does not release"),
+        }
+    }
+    let text: String = n
+        .children()
+        .filter(|c| c.is_text())
+        .filter_map(|c| c.text())
+        .collect();
+    match &node.kind {
+        NodeKind::Container => {
+            if !text.trim().is_empty() {
+                return Err("text in a container element");
+            }
+        }
+        NodeKind::Value(r) => {
+            if !r.allows(text.trim().as_bytes()) {
+                return Err("a value outside its element's rule");
+            }
+        }
+        NodeKind::Legacy => check_legacy_body(text.as_bytes(), &p.legacy)?,
+        NodeKind::Base64 { max } => {
+            if !NodeKind::base64_allows(text.as_bytes(), *max) {
+                return Err("a value outside its element's rule");
+            }
+        }
+    }
+    for c in n.children().filter(|c| c.is_element()) {
+        let ns = c.tag_name().namespace().unwrap_or("");
+        if node.kind != NodeKind::Container {
+            return Err("an element inside a value");
+        }
+        match p
+            .xml
+            .child(id, ns.as_bytes(), c.tag_name().name().as_bytes())
+        {
+            Some(cid) => walk_profile(c, cid, p)?,
+            None => return Err("an element the profile does not release"),
+        }
+    }
+    Ok(())
+}
+
 fn check_xml_profile_doc(
     doc: &roxmltree::Document<'_>,
     p: &super::profile::Profile,
 ) -> Result<(), &'static str> {
-    use super::profile::NodeKind;
     if doc.descendants().any(|n| n.is_comment() || n.is_pi()) {
         return Err("a comment or processing instruction");
     }
@@ -549,76 +615,13 @@ fn check_xml_profile_doc(
             }
         }
     }
-    fn walk(
-        n: roxmltree::Node<'_, '_>,
-        id: usize,
-        p: &super::profile::Profile,
-    ) -> Result<(), &'static str> {
-        let node = &p.xml.nodes[id];
-        for a in n.attributes() {
-            let ns = a.namespace().unwrap_or("");
-            if is_link(ns, a.name()) {
-                // Identifiers and references, as the projection writes
-                // them: `R<n>` names, `#` only before them.
-                let ok = a.value().split(' ').all(|v| {
-                    let v = v.strip_prefix('#').unwrap_or(v);
-                    v.len() > 1 && v.starts_with('R') && v[1..].bytes().all(|b| b.is_ascii_digit())
-                });
-                if ok {
-                    continue;
-                }
-                return Err("an identifier not written by the projection");
-            }
-            match p.xml.attr(id, ns.as_bytes(), a.name().as_bytes()) {
-                Some(r) if r.allows(a.value().as_bytes()) => {}
-                _ => return Err("an attribute the profile does not release"),
-            }
-        }
-        let text: String = n
-            .children()
-            .filter(|c| c.is_text())
-            .filter_map(|c| c.text())
-            .collect();
-        match &node.kind {
-            NodeKind::Container => {
-                if !text.trim().is_empty() {
-                    return Err("text in a container element");
-                }
-            }
-            NodeKind::Value(r) => {
-                if !r.allows(text.trim().as_bytes()) {
-                    return Err("a value outside its element's rule");
-                }
-            }
-            NodeKind::Legacy => check_legacy_body(text.as_bytes(), &p.legacy)?,
-            NodeKind::Base64 { max } => {
-                if !NodeKind::base64_allows(text.as_bytes(), *max) {
-                    return Err("a value outside its element's rule");
-                }
-            }
-        }
-        for c in n.children().filter(|c| c.is_element()) {
-            let ns = c.tag_name().namespace().unwrap_or("");
-            if node.kind != NodeKind::Container {
-                return Err("an element inside a value");
-            }
-            match p
-                .xml
-                .child(id, ns.as_bytes(), c.tag_name().name().as_bytes())
-            {
-                Some(cid) => walk(c, cid, p)?,
-                None => return Err("an element the profile does not release"),
-            }
-        }
-        Ok(())
-    }
     for c in children {
         let ns = c.tag_name().namespace().unwrap_or("");
         match p
             .xml
             .child(0, ns.as_bytes(), c.tag_name().name().as_bytes())
         {
-            Some(cid) => walk(c, cid, p)?,
+            Some(cid) => walk_profile(c, cid, p)?,
             None => return Err("an element the profile does not release"),
         }
     }

@@ -427,6 +427,7 @@ impl Walk<'_, '_> {
     }
 
     /// Adds element `e` (profile node `n`) under kept element `parent`.
+    // Long: one pass over the attributes (version, link or released value), then the element kept.
     fn keep(
         &mut self,
         r: &NsReader<&[u8]>,

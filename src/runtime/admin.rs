@@ -138,6 +138,7 @@ fn authorized(
 
 /// Answers one request; `peer` holds the DNS names of the connection's
 /// verified client certificate (empty without one).
+// Long: one match, one arm per admin route; the longest, /reload, maps each outcome to its status.
 async fn handle(
     shared: Arc<dyn Control>,
     token: Arc<Option<Admins>>,
@@ -341,6 +342,7 @@ async fn serve<I>(
 ///
 /// `tls` (from [`crate::runtime::tls::admin_server_config`]): HTTPS, and
 /// administrators named by their client certificates; None: plain HTTP.
+// Long: one accept loop and its per-connection task, sharing the cap, eviction and TLS state.
 pub async fn start(
     addr: SocketAddr,
     shared: Arc<dyn Control>,

@@ -57,6 +57,7 @@ pub fn filter_capture(a: &FilterArgs<'_>) -> (Counts, Option<FilterError>) {
     (sum, err)
 }
 
+// Long: open, decide every message, then close the outputs and log whatever the loop returned.
 fn run_inner(a: &FilterArgs<'_>, sum: &mut Counts) -> Result<(), FilterError> {
     let limits = Limits {
         max_text: a.max_message,

@@ -14,6 +14,7 @@ const MSS: usize = 1448;
 const THINK_US: u64 = 2_000;
 
 /// `origuard gen`.
+// Long: each option checked in turn, then one loop writing a file per direction.
 pub fn command(c: crate::tools::cli::GenCli) -> u8 {
     let crate::tools::cli::GenCli {
         count,

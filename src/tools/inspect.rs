@@ -63,6 +63,7 @@ pub struct Summary {
 
 /// Runs inspect over `path` (from a pcap, the flows and messages `select`
 /// names), writing JSON lines to `out`.
+// Long: one loop, one JSON line per message; mostly the two line structs, field by field.
 pub fn inspect_capture(
     path: &str,
     framing: InputFraming,

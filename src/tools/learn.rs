@@ -165,6 +165,7 @@ fn esc(s: &str) -> String {
 }
 
 /// Learns from `msgs` (usually the state's outbound responses).
+// Long: two steps over the same six tallies: count every message, then write the TOML in file order.
 pub fn learn(msgs: &[bytes::Bytes], name: &str) -> Learned {
     let cat = Catalogue::builtin();
     let limits = Limits::default();

@@ -60,6 +60,7 @@ fn unreadable(path: &str) -> Result<(), Outcome> {
 }
 
 /// A summary of a valid policy.
+// Long: one report written top to bottom, a few lines per part of the policy.
 pub fn summary(p: &Policy) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -452,6 +453,7 @@ pub fn what_if_in(
 }
 
 /// `origuard policy ...`: prints the outcome, returns its exit code.
+// Long: one match, one arm per policy subcommand, each passing its arguments on.
 pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
     use crate::tools::cli::PolicyCommand;
     let out = match cmd {

@@ -6,6 +6,7 @@ use crate::runtime::config::Config;
 use crate::runtime::proxy::{Proxy, StartError};
 
 /// Runs the proxy with `cfg`; returns the process exit code.
+// Long: the start sequence in the order the module doc states; each step a few lines.
 pub async fn serve(cfg: Config, check: bool) -> u8 {
     if check {
         return check_all(&cfg);
@@ -118,6 +119,7 @@ struct Problem {
 /// file and line); each link's TLS material; the shadow policy; the
 /// court-order ledger; the audit log's directory. Exit 0 when all pass,
 /// else the most serious code of those found (65 before 64 before 1).
+// Long: every check in turn, a few lines each, all into one list; then one verdict from it.
 fn check_all(cfg: &Config) -> u8 {
     let mut problems = Vec::new();
     let mut add = |code: u8, what: String| problems.push(Problem { code, what });
