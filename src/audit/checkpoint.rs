@@ -219,10 +219,14 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 
 /// Loads a signing key from PKCS#8 DER (as `audit keygen` writes, or
 /// `openssl genpkey -algorithm ed25519 -outform DER`).
-pub fn load_signing_key(pkcs8: &[u8]) -> Result<Ed25519KeyPair, String> {
-    Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
-        .map_err(|e| format!("not an Ed25519 PKCS#8 key ({e})"))
+pub fn load_signing_key(pkcs8: &[u8]) -> Result<Ed25519KeyPair, KeyError> {
+    Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|e| KeyError(e.to_string()))
 }
+
+/// A signing key that cannot be read: the reason `ring` gives.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not an Ed25519 PKCS#8 key ({0})")]
+pub struct KeyError(pub String);
 
 #[cfg(test)]
 mod tests {

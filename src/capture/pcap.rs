@@ -125,8 +125,22 @@ fn micros(secs: u64, frac: u64, units_per_sec: u64) -> u64 {
     secs.saturating_mul(1_000_000).saturating_add(frac_us)
 }
 
+/// A capture that cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PcapReadError {
+    /// Neither a pcap nor a pcapng header (the parser's reason).
+    #[error("not a pcap/pcapng file: {0}")]
+    NotPcap(String),
+    /// The file stops in the middle of a block.
+    #[error("capture ends inside a block")]
+    Truncated,
+    /// A block the parser refuses (its reason).
+    #[error("pcap: {0}")]
+    Block(String),
+}
+
 /// Reassembles every TCP flow of a pcap/pcapng capture into its byte stream.
-pub fn tcp_streams(data: &[u8]) -> Result<BTreeMap<FlowKey, Vec<u8>>, String> {
+pub fn tcp_streams(data: &[u8]) -> Result<BTreeMap<FlowKey, Vec<u8>>, PcapReadError> {
     Ok(tcp_streams_timed(data)?
         .into_iter()
         .map(|(k, s)| (k, s.bytes))
@@ -135,9 +149,9 @@ pub fn tcp_streams(data: &[u8]) -> Result<BTreeMap<FlowKey, Vec<u8>>, String> {
 
 /// Reassembles every TCP flow of a pcap/pcapng capture, keeping when each
 /// segment was captured (for replay at the recorded timing).
-pub fn tcp_streams_timed(data: &[u8]) -> Result<BTreeMap<FlowKey, TimedStream>, String> {
+pub fn tcp_streams_timed(data: &[u8]) -> Result<BTreeMap<FlowKey, TimedStream>, PcapReadError> {
     let mut reader = pcap_parser::create_reader(1 << 20, data)
-        .map_err(|e| format!("not a pcap/pcapng file: {e:?}"))?;
+        .map_err(|e| PcapReadError::NotPcap(format!("{e:?}")))?;
     let mut flows: BTreeMap<FlowKey, Flow> = BTreeMap::new();
     let mut legacy_link = Linktype::ETHERNET;
     let mut legacy_units = 1_000_000u64;
@@ -191,10 +205,10 @@ pub fn tcp_streams_timed(data: &[u8]) -> Result<BTreeMap<FlowKey, TimedStream>, 
             Err(PcapError::Eof) => break,
             Err(PcapError::Incomplete(_)) => {
                 if reader.refill().is_err() {
-                    return Err("capture ends inside a block".into());
+                    return Err(PcapReadError::Truncated);
                 }
             }
-            Err(e) => return Err(format!("pcap: {e:?}")),
+            Err(e) => return Err(PcapReadError::Block(format!("{e:?}"))),
         }
     }
     Ok(reassemble(flows))

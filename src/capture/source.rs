@@ -183,6 +183,29 @@ impl Source {
     }
 }
 
+/// A capture that could not be loaded whole.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The capture could not be opened (or is not usable as given).
+    #[error("{path}: {source}")]
+    Open {
+        /// The capture.
+        path: String,
+        /// Why.
+        source: ReadError,
+    },
+    /// A message could not be read.
+    #[error("{path}: after {after} messages: {source}")]
+    Read {
+        /// The capture.
+        path: String,
+        /// Messages read before it.
+        after: usize,
+        /// Why.
+        source: ReadError,
+    },
+}
+
 /// Every message of a capture, in memory (for the load tester and
 /// `policy profile --learn`, which replay or tally them whole).
 pub fn load(
@@ -190,7 +213,7 @@ pub fn load(
     framing: InputFraming,
     select: &Select,
     max: usize,
-) -> Result<Vec<Bytes>, String> {
+) -> Result<Vec<Bytes>, LoadError> {
     Ok(load_timed(path, framing, select, max)?
         .into_iter()
         .map(|(m, _)| m)
@@ -204,11 +227,18 @@ pub fn load_timed(
     framing: InputFraming,
     select: &Select,
     max: usize,
-) -> Result<Vec<(Bytes, Option<u64>)>, String> {
-    let mut src = Source::open(path, framing, select, max).map_err(|e| format!("{path}: {e}"))?;
+) -> Result<Vec<(Bytes, Option<u64>)>, LoadError> {
+    let mut src = Source::open(path, framing, select, max).map_err(|source| LoadError::Open {
+        path: path.to_string(),
+        source,
+    })?;
     let mut msgs = Vec::new();
     while let Some(m) = src.next_timed() {
-        msgs.push(m.map_err(|e| format!("{path}: after {} messages: {e}", msgs.len()))?);
+        msgs.push(m.map_err(|source| LoadError::Read {
+            path: path.to_string(),
+            after: msgs.len(),
+            source,
+        })?);
     }
     Ok(msgs)
 }

@@ -144,16 +144,6 @@ impl std::str::FromStr for Direction {
     }
 }
 
-/// [`crate::names::parse_name`] with the error as text, for the `FromStr`
-/// impls that still declare `type Err = String` (`runtime/audit_log.rs` and
-/// `report/mod.rs`, whose owners move them to [`crate::names::UnknownName`]).
-pub fn parse_name<E>(s: &str, what: &'static str) -> Result<E, String>
-where
-    E: strum::IntoEnumIterator + Copy + Into<&'static str>,
-{
-    crate::names::parse_name(s, what).map_err(|e| e.to_string())
-}
-
 /// A message that could not be parsed: what and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{what} at byte {offset}")]

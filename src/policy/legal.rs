@@ -315,11 +315,15 @@ pub struct Certification {
 
 /// Parses `2026-12-31T23:59:59Z` (RFC 3339) or `2026-12-31` (the whole day,
 /// UTC: the instant before the next midnight when `end`, else midnight).
-pub fn parse_time(s: &str, end: bool) -> Result<SystemTime, String> {
+pub fn parse_time(s: &str, end: bool) -> Result<SystemTime, TimeError> {
     let t = s.trim();
     if t.len() == 10 {
-        let midnight = humantime::parse_rfc3339(&format!("{t}T00:00:00Z"))
-            .map_err(|e| format!("{t:?} is not a date (YYYY-MM-DD): {e}"))?;
+        let midnight = humantime::parse_rfc3339(&format!("{t}T00:00:00Z")).map_err(|e| {
+            TimeError::NotADate {
+                value: t.to_string(),
+                reason: e.to_string(),
+            }
+        })?;
         return Ok(if end {
             midnight + Duration::from_secs(86_400) - Duration::from_millis(1)
         } else {
@@ -329,7 +333,41 @@ pub fn parse_time(s: &str, end: bool) -> Result<SystemTime, String> {
     humantime::parse_rfc3339_weak(t)
         .ok()
         .filter(|_| t.ends_with('Z'))
-        .ok_or_else(|| format!("{t:?} is not a UTC time (write 2026-12-31T23:59:59Z)"))
+        .ok_or_else(|| TimeError::NotUtc(t.to_string()))
+}
+
+/// A time in an exception or certification that does not read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// Ten characters that are not a date.
+    #[error("{value:?} is not a date (YYYY-MM-DD): {reason}")]
+    NotADate {
+        /// The time as given (trimmed).
+        value: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// Not an RFC 3339 time ending in `Z`.
+    #[error("{0:?} is not a UTC time (write 2026-12-31T23:59:59Z)")]
+    NotUtc(String),
+}
+
+/// What an exception's profile releases beyond its list's profile (the
+/// first thing found), for the message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum Wider {
+    #[error("the legacy field {0}")]
+    LegacyField(String),
+    #[error("the line {0:?}")]
+    Line(String),
+    #[error("another leading value")]
+    Leading,
+    #[error("another message key")]
+    Key,
+    #[error("the element {0} with another rule")]
+    ElementRule(String),
+    #[error("the element {0}")]
+    Element(String),
 }
 
 /// True when `text` holds the subject: a word of its name (two letters or
@@ -496,7 +534,7 @@ pub(super) fn check_profiles(p: &Policy) -> Vec<(Arc<str>, u32, String)> {
 }
 
 /// `wide` releases nothing beyond `base` and the `released` fields.
-fn within(wide: &Profile, base: &Profile, released: &[&FieldDef]) -> Result<(), String> {
+fn within(wide: &Profile, base: &Profile, released: &[&FieldDef]) -> Result<(), Wider> {
     let is_released_element = |ns: &str, local: &str| {
         released
             .iter()
@@ -511,19 +549,19 @@ fn within(wide: &Profile, base: &Profile, released: &[&FieldDef]) -> Result<(), 
     };
     for f in &wide.legacy.fields {
         if !base.legacy.fields.contains(f) && !is_released_label(&f.label) {
-            return Err(format!("the legacy field {}", f.label));
+            return Err(Wider::LegacyField(f.label.clone()));
         }
     }
     for l in &wide.legacy.lines {
         if !base.legacy.lines.contains(l) {
-            return Err(format!("the line {l:?}"));
+            return Err(Wider::Line(l.clone()));
         }
     }
     if wide.legacy.leading.is_some() && wide.legacy.leading != base.legacy.leading {
-        return Err("another leading value".into());
+        return Err(Wider::Leading);
     }
     if !wide.keys.keys().all(|k| base.keys.contains(k)) {
-        return Err("another message key".into());
+        return Err(Wider::Key);
     }
     // Walk both element trees from the root.
     fn walk(
@@ -532,7 +570,7 @@ fn within(wide: &Profile, base: &Profile, released: &[&FieldDef]) -> Result<(), 
         base: &Profile,
         b: Option<usize>,
         released: &dyn Fn(&str, &str) -> bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), Wider> {
         for &c in &wide.xml.nodes[w].children {
             let n = &wide.xml.nodes[c];
             if released(&n.ns, &n.local) {
@@ -543,14 +581,14 @@ fn within(wide: &Profile, base: &Profile, released: &[&FieldDef]) -> Result<(), 
                 Some(bc) => {
                     let m = &base.xml.nodes[bc];
                     if m.kind != n.kind || n.attrs.iter().any(|a| !m.attrs.contains(a)) {
-                        return Err(format!("the element {} with another rule", n.local));
+                        return Err(Wider::ElementRule(n.local.clone()));
                     }
                     walk(wide, c, base, Some(bc), released)?;
                 }
                 None if n.kind == NodeKind::Container && n.attrs.is_empty() => {
                     walk(wide, c, base, None, released)?;
                 }
-                None => return Err(format!("the element {}", n.local)),
+                None => return Err(Wider::Element(n.local.clone())),
             }
         }
         Ok(())

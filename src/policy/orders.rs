@@ -234,7 +234,7 @@ pub(super) fn read_signers(cx: &mut Ctx, read: &mut Reader<'_>, p: &str) -> Opti
         Ok(s) => Some(s),
         Err(errs) => {
             for e in errs {
-                cx.err(p, e.line, e.message);
+                cx.err(p, e.line, e.problem.to_string());
             }
             None
         }

@@ -3,8 +3,8 @@
 
 use super::diag::Ctx;
 use crate::redact::profile::{
-    AttrRule, CharClass, LegacyField, LegacyProfile, NodeKind, Profile, ValueRule, Vocab,
-    XmlProfile, BUILTIN,
+    AttrRule, CharClass, LegacyField, LegacyProfile, NodeKind, Profile, ProfileError, ValueRule,
+    Vocab, XmlProfile, BUILTIN,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -126,20 +126,66 @@ struct RawAttr {
     max: usize,
 }
 
-fn value(chars: &str, max: usize, words: Option<usize>) -> Result<ValueRule, String> {
+/// A profile rule that cannot be used (reported with its file and line).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    /// `max` out of range.
+    #[error("max must be between 1 and {MAX_VALUE}")]
+    Max,
+    /// `words = 0`.
+    #[error("words must be at least 1")]
+    Words,
+    /// `chars` does not parse.
+    #[error("{0} (named classes: {names})", names = named_classes())]
+    Chars(ProfileError),
+    /// Both `values` and `pattern`.
+    #[error("give values or pattern, not both")]
+    ValuesAndPattern,
+    /// Too few or too many `values`.
+    #[error("values must hold 1 to {MAX_VOCAB} entries")]
+    VocabSize,
+    /// A listed value its own rule refuses.
+    #[error("value {0:?} does not meet the field's chars, max and words")]
+    ValueOutsideRule(String),
+    /// `pattern` does not compile.
+    #[error(transparent)]
+    Pattern(ProfileError),
+    /// `repeat` out of range.
+    #[error("repeat must be between 1 and {MAX_REPEAT}")]
+    Repeat,
+    /// A name without `prefix:`.
+    #[error("{0:?} needs a namespace prefix (prefix:LocalName)")]
+    NoPrefix(String),
+    /// A prefix not in the profile's namespaces.
+    #[error("{name:?}: prefix {prefix:?} is not declared in the profile's namespaces")]
+    Undeclared {
+        /// The name as given.
+        name: String,
+        /// Its prefix.
+        prefix: String,
+    },
+    /// A local name with characters other than letters, digits, `_-.`.
+    #[error("{0:?}: bad local name")]
+    BadLocal(String),
+}
+
+/// The named character classes, for messages.
+fn named_classes() -> String {
+    let named: Vec<&str> = crate::redact::profile::NAMED_CLASSES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    named.join(", ")
+}
+
+fn value(chars: &str, max: usize, words: Option<usize>) -> Result<ValueRule, RuleError> {
     if max == 0 || max > MAX_VALUE {
-        return Err(format!("max must be between 1 and {MAX_VALUE}"));
+        return Err(RuleError::Max);
     }
     if words == Some(0) {
-        return Err("words must be at least 1".into());
+        return Err(RuleError::Words);
     }
-    let class = CharClass::parse(chars).map_err(|e| {
-        let named: Vec<&str> = crate::redact::profile::NAMED_CLASSES
-            .iter()
-            .map(|(n, _)| *n)
-            .collect();
-        format!("{e} (named classes: {})", named.join(", "))
-    })?;
+    let class = CharClass::parse(chars).map_err(RuleError::Chars)?;
     Ok(ValueRule::new(class, max, words))
 }
 
@@ -150,31 +196,33 @@ pub const MAX_REPEAT: u16 = 64;
 
 /// Adds `values` / `pattern` / `repeat` to `r`. Listed values must meet the
 /// rule themselves (in canonical form).
-fn vocab(mut r: ValueRule, v: &RawVocab) -> Result<ValueRule, String> {
+fn vocab(mut r: ValueRule, v: &RawVocab) -> Result<ValueRule, RuleError> {
     match (&v.values, &v.pattern) {
-        (Some(_), Some(_)) => return Err("give values or pattern, not both".into()),
+        (Some(_), Some(_)) => return Err(RuleError::ValuesAndPattern),
         (Some(list), None) => {
             if list.is_empty() || list.len() > MAX_VOCAB {
-                return Err(format!("values must hold 1 to {MAX_VOCAB} entries"));
+                return Err(RuleError::VocabSize);
             }
             let mut out = Vec::with_capacity(list.len());
             let mut c = Vec::new();
             for x in list {
                 if !r.canonical(x.as_bytes(), &mut c) || c.is_empty() {
-                    return Err(format!(
-                        "value {x:?} does not meet the field's chars, max and words"
-                    ));
+                    return Err(RuleError::ValueOutsideRule(x.clone()));
                 }
                 out.push(String::from_utf8_lossy(&c).into_owned());
             }
             r.vocab = Some(std::sync::Arc::new(Vocab::Values(out)));
         }
-        (None, Some(p)) => r.vocab = Some(std::sync::Arc::new(Vocab::pattern(p)?)),
+        (None, Some(p)) => {
+            r.vocab = Some(std::sync::Arc::new(
+                Vocab::pattern(p).map_err(RuleError::Pattern)?,
+            ))
+        }
         (None, None) => {}
     }
     if let Some(n) = v.repeat {
         if n == 0 || n > MAX_REPEAT {
-            return Err(format!("repeat must be between 1 and {MAX_REPEAT}"));
+            return Err(RuleError::Repeat);
         }
         r.repeat = n;
     }
@@ -194,20 +242,24 @@ fn qname(
     ns: &BTreeMap<String, Vec<String>>,
     q: &str,
     alt: usize,
-) -> Result<(String, String), String> {
+) -> Result<(String, String), RuleError> {
     let (prefix, local) = q
         .split_once(':')
-        .ok_or_else(|| format!("{q:?} needs a namespace prefix (prefix:LocalName)"))?;
-    let uris = ns.get(prefix).filter(|l| !l.is_empty()).ok_or_else(|| {
-        format!("{q:?}: prefix {prefix:?} is not declared in the profile's namespaces")
-    })?;
+        .ok_or_else(|| RuleError::NoPrefix(q.to_string()))?;
+    let uris = ns
+        .get(prefix)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| RuleError::Undeclared {
+            name: q.to_string(),
+            prefix: prefix.to_string(),
+        })?;
     let uri = &uris[alt.min(uris.len() - 1)];
     let ok = !local.is_empty()
         && local
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
     if !ok {
-        return Err(format!("{q:?}: bad local name"));
+        return Err(RuleError::BadLocal(q.to_string()));
     }
     Ok((uri.clone(), local.to_string()))
 }
@@ -472,7 +524,8 @@ fn element(
     line: u32,
 ) {
     {
-        let steps: Result<Vec<_>, String> = e.path.split('/').map(|q| qname(ns, q, alt)).collect();
+        let steps: Result<Vec<_>, RuleError> =
+            e.path.split('/').map(|q| qname(ns, q, alt)).collect();
         let steps = match steps {
             Ok(s) if !s.is_empty() => s,
             Ok(_) => {
@@ -480,7 +533,7 @@ fn element(
                 return;
             }
             Err(m) => {
-                cx.err(path, line, m);
+                cx.err(path, line, m.to_string());
                 return;
             }
         };
@@ -525,7 +578,7 @@ fn element(
                 match qname(ns, &a.name, alt) {
                     Ok(q) => q,
                     Err(m) => {
-                        cx.err(path, line, m);
+                        cx.err(path, line, m.to_string());
                         continue;
                     }
                 }

@@ -31,6 +31,45 @@ pub const NAMED_CLASSES: &[(&str, &str)] = &[
     ("text", "A-Z0-9 ,.'#/()-"),
 ];
 
+/// A release profile rule that cannot be built: a character class, a
+/// pattern, or an element placed where it cannot be.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    /// A character class with no characters.
+    #[error("empty character class")]
+    EmptyClass,
+    /// A character class with a character outside printable ASCII.
+    #[error("character class {0:?}: only printable ASCII is allowed")]
+    NotPrintable(String),
+    /// A range mixing kinds or running backwards.
+    #[error("character class {spec:?}: bad range {from}-{to}")]
+    BadRange {
+        /// The class as given.
+        spec: String,
+        /// First character of the range.
+        from: char,
+        /// Last character of the range.
+        to: char,
+    },
+    /// A pattern that does not compile.
+    #[error("pattern {pattern:?}: {reason}")]
+    Pattern {
+        /// The pattern as given.
+        pattern: String,
+        /// The regex compiler's reason.
+        reason: String,
+    },
+    /// The same element given twice.
+    #[error("element {0} is given twice")]
+    ElementTwice(String),
+    /// A value given to an element that has children.
+    #[error("element {0} has child elements and cannot also hold a value")]
+    ValueWithChildren(String),
+    /// Children given to an element that holds a value.
+    #[error("element {0} holds a value and cannot also have child elements")]
+    ChildrenOfValue(String),
+}
+
 impl CharClass {
     /// The empty class.
     pub const EMPTY: CharClass = CharClass([0, 0]);
@@ -38,22 +77,20 @@ impl CharClass {
     /// Parses a named class (`name`, `digits`, ...) or a custom one: literal
     /// characters and `X-Y` ranges of letters or digits (`A-Z0-9 ,.'-`; a
     /// `-` at the end is literal). Only printable ASCII.
-    pub fn parse(spec: &str) -> Result<CharClass, String> {
+    pub fn parse(spec: &str) -> Result<CharClass, ProfileError> {
         if let Some((_, s)) = NAMED_CLASSES.iter().find(|(n, _)| *n == spec) {
             return CharClass::parse(s);
         }
         let b = spec.as_bytes();
         if b.is_empty() {
-            return Err("empty character class".into());
+            return Err(ProfileError::EmptyClass);
         }
         let mut c = CharClass::EMPTY;
         let mut i = 0;
         while i < b.len() {
             let x = b[i];
             if !(0x20..0x7f).contains(&x) {
-                return Err(format!(
-                    "character class {spec:?}: only printable ASCII is allowed"
-                ));
+                return Err(ProfileError::NotPrintable(spec.to_string()));
             }
             if i + 2 < b.len() && b[i + 1] == b'-' && x.is_ascii_alphanumeric() {
                 let y = b[i + 2];
@@ -61,10 +98,11 @@ impl CharClass {
                     || (x.is_ascii_lowercase() && y.is_ascii_lowercase())
                     || (x.is_ascii_digit() && y.is_ascii_digit());
                 if !same_kind || y < x {
-                    return Err(format!(
-                        "character class {spec:?}: bad range {}-{}",
-                        x as char, y as char
-                    ));
+                    return Err(ProfileError::BadRange {
+                        spec: spec.to_string(),
+                        from: x as char,
+                        to: y as char,
+                    });
                 }
                 for ch in x..=y {
                     c.insert(ch);
@@ -137,13 +175,16 @@ impl Eq for Vocab {}
 
 impl Vocab {
     /// A pattern, anchored at both ends.
-    pub fn pattern(p: &str) -> Result<Vocab, String> {
+    pub fn pattern(p: &str) -> Result<Vocab, ProfileError> {
         regex::bytes::RegexBuilder::new(&format!("^(?:{p})$"))
             .unicode(false)
             .size_limit(1 << 20)
             .build()
             .map(Vocab::Pattern)
-            .map_err(|e| format!("pattern {p:?}: {e}"))
+            .map_err(|e| ProfileError::Pattern {
+                pattern: p.to_string(),
+                reason: e.to_string(),
+            })
     }
 
     fn allows(&self, v: &[u8]) -> bool {
@@ -570,7 +611,7 @@ impl XmlProfile {
         path: &[(String, String)],
         kind: NodeKind,
         attrs: Vec<AttrRule>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ProfileError> {
         let mut at = 0;
         for (i, (ns, local)) in path.iter().enumerate() {
             let last = i + 1 == path.len();
@@ -579,19 +620,15 @@ impl XmlProfile {
                     if last {
                         let n = &mut self.nodes[c];
                         if n.kind != NodeKind::Container || !n.attrs.is_empty() {
-                            return Err(format!("element {local} is given twice"));
+                            return Err(ProfileError::ElementTwice(local.clone()));
                         }
                         if !n.children.is_empty() && kind != NodeKind::Container {
-                            return Err(format!(
-                                "element {local} has child elements and cannot also hold a value"
-                            ));
+                            return Err(ProfileError::ValueWithChildren(local.clone()));
                         }
                         n.kind = kind.clone();
                         n.attrs = attrs.clone();
                     } else if self.nodes[c].kind != NodeKind::Container {
-                        return Err(format!(
-                            "element {local} holds a value and cannot also have child elements"
-                        ));
+                        return Err(ProfileError::ChildrenOfValue(local.clone()));
                     }
                     c
                 }

@@ -59,9 +59,9 @@ pub enum Period {
 }
 
 impl std::str::FromStr for Period {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        crate::message::parse_name(s, "period")
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        crate::names::parse_name(s, "period")
     }
 }
 

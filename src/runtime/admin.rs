@@ -53,11 +53,33 @@ pub struct Reloaded {
     pub message: String,
 }
 
+/// Why the proxy is not ready for traffic (`GET /ready`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// Draining before a stop.
+    #[error("draining")]
+    Draining,
+    /// The audit log cannot write (its first error).
+    #[error("audit log failed: {0}")]
+    AuditFailed(String),
+}
+
+/// Why the audit log was not reopened (`POST /reopen`, `SIGUSR1`).
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ReopenError {
+    /// There is no audit log to reopen.
+    #[error("no audit log configured")]
+    NoAuditLog,
+    /// The log could not check or start its file.
+    #[error(transparent)]
+    Audit(#[from] crate::runtime::audit_log::AuditError),
+}
+
 /// What the admin endpoint needs from the proxy. The proxy implements it,
 /// so this module does not depend on the proxy (no import cycle).
 pub trait Control: Send + Sync + 'static {
     /// `Ok` when ready for traffic, else why not.
-    fn ready(&self) -> Result<(), String>;
+    fn ready(&self) -> Result<(), NotReady>;
     /// The `/status` document.
     fn status(&self) -> serde_json::Value;
     /// Reloads the policy (and certificates when `tls`).
@@ -65,7 +87,7 @@ pub trait Control: Send + Sync + 'static {
     /// Asks the process to drain and stop.
     fn stop(&self);
     /// Reopens the audit log after an external rotation.
-    fn reopen(&self) -> Result<String, String>;
+    fn reopen(&self) -> Result<String, ReopenError>;
     /// The shadow policy's counts (`GET /shadow`), when one is configured.
     fn shadow(&self) -> Option<serde_json::Value> {
         None

@@ -118,13 +118,61 @@ pub enum Denied {
     },
 }
 
+/// A token file that cannot be used; each names its line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenFileError {
+    /// A line that is not three fields.
+    #[error("line {0}: expected `PRINCIPAL SCOPES SHA256-OF-TOKEN` or `PRINCIPAL SCOPES dns:CERTIFICATE-NAME`")]
+    Shape(usize),
+    /// A scope not known.
+    #[error("line {line}: unknown scope {scope:?} (read, reload, stop)")]
+    UnknownScope {
+        /// Line (1-based).
+        line: usize,
+        /// The scope given.
+        scope: String,
+    },
+    /// One principal on two lines.
+    #[error("line {line}: {name} is listed twice")]
+    Twice {
+        /// Line (1-based).
+        line: usize,
+        /// The principal.
+        name: String,
+    },
+    /// One credential for two principals.
+    #[error("line {line}: {name}'s credential is another administrator's: one token or certificate name per person")]
+    SharedCredential {
+        /// Line (1-based).
+        line: usize,
+        /// The second principal.
+        name: String,
+    },
+    /// Nothing but comments and blank lines.
+    #[error("no administrator in the token file")]
+    Empty,
+    /// `dns:` without a usable DNS name.
+    #[error("line {line}: {credential:?}: a certificate name is `dns:` and a DNS name (letters, digits, `-`, `.`; no wildcard)")]
+    CertName {
+        /// Line (1-based).
+        line: usize,
+        /// The credential as given.
+        credential: String,
+    },
+    /// A token hash that is not 64 hex digits.
+    #[error(
+        "line {0}: the token hash must be 64 hex digits (SHA-256), or dns:NAME for a certificate"
+    )]
+    TokenHash(usize),
+}
+
 fn sha256(b: &[u8]) -> [u8; 32] {
     Sha256::digest(b).into()
 }
 
 impl Admins {
     /// Reads the token file's text; errors name the line.
-    pub fn parse(text: &str) -> Result<Admins, String> {
+    pub fn parse(text: &str) -> Result<Admins, TokenFileError> {
         let lines: Vec<(usize, &str)> = text
             .lines()
             .enumerate()
@@ -147,26 +195,30 @@ impl Admins {
         for (n, l) in lines {
             let parts: Vec<&str> = l.split_whitespace().collect();
             let [name, scopes, cred] = parts.as_slice() else {
-                return Err(format!(
-                    "line {n}: expected `PRINCIPAL SCOPES SHA256-OF-TOKEN` or `PRINCIPAL SCOPES dns:CERTIFICATE-NAME`"
-                ));
+                return Err(TokenFileError::Shape(n));
             };
             let mut sc = Vec::new();
             for s in scopes.split(',') {
                 sc.push(
-                    s.parse::<Scope>().map_err(|_| {
-                        format!("line {n}: unknown scope {s:?} (read, reload, stop)")
-                    })?,
+                    s.parse::<Scope>()
+                        .map_err(|_| TokenFileError::UnknownScope {
+                            line: n,
+                            scope: s.to_string(),
+                        })?,
                 );
             }
             let credential = credential(n, cred)?;
             if admins.iter().any(|a| a.name == *name) {
-                return Err(format!("line {n}: {name} is listed twice"));
+                return Err(TokenFileError::Twice {
+                    line: n,
+                    name: name.to_string(),
+                });
             }
             if admins.iter().any(|a| a.credential == credential) {
-                return Err(format!(
-                    "line {n}: {name}'s credential is another administrator's: one token or certificate name per person"
-                ));
+                return Err(TokenFileError::SharedCredential {
+                    line: n,
+                    name: name.to_string(),
+                });
             }
             admins.push(Admin {
                 name: name.to_string(),
@@ -175,7 +227,7 @@ impl Admins {
             });
         }
         if admins.is_empty() {
-            return Err("no administrator in the token file".into());
+            return Err(TokenFileError::Empty);
         }
         Ok(Admins {
             admins,
@@ -219,23 +271,22 @@ impl Admins {
     }
 }
 
-fn credential(n: usize, cred: &str) -> Result<Credential, String> {
+fn credential(n: usize, cred: &str) -> Result<Credential, TokenFileError> {
     if let Some(dns) = cred.strip_prefix("dns:") {
         let ok = !dns.is_empty()
             && dns
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
         if !ok {
-            return Err(format!(
-                "line {n}: {cred:?}: a certificate name is `dns:` and a DNS name (letters, digits, `-`, `.`; no wildcard)"
-            ));
+            return Err(TokenFileError::CertName {
+                line: n,
+                credential: cred.to_string(),
+            });
         }
         return Ok(Credential::Cert(dns.to_ascii_lowercase()));
     }
     let mut h = [0u8; 32];
-    hex::decode_to_slice(cred, &mut h).map_err(|_| {
-        format!("line {n}: the token hash must be 64 hex digits (SHA-256), or dns:NAME for a certificate")
-    })?;
+    hex::decode_to_slice(cred, &mut h).map_err(|_| TokenFileError::TokenHash(n))?;
     Ok(Credential::Token(h))
 }
 
@@ -341,7 +392,7 @@ mod tests {
             ),
         ] {
             let e = Admins::parse(text).unwrap_err();
-            assert!(e.contains(want), "{text}: {e}");
+            assert!(e.to_string().contains(want), "{text}: {e}");
         }
     }
 
@@ -381,7 +432,7 @@ mod tests {
             ("# only a comment\n".to_string(), "no administrator"),
         ] {
             let e = Admins::parse(&text).unwrap_err();
-            assert!(e.contains(want), "{text}: {e}");
+            assert!(e.to_string().contains(want), "{text}: {e}");
         }
     }
 }

@@ -47,6 +47,20 @@ pub struct OpenError {
     pub why: String,
 }
 
+/// Why the ledger file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file is not a ledger's JSON.
+    #[error("not a ledger: {0}")]
+    NotALedger(serde_json::Error),
+    /// A ledger of a version this build does not know.
+    #[error("unknown version {0}")]
+    Version(u32),
+    /// The file could not be read.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// Use counts in a local file.
 #[derive(Debug)]
 pub struct FileStore {
@@ -68,7 +82,7 @@ impl FileStore {
             why,
         };
         let _g = s.locked().map_err(|e| err(e.to_string()))?;
-        let d = s.read().map_err(err)?;
+        let d = s.read().map_err(|e| err(e.to_string()))?;
         if d.version == 1 {
             let mut orders = BTreeMap::new();
             for (id, used) in d.uses {
@@ -100,13 +114,12 @@ impl FileStore {
         Ok(f)
     }
 
-    fn read(&self) -> Result<OnDisk, String> {
+    fn read(&self) -> Result<OnDisk, ReadError> {
         match std::fs::read(&self.path) {
             Ok(b) => {
-                let d: OnDisk =
-                    serde_json::from_slice(&b).map_err(|e| format!("not a ledger: {e}"))?;
+                let d: OnDisk = serde_json::from_slice(&b).map_err(ReadError::NotALedger)?;
                 if d.version != 1 && d.version != 2 {
-                    return Err(format!("unknown version {}", d.version));
+                    return Err(ReadError::Version(d.version));
                 }
                 Ok(d)
             }
@@ -115,7 +128,7 @@ impl FileStore {
                 orders: BTreeMap::new(),
                 uses: BTreeMap::new(),
             }),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(ReadError::Io(e)),
         }
     }
 
@@ -152,7 +165,7 @@ impl UseStore for FileStore {
     fn spend(&self, s: &Spend<'_>) -> Result<Option<u32>, StoreError> {
         let un = |e: String| StoreError::Unavailable(format!("{}: {e}", self.path.display()));
         let _g = self.locked().map_err(|e| un(e.to_string()))?;
-        let mut orders = self.read().map_err(un)?.orders;
+        let mut orders = self.read().map_err(|e| un(e.to_string()))?.orders;
         let c = orders.entry(s.identity.to_string()).or_insert(Count {
             used: 0,
             max: s.max,
@@ -302,7 +315,7 @@ pub fn check_store(cfg: &super::config::Config) -> Result<(), OpenError> {
             };
             s.read().map(|_| ()).map_err(|why| OpenError {
                 path: p.display().to_string(),
-                why,
+                why: why.to_string(),
             })
         }
         StoreChoice::Postgres(conn) => super::court_orders_pg::PgStore::connect(&conn)

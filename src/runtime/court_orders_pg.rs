@@ -34,15 +34,48 @@ const SPEND: &str = "UPDATE origuard_court_order_uses \
      WHERE identity = $1 AND used < max_uses RETURNING used";
 const COUNTS: &str = "SELECT identity, used, ids FROM origuard_court_order_uses";
 
+/// What went wrong talking to the database (reported as
+/// [`StoreError::Unavailable`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// No connection within [`TIMEOUT`].
+    #[error("connect: no answer")]
+    ConnectTimeout,
+    /// The connection was refused.
+    #[error("connect: {0}")]
+    Connect(tokio_postgres::Error),
+    /// The client thread's runtime could not start.
+    #[error("cannot start the database client")]
+    Runtime,
+    /// The schema could not be applied.
+    #[error("schema: {0}")]
+    Schema(tokio_postgres::Error),
+    /// No connection to use for this request.
+    #[error("the database cannot be reached")]
+    Unreachable,
+    /// The query was not answered within [`TIMEOUT`].
+    #[error("no answer")]
+    NoAnswer,
+    /// The query failed.
+    #[error(transparent)]
+    Query(#[from] tokio_postgres::Error),
+}
+
+impl From<PgError> for StoreError {
+    fn from(e: PgError) -> StoreError {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
 enum Req {
     Spend {
         identity: String,
         id: String,
         max: i32,
-        reply: mpsc::SyncSender<Result<Option<u32>, String>>,
+        reply: mpsc::SyncSender<Result<Option<u32>, PgError>>,
     },
     Counts {
-        reply: mpsc::SyncSender<Result<Vec<OrderCount>, String>>,
+        reply: mpsc::SyncSender<Result<Vec<OrderCount>, PgError>>,
     },
 }
 
@@ -67,7 +100,7 @@ impl PgStore {
             .parse()
             .map_err(|e| StoreError::Unavailable(format!("bad connection string: {e}")))?;
         let (tx, rx) = mpsc::channel::<Req>();
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), String>>(1);
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), PgError>>(1);
         std::thread::Builder::new()
             .name("origuard-pg".into())
             .spawn(move || serve(config, rx, ready_tx))
@@ -76,7 +109,7 @@ impl PgStore {
             Ok(Ok(())) => Ok(PgStore {
                 tx: std::sync::Mutex::new(tx),
             }),
-            Ok(Err(e)) => Err(StoreError::Unavailable(e)),
+            Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(StoreError::Unavailable(
                 "the database did not answer at start".into(),
             )),
@@ -102,7 +135,7 @@ impl UseStore for PgStore {
             reply,
         })?;
         match rx.recv_timeout(TIMEOUT) {
-            Ok(r) => r.map_err(StoreError::Unavailable),
+            Ok(r) => r.map_err(StoreError::from),
             Err(_) => Err(StoreError::Unavailable(format!(
                 "no answer within {} ms",
                 TIMEOUT.as_millis()
@@ -114,7 +147,7 @@ impl UseStore for PgStore {
         let (reply, rx) = mpsc::sync_channel(1);
         self.send(Req::Counts { reply })?;
         match rx.recv_timeout(TIMEOUT) {
-            Ok(r) => r.map_err(StoreError::Unavailable),
+            Ok(r) => r.map_err(StoreError::from),
             Err(_) => Err(StoreError::Unavailable("no answer".into())),
         }
     }
@@ -124,11 +157,11 @@ impl UseStore for PgStore {
     }
 }
 
-async fn open(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, String> {
+async fn open(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, PgError> {
     let (client, conn) = tokio::time::timeout(TIMEOUT, config.connect(tokio_postgres::NoTls))
         .await
-        .map_err(|_| "connect: no answer".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
+        .map_err(|_| PgError::ConnectTimeout)?
+        .map_err(PgError::Connect)?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::warn!(error = %e, "court-order database connection closed");
@@ -142,13 +175,13 @@ async fn open(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client,
 fn serve(
     config: tokio_postgres::Config,
     rx: mpsc::Receiver<Req>,
-    ready: mpsc::SyncSender<Result<(), String>>,
+    ready: mpsc::SyncSender<Result<(), PgError>>,
 ) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     else {
-        let _ = ready.send(Err("cannot start the database client".into()));
+        let _ = ready.send(Err(PgError::Runtime));
         return;
     };
     rt.block_on(async move {
@@ -161,7 +194,7 @@ fn serve(
             {
                 Ok(()) => Some(c),
                 Err(e) => {
-                    let _ = ready.send(Err(format!("schema: {e}")));
+                    let _ = ready.send(Err(PgError::Schema(e)));
                     return;
                 }
             },
@@ -192,7 +225,7 @@ fn serve(
                     reply,
                 } => {
                     let r = match &client {
-                        None => Err("the database cannot be reached".to_string()),
+                        None => Err(PgError::Unreachable),
                         Some(c) => spend(c, &identity, &id, max).await,
                     };
                     if r.is_err() {
@@ -202,7 +235,7 @@ fn serve(
                 }
                 Req::Counts { reply } => {
                     let r = match &client {
-                        None => Err("the database cannot be reached".to_string()),
+                        None => Err(PgError::Unreachable),
                         Some(c) => counts(c).await,
                     };
                     let _ = reply.send(r);
@@ -217,23 +250,23 @@ async fn spend(
     identity: &str,
     id: &str,
     max: i32,
-) -> Result<Option<u32>, String> {
+) -> Result<Option<u32>, PgError> {
     let work = async {
         c.execute(SPEND_ROW, &[&identity, &max]).await?;
         let row = c.query_opt(SPEND, &[&identity, &id]).await?;
         Ok::<_, tokio_postgres::Error>(row.map(|r| r.get::<_, i32>(0).max(0) as u32))
     };
     match tokio::time::timeout(TIMEOUT, work).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err("no answer".into()),
+        Ok(r) => r.map_err(PgError::Query),
+        Err(_) => Err(PgError::NoAnswer),
     }
 }
 
-async fn counts(c: &tokio_postgres::Client) -> Result<Vec<OrderCount>, String> {
+async fn counts(c: &tokio_postgres::Client) -> Result<Vec<OrderCount>, PgError> {
     let rows = tokio::time::timeout(TIMEOUT, c.query(COUNTS, &[]))
         .await
-        .map_err(|_| "no answer".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| PgError::NoAnswer)?
+        .map_err(PgError::Query)?;
     Ok(rows
         .iter()
         .map(|r| OrderCount {

@@ -90,7 +90,7 @@ impl PolicyStore {
     ) -> Result<PolicyStore, Refused> {
         let p = load_path_signed(path, signing.as_ref())?;
         if let Some(st) = &state {
-            let before = read_state(st).map_err(|m| refusal(st, m))?;
+            let before = read_state(st).map_err(|m| refusal(st, m.to_string()))?;
             crate::policy::bundle::succession(before.as_ref(), p.manifest.as_ref())
                 .map_err(|e| refusal(&crate::policy::bundle::manifest_path(path), e.to_string()))?;
             write_state(st, p.manifest.as_ref());
@@ -173,14 +173,25 @@ fn refusal(file: &str, message: String) -> Refused {
     }
 }
 
+/// Why the signed-policy state file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The file exists but cannot be read.
+    #[error("cannot read the signed-policy state file: {0}")]
+    Io(std::io::Error),
+    /// The file is not a manifest.
+    #[error("the signed-policy state file does not read ({0}); it records the manifest in force against rollback: restore it, or remove it knowingly")]
+    Json(serde_json::Error),
+}
+
 /// The manifest recorded in the state file; None when there is none yet.
-fn read_state(p: &str) -> Result<Option<crate::policy::bundle::Manifest>, String> {
+fn read_state(p: &str) -> Result<Option<crate::policy::bundle::Manifest>, StateError> {
     match std::fs::read(p) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read the signed-policy state file: {e}")),
-        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
-            format!("the signed-policy state file does not read ({e}); it records the manifest in force against rollback: restore it, or remove it knowingly")
-        }),
+        Err(e) => Err(StateError::Io(e)),
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(StateError::Json),
     }
 }
 

@@ -51,12 +51,101 @@ pub struct AllowedSigners {
 
 /// A line of the file that cannot be used, with why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
+#[error("line {line}: {problem}")]
 pub struct LineError {
     /// Line (1-based).
     pub line: u32,
     /// What is wrong and what to write instead.
-    pub message: String,
+    pub problem: LineProblem,
+}
+
+/// What is wrong with one line of the file, and what to write instead.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LineProblem {
+    /// Nothing on the line.
+    #[error("empty line")]
+    Empty,
+    /// The principal is a list, pattern or negation.
+    #[error("principal {0:?} must be one exact name (no list, pattern or negation): approvals are counted per person")]
+    NotOnePrincipal(String),
+    /// The line stops after the principal.
+    #[error("no key after the principal")]
+    NoKey,
+    /// The line stops after the options.
+    #[error("no key after the options")]
+    NoKeyAfterOptions,
+    /// The line stops after the key type.
+    #[error("no base64 key after the key type")]
+    NoBase64,
+    /// The key does not parse.
+    #[error("cannot read the {keytype} key: {reason}")]
+    BadKey {
+        /// The key type given.
+        keytype: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// `name=value` without double quotes.
+    #[error("option {0}: the value must be in double quotes")]
+    Unquoted(String),
+    /// `name="value` without the closing quote.
+    #[error("option {0}: missing closing quote")]
+    Unclosed(String),
+    /// Something other than `,` after an option.
+    #[error("options: expected ',' after {0}")]
+    NoComma(String),
+    /// A `cert-authority` line.
+    #[error("cert-authority lines are not accepted: list each signer's own key, one principal per person")]
+    CertAuthority,
+    /// An option given twice.
+    #[error("option {0} is given twice")]
+    Twice(String),
+    /// An option that needs a value has none.
+    #[error("option {0} needs a value: {0}=\"...\"")]
+    NoValue(String),
+    /// An option not known.
+    #[error("unknown option {0:?} (known: namespaces, valid-after, valid-before)")]
+    UnknownOption(String),
+    /// A `valid-after` or `valid-before` time that does not read.
+    #[error("{option}: {source}")]
+    Time {
+        /// `valid-after` or `valid-before`.
+        option: &'static str,
+        /// Why.
+        source: TimeError,
+    },
+    /// The key is already listed for another principal.
+    #[error("key {fingerprint} is already listed for {principal:?} (line {line}); one key belongs to one person")]
+    KeyTwice {
+        /// The key's fingerprint.
+        fingerprint: String,
+        /// The principal it is listed for first.
+        principal: String,
+        /// That line.
+        line: u32,
+    },
+}
+
+/// An OpenSSH time (`valid-after`, `valid-before`) that does not read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    /// Not one of the three digit forms.
+    #[error("{0:?} is not YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS (with Z for UTC)")]
+    Form(String),
+    /// Digits that are not a date and time.
+    #[error("{value:?}: {reason}")]
+    Invalid {
+        /// The time given.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// Before the Unix epoch.
+    #[error("{0:?} is before 1970")]
+    Before1970(String),
+    /// The epoch itself.
+    #[error("{0:?} is the epoch")]
+    Epoch(String),
 }
 
 impl AllowedSigners {
@@ -79,18 +168,17 @@ impl AllowedSigners {
                     {
                         errors.push(LineError {
                             line,
-                            message: format!(
-                                "key {} is already listed for {:?} (line {}); one key belongs to one person",
-                                s.fingerprint(),
-                                o.principal,
-                                o.line
-                            ),
+                            problem: LineProblem::KeyTwice {
+                                fingerprint: s.fingerprint(),
+                                principal: o.principal.clone(),
+                                line: o.line,
+                            },
                         });
                     } else {
                         signers.push(s);
                     }
                 }
-                Err(message) => errors.push(LineError { line, message }),
+                Err(problem) => errors.push(LineError { line, problem }),
             }
         }
         if errors.is_empty() {
@@ -119,8 +207,8 @@ fn token(s: &str) -> Option<(&str, &str)> {
     Some((s, ""))
 }
 
-fn parse_line(t: &str, line: u32) -> Result<Signer, String> {
-    let (principals, rest) = token(t).ok_or("empty line")?;
+fn parse_line(t: &str, line: u32) -> Result<Signer, LineProblem> {
+    let (principals, rest) = token(t).ok_or(LineProblem::Empty)?;
     let principal = principals.trim_matches('"');
     if principal.is_empty()
         || principal.contains([',', '*', '?', '!', '"'])
@@ -128,20 +216,21 @@ fn parse_line(t: &str, line: u32) -> Result<Signer, String> {
             .chars()
             .any(|c| c.is_whitespace() || c.is_control())
     {
-        return Err(format!(
-            "principal {principals:?} must be one exact name (no list, pattern or negation): approvals are counted per person"
-        ));
+        return Err(LineProblem::NotOnePrincipal(principals.to_string()));
     }
-    let (next, after) = token(rest).ok_or("no key after the principal")?;
+    let (next, after) = token(rest).ok_or(LineProblem::NoKey)?;
     let (options, keytype, rest) = if is_key_type(next) {
         (None, next, after)
     } else {
-        let (kt, r) = token(after).ok_or("no key after the options")?;
+        let (kt, r) = token(after).ok_or(LineProblem::NoKeyAfterOptions)?;
         (Some(next), kt, r)
     };
-    let (b64, _comment) = token(rest).ok_or("no base64 key after the key type")?;
+    let (b64, _comment) = token(rest).ok_or(LineProblem::NoBase64)?;
     let key = PublicKey::from_openssh(&format!("{keytype} {b64}"))
-        .map_err(|e| format!("cannot read the {keytype} key: {e}"))?
+        .map_err(|e| LineProblem::BadKey {
+            keytype: keytype.to_string(),
+            reason: e.to_string(),
+        })?
         .key_data()
         .clone();
     let mut s = Signer {
@@ -166,7 +255,7 @@ fn is_key_type(t: &str) -> bool {
 }
 
 /// The options field: `name` or `name="value"`, comma separated.
-fn parse_options(opts: &str, s: &mut Signer) -> Result<(), String> {
+fn parse_options(opts: &str, s: &mut Signer) -> Result<(), LineProblem> {
     let mut rest = opts;
     while !rest.is_empty() {
         let name_end = rest.find(['=', ',']).unwrap_or(rest.len());
@@ -175,10 +264,10 @@ fn parse_options(opts: &str, s: &mut Signer) -> Result<(), String> {
         let value = if let Some(r) = rest.strip_prefix('=') {
             let r = r
                 .strip_prefix('"')
-                .ok_or_else(|| format!("option {name}: the value must be in double quotes"))?;
+                .ok_or_else(|| LineProblem::Unquoted(name.to_string()))?;
             let end = r
                 .find('"')
-                .ok_or_else(|| format!("option {name}: missing closing quote"))?;
+                .ok_or_else(|| LineProblem::Unclosed(name.to_string()))?;
             rest = &r[end + 1..];
             Some(&r[..end])
         } else {
@@ -187,54 +276,59 @@ fn parse_options(opts: &str, s: &mut Signer) -> Result<(), String> {
         if let Some(r) = rest.strip_prefix(',') {
             rest = r;
         } else if !rest.is_empty() {
-            return Err(format!("options: expected ',' after {name}"));
+            return Err(LineProblem::NoComma(name.to_string()));
         }
         match (name.to_ascii_lowercase().as_str(), value) {
-            ("cert-authority", _) => {
-                return Err("cert-authority lines are not accepted: list each signer's own key, one principal per person".into())
-            }
+            ("cert-authority", _) => return Err(LineProblem::CertAuthority),
             ("namespaces", Some(v)) if s.namespaces.is_none() => s.namespaces = Some(v.to_string()),
             ("valid-after", Some(v)) if s.valid_after.is_none() => {
-                s.valid_after = Some(parse_ssh_time(v).map_err(|m| format!("valid-after: {m}"))?)
+                s.valid_after = Some(parse_ssh_time(v).map_err(|source| LineProblem::Time {
+                    option: "valid-after",
+                    source,
+                })?)
             }
             ("valid-before", Some(v)) if s.valid_before.is_none() => {
-                s.valid_before = Some(parse_ssh_time(v).map_err(|m| format!("valid-before: {m}"))?)
+                s.valid_before = Some(parse_ssh_time(v).map_err(|source| LineProblem::Time {
+                    option: "valid-before",
+                    source,
+                })?)
             }
             ("namespaces" | "valid-after" | "valid-before", Some(_)) => {
-                return Err(format!("option {name} is given twice"))
+                return Err(LineProblem::Twice(name.to_string()))
             }
             ("namespaces" | "valid-after" | "valid-before", None) => {
-                return Err(format!("option {name} needs a value: {name}=\"...\""))
+                return Err(LineProblem::NoValue(name.to_string()))
             }
-            _ => return Err(format!("unknown option {name:?} (known: namespaces, valid-after, valid-before)")),
+            _ => return Err(LineProblem::UnknownOption(name.to_string())),
         }
     }
     Ok(())
 }
 
 /// Reads an OpenSSH absolute time, `YYYYMMDD[HHMM[SS]][Z]`, as UTC seconds.
-pub fn parse_ssh_time(v: &str) -> Result<u64, String> {
+pub fn parse_ssh_time(v: &str) -> Result<u64, TimeError> {
     let digits = v
         .strip_suffix('Z')
         .or_else(|| v.strip_suffix('z'))
         .unwrap_or(v);
     if !digits.bytes().all(|b| b.is_ascii_digit()) || ![8, 12, 14].contains(&digits.len()) {
-        return Err(format!(
-            "{v:?} is not YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS (with Z for UTC)"
-        ));
+        return Err(TimeError::Form(v.to_string()));
     }
     let f = |a: usize, b: usize| &digits[a.min(digits.len())..b.min(digits.len())];
     let hh = if digits.len() > 8 { f(8, 10) } else { "00" };
     let mm = if digits.len() > 8 { f(10, 12) } else { "00" };
     let ss = if digits.len() > 12 { f(12, 14) } else { "00" };
     let rfc = format!("{}-{}-{}T{hh}:{mm}:{ss}Z", f(0, 4), f(4, 6), f(6, 8));
-    let t = humantime::parse_rfc3339(&rfc).map_err(|e| format!("{v:?}: {e}"))?;
+    let t = humantime::parse_rfc3339(&rfc).map_err(|e| TimeError::Invalid {
+        value: v.to_string(),
+        reason: e.to_string(),
+    })?;
     let secs = t
         .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|_| format!("{v:?} is before 1970"))?
+        .map_err(|_| TimeError::Before1970(v.to_string()))?
         .as_secs();
     if secs == 0 {
-        return Err(format!("{v:?} is the epoch"));
+        return Err(TimeError::Epoch(v.to_string()));
     }
     Ok(secs)
 }
@@ -327,7 +421,7 @@ mod tests {
             ("alice@co ssh-ed25519 AAAA".to_string(), "cannot read"),
         ] {
             let e = AllowedSigners::parse(&text).unwrap_err();
-            assert!(e[0].message.contains(want), "{text}: {e:?}");
+            assert!(e[0].problem.to_string().contains(want), "{text}: {e:?}");
         }
         // The same person may list one key twice (for two namespaces).
         let two = format!("alice@co namespaces=\"a\" {KEY}\nalice@co namespaces=\"b\" {KEY}");

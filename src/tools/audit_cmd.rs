@@ -497,7 +497,8 @@ pub(crate) fn keygen(out: &str) -> Result<String, String> {
     let rng = ring::rand::SystemRandom::new();
     let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
         .map_err(|_| "no randomness from the operating system".to_string())?;
-    let key = crate::audit::checkpoint::load_signing_key(doc.as_ref())?;
+    let key =
+        crate::audit::checkpoint::load_signing_key(doc.as_ref()).map_err(|e| e.to_string())?;
     let public = hex::encode(key.public_key().as_ref());
     let mut f = std::fs::OpenOptions::new()
         .write(true)

@@ -232,7 +232,7 @@ fn prepare(a: &BenchArgs) -> Result<Vec<Item>, BenchError> {
         &a.select,
         crate::framing::DEFAULT_MAX_MESSAGE,
     )
-    .map_err(BenchError::Input)?;
+    .map_err(|e| BenchError::Input(e.to_string()))?;
     if msgs.is_empty() {
         return Err(BenchError::Input(format!("{}: no messages", a.capture)));
     }

@@ -99,9 +99,9 @@ impl SyncMode {
 }
 
 impl std::str::FromStr for SyncMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        crate::message::parse_name(s, "audit sync mode")
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        crate::names::parse_name(s, "audit sync mode")
     }
 }
 
@@ -116,9 +116,9 @@ pub enum OnCorrupt {
 }
 
 impl std::str::FromStr for OnCorrupt {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        crate::message::parse_name(s, "audit on_corrupt")
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        crate::names::parse_name(s, "audit on_corrupt")
     }
 }
 
@@ -136,9 +136,9 @@ pub enum OnFailure {
 }
 
 impl std::str::FromStr for OnFailure {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        crate::message::parse_name(s, "audit on_failure")
+    type Err = crate::names::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        crate::names::parse_name(s, "audit on_failure")
     }
 }
 

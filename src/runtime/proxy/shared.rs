@@ -5,7 +5,7 @@
 
 use super::budget::Budget;
 use crate::audit::record::Event;
-use crate::runtime::admin::Reloaded;
+use crate::runtime::admin::{NotReady, Reloaded, ReopenError};
 use crate::runtime::audit_log::{AuditLog, OnFailure};
 use crate::runtime::config::LinkConfig;
 use crate::runtime::metrics as m;
@@ -225,13 +225,13 @@ impl Drop for PeerSlot {
 
 impl Shared {
     /// True when ready for traffic: not draining and the audit log healthy.
-    pub fn ready(&self) -> Result<(), String> {
+    pub fn ready(&self) -> Result<(), NotReady> {
         if self.drain.is_cancelled() {
-            return Err("draining".into());
+            return Err(NotReady::Draining);
         }
         if let Some(a) = &self.audit {
             if let Some(f) = a.failure() {
-                return Err(format!("audit log failed: {f}"));
+                return Err(NotReady::AuditFailed(f));
             }
         }
         Ok(())
@@ -240,9 +240,9 @@ impl Shared {
     /// Compares the audit log's path with its open file and starts a new
     /// file if a rotation tool moved, replaced or truncated it (`SIGUSR1`,
     /// `POST /reopen`).
-    pub fn reopen(&self) -> Result<String, String> {
+    pub fn reopen(&self) -> Result<String, ReopenError> {
         match &self.audit {
-            None => Err("no audit log configured".into()),
+            None => Err(ReopenError::NoAuditLog),
             Some(a) => match a.reopen() {
                 Ok(true) => Ok(format!(
                     "audit log {}: a new file continues the chain",
@@ -252,7 +252,7 @@ impl Shared {
                     "audit log {}: file unchanged, still writing it",
                     a.path()
                 )),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             },
         }
     }
@@ -397,7 +397,7 @@ impl crate::runtime::admin::Control for Shared {
         }
     }
 
-    fn ready(&self) -> Result<(), String> {
+    fn ready(&self) -> Result<(), NotReady> {
         Shared::ready(self)
     }
 
@@ -469,7 +469,7 @@ impl crate::runtime::admin::Control for Shared {
         self.stop_request.cancel();
     }
 
-    fn reopen(&self) -> Result<String, String> {
+    fn reopen(&self) -> Result<String, ReopenError> {
         Shared::reopen(self)
     }
 }
