@@ -309,10 +309,28 @@ impl Emitter<'_> {
                         continue;
                     };
                     let r = self.value(rule, v);
+                    if r.0 == r.1 {
+                        // Nothing of it is canonical: no value, and no
+                        // record started by it (an empty leading value
+                        // would not start one when read back).
+                        self.st.kept -= 1;
+                        self.st.removed += 1;
+                        continue;
+                    }
                     self.close()?;
                     self.cur.leading = Some(r);
                 }
                 (Some(_), Some(f)) => {
+                    let (s, e) = self.value(&p.fields[f].value, v);
+                    if s == e {
+                        // Nothing of it is canonical: counted, not written,
+                        // and no record started by it.
+                        self.vals.truncate(s);
+                        self.st.kept -= 1;
+                        self.st.removed += 1;
+                        self.count(f)?;
+                        continue;
+                    }
                     if p.starts_record(f)
                         && (self.cur.leading.is_some()
                             || self.cur.fields.iter().any(|x| p.starts_record(x.0)))
@@ -320,7 +338,6 @@ impl Emitter<'_> {
                         self.close()?;
                     }
                     self.count(f)?;
-                    let (s, e) = self.value(&p.fields[f].value, v);
                     self.cur.fields.push((f, s, e));
                 }
                 (Some(_), None) => {}
@@ -497,6 +514,29 @@ mod tests {
         assert_eq!(run("MEXICO  SEX/F"), "|SEX/F");
         assert_eq!(run("COUNTRY OF BIRTH MX"), "");
         assert_eq!(run("BORN IN MEXICO"), "");
+    }
+
+    /// A value with nothing canonical in it (a lone period: legacy values
+    /// lose trailing periods) is not written and starts no record; before,
+    /// an empty leading value was written as a line starting with two
+    /// blanks, which read back continued the record before it (found by the
+    /// `projection_fixed_point` fuzz target).
+    #[test]
+    fn an_empty_canonical_value_starts_no_record() {
+        assert_eq!(
+            try_run("NAM/DOE, JANE  DOB/19800115\n.  DOB/19810101"),
+            Err(TooMany)
+        );
+        assert_eq!(try_run("NAM/DOE\nNAM/.  SEX/F"), Err(TooMany));
+        for body in [
+            ".  DOB/19800115  SEX/F",
+            "NAM/.  SEX/F",
+            "NAM/DOE  DOB/.  SEX/F",
+        ] {
+            let once = run(body);
+            assert!(!once.contains("|  "), "{body:?} -> {once:?}");
+            assert_eq!(run(&once.replace('|', "\r\n")), once, "{body:?}");
+        }
     }
 
     #[test]
