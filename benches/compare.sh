@@ -29,7 +29,9 @@
 #   RATE (default 20000), CONNS (default 4), TLS=1 adds origuard with
 #   mutual TLS on the mixed capture, KEEP=DIR keeps the raw JSON there,
 #   BEFORE=BINARY adds that origuard binary (`before-*` rows, saturation and
-#   one session, first value of WORKERS) so a change is read in one run.
+#   one session, first value of WORKERS) so a change is read in one run;
+#   BEFORE_POLICY=FILE is the policy it runs (default: the one of this tree;
+#   give the older tree's when its binary cannot read today's).
 # Installs haproxy from Debian packages if missing. Loopback only; every
 # run is bounded by its duration.
 set -euo pipefail
@@ -43,6 +45,7 @@ cargo build --release --quiet --bin origuard --example limit_relay
 B=$PWD/target/release/origuard
 LR=$PWD/target/release/examples/limit_relay
 P=$PWD/deploy/policy/colorado.toml
+BP=${BEFORE_POLICY:-$P}
 T=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"; }
@@ -109,12 +112,12 @@ limit_up() { # F U
   wait_port "$1"
 }
 
-origuard_up() { # F U sync workers [tls [binary]]
-  local f=$1 u=$2 sync=$3 w=$4 tls=${5:-} bin=${6:-$B}
+origuard_up() { # F U sync workers [tls [binary [policy]]]
+  local f=$1 u=$2 sync=$3 w=$4 tls=${5:-} bin=${6:-$B} pol=${7:-$P}
   rm -f "$T"/audit-*.jsonl*
   cat > "$T/o.toml" <<CFG
 [policy]
-file = "$P"
+file = "$pol"
 watch = false
 [audit]
 file = "$T/audit-$sync.jsonl"
@@ -168,8 +171,8 @@ for cap in photo mixed small; do
   done; done
   if [ -n "${BEFORE:-}" ]; then for sync in batch none; do
     w=${WORKERS%% *}
-    F=$(port); U=$(port); origuard_up "$F" "$U" "$sync" "$w" "" "$BEFORE"
-    measured "$cap" "before-$sync-w$w" max "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections "$CONNS"
+    F=$(port); U=$(port); origuard_up "$F" "$U" "$sync" "$w" "" "$BEFORE" "$BP"
+    measured "$cap" "before-$sync-w$w" max "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$BP" --duration "${DUR}s" --connections "$CONNS"
     stop "$OP"
   done; fi
 done
@@ -187,8 +190,8 @@ F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w"
 measured mixed "origuard-batch-w$w" one "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections 1
 stop "$OP"
 if [ -n "${BEFORE:-}" ]; then
-  F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w" "" "$BEFORE"
-  measured mixed "before-batch-w$w" one "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections 1
+  F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w" "" "$BEFORE" "$BP"
+  measured mixed "before-batch-w$w" one "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$BP" --duration "${DUR}s" --connections 1
   stop "$OP"
 fi
 

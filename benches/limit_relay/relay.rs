@@ -43,10 +43,12 @@ struct Chain {
 impl Chain {
     /// Appends the record of one message after one pass over its bytes.
     fn append(&mut self, msg: &[u8]) -> std::io::Result<()> {
-        let controls = msg
-            .iter()
-            .filter(|&&b| b < 0x20 && b != b'\r' && b != b'\n' && b != b'\t')
-            .count() as u64;
+        // One pass a compiler vectorises (every byte below 0x20), less the
+        // line breaks and tabs memchr finds: both run at memory speed, as
+        // the scan of a well-written relay would.
+        let below = msg.iter().map(|&b| u64::from(b < 0x20)).sum::<u64>();
+        let breaks = memchr::memchr3_iter(b'\r', b'\n', b'\t', msg).count() as u64;
+        let controls = below - breaks;
         self.seq += 1;
         let mut h = Sha256::new();
         h.update(self.head);
