@@ -16,6 +16,22 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_origuard"))
 }
 
+/// What a finished command said: its exit code (-1 when a signal ended
+/// it), its stdout and its stderr.
+pub fn outcome(cmd: &mut Command) -> (i32, String, String) {
+    let o = cmd.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Runs `origuard ARGS` to the end: exit code, stdout, stderr.
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    outcome(bin().args(args))
+}
+
 /// Runs `origuard demo --duration DURATION [EXTRA] --dir TEMP` and returns
 /// the directory (its `audit.jsonl`, `report/`, …) and what the demo wrote
 /// to stdout; fails the test when the demo fails.
