@@ -5,30 +5,14 @@
 
 mod common;
 
-use common::http;
+use common::{audit_with, http};
 use origuard::framing::Framing;
 use origuard::runtime::config::Config;
 use origuard::runtime::proxy::Proxy;
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 
 fn h(t: &str) -> String {
     hex::encode(Sha256::digest(t.as_bytes()))
-}
-
-/// The audit log's text once it holds `want` (bounded wait).
-async fn audit_with(path: &std::path::Path, want: &str) -> String {
-    for _ in 0..100 {
-        let t = std::fs::read_to_string(path).unwrap_or_default();
-        if t.contains(want) {
-            return t;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "{want} not in the audit log:\n{}",
-        std::fs::read_to_string(path).unwrap_or_default()
-    );
 }
 
 #[tokio::test]

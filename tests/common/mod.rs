@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod orders;
 pub mod pg;
+pub mod pki;
 pub mod policy;
 pub mod process;
 pub mod ssh;
@@ -107,18 +108,38 @@ pub async fn http(
         .await
         .unwrap()
         .unwrap();
-    let text = String::from_utf8_lossy(&out).to_string();
+    status_and_body(&out)
+}
+
+/// An HTTP response's status code (0 when there is none) and body.
+pub fn status_and_body(response: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(response);
     let code = text
         .split_whitespace()
         .nth(1)
-        .unwrap_or("0")
-        .parse()
+        .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     let body = text
         .split_once("\r\n\r\n")
         .map(|x| x.1.to_string())
         .unwrap_or_default();
     (code, body)
+}
+
+/// The audit log's text once it holds `want` (bounded wait: it is written
+/// by the proxy's own task, on disk).
+pub async fn audit_with(path: &std::path::Path, want: &str) -> String {
+    for _ in 0..100 {
+        let t = std::fs::read_to_string(path).unwrap_or_default();
+        if t.contains(want) {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "{want} not in the audit log:\n{}",
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
 }
 
 pub async fn send<W: AsyncWrite + Unpin>(w: &mut W, msg: &[u8]) {
