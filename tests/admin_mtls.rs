@@ -10,8 +10,7 @@ mod common;
 
 use common::audit_with;
 use common::pki::{ca, connector, leaf, p};
-use origuard::framing::Framing;
-use origuard::runtime::config::{Config, ServerTls};
+use origuard::runtime::config::ServerTls;
 use origuard::runtime::proxy::Proxy;
 use rustls::pki_types::ServerName;
 use sha2::{Digest, Sha256};
@@ -63,16 +62,10 @@ async fn administrators_are_named_by_their_client_certificates() {
 
     let nlets = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let audit = d.join("audit.jsonl");
-    let mut cfg = Config::quick(
-        "127.0.0.1:0",
+    let mut cfg = common::loopback_config(
         &nlets.local_addr().unwrap().to_string(),
         &common::example_policy(),
-        Framing::Len4,
-        Some((
-            audit.to_str().unwrap().to_string(),
-            origuard::runtime::audit_log::SyncMode::Batch,
-        )),
-        Some("127.0.0.1:0".parse().unwrap()),
+        Some(&audit),
     );
     cfg.admin_tls = Some(ServerTls {
         cert: p(d, "admin.pem"),
@@ -192,14 +185,7 @@ async fn administrators_are_named_by_their_client_certificates() {
 #[tokio::test]
 async fn an_unusable_admin_certificate_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::quick(
-        "127.0.0.1:0",
-        "127.0.0.1:9",
-        &common::example_policy(),
-        Framing::Len4,
-        None,
-        Some("127.0.0.1:0".parse().unwrap()),
-    );
+    let mut cfg = common::loopback_config("127.0.0.1:9", &common::example_policy(), None);
     cfg.admin_tls = Some(ServerTls {
         cert: p(dir.path(), "missing.pem"),
         key: p(dir.path(), "missing.key"),

@@ -184,11 +184,7 @@ fn diff_exit_code_says_whether_anything_differs() {
     assert_eq!(code, 0);
     let dir = tempfile::tempdir().unwrap();
     let other = dir.path().join("p.toml");
-    std::fs::write(
-        &other,
-        "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE0900\"]\n",
-    )
-    .unwrap();
+    std::fs::write(&other, cli::DENY_ICE_POLICY).unwrap();
     let (code, out, _) = run(&[
         "policy",
         "diff",

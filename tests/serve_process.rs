@@ -45,7 +45,7 @@ async fn sighup_reloads_and_sigterm_drains() {
     let dir = tempfile::tempdir().unwrap();
     let pol = dir.path().join("p.toml");
     let audit = dir.path().join("audit.jsonl");
-    let base = "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE0900\"]\n";
+    let base = cli::DENY_ICE_POLICY;
     std::fs::write(&pol, base).unwrap();
     let nlets = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up = nlets.local_addr().unwrap().to_string();

@@ -11,6 +11,10 @@ use std::process::Command;
 pub const EXAMPLE_POLICY: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml");
 
+/// A policy of one deny list, `d`, holding ICE (`VTICE0900`); the tests
+/// that reload add an agency to it.
+pub const DENY_ICE_POLICY: &str = "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE0900\"]\n";
+
 /// The binary under test.
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_origuard"))

@@ -36,6 +36,25 @@ pub fn example_policy() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml").to_string()
 }
 
+/// One plaintext link to `upstream` under `policy`: the switch side and
+/// the admin endpoint on free loopback ports, length-prefixed framing, and
+/// the audit log at `audit` (batched sync) when given.
+pub fn loopback_config(upstream: &str, policy: &str, audit: Option<&std::path::Path>) -> Config {
+    Config::quick(
+        "127.0.0.1:0",
+        upstream,
+        policy,
+        Framing::Len4,
+        audit.map(|a| {
+            (
+                a.to_str().unwrap().to_string(),
+                origuard::runtime::audit_log::SyncMode::Batch,
+            )
+        }),
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+}
+
 /// A proxy with one plaintext link to a fake Nlets listener.
 pub struct Harness {
     pub proxy: Proxy,
@@ -46,14 +65,10 @@ pub struct Harness {
 pub async fn start(policy: &str, tweak: impl FnOnce(&mut Config)) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let nlets = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let audit = dir.path().join("audit.jsonl").to_str().unwrap().to_string();
-    let mut cfg = Config::quick(
-        "127.0.0.1:0",
+    let mut cfg = loopback_config(
         &nlets.local_addr().unwrap().to_string(),
         policy,
-        Framing::Len4,
-        Some((audit, origuard::runtime::audit_log::SyncMode::Batch)),
-        Some("127.0.0.1:0".parse().unwrap()),
+        Some(&dir.path().join("audit.jsonl")),
     );
     cfg.limits = Limits {
         message_timeout: Duration::from_secs(5),
