@@ -59,17 +59,23 @@ fn make_certs(dir: &Path) {
     leaf(&rogue, "rogue-switch", &["switch.test"], dir);
 }
 
+/// The proxy's TLS towards the switch: its certificate `proxy.pem`, and a
+/// client certificate from `ca.pem` required.
+fn switch_side(d: &Path) -> ServerTls {
+    ServerTls {
+        cert: p(d, "proxy.pem"),
+        key: p(d, "proxy.key"),
+        client_ca: Some(p(d, "ca.pem")),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_on_both_sides() {
     let certs_dir = tempfile::tempdir().unwrap();
     let d = certs_dir.path();
     make_certs(d);
     let h = start(&example_policy(), |c| {
-        c.links[0].switch_tls = Some(ServerTls {
-            cert: p(d, "proxy.pem"),
-            key: p(d, "proxy.key"),
-            client_ca: Some(p(d, "ca.pem")),
-        });
+        c.links[0].switch_tls = Some(switch_side(d));
         c.links[0].nlets_tls = Some(ClientTls {
             ca: p(d, "ca.pem"),
             server_name: "nlets.test".into(),
@@ -170,11 +176,7 @@ async fn plaintext_switch_is_refused_by_a_tls_listener() {
     let d = certs_dir.path();
     make_certs(d);
     let h = start(&example_policy(), |c| {
-        c.links[0].switch_tls = Some(ServerTls {
-            cert: p(d, "proxy.pem"),
-            key: p(d, "proxy.key"),
-            client_ca: Some(p(d, "ca.pem")),
-        });
+        c.links[0].switch_tls = Some(switch_side(d));
     })
     .await;
     let mut s = TcpStream::connect(h.proxy.listen_addrs[0]).await.unwrap();
