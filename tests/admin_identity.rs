@@ -5,30 +5,12 @@
 
 mod common;
 
-use common::http;
-use origuard::framing::Framing;
-use origuard::runtime::config::Config;
+use common::{audit_with, http};
 use origuard::runtime::proxy::Proxy;
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 
 fn h(t: &str) -> String {
     hex::encode(Sha256::digest(t.as_bytes()))
-}
-
-/// The audit log's text once it holds `want` (bounded wait).
-async fn audit_with(path: &std::path::Path, want: &str) -> String {
-    for _ in 0..100 {
-        let t = std::fs::read_to_string(path).unwrap_or_default();
-        if t.contains(want) {
-            return t;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "{want} not in the audit log:\n{}",
-        std::fs::read_to_string(path).unwrap_or_default()
-    );
 }
 
 #[tokio::test]
@@ -36,16 +18,10 @@ async fn reload_and_stop_need_a_named_administrator_with_the_scope() {
     let dir = tempfile::tempdir().unwrap();
     let nlets = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let audit = dir.path().join("audit.jsonl");
-    let cfg = Config::quick(
-        "127.0.0.1:0",
+    let cfg = common::loopback_config(
         &nlets.local_addr().unwrap().to_string(),
         &common::example_policy(),
-        Framing::Len4,
-        Some((
-            audit.to_str().unwrap().to_string(),
-            origuard::runtime::audit_log::SyncMode::Batch,
-        )),
-        Some("127.0.0.1:0".parse().unwrap()),
+        Some(&audit),
     );
     let tokens = format!(
         "# principal scopes sha256(token)\nalice@co reload {}\nbob@co read {}\ncarol@co stop {}\n",
@@ -92,14 +68,7 @@ async fn reload_and_stop_need_a_named_administrator_with_the_scope() {
 
 #[tokio::test]
 async fn a_bad_token_file_stops_the_start() {
-    let cfg = Config::quick(
-        "127.0.0.1:0",
-        "127.0.0.1:9",
-        &common::example_policy(),
-        Framing::Len4,
-        None,
-        Some("127.0.0.1:0".parse().unwrap()),
-    );
+    let cfg = common::loopback_config("127.0.0.1:9", &common::example_policy(), None);
     let e = match Proxy::start(&cfg, Some("alice@co fly 00\n".into())).await {
         Ok(_) => panic!("started with a bad token file"),
         Err(e) => e.to_string(),

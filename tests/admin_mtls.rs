@@ -8,81 +8,15 @@
 
 mod common;
 
-use origuard::framing::Framing;
-use origuard::runtime::config::{Config, ServerTls};
+use common::audit_with;
+use common::pki::{ca, connector, leaf, p};
+use origuard::runtime::config::ServerTls;
 use origuard::runtime::proxy::Proxy;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-}
-
-fn ca(name: &str, dir: &Path) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-    Ca { params, key }
-}
-
-/// A certificate `name.pem` / `name.key` signed by `ca`, with `dns` as its
-/// subject alternative name.
-fn leaf(ca: &Ca, name: &str, dns: &str, dir: &Path) {
-    let mut params = CertificateParams::new(vec![dns.to_string()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().unwrap();
-    let issuer = Issuer::from_params(&ca.params, &ca.key);
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-    std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
-}
-
-fn p(dir: &Path, f: &str) -> String {
-    dir.join(f).to_str().unwrap().to_string()
-}
-
-fn certs(path: &str) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_file_iter(path)
-        .unwrap()
-        .map(|c| c.unwrap())
-        .collect()
-}
-
-/// An admin client trusting `ca.pem`, presenting `client` (None: no
-/// certificate).
-fn connector(dir: &Path, client: Option<&str>) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in certs(&p(dir, "ca.pem")) {
-        roots.add(c).unwrap();
-    }
-    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots);
-    let cfg = match client {
-        Some(n) => b
-            .with_client_auth_cert(
-                certs(&p(dir, &format!("{n}.pem"))),
-                PrivateKeyDer::from_pem_file(p(dir, &format!("{n}.key"))).unwrap(),
-            )
-            .unwrap(),
-        None => b.with_no_client_auth(),
-    };
-    tokio_rustls::TlsConnector::from(Arc::new(cfg))
-}
 
 /// One HTTPS request; the status and body, or the I/O error (a refused
 /// handshake surfaces here: under TLS 1.3 the server's alert arrives when
@@ -110,32 +44,7 @@ async fn https(
     let out = tokio::time::timeout(Duration::from_secs(10), go)
         .await
         .expect("admin request within 10 s")?;
-    let text = String::from_utf8_lossy(&out).to_string();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
-}
-
-/// The audit log's text once it holds `want` (bounded wait).
-async fn audit_with(path: &Path, want: &str) -> String {
-    for _ in 0..100 {
-        let t = std::fs::read_to_string(path).unwrap_or_default();
-        if t.contains(want) {
-            return t;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "{want} not in the audit log:\n{}",
-        std::fs::read_to_string(path).unwrap_or_default()
-    );
+    Ok(common::status_and_body(&out))
 }
 
 #[tokio::test]
@@ -143,26 +52,20 @@ async fn administrators_are_named_by_their_client_certificates() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let ours = ca("ca", d);
-    leaf(&ours, "admin", "admin.origuard.test", d);
-    leaf(&ours, "reloader", "reloader.admins.origuard.test", d);
-    leaf(&ours, "reader", "reader.admins.origuard.test", d);
-    leaf(&ours, "stranger", "stranger.admins.origuard.test", d);
+    leaf(&ours, "admin", &["admin.origuard.test"], d);
+    leaf(&ours, "reloader", &["reloader.admins.origuard.test"], d);
+    leaf(&ours, "reader", &["reader.admins.origuard.test"], d);
+    leaf(&ours, "stranger", &["stranger.admins.origuard.test"], d);
     // Same DNS name as the reloader, from another CA.
     let other = ca("other-ca", d);
-    leaf(&other, "forged", "reloader.admins.origuard.test", d);
+    leaf(&other, "forged", &["reloader.admins.origuard.test"], d);
 
     let nlets = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let audit = d.join("audit.jsonl");
-    let mut cfg = Config::quick(
-        "127.0.0.1:0",
+    let mut cfg = common::loopback_config(
         &nlets.local_addr().unwrap().to_string(),
         &common::example_policy(),
-        Framing::Len4,
-        Some((
-            audit.to_str().unwrap().to_string(),
-            origuard::runtime::audit_log::SyncMode::Batch,
-        )),
-        Some("127.0.0.1:0".parse().unwrap()),
+        Some(&audit),
     );
     cfg.admin_tls = Some(ServerTls {
         cert: p(d, "admin.pem"),
@@ -282,14 +185,7 @@ async fn administrators_are_named_by_their_client_certificates() {
 #[tokio::test]
 async fn an_unusable_admin_certificate_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config::quick(
-        "127.0.0.1:0",
-        "127.0.0.1:9",
-        &common::example_policy(),
-        Framing::Len4,
-        None,
-        Some("127.0.0.1:0".parse().unwrap()),
-    );
+    let mut cfg = common::loopback_config("127.0.0.1:9", &common::example_policy(), None);
     cfg.admin_tls = Some(ServerTls {
         cert: p(dir.path(), "missing.pem"),
         key: p(dir.path(), "missing.key"),

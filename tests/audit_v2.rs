@@ -14,16 +14,7 @@ use std::path::Path;
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::bin;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let o = bin().args(args).output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use cli::run;
 
 /// `audit keygen` into `dir/k.pk8`; the public key file's path.
 fn keygen(dir: &Path) -> (String, String) {

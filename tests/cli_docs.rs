@@ -6,17 +6,9 @@ use clap::CommandFactory;
 use origuard::tools::cli::Cli;
 use std::process::{Command, Stdio};
 
-fn origuard(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::{bin, run as origuard};
 
 /// Every command path: `serve`, `policy check`, `audit verify`, ...
 fn commands() -> Vec<Vec<String>> {
@@ -130,7 +122,7 @@ fn man_page_lists_the_commands_and_dir_writes_one_page_each() {
 fn closed_pipe_is_quiet() {
     let runs: [&[&str]; 2] = [&["completions", "zsh"], &["man"]];
     for args in runs {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_origuard"))
+        let mut child = bin()
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -289,15 +289,7 @@ async fn a_renamed_or_edited_order_keeps_its_count() {
 }
 
 fn check(policy: &str) -> (i32, String, String) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
-        .args(["policy", "check", policy])
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    cli::run(&["policy", "check", policy])
 }
 
 #[test]
@@ -376,7 +368,7 @@ fn policy_explain_says_why_a_query_would_or_would_not_match() {
     let explain = |q: &[u8]| {
         let f = dir.path().join("q.txt");
         std::fs::write(&f, q).unwrap();
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+        let o = cli::bin()
             .args([
                 "policy",
                 "explain",

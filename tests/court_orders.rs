@@ -277,7 +277,7 @@ fn serve_check_refuses_a_bad_shadow_policy_or_ledger() {
         .unwrap()
     };
     let check = || {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+        let o = common::cli::bin()
             .args(["serve", "--config", cfg.to_str().unwrap(), "--check"])
             .output()
             .unwrap();
@@ -310,10 +310,7 @@ fn policy_commands_name_the_order_never_the_subject() {
     let dir = tempfile::tempdir().unwrap();
     let policy = policy_with_order(dir.path(), 3, "2026-CR-0042");
     let run = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
-            .args(args)
-            .output()
-            .unwrap();
+        let o = common::cli::bin().args(args).output().unwrap();
         assert_eq!(
             o.status.code(),
             Some(0),

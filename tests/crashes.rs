@@ -12,32 +12,20 @@ mod common;
 use common::process::*;
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Writes a config for one link with a small rotation size and frequent
 /// checkpoints; returns its path.
 fn config(dir: &Path, upstream: &str) -> PathBuf {
-    let p = dir.join("origuard.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "[policy]\nfile = {:?}\nwatch = false\n\
-             [audit]\nfile = {:?}\nrotate_size = 8000\ncheckpoint_every = 5\n\
-             [admin]\nlisten = \"127.0.0.1:0\"\n\
-             [limits]\ndrain_timeout = \"1s\"\n\
-             [[link]]\nname = \"default\"\nlisten = \"127.0.0.1:0\"\nupstream = {upstream:?}\n",
-            example_policy(),
-            dir.join("audit.jsonl").to_str().unwrap(),
-        ),
+    write_config(
+        dir,
+        &dir.join("audit.jsonl"),
+        upstream,
+        "rotate_size = 8000\ncheckpoint_every = 5",
+        "",
+        "drain_timeout = \"1s\"",
     )
-    .unwrap();
-    p
-}
-
-fn msg(i: usize) -> Vec<u8> {
-    format!("DR.COOLN0000.AZNLETS20.TXT\r\nSEQ/{i:05}").into_bytes()
 }
 
 /// Sends messages one at a time through a fresh switch session until `n`
@@ -72,17 +60,7 @@ async fn send_ok(w: &mut tokio::net::tcp::OwnedWriteHalf, m: &[u8]) -> std::io::
 
 /// `origuard audit verify ARGS...`: exit code, stdout, stderr.
 fn audit_verify(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
-        .arg("audit")
-        .arg("verify")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
+    cli::outcome(cli::bin().args(["audit", "verify"]).args(args))
 }
 
 /// Every complete record line of every file in `dir` that holds audit

@@ -6,6 +6,7 @@
 mod common;
 
 use bytes::Bytes;
+use common::orders::dq;
 use common::policy::example_with;
 use origuard::audit::record::DecisionRecord;
 use origuard::decision::ledger::{Ledger, MemoryStore};
@@ -37,14 +38,10 @@ fn mem() -> Ledger {
     )
 }
 
-fn dq(ori: &str, control: &str, body: &str) -> Bytes {
-    Bytes::from(format!("DQ.{ori}.CO.*{control}.TXT\n{body}"))
-}
-
-fn run(p: &Policy, l: &Ledger, dir: Direction, raw: Bytes, t: SystemTime) -> Decision {
+fn run(p: &Policy, l: &Ledger, dir: Direction, raw: Vec<u8>, t: SystemTime) -> Decision {
     decide_in(
         dir,
-        raw,
+        Bytes::from(raw),
         p,
         &Limits::default(),
         &Context {

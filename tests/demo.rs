@@ -1,9 +1,12 @@
 //! `origuard demo` (the README's first command) runs, reports and finds no leak.
 
+#[path = "common/cli.rs"]
+mod cli;
+
 #[test]
 fn demo_runs_and_reports_no_leak() {
     let dir = tempfile::tempdir().unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+    let o = cli::bin()
         .args(["demo", "--duration", "2s", "--rate", "100", "--dir"])
         .arg(dir.path())
         .output()
@@ -36,7 +39,7 @@ fn demo_runs_and_reports_no_leak() {
 fn demo_runs_outside_a_checkout_with_the_built_in_policy() {
     let cwd = tempfile::tempdir().unwrap();
     let dir = cwd.path().join("run");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+    let o = cli::bin()
         .current_dir(cwd.path())
         .args(["demo", "--duration", "1s", "--rate", "50", "--dir"])
         .arg(&dir)
@@ -63,7 +66,7 @@ fn demo_runs_outside_a_checkout_with_the_built_in_policy() {
 fn demo_and_report_agree_with_the_audit_log() {
     use std::collections::BTreeMap;
     let dir = tempfile::tempdir().unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+    let o = cli::bin()
         .args(["demo", "--duration", "2s", "--rate", "150", "--dir"])
         .arg(dir.path())
         .output()
@@ -214,7 +217,7 @@ fn demo_and_report_agree_with_the_audit_log() {
         .unwrap_or_default()
         .to_string();
     assert_eq!(sig.len(), 128, "{}", public["logs"]);
-    let v = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+    let v = cli::bin()
         .args(["audit", "verify"])
         .arg(dir.path().join("audit.jsonl"))
         .arg("--public-key")
@@ -238,7 +241,7 @@ fn demo_and_report_agree_with_the_audit_log() {
         .all(|l| l.ends_with(",no") || l.ends_with(",yes")));
     // The internal report from the command line: every figure exact.
     let rep = dir.path().join("internal");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
+    let o = cli::bin()
         .args(["report", "--internal", "--audit"])
         .arg(dir.path().join("audit.jsonl"))
         .arg("--policy")

@@ -9,9 +9,11 @@
 //! below runs the binary for each command and class.
 
 use std::path::Path;
-use std::process::Command;
 
-const POLICY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml");
+#[path = "common/cli.rs"]
+mod cli;
+
+const POLICY: &str = cli::EXAMPLE_POLICY;
 
 /// The failure classes of the table.
 #[derive(Clone, Copy, Debug)]
@@ -55,7 +57,7 @@ fn files() -> Files {
     std::fs::write(p("bad_frame"), b"\xff\xff\xff\xffabc").unwrap();
     std::fs::write(p("bad.toml"), "x = [").unwrap();
     std::fs::write(p("broken.jsonl"), "{\"kind\":\"x\"}\n").unwrap();
-    assert!(Command::new(env!("CARGO_BIN_EXE_origuard"))
+    assert!(cli::bin()
         .args(["gen", "--count", "3"])
         .arg(p("ok.len4"))
         .output()
@@ -321,10 +323,7 @@ fn every_command_exits_with_its_class_code() {
     ];
     let mut wrong = Vec::new();
     for (class, args) in &table {
-        let out = Command::new(env!("CARGO_BIN_EXE_origuard"))
-            .args(args)
-            .output()
-            .unwrap();
+        let out = cli::bin().args(args).output().unwrap();
         let want = class.code(args[0] == "serve");
         let got = out.status.code().unwrap_or(-1);
         if got != want {

@@ -27,22 +27,14 @@ type Proc = Served;
 fn config(dir: &Path, audit: &Path, upstream: &str, limits: &str, audit_extra: &str) -> PathBuf {
     let token = dir.join("token");
     std::fs::write(&token, TOKEN).unwrap();
-    let p = dir.join("origuard.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "[policy]\nfile = {:?}\nwatch = false\n\
-             [audit]\nfile = {:?}\n{audit_extra}\n\
-             [admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = {:?}\n\
-             [limits]\ndrain_timeout = \"1s\"\n{limits}\n\
-             [[link]]\nname = \"default\"\nlisten = \"127.0.0.1:0\"\nupstream = {upstream:?}\n",
-            example_policy(),
-            audit.to_str().unwrap(),
-            token.to_str().unwrap(),
-        ),
+    write_config(
+        dir,
+        audit,
+        upstream,
+        audit_extra,
+        &format!("token_file = {:?}", token.to_str().unwrap()),
+        &format!("drain_timeout = \"1s\"\n{limits}"),
     )
-    .unwrap();
-    p
 }
 
 /// A temp dir, a fake Nlets listener and a config for one link to it (audit
@@ -74,10 +66,6 @@ fn spawn(wrapper: &[&str], cfg: &Path) -> Proc {
     cmd.args(["serve", "--config", cfg.to_str().unwrap()]);
     let (child, lines) = spawn_lines(cmd);
     served(child, lines)
-}
-
-fn msg(i: usize) -> Vec<u8> {
-    format!("DR.COOLN0000.AZNLETS20.TXT\r\nSEQ/{i:05}").into_bytes()
 }
 
 async fn wait_for<F, Fut>(what: &str, limit: Duration, mut f: F)
@@ -642,7 +630,7 @@ async fn f5_a_broken_log_at_start_is_kept_aside_not_a_restart_loop() {
     // under the shipped unit) and a clear message.
     std::fs::write(&audit, &data).unwrap();
     let cfg = config(dir.path(), &audit, &up, "", "on_corrupt = \"refuse\"");
-    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
+    let o = common::cli::bin()
         .args(["serve", "--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();

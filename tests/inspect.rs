@@ -102,7 +102,7 @@ fn quiet_on_a_closed_pipe() {
     // Enough output to fill the pipe after `head` has gone.
     let dir = tempfile::tempdir().unwrap();
     let cap = dir.path().join("many.len4");
-    let g = Command::new(env!("CARGO_BIN_EXE_origuard"))
+    let g = cli::bin()
         .args(["gen", "--count", "1500", "--mix", "xml=0,photo=0,listed=0"])
         .arg(&cap)
         .output()

@@ -19,25 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 /// Writes a config for one link (plus `limits` and `admin` lines) and
 /// returns its path.
 fn config(dir: &Path, upstream: &str, limits: &str, admin: &str) -> PathBuf {
-    let p = dir.join("origuard.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "[policy]\nfile = {:?}\nwatch = false\n\
-             [audit]\nfile = {:?}\n\
-             [admin]\nlisten = \"127.0.0.1:0\"\n{admin}\n\
-             [limits]\n{limits}\n\
-             [[link]]\nname = \"default\"\nlisten = \"127.0.0.1:0\"\nupstream = {upstream:?}\n",
-            example_policy(),
-            dir.join("audit.jsonl").to_str().unwrap(),
-        ),
-    )
-    .unwrap();
-    p
-}
-
-fn msg(i: usize) -> Vec<u8> {
-    format!("DR.COOLN0000.AZNLETS20.TXT\r\nSEQ/{i:05}").into_bytes()
+    write_config(dir, &dir.join("audit.jsonl"), upstream, "", admin, limits)
 }
 
 /// A fake Nlets that accepts any number of connections and records every

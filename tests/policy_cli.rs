@@ -2,18 +2,9 @@
 
 #[path = "common/cli.rs"]
 mod cli;
-use cli::bin;
+use cli::{bin, run};
 
 const EXAMPLE: &str = cli::EXAMPLE_POLICY;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let o = bin().args(args).output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8(o.stdout).unwrap(),
-        String::from_utf8(o.stderr).unwrap(),
-    )
-}
 
 #[test]
 fn check_valid_and_invalid() {
@@ -193,11 +184,7 @@ fn diff_exit_code_says_whether_anything_differs() {
     assert_eq!(code, 0);
     let dir = tempfile::tempdir().unwrap();
     let other = dir.path().join("p.toml");
-    std::fs::write(
-        &other,
-        "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE0900\"]\n",
-    )
-    .unwrap();
+    std::fs::write(&other, cli::DENY_ICE_POLICY).unwrap();
     let (code, out, _) = run(&[
         "policy",
         "diff",
@@ -224,10 +211,7 @@ fn diff_exit_code_says_whether_anything_differs() {
 
 #[test]
 fn gen_writes_to_stdout_with_dash() {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_origuard"))
-        .args(["gen", "--count", "3", "-"])
-        .output()
-        .unwrap();
+    let o = bin().args(["gen", "--count", "3", "-"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(o.stdout[0], 0, "a len4 frame starts with its length");
     assert!(!std::path::Path::new("-").exists(), "wrote a file named -");

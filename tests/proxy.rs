@@ -134,7 +134,7 @@ async fn redaction_and_deny_with_replies() {
 async fn reload_changes_the_next_decision_on_an_open_session() {
     let dir = tempfile::tempdir().unwrap();
     let pol = dir.path().join("p.toml");
-    let base = "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE0900\"]\n";
+    let base = cli::DENY_ICE_POLICY;
     std::fs::write(&pol, base).unwrap();
     let h = start(pol.to_str().unwrap(), |c| c.watch_policy = false).await;
     let (sw, nl) = h.pair().await;
@@ -212,7 +212,7 @@ async fn reload_changes_the_next_decision_on_an_open_session() {
 async fn file_watch_reloads() {
     let dir = tempfile::tempdir().unwrap();
     let pol = dir.path().join("p.toml");
-    let base = "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE0900\"]\n";
+    let base = cli::DENY_ICE_POLICY;
     std::fs::write(&pol, base).unwrap();
     let h = start(pol.to_str().unwrap(), |_| {}).await;
     let _w = origuard::runtime::reload::watch_policy(h.proxy.shared.clone()).unwrap();

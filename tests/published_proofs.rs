@@ -20,46 +20,34 @@ use origuard::runtime::audit_log::{AuditLog, Options, SyncMode};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn origuard(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+#[path = "common/cli.rs"]
+mod cli;
+use cli::run as origuard;
+#[path = "common/tool.rs"]
+mod tool;
 
+/// `scripts/verify-consistency.py ARGS`: exit code, stdout and stderr
+/// together.
 fn script(args: &[&str]) -> (i32, String) {
-    let o = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/verify-consistency.py"
-        ))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
-    )
+    let (code, out, err) = cli::outcome(
+        Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/verify-consistency.py"
+            ))
+            .args(args),
+    );
+    (code, out + &err)
 }
 
-fn python_present() -> bool {
-    let ok = Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "python3 is required under CI=true (.ci/run installs the Debian package)"
-        );
-        eprintln!("python3 missing: the independent check did not run");
-    }
-    ok
+/// True when python3 runs; otherwise a failure under `CI=true`, and
+/// elsewhere `SKIPPED` and false.
+fn python_present(test: &str) -> bool {
+    tool::have(
+        test,
+        "python3",
+        "Debian package python3; .ci/run installs it",
+    )
 }
 
 /// Appends `n` decisions on real messages under the example policy: ICE's
@@ -199,7 +187,7 @@ fn a_consistency_proof_between_two_reports_checks_from_published_files_only() {
     );
     let html = std::fs::read_to_string(st.path("r2/report.html")).unwrap();
     assert!(html.contains("Only appended to since the previous report"));
-    if !python_present() {
+    if !python_present("a_consistency_proof_between_two_reports_checks_from_published_files_only") {
         return;
     }
     let (r1p, r2p) = (st.s("r1/report.json"), st.s("r2/report.json"));
@@ -290,7 +278,7 @@ fn an_investigators_export_checks_record_by_record() {
     for body in ["NAM/", "DOB/", "OLN/"] {
         assert!(!text.contains(body), "{body} in the export");
     }
-    if !python_present() {
+    if !python_present("an_investigators_export_checks_record_by_record") {
         return;
     }
     let (code, o) = script(&["export", &out, "--public-key", &st.public]);

@@ -5,7 +5,7 @@ mod common;
 use common::process::*;
 use common::*;
 use std::collections::HashSet;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
@@ -45,7 +45,7 @@ async fn sighup_reloads_and_sigterm_drains() {
     let dir = tempfile::tempdir().unwrap();
     let pol = dir.path().join("p.toml");
     let audit = dir.path().join("audit.jsonl");
-    let base = "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE0900\"]\n";
+    let base = cli::DENY_ICE_POLICY;
     std::fs::write(&pol, base).unwrap();
     let nlets = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up = nlets.local_addr().unwrap().to_string();
@@ -106,7 +106,7 @@ async fn sighup_reloads_and_sigterm_drains() {
     assert!(logs.iter().any(|l| l.contains("draining")), "{logs:?}");
     let log = std::fs::read_to_string(&audit).unwrap();
     assert!(log.contains("\"trigger\":\"sighup\"") && log.contains("\"what\":\"stop\""));
-    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
+    let o = common::cli::bin()
         .args(["audit", "verify"])
         .arg(&audit)
         .output()
@@ -188,7 +188,7 @@ fn serve_check_validates_without_binding_or_writing() {
         .unwrap()
     };
     write(&example_policy());
-    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
+    let o = common::cli::bin()
         .args(["serve", "--config", cfg.to_str().unwrap(), "--check"])
         .output()
         .unwrap();
@@ -205,7 +205,7 @@ fn serve_check_validates_without_binding_or_writing() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[[list]]\nname = \"x\"\naction = \"block\"\n").unwrap();
     write(bad.to_str().unwrap());
-    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
+    let o = common::cli::bin()
         .args(["serve", "--config", cfg.to_str().unwrap(), "--check"])
         .output()
         .unwrap();
@@ -228,7 +228,7 @@ fn serve_check_validates_without_binding_or_writing() {
         ),
     )
     .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
+    let o = common::cli::bin()
         .args(["serve", "--config", cfg.to_str().unwrap(), "--check"])
         .output()
         .unwrap();
@@ -291,7 +291,7 @@ fn quick_start_flags_are_refused_with_a_config_file() {
         ["--metrics", "off"],
         ["--drain-timeout", "1s"],
     ] {
-        let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
+        let o = common::cli::bin()
             .args(["serve", "--config", "deploy/origuard.toml"])
             .args(flag)
             .output()

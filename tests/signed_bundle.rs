@@ -11,12 +11,11 @@ use origuard::audit::record::Event;
 use origuard::policy::orders::Signing;
 use origuard::runtime::policy_store::{load_path_signed, PolicyStore, Reload};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const PNS: &str = "origuard-policy@co";
 
 fn manifest(policy: &str, author: &str, reason: &str) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_origuard"))
+    let o = common::cli::bin()
         .args([
             "policy", "manifest", policy, "--author", author, "--reason", reason,
         ])

@@ -12,7 +12,6 @@ use origuard::audit::record::Event;
 use origuard::policy::orders::Signing;
 use origuard::runtime::policy_store::{load_path_signed, PolicyStore, Reload};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const NS: &str = "origuard-order@co";
 
@@ -332,7 +331,7 @@ fn policy_check_cli_names_what_is_missing() {
     let o = f.write("0042.toml", &order("0042", "federal_judge", ""));
     sign(&f.alice, &o, "alice", NS);
     let run = || {
-        Command::new(env!("CARGO_BIN_EXE_origuard"))
+        common::cli::bin()
             .args([
                 "policy",
                 "check",

@@ -13,7 +13,7 @@ use std::time::Duration;
 async fn the_first_refusal_after_a_change_is_observed_once() {
     let dir = tempfile::tempdir().unwrap();
     let pol = dir.path().join("p.toml");
-    let base = "[deny]\nreply_ori = \"COOLN0000\"\n[[list]]\nname = \"d\"\naction = \"deny\"\nentries = [\"VTICE0900\"]\n";
+    let base = cli::DENY_ICE_POLICY;
     std::fs::write(&pol, base).unwrap();
     let h = start(pol.to_str().unwrap(), |c| c.watch_policy = false).await;
     let (sw, nl) = h.pair().await;

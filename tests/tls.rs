@@ -4,81 +4,14 @@
 //! client certificate is refused; certificates reload without a restart.
 
 mod common;
+use common::pki::*;
 use common::*;
 use origuard::runtime::config::{ClientTls, ServerTls};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{PrivateKeyDer, ServerName};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpStream;
-
-struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-}
-
-fn ca(name: &str, dir: &Path) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-    Ca { params, key }
-}
-
-fn leaf(ca: &Ca, name: &str, sans: &[&str], dir: &Path) {
-    let mut params =
-        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().unwrap();
-    let issuer = Issuer::from_params(&ca.params, &ca.key);
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-    std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
-}
-
-fn p(dir: &Path, f: &str) -> String {
-    dir.join(f).to_str().unwrap().to_string()
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn certs(path: &str) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_file_iter(path)
-        .unwrap()
-        .map(|c| c.unwrap())
-        .collect()
-}
-
-fn roots(path: &str) -> rustls::RootCertStore {
-    let mut r = rustls::RootCertStore::empty();
-    for c in certs(path) {
-        r.add(c).unwrap();
-    }
-    r
-}
-
-/// The switch's TLS client; `client_cert` None = no certificate.
-fn switch_connector(dir: &Path, client_cert: Option<&str>) -> tokio_rustls::TlsConnector {
-    let b = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots(&p(dir, "ca.pem")));
-    let cfg = match client_cert {
-        Some(n) => b
-            .with_client_auth_cert(
-                certs(&p(dir, &format!("{n}.pem"))),
-                PrivateKeyDer::from_pem_file(p(dir, &format!("{n}.key"))).unwrap(),
-            )
-            .unwrap(),
-        None => b.with_no_client_auth(),
-    };
-    tokio_rustls::TlsConnector::from(Arc::new(cfg))
-}
 
 /// The fake Nlets TLS server: requires a client certificate from our CA.
 fn nlets_acceptor(dir: &Path) -> tokio_rustls::TlsAcceptor {
@@ -126,17 +59,23 @@ fn make_certs(dir: &Path) {
     leaf(&rogue, "rogue-switch", &["switch.test"], dir);
 }
 
+/// The proxy's TLS towards the switch: its certificate `proxy.pem`, and a
+/// client certificate from `ca.pem` required.
+fn switch_side(d: &Path) -> ServerTls {
+    ServerTls {
+        cert: p(d, "proxy.pem"),
+        key: p(d, "proxy.key"),
+        client_ca: Some(p(d, "ca.pem")),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_on_both_sides() {
     let certs_dir = tempfile::tempdir().unwrap();
     let d = certs_dir.path();
     make_certs(d);
     let h = start(&example_policy(), |c| {
-        c.links[0].switch_tls = Some(ServerTls {
-            cert: p(d, "proxy.pem"),
-            key: p(d, "proxy.key"),
-            client_ca: Some(p(d, "ca.pem")),
-        });
+        c.links[0].switch_tls = Some(switch_side(d));
         c.links[0].nlets_tls = Some(ClientTls {
             ca: p(d, "ca.pem"),
             server_name: "nlets.test".into(),
@@ -150,7 +89,7 @@ async fn mutual_tls_on_both_sides() {
 
     // A switch with a good certificate: messages flow both ways, encrypted.
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let sw = switch_connector(d, Some("switch"))
+    let sw = connector(d, Some("switch"))
         .connect(localhost.clone(), tcp)
         .await
         .unwrap();
@@ -178,16 +117,14 @@ async fn mutual_tls_on_both_sides() {
 
     // No client certificate: refused.
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let r = switch_connector(d, None)
-        .connect(localhost.clone(), tcp)
-        .await;
+    let r = connector(d, None).connect(localhost.clone(), tcp).await;
     assert!(
         refused(r).await,
         "connection without a client certificate was accepted"
     );
     // A certificate from another CA: refused.
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let r = switch_connector(d, Some("rogue-switch"))
+    let r = connector(d, Some("rogue-switch"))
         .connect(localhost.clone(), tcp)
         .await;
     assert!(
@@ -215,7 +152,7 @@ async fn mutual_tls_on_both_sides() {
     assert!(ok && !msg.contains("refused"), "{msg}");
     let tcp = TcpStream::connect(addr).await.unwrap();
     assert!(
-        switch_connector(d, Some("switch"))
+        connector(d, Some("switch"))
             .connect(localhost.clone(), tcp)
             .await
             .is_err(),
@@ -239,11 +176,7 @@ async fn plaintext_switch_is_refused_by_a_tls_listener() {
     let d = certs_dir.path();
     make_certs(d);
     let h = start(&example_policy(), |c| {
-        c.links[0].switch_tls = Some(ServerTls {
-            cert: p(d, "proxy.pem"),
-            key: p(d, "proxy.key"),
-            client_ca: Some(p(d, "ca.pem")),
-        });
+        c.links[0].switch_tls = Some(switch_side(d));
     })
     .await;
     let mut s = TcpStream::connect(h.proxy.listen_addrs[0]).await.unwrap();

@@ -1,10 +1,35 @@
+#![allow(dead_code)] // each target uses the part it needs
 //! The example policy with one court order, read from memory, for the
-//! court-order fuzz targets (`court_order`, `court_order_response`).
+//! court-order fuzz targets (`court_order`, `court_order_response`), and
+//! with none for the others.
 use origuard::policy::Policy;
 use std::sync::OnceLock;
 
-/// The example policy with `orders` as its orders file, loaded once.
-pub fn with_orders(orders: &'static str) -> &'static Policy {
+/// The court order of the fuzz targets: ICE (`VTICE0900`) may ask about
+/// DOE, JANE Q (1980-01-15) and receive her photo; `{ID}` is its id.
+const PHOTO_ORDER: &str = r#"
+[[exception]]
+id = "{ID}"
+ori = "VTICE0900"
+subject = { name = "DOE, JANE Q", dob = "1980-01-15" }
+authority = { court = "c", judge = "j", case = "k", document = "order", judicial = true, issuer = "state_judge" }
+not_before = "2000-01-01T00:00:00Z"
+expires = "2099-12-31T23:59:59Z"
+max_uses = 10000
+release = ["photo"]
+profile = "court-order-photo"
+approved_by = ["a", "b"]
+"#;
+
+/// The example policy with [`PHOTO_ORDER`] under the id `id`, loaded once.
+pub fn with_photo_order(id: &str) -> &'static Policy {
+    with_orders(PHOTO_ORDER.replace("{ID}", id))
+}
+
+/// The example policy with `orders` as its orders file, loaded once (the
+/// first call's `orders` stands for the whole run).
+pub fn with_orders(orders: impl Into<String>) -> &'static Policy {
+    let orders = orders.into();
     static P: OnceLock<Policy> = OnceLock::new();
     P.get_or_init(|| {
         let main = include_str!("../../deploy/policy/colorado.toml").replace(
@@ -14,7 +39,7 @@ pub fn with_orders(orders: &'static str) -> &'static Policy {
         origuard::policy::file::load("colorado.toml", &mut |p: &str| {
             Ok(match p {
                 "colorado.toml" => main.clone().into_bytes(),
-                "orders.toml" => orders.as_bytes().to_vec(),
+                "orders.toml" => orders.clone().into_bytes(),
                 "lists/immigration.txt" => include_bytes!("../../deploy/policy/lists/immigration.txt").to_vec(),
                 "lists/federal_redact.txt" => include_bytes!("../../deploy/policy/lists/federal_redact.txt").to_vec(),
                 _ => return Err(std::io::Error::other("no such file")),

@@ -13,22 +13,8 @@ use origuard::decision::{decide_in, Context, Reason};
 use origuard::message::{Direction, Limits};
 use origuard::policy::Policy;
 
-const ORDER: &str = r#"
-[[exception]]
-id = "FUZZ-1"
-ori = "VTICE0900"
-subject = { name = "DOE, JANE Q", dob = "1980-01-15" }
-authority = { court = "c", judge = "j", case = "k", document = "order", judicial = true, issuer = "state_judge" }
-not_before = "2000-01-01T00:00:00Z"
-expires = "2099-12-31T23:59:59Z"
-max_uses = 10000
-release = ["photo"]
-profile = "court-order-photo"
-approved_by = ["a", "b"]
-"#;
-
 fn policy() -> &'static Policy {
-    policy::with_orders(ORDER)
+    policy::with_photo_order("FUZZ-1")
 }
 
 fn squeezed_upper(b: &[u8]) -> Vec<u8> {

@@ -14,22 +14,8 @@ use origuard::message::{parse, Direction, Limits};
 use origuard::policy::Policy;
 use origuard::redact::persons::find;
 
-const ORDER: &str = r#"
-[[exception]]
-id = "FUZZ-2"
-ori = "VTICE0900"
-subject = { name = "DOE, JANE Q", dob = "1980-01-15" }
-authority = { court = "c", judge = "j", case = "k", document = "order", judicial = true, issuer = "state_judge" }
-not_before = "2000-01-01T00:00:00Z"
-expires = "2099-12-31T23:59:59Z"
-max_uses = 10000
-release = ["photo"]
-profile = "court-order-photo"
-approved_by = ["a", "b"]
-"#;
-
 fn policy() -> &'static Policy {
-    policy::with_orders(ORDER)
+    policy::with_photo_order("FUZZ-2")
 }
 
 const PERSON: &str = "<n2:Person><nc:PersonName><nc:PersonGivenName>JANE</nc:PersonGivenName><nc:PersonMiddleName>Q</nc:PersonMiddleName><nc:PersonSurName>DOE</nc:PersonSurName></nc:PersonName><nc:PersonBirthDate><nc:Date>1980-01-15</nc:Date></nc:PersonBirthDate></n2:Person><nc:PersonDigitalImage><nc:BinaryBase64Object>QUJDRA==</nc:BinaryBase64Object></nc:PersonDigitalImage>";

@@ -10,6 +10,7 @@
 use crate::audit::checkpoint::{parse_public_key, Checkpoint};
 use crate::audit::merkle::{leaf_hash, verify_inclusion, Hash, PathBuilder};
 use crate::audit::verify::{verify_file, Broken, Chain, ChainOptions, SavedCheck, StreamError};
+use crate::tools::audit_files::whole_log;
 pub use crate::tools::audit_files::{audit_files, log_files, looks_like_audit, LogFiles};
 use crate::tools::cli::AuditCommand;
 use crate::tools::common::EX_INPUT;
@@ -364,21 +365,7 @@ pub struct Proof {
 }
 
 fn prove(seq: u64, paths: &[String]) -> Result<Proof, (u8, String)> {
-    let files = audit_files(paths).map_err(|e| (EX_INPUT, e))?;
-    let mut logs = log_files(files);
-    if logs.len() != 1 {
-        return Err((
-            EX_INPUT,
-            format!(
-                "the files given hold {} logs; give one log's files",
-                logs.len()
-            ),
-        ));
-    }
-    let log = logs.remove(0);
-    if log.files.first().is_some_and(|f| f.1 > 0) {
-        return Err((EX_INPUT, "a proof needs every record from 0: the earliest file given starts later (give every segment)".into()));
-    }
+    let log = whole_log(paths, "give one log's files")?;
     let out = run_chain(&log, ChainOptions::default(), None)
         .map_err(|(p, e)| (EX_INPUT, format!("{}: cannot read: {e}", p.display())))?;
     if let Some((p, b)) = out.broken {

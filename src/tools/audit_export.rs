@@ -14,7 +14,7 @@
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::merkle::{leaf_hash, path_ranges, RangeHashes};
 use crate::audit::verify::{verify_file, Chain, ChainOptions};
-use crate::tools::audit_files::{audit_files, log_files, LogFiles};
+use crate::tools::audit_files::{whole_log, LogFiles};
 use crate::tools::common::EX_INPUT;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -94,21 +94,7 @@ struct Rec {
 
 /// Builds the export of the log in `paths`.
 pub fn export(paths: &[String], f: &Filter) -> Result<Export, (u8, String)> {
-    let files = audit_files(paths).map_err(|e| (EX_INPUT, e))?;
-    let mut logs = log_files(files);
-    if logs.len() != 1 {
-        return Err((
-            EX_INPUT,
-            format!(
-                "the files given hold {} logs; export one log at a time",
-                logs.len()
-            ),
-        ));
-    }
-    let log = logs.remove(0);
-    if log.files.first().is_some_and(|x| x.1 > 0) {
-        return Err((EX_INPUT, "proofs need every record from 0: the earliest file given starts later (give every segment)".into()));
-    }
+    let log = whole_log(paths, "export one log at a time")?;
     let (picked, cp) = pick(&log, f)?;
     let Some(cp) = cp else {
         return Err((

@@ -101,3 +101,24 @@ pub fn log_files(files: Vec<PathBuf>) -> Vec<LogFiles> {
     }
     logs
 }
+
+/// The one log in `paths`, every record from 0, for a command that proves
+/// records against a checkpoint (`audit prove`, `audit export`): input
+/// errors (exit code 2) when the files hold more than one log (`one` says
+/// what to give instead) or the earliest file starts after record 0.
+pub fn whole_log(paths: &[String], one: &str) -> Result<LogFiles, (u8, String)> {
+    use crate::tools::common::EX_INPUT;
+    let files = audit_files(paths).map_err(|e| (EX_INPUT, e))?;
+    let mut logs = log_files(files);
+    if logs.len() != 1 {
+        return Err((
+            EX_INPUT,
+            format!("the files given hold {} logs; {one}", logs.len()),
+        ));
+    }
+    let log = logs.remove(0);
+    if log.files.first().is_some_and(|f| f.1 > 0) {
+        return Err((EX_INPUT, "proofs need every record from 0: the earliest file given starts later (give every segment)".into()));
+    }
+    Ok(log)
+}

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod orders;
 pub mod pg;
+pub mod pki;
 pub mod policy;
 pub mod process;
 pub mod ssh;
@@ -35,6 +36,25 @@ pub fn example_policy() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/policy/colorado.toml").to_string()
 }
 
+/// One plaintext link to `upstream` under `policy`: the switch side and
+/// the admin endpoint on free loopback ports, length-prefixed framing, and
+/// the audit log at `audit` (batched sync) when given.
+pub fn loopback_config(upstream: &str, policy: &str, audit: Option<&std::path::Path>) -> Config {
+    Config::quick(
+        "127.0.0.1:0",
+        upstream,
+        policy,
+        Framing::Len4,
+        audit.map(|a| {
+            (
+                a.to_str().unwrap().to_string(),
+                origuard::runtime::audit_log::SyncMode::Batch,
+            )
+        }),
+        Some("127.0.0.1:0".parse().unwrap()),
+    )
+}
+
 /// A proxy with one plaintext link to a fake Nlets listener.
 pub struct Harness {
     pub proxy: Proxy,
@@ -45,14 +65,10 @@ pub struct Harness {
 pub async fn start(policy: &str, tweak: impl FnOnce(&mut Config)) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let nlets = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let audit = dir.path().join("audit.jsonl").to_str().unwrap().to_string();
-    let mut cfg = Config::quick(
-        "127.0.0.1:0",
+    let mut cfg = loopback_config(
         &nlets.local_addr().unwrap().to_string(),
         policy,
-        Framing::Len4,
-        Some((audit, origuard::runtime::audit_log::SyncMode::Batch)),
-        Some("127.0.0.1:0".parse().unwrap()),
+        Some(&dir.path().join("audit.jsonl")),
     );
     cfg.limits = Limits {
         message_timeout: Duration::from_secs(5),
@@ -107,18 +123,38 @@ pub async fn http(
         .await
         .unwrap()
         .unwrap();
-    let text = String::from_utf8_lossy(&out).to_string();
+    status_and_body(&out)
+}
+
+/// An HTTP response's status code (0 when there is none) and body.
+pub fn status_and_body(response: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(response);
     let code = text
         .split_whitespace()
         .nth(1)
-        .unwrap_or("0")
-        .parse()
+        .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     let body = text
         .split_once("\r\n\r\n")
         .map(|x| x.1.to_string())
         .unwrap_or_default();
     (code, body)
+}
+
+/// The audit log's text once it holds `want` (bounded wait: it is written
+/// by the proxy's own task, on disk).
+pub async fn audit_with(path: &std::path::Path, want: &str) -> String {
+    for _ in 0..100 {
+        let t = std::fs::read_to_string(path).unwrap_or_default();
+        if t.contains(want) {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "{want} not in the audit log:\n{}",
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
 }
 
 pub async fn send<W: AsyncWrite + Unpin>(w: &mut W, msg: &[u8]) {

@@ -3,12 +3,47 @@
 //! wrapper such as `unshare` or `sh -c 'ulimit ...'`), read the addresses
 //! it reports, signal it, read its memory, stop it. Every wait is bounded.
 
-use super::{http, metric, DEADLINE};
+use super::{example_policy, http, metric, DEADLINE};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// Writes `dir/origuard.toml` for one link to `upstream` under the example
+/// policy (not watched), the audit log at `audit`, an admin endpoint on
+/// loopback, and the extra lines of each section (`audit`, `admin`,
+/// `limits`); returns its path.
+pub fn write_config(
+    dir: &Path,
+    audit: &Path,
+    upstream: &str,
+    audit_extra: &str,
+    admin_extra: &str,
+    limits: &str,
+) -> PathBuf {
+    let p = dir.join("origuard.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[policy]\nfile = {:?}\nwatch = false\n\
+             [audit]\nfile = {:?}\n{audit_extra}\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n{admin_extra}\n\
+             [limits]\n{limits}\n\
+             [[link]]\nname = \"default\"\nlisten = \"127.0.0.1:0\"\nupstream = {upstream:?}\n",
+            example_policy(),
+            audit.to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// A numbered message (`SEQ/00042`) the example policy lets through.
+pub fn msg(i: usize) -> Vec<u8> {
+    format!("DR.COOLN0000.AZNLETS20.TXT\r\nSEQ/{i:05}").into_bytes()
+}
 
 /// A running `origuard serve`, killed if the test fails.
 pub struct Served {

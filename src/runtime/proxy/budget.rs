@@ -157,7 +157,10 @@ impl Drop for Held {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    // Paused time: the waits below are the runtime's clock, advanced only
+    // when every task is waiting, so they take no wall-clock time and no
+    // scheduling delay can make them flaky.
+    #[tokio::test(start_paused = true)]
     async fn takes_waits_and_gives_back() {
         let b = Budget::new(100);
         let mut a = b.try_take(60).unwrap();
@@ -169,13 +172,15 @@ mod tests {
         // A waiter gets memory when it is given back, and not before.
         let b2 = b.clone();
         let waiter = tokio::spawn(async move { b2.take(70, Duration::from_secs(5)).await });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(!waiter.is_finished());
         drop(a);
         let got = waiter.await.unwrap().unwrap();
         assert_eq!(got.len(), 70);
-        // Timing out gives nothing.
+        // Timing out gives nothing, once the wait is over.
+        let t = tokio::time::Instant::now();
         assert!(b.take(40, Duration::from_millis(10)).await.is_none());
+        assert!(t.elapsed() >= Duration::from_millis(10));
         let mut g = got;
         g.set(10);
         assert_eq!(b.used(), 10);
