@@ -142,13 +142,20 @@ pub fn items(line: &[u8], p: Option<&LegacyProfile>, first_line: bool, out: &mut
         let vstart = label.map_or(i, |(le, _)| le + 1);
         let (ve, period) = value_end(line, vstart);
         let v = trim_end(&line[vstart..ve]);
-        let keep = match (p, label) {
-            (Some(p), Some((le, sep))) => p.field(&line[i..le], sep).is_some_and(|r| r.accepts(v)),
-            (Some(p), None) => {
-                first_line && out.is_empty() && p.leading.as_ref().is_some_and(|r| r.accepts(v))
-            }
-            (None, _) => false,
-        };
+        // A value with nothing but periods and blanks is written as
+        // nothing (legacy values lose trailing periods): it is not released,
+        // so it can neither start a record nor vouch for a leading value.
+        let something = v.iter().any(|&b| b != b'.' && !is_blank(b));
+        let keep = something
+            && match (p, label) {
+                (Some(p), Some((le, sep))) => {
+                    p.field(&line[i..le], sep).is_some_and(|r| r.accepts(v))
+                }
+                (Some(p), None) => {
+                    first_line && out.is_empty() && p.leading.as_ref().is_some_and(|r| r.accepts(v))
+                }
+                (None, _) => false,
+            };
         // An item never ends where it starts (a control character or a
         // period is consumed as part of the junk then).
         let end = ve.max(start + 1).min(line.len());
@@ -528,10 +535,15 @@ mod tests {
             Err(TooMany)
         );
         assert_eq!(try_run("NAM/DOE\nNAM/.  SEX/F"), Err(TooMany));
+        // An empty DOB/ does not vouch for the name before it (found next:
+        // the name was released before SEX/, and read back it was not).
+        assert_eq!(run("DOE, JANE  DOB/.  SEX/F"), "|SEX/F");
+        assert_eq!(run("DOE, JANE  DOB/\u{12}1980  SEX/F"), "|SEX/F");
         for body in [
             ".  DOB/19800115  SEX/F",
             "NAM/.  SEX/F",
             "NAM/DOE  DOB/.  SEX/F",
+            "DOE, JANE  DOB/.  SEX/F",
         ] {
             let once = run(body);
             assert!(!once.contains("|  "), "{body:?} -> {once:?}");
