@@ -40,8 +40,12 @@ pub fn with_orders(orders: impl Into<String>) -> &'static Policy {
             Ok(match p {
                 "colorado.toml" => main.clone().into_bytes(),
                 "orders.toml" => orders.clone().into_bytes(),
-                "lists/immigration.txt" => include_bytes!("../../deploy/policy/lists/immigration.txt").to_vec(),
-                "lists/federal_redact.txt" => include_bytes!("../../deploy/policy/lists/federal_redact.txt").to_vec(),
+                "lists/immigration.txt" => {
+                    include_bytes!("../../deploy/policy/lists/immigration.txt").to_vec()
+                }
+                "lists/federal_redact.txt" => {
+                    include_bytes!("../../deploy/policy/lists/federal_redact.txt").to_vec()
+                }
                 _ => return Err(std::io::Error::other("no such file")),
             })
         })
