@@ -40,16 +40,7 @@ DUR=${1:-5}
 RATE=${RATE:-20000}
 CONNS=${CONNS:-4}
 WORKERS=${WORKERS:-1}
-command -v haproxy >/dev/null || { apt-get update -qq && apt-get install -y -qq haproxy >/dev/null; }
-cargo build --release --quiet --bin origuard --example limit_relay
-B=$PWD/target/release/origuard
-LR=$PWD/target/release/examples/limit_relay
-P=$PWD/deploy/policy/colorado.toml
-BP=${BEFORE_POLICY:-$P}
-T=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"; }
-trap cleanup EXIT
+. benches/common.sh
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 TCK=$(getconf CLK_TCK)
 
@@ -58,8 +49,6 @@ $B gen --count 8000 --seed 42 --direction outbound --mix mixed "$T/mixed" 2>/dev
 $B gen --count 20000 --seed 42 --direction outbound --mix small "$T/small" 2>/dev/null
 [ "${TLS:-0}" = 1 ] && deploy/gen-test-certs.sh "$T/certs" >/dev/null
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; return 1; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -148,7 +137,6 @@ CFG
   "$bin" serve --config "$T/o.toml" 2>"$T/serve.log" & OP=$!; PIDS+=("$OP")
   wait_port "$f"
 }
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" > "$T/load"
 for cap in photo mixed small; do
@@ -216,18 +204,7 @@ if [ "${TLS:-0}" = 1 ]; then
 fi
 
 # Median fdatasync of a 4 KiB append, on the directory the audit log uses.
-FSYNC=$(python3 - "$T" <<'PY'
-import os, sys, time, statistics
-p = os.path.join(sys.argv[1], "fsync-probe")
-fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-ts = []
-for _ in range(200):
-    os.write(fd, b"x" * 4096)
-    t = time.perf_counter(); os.fdatasync(fd); ts.append(time.perf_counter() - t)
-os.close(fd); os.unlink(p)
-print(f"{statistics.median(ts) * 1e6:.0f}")
-PY
-)
+FSYNC=$(fsync_probe)
 
 # 1,000 concurrent sessions (audit batch), 10 s at 2,000 msg/s: peak RSS,
 # and RSS 3 s after they closed.

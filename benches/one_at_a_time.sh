@@ -14,18 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5}
 RATE=${RATE:-1000}
-command -v haproxy >/dev/null || { apt-get update -qq && apt-get install -y -qq haproxy >/dev/null; }
-cargo build --release --quiet --bin origuard --example limit_relay
-B=$PWD/target/release/origuard
-LR=$PWD/target/release/examples/limit_relay
-P=$PWD/deploy/policy/colorado.toml
-BP=${BEFORE_POLICY:-$P}
-T=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$T"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; return 1; }
+. benches/common.sh
 $B gen --count 8000 --seed 42 --direction outbound --mix mixed "$T/mixed" 2>/dev/null
 : > "$T/r.jsonl"
 run() { # name bench-args...
@@ -33,7 +22,6 @@ run() { # name bench-args...
   local out; out=$($B bench --capture "$T/mixed" --json --rate "$RATE" --duration "${DUR}s" --connections 1 "$@" || true)
   python3 -c 'import json,sys; d=json.loads(sys.argv[2] or "{}"); d["relay"]=sys.argv[1]; print(json.dumps(d))' "$name" "$out" >> "$T/r.jsonl"
 }
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 origuard() { # name sync binary policy
   local F U; F=$(port); U=$(port)
   cat > "$T/o.toml" <<CFG
@@ -73,18 +61,7 @@ if [ -n "${BEFORE:-}" ]; then
   origuard before-none none "$BEFORE" "$BP"
   origuard before-batch batch "$BEFORE" "$BP"
 fi
-FSYNC=$(python3 - "$T" <<'PY'
-import os, sys, time, statistics
-p = os.path.join(sys.argv[1], "fsync-probe")
-fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-ts = []
-for _ in range(200):
-    os.write(fd, b"x" * 4096)
-    t = time.perf_counter(); os.fdatasync(fd); ts.append(time.perf_counter() - t)
-os.close(fd); os.unlink(p)
-print(f"{statistics.median(ts) * 1e6:.0f}")
-PY
-)
+FSYNC=$(fsync_probe)
 python3 - "$T/r.jsonl" "$FSYNC" "$RATE" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
