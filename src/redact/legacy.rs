@@ -382,6 +382,16 @@ impl Emitter<'_> {
                 Some(_) => None,
                 None => r.fields.iter().position(|x| self.p.starts_record(x.0)),
             };
+            // A leading value is released only before one of the
+            // `leading_before` labels, so that label's field follows it
+            // directly, wherever the layout puts that field otherwise.
+            let vouch = match r.leading {
+                Some(_) => r.fields.iter().position(|x| {
+                    let label = &self.p.fields[x.0].label;
+                    self.p.leading_before.iter().any(|l| l == label)
+                }),
+                None => None,
+            };
             let item = |out: &mut Vec<u8>, k: usize| {
                 let (f, s, e) = r.fields[k];
                 let field = &self.p.fields[f];
@@ -395,6 +405,10 @@ impl Emitter<'_> {
                 if first_pending.replace(false) {
                     if let Some((ls, le)) = r.leading {
                         out.extend_from_slice(&self.vals[ls..le]);
+                        if let Some(k) = vouch {
+                            out.extend_from_slice(b"  ");
+                            item(out, k);
+                        }
                         return true;
                     }
                     if let Some(k) = start {
@@ -411,7 +425,7 @@ impl Emitter<'_> {
                         .fields
                         .iter()
                         .enumerate()
-                        .filter(|(k, x)| x.0 == f && Some(*k) != start)
+                        .filter(|(k, x)| x.0 == f && Some(*k) != start && Some(*k) != vouch)
                     {
                         if wrote {
                             out.extend_from_slice(b"  ");
@@ -549,6 +563,28 @@ mod tests {
             assert!(!once.contains("|  "), "{body:?} -> {once:?}");
             assert_eq!(run(&once.replace('|', "\r\n")), once, "{body:?}");
         }
+    }
+
+    /// The field that lets a leading value through follows it directly,
+    /// whatever row the layout gives that field (found by the
+    /// `projection_fixed_point` fuzz target: `NAME  DOB: …` with `DOB:` on a
+    /// later row came out as `NAME  SEX/F`, which read back drops the name).
+    #[test]
+    fn the_leading_value_is_written_before_what_vouches_for_it() {
+        let mut p = Profile::builtin().legacy;
+        let dob = p.fields.iter().position(|f| f.label == "DOB").unwrap();
+        for row in &mut p.layout {
+            row.retain(|&f| f != dob);
+        }
+        p.layout.push(vec![dob]);
+        let project_str = |body: &str| {
+            let mut out = Vec::new();
+            project(body.as_bytes(), &p, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let once = project_str("DOE, JANE  DOB/19800115  SEX/F");
+        assert_eq!(once, "\r\nDOE, JANE  DOB/19800115  SEX/F");
+        assert_eq!(project_str(&once), once);
     }
 
     #[test]
