@@ -343,3 +343,28 @@ fn non_characters_and_empty_header_values_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A control field that is not letters and digits is refused by the
+/// projection itself, not only by `release_all`: written again it would not
+/// read back the same (found by the `projection_fixed_point` fuzz target: a
+/// CDATA control field holding `&`).
+#[test]
+fn projection_refuses_a_control_field_it_could_not_write_back() {
+    let raw = include_bytes!("../../fuzz/seeds/projection_fixed_point/regression-cdata-control");
+    let cat = Catalogue::builtin();
+    let m = parse(
+        Bytes::from_static(raw),
+        &cat,
+        &crate::message::Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        m.control.map(|c| c.to_string()).as_deref(),
+        Some("BX0&03Q9")
+    );
+    let p = profile::Profile::builtin();
+    assert_eq!(
+        project_once(&m, &p),
+        Err(RedactError::Projection(xml::XmlRefusal::Header))
+    );
+}
