@@ -7,7 +7,8 @@
 #
 # Usage: benches/wakeups.sh [BINARY] [SECONDS]
 #   BINARY defaults to target/release/origuard; SECONDS to 5.
-# Environment: RATE (default 20000), CONNS (default 4), SYNC (batch|none).
+# Environment: RATE (default 20000), CONNS (default 4), SYNC (batch|none),
+#   POLICY (default the example policy; an older binary may need its own).
 # Loopback only; bounded by SECONDS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ RATE=${RATE:-20000}
 CONNS=${CONNS:-4}
 SYNC=${SYNC:-batch}
 command -v perf >/dev/null || { echo "perf is not installed" >&2; exit 1; }
-P=$PWD/deploy/policy/colorado.toml
+P=${POLICY:-$PWD/deploy/policy/colorado.toml}
 T=$(mktemp -d)
 OP=
 cleanup() { [ -n "$OP" ] && kill "$OP" 2>/dev/null; rm -rf "$T"; }
