@@ -375,79 +375,104 @@ impl Emitter<'_> {
             .filter(|f| !in_layout.contains(f))
             .collect();
         for r in &self.recs {
-            // What started the record is written first, so that it starts
-            // it again when read back: its leading value, or else its first
-            // record-starting field.
-            let start = match r.leading {
-                Some(_) => None,
-                None => r.fields.iter().position(|x| self.p.starts_record(x.0)),
-            };
-            // A leading value is released only before one of the
-            // `leading_before` labels, so that label's field follows it
-            // directly, wherever the layout puts that field otherwise.
-            let vouch = match r.leading {
-                Some(_) => r.fields.iter().position(|x| {
-                    let label = &self.p.fields[x.0].label;
-                    self.p.leading_before.iter().any(|l| l == label)
-                }),
-                None => None,
-            };
-            let item = |out: &mut Vec<u8>, k: usize| {
-                let (f, s, e) = r.fields[k];
-                let field = &self.p.fields[f];
-                out.extend_from_slice(field.label.as_bytes());
-                out.push(field.sep);
-                out.extend_from_slice(&self.vals[s..e]);
-            };
-            let first_pending = std::cell::Cell::new(true);
-            let open_record = |out: &mut Vec<u8>, open_line: &mut dyn FnMut(&mut Vec<u8>)| {
-                open_line(out);
-                if first_pending.replace(false) {
-                    if let Some((ls, le)) = r.leading {
-                        out.extend_from_slice(&self.vals[ls..le]);
-                        if let Some(k) = vouch {
-                            out.extend_from_slice(b"  ");
-                            item(out, k);
-                        }
-                        return true;
-                    }
-                    if let Some(k) = start {
-                        item(out, k);
-                        return true;
-                    }
-                }
-                false
-            };
-            for row in self.p.layout.iter().chain(std::iter::once(&rest)) {
-                let mut wrote = false;
-                for &f in row {
-                    for (k, _) in r
-                        .fields
-                        .iter()
-                        .enumerate()
-                        .filter(|(k, x)| x.0 == f && Some(*k) != start && Some(*k) != vouch)
-                    {
-                        if wrote {
-                            out.extend_from_slice(b"  ");
-                        } else {
-                            if open_record(out, &mut open_line) {
-                                out.extend_from_slice(b"  ");
-                            }
-                            wrote = true;
-                        }
-                        item(out, k);
-                    }
-                }
-            }
-            if first_pending.get() && (r.leading.is_some() || start.is_some()) {
-                open_record(out, &mut open_line);
-            }
+            self.write_record(r, &rest, &mut open_line, out);
         }
         for (i, l) in self.p.trailers.iter().enumerate() {
             if self.trails[i] {
                 open_line(out);
                 out.extend_from_slice(l.as_bytes());
             }
+        }
+    }
+
+    /// What opens record `r` when written, besides its leading value: its
+    /// first record-starting field when it has no leading value (so that
+    /// it starts the record again when read back), and, after a leading
+    /// value, the field that let it through (a leading value is released
+    /// only before one of the `leading_before` labels, wherever the layout
+    /// puts that field otherwise). Indices into `r.fields`.
+    fn openers(&self, r: &Record) -> (Option<usize>, Option<usize>) {
+        match r.leading {
+            None => (
+                r.fields.iter().position(|x| self.p.starts_record(x.0)),
+                None,
+            ),
+            Some(_) => (
+                None,
+                r.fields.iter().position(|x| {
+                    let label = &self.p.fields[x.0].label;
+                    self.p.leading_before.iter().any(|l| l == label)
+                }),
+            ),
+        }
+    }
+
+    /// Writes one record: what started it first (its leading value and the
+    /// field that let it through, or its first record-starting field), then
+    /// the rows of the layout that have a released item, then the rest.
+    fn write_record(
+        &self,
+        r: &Record,
+        rest: &[usize],
+        open_line: &mut dyn FnMut(&mut Vec<u8>),
+        out: &mut Vec<u8>,
+    ) {
+        let (start, vouch) = self.openers(r);
+        let item = |out: &mut Vec<u8>, k: usize| {
+            let (f, s, e) = r.fields[k];
+            let field = &self.p.fields[f];
+            out.extend_from_slice(field.label.as_bytes());
+            out.push(field.sep);
+            out.extend_from_slice(&self.vals[s..e]);
+        };
+        let first_pending = std::cell::Cell::new(true);
+        let open_record = |out: &mut Vec<u8>, open_line: &mut dyn FnMut(&mut Vec<u8>)| {
+            open_line(out);
+            if first_pending.replace(false) {
+                if let Some((ls, le)) = r.leading {
+                    out.extend_from_slice(&self.vals[ls..le]);
+                    if let Some(k) = vouch {
+                        out.extend_from_slice(b"  ");
+                        item(out, k);
+                    }
+                    return true;
+                }
+                if let Some(k) = start {
+                    item(out, k);
+                    return true;
+                }
+            }
+            false
+        };
+        for row in self
+            .p
+            .layout
+            .iter()
+            .map(Vec::as_slice)
+            .chain(std::iter::once(rest))
+        {
+            let mut wrote = false;
+            for &f in row {
+                for (k, _) in r
+                    .fields
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, x)| x.0 == f && Some(*k) != start && Some(*k) != vouch)
+                {
+                    if wrote {
+                        out.extend_from_slice(b"  ");
+                    } else {
+                        if open_record(out, open_line) {
+                            out.extend_from_slice(b"  ");
+                        }
+                        wrote = true;
+                    }
+                    item(out, k);
+                }
+            }
+        }
+        if first_pending.get() && (r.leading.is_some() || start.is_some()) {
+            open_record(out, open_line);
         }
     }
 }
