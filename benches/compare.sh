@@ -41,6 +41,7 @@ RATE=${RATE:-20000}
 CONNS=${CONNS:-4}
 WORKERS=${WORKERS:-1}
 . benches/common.sh
+build_relays
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 TCK=$(getconf CLK_TCK)
 
@@ -104,24 +105,7 @@ limit_up() { # F U
 origuard_up() { # F U sync workers [tls [binary [policy]]]
   local f=$1 u=$2 sync=$3 w=$4 tls=${5:-} bin=${6:-$B} pol=${7:-$P}
   rm -f "$T"/audit-*.jsonl*
-  cat > "$T/o.toml" <<CFG
-[policy]
-file = "$pol"
-watch = false
-[audit]
-file = "$T/audit-$sync.jsonl"
-sync = "$sync"
-[admin]
-listen = "off"
-[limits]
-drain_timeout = "2s"
-decision_workers = $w
-[[link]]
-name = "bench"
-listen = "127.0.0.1:$f"
-upstream = "127.0.0.1:$u"
-dial = "on_accept"
-CFG
+  serve_config "$T/o.toml" "$f" "$u" "$T/audit-$sync.jsonl" "$sync" "$pol" "$w"
   if [ -n "$tls" ]; then cat >> "$T/o.toml" <<CFG
 [link.switch_tls]
 cert = "$T/certs/proxy.pem"

@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 DUR=${1:-5}
 RATE=${RATE:-1000}
 . benches/common.sh
+build_relays
 $B gen --count 8000 --seed 42 --direction outbound --mix mixed "$T/mixed" 2>/dev/null
 : > "$T/r.jsonl"
 run() { # name bench-args...
@@ -24,23 +25,7 @@ run() { # name bench-args...
 }
 origuard() { # name sync binary policy
   local F U; F=$(port); U=$(port)
-  cat > "$T/o.toml" <<CFG
-[policy]
-file = "$4"
-watch = false
-[audit]
-file = "$T/audit-$1.jsonl"
-sync = "$2"
-[admin]
-listen = "off"
-[limits]
-drain_timeout = "2s"
-[[link]]
-name = "bench"
-listen = "127.0.0.1:$F"
-upstream = "127.0.0.1:$U"
-dial = "on_accept"
-CFG
+  serve_config "$T/o.toml" "$F" "$U" "$T/audit-$1.jsonl" "$2" "$4"
   "$3" serve --config "$T/o.toml" 2>"$T/serve.log" & local OP=$!; PIDS+=("$OP")
   wait_port "$F"
   run "$1" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$4"

@@ -18,33 +18,11 @@ RATE=${RATE:-20000}
 CONNS=${CONNS:-4}
 SYNC=${SYNC:-batch}
 command -v perf >/dev/null || { echo "perf is not installed" >&2; exit 1; }
-P=${POLICY:-$PWD/deploy/policy/colorado.toml}
-T=$(mktemp -d)
-OP=
-cleanup() { [ -n "$OP" ] && kill "$OP" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. benches/common.sh
 "$B" gen --count 8000 --seed 42 --direction outbound --mix mixed "$T/mixed" 2>/dev/null
 F=$(port); U=$(port)
-cat > "$T/o.toml" <<CFG
-[policy]
-file = "$P"
-watch = false
-[audit]
-file = "$T/audit.jsonl"
-sync = "$SYNC"
-[admin]
-listen = "off"
-[limits]
-drain_timeout = "2s"
-[[link]]
-name = "bench"
-listen = "127.0.0.1:$F"
-upstream = "127.0.0.1:$U"
-dial = "on_accept"
-CFG
-"$B" serve --config "$T/o.toml" 2>"$T/serve.log" & OP=$!
+serve_config "$T/o.toml" "$F" "$U" "$T/audit.jsonl" "$SYNC" "$P"
+"$B" serve --config "$T/o.toml" 2>"$T/serve.log" & OP=$!; PIDS+=("$OP")
 wait_port "$F"
 perf stat -x, -e context-switches,cpu-migrations,task-clock -p "$OP" -o "$T/perf" &
 PP=$!
