@@ -257,6 +257,16 @@ impl Writer {
     fn str(&mut self, s: &str) {
         let b = s.as_bytes();
         self.0.push(b'"');
+        // Almost every string needs no escape: one pass that vectorises
+        // (no early exit), then one copy.
+        let plain = b
+            .iter()
+            .fold(true, |ok, &c| ok & (c >= 0x20 && c != b'"' && c != b'\\'));
+        if plain {
+            self.0.extend_from_slice(b);
+            self.0.push(b'"');
+            return;
+        }
         let mut from = 0;
         for (i, &c) in b.iter().enumerate() {
             let esc: &[u8] = match c {
