@@ -233,30 +233,59 @@ impl std::fmt::Display for Reason {
     }
 }
 
-fn counterparty(dir: Direction, h: &Header, p: &Policy) -> (Option<Ori>, Verdict) {
+/// `ori`'s verdict at `now`: its list's, raised to the certification's
+/// lapse action once that certification has expired (true when raised).
+/// Every destination is judged by it, not only the counterparty: a lapsed
+/// agency named second must not receive what the first may.
+pub(super) fn verdict_at(p: &Policy, ori: &[u8], now: SystemTime) -> (Verdict, bool) {
+    let mut v = p.lookup(ori);
+    if let Some(c) = p.certification_for(ori, list_index(p, v)) {
+        if now > c.expires && c.lapse.strictness() > v.action.strictness() {
+            v.action = c.lapse;
+            return (v, true);
+        }
+    }
+    (v, false)
+}
+
+/// The agency the policy judges the message by — the originator of an
+/// inbound message, the strictest destination of an outbound one — its
+/// verdict at `now`, and whether a lapsed certification raised it.
+fn counterparty(
+    dir: Direction,
+    h: &Header,
+    p: &Policy,
+    now: SystemTime,
+) -> (Option<Ori>, Verdict, bool) {
     match dir {
-        Direction::Inbound => (Some(h.originating), p.lookup(h.originating.as_bytes())),
+        Direction::Inbound => {
+            let (v, lapsed) = verdict_at(p, h.originating.as_bytes(), now);
+            (Some(h.originating), v, lapsed)
+        }
         Direction::Outbound => {
-            let mut best: Option<(Ori, Verdict)> = None;
+            let mut best: Option<(Ori, Verdict, bool)> = None;
             for d in h.dests.as_slice() {
-                let v = p.lookup(d.as_bytes());
+                let (v, lapsed) = verdict_at(p, d.as_bytes(), now);
                 let scoped = p.scoped(v, h.mke.as_str());
                 let better = match &best {
                     None => true,
-                    Some((_, b)) => scoped.strictness() > p.scoped(*b, h.mke.as_str()).strictness(),
+                    Some((_, b, _)) => {
+                        scoped.strictness() > p.scoped(*b, h.mke.as_str()).strictness()
+                    }
                 };
                 if better {
-                    best = Some((*d, v));
+                    best = Some((*d, v, lapsed));
                 }
             }
             match best {
-                Some((o, v)) => (Some(o), v),
+                Some((o, v, lapsed)) => (Some(o), v, lapsed),
                 None => (
                     None,
                     Verdict {
                         action: p.default,
                         entry: None,
                     },
+                    false,
                 ),
             }
         }
@@ -318,15 +347,8 @@ pub fn decide_in(
         },
     };
     d.header = Some(h);
-    let (cp, mut verdict) = counterparty(dir, &h, p);
     // A lapsed certification raises the agency's action from now on.
-    let mut lapsed = false;
-    if let Some(c) = cp.and_then(|o| p.certification_for(o.as_bytes(), list_index(p, verdict))) {
-        if cx.now > c.expires && c.lapse.strictness() > verdict.action.strictness() {
-            verdict.action = c.lapse;
-            lapsed = true;
-        }
-    }
+    let (cp, verdict, lapsed) = counterparty(dir, &h, p, cx.now);
     d.counterparty = cp;
     d.verdict = verdict.entry.is_some().then_some(verdict);
     let action = p.scoped(verdict, h.mke.as_str());

@@ -15,7 +15,7 @@ pub(super) fn restricted(c: &Case<'_>) -> Vec<(crate::message::Ori, Verdict)> {
         .dests
         .as_slice()
         .iter()
-        .map(|d| (*d, p.lookup(d.as_bytes())))
+        .map(|d| (*d, super::verdict_at(p, d.as_bytes(), c.cx.now).0))
         .filter(|(_, v)| p.scoped(*v, c.header.mke.as_str()).restricts())
         .collect()
 }
