@@ -3,8 +3,9 @@
 
 Every name, date, licence number and ORI here is invented (the ORIs follow
 Nlets' published *example* and generic-ORI patterns; VTICE0900 is the public
-example ICE LESC ORI used as a deny-list example). Photos are pseudo-random
-bytes behind a JPEG header, base64-encoded: they are not images of anyone.
+example ICE LESC ORI used as a deny-list example). Photos are a JPEG's
+structure around pseudo-random scan data, base64-encoded: noise, not an image
+of anyone.
 Run from the repository root: python3 testdata/make_fixtures.py
 """
 import base64, os, random
@@ -18,8 +19,20 @@ NS = ('xmlns:n2="http://www.nlets.org/niem/1.0" '
 
 
 def photo_b64(seed, size):
+    """A JPEG's structure (JFIF without a thumbnail, tables, one 480x600
+    grey frame, one scan, EOI) around `size` pseudo-random bytes of scan data
+    (each 0xFF stuffed with 0x00, as in a real scan): what origuard's image
+    walk accepts (src/redact/image.rs); the picture is noise."""
     rnd = random.Random(seed)
-    raw = bytes([0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10]) + b"JFIF\x00" + bytes(rnd.getrandbits(8) for _ in range(size))
+    seg = lambda m, body: bytes([0xFF, m]) + (len(body) + 2).to_bytes(2, "big") + body
+    huff = lambda cls: seg(0xC4, bytes([cls, 1]) + bytes(15) + b"\x00")
+    scan = bytes(rnd.getrandbits(8) for _ in range(size)).replace(b"\xff", b"\xff\x00")
+    raw = (b"\xff\xd8" + seg(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+           + seg(0xDB, b"\x00" + bytes([1] * 64))
+           + seg(0xC0, bytes([8, 0x02, 0x58, 0x01, 0xE0, 1, 1, 0x11, 0]))
+           + huff(0x00) + huff(0x10)
+           + seg(0xDA, bytes([1, 1, 0, 0, 0x3F, 0]))
+           + scan + b"\xff\xd9")
     s = base64.b64encode(raw).decode()
     return "\n".join(s[i:i + 76] for i in range(0, len(s), 76))
 

@@ -17,6 +17,7 @@
 //! caller must not forward it.
 
 pub mod error;
+pub mod image;
 pub mod legacy;
 pub mod persons;
 pub mod profile;

@@ -434,67 +434,20 @@ pub enum NodeKind {
     /// Base64 data of an image (a photo a court order releases): strict
     /// base64 (the alphabet, `=` padding only at the end, a multiple of 4
     /// characters; blanks and line breaks between), at most `max` bytes,
-    /// decoding to a JPEG, JPEG 2000 or PNG image. Text (a place of birth,
-    /// a number) is not an image, whatever alphabet it is written in.
+    /// decoding to a whole JPEG or PNG image with nothing but its picture
+    /// (`redact::image`). Text (a place of birth, a number) is not an
+    /// image, whatever alphabet it is written in.
     Base64 {
         /// Longest value, in bytes.
         max: usize,
     },
 }
 
-/// Leading bytes of the image formats a [`NodeKind::Base64`] element may
-/// carry: JPEG, JPEG 2000 (codestream and JP2 file), PNG.
-const IMAGE_MAGIC: &[&[u8]] = &[
-    &[0xFF, 0xD8, 0xFF],
-    &[0xFF, 0x4F, 0xFF, 0x51],
-    &[0x00, 0x00, 0x00, 0x0C, 0x6A, 0x50, 0x20, 0x20],
-    &[0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A],
-];
-
 impl NodeKind {
-    /// True when `v` is strict base64 of at most `max` bytes whose data
-    /// starts like an image.
+    /// True when `v` is at most `max` bytes of strict base64 of a JPEG or
+    /// PNG image holding only what codes its picture ([`super::image`]).
     pub fn base64_allows(v: &[u8], max: usize) -> bool {
-        if v.len() > max {
-            return false;
-        }
-        let (mut chars, mut pad) = (0usize, 0usize);
-        let mut head = [0u8; 8];
-        let (mut got, mut acc, mut bits) = (0usize, 0u32, 0u32);
-        for &b in v {
-            let x = match b {
-                b'A'..=b'Z' => b - b'A',
-                b'a'..=b'z' => b - b'a' + 26,
-                b'0'..=b'9' => b - b'0' + 52,
-                b'+' => 62,
-                b'/' => 63,
-                b'=' => {
-                    pad += 1;
-                    chars += 1;
-                    continue;
-                }
-                b' ' | b'\t' | b'\r' | b'\n' => continue,
-                _ => return false,
-            };
-            if pad > 0 {
-                return false;
-            }
-            chars += 1;
-            if got < head.len() {
-                acc = (acc << 6) | u32::from(x);
-                bits += 6;
-                if bits >= 8 {
-                    bits -= 8;
-                    head[got] = (acc >> bits) as u8;
-                    acc &= (1 << bits) - 1;
-                    got += 1;
-                }
-            }
-        }
-        chars > 0
-            && chars % 4 == 0
-            && pad <= 2
-            && IMAGE_MAGIC.iter().any(|m| head[..got].starts_with(m))
+        v.len() <= max && super::image::base64_image(v)
     }
 }
 
