@@ -291,13 +291,22 @@ pub fn check_body(body: &[u8], base: usize) -> Result<(), ParseError> {
         }
     }
     let mut at = 0;
-    for line in body.split(|&b| b == b'\n' || b == b'\r') {
+    for line in body.split(|&b| is_line_break(b)) {
         if starts_like_header(line) {
             return Err(err(at, "a second message header inside the body"));
         }
         at += line.len() + 1;
     }
     Ok(())
+}
+
+/// Where a reader may start a new line: CR and LF, and also vertical tab,
+/// form feed, NEL (`0x85`, alone or as UTF-8's `C2 85`) and the last byte of
+/// UTF-8's LINE and PARAGRAPH SEPARATOR (`E2 80 A8`/`A9`), which Unicode
+/// readers break lines at. Splitting at a bare `A8`/`A9` too only adds
+/// places where a second header is looked for (fails closed).
+fn is_line_break(b: u8) -> bool {
+    matches!(b, b'\n' | b'\r' | 0x0B | 0x0C | 0x85 | 0xA8 | 0xA9)
 }
 
 /// True when a line opens like a message header, in either form:
@@ -383,13 +392,40 @@ mod tests {
             }
         }
         let mut at = 0;
-        for line in body.split(|&b| b == b'\n' || b == b'\r') {
+        for line in body.split(|&b| is_line_break(b)) {
             if starts_like_header(line) {
                 return Err(err(at, "a second message header inside the body"));
             }
             at += line.len() + 1;
         }
         Ok(())
+    }
+
+    #[test]
+    fn a_second_header_after_any_line_break_is_refused() {
+        for brk in [
+            &b"\r\n"[..],
+            b"\n",
+            b"\r",
+            b"\x0b",
+            b"\x0c",
+            b"\x85",
+            b"\xc2\x85",
+            b"\xe2\x80\xa8",
+            b"\xe2\x80\xa9",
+        ] {
+            let mut body = b"\r\nNAM/DOE".to_vec();
+            body.extend_from_slice(brk);
+            body.extend_from_slice(b"DR.COOLN0000.DCHSI0000.TXT\r\nPOB/EXAMPLE");
+            assert!(check_body(&body, 0).is_err(), "after {brk:?}");
+        }
+        // A blank, a tab or a period is not a line break.
+        for sep in [&b" "[..], b"\t", b"."] {
+            let mut body = b"\r\nNAM/DOE".to_vec();
+            body.extend_from_slice(sep);
+            body.extend_from_slice(b"DR.COOLN0000.DCHSI0000.TXT");
+            assert!(check_body(&body, 0).is_ok(), "after {sep:?}");
+        }
     }
 
     proptest::proptest! {
@@ -401,7 +437,7 @@ mod tests {
                     4 => proptest::sample::select(vec![
                         &b"NLETSMessageHeader"[..], b"nletsmessageheader", b"NLETSMESSAGE", b"HEADER",
                         b"MESSAGEHEADER", b"NLETS", b"G", b"g", b"N", b"<?xml", b"<?XML", b"<?", b"<",
-                        b"xml", b"\r\n", b"\n", b" ", b".", b"DQ.VTICE0900.CO.TXT",
+                        b"xml", b"\r\n", b"\n", b"\x0c", b"\xc2\x85", b"\xe2\x80\xa8", b" ", b".", b"DQ.VTICE0900.CO.TXT",
                         b"DR.COOLN0000", b"NAM/DOE", b"HGT/507", b"SAMPLE TOWN, GT",
                     ]).prop_map(<[u8]>::to_vec),
                     1 => proptest::prelude::any::<u8>().prop_map(|b| vec![b]),
