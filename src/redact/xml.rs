@@ -129,14 +129,17 @@ fn any_link_kind(ns: &[u8], local: &[u8]) -> Option<LinkKind> {
 }
 
 /// One identity attribute of a kept element.
+///
+/// Written in one spelling whatever the input's: in the document's NIEM
+/// `structures` namespace ([`Tree::structures`]), `id`, `uri`, or the
+/// reference's own name (`xlink:href` as `ref`), so neither the namespace
+/// nor the spelling of an identity attribute is the input's choice.
 struct Link {
     kind: LinkKind,
-    ns: Vec<u8>,
+    /// `id`, `uri`, or a reference's name (`ref`, `metadata`, ...).
     local: Vec<u8>,
     /// Identifiers named or pointed at (a leading `#` removed).
     values: Vec<Vec<u8>>,
-    /// The value was written with `#` (`xlink:href`, `uri`).
-    hash: bool,
 }
 
 /// One kept element.
@@ -493,14 +496,16 @@ impl Walk<'_, '_> {
                 if values.len() != 1 {
                     return Err(XmlRefusal::Count);
                 }
+                let local = match kind {
+                    LinkKind::Id => &b"id"[..],
+                    LinkKind::Uri => b"uri",
+                    LinkKind::Ref if local == b"href" => b"ref",
+                    LinkKind::Ref => local,
+                };
                 links.push(Link {
                     kind,
-                    ns: ns.to_vec(),
                     local: local.to_vec(),
                     values,
-                    // `#` as the attribute's kind is written, not as the
-                    // input spelled it.
-                    hash: kind == LinkKind::Uri || local == b"href",
                 });
                 continue;
             }
@@ -521,7 +526,7 @@ impl Walk<'_, '_> {
             }
         }
         // In a fixed order, whatever order they came in.
-        links.sort_by(|a, b| (a.kind as u8, &a.ns, &a.local).cmp(&(b.kind as u8, &b.ns, &b.local)));
+        links.sort_by(|a, b| (a.kind as u8, &a.local).cmp(&(b.kind as u8, &b.local)));
         t.st.kept += 1;
         t.nodes.push(Kept {
             node: n,
@@ -672,7 +677,10 @@ impl Tree<'_> {
 
     /// Every reference of a kept element resolves to a kept element, and
     /// no removed content refers to one. Returns the canonical name of each
-    /// identifier, in writing order.
+    /// identifier that is written — one a kept reference points at, or a
+    /// `uri` two kept elements share — in writing order. An identifier
+    /// nothing points at is not written (whether it was there would be a
+    /// bit of the input's choosing).
     fn check_links(&self) -> Result<HashMap<Vec<u8>, usize>, XmlRefusal> {
         let mut order = Vec::new();
         self.order(0, &mut order);
@@ -693,18 +701,70 @@ impl Tree<'_> {
                 }
             }
         }
+        // Per identifier: (references to it, `uri`s carrying it, `id`s).
+        let mut seen: HashMap<&[u8], (usize, usize, usize)> = HashMap::new();
         for &k in &order {
             for l in &self.nodes[k].links {
                 if l.kind == LinkKind::Ref && l.values.iter().any(|v| !ids.contains_key(v)) {
                     return Err(XmlRefusal::Reference);
                 }
+                for v in &l.values {
+                    let e = seen.entry(v).or_default();
+                    match l.kind {
+                        LinkKind::Ref => e.0 += 1,
+                        LinkKind::Uri => e.1 += 1,
+                        LinkKind::Id => e.2 += 1,
+                    }
+                }
             }
         }
-        Ok(ids)
+        let pointed = |v: &[u8]| {
+            seen.get(v)
+                .is_some_and(|&(r, u, i)| r > 0 || u > 1 || (u > 0 && i > 0))
+        };
+        let mut written: HashMap<Vec<u8>, usize> = HashMap::new();
+        for &k in &order {
+            for l in self.nodes[k]
+                .links
+                .iter()
+                .filter(|l| l.kind != LinkKind::Ref)
+            {
+                for v in &l.values {
+                    if pointed(v) {
+                        let next = written.len() + 1;
+                        written.entry(v.clone()).or_insert(next);
+                    }
+                }
+            }
+        }
+        // Two spellings of one attribute (`s:id` and `xml:id`) both written
+        // would be one attribute written twice.
+        for &k in &order {
+            let w: Vec<&[u8]> = self.nodes[k]
+                .links
+                .iter()
+                .filter(|l| written_in(l, &written))
+                .map(|l| l.local.as_slice())
+                .collect();
+            if w.iter().enumerate().any(|(i, a)| w[..i].contains(a)) {
+                return Err(XmlRefusal::Count);
+            }
+        }
+        Ok(written)
+    }
+
+    /// The NIEM `structures` namespace identity attributes are written in:
+    /// 5.0 when a kept element has a `uri` (which only NIEM 5 and later
+    /// have), else 2.0 — a function of what is released, not of the input.
+    fn structures(&self, order: &[usize]) -> &'static [u8] {
+        let uri = order
+            .iter()
+            .any(|&k| self.nodes[k].links.iter().any(|l| l.kind == LinkKind::Uri));
+        NS_STRUCTURES[if uri { 3 } else { 0 }]
     }
 
     /// Canonical prefixes of the namespaces the output uses.
-    fn prefixes(&self, order: &[usize]) -> Vec<(Vec<u8>, String)> {
+    fn prefixes(&self, order: &[usize], ids: &HashMap<Vec<u8>, usize>) -> Vec<(Vec<u8>, String)> {
         let mut uris: Vec<Vec<u8>> = Vec::new();
         for &k in order {
             let n = &self.p.xml.nodes[self.nodes[k].node];
@@ -712,8 +772,8 @@ impl Tree<'_> {
             for &(i, _) in &self.nodes[k].attrs {
                 uris.push(n.attrs[i].ns.as_bytes().to_vec());
             }
-            for l in &self.nodes[k].links {
-                uris.push(l.ns.clone());
+            if self.nodes[k].links.iter().any(|l| written_in(l, ids)) {
+                uris.push(self.structures(order).to_vec());
             }
         }
         uris.retain(|u| !u.is_empty() && u != NS_XML);
@@ -751,7 +811,8 @@ impl Tree<'_> {
     fn write(&self, h: &Header, ids: &HashMap<Vec<u8>, usize>, out: &mut Vec<u8>) {
         let mut order = Vec::new();
         self.order(0, &mut order);
-        let px = self.prefixes(&order);
+        let px = self.prefixes(&order, ids);
+        let sns = self.structures(&order);
         out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<n2:NLETS");
         for (u, p) in &px {
             out.extend_from_slice(b" xmlns:");
@@ -791,7 +852,7 @@ impl Tree<'_> {
         }
         out.extend_from_slice(b"</n2:NLETSMessageHeader>\n");
         for c in self.children(0) {
-            self.write_node(c, &px, ids, out);
+            self.write_node(c, &px, sns, ids, out);
         }
         out.extend_from_slice(b"</n2:NLETS>\n");
     }
@@ -800,6 +861,7 @@ impl Tree<'_> {
         &self,
         k: usize,
         px: &[(Vec<u8>, String)],
+        sns: &[u8],
         ids: &HashMap<Vec<u8>, usize>,
         out: &mut Vec<u8>,
     ) {
@@ -826,19 +888,17 @@ impl Tree<'_> {
             escape_attr(v, out);
             out.push(b'"');
         }
-        for l in &kn.links {
+        for l in kn.links.iter().filter(|l| written_in(l, ids)) {
             out.push(b' ');
-            if !l.ns.is_empty() {
-                out.extend_from_slice(prefix(&l.ns).as_bytes());
-                out.push(b':');
-            }
+            out.extend_from_slice(prefix(sns).as_bytes());
+            out.push(b':');
             out.extend_from_slice(&l.local);
             out.extend_from_slice(b"=\"");
             for (j, v) in l.values.iter().enumerate() {
                 if j > 0 {
                     out.push(b' ');
                 }
-                if l.hash {
+                if l.kind == LinkKind::Uri {
                     out.push(b'#');
                 }
                 out.push(b'R');
@@ -860,7 +920,7 @@ impl Tree<'_> {
             None => {
                 out.extend_from_slice(b">\n");
                 for c in children {
-                    self.write_node(c, px, ids, out);
+                    self.write_node(c, px, sns, ids, out);
                 }
             }
         }
@@ -898,6 +958,12 @@ fn header_shape(i: usize, v: &[u8]) -> bool {
 }
 
 /// The prefix written for namespace `uri`.
+/// True when link `l` is written: a reference (it resolves, or the message
+/// was refused), or an identifier something kept points at.
+fn written_in(l: &Link, ids: &HashMap<Vec<u8>, usize>) -> bool {
+    l.kind == LinkKind::Ref || l.values.iter().all(|v| ids.contains_key(v))
+}
+
 fn prefix_of<'x>(px: &'x [(Vec<u8>, String)], uri: &[u8]) -> &'x str {
     if uri == NS_XML {
         return "xml";
@@ -1048,12 +1114,13 @@ mod tests {
 
     #[test]
     fn identifiers_are_renamed_and_references_must_resolve() {
-        // A person and a reference to it: both kept, ids renamed.
+        // A person nothing points at: kept, its identifier not written
+        // (nor the structures namespace).
         let p =
             r#"<n2:Person s:id="ZZ-covert-77"><nc:PersonSexCode>F</nc:PersonSexCode></n2:Person>"#;
         let out = run(HDR, p).unwrap();
-        assert!(out.contains(r#"<n2:Person s:id="R1">"#), "{out}");
-        assert!(out.contains(r#"xmlns:s="http://niem.gov/niem/structures/2.0""#));
+        assert!(out.contains("<n2:Person>\n"), "{out}");
+        assert!(!out.contains("structures") && !out.contains("ZZ"), "{out}");
         // Removed content refers to a kept person: its meaning is its own
         // (the profile marks it referable), so it is released.
         let body = format!("{p}<nc:PersonBirthLocation s:ref=\"ZZ-covert-77\"/>");
