@@ -98,6 +98,36 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
+    // Under a court order that covers the photo (`court-order-photo`): the
+    // photo is kept, so it is decoded whole and its image structure walked,
+    // by the projection and again by the independent check.
+    let order_profile = policy
+        .profiles
+        .iter()
+        .find(|p| p.name == "court-order-photo")
+        .unwrap();
+    g.throughput(Throughput::Bytes(photo.len() as u64));
+    g.bench_function(
+        format!("release_court_order_photo_{}KB", photo.len() / 1024),
+        |b| {
+            b.iter(|| {
+                black_box(
+                    release(black_box(&parsed), order_profile, &cat, cat.all(), &limits).unwrap(),
+                )
+            })
+        },
+    );
+    // The image check alone, on that photo's base64 text.
+    let text = String::from_utf8_lossy(&photo);
+    let start = text.find("BinaryBase64Object>").unwrap() + "BinaryBase64Object>".len();
+    let b64 = text[start..start + text[start..].find('<').unwrap()]
+        .as_bytes()
+        .to_vec();
+    assert!(origuard::redact::image::base64_image(&b64));
+    g.throughput(Throughput::Bytes(b64.len() as u64));
+    g.bench_function(format!("image_check_{}KB", b64.len() / 1024), |b| {
+        b.iter(|| black_box(origuard::redact::image::base64_image(black_box(&b64))))
+    });
     g.finish();
 
     // Framing: split a stream of 1,000 ≈500-byte messages.
