@@ -4,7 +4,9 @@
 //! writes about 640) with a checkpoint every 10,000, verified: chain, Merkle tree and
 //! checkpoint roots — from a slice, and streamed through the 1 MiB
 //! `LineReader` as `audit verify` reads a file. Also the writer's per-record
-//! Merkle step and an inclusion proof.
+//! Merkle step and an inclusion proof; and the appender's side of the live
+//! log (`audit_append`: what a session pays per record, the syncer sealing
+//! and writing on its own thread).
 //! Run: cargo bench --bench audit
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -118,12 +120,11 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
     encoding(c);
+    appending(c);
 }
 
-/// The writer's per-message work for a decision: its record's line (fields,
-/// chain parts, SHA-256) — through serde (the reference encoding, used for rare records),
-/// and with the hand-written body the proxy now uses. 512 mixed messages.
-fn encoding(c: &mut Criterion) {
+/// 512 decisions of mixed messages (outbound, the example policy).
+fn mixed_decisions() -> (Vec<origuard::decision::Decision>, origuard::policy::Policy) {
     let p = origuard::runtime::policy_store::load_path(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/deploy/policy/colorado.toml"
@@ -136,7 +137,7 @@ fn encoding(c: &mut Criterion) {
             ..Mix::default()
         },
     );
-    let ds: Vec<_> = (0..512)
+    let ds = (0..512)
         .map(|_| {
             decide(
                 Direction::Outbound,
@@ -147,6 +148,103 @@ fn encoding(c: &mut Criterion) {
             )
         })
         .collect();
+    (ds, p)
+}
+
+/// The caller's time to append 512 decision records (bodies encoded
+/// beforehand, as the proxy does before it takes the log's lock) to a live
+/// log in `none` mode on tmpfs — from one thread, and from four at once (a
+/// busy proxy's sessions). The syncer seals and writes on its own thread;
+/// only the appends are timed — and, for the whole cost, the appends with
+/// a `sync` after each 512 (sealing and the write then on the caller's
+/// clock). The log rotates at 256 MiB and its closed
+/// segments are deleted between samples, outside the timing.
+fn appending(c: &mut Criterion) {
+    use origuard::runtime::audit_log::{AuditLog, Options, SyncMode};
+    let (ds, p) = mixed_decisions();
+    let bodies: Vec<Body> = ds
+        .iter()
+        .map(|d| Body::decision(d, Direction::Outbound, &p, Some("nlets-1")))
+        .collect();
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = tempfile::tempdir_in(if shm.is_dir() {
+        shm
+    } else {
+        std::path::Path::new("/tmp")
+    })
+    .unwrap();
+    let path = dir.path().join("a.jsonl");
+    let opts = Options {
+        rotate_size: Some(256 << 20),
+        ..Options::with_mode(SyncMode::None)
+    };
+    let (log, _) = AuditLog::open_with(path.to_str().unwrap(), opts).unwrap();
+    let tidy = |log: &AuditLog| {
+        let _ = log.sync();
+        for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            if e.file_name() != "a.jsonl" {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    };
+    let mut g = c.benchmark_group("audit_append");
+    g.throughput(Throughput::Elements(bodies.len() as u64));
+    g.bench_function("512 decision records, one thread", |b| {
+        b.iter_custom(|iters| {
+            let t = std::time::Instant::now();
+            for _ in 0..iters {
+                for body in &bodies {
+                    black_box(log.append_body(body).unwrap());
+                }
+            }
+            let spent = t.elapsed();
+            tidy(&log);
+            spent
+        })
+    });
+    g.bench_function("512 decision records and their write, one thread", |b| {
+        b.iter_custom(|iters| {
+            let t = std::time::Instant::now();
+            for _ in 0..iters {
+                for body in &bodies {
+                    black_box(log.append_body(body).unwrap());
+                }
+                black_box(log.sync().unwrap());
+            }
+            let spent = t.elapsed();
+            tidy(&log);
+            spent
+        })
+    });
+    g.bench_function("512 decision records, four threads", |b| {
+        b.iter_custom(|iters| {
+            let t = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for part in bodies.chunks(bodies.len() / 4) {
+                    let log = &log;
+                    s.spawn(move || {
+                        for _ in 0..iters {
+                            for body in part {
+                                black_box(log.append_body(body).unwrap());
+                            }
+                        }
+                    });
+                }
+            });
+            let spent = t.elapsed();
+            tidy(&log);
+            spent
+        })
+    });
+    g.finish();
+    drop(log);
+}
+
+/// The writer's per-message work for a decision: its record's line (fields,
+/// chain parts, SHA-256) — through serde (the reference encoding, used for rare records),
+/// and with the hand-written body the proxy now uses. 512 mixed messages.
+fn encoding(c: &mut Criterion) {
+    let (ds, p) = mixed_decisions();
     let ts = "2026-12-01T12:00:00.000Z";
     let mut g = c.benchmark_group("audit_encode");
     g.throughput(Throughput::Elements(ds.len() as u64));

@@ -183,6 +183,13 @@ pub fn encode(seq: u64, ts: &str, event: &Event, prev: &Hash, out: &mut Vec<u8>)
 /// and returns its hash: the SHA-256 of the line up to `,"hash":` with `}`
 /// appended (`specs/audit.md`).
 pub fn encode_line(seq: u64, ts: &str, body: &Body, prev: &Hash, out: &mut Vec<u8>) -> Hash {
+    encode_members(seq, ts, &body.0, prev, out)
+}
+
+/// [`encode_line`] of a body's bytes ([`Body::as_bytes`], kept apart from
+/// the `Body` until the line is written: the audit log stages bodies and
+/// writes their lines per group commit).
+pub fn encode_members(seq: u64, ts: &str, body: &[u8], prev: &Hash, out: &mut Vec<u8>) -> Hash {
     let start = out.len();
     let mut w = Writer(std::mem::take(out));
     w.raw(b"{\"seq\":");
@@ -190,7 +197,7 @@ pub fn encode_line(seq: u64, ts: &str, body: &Body, prev: &Hash, out: &mut Vec<u
     w.key(b"ts");
     w.str(ts);
     w.raw(b",");
-    w.raw(&body.0);
+    w.raw(body);
     w.key(b"prev");
     w.hex(prev);
     let mut h = Sha256::new();

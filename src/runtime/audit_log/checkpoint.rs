@@ -2,36 +2,21 @@
 //! once durable, written out for a witness.
 
 use super::*;
-use crate::audit::checkpoint::CheckpointRecord;
 
 impl Shared {
     /// Appends a checkpoint record of the tree so far (under the state lock,
-    /// so its `seq` is the tree's size).
+    /// so its `seq` is the tree's size; its body is made when the syncer
+    /// seals it, from the tree as it stands then).
     pub(super) fn checkpoint_locked(&self, st: &mut State) {
-        let Some(tree) = &st.tree else {
+        if !st.tree {
             return;
-        };
-        let mut cp = Checkpoint {
-            log_id: self.log_id.clone(),
-            tree_size: st.next_seq,
-            root: hex::encode(tree.root()),
-            time: now(),
-            key_id: None,
-            signature: None,
-        };
-        if let Some(k) = &self.key {
-            cp.sign(k);
         }
-        let frontier = frontier_hex(tree);
-        let ev = Event::Checkpoint(CheckpointRecord::of(&cp, frontier));
-        let ts = cp.time.clone();
-        self.push(st, &ts, &Body::of(&ev));
+        self.push_checkpoint(st, &now());
         if let Some(o) = &mut st.outage {
             o.held += 1;
         }
         st.since_checkpoint = 0;
         st.last_checkpoint = Instant::now();
-        st.unpublished = Some(cp);
     }
 
     /// A time-based checkpoint, when due.
@@ -50,8 +35,8 @@ impl Shared {
     /// history. A failure is logged and retried at the next sync.
     pub(super) fn publish(&self, durable: u64) {
         let cp = {
-            let st = lock(&self.state);
-            match &st.unpublished {
+            let io = lock(&self.io);
+            match &io.unpublished {
                 Some(cp) if cp.tree_size < durable => cp.clone(),
                 _ => return,
             }
@@ -63,11 +48,11 @@ impl Shared {
                 return;
             }
         }
-        let mut st = lock(&self.state);
-        if st.unpublished.as_ref() == Some(&cp) {
-            st.unpublished = None;
+        let mut io = lock(&self.io);
+        if io.unpublished.as_ref() == Some(&cp) {
+            io.unpublished = None;
         }
-        drop(st);
+        drop(io);
         if self.opts.checkpoint_file.is_some() {
             // The checkpoint record itself (seq = tree_size) is covered too.
             self.published.fetch_max(cp.tree_size + 1, Ordering::SeqCst);

@@ -2,9 +2,13 @@
 //! in groups (group commit), publishing "durable up to record N" so the proxy
 //! forwards a message only after its record is on disk.
 //!
-//! Appends take a short lock (the record was encoded before it; under the
-//! lock its chain parts are written and hashed into a shared buffer); a
-//! syncer thread writes the buffer and calls `fdatasync`. In `batch` mode
+//! Appends take a short lock: the record's body (encoded before it) is
+//! staged with its sequence number and timestamp. A syncer thread takes
+//! what is staged at each group commit, *seals* it — writes every record's
+//! line with its `prev` and `hash` and adds it to the Merkle tree, in one
+//! pass per group, off the appenders' path — writes the lines and calls
+//! `fdatasync`. The file's format is unchanged by this: each line is the
+//! line an append-time encoder would have written. In `batch` mode
 //! it syncs when a writer of records asks for it ([`AuditLog::commit`]:
 //! the proxy's readers ask whenever they would wait — nothing more to read,
 //! a full queue), when [`COMMIT_BYTES`] are pending, or [`COMMIT_WINDOW`]
@@ -50,7 +54,7 @@ use syncer::*;
 use writer::*;
 
 use crate::audit::checkpoint::{load_signing_key, Checkpoint};
-use crate::audit::line::{encode, encode_line, Body};
+use crate::audit::line::{encode, encode_members, Body};
 use crate::audit::merkle::{Frontier, Hash};
 use crate::audit::record::{anchor_hash, Event, SegmentHeader};
 use crate::audit::segment::{interval_crossed, parse_segment_name, resume_point, segment_name};
@@ -251,11 +255,14 @@ struct State {
     syncer_waiting: bool,
     /// A sync was asked for ([`AuditLog::commit`]) since the last one.
     commit_asked: bool,
-    /// When the oldest record in `buf` was appended.
+    /// When the oldest record in `staged` was appended.
     oldest: Option<Instant>,
-    buf: Vec<u8>,
+    /// Records appended and not yet written as lines: their sequence
+    /// numbers and timestamps are fixed here, their chain parts (`prev`,
+    /// `hash`, the Merkle tree) are computed per group commit, by the
+    /// syncer ([`Io::seal`]). See [`stage`] for the layout.
+    staged: Vec<u8>,
     next_seq: u64,
-    head: Hash,
     /// The last timestamp given, and the millisecond it spells.
     ts: String,
     ts_ms: u128,
@@ -263,28 +270,30 @@ struct State {
     /// Bytes taken by the syncer and not yet durable (mirrors `Io::pending`).
     held_bytes: usize,
     closed: bool,
-    /// The Merkle tree of every record appended (None: unknown, a file
-    /// continuing a version 1 segment: no checkpoints until a new log).
-    tree: Option<Frontier>,
+    /// The log keeps a Merkle tree (false: a file continuing a version 1
+    /// segment: no checkpoints until a new log).
+    tree: bool,
     /// Records appended since the last checkpoint.
     since_checkpoint: u64,
     /// When the last checkpoint was appended.
     last_checkpoint: Instant,
-    /// The last checkpoint appended and not yet written out.
-    unpublished: Option<Checkpoint>,
 }
 
 struct Io {
     file: File,
     /// Device and inode of `file` (to notice replacement).
     id: (u64, u64),
-    spare: Vec<u8>,
-    /// Records taken from the buffer and not yet durable.
+    /// The staging buffer the syncer sealed last, swapped for the full
+    /// one at the next commit (two buffers, no allocation per commit).
+    staged_spare: Vec<u8>,
+    /// Lines sealed and not yet durable.
     pending: Vec<u8>,
-    /// Sequence number after the last record in `pending`.
-    pending_upto: u64,
-    /// Hash of the last record in `pending`.
-    pending_head: Hash,
+    /// Sequence number after the last sealed record, its hash, and the
+    /// Merkle tree of every sealed record (None: no tree, see
+    /// [`State::tree`]).
+    sealed_seq: u64,
+    sealed_head: Hash,
+    sealed_tree: Option<Frontier>,
     /// Length of the file's durable content.
     durable_len: u64,
     /// Sequence number after the last durable record, and its hash.
@@ -295,10 +304,10 @@ struct Io {
     /// A new file's header line, written before anything else in it.
     header: Option<Vec<u8>>,
     last_check: Instant,
-    /// The Merkle tree of the records in `pending` and before.
-    pending_tree: Option<Frontier>,
     /// The Merkle tree of the durable records (a new file's header).
     durable_tree: Option<Frontier>,
+    /// The last checkpoint sealed and not yet written out.
+    unpublished: Option<Checkpoint>,
     /// Sequence number of the live file's first record.
     file_first_seq: u64,
     /// When the live file was started (time-based rotation).
@@ -508,8 +517,10 @@ impl AuditLog {
     }
 
     /// Hash of the last record appended (the head to publish off-box).
+    /// Seals what is staged to know it (its write waits for the syncer).
     pub fn head(&self) -> String {
-        hex::encode(lock(&self.shared.state).head)
+        let io = self.shared.seal_staged();
+        hex::encode(io.sealed_head)
     }
 
     /// Number of records appended (durable or not).
@@ -555,7 +566,7 @@ impl AuditLog {
         let _ = lock(&self.shared.io).file.unlock();
         if let Err(e) = &r {
             let st = lock(&self.shared.state);
-            tracing::error!(error = %e, held_bytes = st.held_bytes + st.buf.len(),
+            tracing::error!(error = %e, held_bytes = st.held_bytes + st.staged.len(),
                 "audit log closed with records that could not be written");
         }
         r

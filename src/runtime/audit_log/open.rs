@@ -70,7 +70,7 @@ impl AuditLog {
         ));
         let checkpoints =
             shared.opts.checkpoint_every.is_some() || shared.opts.checkpoint_interval.is_some();
-        if checkpoints && lock(&shared.state).tree.is_none() {
+        if checkpoints && !lock(&shared.state).tree {
             tracing::warn!(path, "audit log continues a version 1 segment without a Merkle frontier: no checkpoints until a new log is started");
         }
         shared.retention();
@@ -183,34 +183,33 @@ impl Shared {
                 syncer_waiting: false,
                 commit_asked: false,
                 oldest: None,
-                buf: Vec::new(),
+                staged: Vec::new(),
                 next_seq,
-                head,
                 ts: String::new(),
                 ts_ms: 0,
                 outage: None,
                 held_bytes: 0,
                 closed: false,
-                tree: tree.clone(),
+                tree: tree.is_some(),
                 since_checkpoint: 0,
                 last_checkpoint: Instant::now(),
-                unpublished: None,
             }),
             io: Mutex::new(Io {
                 id: ident(&meta),
                 durable_len: meta.len(),
                 file,
-                spare: Vec::new(),
+                staged_spare: Vec::new(),
                 pending: Vec::new(),
-                pending_upto: next_seq,
-                pending_head: head,
+                sealed_seq: next_seq,
+                sealed_head: head,
+                sealed_tree: tree.clone(),
                 durable_seq: next_seq,
                 durable_head: head,
                 dirty: false,
                 header: None,
                 last_check: Instant::now(),
-                pending_tree: None,
                 durable_tree: tree,
+                unpublished: None,
                 file_first_seq: start.file_first_seq,
                 file_started: meta.modified().unwrap_or_else(|_| SystemTime::now()).min(
                     // A file's time-based rotation counts from when it was

@@ -7,7 +7,7 @@ impl Shared {
     /// Enters (or continues) an outage.
     pub(super) fn failed(&self, what: String) -> AuditError {
         let mut st = lock(&self.state);
-        let held = st.held_bytes + st.buf.len();
+        let held = st.held_bytes + st.staged.len();
         // Records not yet durable when the outage began are held too.
         let not_durable = st.next_seq.saturating_sub(*self.durable.borrow());
         match &mut st.outage {

@@ -11,27 +11,16 @@ impl Shared {
     // here (state, then file), which splitting would spread over functions.
     pub(super) fn sync_inner(&self, force: bool) -> Result<(u64, bool), AuditError> {
         let mut st = lock(&self.state);
-        let upto = st.next_seq;
         st.commit_asked = false;
         st.oldest = None;
         let mut io = lock(&self.io);
-        if !st.buf.is_empty() {
-            if io.pending.is_empty() {
-                let spare = std::mem::take(&mut io.spare);
-                io.pending = std::mem::replace(&mut st.buf, spare);
-            } else {
-                let b = std::mem::take(&mut st.buf);
-                io.pending.extend_from_slice(&b);
-                st.buf = b;
-                st.buf.clear();
-            }
-            io.pending_upto = upto;
-            io.pending_head = st.head;
-            io.pending_tree.clone_from(&st.tree);
-        }
-        st.held_bytes = io.pending.len();
+        // The staged records are sealed below, once the state lock is
+        // released (appends go on meanwhile).
+        let staged = io.take_staged(&mut st);
+        st.held_bytes = io.pending.len() + staged.len();
         let recovering = st.outage.is_some();
         drop(st);
+        io.seal_taken(staged, self);
         let mut event = None;
         let mut rotated = None;
         let result = (|| -> std::io::Result<()> {
@@ -158,7 +147,7 @@ pub(super) fn syncer(s: Arc<Shared>) {
                 let wait = match st.oldest {
                     None => CHECK_EVERY,
                     Some(_) if s.opts.mode != SyncMode::Batch => break,
-                    Some(_) if st.commit_asked || st.buf.len() >= COMMIT_BYTES => break,
+                    Some(_) if st.commit_asked || st.staged.len() >= COMMIT_BYTES => break,
                     Some(t) => match COMMIT_WINDOW.checked_sub(t.elapsed()) {
                         Some(left) if !left.is_zero() => left,
                         _ => break,

@@ -1,18 +1,65 @@
-//! Appending: a record's line is written and hashed into the shared buffer
-//! under the state lock, and the buffer goes to the file (`Io::write_out`).
+//! Appending: a record's body is staged under the state lock with its
+//! sequence number and timestamp; the syncer seals a group of them (writes
+//! their lines with `prev` and `hash`, and adds them to the Merkle tree) in
+//! one pass per commit ([`Io::seal`]) and writes it (`Io::write_out`).
 
 use super::*;
+use crate::audit::checkpoint::CheckpointRecord;
+
+/// A staged record: `RECORD`, the timestamp's length (one byte) and bytes,
+/// the body's length (u32, little-endian) and bytes.
+const RECORD: u8 = 0;
+/// A staged checkpoint: `CHECKPOINT`, the timestamp's length and bytes
+/// (its body is made when it is sealed, from the tree at that point).
+const CHECKPOINT: u8 = 1;
+
+/// Staged bytes past which an appender seals what is staged itself.
+pub(super) const SEAL_AT: usize = 4 * COMMIT_BYTES;
+
+/// Stages one entry into `staged` (see [`RECORD`], [`CHECKPOINT`]).
+pub(super) fn stage(staged: &mut Vec<u8>, kind: u8, ts: &str, body: &[u8]) {
+    // Timestamps are RFC 3339 with milliseconds (24 bytes).
+    let ts = &ts.as_bytes()[..ts.len().min(255)];
+    staged.push(kind);
+    staged.push(ts.len() as u8);
+    staged.extend_from_slice(ts);
+    if kind == RECORD {
+        staged.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        staged.extend_from_slice(body);
+    }
+}
 
 impl Shared {
-    /// Writes one record's line into the buffer and adds it to the tree.
+    /// Stages one record and gives it the next sequence number.
     pub(super) fn push(&self, st: &mut State, ts: &str, body: &Body) -> u64 {
         let seq = st.next_seq;
-        st.head = encode_line(seq, ts, body, &st.head, &mut st.buf);
-        if let Some(t) = &mut st.tree {
-            t.push_record(&st.head);
-        }
+        stage(&mut st.staged, RECORD, ts, body.as_bytes());
         st.next_seq += 1;
         seq
+    }
+
+    /// Stages a checkpoint of the tree as it will stand before it (its
+    /// `seq` is the tree's size), at `ts`.
+    pub(super) fn push_checkpoint(&self, st: &mut State, ts: &str) -> u64 {
+        let seq = st.next_seq;
+        stage(&mut st.staged, CHECKPOINT, ts, &[]);
+        st.next_seq += 1;
+        seq
+    }
+
+    /// Takes what is staged and seals it (under the file lock, after the
+    /// state lock is released: appends go on meanwhile). Returns the file
+    /// lock.
+    pub(super) fn seal_staged(&self) -> MutexGuard<'_, Io> {
+        let mut st = lock(&self.state);
+        let mut io = lock(&self.io);
+        let staged = io.take_staged(&mut st);
+        // Sealed, they are held in `pending` until written (the outage
+        // bound counts them there).
+        st.held_bytes = io.pending.len() + staged.len();
+        drop(st);
+        io.seal_taken(staged, self);
+        io
     }
 
     pub(super) fn append(&self, event: &Event) -> Result<u64, AuditError> {
@@ -21,12 +68,12 @@ impl Shared {
 
     pub(super) fn append_body(&self, body: &Body) -> Result<u64, AuditError> {
         let mut wake = false;
-        let seq = {
+        let (seq, help) = {
             let mut st = lock(&self.state);
             if st.closed {
                 return Err(AuditError::Closed);
             }
-            let queued = st.buf.len() + st.held_bytes;
+            let queued = st.staged.len() + st.held_bytes;
             if let Some(o) = &mut st.outage {
                 if queued >= self.opts.max_held {
                     o.refused += 1;
@@ -59,17 +106,23 @@ impl Shared {
                 st.oldest = Some(Instant::now());
             }
             let due = match self.opts.mode {
-                SyncMode::Batch => first || st.commit_asked || st.buf.len() >= COMMIT_BYTES,
+                SyncMode::Batch => first || st.commit_asked || st.staged.len() >= COMMIT_BYTES,
                 _ => true,
             };
             if st.syncer_waiting && due {
                 st.syncer_waiting = false;
                 wake = true;
             }
-            seq
+            (seq, st.staged.len() >= SEAL_AT)
         };
         if wake {
             self.wake.notify_one();
+        }
+        if help {
+            // The syncer is behind (its thread got no CPU for a while):
+            // the appender seals, as it would have encoded before, so
+            // appends never outrun the sealing without bound.
+            drop(self.seal_staged());
         }
         Ok(seq)
     }
@@ -97,6 +150,78 @@ pub(super) fn open_file(p: &Path, create_new: bool) -> std::io::Result<File> {
 }
 
 impl Io {
+    /// Takes the staged records, leaving the spare buffer in their place.
+    pub(super) fn take_staged(&mut self, st: &mut State) -> Vec<u8> {
+        let spare = std::mem::take(&mut self.staged_spare);
+        std::mem::replace(&mut st.staged, spare)
+    }
+
+    /// Seals records taken by [`Io::take_staged`]; their buffer becomes
+    /// the spare.
+    pub(super) fn seal_taken(&mut self, mut staged: Vec<u8>, log: &Shared) {
+        self.seal(&staged, log);
+        staged.clear();
+        self.staged_spare = staged;
+    }
+
+    /// Seals `staged` (entries in sequence order, the first numbered
+    /// `sealed_seq`): writes each record's line into `pending`, chaining
+    /// it to the one before, and adds it to the Merkle tree; a checkpoint
+    /// gets its body from the tree as it stands then.
+    fn seal(&mut self, staged: &[u8], log: &Shared) {
+        let mut r = staged;
+        while let [kind, n, rest @ ..] = r {
+            let (ts, rest) = rest.split_at(*n as usize);
+            // Staged by `stage` from a `&str`, cut at a byte boundary of
+            // ASCII (a timestamp): always valid.
+            let ts = std::str::from_utf8(ts).unwrap_or_default();
+            if *kind == CHECKPOINT {
+                r = rest;
+                let body = self.checkpoint(ts, log);
+                self.line(ts, body.as_bytes());
+                continue;
+            }
+            let (len, rest) = rest.split_at(4);
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let (body, rest) = rest.split_at(len);
+            r = rest;
+            self.line(ts, body);
+        }
+    }
+
+    /// Writes one sealed line into `pending`.
+    fn line(&mut self, ts: &str, body: &[u8]) {
+        let seq = self.sealed_seq;
+        self.sealed_head = encode_members(seq, ts, body, &self.sealed_head, &mut self.pending);
+        if let Some(t) = &mut self.sealed_tree {
+            t.push_record(&self.sealed_head);
+        }
+        self.sealed_seq += 1;
+    }
+
+    /// The body of a checkpoint record of the tree sealed so far (signed
+    /// when the log has a key); it becomes the one to write out.
+    fn checkpoint(&mut self, ts: &str, log: &Shared) -> Body {
+        let tree = self
+            .sealed_tree
+            .as_ref()
+            .expect("a checkpoint is staged only when the log keeps a tree");
+        let mut cp = Checkpoint {
+            log_id: log.log_id.clone(),
+            tree_size: self.sealed_seq,
+            root: hex::encode(tree.root()),
+            time: ts.to_string(),
+            key_id: None,
+            signature: None,
+        };
+        if let Some(k) = &log.key {
+            cp.sign(k);
+        }
+        let ev = Event::Checkpoint(CheckpointRecord::of(&cp, frontier_hex(tree)));
+        self.unpublished = Some(cp);
+        Body::of(&ev)
+    }
+
     /// Writes the header (if due) and everything pending, syncing unless
     /// `none`. After a failure the file is first cut back to its durable
     /// length, so a retry never leaves a torn record in the middle.
@@ -127,17 +252,15 @@ impl Io {
         self.dirty = false;
         self.header = None;
         self.durable_len += wrote;
-        self.durable_seq = self.pending_upto;
-        if !self.pending.is_empty() {
-            self.durable_head = self.pending_head;
-            // Swapped, not moved: the old frontier's buffer is reused by
-            // the next sync's copy (no allocation per commit).
-            std::mem::swap(&mut self.durable_tree, &mut self.pending_tree);
-        }
-        let mut spent = std::mem::take(&mut self.pending);
-        spent.clear();
-        if self.spare.capacity() < spent.capacity() {
-            self.spare = spent;
+        // Everything sealed was in `pending`: it is all durable now.
+        self.durable_seq = self.sealed_seq;
+        self.durable_head = self.sealed_head;
+        // Copied into the buffer it already has (no allocation per commit).
+        self.durable_tree.clone_from(&self.sealed_tree);
+        self.pending.clear();
+        if self.pending.capacity() > 4 * COMMIT_BYTES {
+            // After an outage held a large backlog: give it back.
+            self.pending.shrink_to(COMMIT_BYTES);
         }
         Ok(())
     }
