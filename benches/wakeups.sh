@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Context switches, CPU migrations and CPU time per message of one origuard
+# Context switches, CPU migrations, CPU time and system calls (fdatasync,
+# futex, epoll_wait, recvfrom, writev, write; where perf can read the
+# syscall tracepoints) per message of one origuard
 # binary (issue 27): `perf stat -p` over `origuard serve` (audit `batch`)
 # while `origuard bench` offers the mixed capture open loop at RATE msg/s
 # for SECONDS over CONNS sessions. A fixed offered load makes per-message
@@ -24,7 +26,11 @@ F=$(port); U=$(port)
 serve_config "$T/o.toml" "$F" "$U" "$T/audit.jsonl" "$SYNC" "$P"
 "$B" serve --config "$T/o.toml" 2>"$T/serve.log" & OP=$!; PIDS+=("$OP")
 wait_port "$F"
-perf stat -x, -e context-switches,cpu-migrations,task-clock -p "$OP" -o "$T/perf" &
+EV=context-switches,cpu-migrations,task-clock
+if perf list 'syscalls:sys_enter_fdatasync' 2>/dev/null | grep -q fdatasync; then
+  for s in fdatasync futex epoll_wait recvfrom writev write; do EV=$EV,syscalls:sys_enter_$s; done
+fi
+perf stat -x, -e "$EV" -p "$OP" -o "$T/perf" &
 PP=$!
 R=$("$B" bench --capture "$T/mixed" --json --target "127.0.0.1:$F" --listen "127.0.0.1:$U" \
   --policy "$P" --rate "$RATE" --duration "${DUR}s" --connections "$CONNS" || true)
@@ -44,4 +50,7 @@ for line in open(sys.argv[1]):
 cs, mig, ms = vals.get("context-switches", 0), vals.get("cpu-migrations", 0), vals.get("task-clock", 0)
 print(f"messages {n} ({r['msgs_per_sec']:.0f} msg/s, missing {r['missing']}, unexpected {r['unexpected']}); "
       f"per message: context switches {cs / n:.3f}, migrations {mig / n:.4f}, CPU {ms * 1000 / n:.2f} µs")
+calls = [(k.split("sys_enter_")[1], v) for k, v in vals.items() if "sys_enter_" in k]
+if calls:
+    print("system calls per message: " + ", ".join(f"{k} {v / n:.3f}" for k, v in calls))
 PY
