@@ -505,6 +505,59 @@ fn appenders_seal_when_the_syncer_is_behind() {
     assert_eq!(v.head, head);
 }
 
+/// An appender never waits on the disk: while the file's lock is held (a
+/// syncer inside a long `fdatasync`), appends past `SEAL_AT` still return
+/// at once (they leave the sealing to the syncer), and the status page's
+/// `sealed()` answers.
+#[test]
+fn an_appender_never_waits_for_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jsonl");
+    let p = path.to_str().unwrap();
+    let (log, _) = AuditLog::open(p, SyncMode::Batch).unwrap();
+    // The syncer inside a long `fdatasync` holds the file's lock (and not
+    // the state's): stop the real one, and hold that lock here.
+    log.shared
+        .stop
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    log.shared.wake.notify_all();
+    super::lock(&log.syncer).take().unwrap().join().unwrap();
+    let log = std::sync::Arc::new(log);
+    let io = super::lock(&log.shared.io);
+    let appender = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let detail = "x".repeat(1000);
+            for i in 0..2000u64 {
+                log.append(&Event::FileEvent {
+                    event: "replaced",
+                    file: format!("f{i}"),
+                    kept_aside: None,
+                    detail: Some(detail.clone()),
+                })
+                .unwrap();
+            }
+            let _ = log.sealed();
+        })
+    };
+    let t = std::time::Instant::now();
+    while !appender.is_finished() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "an append waited for the file's lock"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    appender.join().unwrap();
+    assert!(super::lock(&log.shared.state).staged.len() > super::writer::SEAL_AT);
+    drop(io);
+    let last = log.count() - 1;
+    let head = log.head();
+    log.close().unwrap();
+    let v = verify(&std::fs::read(p).unwrap()).unwrap();
+    assert_eq!((v.count, v.head), (last + 1, head));
+}
+
 #[test]
 fn a_second_writer_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -327,6 +327,9 @@ struct Shared {
     /// Mirrors `State::outage.is_none()` for the per-message check (no lock).
     healthy: AtomicBool,
     durable: watch::Sender<u64>,
+    /// The sequence number after the last sealed record, and its hash (a
+    /// copy of `Io::sealed_*` that never waits for the file's lock).
+    sealed: Mutex<(u64, Hash)>,
     /// Signs checkpoints.
     key: Option<Ed25519KeyPair>,
     /// Records covered by the last checkpoint written out (retention never
@@ -516,11 +519,20 @@ impl AuditLog {
         lock(&self.shared.state).outage.clone()
     }
 
-    /// Hash of the last record appended (the head to publish off-box).
-    /// Seals what is staged to know it (its write waits for the syncer).
+    /// Hash of the last record appended. Seals what is staged to know it,
+    /// so it may wait for a write or sync in progress: for tools and tests;
+    /// a status page asks [`AuditLog::sealed`], which never waits.
     pub fn head(&self) -> String {
         let io = self.shared.seal_staged();
         hex::encode(io.sealed_head)
+    }
+
+    /// The number of records sealed (chained and hashed) so far and the
+    /// hash of the last one, without waiting for the file (the syncer
+    /// seals at every commit: at most a commit behind [`AuditLog::count`]).
+    pub fn sealed(&self) -> (u64, String) {
+        let (n, h) = *lock(&self.shared.sealed);
+        (n, hex::encode(h))
     }
 
     /// Number of records appended (durable or not).

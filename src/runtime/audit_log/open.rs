@@ -223,6 +223,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             healthy: AtomicBool::new(true),
             durable,
+            sealed: Mutex::new((next_seq, head)),
             key,
             published: AtomicU64::new(published),
             clock: Mutex::new(ClockWatch {

@@ -51,8 +51,16 @@ impl Shared {
     /// state lock is released: appends go on meanwhile). Returns the file
     /// lock.
     pub(super) fn seal_staged(&self) -> MutexGuard<'_, Io> {
-        let mut st = lock(&self.state);
-        let mut io = lock(&self.io);
+        let st = lock(&self.state);
+        let io = lock(&self.io);
+        self.seal_locked(st, io)
+    }
+
+    fn seal_locked<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        mut io: MutexGuard<'a, Io>,
+    ) -> MutexGuard<'a, Io> {
         let staged = io.take_staged(&mut st);
         // Sealed, they are held in `pending` until written (the outage
         // bound counts them there).
@@ -60,6 +68,14 @@ impl Shared {
         drop(st);
         io.seal_taken(staged, self);
         io
+    }
+
+    /// [`Shared::seal_staged`] unless the file's lock is taken.
+    fn try_seal_staged(&self) {
+        let st = lock(&self.state);
+        if let Ok(io) = self.io.try_lock() {
+            drop(self.seal_locked(st, io));
+        }
     }
 
     pub(super) fn append(&self, event: &Event) -> Result<u64, AuditError> {
@@ -121,8 +137,10 @@ impl Shared {
         if help {
             // The syncer is behind (its thread got no CPU for a while):
             // the appender seals, as it would have encoded before, so
-            // appends never outrun the sealing without bound.
-            drop(self.seal_staged());
+            // appends never outrun the sealing without bound — unless the
+            // syncer holds the file (writing, syncing: not behind, and an
+            // appender must never wait on the disk).
+            self.try_seal_staged();
         }
         Ok(seq)
     }
@@ -186,6 +204,9 @@ impl Io {
             let (body, rest) = rest.split_at(len);
             r = rest;
             self.line(ts, body);
+        }
+        if !staged.is_empty() {
+            *lock(&log.sealed) = (self.sealed_seq, self.sealed_head);
         }
     }
 

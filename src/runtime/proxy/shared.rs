@@ -404,8 +404,10 @@ impl crate::runtime::admin::Control for Shared {
     fn status(&self) -> serde_json::Value {
         let p = self.policy.current();
         let audit = self.audit.as_ref().map(|a| {
+            // The head of what is sealed: never waits for the disk.
+            let (sealed, head) = a.sealed();
             serde_json::json!({
-                "path": a.path(), "records": a.count(), "head": a.head(),
+                "path": a.path(), "records": a.count(), "sealed": sealed, "head": head,
                 "healthy": a.healthy(), "sync": a.mode().name(),
                 "outage": a.outage().map(|o| serde_json::json!({
                     "since": o.since, "error": o.error, "held": o.held, "refused": o.refused, "retries": o.failures,
