@@ -462,6 +462,25 @@ fn records_hold_no_message_content() {
     assert_eq!(verify(text.as_bytes()).unwrap().count, 13);
 }
 
+/// Stops the log's syncer thread (as if it got no CPU).
+fn stop_syncer(log: &AuditLog) {
+    log.shared
+        .stop
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    log.shared.wake.notify_all();
+    super::lock(&log.syncer).take().unwrap().join().unwrap();
+}
+
+/// A record of about a kilobyte.
+fn kilobyte_record(i: u64) -> Event {
+    Event::FileEvent {
+        event: "replaced",
+        file: format!("f{i}"),
+        kept_aside: None,
+        detail: Some("x".repeat(1000)),
+    }
+}
+
 /// Records are staged by the appender and sealed (chained, hashed) by the
 /// syncer; when the syncer is behind — here stopped — appenders seal what
 /// is staged themselves once it reaches `SEAL_AT`, so staged records never
@@ -472,23 +491,11 @@ fn appenders_seal_when_the_syncer_is_behind() {
     let path = dir.path().join("a.jsonl");
     let p = path.to_str().unwrap();
     let (log, _) = AuditLog::open(p, SyncMode::None).unwrap();
-    log.shared
-        .stop
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    log.shared.wake.notify_all();
-    super::lock(&log.syncer).take().unwrap().join().unwrap();
-    let detail = "x".repeat(1000);
+    stop_syncer(&log);
     let mut last = 0;
     let mut most = 0;
     for i in 0..3000u64 {
-        last = log
-            .append(&Event::FileEvent {
-                event: "replaced",
-                file: format!("f{i}"),
-                kept_aside: None,
-                detail: Some(detail.clone()),
-            })
-            .unwrap();
+        last = log.append(&kilobyte_record(i)).unwrap();
         most = most.max(super::lock(&log.shared.state).staged.len());
     }
     assert!(
@@ -517,25 +524,14 @@ fn an_appender_never_waits_for_the_disk() {
     let (log, _) = AuditLog::open(p, SyncMode::Batch).unwrap();
     // The syncer inside a long `fdatasync` holds the file's lock (and not
     // the state's): stop the real one, and hold that lock here.
-    log.shared
-        .stop
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    log.shared.wake.notify_all();
-    super::lock(&log.syncer).take().unwrap().join().unwrap();
+    stop_syncer(&log);
     let log = std::sync::Arc::new(log);
     let io = super::lock(&log.shared.io);
     let appender = {
         let log = log.clone();
         std::thread::spawn(move || {
-            let detail = "x".repeat(1000);
             for i in 0..2000u64 {
-                log.append(&Event::FileEvent {
-                    event: "replaced",
-                    file: format!("f{i}"),
-                    kept_aside: None,
-                    detail: Some(detail.clone()),
-                })
-                .unwrap();
+                log.append(&kilobyte_record(i)).unwrap();
             }
             let _ = log.sealed();
         })
