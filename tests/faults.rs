@@ -194,7 +194,9 @@ fn fill(inside: &Path) -> PathBuf {
 //    says what happened. Readiness follows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f1_audit_disk_full_holds_every_message_and_recovers() {
-    let Some(t) = on_tmpfs("f1", "").await else {
+    // No room (`preallocate`): with it the log writes on into its room
+    // after the disk fills (f1c), and here the outage is the point.
+    let Some(t) = on_tmpfs("f1", "preallocate = 0").await else {
         return;
     };
     let OnTmpfs {
@@ -850,12 +852,52 @@ async fn f7_memory_is_returned_after_rounds_of_1000_sessions() {
     assert!(p.stop().success());
 }
 
+// 1c. The live file's room is a reserve: spaces written ahead of its
+//     content are blocks the file already has, so when the disk fills the
+//     log goes on making records durable in them, and messages keep moving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f1c_the_room_keeps_the_log_writing_on_a_full_disk() {
+    let Some(t) = on_tmpfs("f1c", "preallocate = 262144").await else {
+        return;
+    };
+    let OnTmpfs {
+        p,
+        inside,
+        mut sww,
+        mut nlr,
+        ..
+    } = t;
+    wait_for("the room", DEADLINE, || async {
+        std::fs::metadata(inside.join("audit.jsonl")).is_ok_and(|m| m.len() > 200 << 10)
+    })
+    .await;
+    let filler = fill(&inside);
+    assert!(
+        std::fs::write(inside.join("probe"), [b'x'; 4096]).is_err(),
+        "the disk is not full"
+    );
+    // 100 messages, one at a time, each forwarded only once its records
+    // are durable: about 80 KiB of records, inside the room.
+    for i in 1..=100 {
+        send(&mut sww, &msg(i)).await;
+        assert_eq!(nlr.next(DEADLINE).await.unwrap(), msg(i), "message {i}");
+    }
+    assert_eq!(p.metric("origuard_audit_healthy", &[]).await, 1.0);
+    assert_eq!(p.metric("origuard_audit_outages_total", &[]).await, 0.0);
+    let data = std::fs::read(inside.join("audit.jsonl")).unwrap();
+    verify(&data).expect("the log verifies");
+    assert_eq!(of_kind(&records(&data), "decision").len(), 101);
+    std::fs::remove_file(&filler).unwrap();
+    assert!(p.stop().success());
+}
+
 // 1b. `on_failure = "restricted"`: during an outage unrestricted traffic is
 //     still forwarded (its record written at recovery), restricted traffic
 //     is refused — not forwarded, not declined, counted — and recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn f1b_on_failure_restricted_keeps_ordinary_traffic_moving() {
-    let Some(t) = on_tmpfs("f1b", "on_failure = \"restricted\"").await else {
+    // No room: see f1.
+    let Some(t) = on_tmpfs("f1b", "on_failure = \"restricted\"\npreallocate = 0").await else {
         return;
     };
     let OnTmpfs {

@@ -601,12 +601,16 @@ impl<R: Read> LineReader<R> {
                 return Ok(Some(Line::Full(&self.buf[s..s + nl])));
             }
             if self.eof {
-                if self.start == self.end {
+                // A preallocated live file's room (trailing spaces) is not
+                // a line.
+                let tail = without_room(&self.buf[self.start..self.end]);
+                if tail.is_empty() {
+                    self.start = self.end;
                     return Ok(None);
                 }
                 let s = self.start;
                 self.start = self.end;
-                return Ok(Some(Line::Torn(&self.buf[s..self.end])));
+                return Ok(Some(Line::Torn(&self.buf[s..s + tail.len()])));
             }
             // Move the partial line to the front; grow only for a long line.
             self.buf.copy_within(self.start..self.end, 0);
@@ -679,9 +683,24 @@ pub fn verify_each(data: &[u8], mut each: impl FnMut(u64, &str)) -> Result<Verif
     chain.end_file()
 }
 
-/// Feeds `data` line by line; the last unterminated line is a torn write.
+/// The bytes of a log file before its *room*: the spaces a preallocated
+/// live file ends in, written ahead so that appending overwrites rather
+/// than grows it (spaces, not zeros: the file stays text for `grep`, and a
+/// file system that stores zero blocks as holes cannot undo the room). Every
+/// line of a log ends in `}` and a line feed, so trailing spaces are never
+/// content; spaces anywhere else break the line they are in.
+pub fn without_room(data: &[u8]) -> &[u8] {
+    let end = data.iter().rposition(|&b| b != ROOM).map_or(0, |i| i + 1);
+    &data[..end]
+}
+
+/// The byte a live file's room is made of (see [`without_room`]).
+pub const ROOM: u8 = b' ';
+
+/// Feeds `data` line by line (its room, [`without_room`], left out); the
+/// last unterminated line is a torn write.
 pub fn for_lines(chain: &mut Chain, data: &[u8], mut each: impl FnMut(Good)) -> Result<(), Broken> {
-    let mut rest = data;
+    let mut rest = without_room(data);
     while !rest.is_empty() {
         let Some(nl) = memchr::memchr(b'\n', rest) else {
             return Err(chain.torn());

@@ -3,7 +3,7 @@
 //! binding anything; relative paths are resolved against the file's directory.
 
 use crate::framing::{Framing, DEFAULT_MAX_MESSAGE};
-use crate::runtime::audit_log::{OnFailure, Options as AuditOptions, SyncMode};
+use crate::runtime::audit_log::{OnFailure, Options as AuditOptions, SyncMode, MAX_PREALLOCATE};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -119,6 +119,7 @@ struct RawAudit {
     checkpoint_interval: Option<String>,
     signing_key: Option<String>,
     checkpoint_file: Option<String>,
+    preallocate: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -537,6 +538,14 @@ fn audit(
     }
     if let Some(m) = audit_name(errors, "audit.on_corrupt", &a.on_corrupt, "keep_aside") {
         c.opts.on_corrupt = m;
+    }
+    if let Some(n) = a.preallocate {
+        if n > MAX_PREALLOCATE {
+            errors.push(format!(
+                "audit.preallocate {n}: at most {MAX_PREALLOCATE} (16 MiB); 0 turns it off"
+            ));
+        }
+        c.opts.preallocate = n;
     }
     if let Some(n) = a.max_held {
         c.opts.max_held = n;

@@ -132,7 +132,7 @@ const HELP: &[(&str, &str)] = &[
     (READY, "1 when ready to accept traffic (not draining, audit healthy)."),
     (TLS_RELOADS, "TLS certificate reloads, by result."),
     (BUILD_INFO, "Information gauge = 1, by version (with commit and build date)."),
-    (AUDIT_FILE_EVENTS, "Events on the live audit file (truncated, deleted, replaced, kept_aside), by event."),
+    (AUDIT_FILE_EVENTS, "Events on the live audit file (truncated, deleted, replaced, kept_aside, rotated, resumed, no_room), by event."),
     (AUDIT_OUTAGES, "Periods in which the audit log could not write (outages begun)."),
     (AUDIT_HELD_BYTES, "Bytes of audit records held in memory while the log cannot write."),
     (CONNECTIONS_PENDING, "Connections accepted that have not yet sent a complete message, by link."),
@@ -430,6 +430,7 @@ pub mod values {
         "kept_aside",
         "rotated",
         "resumed",
+        "no_room",
     ];
     /// `side` of [`super::UNDELIVERED`].
     pub const SIDES: &[&str] = &["nlets", "switch"];

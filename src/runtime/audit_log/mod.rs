@@ -58,13 +58,13 @@ use crate::audit::line::{encode, encode_members, Body};
 use crate::audit::merkle::{Frontier, Hash};
 use crate::audit::record::{anchor_hash, Event, SegmentHeader};
 use crate::audit::segment::{interval_crossed, parse_segment_name, resume_point, segment_name};
-use crate::audit::verify::{for_lines, Broken, Chain, ChainOptions, Verified};
+use crate::audit::verify::{for_lines, without_room, Broken, Chain, ChainOptions, Verified, ROOM};
 use crate::runtime::fault::crash_point;
 use crate::runtime::metrics as m;
 use ring::signature::Ed25519KeyPair;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -174,7 +174,17 @@ pub struct Options {
     /// Where each checkpoint is written out for a witness (atomically
     /// replaced; each one also appended to `FILE.history`). None: not written.
     pub checkpoint_file: Option<String>,
+    /// Bytes of spaces kept written ahead of the live file's content, its
+    /// *room* (0: none). Appending then overwrites instead of growing the
+    /// file, so a sync has no size change to journal. Not in `none` mode.
+    pub preallocate: u64,
 }
+
+/// Default [`Options::preallocate`]: 1 MiB.
+pub const PREALLOCATE: u64 = 1 << 20;
+/// Largest [`Options::preallocate`]: 16 MiB (a reader holds a file's room
+/// in memory once, as its last line).
+pub const MAX_PREALLOCATE: u64 = 16 << 20;
 
 impl Options {
     /// Defaults with this sync mode.
@@ -199,6 +209,7 @@ impl Default for Options {
             checkpoint_interval: None,
             signing_key: None,
             checkpoint_file: None,
+            preallocate: PREALLOCATE,
         }
     }
 }
@@ -296,6 +307,11 @@ struct Io {
     sealed_tree: Option<Frontier>,
     /// Length of the file's durable content.
     durable_len: u64,
+    /// Where the live file's room ends: spaces written (and synced) from
+    /// the content's end to here; `durable_len` or less when it has none.
+    room_end: u64,
+    /// Making room failed (disk full): said once per file.
+    room_failed: bool,
     /// Sequence number after the last durable record, and its hash.
     durable_seq: u64,
     durable_head: Hash,
@@ -314,6 +330,10 @@ struct Io {
     file_started: SystemTime,
     #[cfg(test)]
     fail_writes: bool,
+    /// Empties the file before the next write, as a `copytruncate`
+    /// between the check and the write would.
+    #[cfg(test)]
+    empty_before_write: bool,
 }
 
 struct Shared {
@@ -574,8 +594,14 @@ impl AuditLog {
         }
         let r = self.shared.sync();
         lock(&self.shared.state).closed = true;
+        let mut io = lock(&self.shared.io);
+        // A closed file has no room (an open one's is cut at start too).
+        if r.is_ok() {
+            let _ = io.drop_room();
+        }
         // Another writer may open the file now.
-        let _ = lock(&self.shared.io).file.unlock();
+        let _ = io.file.unlock();
+        drop(io);
         if let Err(e) = &r {
             let st = lock(&self.shared.state);
             tracing::error!(error = %e, held_bytes = st.held_bytes + st.staged.len(),
@@ -644,3 +670,7 @@ pub fn new_log_id() -> String {
 #[cfg(test)]
 #[path = "../audit_log_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "../audit_log_room_tests.rs"]
+mod room_tests;

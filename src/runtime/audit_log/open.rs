@@ -105,25 +105,12 @@ fn start_of(
     };
     Ok(
         match read_tail(file, &mut opened.read_bytes).map_err(|e| io_err(format!("read: {e}")))? {
-            Tail::Empty => match after_last_segment(path, "resumed") {
-                Some((mut s, seg)) => {
-                    // The checkpoint written out covers records up to its
-                    // own (`published_of` is the count).
-                    let gap = published_of(opts.checkpoint_file.as_deref(), &s.log_id)
-                        .saturating_sub(s.next_seq);
-                    let detail = resumed_detail(&seg, s.next_seq, gap);
-                    tracing::warn!(path, segment = %seg, "{detail}");
-                    s.first.push(Event::FileEvent {
-                        event: "resumed",
-                        file: path.to_string(),
-                        kept_aside: None,
-                        detail: Some(detail),
-                    });
-                    metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => "resumed").increment(1);
-                    s
-                }
-                None => fresh(),
-            },
+            Tail::Empty => {
+                // Nothing but room (or nothing): the file starts again.
+                file.set_len(0)
+                    .map_err(|e| io_err(format!("truncate room: {e}")))?;
+                after_last_segment_or_fresh(path, opts)
+            }
             Tail::Good {
                 v,
                 tree,
@@ -132,9 +119,19 @@ fn start_of(
                 file_first_seq,
             } => {
                 let mut first = vec![];
-                if torn > 0 {
+                let room = file
+                    .metadata()
+                    .map_err(|e| io_err(format!("stat: {e}")))?
+                    .len()
+                    > valid_len + torn;
+                if torn > 0 || room {
+                    // A torn last record, and a preallocated file's room,
+                    // are cut off: appending continues after the last
+                    // record (and the room is made again).
                     file.set_len(valid_len)
                         .map_err(|e| io_err(format!("truncate torn tail: {e}")))?;
+                }
+                if torn > 0 {
                     opened.truncated = torn;
                     first.push(Event::Recovery {
                         truncated_bytes: torn,
@@ -160,6 +157,30 @@ fn start_of(
             }
         },
     )
+}
+
+/// A live file that holds no record: the chain continues from the last
+/// closed segment (recorded as `resumed`), or a new log starts.
+fn after_last_segment_or_fresh(path: &str, opts: &Options) -> Start {
+    match after_last_segment(path, "resumed") {
+        Some((mut s, seg)) => {
+            // The checkpoint written out covers records up to its
+            // own (`published_of` is the count).
+            let gap =
+                published_of(opts.checkpoint_file.as_deref(), &s.log_id).saturating_sub(s.next_seq);
+            let detail = resumed_detail(&seg, s.next_seq, gap);
+            tracing::warn!(path, segment = %seg, "{detail}");
+            s.first.push(Event::FileEvent {
+                event: "resumed",
+                file: path.to_string(),
+                kept_aside: None,
+                detail: Some(detail),
+            });
+            metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => "resumed").increment(1);
+            s
+        }
+        None => fresh(),
+    }
 }
 
 impl Shared {
@@ -197,6 +218,8 @@ impl Shared {
             io: Mutex::new(Io {
                 id: ident(&meta),
                 durable_len: meta.len(),
+                room_end: meta.len(),
+                room_failed: false,
                 file,
                 staged_spare: Vec::new(),
                 pending: Vec::new(),
@@ -218,6 +241,8 @@ impl Shared {
                 ),
                 #[cfg(test)]
                 fail_writes: false,
+                #[cfg(test)]
+                empty_before_write: false,
             }),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -284,7 +309,7 @@ pub(super) const TAIL_CHUNK: usize = 64 << 10;
 /// Reads the file from the end back to its last checkpoint record (or its
 /// start) and verifies from there. `read` counts the bytes read.
 pub(super) fn read_tail(file: &mut File, read: &mut u64) -> std::io::Result<Tail> {
-    let len = file.metadata()?.len();
+    let len = content_len(file, read)?;
     if len == 0 {
         return Ok(Tail::Empty);
     }
@@ -356,6 +381,38 @@ pub(super) fn read_tail(file: &mut File, read: &mut u64) -> std::io::Result<Tail
     }
 }
 
+/// The length of a file's content: up to its last byte that is not a space (the spaces
+/// after it are a preallocated file's room, [`without_room`]). Reads back
+/// from the end in [`TAIL_CHUNK`]s; `read` counts the bytes read.
+pub(super) fn content_len(file: &mut File, read: &mut u64) -> std::io::Result<u64> {
+    let mut end = file.metadata()?.len();
+    // A file without room (closed, or no preallocation) ends in a line
+    // feed (or a torn record): one byte tells.
+    let mut last = [0u8];
+    if end > 0 {
+        file.seek(SeekFrom::Start(end - 1))?;
+        file.read_exact(&mut last)?;
+        *read += 1;
+        if last[0] != ROOM {
+            return Ok(end);
+        }
+    }
+    let mut chunk = vec![0u8; TAIL_CHUNK];
+    while end > 0 {
+        let n = (TAIL_CHUNK as u64).min(end);
+        let buf = &mut chunk[..n as usize];
+        file.seek(SeekFrom::Start(end - n))?;
+        file.read_exact(buf)?;
+        *read += n;
+        let content = without_room(buf).len() as u64;
+        if content > 0 {
+            return Ok(end - n + content);
+        }
+        end -= n;
+    }
+    Ok(0)
+}
+
 /// The log id and first `seq` a file's first line gives (a segment header
 /// or `log_start`).
 pub(super) fn first_line(line: &[u8]) -> Option<(String, u64)> {
@@ -418,8 +475,12 @@ pub(super) fn open_broken(
         what,
     };
     let p = Path::new(path);
+    // Its room is not content: a torn tail is cut back to the last record.
+    let data = without_room(data);
     let broken = match verify_tree(data) {
         Ok((v, tree)) => {
+            file.set_len(data.len() as u64)
+                .map_err(|e| io_err(format!("truncate room: {e}")))?;
             return Ok(Start {
                 next_seq: v.count,
                 head: unhex(&v.head),
@@ -428,7 +489,7 @@ pub(super) fn open_broken(
                 first: vec![],
                 header: None,
                 tree,
-            })
+            });
         }
         Err(b) => b,
     };

@@ -41,6 +41,8 @@ impl Shared {
     pub(super) fn started_file(&self, io: &mut Io, reason: &str) -> std::io::Result<()> {
         io.id = ident(&io.file.metadata()?);
         io.durable_len = 0;
+        io.room_end = 0;
+        io.room_failed = false;
         io.dirty = true;
         io.file_first_seq = io.durable_seq;
         io.file_started = SystemTime::now();
@@ -79,9 +81,7 @@ impl Shared {
     /// Closes the live file as a segment (renamed `FILE.<first_seq>-<time>`)
     /// and starts a new one at the path; returns the segment's name.
     pub(super) fn rotate(&self, io: &mut Io) -> std::io::Result<String> {
-        if io.dirty {
-            io.file.set_len(io.durable_len)?;
-        }
+        io.drop_room()?;
         let to = segment_name(&self.path, io.file_first_seq, SystemTime::now());
         crash_point("rotate_before_rename");
         std::fs::rename(&self.path, &to)?;

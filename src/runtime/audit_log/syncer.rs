@@ -39,7 +39,14 @@ impl Shared {
             if io.pending.is_empty() && io.header.is_none() && !io.dirty {
                 return Ok(());
             }
-            io.write_out(self.opts.mode)?;
+            match io.write_out(self.opts.mode) {
+                Err(e) if is_truncated_under_us(&e) && event.is_none() => {
+                    // Emptied since the check: the same file, started anew.
+                    event = Some(self.new_file(&mut io, Change::Truncated)?);
+                    io.write_out(self.opts.mode)?;
+                }
+                r => r?,
+            }
             if rotated.is_some() {
                 crash_point("rotate_after_first_write");
             }
@@ -71,6 +78,7 @@ impl Shared {
                     self.recovered();
                 }
                 self.publish(durable);
+                self.make_room();
                 if let Some(seg) = rotated {
                     metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => "rotated").increment(1);
                     tracing::info!(path = %file, segment = %seg, "audit log rotated");
@@ -85,6 +93,25 @@ impl Shared {
                 }
                 Err(self.failed(e.to_string()))
             }
+        }
+    }
+
+    /// Keeps the live file's room (see [`Options::preallocate`]) once what
+    /// was synced is published: its write and sync delay the next commit,
+    /// about once per half room of records, not this one.
+    fn make_room(&self) {
+        if self.opts.mode == SyncMode::None {
+            return;
+        }
+        let mut io = lock(&self.io);
+        if io.room_failed {
+            return;
+        }
+        if let Err(e) = io.make_room(self.opts.preallocate) {
+            io.room_failed = true;
+            metrics::counter!(m::AUDIT_FILE_EVENTS, "event" => "no_room").increment(1);
+            tracing::warn!(path = %self.path, error = %e,
+                "audit log: no room could be made ahead of the live file; appends grow it (each sync journals the new length) until the next file");
         }
     }
 

@@ -146,10 +146,12 @@ impl Shared {
     }
 }
 
-/// Opens (creating) a log file for appending, owner-only, locked.
+/// Opens (creating) a log file for writing, owner-only, locked. Not in
+/// append mode: every write names its offset (a preallocated file is
+/// written inside its length).
 pub(super) fn open_file(p: &Path, create_new: bool) -> std::io::Result<File> {
     let mut o = OpenOptions::new();
-    o.read(true).append(true).mode(0o600);
+    o.read(true).write(true).mode(0o600);
     if create_new {
         o.create_new(true);
     } else {
@@ -165,6 +167,24 @@ pub(super) fn open_file(p: &Path, create_new: bool) -> std::io::Result<File> {
         )
     })?;
     Ok(f)
+}
+
+/// The live file was emptied between its check and a write (see
+/// `Io::truncated_under_us`).
+#[derive(Debug)]
+pub(super) struct TruncatedUnderUs;
+
+impl std::fmt::Display for TruncatedUnderUs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the live file was emptied under the writer")
+    }
+}
+
+impl std::error::Error for TruncatedUnderUs {}
+
+/// True for [`TruncatedUnderUs`].
+pub(super) fn is_truncated_under_us(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|e| e.is::<TruncatedUnderUs>())
 }
 
 impl Io {
@@ -253,26 +273,36 @@ impl Io {
             return Err(std::io::Error::other("injected: no space left on device"));
         }
         if self.dirty {
+            // The room goes too: what a failed write left in it is not
+            // known to be room.
             let len = self.file.metadata()?.len();
             if len > self.durable_len {
                 self.file.set_len(self.durable_len)?;
             }
+            self.room_end = self.durable_len;
         }
         self.dirty = true;
-        let mut wrote = 0u64;
+        #[cfg(test)]
+        if std::mem::take(&mut self.empty_before_write) {
+            self.file.set_len(0)?;
+        }
+        let mut at = self.durable_len;
         if let Some(h) = &self.header {
-            self.file.write_all(h)?;
-            wrote += h.len() as u64;
+            self.file.write_all_at(h, at)?;
+            at += h.len() as u64;
             crash_point("new_file_after_header");
         }
-        self.file.write_all(&self.pending)?;
-        wrote += self.pending.len() as u64;
+        self.file.write_all_at(&self.pending, at)?;
+        at += self.pending.len() as u64;
+        if self.durable_len > 0 {
+            self.truncated_under_us()?;
+        }
         if mode != SyncMode::None {
             self.file.sync_data()?;
         }
         self.dirty = false;
         self.header = None;
-        self.durable_len += wrote;
+        self.durable_len = at;
         // Everything sealed was in `pending`: it is all durable now.
         self.durable_seq = self.sealed_seq;
         self.durable_head = self.sealed_head;
@@ -283,6 +313,58 @@ impl Io {
             // After an outage held a large backlog: give it back.
             self.pending.shrink_to(COMMIT_BYTES);
         }
+        Ok(())
+    }
+
+    /// A write names its offset, so a file emptied under the writer
+    /// (`copytruncate`) after it was checked would get the write past a
+    /// run of NUL bytes. A log file's first byte is never zero: when it is
+    /// (or the file is empty), the file is emptied again and
+    /// [`TruncatedUnderUs`] says to start it as a new file, now.
+    fn truncated_under_us(&mut self) -> std::io::Result<()> {
+        let mut first = [0u8];
+        if self.file.read_at(&mut first, 0)? == 1 && first[0] != 0 {
+            return Ok(());
+        }
+        self.file.set_len(0)?;
+        Err(std::io::Error::other(TruncatedUnderUs))
+    }
+
+    /// Makes room (see [`Options::preallocate`]) when less than half of
+    /// `size` is left past the content: spaces written from the room's end
+    /// to `size` past the content, and synced, so that the next appends
+    /// overwrite blocks the file already has. True when it made room.
+    /// A failure (disk full) is not the log's: appends go on growing the
+    /// file as without room.
+    pub(super) fn make_room(&mut self, size: u64) -> std::io::Result<bool> {
+        if size == 0 || self.dirty || self.header.is_some() {
+            return Ok(false);
+        }
+        if self.room_end.saturating_sub(self.durable_len) >= size / 2 {
+            return Ok(false);
+        }
+        static SPACES: [u8; 64 << 10] = [ROOM; 64 << 10];
+        let (mut at, to) = (self.room_end.max(self.durable_len), self.durable_len + size);
+        let made = (|| {
+            while at < to {
+                let n = (to - at).min(SPACES.len() as u64) as usize;
+                self.file.write_all_at(&SPACES[..n], at)?;
+                at += n as u64;
+            }
+            self.file.sync_data()
+        })();
+        // Whatever was written is spaces, synced or not: room either way.
+        self.room_end = at;
+        made.map(|()| true)
+    }
+
+    /// Cuts the live file back to its content (before rotating or
+    /// closing it: a closed file has no room).
+    pub(super) fn drop_room(&mut self) -> std::io::Result<()> {
+        if self.dirty || self.room_end > self.durable_len {
+            self.file.set_len(self.durable_len)?;
+        }
+        self.room_end = self.durable_len;
         Ok(())
     }
 

@@ -1,0 +1,299 @@
+//! The live file's room (`Options::preallocate`): spaces written ahead of
+//! the content so that appends overwrite instead of growing the file; what
+//! every reader, a restart and a failure make of it.
+
+use super::{AuditLog, Options, SyncMode, PREALLOCATE};
+use crate::audit::record::Event;
+use crate::audit::verify::{verify, verify_file, Chain, ChainOptions, LineReader};
+use std::os::unix::fs::MetadataExt;
+
+fn start(log: &AuditLog, n: usize) {
+    for _ in 0..n {
+        log.append(&Event::Lifecycle { what: "start" }).unwrap();
+    }
+}
+
+/// The file's bytes: its content (through the last line feed) and what
+/// follows it.
+fn split(p: &str) -> (Vec<u8>, Vec<u8>) {
+    let data = std::fs::read(p).unwrap();
+    let end = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    (data[..end].to_vec(), data[end..].to_vec())
+}
+
+fn whole_has_nul(p: &str) -> bool {
+    std::fs::read(p).unwrap().contains(&0)
+}
+
+fn verify_streaming(p: &str) -> u64 {
+    let mut c = Chain::new(ChainOptions::default());
+    let f = std::fs::File::open(p).unwrap();
+    verify_file(&mut c, f, |_, _| {}).unwrap().count
+}
+
+#[test]
+fn the_live_file_keeps_room_that_every_reader_leaves_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
+    start(&log, 100);
+    log.sync().unwrap();
+    let (content, room) = split(&p);
+    assert!(
+        room.len() as u64 >= PREALLOCATE / 2 && room.len() as u64 <= PREALLOCATE,
+        "room {} after {} bytes",
+        room.len(),
+        content.len()
+    );
+    assert!(room.iter().all(|&b| b == b' '), "the room is spaces");
+    // Text: `grep` reads it as such.
+    assert!(!whole_has_nul(&p));
+    // Both readers of a whole file read the records and nothing else.
+    let whole = std::fs::read(&p).unwrap();
+    assert_eq!(verify(&whole).unwrap().count, 101);
+    assert_eq!(verify_streaming(&p), 101);
+    let mut lines = LineReader::new(std::fs::File::open(&p).unwrap());
+    let mut n = 0;
+    while lines.next_line().unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 101, "the room is no line");
+    // Closed, the file is its content alone.
+    log.close().unwrap();
+    let (after, rest) = split(&p);
+    assert!(rest.is_empty(), "{} bytes of room after close", rest.len());
+    assert_eq!(after.len() as u64, std::fs::metadata(&p).unwrap().len());
+}
+
+#[test]
+fn appends_overwrite_the_room_and_do_not_grow_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
+    start(&log, 10);
+    log.sync().unwrap();
+    let before = std::fs::metadata(&p).unwrap();
+    // 200 records of ~180 bytes, synced one by one: far less than half
+    // the room, so no new room is made.
+    for _ in 0..200 {
+        start(&log, 1);
+        log.sync().unwrap();
+    }
+    let after = std::fs::metadata(&p).unwrap();
+    assert_eq!(after.len(), before.len(), "the file grew");
+    assert_eq!(after.ino(), before.ino());
+    assert_eq!(verify(&std::fs::read(&p).unwrap()).unwrap().count, 211);
+    // Past half the room, more is made: the content never reaches its end.
+    for _ in 0..40 {
+        start(&log, 100);
+        log.sync().unwrap();
+        let (content, room) = split(&p);
+        assert!(
+            room.len() as u64 >= PREALLOCATE / 2,
+            "{} bytes of room after {}",
+            room.len(),
+            content.len()
+        );
+    }
+    log.close().unwrap();
+    assert_eq!(verify(&std::fs::read(&p).unwrap()).unwrap().count, 4211);
+}
+
+#[test]
+fn none_mode_and_preallocate_zero_keep_no_room() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, opts) in [
+        ("none", Options::with_mode(SyncMode::None)),
+        (
+            "off",
+            Options {
+                preallocate: 0,
+                ..Options::default()
+            },
+        ),
+    ] {
+        let p = dir.path().join(name).display().to_string();
+        let (log, _) = AuditLog::open_with(&p, opts).unwrap();
+        start(&log, 50);
+        log.sync().unwrap();
+        assert!(split(&p).1.is_empty(), "{name}: room");
+        log.close().unwrap();
+    }
+}
+
+/// A copy of the live file as a crash would leave it: content and room.
+fn crashed_copy(dir: &std::path::Path, records: usize) -> (String, usize, u64) {
+    let live = dir.join("live.jsonl").display().to_string();
+    let (log, _) = AuditLog::open(&live, SyncMode::Batch).unwrap();
+    start(&log, records);
+    log.sync().unwrap();
+    let copy = dir.join("crashed.jsonl").display().to_string();
+    std::fs::copy(&live, &copy).unwrap();
+    let count = log.count();
+    log.close().unwrap();
+    let (content, room) = split(&copy);
+    assert!(!room.is_empty());
+    (copy, content.len(), count)
+}
+
+#[test]
+fn a_start_after_a_crash_cuts_the_room_and_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, content, count) = crashed_copy(dir.path(), 30);
+    let (log, opened) = AuditLog::open(&p, SyncMode::Batch).unwrap();
+    assert_eq!(opened.records, count);
+    assert_eq!(opened.truncated, 0, "room is not a torn record");
+    // The first append goes right after the last record, not after the room.
+    start(&log, 5);
+    log.close().unwrap();
+    let data = std::fs::read(&p).unwrap();
+    assert!(data.len() > content);
+    assert!(
+        !String::from_utf8(data.clone()).unwrap().contains("} "),
+        "room inside the content"
+    );
+    let v = verify(&data).unwrap();
+    assert_eq!(v.count, count + 5);
+    let text = String::from_utf8(data).unwrap();
+    assert!(!text.contains("\"kind\":\"recovery\""));
+}
+
+#[test]
+fn a_torn_record_in_the_room_is_cut_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, content, count) = crashed_copy(dir.path(), 30);
+    // A crash mid-write: half a record over the start of the room.
+    let torn = b"{\"seq\":31,\"ts\":\"2026-12-07T";
+    let mut data = std::fs::read(&p).unwrap();
+    data[content..content + torn.len()].copy_from_slice(torn);
+    std::fs::write(&p, &data).unwrap();
+    let (log, opened) = AuditLog::open(&p, SyncMode::Batch).unwrap();
+    assert_eq!(opened.records, count);
+    assert_eq!(opened.truncated, torn.len() as u64);
+    log.close().unwrap();
+    let data = std::fs::read(&p).unwrap();
+    assert_eq!(verify(&data).unwrap().count, count + 1);
+    let text = String::from_utf8(data).unwrap();
+    assert!(text
+        .lines()
+        .last()
+        .unwrap()
+        .contains("\"kind\":\"recovery\""));
+}
+
+#[test]
+fn spaces_before_a_record_are_not_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, content, _) = crashed_copy(dir.path(), 30);
+    let mut data = std::fs::read(&p).unwrap();
+    // A run of spaces and then a line: not a room, a broken file.
+    let extra = b"{\"seq\":31}\n";
+    data[content + 64..content + 64 + extra.len()].copy_from_slice(extra);
+    assert!(verify(&data).is_err(), "spaces inside the content verified");
+    std::fs::write(&p, &data).unwrap();
+    let mut c = Chain::new(ChainOptions::default());
+    assert!(verify_file(&mut c, std::fs::File::open(&p).unwrap(), |_, _| {}).is_err());
+    // At start it is kept aside, untouched, as any file that does not verify.
+    let (log, opened) = AuditLog::open(&p, SyncMode::Batch).unwrap();
+    let (aside, _) = opened.kept_aside.expect("kept aside");
+    assert_eq!(std::fs::read(&aside).unwrap(), data);
+    log.close().unwrap();
+}
+
+#[test]
+fn a_file_of_room_alone_starts_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    std::fs::write(&p, vec![b' '; 4096]).unwrap();
+    let (log, opened) = AuditLog::open(&p, SyncMode::Batch).unwrap();
+    assert_eq!(opened.records, 0);
+    log.close().unwrap();
+    let data = std::fs::read(&p).unwrap();
+    assert!(data.starts_with(b"{"), "the new log starts at byte 0");
+    assert_eq!(verify(&data).unwrap().count, 1);
+}
+
+#[test]
+fn after_a_failed_write_the_room_is_cut_and_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
+    start(&log, 10);
+    log.sync().unwrap();
+    assert!(!split(&p).1.is_empty());
+    log.inject_write_failures(true);
+    start(&log, 10);
+    assert!(log.sync().is_err());
+    log.inject_write_failures(false);
+    // The retry cuts the file back to its durable content (what a failed
+    // write left is not known to be room), writes every held record...
+    let want = log.count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !(log.healthy() && *log.durable().borrow() >= want) {
+        assert!(std::time::Instant::now() < deadline, "no recovery");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // ...and makes the room again.
+    log.sync().unwrap();
+    let (_, room) = split(&p);
+    assert!(room.len() as u64 >= PREALLOCATE / 2, "room {}", room.len());
+    log.close().unwrap();
+    assert_eq!(
+        verify(&std::fs::read(&p).unwrap()).unwrap().count,
+        want + 1,
+        "every record and the outage's"
+    );
+}
+
+#[test]
+fn rotated_segments_have_no_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let opts = Options {
+        rotate_size: Some(64 << 10),
+        ..Options::default()
+    };
+    let (log, _) = AuditLog::open_with(&p, opts).unwrap();
+    for _ in 0..20 {
+        start(&log, 100);
+        log.sync().unwrap();
+    }
+    let segs = super::segments_of(&p, u64::MAX);
+    assert!(segs.len() >= 3, "{}", segs.len());
+    for (s, ..) in &segs {
+        assert!(split(s).1.is_empty(), "{s} has room");
+    }
+    assert!(!split(&p).1.is_empty(), "the live file has room");
+    log.close().unwrap();
+}
+
+#[test]
+fn a_file_emptied_between_its_check_and_a_write_gets_no_nul_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
+    start(&log, 20);
+    log.sync().unwrap();
+    let before = verify(&std::fs::read(&p).unwrap()).unwrap();
+    // `copytruncate` after the check, before the write: the write lands
+    // past the end of an empty file.
+    super::lock(&log.shared.io).empty_before_write = true;
+    start(&log, 3);
+    log.sync().unwrap();
+    assert!(log.healthy(), "no outage for it");
+    start(&log, 2);
+    log.close().unwrap();
+    let data = std::fs::read(&p).unwrap();
+    assert!(!data.contains(&0), "NUL bytes in the file");
+    let text = String::from_utf8(data).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["kind"], "segment");
+    assert_eq!(first["reason"], "truncated");
+    assert_eq!(first["next_seq"], before.count);
+    assert_eq!(first["prev"], before.head.as_str());
+    assert!(text.contains("\"kind\":\"file_event\""));
+    // It continues the chain: the three records, the event, the two after.
+    let mut c = Chain::new(ChainOptions::default());
+    let v = verify_file(&mut c, text.as_bytes(), |_, _| {}).unwrap();
+    assert_eq!(v.count, before.count + 6);
+}
