@@ -6,7 +6,8 @@
 #                  LR, and installs haproxy from Debian packages if missing
 #   port, wait_port PORT, stop PID, fsync_probe (median fdatasync of a 4 KiB
 #   append in T, µs), serve_config FILE LISTEN UPSTREAM AUDIT SYNC POLICY
-#   [WORKERS] (an `origuard serve` config for one loopback link)
+#   [WORKERS [AUDIT_LINES]] (an `origuard serve` config for one loopback link;
+#   AUDIT_LINES: more `[audit]` keys, e.g. "preallocate = 0")
 # Loopback only.
 P=${POLICY:-$PWD/deploy/policy/colorado.toml}
 BP=${BEFORE_POLICY:-$P}
@@ -23,7 +24,7 @@ build_relays() {
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; return 1; }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-serve_config() { # FILE LISTEN UPSTREAM AUDIT SYNC POLICY [WORKERS]
+serve_config() { # FILE LISTEN UPSTREAM AUDIT SYNC POLICY [WORKERS [AUDIT_LINES]]
   cat > "$1" <<CFG
 [policy]
 file = "$6"
@@ -31,6 +32,7 @@ watch = false
 [audit]
 file = "$4"
 sync = "$5"
+${8:-}
 [admin]
 listen = "off"
 [limits]

@@ -31,7 +31,10 @@
 #   BEFORE=BINARY adds that origuard binary (`before-*` rows, saturation and
 #   one session, first value of WORKERS) so a change is read in one run;
 #   BEFORE_POLICY=FILE is the policy it runs (default: the one of this tree;
-#   give the older tree's when its binary cannot read today's).
+#   give the older tree's when its binary cannot read today's);
+#   BEFORE_AUDIT=LINES adds `[audit]` keys to its configuration
+#   (BEFORE=target/release/origuard BEFORE_AUDIT='preallocate = 0': this
+#   build without the live file's room, one lever's A/B in one run).
 # Installs haproxy from Debian packages if missing. Loopback only; every
 # run is bounded by its duration.
 set -euo pipefail
@@ -102,10 +105,10 @@ limit_up() { # F U
   wait_port "$1"
 }
 
-origuard_up() { # F U sync workers [tls [binary [policy]]]
-  local f=$1 u=$2 sync=$3 w=$4 tls=${5:-} bin=${6:-$B} pol=${7:-$P}
+origuard_up() { # F U sync workers [tls [binary [policy [audit lines]]]]
+  local f=$1 u=$2 sync=$3 w=$4 tls=${5:-} bin=${6:-$B} pol=${7:-$P} extra=${8:-}
   rm -f "$T"/audit-*.jsonl*
-  serve_config "$T/o.toml" "$f" "$u" "$T/audit-$sync.jsonl" "$sync" "$pol" "$w"
+  serve_config "$T/o.toml" "$f" "$u" "$T/audit-$sync.jsonl" "$sync" "$pol" "$w" "$extra"
   if [ -n "$tls" ]; then cat >> "$T/o.toml" <<CFG
 [link.switch_tls]
 cert = "$T/certs/proxy.pem"
@@ -143,7 +146,7 @@ for cap in photo mixed small; do
   done; done
   if [ -n "${BEFORE:-}" ]; then for sync in batch none; do
     w=${WORKERS%% *}
-    F=$(port); U=$(port); origuard_up "$F" "$U" "$sync" "$w" "" "$BEFORE" "$BP"
+    F=$(port); U=$(port); origuard_up "$F" "$U" "$sync" "$w" "" "$BEFORE" "$BP" "${BEFORE_AUDIT:-}"
     measured "$cap" "before-$sync-w$w" max "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$BP" --duration "${DUR}s" --connections "$CONNS"
     stop "$OP"
   done; fi
@@ -162,7 +165,7 @@ F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w"
 measured mixed "origuard-batch-w$w" one "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$P" --duration "${DUR}s" --connections 1
 stop "$OP"
 if [ -n "${BEFORE:-}" ]; then
-  F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w" "" "$BEFORE" "$BP"
+  F=$(port); U=$(port); origuard_up "$F" "$U" batch "$w" "" "$BEFORE" "$BP" "${BEFORE_AUDIT:-}"
   measured mixed "before-batch-w$w" one "$OP" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$BP" --duration "${DUR}s" --connections 1
   stop "$OP"
 fi

@@ -5,7 +5,9 @@
 # the limit relay, and origuard with audit `none` and `batch`; p50 and p99
 # from the intended send time, and what each adds over no proxy. With
 # BEFORE=BINARY (and BEFORE_POLICY=FILE when that binary cannot read
-# today's policy) the older origuard runs too. Also the median fdatasync of
+# today's policy) the older origuard runs too; BEFORE_AUDIT=LINES adds
+# `[audit]` keys to its configuration (BEFORE=target/release/origuard
+# BEFORE_AUDIT='preallocate = 0': this build without the live file's room). Also the median fdatasync of
 # a 4 KiB append in the audit directory, for the `batch` target.
 #
 # Usage: benches/one_at_a_time.sh [SECONDS]   (each run, default 5)
@@ -23,9 +25,9 @@ run() { # name bench-args...
   local out; out=$($B bench --capture "$T/mixed" --json --rate "$RATE" --duration "${DUR}s" --connections 1 "$@" || true)
   python3 -c 'import json,sys; d=json.loads(sys.argv[2] or "{}"); d["relay"]=sys.argv[1]; print(json.dumps(d))' "$name" "$out" >> "$T/r.jsonl"
 }
-origuard() { # name sync binary policy
+origuard() { # name sync binary policy [audit lines]
   local F U; F=$(port); U=$(port)
-  serve_config "$T/o.toml" "$F" "$U" "$T/audit-$1.jsonl" "$2" "$4"
+  serve_config "$T/o.toml" "$F" "$U" "$T/audit-$1.jsonl" "$2" "$4" 1 "${5:-}"
   "$3" serve --config "$T/o.toml" 2>"$T/serve.log" & local OP=$!; PIDS+=("$OP")
   wait_port "$F"
   run "$1" --target "127.0.0.1:$F" --listen "127.0.0.1:$U" --policy "$4"
@@ -43,8 +45,8 @@ run limit --target "127.0.0.1:$F" --listen "127.0.0.1:$U"; stop "$LP"
 origuard origuard-none none "$B" "$P"
 origuard origuard-batch batch "$B" "$P"
 if [ -n "${BEFORE:-}" ]; then
-  origuard before-none none "$BEFORE" "$BP"
-  origuard before-batch batch "$BEFORE" "$BP"
+  origuard before-none none "$BEFORE" "$BP" "${BEFORE_AUDIT:-}"
+  origuard before-batch batch "$BEFORE" "$BP" "${BEFORE_AUDIT:-}"
 fi
 FSYNC=$(fsync_probe)
 python3 - "$T/r.jsonl" "$FSYNC" "$RATE" <<'PY'
