@@ -6,7 +6,8 @@
 //! `LineReader` as `audit verify` reads a file. Also the writer's per-record
 //! Merkle step and an inclusion proof; and the appender's side of the live
 //! log (`audit_append`: what a session pays per record, the syncer sealing
-//! and writing on its own thread).
+//! and writing on its own thread); and one record committed at a time, on
+//! disk, with the live file's room and without (`audit_commit`).
 //! Run: cargo bench --bench audit
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -121,6 +122,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
     encoding(c);
     appending(c);
+    committing(c);
 }
 
 /// 512 decisions of mixed messages (outbound, the example policy).
@@ -238,6 +240,42 @@ fn appending(c: &mut Criterion) {
     });
     g.finish();
     drop(log);
+}
+
+/// One message at a time, durably: a decision record appended and
+/// committed (`batch` mode: written and `fdatasync`ed on the caller), to a
+/// log on disk (the temporary directory, not tmpfs), with the live file's
+/// room (the default) and without (`preallocate = 0`). The room's upkeep
+/// (1 MiB of spaces written and synced each 512 KiB of records) happens
+/// inside the timed commits, as it does in the proxy's syncer.
+fn committing(c: &mut Criterion) {
+    use origuard::runtime::audit_log::{AuditLog, Options, SyncMode, PREALLOCATE};
+    let (ds, p) = mixed_decisions();
+    let bodies: Vec<Body> = ds
+        .iter()
+        .map(|d| Body::decision(d, Direction::Outbound, &p, Some("nlets-1")))
+        .collect();
+    let mut g = c.benchmark_group("audit_commit");
+    g.throughput(Throughput::Elements(1));
+    for (name, room) in [("with the room", PREALLOCATE), ("without a room", 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let opts = Options {
+            rotate_size: Some(256 << 20),
+            preallocate: room,
+            ..Options::with_mode(SyncMode::Batch)
+        };
+        let (log, _) = AuditLog::open_with(path.to_str().unwrap(), opts).unwrap();
+        let mut next = bodies.iter().cycle();
+        g.bench_function(format!("one decision record and its sync, {name}"), |b| {
+            b.iter(|| {
+                black_box(log.append_body(next.next().unwrap()).unwrap());
+                black_box(log.sync().unwrap())
+            })
+        });
+        drop(log);
+    }
+    g.finish();
 }
 
 /// The writer's per-message work for a decision: its record's line (fields,

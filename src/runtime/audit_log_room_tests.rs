@@ -277,7 +277,7 @@ fn a_file_emptied_between_its_check_and_a_write_gets_no_nul_bytes() {
     let before = verify(&std::fs::read(&p).unwrap()).unwrap();
     // `copytruncate` after the check, before the write: the write lands
     // past the end of an empty file.
-    super::lock(&log.shared.io).empty_before_write = true;
+    super::lock(&log.shared.io).cut_before_write = Some(0);
     start(&log, 3);
     log.sync().unwrap();
     assert!(log.healthy(), "no outage for it");
@@ -296,4 +296,52 @@ fn a_file_emptied_between_its_check_and_a_write_gets_no_nul_bytes() {
     let mut c = Chain::new(ChainOptions::default());
     let v = verify_file(&mut c, text.as_bytes(), |_, _| {}).unwrap();
     assert_eq!(v.count, before.count + 6);
+}
+
+#[test]
+fn a_file_cut_short_between_its_check_and_a_write_is_moved_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
+    start(&log, 20);
+    log.sync().unwrap();
+    let before = verify(&std::fs::read(&p).unwrap()).unwrap();
+    // Cut inside its fifth line, then written to past the cut.
+    let original = split(&p).0;
+    let cut = original
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .nth(4)
+        .unwrap()
+        .0
+        - 10;
+    super::lock(&log.shared.io).cut_before_write = Some(cut as u64);
+    start(&log, 3);
+    log.sync().unwrap();
+    assert!(log.healthy(), "no outage for it");
+    log.close().unwrap();
+    // The cut file is kept aside as it was found (with the write past its
+    // cut); the path holds a new file that continues the chain.
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".aside-"))
+        .collect();
+    assert_eq!(aside.len(), 1);
+    let kept = std::fs::read(aside[0].path()).unwrap();
+    assert_eq!(
+        kept[..cut],
+        original[..cut],
+        "the kept file's bytes before its cut"
+    );
+    let data = std::fs::read(&p).unwrap();
+    assert!(!data.contains(&0), "NUL bytes in the new file");
+    let text = String::from_utf8(data).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["reason"], "truncated");
+    assert_eq!(first["next_seq"], before.count);
+    let mut c = Chain::new(ChainOptions::default());
+    let v = verify_file(&mut c, text.as_bytes(), |_, _| {}).unwrap();
+    assert_eq!(v.count, before.count + 4, "the three records and the event");
 }

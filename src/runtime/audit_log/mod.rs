@@ -330,10 +330,10 @@ struct Io {
     file_started: SystemTime,
     #[cfg(test)]
     fail_writes: bool,
-    /// Empties the file before the next write, as a `copytruncate`
-    /// between the check and the write would.
+    /// Cuts the file to this length before the next write, as a
+    /// `copytruncate` (0) or a cut between two checks would.
     #[cfg(test)]
-    empty_before_write: bool,
+    cut_before_write: Option<u64>,
 }
 
 struct Shared {

@@ -107,8 +107,10 @@ fn start_of(
         match read_tail(file, &mut opened.read_bytes).map_err(|e| io_err(format!("read: {e}")))? {
             Tail::Empty => {
                 // Nothing but room (or nothing): the file starts again.
-                file.set_len(0)
-                    .map_err(|e| io_err(format!("truncate room: {e}")))?;
+                if file.metadata().is_ok_and(|m| m.len() > 0) {
+                    file.set_len(0)
+                        .map_err(|e| io_err(format!("truncate room: {e}")))?;
+                }
                 after_last_segment_or_fresh(path, opts)
             }
             Tail::Good {
@@ -242,7 +244,7 @@ impl Shared {
                 #[cfg(test)]
                 fail_writes: false,
                 #[cfg(test)]
-                empty_before_write: false,
+                cut_before_write: None,
             }),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),

@@ -283,8 +283,8 @@ impl Io {
         }
         self.dirty = true;
         #[cfg(test)]
-        if std::mem::take(&mut self.empty_before_write) {
-            self.file.set_len(0)?;
+        if let Some(len) = self.cut_before_write.take() {
+            self.file.set_len(len)?;
         }
         let mut at = self.durable_len;
         if let Some(h) = &self.header {
@@ -316,17 +316,22 @@ impl Io {
         Ok(())
     }
 
-    /// A write names its offset, so a file emptied under the writer
-    /// (`copytruncate`) after it was checked would get the write past a
-    /// run of NUL bytes. A log file's first byte is never zero: when it is
-    /// (or the file is empty), the file is emptied again and
-    /// [`TruncatedUnderUs`] says to start it as a new file, now.
+    /// A write names its offset, so a file cut under the writer since it
+    /// was last checked (`copytruncate`, or cut short) gets the write past
+    /// a run of NUL bytes. The byte before the write is the end of the
+    /// last durable line: a line feed, unless the file was cut. Then
+    /// [`TruncatedUnderUs`] says to start a new file now: the same one
+    /// emptied again when it had been emptied (its first byte is a hole),
+    /// otherwise (cut short) the file is moved aside by
+    /// [`Shared::new_file`].
     fn truncated_under_us(&mut self) -> std::io::Result<()> {
-        let mut first = [0u8];
-        if self.file.read_at(&mut first, 0)? == 1 && first[0] != 0 {
+        let mut b = [0u8];
+        if self.file.read_at(&mut b, self.durable_len - 1)? == 1 && b[0] == b'\n' {
             return Ok(());
         }
-        self.file.set_len(0)?;
+        if self.file.read_at(&mut b, 0)? == 0 || b[0] == 0 {
+            self.file.set_len(0)?;
+        }
         Err(std::io::Error::other(TruncatedUnderUs))
     }
 
