@@ -837,3 +837,32 @@ fn checkpoints_are_signed_written_out_and_checked() {
     let e = verify_file(&mut c, std::fs::File::open(&p).unwrap(), |_, _| {}).unwrap_err();
     assert!(e.to_string().contains("not by the given public key"), "{e}");
 }
+
+/// `none` mode waits for no write, so when its writer falls behind — here
+/// stopped — an appender that finds `NONE_UNWRITTEN` bytes not yet written
+/// writes them itself: the log's memory stays bounded, and every record is
+/// in the file.
+#[test]
+fn none_mode_memory_is_bounded_when_its_writer_falls_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jsonl");
+    let p = path.to_str().unwrap();
+    let (log, _) = AuditLog::open(p, SyncMode::None).unwrap();
+    stop_syncer(&log);
+    let mut last = 0;
+    let mut most = 0;
+    for i in 0..24_000u64 {
+        last = log.append(&kilobyte_record(i)).unwrap();
+        let staged = super::lock(&log.shared.state).staged.len();
+        most = most.max(staged + super::lock(&log.shared.io).pending.len());
+    }
+    let bound = super::writer::NONE_UNWRITTEN + super::writer::SEAL_AT + 4096;
+    assert!(most < bound, "{most} bytes not yet written (bound {bound})");
+    assert!(
+        std::fs::metadata(p).unwrap().len() > 8 << 20,
+        "the appenders wrote nothing"
+    );
+    log.close().unwrap();
+    let v = verify(&std::fs::read(p).unwrap()).unwrap();
+    assert_eq!(v.count, last + 1);
+}

@@ -16,6 +16,11 @@ const CHECKPOINT: u8 = 1;
 /// Staged bytes past which an appender seals what is staged itself.
 pub(super) const SEAL_AT: usize = 4 * COMMIT_BYTES;
 
+/// `none` mode: bytes of records not yet written past which an appender
+/// writes them itself. Nothing in `none` waits for the file otherwise, so
+/// this is what bounds the log's memory when its writer falls behind.
+pub(super) const NONE_UNWRITTEN: usize = 16 * COMMIT_BYTES;
+
 /// Stages one entry into `staged` (see [`RECORD`], [`CHECKPOINT`]).
 pub(super) fn stage(staged: &mut Vec<u8>, kind: u8, ts: &str, body: &[u8]) {
     // Timestamps are RFC 3339 with milliseconds (24 bytes).
@@ -84,7 +89,7 @@ impl Shared {
 
     pub(super) fn append_body(&self, body: &Body) -> Result<u64, AuditError> {
         let mut wake = false;
-        let (seq, help) = {
+        let (seq, help, behind) = {
             let mut st = lock(&self.state);
             if st.closed {
                 return Err(AuditError::Closed);
@@ -129,10 +134,21 @@ impl Shared {
                 st.syncer_waiting = false;
                 wake = true;
             }
-            (seq, st.staged.len() >= SEAL_AT)
+            // `none`: 4 MiB not yet written (the syncer's thread got no
+            // CPU for a while): the appender writes them itself, below.
+            let behind = self.opts.mode == SyncMode::None
+                && st.outage.is_none()
+                && st.staged.len() + st.held_bytes >= NONE_UNWRITTEN;
+            (seq, st.staged.len() >= SEAL_AT, behind)
         };
         if wake {
             self.wake.notify_one();
+        }
+        if behind {
+            // A page-cache write (no sync in `none`), so that memory stays
+            // bounded; a failure starts an outage, as the syncer's would.
+            let _ = self.sync();
+            return Ok(seq);
         }
         if help {
             // The syncer is behind (its thread got no CPU for a while):
