@@ -566,6 +566,8 @@ pub struct LineReader<R> {
     start: usize,
     end: usize,
     eof: bool,
+    /// A torn line was returned: nothing follows.
+    done: bool,
 }
 
 /// Longest line read (a record is a few KiB; anything longer is not one).
@@ -589,15 +591,24 @@ impl<R: Read> LineReader<R> {
             start: 0,
             end: 0,
             eof: false,
+            done: false,
         }
     }
 
     /// The next line; None at the end.
     pub fn next_line(&mut self) -> std::io::Result<Option<Line<'_>>> {
+        if self.done {
+            return Ok(None);
+        }
         loop {
             if let Some(nl) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
                 let s = self.start;
                 self.start += nl + 1;
+                if self.buf[s] == ROOM {
+                    // Room before more bytes (see `for_lines`): torn, the end.
+                    self.done = true;
+                    return Ok(Some(Line::Torn(&self.buf[s..s + nl])));
+                }
                 return Ok(Some(Line::Full(&self.buf[s..s + nl])));
             }
             if self.eof {
@@ -705,6 +716,12 @@ pub fn for_lines(chain: &mut Chain, data: &[u8], mut each: impl FnMut(Good)) -> 
         let Some(nl) = memchr::memchr(b'\n', rest) else {
             return Err(chain.torn());
         };
+        if rest[0] == ROOM {
+            // Room before more bytes: a write into the room that was
+            // interrupted (a crash left later pages and not earlier ones)
+            // or not yet seen whole: the end of the content, torn.
+            return Err(chain.torn());
+        }
         if let Some(g) = chain.line(&rest[..nl])? {
             each(g);
         }

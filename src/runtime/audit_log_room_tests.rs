@@ -181,23 +181,36 @@ fn a_torn_record_in_the_room_is_cut_and_recorded() {
         .contains("\"kind\":\"recovery\""));
 }
 
+/// A run of room followed by more bytes is a write into the room that
+/// did not land whole: after a power loss any subset of an unsynced
+/// write's pages may be on disk (a later page and not an earlier one),
+/// and a reader of the live file may read a room that a write filled a
+/// moment later. Either way it is the end of the content, torn: never a
+/// reason to keep a good file aside. (Nothing after it was durable: each
+/// sync covers every page before it.)
 #[test]
-fn spaces_before_a_record_are_not_room() {
+fn a_run_of_room_before_more_bytes_is_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let (p, content, _) = crashed_copy(dir.path(), 30);
+    let (p, content, count) = crashed_copy(dir.path(), 30);
     let mut data = std::fs::read(&p).unwrap();
-    // A run of spaces and then a line: not a room, a broken file.
-    let extra = b"{\"seq\":31}\n";
+    let extra = b"ts\":\"2026-12-07T12:00:00.000Z\",\"kind\":\"lifecycle\"}\n";
     data[content + 64..content + 64 + extra.len()].copy_from_slice(extra);
-    assert!(verify(&data).is_err(), "spaces inside the content verified");
+    let b = verify(&data).unwrap_err();
+    assert!(b.torn_tail, "{b}");
     std::fs::write(&p, &data).unwrap();
     let mut c = Chain::new(ChainOptions::default());
-    assert!(verify_file(&mut c, std::fs::File::open(&p).unwrap(), |_, _| {}).is_err());
-    // At start it is kept aside, untouched, as any file that does not verify.
+    match verify_file(&mut c, std::fs::File::open(&p).unwrap(), |_, _| {}) {
+        Err(crate::audit::verify::StreamError::Broken(b)) => assert!(b.torn_tail, "{b}"),
+        other => panic!("{other:?}"),
+    }
+    // At start it is cut and recorded, as any torn tail.
     let (log, opened) = AuditLog::open(&p, SyncMode::Batch).unwrap();
-    let (aside, _) = opened.kept_aside.expect("kept aside");
-    assert_eq!(std::fs::read(&aside).unwrap(), data);
+    assert_eq!(opened.kept_aside, None);
+    assert_eq!(opened.records, count);
+    assert_eq!(opened.truncated, (64 + extra.len()) as u64);
     log.close().unwrap();
+    let data = std::fs::read(&p).unwrap();
+    assert_eq!(verify(&data).unwrap().count, count + 1);
 }
 
 #[test]
@@ -344,4 +357,53 @@ fn a_file_cut_short_between_its_check_and_a_write_is_moved_aside() {
     let mut c = Chain::new(ChainOptions::default());
     let v = verify_file(&mut c, text.as_bytes(), |_, _| {}).unwrap();
     assert_eq!(v.count, before.count + 4, "the three records and the event");
+}
+
+#[test]
+fn closing_a_file_emptied_under_the_log_does_not_lengthen_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
+    start(&log, 20);
+    log.sync().unwrap();
+    assert!(!split(&p).1.is_empty());
+    // `copytruncate`, then a stop within the check interval.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    log.close().unwrap();
+    let data = std::fs::read(&p).unwrap();
+    assert!(
+        !data.contains(&0),
+        "{} bytes, NUL bytes among them",
+        data.len()
+    );
+}
+
+#[test]
+fn a_check_finds_a_file_cut_even_when_bytes_were_written_past_the_cut() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
+    start(&log, 20);
+    log.sync().unwrap();
+    let (content, _) = split(&p);
+    // Cut inside the content, then bytes past the old end (as a room made
+    // before the cut was seen would write): no shorter than before.
+    let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    f.set_len(content.len() as u64 / 2).unwrap();
+    f.write_all_at(&[b' '; 4096], content.len() as u64).unwrap();
+    drop(f);
+    assert!(log.reopen().unwrap(), "the cut was not found");
+    start(&log, 1);
+    log.close().unwrap();
+    let data = std::fs::read(&p).unwrap();
+    assert!(!data.contains(&0));
+    let text = String::from_utf8(data).unwrap();
+    assert!(text.starts_with("{\"kind\":\"segment\""), "{}", &text[..80]);
+    assert!(verify(text.as_bytes()).is_ok());
 }

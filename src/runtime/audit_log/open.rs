@@ -129,9 +129,14 @@ fn start_of(
                 if torn > 0 || room {
                     // A torn last record, and a preallocated file's room,
                     // are cut off: appending continues after the last
-                    // record (and the room is made again).
+                    // record (and the room is made again). The file keeps
+                    // its time: daily rotation counts from its last write.
+                    let written = file.metadata().and_then(|m| m.modified());
                     file.set_len(valid_len)
                         .map_err(|e| io_err(format!("truncate torn tail: {e}")))?;
+                    if let Ok(t) = written {
+                        let _ = file.set_modified(t);
+                    }
                 }
                 if torn > 0 {
                     opened.truncated = torn;

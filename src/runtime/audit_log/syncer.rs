@@ -10,10 +10,29 @@ impl Shared {
     // Long (~90 lines): the two locks are taken and released in one order
     // here (state, then file), which splitting would spread over functions.
     pub(super) fn sync_inner(&self, force: bool) -> Result<(u64, bool), AuditError> {
+        self.sync_if(force, true)
+            .map(|r| r.expect("a waiting sync always runs"))
+    }
+
+    /// [`Shared::sync_inner`]; with `wait` false, nothing (None) when the
+    /// file's lock is taken: someone is writing already.
+    pub(super) fn sync_if(
+        &self,
+        force: bool,
+        wait: bool,
+    ) -> Result<Option<(u64, bool)>, AuditError> {
         let mut st = lock(&self.state);
+        let mut io = if wait {
+            lock(&self.io)
+        } else {
+            match self.io.try_lock() {
+                Ok(io) => io,
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            }
+        };
         st.commit_asked = false;
         st.oldest = None;
-        let mut io = lock(&self.io);
         // The staged records are sealed below, once the state lock is
         // released (appends go on meanwhile).
         let staged = io.take_staged(&mut st);
@@ -38,7 +57,11 @@ impl Shared {
             } else {
                 CHECK_BUSY
             };
-            let check = force || recovering || io.last_check.elapsed() >= every;
+            // Before a rotation too: it renames what the path names.
+            let check = force
+                || recovering
+                || io.last_check.elapsed() >= every
+                || (due && self.rotation_due(&io));
             if check && io.header.is_none() {
                 if let Some(c) = io.check(&self.path)? {
                     event = Some(self.new_file(&mut io, c)?);
@@ -95,7 +118,7 @@ impl Shared {
                     tracing::info!(path = %file, segment = %seg, "audit log rotated");
                     self.retention();
                 }
-                Ok((durable, started))
+                Ok(Some((durable, started)))
             }
             Err(e) => {
                 if let Some(ev) = event {

@@ -147,7 +147,10 @@ impl Shared {
         if behind {
             // A page-cache write (no sync in `none`), so that memory stays
             // bounded; a failure starts an outage, as the syncer's would.
-            let _ = self.sync();
+            // Unless the syncer holds the file: it is writing (not
+            // behind), and an appender must not queue every other one
+            // behind the file's lock.
+            let _ = self.sync_if(false, false);
             return Ok(seq);
         }
         if help {
@@ -341,14 +344,25 @@ impl Io {
     /// otherwise (cut short) the file is moved aside by
     /// [`Shared::new_file`].
     fn truncated_under_us(&mut self) -> std::io::Result<()> {
-        let mut b = [0u8];
-        if self.file.read_at(&mut b, self.durable_len - 1)? == 1 && b[0] == b'\n' {
+        if !self.cut_under_us()? {
             return Ok(());
         }
+        let mut b = [0u8];
         if self.file.read_at(&mut b, 0)? == 0 || b[0] == 0 {
             self.file.set_len(0)?;
         }
         Err(std::io::Error::other(TruncatedUnderUs))
+    }
+
+    /// True when the byte before `durable_len` (the last durable line's
+    /// line feed) is not there: the file was cut under the writer, even if
+    /// something wrote past the cut since (a room, a write).
+    fn cut_under_us(&self) -> std::io::Result<bool> {
+        if self.durable_len == 0 {
+            return Ok(false);
+        }
+        let mut b = [0u8];
+        Ok(self.file.read_at(&mut b, self.durable_len - 1)? != 1 || b[0] != b'\n')
     }
 
     /// Makes room (see [`Options::preallocate`]) when less than half of
@@ -362,6 +376,13 @@ impl Io {
             return Ok(false);
         }
         if self.room_end.saturating_sub(self.durable_len) >= size / 2 {
+            return Ok(false);
+        }
+        // Never into a file cut under us since the last write: that is
+        // for the next check or write to find (`cut_under_us`).
+        if self.file.metadata()?.len() < self.room_end.max(self.durable_len)
+            || self.cut_under_us()?
+        {
             return Ok(false);
         }
         static SPACES: [u8; 64 << 10] = [ROOM; 64 << 10];
@@ -382,7 +403,11 @@ impl Io {
     /// Cuts the live file back to its content (before rotating or
     /// closing it: a closed file has no room).
     pub(super) fn drop_room(&mut self) -> std::io::Result<()> {
-        if self.dirty || self.room_end > self.durable_len {
+        // Only ever shorter: a file cut under us is not lengthened (with
+        // NUL bytes) here.
+        if (self.dirty || self.room_end > self.durable_len)
+            && self.file.metadata()?.len() > self.durable_len
+        {
             self.file.set_len(self.durable_len)?;
         }
         self.room_end = self.durable_len;
@@ -398,7 +423,8 @@ impl Io {
             Ok(m) if ident(&m) != self.id => Ok(Some(Change::Replaced)),
             Ok(_) => {
                 let len = self.file.metadata()?.len();
-                Ok((len < self.durable_len).then_some(Change::Truncated))
+                let cut = len < self.durable_len || self.cut_under_us()?;
+                Ok(cut.then_some(Change::Truncated))
             }
         }
     }
