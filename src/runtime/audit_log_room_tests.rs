@@ -25,6 +25,36 @@ fn whole_has_nul(p: &str) -> bool {
     std::fs::read(p).unwrap().contains(&0)
 }
 
+/// A live `batch` log of `records` records, synced: its directory, path
+/// and log.
+fn live(records: usize) -> (tempfile::TempDir, String, AuditLog) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
+    start(&log, records);
+    log.sync().unwrap();
+    (dir, p, log)
+}
+
+/// The file at `p` has no NUL byte and is a new file after a truncation
+/// continuing the chain of `before`; what it verifies to.
+fn continues_after_a_cut(
+    p: &str,
+    before: &crate::audit::verify::Verified,
+) -> crate::audit::verify::Verified {
+    let data = std::fs::read(p).unwrap();
+    assert!(!data.contains(&0), "NUL bytes in the file");
+    let text = String::from_utf8(data).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["kind"], "segment");
+    assert_eq!(first["reason"], "truncated");
+    assert_eq!(first["next_seq"], before.count);
+    assert_eq!(first["prev"], before.head.as_str());
+    assert!(text.contains("\"kind\":\"file_event\""));
+    let mut c = Chain::new(ChainOptions::default());
+    verify_file(&mut c, text.as_bytes(), |_, _| {}).unwrap()
+}
+
 fn verify_streaming(p: &str) -> u64 {
     let mut c = Chain::new(ChainOptions::default());
     let f = std::fs::File::open(p).unwrap();
@@ -33,11 +63,7 @@ fn verify_streaming(p: &str) -> u64 {
 
 #[test]
 fn the_live_file_keeps_room_that_every_reader_leaves_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("a.jsonl").display().to_string();
-    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
-    start(&log, 100);
-    log.sync().unwrap();
+    let (_dir, p, log) = live(100);
     let (content, room) = split(&p);
     assert!(
         room.len() as u64 >= PREALLOCATE / 2 && room.len() as u64 <= PREALLOCATE,
@@ -67,11 +93,7 @@ fn the_live_file_keeps_room_that_every_reader_leaves_out() {
 
 #[test]
 fn appends_overwrite_the_room_and_do_not_grow_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("a.jsonl").display().to_string();
-    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
-    start(&log, 10);
-    log.sync().unwrap();
+    let (_dir, p, log) = live(10);
     let before = std::fs::metadata(&p).unwrap();
     // 200 records of ~180 bytes, synced one by one: far less than half
     // the room, so no new room is made.
@@ -228,11 +250,7 @@ fn a_file_of_room_alone_starts_again() {
 
 #[test]
 fn after_a_failed_write_the_room_is_cut_and_made_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("a.jsonl").display().to_string();
-    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
-    start(&log, 10);
-    log.sync().unwrap();
+    let (_dir, p, log) = live(10);
     assert!(!split(&p).1.is_empty());
     log.inject_write_failures(true);
     start(&log, 10);
@@ -282,11 +300,7 @@ fn rotated_segments_have_no_room() {
 
 #[test]
 fn a_file_emptied_between_its_check_and_a_write_gets_no_nul_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("a.jsonl").display().to_string();
-    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
-    start(&log, 20);
-    log.sync().unwrap();
+    let (_dir, p, log) = live(20);
     let before = verify(&std::fs::read(&p).unwrap()).unwrap();
     // `copytruncate` after the check, before the write: the write lands
     // past the end of an empty file.
@@ -296,28 +310,14 @@ fn a_file_emptied_between_its_check_and_a_write_gets_no_nul_bytes() {
     assert!(log.healthy(), "no outage for it");
     start(&log, 2);
     log.close().unwrap();
-    let data = std::fs::read(&p).unwrap();
-    assert!(!data.contains(&0), "NUL bytes in the file");
-    let text = String::from_utf8(data).unwrap();
-    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(first["kind"], "segment");
-    assert_eq!(first["reason"], "truncated");
-    assert_eq!(first["next_seq"], before.count);
-    assert_eq!(first["prev"], before.head.as_str());
-    assert!(text.contains("\"kind\":\"file_event\""));
     // It continues the chain: the three records, the event, the two after.
-    let mut c = Chain::new(ChainOptions::default());
-    let v = verify_file(&mut c, text.as_bytes(), |_, _| {}).unwrap();
+    let v = continues_after_a_cut(&p, &before);
     assert_eq!(v.count, before.count + 6);
 }
 
 #[test]
 fn a_file_cut_short_between_its_check_and_a_write_is_moved_aside() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("a.jsonl").display().to_string();
-    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
-    start(&log, 20);
-    log.sync().unwrap();
+    let (dir, p, log) = live(20);
     let before = verify(&std::fs::read(&p).unwrap()).unwrap();
     // Cut inside its fifth line, then written to past the cut.
     let original = split(&p).0;
@@ -348,24 +348,13 @@ fn a_file_cut_short_between_its_check_and_a_write_is_moved_aside() {
         original[..cut],
         "the kept file's bytes before its cut"
     );
-    let data = std::fs::read(&p).unwrap();
-    assert!(!data.contains(&0), "NUL bytes in the new file");
-    let text = String::from_utf8(data).unwrap();
-    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(first["reason"], "truncated");
-    assert_eq!(first["next_seq"], before.count);
-    let mut c = Chain::new(ChainOptions::default());
-    let v = verify_file(&mut c, text.as_bytes(), |_, _| {}).unwrap();
+    let v = continues_after_a_cut(&p, &before);
     assert_eq!(v.count, before.count + 4, "the three records and the event");
 }
 
 #[test]
 fn closing_a_file_emptied_under_the_log_does_not_lengthen_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("a.jsonl").display().to_string();
-    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
-    start(&log, 20);
-    log.sync().unwrap();
+    let (_dir, p, log) = live(20);
     assert!(!split(&p).1.is_empty());
     // `copytruncate`, then a stop within the check interval.
     std::fs::OpenOptions::new()
@@ -386,11 +375,7 @@ fn closing_a_file_emptied_under_the_log_does_not_lengthen_it() {
 #[test]
 fn a_check_finds_a_file_cut_even_when_bytes_were_written_past_the_cut() {
     use std::os::unix::fs::FileExt;
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("a.jsonl").display().to_string();
-    let (log, _) = AuditLog::open(&p, SyncMode::Batch).unwrap();
-    start(&log, 20);
-    log.sync().unwrap();
+    let (_dir, p, log) = live(20);
     let (content, _) = split(&p);
     // Cut inside the content, then bytes past the old end (as a room made
     // before the cut was seen would write): no shorter than before.
