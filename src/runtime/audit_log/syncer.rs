@@ -75,7 +75,8 @@ impl Shared {
             }
             match io.write_out(self.opts.mode) {
                 Err(e) if is_truncated_under_us(&e) && event.is_none() => {
-                    // Emptied since the check: the same file, started anew.
+                    // Cut since the check: a new file (the same one, when
+                    // it had been emptied).
                     event = Some(self.new_file(&mut io, Change::Truncated)?);
                     io.write_out(self.opts.mode)?;
                 }

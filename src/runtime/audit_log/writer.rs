@@ -188,14 +188,14 @@ pub(super) fn open_file(p: &Path, create_new: bool) -> std::io::Result<File> {
     Ok(f)
 }
 
-/// The live file was emptied between its check and a write (see
+/// The live file was cut between its check and a write (see
 /// `Io::truncated_under_us`).
 #[derive(Debug)]
 pub(super) struct TruncatedUnderUs;
 
 impl std::fmt::Display for TruncatedUnderUs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the live file was emptied under the writer")
+        f.write_str("the live file was cut under the writer")
     }
 }
 
