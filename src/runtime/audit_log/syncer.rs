@@ -7,8 +7,6 @@ impl Shared {
     /// Writes (and, unless `none`, syncs) everything appended so far.
     /// `force`: compare the path with the open file now. Returns the
     /// durable sequence number and whether a new file was started.
-    // Long (~90 lines): the two locks are taken and released in one order
-    // here (state, then file), which splitting would spread over functions.
     pub(super) fn sync_inner(&self, force: bool) -> Result<(u64, bool), AuditError> {
         self.sync_if(force, true)
             .map(|r| r.expect("a waiting sync always runs"))
@@ -16,6 +14,8 @@ impl Shared {
 
     /// [`Shared::sync_inner`]; with `wait` false, nothing (None) when the
     /// file's lock is taken: someone is writing already.
+    // Long (~110 lines): the two locks are taken and released in one order
+    // here (state, then file), which splitting would spread over functions.
     pub(super) fn sync_if(
         &self,
         force: bool,
