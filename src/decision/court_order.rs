@@ -14,12 +14,14 @@
 
 use super::ledger::{Refusal, Use};
 use super::{Case, Decision};
+use crate::message::fields::Catalogue;
 use crate::message::keys::response_key;
-use crate::message::{Message, Mke};
+use crate::message::{Limits, Message, Mke};
 use crate::policy::legal::{Exception, SubjectRule};
 #[cfg(test)]
 use crate::redact::persons::Name;
 use crate::redact::persons::{self, Found};
+use bytes::Bytes;
 
 /// What a response showed about whom it holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
@@ -182,6 +184,28 @@ pub(super) fn response<'p>(
     }
 }
 
+/// The output of a release under an order for `subject` read again, as its receiver would
+/// read it: `None` when every identifier in it is the subject's and it holds
+/// one record at most, else the check to record (`mismatch`, with the
+/// records it seemed to hold). Output that does not parse, or holds text the
+/// reader cannot read, is a mismatch: the release is the list's action then.
+/// Whether it still shows whose it is does not matter here: the input
+/// showed that, and the profile may release the photo alone.
+pub(super) fn reread(
+    subject: &SubjectRule,
+    out: &Bytes,
+    cat: &Catalogue,
+    limits: &Limits,
+) -> Option<(SubjectCheck, u32)> {
+    let Ok(m) = crate::message::parse(out.clone(), cat, limits) else {
+        return Some((SubjectCheck::Mismatch, 0));
+    };
+    let f = persons::find(&m);
+    let (check, records) = check_subject(subject, &f);
+    (check == SubjectCheck::Mismatch || f.unreadable.is_some())
+        .then_some((SubjectCheck::Mismatch, records))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +224,34 @@ mod tests {
             olns: olns.iter().map(|s| s.to_string()).collect(),
             ..Found::default()
         }
+    }
+
+    #[test]
+    fn a_release_is_read_again_as_its_receiver_reads_it() {
+        let (cat, limits) = (Catalogue::builtin(), Limits::default());
+        let out = |body: &str| Bytes::from(format!("DR.COOLN0000.VTICE0900.*A1.TXT\r\n{body}"));
+        let read = |body: &str| reread(&nd(), &out(body), &cat, &limits);
+        // The subject alone, in any spelling that reads as her name; or no
+        // identifier at all (a photo profile may release the image alone).
+        assert_eq!(read("NAM/DOE, JANE Q  DOB/19800115"), None);
+        assert_eq!(read("DOE, JANE.Q  DOB/19800115"), None);
+        assert_eq!(read("SEX/F"), None);
+        // Anything else, as the receiver would read it, is a mismatch.
+        let mismatch = |body: &str| read(body).map(|c| c.0);
+        assert_eq!(
+            mismatch("NAM/DOE, JANEQ  DOB/19800115"),
+            Some(SubjectCheck::Mismatch)
+        );
+        assert_eq!(
+            mismatch("NAM/DOE, JANE Q  DOB/19800116"),
+            Some(SubjectCheck::Mismatch)
+        );
+        assert_eq!(
+            read("NAM/DOE, JANE Q  DOB/19800115\r\nNAM/ROE, RICHARD  DOB/19700101"),
+            Some((SubjectCheck::Mismatch, 2))
+        );
+        let bare = reread(&nd(), &Bytes::from_static(b"NOT A MESSAGE"), &cat, &limits);
+        assert_eq!(bare, Some((SubjectCheck::Mismatch, 0)));
     }
 
     #[test]

@@ -760,3 +760,34 @@ fn an_order_for_a_redact_listed_ori_adds_only_its_fields() {
         "{e}"
     );
 }
+
+/// The fuzz target `court_order_response`'s finding (its seed
+/// `regress-name-period-blank`): a name written `DOE, JANE .Q` is released
+/// as `DOE, JANE.Q`, and both read as the subject's name, so the release
+/// holds; every released output is read again as its receiver reads it.
+#[test]
+fn a_release_reads_as_its_subject_to_whoever_receives_it() {
+    let p = policy();
+    let l = mem();
+    let seed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/seeds/court_order_response/regress-name-period-blank"
+    );
+    let body = String::from_utf8_lossy(&std::fs::read(seed).unwrap()).into_owned();
+    let q = dq("VTICE0900", "A1", "NAM/DOE, JANE Q.DOB/19800115");
+    assert_eq!(
+        run(&p, &l, Direction::Inbound, q, now()).reason,
+        Reason::CourtOrder
+    );
+    let raw = Bytes::from(format!("DR.COOLN0000.VTICE0900.*A1.TXT\n{body}"));
+    let d = run(&p, &l, Direction::Outbound, raw, now());
+    assert_eq!(d.reason, Reason::CourtOrderRelease, "{:?}", d.detail);
+    let out = text(&d);
+    assert!(out.ends_with("\r\nDOE, JANE.Q  DOB/19800115"), "{out}");
+    let m = crate::message::parse(Bytes::from(out), &p.catalogue, &Limits::default()).unwrap();
+    let f = crate::redact::persons::find(&m);
+    assert!(
+        f.names.iter().all(|n| n.agrees("DOE,JANE Q")) && f.records() == 1,
+        "{f:?}"
+    );
+}

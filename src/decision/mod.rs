@@ -466,8 +466,22 @@ fn decide_action(
                     d.detail = Some(why);
                     return d;
                 }
-                if let Some(e) = court_order::response(c, &mut d, u, msg.as_ref().ok()) {
-                    return release_order(d, c, e, msg);
+                if let (Some(e), Ok(m)) =
+                    (court_order::response(c, &mut d, u, msg.as_ref().ok()), &msg)
+                {
+                    let r = release_order(c, e, m);
+                    // What is released must read as the subject's alone to
+                    // whoever reads it: otherwise the list's action applies.
+                    let out = r.as_ref().ok().map(|r| &r.bytes);
+                    match out
+                        .and_then(|b| court_order::reread(&e.subject, b, &p.catalogue, c.limits))
+                    {
+                        None => return released(d, r, Reason::CourtOrderRelease),
+                        Some(check) => {
+                            d.detail = check.0.detail();
+                            d.subject_check = Some(check);
+                        }
+                    }
                 }
                 if msg.is_err() {
                     d.reason = Reason::RestrictedParseError;
@@ -544,19 +558,10 @@ fn decide_action(
 /// everything the order does not release withheld as the list says (for a
 /// deny list, every protected field of the catalogue).
 fn release_order(
-    mut d: Decision,
     c: &Case<'_>,
     e: &crate::policy::legal::Exception,
-    msg: Result<Message, crate::message::ParseError>,
-) -> Decision {
-    let m = match msg {
-        Ok(m) => m,
-        Err(err) => {
-            d.reason = Reason::RestrictedParseError;
-            d.detail = Some(err.code.reason());
-            return d;
-        }
-    };
+    m: &Message,
+) -> Result<crate::redact::Redacted, crate::redact::RedactError> {
     let p = c.policy;
     let profile = e
         .profile
@@ -567,8 +572,7 @@ fn release_order(
         p.fields_for(c.verdict)
     };
     let fields = crate::message::fields::FieldSet(withheld.0 & !e.release.0);
-    let r = release(&m, profile, &p.catalogue, fields, c.limits);
-    released(d, r, Reason::CourtOrderRelease)
+    release(m, profile, &p.catalogue, fields, c.limits)
 }
 
 /// Forwards a projection's output, or records why it was refused.

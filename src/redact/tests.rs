@@ -368,3 +368,26 @@ fn projection_refuses_a_control_field_it_could_not_write_back() {
         Err(RedactError::Projection(xml::XmlRefusal::Header))
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// A value a release profile writes in canonical form reads, to the
+    /// person reader, as the input's value did: a court order's subject
+    /// check on the input holds for the output (the fuzz target
+    /// `court_order_response` found `JANE .Q` and its canonical `JANE.Q`
+    /// read as two names).
+    #[test]
+    fn a_canonical_value_reads_as_the_value_did(v in "[A-Za-z .,'\t-]{0,30}") {
+        use crate::message::query::normalise_name;
+        let p = profile::Profile::builtin();
+        let rules = p.legacy.fields.iter().map(|f| &f.value).chain(p.legacy.leading.as_ref());
+        let mut c = Vec::new();
+        for rule in rules {
+            if rule.canonical(v.as_bytes(), &mut c) {
+                let c = std::str::from_utf8(&c).unwrap();
+                prop_assert_eq!(normalise_name(c), normalise_name(&v), "{:?} → {:?}", v, c);
+            }
+        }
+    }
+}
