@@ -2,7 +2,8 @@
 //! the text of a NIEM `ResponseText` beside the subject's `Person` and a
 //! photo): the decision never panics, and when it releases the response
 //! under the order, every identifier the released bytes carry is the
-//! order's subject's (read again from the output by the same reader).
+//! order's subject's (read again from the output by the same reader), and
+//! was in the input as it is in the output.
 #![no_main]
 #[path = "../common/policy.rs"]
 mod policy;
@@ -43,6 +44,14 @@ fuzz_target!(|data: &[u8]| {
         };
         let m = parse(out.clone(), &p.catalogue, &limits).expect("released output parses");
         let f = find(&m);
+        // Independent of the decision's own read-back: what the output
+        // shows, the input showed (a release never rewrites an identifier
+        // into another one).
+        let input = parse(Bytes::from(raw.clone()), &p.catalogue, &limits).expect("input parses");
+        let g = find(&input);
+        assert!(f.dobs.iter().all(|x| g.dobs.contains(x)), "{raw}\n{f:?}\n{g:?}");
+        assert!(f.olns.iter().all(|x| g.olns.contains(x)), "{raw}\n{f:?}\n{g:?}");
+        assert!(f.names.iter().all(|n| g.names.contains(n)), "{raw}\n{f:?}\n{g:?}");
         assert!(f.dobs.iter().all(|x| x == "19800115"), "{raw}\n{f:?}");
         assert!(f.names.iter().all(|n| n.agrees("DOE,JANE Q")), "{raw}\n{f:?}");
         assert!(f.records() <= 1, "{raw}\n{f:?}");

@@ -184,10 +184,10 @@ pub(super) fn response<'p>(
     }
 }
 
-/// The output of a release under an order for `subject` read again, as its receiver would
-/// read it: `None` when every identifier in it is the subject's and it holds
-/// one record at most, else the check to record (`mismatch`, with the
-/// records it seemed to hold). Output that does not parse, or holds text the
+/// The output of a release under an order for `subject` read again by the
+/// same reader ([`persons::find`]): `None` when every identifier in it is
+/// the subject's and it holds one record at most, else the check to record
+/// (`mismatch`, with the records it seemed to hold). Output that does not parse, or holds text the
 /// reader cannot read, is a mismatch: the release is the list's action then.
 /// Whether it still shows whose it is does not matter here: the input
 /// showed that, and the profile may release the photo alone.
@@ -202,7 +202,9 @@ pub(super) fn reread(
     };
     let f = persons::find(&m);
     let (check, records) = check_subject(subject, &f);
-    (check == SubjectCheck::Mismatch || f.unreadable.is_some())
+    // `records > 1` on its own: a licence-number check answers
+    // `unidentified` before it counts records when no number is left.
+    (check == SubjectCheck::Mismatch || records > 1 || f.unreadable.is_some())
         .then_some((SubjectCheck::Mismatch, records))
 }
 
@@ -234,8 +236,13 @@ mod tests {
         // The subject alone, in any spelling that reads as her name; or no
         // identifier at all (a photo profile may release the image alone).
         assert_eq!(read("NAM/DOE, JANE Q  DOB/19800115"), None);
-        assert_eq!(read("DOE, JANE.Q  DOB/19800115"), None);
+        assert_eq!(read("DOE, JANE .Q  DOB/19800115"), None);
         assert_eq!(read("SEX/F"), None);
+        // `JANE.Q` is another name than `JANE Q` (periods are dropped).
+        assert_eq!(
+            read("DOE, JANE.Q  DOB/19800115").map(|c| c.0),
+            Some(SubjectCheck::Mismatch)
+        );
         // Anything else, as the receiver would read it, is a mismatch.
         let mismatch = |body: &str| read(body).map(|c| c.0);
         assert_eq!(
@@ -252,6 +259,19 @@ mod tests {
         );
         let bare = reread(&nd(), &Bytes::from_static(b"NOT A MESSAGE"), &cat, &limits);
         assert_eq!(bare, Some((SubjectCheck::Mismatch, 0)));
+        // A licence-number order: two records are a mismatch even when no
+        // licence number is left in the output.
+        let oln = SubjectRule::Oln {
+            oln: "A1234567".into(),
+            state: "CO".into(),
+        };
+        let two = out("NAM/DOE, JANE  DOB/19800115\r\nNAM/ROE, RICHARD  DOB/19700101");
+        assert_eq!(
+            reread(&oln, &two, &cat, &limits),
+            Some((SubjectCheck::Mismatch, 2))
+        );
+        let one = out("NAM/DOE, JANE  DOB/19800115");
+        assert_eq!(reread(&oln, &one, &cat, &limits), None);
     }
 
     #[test]

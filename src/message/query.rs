@@ -147,27 +147,20 @@ pub fn valid_date(d: &str, today: &str) -> bool {
 
 /// Normalises a name for comparison (`Muñoz, José` → `MUNOZ,JOSE`):
 /// compatibility decomposition with the accents dropped, upper-case,
-/// a period read as a blank (`J.Q.` is `J Q`, `JANE .Q` and `JANE.Q` are
-/// `JANE Q`), `’` read as `'`, runs of blanks as one, none beside a
+/// periods dropped, `’` read as `'`, runs of blanks as one, none beside a
 /// comma. Apostrophes and hyphens are kept as written: `O'BRIEN` is not
 /// `OBRIEN` and `JANE-Q` is not `JANE Q`, as a state's index may tell them
-/// apart. Word boundaries are kept likewise (`JAN EQ` is not `JANE Q`).
-/// A release profile's canonical form of a value (which drops a blank
-/// before a period or comma) therefore reads as the value did: the fuzz
-/// target `court_order_response` found `JANE .Q` read as `JANE Q` and its
-/// canonical `JANE.Q` as `JANEQ` while periods were dropped. A
+/// apart. Word boundaries are kept likewise (`JAN EQ` is not `JANE Q`). A
 /// letter with no ASCII form (`ß`, `Ø`) stays as it is, so it matches no
 /// ASCII query ([`name_can_match`]).
 pub fn normalise_name(s: &str) -> String {
     use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
     let folded: String = s
         .nfkd()
-        .filter(|c| !is_combining_mark(*c))
+        .filter(|c| !is_combining_mark(*c) && *c != '.')
         .map(|c| {
             if c == '\u{2019}' {
                 '\''
-            } else if c == '.' {
-                ' '
             } else {
                 c.to_ascii_uppercase()
             }

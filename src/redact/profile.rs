@@ -248,9 +248,13 @@ impl ValueRule {
                 blank = !out.is_empty();
                 continue;
             }
-            // No blank before a comma or period; one after a comma (where
-            // the class has blanks): `DOE ,JANE` and `DOE, JANE` are one value.
-            if blank && !matches!(b, b',' | b'.') {
+            // No blank before a comma; one after it (where the class has
+            // blanks): `DOE ,JANE` and `DOE, JANE` are one value. A blank
+            // before a period stays: names read a period as nothing, so
+            // `JANE .Q` (`JANE Q`) and `JANE.Q` (`JANEQ`) are two names, and
+            // a written value must read as the value did (the fuzz target
+            // `court_order_response` found the blank dropped).
+            if blank && b != b',' {
                 out.push(b' ');
             }
             blank = false;
