@@ -1,7 +1,8 @@
 #![allow(dead_code)] // each target uses the part it needs
-//! The example policy with one court order, read from memory, for the
-//! court-order fuzz targets (`court_order`, `court_order_response`), and
-//! with none for the others.
+//! The example policy with its court orders (one by name and birth date,
+//! and for `court_order_response` one by licence number too), read from
+//! memory, for the court-order fuzz targets (`court_order`,
+//! `court_order_response`), and with none for the others.
 use origuard::policy::Policy;
 use std::sync::OnceLock;
 
@@ -24,6 +25,19 @@ approved_by = ["a", "b"]
 /// The example policy with [`PHOTO_ORDER`] under the id `id`, loaded once.
 pub fn with_photo_order(id: &str) -> &'static Policy {
     with_orders(PHOTO_ORDER.replace("{ID}", id))
+}
+
+/// [`PHOTO_ORDER`] under `id`, and beside it an order of `VTICE0901` for
+/// the holder of licence 123456789 (CO) under `id`-OLN, loaded once.
+pub fn with_photo_and_licence_orders(id: &str) -> &'static Policy {
+    let licence = PHOTO_ORDER
+        .replace("{ID}", &format!("{id}-OLN"))
+        .replace("VTICE0900", "VTICE0901")
+        .replace(
+            r#"{ name = "DOE, JANE Q", dob = "1980-01-15" }"#,
+            r#"{ oln = "123456789", state = "CO" }"#,
+        );
+    with_orders(PHOTO_ORDER.replace("{ID}", id) + &licence)
 }
 
 /// The example policy with `orders` as its orders file, loaded once (the
