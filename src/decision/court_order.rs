@@ -184,6 +184,11 @@ pub(super) fn response<'p>(
     }
 }
 
+/// The detail of a response whose input showed the subject alone and whose
+/// release, read again, does not ([`reread`]): the projection changed what
+/// it shows.
+pub const MISMATCH_IN_RELEASE: &str = "subject_mismatch_in_release";
+
 /// The output of a release under an order for `subject` read again by the
 /// same reader ([`persons::find`]): `None` when every identifier in it is
 /// the subject's and it holds one record at most, else the check to record

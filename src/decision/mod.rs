@@ -478,7 +478,7 @@ fn decide_action(
                     {
                         None => return released(d, r, Reason::CourtOrderRelease),
                         Some(check) => {
-                            d.detail = check.0.detail();
+                            d.detail = Some(court_order::MISMATCH_IN_RELEASE);
                             d.subject_check = Some(check);
                         }
                     }
