@@ -192,10 +192,11 @@ pub const MISMATCH_IN_RELEASE: &str = "subject_mismatch_in_release";
 /// The output of a release under an order for `subject` read again by the
 /// same reader ([`persons::find`]): `None` when every identifier in it is
 /// the subject's and it holds one record at most, else the check to record
-/// (`mismatch`, with the records it seemed to hold). Output that does not parse, or holds text the
-/// reader cannot read, is a mismatch: the release is the list's action then.
-/// Whether it still shows whose it is does not matter here: the input
-/// showed that, and the profile may release the photo alone.
+/// (`mismatch`, with the records it seemed to hold). Output that does not
+/// parse, or holds text the reader cannot read, is a mismatch: the release
+/// is the list's action then. Whether it still shows whose it is does not
+/// matter here: the input showed that, and the profile may release the
+/// photo alone.
 pub(super) fn reread(
     subject: &SubjectRule,
     out: &Bytes,
@@ -234,7 +235,7 @@ mod tests {
     }
 
     #[test]
-    fn a_release_is_read_again_as_its_receiver_reads_it() {
+    fn a_release_is_read_again_by_the_same_reader() {
         let (cat, limits) = (Catalogue::builtin(), Limits::default());
         let out = |body: &str| Bytes::from(format!("DR.COOLN0000.VTICE0900.*A1.TXT\r\n{body}"));
         let read = |body: &str| reread(&nd(), &out(body), &cat, &limits);
@@ -248,7 +249,7 @@ mod tests {
             read("DOE, JANE.Q  DOB/19800115").map(|c| c.0),
             Some(SubjectCheck::Mismatch)
         );
-        // Anything else, as the receiver would read it, is a mismatch.
+        // Anything else the reader finds is a mismatch.
         let mismatch = |body: &str| read(body).map(|c| c.0);
         assert_eq!(
             mismatch("NAM/DOE, JANEQ  DOB/19800115"),

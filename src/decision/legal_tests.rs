@@ -767,7 +767,7 @@ fn an_order_for_a_redact_listed_ori_adds_only_its_fields() {
 /// release profile now keeps the blank before a period, so the output reads
 /// as the input did; and every released output is read again.
 #[test]
-fn a_release_reads_as_its_subject_to_whoever_receives_it() {
+fn a_released_name_reads_as_the_name_that_was_checked() {
     let p = policy();
     let l = mem();
     let seed = concat!(

@@ -470,8 +470,9 @@ fn decide_action(
                     (court_order::response(c, &mut d, u, msg.as_ref().ok()), &msg)
                 {
                     let r = release_order(c, e, m);
-                    // What is released must read as the subject's alone to
-                    // whoever reads it: otherwise the list's action applies.
+                    // What is released, read again by the same reader, must
+                    // show the subject alone: otherwise the list's action
+                    // applies.
                     let out = r.as_ref().ok().map(|r| &r.bytes);
                     match out
                         .and_then(|b| court_order::reread(&e.subject, b, &p.catalogue, c.limits))
