@@ -392,3 +392,66 @@ fn a_check_finds_a_file_cut_even_when_bytes_were_written_past_the_cut() {
     assert!(text.starts_with("{\"kind\":\"segment\""), "{}", &text[..80]);
     assert!(verify(text.as_bytes()).is_ok());
 }
+
+/// Under a steady stream of records no room is made: a commit that finds
+/// records appended since it took its group leaves the room as it is (the
+/// appends grow the file past it) — writing spaces ahead of a stream would
+/// write every byte twice. Once the log is idle at a commit, the room is
+/// made again. (Before: every commit that left less than half a room made
+/// more, so after a commit there was always at least half a room.)
+#[test]
+fn a_busy_log_makes_no_room_and_an_idle_one_does() {
+    const ROOM: u64 = 64 << 10;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.jsonl").display().to_string();
+    let opts = Options {
+        preallocate: ROOM,
+        ..Options::with_mode(SyncMode::Batch)
+    };
+    let (log, _) = AuditLog::open_with(&p, opts).unwrap();
+    // The test's thread commits; nobody else does.
+    log.shared
+        .stop
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    log.shared.wake.notify_all();
+    super::lock(&log.syncer).take().unwrap().join().unwrap();
+    start(&log, 1);
+    log.sync().unwrap();
+    assert!(
+        split(&p).1.len() as u64 >= ROOM / 2,
+        "an idle commit makes room"
+    );
+    let log = std::sync::Arc::new(log);
+    let streaming = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let appender = {
+        let (log, streaming) = (log.clone(), streaming.clone());
+        std::thread::spawn(move || {
+            while streaming.load(std::sync::atomic::Ordering::Relaxed) {
+                start(&log, 1);
+            }
+        })
+    };
+    // Commits under the stream, until one leaves less than half a room
+    // (bounded: 10 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut short = false;
+    while !short && std::time::Instant::now() < deadline {
+        log.sync().unwrap();
+        short = (split(&p).1.len() as u64) < ROOM / 2;
+    }
+    streaming.store(false, std::sync::atomic::Ordering::Relaxed);
+    appender.join().unwrap();
+    assert!(short, "every commit under a stream of records made room");
+    // Idle again: the next commit makes the room.
+    log.sync().unwrap();
+    let (content, room) = split(&p);
+    assert!(
+        room.len() as u64 >= ROOM / 2,
+        "{} bytes of room after an idle commit",
+        room.len()
+    );
+    assert!(room.iter().all(|&b| b == b' '));
+    let n = verify(&content).unwrap().count;
+    log.close().unwrap();
+    assert_eq!(verify(&std::fs::read(&p).unwrap()).unwrap().count, n);
+}
