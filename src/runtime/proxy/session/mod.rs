@@ -32,6 +32,12 @@
 //! message of every live session.
 
 //!
+//! **Tasks.** The readers are joined in the session's task; each writer is
+//! a task of its own ([`writer::spawned`]), aborted with the session. A
+//! reader queueing for a writer joined into its own task would wake the
+//! task it runs in, and tokio answers a task that wakes itself by waking an
+//! idle worker thread: one more thread wake-up per lone message.
+//!
 //! **Rooms.** [`Handler`] is the one value a session's loops share (its
 //! links, queues' byte bounds, stop token, admission); each loop named in
 //! `specs/proxy.md` has its file: [`reader`] (frame, decide, audit, queue),
@@ -277,7 +283,7 @@ pub async fn run(
     let (e_out, (e_nlets, w_n), w_s, e_first) = tokio::join!(
         out_reader,
         nlets_side,
-        writer::run(&ctx, Side::Switch, to_switch_rx, sw),
+        writer::spawned(ctx.clone(), Side::Switch, to_switch_rx, sw),
         first_message(&ctx)
     );
     // The first real cause wins; "stopped" readers only followed it.

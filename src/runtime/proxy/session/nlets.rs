@@ -76,5 +76,5 @@ pub(super) async fn run(
         ctx.stop.cancel();
         e
     };
-    tokio::join!(in_reader, writer::run(ctx, Side::Nlets, rx, nw))
+    tokio::join!(in_reader, writer::spawned(ctx.clone(), Side::Nlets, rx, nw))
 }

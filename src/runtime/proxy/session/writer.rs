@@ -17,9 +17,11 @@ use crate::runtime::audit_log::OnFailure;
 use crate::runtime::metrics as m;
 use metrics::counter;
 use std::io::IoSlice;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
+use tokio_util::task::AbortOnDropHandle;
 
 /// Most bytes a writer gathers from its queue into one write.
 const WRITE_BATCH: usize = 256 * 1024;
@@ -81,6 +83,28 @@ pub(super) async fn run<W: AsyncWrite + Unpin>(
     undeliver_rest(h, side, &mut rx, "session_closed");
     let _ = tokio::time::timeout(Duration::from_secs(1), w.shutdown()).await;
     result
+}
+
+/// [`run`] as a task of its own. A reader that queues a message then wakes
+/// another task, which the runtime runs next on the same thread; a writer
+/// joined into the reader's own task would be a task waking itself, which
+/// the runtime treats as a yield and answers by waking an idle worker
+/// thread — one more thread wake-up per message alone.
+pub(super) async fn spawned<W: AsyncWrite + Unpin + Send + 'static>(
+    h: Arc<Handler>,
+    side: Side,
+    rx: mpsc::Receiver<Out>,
+    w: W,
+) -> Option<End> {
+    // Aborted when the session is dropped (the hard stop after a drain
+    // deadline), as a writer joined into it would be: it never writes
+    // after its session ended.
+    let task = AbortOnDropHandle::new(tokio::spawn(async move { run(&h, side, rx, w).await }));
+    match task.await {
+        Ok(end) => end,
+        // It panicked: nothing more is written to this side.
+        Err(_) => Some(End::WriteFailed(side)),
+    }
 }
 
 /// The queue's sender side is gone (the session is closing).
