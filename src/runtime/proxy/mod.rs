@@ -278,6 +278,7 @@ impl Proxy {
             drain: CancellationToken::new(),
             cut: CancellationToken::new(),
             hard_stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
             sessions: AtomicUsize::new(0),
             links,
             stop_request: CancellationToken::new(),
@@ -319,7 +320,7 @@ impl Proxy {
             ),
             None => None,
         };
-        let tracker = TaskTracker::new();
+        let tracker = shared.tasks.clone();
         let mut listen_addrs = Vec::new();
         let mut accept_tasks = Vec::new();
         for (listener, link) in listeners.into_iter().zip(shared.links.iter().cloned()) {

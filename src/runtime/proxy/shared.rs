@@ -51,6 +51,10 @@ pub struct Shared {
     /// Cancelled 2 s after the cut if sessions are still open: they are
     /// closed at once.
     pub hard_stop: CancellationToken,
+    /// Every session's task and each of its writers' (`session::writer`):
+    /// shutdown waits for all of them to be gone before it closes the audit
+    /// log, so no writer is still writing or recording then.
+    pub tasks: tokio_util::task::TaskTracker,
     /// Connections being served now (pending or in session).
     pub sessions: AtomicUsize,
     /// Links (for certificate reload and status).

@@ -63,12 +63,21 @@ pub(super) async fn run<W: AsyncWrite + Unpin>(
     };
     let mut result = None;
     while let Some(first) = rx.recv().await {
+        if h.shared.hard_stop.is_cancelled() {
+            // The session was dropped (hard stop) while this task was
+            // being polled: nothing more is written.
+            wr.batch.push(first);
+            break;
+        }
         wr.gather(first, &mut rx);
         if let Some(rx) = durable.as_mut() {
             if wr.wait_durable(rx).await.is_err() {
                 result = Some(End::WriteFailed(side));
                 break;
             }
+        }
+        if h.shared.hard_stop.is_cancelled() {
+            break;
         }
         if wr.write_batch(&mut w).await.is_err() {
             result = Some(End::WriteFailed(side));
@@ -97,13 +106,22 @@ pub(super) async fn spawned<W: AsyncWrite + Unpin + Send + 'static>(
     w: W,
 ) -> Option<End> {
     // Aborted when the session is dropped (the hard stop after a drain
-    // deadline), as a writer joined into it would be: it never writes
-    // after its session ended.
-    let task = AbortOnDropHandle::new(tokio::spawn(async move { run(&h, side, rx, w).await }));
-    match task.await {
+    // deadline). An abort takes effect when the task next waits, so a
+    // poll already running on another thread may finish its batch (the
+    // loop checks `hard_stop` before each): tracked, so that shutdown
+    // closes the audit log only once the task is gone and that batch's
+    // `written` record was taken.
+    let (stop, tasks) = (h.stop.clone(), h.shared.tasks.clone());
+    let task = tasks.spawn(async move { run(&h, side, rx, w).await });
+    match AbortOnDropHandle::new(task).await {
         Ok(end) => end,
-        // It panicked: nothing more is written to this side.
-        Err(_) => Some(End::WriteFailed(side)),
+        Err(_) => {
+            // It panicked: nothing more is written to this side, and the
+            // session stops (the readers would otherwise go on deciding
+            // for a side nobody writes to).
+            stop.cancel();
+            Some(End::WriteFailed(side))
+        }
     }
 }
 
