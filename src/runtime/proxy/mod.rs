@@ -120,7 +120,6 @@ pub struct Proxy {
     pub listen_addrs: Vec<SocketAddr>,
     /// Bound admin address, if any.
     pub admin_addr: Option<SocketAddr>,
-    tracker: TaskTracker,
     accept_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -320,7 +319,6 @@ impl Proxy {
             ),
             None => None,
         };
-        let tracker = shared.tasks.clone();
         let mut listen_addrs = Vec::new();
         let mut accept_tasks = Vec::new();
         for (listener, link) in listeners.into_iter().zip(shared.links.iter().cloned()) {
@@ -332,19 +330,13 @@ impl Proxy {
             tracing::info!(link = %link.cfg.name, listen = %addr, upstream = %link.cfg.upstream, framing = %link.cfg.framing,
                 switch_tls = link.cfg.switch_tls.is_some(), nlets_tls = link.cfg.nlets_tls.is_some(), "link ready");
             listen_addrs.push(addr);
-            accept_tasks.push(tokio::spawn(accept_loop(
-                shared.clone(),
-                link,
-                listener,
-                tracker.clone(),
-            )));
+            accept_tasks.push(tokio::spawn(accept_loop(shared.clone(), link, listener)));
         }
         tracing::info!(policy = %p.short_version(), audit = shared.audit.as_ref().map(|a| a.path().to_string()).unwrap_or_default(), "origuard serving");
         Ok(Proxy {
             shared,
             listen_addrs,
             admin_addr,
-            tracker,
             accept_tasks,
         })
     }
@@ -369,8 +361,8 @@ impl Proxy {
                 t.abort();
             }
         }
-        self.tracker.close();
-        if tokio::time::timeout_at(deadline, self.tracker.wait())
+        s.tasks.close();
+        if tokio::time::timeout_at(deadline, s.tasks.wait())
             .await
             .is_err()
         {
@@ -379,7 +371,7 @@ impl Proxy {
                 "drain time is up: stopping the sessions still receiving; what they still hold is declined and recorded"
             );
             s.cut.cancel();
-            if tokio::time::timeout(Duration::from_secs(2), self.tracker.wait())
+            if tokio::time::timeout(Duration::from_secs(2), s.tasks.wait())
                 .await
                 .is_err()
             {
@@ -388,7 +380,7 @@ impl Proxy {
                     "sessions still open 2 s after the drain deadline: closing them at once"
                 );
                 s.hard_stop.cancel();
-                let _ = tokio::time::timeout(Duration::from_secs(2), self.tracker.wait()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), s.tasks.wait()).await;
             }
         }
         if let Some(a) = &s.audit {
@@ -404,12 +396,7 @@ impl Proxy {
 /// partial one) during a drain before it is closed.
 pub const DRAIN_IDLE: Duration = Duration::from_millis(500);
 
-async fn accept_loop(
-    shared: Arc<Shared>,
-    link: Arc<Link>,
-    listener: TcpListener,
-    tracker: TaskTracker,
-) {
+async fn accept_loop(shared: Arc<Shared>, link: Arc<Link>, listener: TcpListener) {
     let mut delay = Duration::from_millis(10);
     loop {
         // The connection cap (sessions + pending) pushes back on accepting,
@@ -432,7 +419,7 @@ async fn accept_loop(
             },
             _ = shared.drain.cancelled() => break,
         };
-        if !take(&shared, &link, &tracker, conn, sock, peer, true).await {
+        if !take(&shared, &link, conn, sock, peer, true).await {
             break;
         }
     }
@@ -442,7 +429,7 @@ async fn accept_loop(
     while let Ok(conn) = link.conns.clone().try_acquire_owned() {
         match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
             Ok(Ok((sock, peer))) => {
-                if !take(&shared, &link, &tracker, conn, sock, peer, false).await {
+                if !take(&shared, &link, conn, sock, peer, false).await {
                     break;
                 }
             }
@@ -456,7 +443,6 @@ async fn accept_loop(
 async fn take(
     shared: &Arc<Shared>,
     link: &Arc<Link>,
-    tracker: &TaskTracker,
     conn: tokio::sync::OwnedSemaphorePermit,
     sock: TcpStream,
     peer: SocketAddr,
@@ -515,8 +501,9 @@ async fn take(
             }
         };
         let _ = sock.set_nodelay(true);
+        let tasks = shared.tasks.clone();
         let (shared, link) = (shared.clone(), link.clone());
-        tracker.spawn(async move {
+        tasks.spawn(async move {
             let _conn = conn;
             let hard = shared.hard_stop.clone();
             tokio::select! {
