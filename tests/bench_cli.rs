@@ -84,6 +84,27 @@ fn gen_and_bench_without_and_with_the_proxy() {
     assert_eq!(r["missing"], 0);
     assert!(r["p99_us"].as_f64().unwrap() > 0.0);
 
+    // A reader that is gone (`| head` that ended) is not a failure, and no
+    // panic: the same bench, text and JSON, with standard output closed.
+    for json_flag in [false, true] {
+        let mut c = bin();
+        c.args(["bench", "--target", "self", "--capture", &out_cap]);
+        c.args(["--count", "50"]);
+        if json_flag {
+            c.arg("--json");
+        }
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "json {json_flag}: {err}");
+        assert!(!err.contains("panicked"), "json {json_flag}: {err}");
+    }
+
     // pcap replay of the same traffic.
     let pcap = dir.path().join("cap.pcap");
     assert!(bin()

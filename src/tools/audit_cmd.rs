@@ -13,7 +13,7 @@ use crate::audit::verify::{verify_file, Broken, Chain, ChainOptions, SavedCheck,
 use crate::tools::audit_files::whole_log;
 pub use crate::tools::audit_files::{audit_files, log_files, looks_like_audit, LogFiles};
 use crate::tools::cli::AuditCommand;
-use crate::tools::common::EX_INPUT;
+use crate::tools::common::{print_line, EX_INPUT};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -519,9 +519,9 @@ pub fn command(c: AuditCommand) -> u8 {
         ),
         AuditCommand::Keygen { out } => match keygen(&out) {
             Ok(public) => {
-                println!("{public}");
+                let code = print_line(&public, "audit keygen");
                 eprintln!("wrote {out} (Ed25519, PKCS#8, mode 0600) and {out}.pub; the public key is above: give it to the witness and to `audit verify --public-key`");
-                0
+                code
             }
             Err(e) => {
                 eprintln!("origuard audit keygen: {e}");
@@ -529,10 +529,10 @@ pub fn command(c: AuditCommand) -> u8 {
             }
         },
         AuditCommand::Prove { seq, audit } => match prove(seq, &audit) {
-            Ok(p) => {
-                println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
-                0
-            }
+            Ok(p) => print_line(
+                &serde_json::to_string_pretty(&p).unwrap_or_default(),
+                "audit prove",
+            ),
             Err((code, e)) => {
                 eprintln!("origuard audit prove: {e}");
                 code
@@ -587,10 +587,7 @@ fn verify_proof_cmd(file: &str, public_key: Option<&str>) -> u8 {
         }
     };
     match check_proof(&proof, pk.as_deref()) {
-        Ok(t) => {
-            println!("{t}");
-            0
-        }
+        Ok(t) => print_line(&t, "audit verify-proof"),
         Err(t) => {
             eprintln!("{t}");
             1
@@ -607,9 +604,9 @@ fn verify_cmd(
 ) -> u8 {
     let fail = |text: String| {
         if json {
-            println!(
-                "{}",
-                serde_json::json!({ "file": paths.join(" "), "ok": false, "exit_code": EX_INPUT, "message": text })
+            print_line(
+                &serde_json::json!({ "file": paths.join(" "), "ok": false, "exit_code": EX_INPUT, "message": text }).to_string(),
+                "audit verify",
             );
         } else {
             eprintln!("{text}");
@@ -647,9 +644,9 @@ fn verify_cmd(
         );
         code = 1;
         if json {
-            println!(
-                "{}",
-                serde_json::json!({ "file": file.display().to_string(), "log_id": id, "ok": false, "exit_code": 1, "message": text })
+            print_line(
+                &serde_json::json!({ "file": file.display().to_string(), "log_id": id, "ok": false, "exit_code": 1, "message": text }).to_string(),
+                "audit verify",
             );
         } else {
             eprintln!("{text}");
@@ -665,9 +662,9 @@ fn verify_cmd(
         );
         code = code.max(r.code);
         if json {
-            println!("{}", r.json);
+            code = code.max(print_line(&r.json.to_string(), "audit verify"));
         } else if r.code == 0 {
-            println!("{}", r.text);
+            code = code.max(print_line(&r.text, "audit verify"));
         } else {
             eprintln!("{}", r.text);
         }

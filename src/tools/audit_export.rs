@@ -216,10 +216,10 @@ pub fn command(paths: &[String], f: &Filter, out: Option<&str>) -> u8 {
             let text = serde_json::to_string_pretty(&x).unwrap_or_default() + "\n";
             let written = match out {
                 Some(o) => std::fs::write(o, text).map_err(|e| format!("{o}: {e}")),
-                None => {
-                    print!("{text}");
-                    Ok(())
-                }
+                None => match super::common::write_stdout(text.as_bytes(), "audit export") {
+                    0 => Ok(()),
+                    _ => return 1,
+                },
             };
             if let Err(e) = written {
                 eprintln!("origuard audit export: {e}");

@@ -1167,12 +1167,14 @@ pub fn command(b: crate::tools::cli::BenchCli) -> u8 {
     };
     match rt.block_on(run_bench(args)) {
         Ok(r) => {
-            if json {
-                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+            // A closed pipe (`| head`) is not a failure of the bench.
+            let written = if json {
+                super::common::print_line(&serde_json::to_string(&r).unwrap_or_default(), "bench")
             } else {
-                print!("{}", render(&r));
-            }
-            if r.missing > 0
+                super::common::write_stdout(render(&r).as_bytes(), "bench")
+            };
+            if written != 0
+                || r.missing > 0
                 || r.unexpected > 0
                 || !r.errors.is_empty()
                 || r.checksum_ok == Some(false)

@@ -1,5 +1,6 @@
 //! What every command shares: the exit code for bad usage, logging set-up,
-//! the tokio runtime, and where the example policy is.
+//! the tokio runtime, where the example policy is, and writing to a
+//! standard output that may be a closed pipe.
 
 /// Exit code for bad usage or configuration (BSD `EX_USAGE`).
 pub const EX_USAGE: u8 = 64;
@@ -89,6 +90,25 @@ pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
+}
+
+/// Writes `bytes` to standard output; a closed pipe is not an error.
+pub(crate) fn write_stdout(bytes: &[u8], what: &str) -> u8 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("origuard {what}: standard output: {e}");
+            1
+        }
+    }
+}
+
+/// [`write_stdout`] of `line` and a newline; the exit code.
+pub(crate) fn print_line(line: &str, what: &str) -> u8 {
+    write_stdout(format!("{line}\n").as_bytes(), what)
 }
 
 #[cfg(test)]

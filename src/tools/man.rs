@@ -20,7 +20,7 @@ pub fn command(a: ManCli) -> u8 {
         return 0;
     }
     match page(&cmd, &[]) {
-        Ok(p) => super::completions::write_stdout(p.as_bytes(), "man"),
+        Ok(p) => super::common::write_stdout(p.as_bytes(), "man"),
         Err(e) => {
             eprintln!("origuard man: {e}");
             1

@@ -584,7 +584,7 @@ pub fn command(cmd: crate::tools::cli::PolicyCommand) -> u8 {
             }
         }
     };
-    print!("{}", out.stdout);
+    let written = super::common::write_stdout(out.stdout.as_bytes(), "policy");
     eprint!("{}", out.stderr);
-    out.code
+    out.code.max(written)
 }
