@@ -20,6 +20,25 @@ fn report_from_a_directory_and_a_tampered_log() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The same with standard output closed (`| head` that ended): written,
+    // exit 0, no panic.
+    let quiet = dir.path().join("r0");
+    let mut child = bin()
+        .args(["report", "--audit"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(&quiet)
+        .args(["--period", "day", "--internal"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let q = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&q.stderr);
+    assert_eq!(q.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(quiet.join("report.json").is_file());
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["mode"], "internal");

@@ -204,7 +204,7 @@ pub fn command(a: ReportCli) -> u8 {
 fn outcome(a: &ReportCli, r: &report::Report, mode: Mode) -> u8 {
     let where_ = Path::new(&a.out).join("report.html");
     if r.intact {
-        println!(
+        let line = format!(
             "origuard report: {} decisions from {} intact log(s); {} report written to {}",
             r.decisions,
             r.logs.len(),
@@ -215,7 +215,7 @@ fn outcome(a: &ReportCli, r: &report::Report, mode: Mode) -> u8 {
             },
             where_.display()
         );
-        return 0;
+        return super::common::print_line(&line, "report");
     }
     eprintln!(
         "origuard report: WARNING: an audit log does not verify; the report says so on its first line: {}",
